@@ -1,0 +1,166 @@
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::limits::{MAX_BLOCK_BYTES, MAX_BLOCK_TXS, MAX_HEADER_BYTES};
+use crate::{
+    merkle, sha256, BoundedVec, ChainId, CommitCertificate, Hash, Height, PublicKey,
+    SignedTransaction, Timestamp, Wire,
+};
+
+/// Block header. Its hash is the block hash that votes and commits refer to.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct BlockHeader {
+    pub chain_id: ChainId,
+    pub height: Height,
+    /// Proposer's clock when it built the block, in Unix milliseconds.
+    pub time: Timestamp,
+    /// Hash of the block at `height - 1`; at height 1 the genesis hash.
+    pub last_block_hash: Hash,
+    /// Merkle root over the transaction hashes, in block order.
+    pub tx_root: Hash,
+    /// State root after executing this block's transactions.
+    pub state_root: Hash,
+    /// Merkle root over the encoded receipts, in block order.
+    pub receipts_root: Hash,
+    /// Hash of the validator set that commits this block.
+    pub validators_hash: Hash,
+    /// Hash of the validator set for `height + 1`.
+    pub next_validators_hash: Hash,
+    /// Consensus key of the proposer.
+    pub proposer: PublicKey,
+    /// Hash of `last_commit` (the commit of `height - 1`); zero at height 1.
+    pub last_commit_hash: Hash,
+}
+
+/// A block: header, transactions, and the commit certificate of the previous
+/// block (absent at height 1).
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Block {
+    pub header: BlockHeader,
+    pub txs: BoundedVec<SignedTransaction, MAX_BLOCK_TXS>,
+    pub last_commit: Option<CommitCertificate>,
+}
+
+/// A block whose parts disagree with its header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    #[error("tx_root {header} does not match the transactions ({computed})")]
+    TxRoot { header: Hash, computed: Hash },
+    #[error("last_commit_hash does not match the included last commit")]
+    LastCommitHash,
+    #[error("block at height 1 must not carry a last commit")]
+    UnexpectedLastCommit,
+    #[error("block above height 1 must carry the previous block's commit")]
+    MissingLastCommit,
+    #[error("last commit is for height {commit}, expected {expected}")]
+    LastCommitHeight { commit: Height, expected: Height },
+    #[error(
+        "last commit is for block {commit}, but the header says the previous block is {header}"
+    )]
+    LastCommitBlock { commit: Hash, header: Hash },
+    #[error("block height must be at least 1")]
+    ZeroHeight,
+    #[error("transaction {index} is for chain {found}, not {expected}")]
+    TxChainId {
+        index: usize,
+        found: ChainId,
+        expected: ChainId,
+    },
+}
+
+impl BlockHeader {
+    /// The block hash: SHA-256 of the header's canonical encoding.
+    pub fn hash(&self) -> Hash {
+        sha256(&crate::encode(self))
+    }
+}
+
+impl Block {
+    pub fn hash(&self) -> Hash {
+        self.header.hash()
+    }
+
+    pub fn height(&self) -> Height {
+        self.header.height
+    }
+
+    /// Merkle root over the hashes of `txs`, as `tx_root` must be.
+    pub fn compute_tx_root(txs: &[SignedTransaction]) -> Hash {
+        let hashes: Vec<Hash> = txs.iter().map(SignedTransaction::hash).collect();
+        merkle::root(&hashes)
+    }
+
+    /// Checks what can be checked from the block alone: the tx root, every
+    /// transaction's chain id, and that `last_commit` is present exactly above
+    /// height 1, is for the previous height and block, and matches its hash.
+    /// Signatures, state and validators need context and are checked by the
+    /// runtime and consensus.
+    pub fn validate_basic(&self) -> Result<(), BlockError> {
+        let h = &self.header;
+        if h.height == Height::GENESIS {
+            return Err(BlockError::ZeroHeight);
+        }
+        let computed = Self::compute_tx_root(&self.txs);
+        if computed != h.tx_root {
+            return Err(BlockError::TxRoot {
+                header: h.tx_root,
+                computed,
+            });
+        }
+        if let Some((index, tx)) = self
+            .txs
+            .iter()
+            .enumerate()
+            .find(|(_, tx)| tx.tx.chain_id != h.chain_id)
+        {
+            return Err(BlockError::TxChainId {
+                index,
+                found: tx.tx.chain_id.clone(),
+                expected: h.chain_id.clone(),
+            });
+        }
+        match (&self.last_commit, h.height.prev()) {
+            (Some(_), Some(Height::GENESIS)) => Err(BlockError::UnexpectedLastCommit),
+            (None, Some(Height::GENESIS)) => {
+                if h.last_commit_hash != Hash::ZERO {
+                    return Err(BlockError::LastCommitHash);
+                }
+                Ok(())
+            }
+            (None, _) => Err(BlockError::MissingLastCommit),
+            (Some(c), prev) => {
+                let expected = prev.unwrap_or(Height::GENESIS);
+                if c.height != expected {
+                    return Err(BlockError::LastCommitHeight {
+                        commit: c.height,
+                        expected,
+                    });
+                }
+                if c.block_hash != h.last_block_hash {
+                    return Err(BlockError::LastCommitBlock {
+                        commit: c.block_hash,
+                        header: h.last_block_hash,
+                    });
+                }
+                if c.hash() != h.last_commit_hash {
+                    return Err(BlockError::LastCommitHash);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Wire for BlockHeader {
+    const NAME: &'static str = "block header";
+    const MAX_ENCODED_LEN: usize = MAX_HEADER_BYTES;
+}
+
+impl Wire for Block {
+    const NAME: &'static str = "block";
+    const MAX_ENCODED_LEN: usize = MAX_BLOCK_BYTES;
+}

@@ -1,0 +1,191 @@
+use std::fmt;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+
+/// An ed25519 public key (32-byte compressed Edwards point).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
+pub struct PublicKey(pub [u8; 32]);
+
+/// An ed25519 signature (R || S, 64 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize)]
+pub struct Signature(pub [u8; 64]);
+
+/// An account address: the account's ed25519 public key. Kept apart from
+/// [`PublicKey`] so an account can never be passed where a validator's
+/// consensus key is expected, or the other way round.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
+pub struct Address(pub [u8; 32]);
+
+/// Why a signature did not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("public key is not a valid ed25519 point")]
+    InvalidPublicKey,
+    #[error("signature does not verify")]
+    Invalid,
+}
+
+impl PublicKey {
+    /// Strict ed25519 verification (RFC 8032 with canonical S and no
+    /// small-order key or R): one signature has exactly one verdict on every
+    /// node, which consensus needs.
+    pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
+        let key =
+            VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::InvalidPublicKey)?;
+        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
+        key.verify_strict(message, &sig)
+            .map_err(|_| SignatureError::Invalid)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The account address holding the same key.
+    pub fn to_address(self) -> Address {
+        Address(self.0)
+    }
+}
+
+impl Address {
+    /// The public key that signs for this account.
+    pub fn public_key(self) -> PublicKey {
+        PublicKey(self.0)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl Signature {
+    pub fn as_bytes(&self) -> &[u8; 64] {
+        &self.0
+    }
+}
+
+/// An ed25519 signing key. Its `Debug` output never shows the secret.
+#[derive(Clone)]
+pub struct Keypair(SigningKey);
+
+impl Keypair {
+    /// The key whose RFC 8032 secret seed is `seed`.
+    pub fn from_seed(seed: [u8; 32]) -> Keypair {
+        Keypair(SigningKey::from_bytes(&seed))
+    }
+
+    /// A fresh key from a cryptographically secure RNG.
+    pub fn generate<R: rand::CryptoRng + rand::RngCore>(rng: &mut R) -> Keypair {
+        Keypair(SigningKey::generate(rng))
+    }
+
+    /// The secret seed, for writing key files.
+    pub fn seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key().to_bytes())
+    }
+
+    pub fn address(&self) -> Address {
+        self.public_key().to_address()
+    }
+
+    pub fn sign(&self, message: &[u8]) -> Signature {
+        Signature(self.0.sign(message).to_bytes())
+    }
+}
+
+impl fmt::Debug for Keypair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Keypair({:?})", self.public_key())
+    }
+}
+
+macro_rules! hex_display {
+    ($ty:ident, $name:literal) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "0x{}", hex::encode(self.0))
+            }
+        }
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($name, "({}..)"), &hex::encode(self.0)[..8])
+            }
+        }
+    };
+}
+hex_display!(PublicKey, "PublicKey");
+hex_display!(Address, "Address");
+hex_display!(Signature, "Signature");
+
+crate::hex_serde::impl_hex_fixed!(PublicKey, 32);
+crate::hex_serde::impl_hex_fixed!(Address, 32);
+crate::hex_serde::impl_hex_fixed!(Signature, 64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_and_verify() {
+        let kp = Keypair::from_seed([7u8; 32]);
+        let sig = kp.sign(b"hello");
+        assert_eq!(kp.public_key().verify(b"hello", &sig), Ok(()));
+        assert_eq!(
+            kp.public_key().verify(b"hellp", &sig),
+            Err(SignatureError::Invalid)
+        );
+    }
+
+    #[test]
+    fn small_order_key_is_rejected() {
+        // The identity point (y = 1) has order 1: with it a "signature" can be
+        // forged for any message, so strict verification must refuse it.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let forged = {
+            let mut s = [0u8; 64];
+            s[0] = 1; // R = identity, S = 0
+            Signature(s)
+        };
+        assert!(PublicKey(identity).verify(b"anything", &forged).is_err());
+    }
+
+    #[test]
+    fn non_canonical_s_is_rejected() {
+        let kp = Keypair::from_seed([3u8; 32]);
+        let mut sig = kp.sign(b"m");
+        // Add the group order L to S: same value mod L, non-canonical bytes.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut carry = 0u16;
+        for (s, l) in sig.0[32..].iter_mut().zip(L) {
+            let sum = *s as u16 + l as u16 + carry;
+            *s = sum as u8;
+            carry = sum >> 8;
+        }
+        assert!(kp.public_key().verify(b"m", &sig).is_err());
+    }
+
+    #[test]
+    fn debug_hides_secret() {
+        let kp = Keypair::from_seed([9u8; 32]);
+        let dbg = format!("{kp:?}");
+        assert!(!dbg.contains(&hex::encode([9u8; 32])));
+    }
+
+    #[test]
+    fn hex_text_round_trip() {
+        let kp = Keypair::from_seed([1u8; 32]);
+        let text = kp.address().to_string();
+        assert_eq!(text.parse::<Address>().unwrap(), kp.address());
+        assert!("00ab".parse::<Address>().is_err());
+        assert!("0x00ab".parse::<Address>().is_err());
+    }
+}

@@ -1,0 +1,308 @@
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::limits::{MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TX_BYTES, MAX_VALUE_LEN};
+use crate::{
+    sha256, signing_bytes, Address, BoundedBytes, ChainId, Domain, Hash, Keypair, PublicKey,
+    Signature, SignatureError, Wire,
+};
+
+/// Token amount in the chain's smallest unit.
+pub type Amount = u128;
+/// Key-value namespace (at most 64 bytes).
+pub type Namespace = BoundedBytes<MAX_NAMESPACE_LEN>;
+/// Key within a namespace (at most 256 bytes).
+pub type DataKey = BoundedBytes<MAX_KEY_LEN>;
+/// Stored value (at most 64 KiB on the wire; the chain parameter may be lower).
+pub type DataValue = BoundedBytes<MAX_VALUE_LEN>;
+
+/// A permission an account can hold. The borsh tag is the variant index.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[borsh(use_discriminant = true)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum Role {
+    /// Manages roles, validators and chain parameters.
+    Admin = 0,
+    /// May submit validator-set changes for the validators it operates.
+    ValidatorOperator = 1,
+    /// May transact (transfer, burn own funds, write data).
+    Member = 2,
+    /// May mint new tokens.
+    Minter = 3,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [
+        Role::Admin,
+        Role::ValidatorOperator,
+        Role::Member,
+        Role::Minter,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::ValidatorOperator => "validator_operator",
+            Role::Member => "member",
+            Role::Minter => "minter",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s || r.as_str().replace('_', "-") == s)
+            .ok_or_else(|| {
+                format!("unknown role {s:?} (expected admin, validator_operator, member or minter)")
+            })
+    }
+}
+
+/// A chain parameter an admin may change with [`Action::SetParam`].
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "snake_case", tag = "name", content = "value")]
+pub enum Param {
+    /// Most transactions per block.
+    MaxBlockTxs(u32),
+    /// Largest encoded block, in bytes.
+    MaxBlockBytes(u32),
+    /// Largest encoded transaction, in bytes.
+    MaxTxBytes(u32),
+    /// Largest key-value value, in bytes.
+    MaxValueBytes(u32),
+    /// Heights between a validator-set change's block and the height it takes effect.
+    ValidatorUpdateDelay(u64),
+}
+
+/// What a transaction does. The borsh tag (one byte) is the variant index;
+/// new actions are only ever appended.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Action {
+    /// Move `amount` from the signer to `to`.
+    Transfer {
+        to: Address,
+        #[serde(with = "crate::hex_serde::amount_str")]
+        amount: Amount,
+    },
+    /// Create `amount` new tokens in `to` (role `minter`).
+    Mint {
+        to: Address,
+        #[serde(with = "crate::hex_serde::amount_str")]
+        amount: Amount,
+    },
+    /// Destroy `amount` of the signer's own tokens.
+    Burn {
+        #[serde(with = "crate::hex_serde::amount_str")]
+        amount: Amount,
+    },
+    /// Write `value` under `namespace`/`key`.
+    Put {
+        namespace: Namespace,
+        key: DataKey,
+        value: DataValue,
+    },
+    /// Remove `namespace`/`key`.
+    Delete { namespace: Namespace, key: DataKey },
+    /// Give `account` the role `role` (admin).
+    GrantRole { account: Address, role: Role },
+    /// Take the role `role` from `account` (admin).
+    RevokeRole { account: Address, role: Role },
+    /// Add a validator with its consensus key, libp2p node key and voting power.
+    AddValidator {
+        consensus_key: PublicKey,
+        node_key: PublicKey,
+        power: u64,
+    },
+    /// Remove the validator with this consensus key.
+    RemoveValidator { consensus_key: PublicKey },
+    /// Change the voting power of the validator with this consensus key.
+    SetValidatorPower {
+        consensus_key: PublicKey,
+        power: u64,
+    },
+    /// Change a chain parameter (admin).
+    SetParam { param: Param },
+}
+
+/// An unsigned transaction.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Transaction {
+    pub chain_id: ChainId,
+    /// Must equal the signer's account nonce at execution: each nonce is used
+    /// exactly once, in order.
+    pub nonce: u64,
+    pub signer: Address,
+    pub action: Action,
+}
+
+/// A transaction with the signer's signature over its signing bytes.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct SignedTransaction {
+    pub tx: Transaction,
+    pub signature: Signature,
+}
+
+impl Transaction {
+    /// `signing_bytes(Domain::Transaction, chain_id, tx)`.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        signing_bytes(Domain::Transaction, &self.chain_id, self)
+    }
+
+    /// Signs with `key`. The caller keeps `signer` equal to `key.address()`;
+    /// otherwise the result simply fails [`SignedTransaction::verify`].
+    pub fn sign(self, key: &Keypair) -> SignedTransaction {
+        let signature = key.sign(&self.signing_bytes());
+        SignedTransaction {
+            tx: self,
+            signature,
+        }
+    }
+}
+
+impl SignedTransaction {
+    /// The transaction id: SHA-256 of the canonical encoding of the signed
+    /// transaction.
+    pub fn hash(&self) -> Hash {
+        sha256(&crate::encode(self))
+    }
+
+    /// Checks the signature against the signer's key. Chain id, nonce and
+    /// permissions are the runtime's to check.
+    pub fn verify(&self) -> Result<(), SignatureError> {
+        self.tx
+            .signer
+            .public_key()
+            .verify(&self.tx.signing_bytes(), &self.signature)
+    }
+
+    /// Encoded size in bytes.
+    pub fn encoded_len(&self) -> usize {
+        crate::encode(self).len()
+    }
+}
+
+impl Wire for Transaction {
+    const NAME: &'static str = "transaction";
+    const MAX_ENCODED_LEN: usize = MAX_TX_BYTES - 64;
+}
+
+impl Wire for SignedTransaction {
+    const NAME: &'static str = "signed transaction";
+    const MAX_ENCODED_LEN: usize = MAX_TX_BYTES;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(key: &Keypair) -> SignedTransaction {
+        Transaction {
+            chain_id: ChainId::new("test").unwrap(),
+            nonce: 3,
+            signer: key.address(),
+            action: Action::Transfer {
+                to: Address([2u8; 32]),
+                amount: 10,
+            },
+        }
+        .sign(key)
+    }
+
+    #[test]
+    fn signed_tx_verifies_and_tamper_fails() {
+        let key = Keypair::from_seed([1u8; 32]);
+        let stx = sample(&key);
+        assert!(stx.verify().is_ok());
+
+        let mut other_nonce = stx.clone();
+        other_nonce.tx.nonce = 4;
+        assert!(other_nonce.verify().is_err());
+
+        let mut other_chain = stx.clone();
+        other_chain.tx.chain_id = ChainId::new("test2").unwrap();
+        assert!(other_chain.verify().is_err());
+
+        let mut other_signer = stx;
+        other_signer.tx.signer = Keypair::from_seed([9u8; 32]).address();
+        assert!(other_signer.verify().is_err());
+    }
+
+    #[test]
+    fn tx_signature_is_not_a_vote_signature() {
+        let key = Keypair::from_seed([1u8; 32]);
+        let stx = sample(&key);
+        let as_vote = signing_bytes(Domain::Vote, &stx.tx.chain_id, &stx.tx);
+        assert!(key.public_key().verify(&as_vote, &stx.signature).is_err());
+    }
+
+    #[test]
+    fn unknown_action_tag_is_rejected() {
+        let key = Keypair::from_seed([1u8; 32]);
+        let mut enc = crate::encode(&sample(&key));
+        // chain id "test": 4 (len) + 4 bytes; nonce 8; signer 32 -> action tag at 48.
+        assert_eq!(enc[48], 0);
+        enc[48] = 200;
+        assert!(crate::decode::<SignedTransaction>(&enc).is_err());
+    }
+
+    #[test]
+    fn role_text_forms() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+        }
+        assert_eq!(
+            "validator-operator".parse::<Role>().unwrap(),
+            Role::ValidatorOperator
+        );
+        assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn json_shape_is_readable() {
+        let action = Action::Transfer {
+            to: Address([0xab; 32]),
+            amount: 5,
+        };
+        let json = serde_json::to_value(&action).unwrap();
+        assert_eq!(json["type"], "transfer");
+        assert_eq!(json["to"], format!("0x{}", "ab".repeat(32)));
+        assert_eq!(json["amount"], "5");
+        let back: Action = serde_json::from_value(json).unwrap();
+        assert_eq!(back, action);
+    }
+}
