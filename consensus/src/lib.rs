@@ -1,7 +1,41 @@
 //! Sans-IO Tendermint consensus for Palisade.
 //!
-//! Being built under issue 3; this crate is a pure library: it will take
-//! decoded messages and fired timeouts and return what to send, persist and
-//! schedule. No IO, clock, randomness or async runtime lives here.
+//! [`Consensus::handle`] takes one [`Input`] (a decoded proposal or vote, a
+//! fired timeout, a block-validation result, the start of a height) and
+//! returns the [`Output`]s the node must carry out, in order: messages to
+//! persist-then-broadcast, timeouts to schedule, blocks to build or
+//! validate, decisions with their commit certificates, evidence. It follows
+//! Algorithm 1 of "The latest gossip on BFT consensus" (Buchman, Kwon,
+//! Milosevic, 2018, arXiv:1807.04938) for a weighted validator set.
+//!
+//! What it is not: it does no IO, reads no clock, draws no randomness and
+//! runs no async runtime. The node (or the deterministic simulator in
+//! [`sim`]) owns the network, the timers and the disk. Given the same inputs
+//! it produces the same outputs, which is what makes seeded simulation and
+//! replay possible.
+//!
+//! Safety across crashes rests on [`SignerState`]: every signed message comes
+//! out as [`Output::PersistAndBroadcast`] carrying the signer state that must
+//! be durable before the message leaves the node, and a consensus instance
+//! built from a persisted state never signs a message that conflicts with
+//! one it signed before.
 
 #![forbid(unsafe_code)]
+
+mod config;
+mod evidence;
+mod message;
+pub mod mocks;
+mod proposer;
+mod signer;
+pub mod sim;
+mod state_machine;
+mod votes;
+
+pub use config::{Config, TimeoutConfig};
+pub use evidence::Evidence;
+pub use message::{Input, Message, MessageError, Output, Step, Timeout, TimeoutKind};
+pub use proposer::proposer;
+pub use signer::{SignedMessage, SignerState};
+pub use state_machine::Consensus;
+pub use votes::{VoteKeeper, VoteOutcome};

@@ -88,8 +88,14 @@ impl<'de, const N: usize> serde::Deserialize<'de> for BoundedBytes<N> {
 
 /// A list of at most `N` items, encoded like borsh `Vec<T>`; decoding refuses
 /// a length over `N` before reading any item.
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct BoundedVec<T, const N: usize>(Vec<T>);
+
+impl<T, const N: usize> Default for BoundedVec<T, N> {
+    fn default() -> Self {
+        BoundedVec(Vec::new())
+    }
+}
 
 impl<T, const N: usize> BoundedVec<T, N> {
     pub const MAX: usize = N;

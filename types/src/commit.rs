@@ -118,16 +118,16 @@ impl CommitCertificate {
     ) -> Result<u64, CommitError> {
         let mut signed: u64 = 0;
         for cs in self.signatures.iter() {
-            let (_, v) = validators
-                .get(&cs.validator)
-                .ok_or(CommitError::UnknownValidator(cs.validator))?;
+            if validators.get(&cs.validator).is_none() {
+                return Err(CommitError::UnknownValidator(cs.validator));
+            }
             let msg = self.vote_for(cs.validator).signing_bytes(chain_id);
-            cs.validator
-                .verify(&msg, &cs.signature)
+            let power = validators
+                .verify(&cs.validator, &msg, &cs.signature)
                 .map_err(|_| CommitError::BadSignature(cs.validator))?;
             // Cannot overflow: the set's total power is bounded and each
             // validator is counted once (signatures are unique).
-            signed = signed.saturating_add(v.power);
+            signed = signed.saturating_add(power);
         }
         if !validators.is_quorum(signed) {
             return Err(CommitError::InsufficientPower {

@@ -35,7 +35,7 @@ pub use bounded::{BoundedBytes, BoundedVec};
 pub use chain_id::{ChainId, ChainIdError};
 pub use codec::{decode, encode, DecodeError, Wire};
 pub use commit::{CommitCertificate, CommitError, CommitSig};
-pub use crypto::{Address, Keypair, PublicKey, Signature, SignatureError};
+pub use crypto::{Address, Keypair, PreparedKey, PublicKey, Signature, SignatureError};
 pub use hash::{sha256, Hash};
 pub use hex_serde::{parse_hex, HexError};
 pub use ids::{ArithmeticError, Height, Round, Timestamp};

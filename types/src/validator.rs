@@ -4,7 +4,9 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::limits::MAX_VALIDATORS;
-use crate::{sha256, BoundedVec, Hash, PublicKey, Wire};
+use std::sync::Arc;
+
+use crate::{sha256, BoundedVec, Hash, PreparedKey, PublicKey, Signature, SignatureError, Wire};
 
 /// Largest total voting power of a set. Keeps every power sum, and three
 /// times it, far inside u64 and u128 arithmetic.
@@ -38,6 +40,25 @@ pub struct ValidatorSet {
     #[borsh(skip)]
     #[serde(skip)]
     total_power: u64,
+    /// Decompressed keys, same order as `validators` (`None`: not a valid
+    /// point, so nothing it "signs" verifies). Derived data: ignored by
+    /// equality and hashing.
+    #[borsh(skip)]
+    #[serde(skip)]
+    prepared: Prepared,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Prepared(Arc<Vec<Option<PreparedKey>>>);
+
+impl PartialEq for Prepared {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Prepared {}
+impl std::hash::Hash for Prepared {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,9 +110,16 @@ impl ValidatorSet {
         let len = validators.len();
         let validators =
             BoundedVec::new(validators).map_err(|_| ValidatorSetError::TooMany(len))?;
+        let prepared = Prepared(Arc::new(
+            validators
+                .iter()
+                .map(|v| v.public_key.prepare().ok())
+                .collect(),
+        ));
         Ok(ValidatorSet {
             validators,
             total_power: total,
+            prepared,
         })
     }
 
@@ -117,6 +145,26 @@ impl ValidatorSet {
             .binary_search_by(|v| v.public_key.cmp(key))
             .ok()
             .map(|i| (i, &self.validators[i]))
+    }
+
+    /// Verifies `signature` by member `key` over `message` with its cached
+    /// decompressed key; returns the member's power.
+    pub fn verify(
+        &self,
+        key: &PublicKey,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<u64, SignatureError> {
+        let (i, v) = self.get(key).ok_or(SignatureError::InvalidPublicKey)?;
+        let prepared = self
+            .prepared
+            .0
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or(SignatureError::InvalidPublicKey)?;
+        prepared.verify(message, signature)?;
+        Ok(v.power)
     }
 
     pub fn power_of(&self, key: &PublicKey) -> u64 {

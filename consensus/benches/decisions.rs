@@ -1,0 +1,142 @@
+//! Decisions per second of the bare state machine: one node receives a
+//! proposal and the prevotes and precommits of every other validator and
+//! decides. Signing happens in setup, outside the timed part; verifying
+//! every signature is part of what is measured.
+
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use palisade_consensus::{proposer, Config, Consensus, Input, Output, SignerState, TimeoutConfig};
+use palisade_types::{
+    Block, BlockHeader, BoundedVec, ChainId, Hash, Height, Keypair, Proposal, Round, Timestamp,
+    Validator, ValidatorSet, Vote, VoteType,
+};
+
+struct Setup {
+    config: Config,
+    me: Keypair,
+    set: ValidatorSet,
+    inputs: Vec<Input>,
+}
+
+fn setup(n: usize) -> Setup {
+    let chain = ChainId::new("bench").expect("valid");
+    let keys: Vec<Keypair> = (0..n)
+        .map(|i| {
+            let mut seed = [0u8; 32];
+            seed[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+            Keypair::from_seed(seed)
+        })
+        .collect();
+    let set = ValidatorSet::new(
+        keys.iter()
+            .map(|k| Validator {
+                public_key: k.public_key(),
+                power: 1,
+            })
+            .collect(),
+    )
+    .expect("valid set");
+    let h = Height(1);
+    let prop_key = proposer(&set, h, Round(0));
+    let proposer_key = keys
+        .iter()
+        .find(|k| k.public_key() == prop_key)
+        .expect("proposer is a member");
+    let me = keys
+        .iter()
+        .find(|k| k.public_key() != prop_key)
+        .expect("n >= 2")
+        .clone();
+    let block = Arc::new(Block {
+        header: BlockHeader {
+            chain_id: chain.clone(),
+            height: h,
+            time: Timestamp(1),
+            last_block_hash: Hash::ZERO,
+            tx_root: Block::compute_tx_root(&[]),
+            state_root: Hash::ZERO,
+            receipts_root: Hash::ZERO,
+            validators_hash: set.hash(),
+            next_validators_hash: set.hash(),
+            proposer: prop_key,
+            last_commit_hash: Hash::ZERO,
+        },
+        txs: BoundedVec::default(),
+        last_commit: None,
+    });
+    let hash = block.hash();
+    let mut inputs = vec![
+        Input::Proposal {
+            proposal: Proposal {
+                height: h,
+                round: Round(0),
+                block_hash: hash,
+                pol_round: None,
+                proposer: prop_key,
+            }
+            .sign(&chain, proposer_key),
+            block,
+        },
+        Input::BlockValidated {
+            height: h,
+            block_hash: hash,
+            valid: true,
+        },
+    ];
+    for t in [VoteType::Prevote, VoteType::Precommit] {
+        for k in keys.iter().filter(|k| k.public_key() != me.public_key()) {
+            inputs.push(Input::Vote(
+                Vote {
+                    vote_type: t,
+                    height: h,
+                    round: Round(0),
+                    block_hash: Some(hash),
+                    validator: k.public_key(),
+                }
+                .sign(&chain, k),
+            ));
+        }
+    }
+    Setup {
+        config: Config {
+            chain_id: chain,
+            timeouts: TimeoutConfig::default(),
+        },
+        me,
+        set,
+        inputs,
+    }
+}
+
+fn decide(s: Setup) -> bool {
+    let mut c = Consensus::new(s.config, Some(s.me), SignerState::default());
+    c.handle(Input::StartHeight {
+        height: Height(1),
+        validators: s.set,
+        restored_blocks: Vec::new(),
+    });
+    let mut decided = false;
+    for input in s.inputs {
+        decided |= c
+            .handle(input)
+            .iter()
+            .any(|o| matches!(o, Output::Decided { .. }));
+    }
+    decided
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("consensus_decision");
+    for n in [4usize, 100] {
+        assert!(decide(setup(n)), "setup must lead to a decision");
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(format!("{n}_validators"), |b| {
+            b.iter_batched(|| setup(n), decide, BatchSize::SmallInput)
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

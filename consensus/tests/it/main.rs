@@ -1,0 +1,5 @@
+//! Integration tests of `palisade-consensus`: step-by-step transitions of
+//! Algorithm 1 and seeded multi-node simulations.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod sim;
