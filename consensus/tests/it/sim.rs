@@ -279,31 +279,3 @@ fn soak() {
         check_random(n, start..start + total);
     }
 }
-
-#[test]
-#[ignore]
-fn trace_storm() {
-    let seed: u64 = std::env::var("SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut s = crash_storm(seed, Vec::new());
-    s.trace = true;
-    s.max_time_ms = 15_000;
-    let r = run(s);
-    eprintln!("{r:?}");
-}
-
-#[test]
-#[ignore]
-fn trace_eq() {
-    let mut s = Scenario::calm(7, 6);
-    s.loss_per_mille = 20;
-    s.max_latency_ms = 40;
-    s.byzantine = vec![(0, Behavior::Equivocator), (2, Behavior::Equivocator)];
-    s.relay = true;
-    s.trace = true;
-    s.max_time_ms = 8_000;
-    let r = run(s);
-    eprintln!("{r:?}");
-}
