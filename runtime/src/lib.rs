@@ -1,6 +1,41 @@
-//! Palisade's deterministic transaction state machine (issue 4): accounts,
-//! roles, key-value data, validator-set changes, receipts and state root.
+//! Palisade's deterministic transaction state machine.
 //!
-//! It is not an async runtime; it does no IO of its own.
+//! Given the committed state (behind the small [`StateStore`] trait) and a
+//! block's transactions, [`Runtime::execute_block`] returns the receipts,
+//! every write, the post-state root and the next validator set; the node
+//! writes them in one batch. [`Runtime::check_tx`] runs the same checks for
+//! mempool admission. State lives in accounts (balance, nonce, roles), a
+//! namespaced key-value store, the validator set and chain parameters, all
+//! under one sparse Merkle tree ([`smt`]) whose root goes in each block
+//! header and whose proofs a client checks with [`smt::verify`].
+//!
+//! Rules: a transaction must be for this chain, within size limits, signed
+//! by an account that holds a role, with exactly the account's next nonce;
+//! otherwise the block carrying it is invalid. Each action then needs its
+//! role (transfer, burn, put, delete: member; mint: minter; roles and
+//! parameters: admin; validator changes: admin or validator operator). A
+//! transaction whose action fails gets a receipt with a stable error code
+//! and changes nothing but its nonce.
+//!
+//! It is not an async runtime and does no IO: same inputs, same outputs.
 
 #![forbid(unsafe_code)]
+
+mod error;
+mod execute;
+mod genesis_state;
+mod params;
+mod receipt;
+pub mod smt;
+pub mod state;
+mod store;
+
+pub use error::{BlockError, StoreError, TxError};
+pub use execute::{
+    to_set, BlockOutcome, NonceRule, Runtime, Signatures, MAX_NONCE_GAP, MAX_VALIDATOR_POWER,
+};
+pub use genesis_state::{initial_root, initial_state, InitialState};
+pub use params::ChainParams;
+pub use receipt::{receipts_root, Event, Receipt};
+pub use state::{Account, ValidatorChange, ValidatorInfo};
+pub use store::{commit_writes, get_with_proof, MemStore, StateChanges, StateStore};

@@ -43,5 +43,5 @@ pub use signing::{signing_bytes, Domain};
 pub use tx::{
     Action, Amount, DataKey, DataValue, Namespace, Param, Role, SignedTransaction, Transaction,
 };
-pub use validator::{Validator, ValidatorSet, ValidatorSetError};
+pub use validator::{Validator, ValidatorSet, ValidatorSetError, MAX_TOTAL_POWER};
 pub use vote::{Proposal, SignedProposal, SignedVote, Vote, VoteType};

@@ -1,0 +1,110 @@
+use palisade_types::{Hash, Role};
+
+/// Why a transaction was refused or failed. Every variant has a stable
+/// numeric code (receipts and JSON-RPC carry it); codes are never reused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    #[error("transaction is for chain {found}, this chain is {expected}")]
+    WrongChainId { expected: String, found: String },
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("nonce {got} is not the account's next nonce {expected}")]
+    BadNonce { expected: u64, got: u64 },
+    #[error("transaction is {size} bytes; the limit is {max}")]
+    TooLarge { size: usize, max: usize },
+    #[error("signer has no account or no role on this chain")]
+    UnknownSigner,
+    #[error("signer lacks the {0} role")]
+    Unauthorized(&'static str),
+    #[error("insufficient funds: balance {balance}, needed {needed}")]
+    InsufficientFunds { balance: u128, needed: u128 },
+    #[error("amount overflows")]
+    Overflow,
+    #[error("amount must be greater than zero")]
+    ZeroAmount,
+    #[error("value is {size} bytes; the limit is {max}")]
+    ValueTooLarge { size: usize, max: usize },
+    #[error("namespace is owned by another account")]
+    NamespaceOwned,
+    #[error("key not found")]
+    KeyNotFound,
+    #[error("namespace must not be empty")]
+    EmptyNamespace,
+    #[error("the last admin cannot lose the admin role")]
+    LastAdmin,
+    #[error("a validator with this consensus key exists or is pending")]
+    ValidatorExists,
+    #[error("no validator with this consensus key")]
+    ValidatorNotFound,
+    #[error("voting power must be between 1 and {max}")]
+    InvalidPower { max: u64 },
+    #[error("validator-set change too large for one step: changes at one height must move less than a third of the voting power and leave at least one validator")]
+    ValidatorChangeTooLarge,
+    #[error("invalid parameter value: {0}")]
+    InvalidParam(&'static str),
+    #[error("nonce {got} is too far ahead of the account's next nonce {expected}")]
+    NonceTooFarAhead { expected: u64, got: u64 },
+}
+
+impl TxError {
+    /// Stable error code; 0 means success in receipts.
+    pub fn code(&self) -> u16 {
+        match self {
+            TxError::WrongChainId { .. } => 1,
+            TxError::BadSignature => 2,
+            TxError::BadNonce { .. } => 3,
+            TxError::TooLarge { .. } => 4,
+            TxError::UnknownSigner => 5,
+            TxError::NonceTooFarAhead { .. } => 6,
+            TxError::Unauthorized(_) => 10,
+            TxError::InsufficientFunds { .. } => 11,
+            TxError::Overflow => 12,
+            TxError::ZeroAmount => 13,
+            TxError::ValueTooLarge { .. } => 14,
+            TxError::NamespaceOwned => 15,
+            TxError::KeyNotFound => 16,
+            TxError::EmptyNamespace => 17,
+            TxError::LastAdmin => 18,
+            TxError::ValidatorExists => 20,
+            TxError::ValidatorNotFound => 21,
+            TxError::InvalidPower { .. } => 22,
+            TxError::ValidatorChangeTooLarge => 23,
+            TxError::InvalidParam(_) => 24,
+        }
+    }
+
+    pub(crate) fn unauthorized(role: Role) -> TxError {
+        TxError::Unauthorized(role.as_str())
+    }
+}
+
+/// A storage failure or corruption. Not the transaction's fault: the node
+/// stops rather than guess.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("state tree node {0} is missing")]
+    MissingNode(Hash),
+    #[error("state is corrupt: {0}")]
+    Corrupt(String),
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// Why a block cannot be executed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    #[error("transaction {index} ({hash}) is not admissible: {error}")]
+    InadmissibleTx {
+        index: usize,
+        hash: Hash,
+        error: TxError,
+    },
+    #[error("block has {count} transactions; the limit is {max}")]
+    TooManyTxs { count: usize, max: usize },
+    #[error("block transactions take {bytes} bytes; the limit is {max}")]
+    TooManyBytes { bytes: usize, max: usize },
+    #[error("transaction {0} appears twice")]
+    DuplicateTx(Hash),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,623 @@
+use std::collections::BTreeSet;
+
+use palisade_types::{
+    Action, ChainId, Hash, Height, Role, SignedTransaction, Validator, ValidatorSet,
+    MAX_TOTAL_POWER,
+};
+
+use crate::receipt::{receipts_root, Event, Receipt};
+use crate::state::{Account, Overlay, ValidatorChange, ValidatorInfo};
+use crate::store::{commit_writes, StateChanges};
+use crate::{BlockError, ChainParams, StateStore, StoreError, TxError};
+
+/// How far ahead of an account's nonce the mempool accepts transactions.
+pub const MAX_NONCE_GAP: u64 = 1_024;
+
+/// Which nonces a check accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceRule {
+    /// Exactly the account's next nonce (block execution).
+    Exact,
+    /// The next nonce or up to [`MAX_NONCE_GAP`] beyond it (mempool: later
+    /// nonces wait for earlier ones).
+    Window,
+}
+
+/// Whether signatures still need checking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signatures {
+    /// Verify each one.
+    Verify,
+    /// The caller verified them all (for example once at mempool admission,
+    /// or in one batch).
+    Verified,
+}
+
+/// What executing a block produced.
+#[derive(Debug, Clone)]
+pub struct BlockOutcome {
+    pub receipts: Vec<Receipt>,
+    pub receipts_root: Hash,
+    /// Everything to write, including the post-state root.
+    pub changes: StateChanges,
+    /// Validators for the next height (consensus keys, node keys, power).
+    pub next_validators: Vec<ValidatorInfo>,
+    pub next_validator_set: ValidatorSet,
+}
+
+/// The state machine of one chain.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    chain_id: ChainId,
+}
+
+/// Largest power of a single validator.
+pub const MAX_VALIDATOR_POWER: u64 = 1 << 50;
+
+impl Runtime {
+    pub fn new(chain_id: ChainId) -> Runtime {
+        Runtime { chain_id }
+    }
+
+    pub fn chain_id(&self) -> &ChainId {
+        &self.chain_id
+    }
+
+    /// Mempool admission: everything a block would check, against the
+    /// latest committed state, for execution at `height` (the next block).
+    /// With the account's next nonce the action itself is also tried
+    /// (without effect), so a transaction that would fail is refused here
+    /// rather than wasting block space. The outer error is a storage failure.
+    pub fn check_tx(
+        &self,
+        store: &dyn StateStore,
+        height: Height,
+        tx: &SignedTransaction,
+        sigs: Signatures,
+        nonces: NonceRule,
+    ) -> Result<Result<(), TxError>, StoreError> {
+        let mut st = Overlay::new(store);
+        let params = st.params()?;
+        let run = |st: &mut Overlay<'_>| -> Result<(), Admit> {
+            let acct = self.admit(st, tx, &params, sigs, nonces)?;
+            if tx.tx.nonce == acct.nonce {
+                self.apply(st, height, tx, acct, &params)?;
+            }
+            Ok(())
+        };
+        match run(&mut st) {
+            Ok(()) => Ok(Ok(())),
+            Err(Admit::Tx(e)) => Ok(Err(e)),
+            Err(Admit::Store(e)) => Err(e),
+        }
+    }
+
+    /// Checks that make a transaction admissible at all: chain, size,
+    /// signature, a signer that holds some role, and its nonce. A block
+    /// containing a transaction that fails any of these is invalid.
+    fn admit(
+        &self,
+        st: &Overlay<'_>,
+        tx: &SignedTransaction,
+        params: &ChainParams,
+        sigs: Signatures,
+        nonces: NonceRule,
+    ) -> Result<Account, Admit> {
+        if tx.tx.chain_id != self.chain_id {
+            return Err(Admit::Tx(TxError::WrongChainId {
+                expected: self.chain_id.to_string(),
+                found: tx.tx.chain_id.to_string(),
+            }));
+        }
+        let size = tx.encoded_len();
+        if size > params.max_tx_bytes as usize {
+            return Err(Admit::Tx(TxError::TooLarge {
+                size,
+                max: params.max_tx_bytes as usize,
+            }));
+        }
+        let acct = st
+            .account(&tx.tx.signer)?
+            .filter(|a| a.roles != 0)
+            .ok_or(Admit::Tx(TxError::UnknownSigner))?;
+        let nonce_ok = match nonces {
+            NonceRule::Exact => tx.tx.nonce == acct.nonce,
+            NonceRule::Window => tx.tx.nonce >= acct.nonce,
+        };
+        if !nonce_ok {
+            return Err(Admit::Tx(TxError::BadNonce {
+                expected: acct.nonce,
+                got: tx.tx.nonce,
+            }));
+        }
+        if tx.tx.nonce - acct.nonce > MAX_NONCE_GAP {
+            return Err(Admit::Tx(TxError::NonceTooFarAhead {
+                expected: acct.nonce,
+                got: tx.tx.nonce,
+            }));
+        }
+        if sigs == Signatures::Verify && tx.verify().is_err() {
+            return Err(Admit::Tx(TxError::BadSignature));
+        }
+        Ok(acct)
+    }
+
+    /// Executes block `height`'s transactions on the state at `root`.
+    pub fn execute_block(
+        &self,
+        store: &dyn StateStore,
+        root: Hash,
+        height: Height,
+        txs: &[SignedTransaction],
+        sigs: Signatures,
+    ) -> Result<BlockOutcome, BlockError> {
+        let mut st = Overlay::new(store);
+        let params = st.params()?;
+        if txs.len() > params.max_block_txs as usize {
+            return Err(BlockError::TooManyTxs {
+                count: txs.len(),
+                max: params.max_block_txs as usize,
+            });
+        }
+        let mut seen = BTreeSet::new();
+        let mut bytes = 0usize;
+        let mut receipts = Vec::with_capacity(txs.len());
+        for (index, tx) in txs.iter().enumerate() {
+            let hash = tx.hash();
+            if !seen.insert(hash) {
+                return Err(BlockError::DuplicateTx(hash));
+            }
+            bytes = bytes.saturating_add(tx.encoded_len());
+            if bytes > params.max_block_bytes as usize {
+                return Err(BlockError::TooManyBytes {
+                    bytes,
+                    max: params.max_block_bytes as usize,
+                });
+            }
+            // Parameters may change within the block (SetParam).
+            let params_now = st.params()?;
+            let acct = self
+                .admit(&st, tx, &params_now, sigs, NonceRule::Exact)
+                .map_err(|e| match e {
+                    Admit::Tx(error) => BlockError::InadmissibleTx { index, hash, error },
+                    Admit::Store(s) => BlockError::Store(s),
+                })?;
+            let receipt = match self.apply(&mut st, height, tx, acct, &params_now) {
+                Ok(events) => {
+                    st.commit_tx();
+                    Receipt {
+                        tx_hash: hash,
+                        code: 0,
+                        error: String::new(),
+                        events,
+                    }
+                }
+                Err(Admit::Tx(e)) => {
+                    // No effect but the used nonce.
+                    st.discard_tx();
+                    let mut a = acct;
+                    a.nonce = a.nonce.saturating_add(1);
+                    st.set_account(&tx.tx.signer, &a);
+                    st.commit_tx();
+                    Receipt {
+                        tx_hash: hash,
+                        code: e.code(),
+                        error: e.to_string(),
+                        events: Vec::new(),
+                    }
+                }
+                Err(Admit::Store(s)) => return Err(BlockError::Store(s)),
+            };
+            receipts.push(receipt);
+        }
+
+        // Validator-set changes due at the next height.
+        let next = height
+            .next()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut validators = st.validators()?;
+        let due = st.pending(next)?;
+        for c in &due {
+            apply_change(&mut validators, c);
+        }
+        st.set_pending(next, &Vec::new());
+        st.set_validators(&validators);
+        st.commit_tx();
+        let next_validator_set = to_set(&validators)?;
+
+        let changes = commit_writes(store, root, st.into_writes())?;
+        Ok(BlockOutcome {
+            receipts_root: receipts_root(&receipts),
+            receipts,
+            changes,
+            next_validators: validators,
+            next_validator_set,
+        })
+    }
+
+    /// Applies the action (and the nonce bump). Errors leave the tx layer
+    /// dirty; the caller discards it.
+    fn apply(
+        &self,
+        st: &mut Overlay<'_>,
+        height: Height,
+        tx: &SignedTransaction,
+        mut signer: Account,
+        params: &ChainParams,
+    ) -> Result<Vec<Event>, Admit> {
+        let from = tx.tx.signer;
+        signer.nonce = signer.nonce.checked_add(1).ok_or(TxError::Overflow)?;
+        let need = |a: &Account, r: Role| {
+            if a.has(r) {
+                Ok(())
+            } else {
+                Err(TxError::unauthorized(r))
+            }
+        };
+        let events = match &tx.tx.action {
+            Action::Transfer { to, amount } => {
+                need(&signer, Role::Member)?;
+                nonzero(*amount)?;
+                debit(&mut signer, *amount)?;
+                if *to == from {
+                    signer.balance = signer
+                        .balance
+                        .checked_add(*amount)
+                        .ok_or(TxError::Overflow)?;
+                    st.set_account(&from, &signer);
+                } else {
+                    st.set_account(&from, &signer);
+                    let mut dest = st.account(to)?.unwrap_or_default();
+                    dest.balance = dest.balance.checked_add(*amount).ok_or(TxError::Overflow)?;
+                    st.set_account(to, &dest);
+                }
+                vec![Event::new(
+                    "transfer",
+                    &[
+                        ("from", from.to_string()),
+                        ("to", to.to_string()),
+                        ("amount", amount.to_string()),
+                    ],
+                )]
+            }
+            Action::Mint { to, amount } => {
+                need(&signer, Role::Minter)?;
+                nonzero(*amount)?;
+                let supply = st.supply()?.checked_add(*amount).ok_or(TxError::Overflow)?;
+                st.set_account(&from, &signer);
+                let mut dest = st.account(to)?.unwrap_or_default();
+                dest.balance = dest.balance.checked_add(*amount).ok_or(TxError::Overflow)?;
+                st.set_account(to, &dest);
+                st.set_supply(supply);
+                vec![Event::new(
+                    "mint",
+                    &[("to", to.to_string()), ("amount", amount.to_string())],
+                )]
+            }
+            Action::Burn { amount } => {
+                need(&signer, Role::Member)?;
+                nonzero(*amount)?;
+                debit(&mut signer, *amount)?;
+                // Supply is the sum of all balances, so it covers any balance.
+                let supply = st.supply()?.checked_sub(*amount).ok_or(TxError::Overflow)?;
+                st.set_account(&from, &signer);
+                st.set_supply(supply);
+                vec![Event::new(
+                    "burn",
+                    &[("from", from.to_string()), ("amount", amount.to_string())],
+                )]
+            }
+            Action::Put {
+                namespace,
+                key,
+                value,
+            } => {
+                need(&signer, Role::Member)?;
+                if namespace.is_empty() {
+                    return Err(TxError::EmptyNamespace.into());
+                }
+                if value.len() > params.max_value_bytes as usize {
+                    return Err(TxError::ValueTooLarge {
+                        size: value.len(),
+                        max: params.max_value_bytes as usize,
+                    }
+                    .into());
+                }
+                match st.namespace_owner(namespace)? {
+                    Some(owner) if owner != from => return Err(TxError::NamespaceOwned.into()),
+                    Some(_) => {}
+                    None => st.set_namespace_owner(namespace, &from),
+                }
+                st.set_account(&from, &signer);
+                st.put(crate::state::keys::data(namespace, key), value.to_vec());
+                vec![Event::new(
+                    "put",
+                    &[("namespace", hex0x(namespace)), ("key", hex0x(key))],
+                )]
+            }
+            Action::Delete { namespace, key } => {
+                need(&signer, Role::Member)?;
+                if st.namespace_owner(namespace)? != Some(from) {
+                    return Err(TxError::NamespaceOwned.into());
+                }
+                let k = crate::state::keys::data(namespace, key);
+                if st.get(&k)?.is_none() {
+                    return Err(TxError::KeyNotFound.into());
+                }
+                st.set_account(&from, &signer);
+                st.delete(k);
+                vec![Event::new(
+                    "delete",
+                    &[("namespace", hex0x(namespace)), ("key", hex0x(key))],
+                )]
+            }
+            Action::GrantRole { account, role } => {
+                need(&signer, Role::Admin)?;
+                st.set_account(&from, &signer);
+                let mut a = st.account(account)?.unwrap_or_default();
+                if *role == Role::Admin && !a.has(Role::Admin) {
+                    let n = st.admins()?.checked_add(1).ok_or(TxError::Overflow)?;
+                    st.set_admins(n);
+                }
+                a.grant(*role);
+                st.set_account(account, &a);
+                vec![Event::new(
+                    "grant",
+                    &[
+                        ("account", account.to_string()),
+                        ("role", role.as_str().into()),
+                    ],
+                )]
+            }
+            Action::RevokeRole { account, role } => {
+                need(&signer, Role::Admin)?;
+                st.set_account(&from, &signer);
+                let mut a = st.account(account)?.unwrap_or_default();
+                if *role == Role::Admin && a.has(Role::Admin) {
+                    let n = st.admins()?;
+                    if n <= 1 {
+                        return Err(TxError::LastAdmin.into());
+                    }
+                    st.set_admins(n - 1);
+                }
+                a.revoke(*role);
+                st.set_account(account, &a);
+                vec![Event::new(
+                    "revoke",
+                    &[
+                        ("account", account.to_string()),
+                        ("role", role.as_str().into()),
+                    ],
+                )]
+            }
+            Action::AddValidator {
+                consensus_key,
+                node_key,
+                power,
+            } => {
+                need_operator(&signer)?;
+                st.set_account(&from, &signer);
+                let change = ValidatorChange::Add(ValidatorInfo {
+                    consensus_key: *consensus_key,
+                    node_key: *node_key,
+                    power: *power,
+                });
+                let at = schedule(st, height, params, change)?;
+                vec![Event::new(
+                    "validator_add",
+                    &[
+                        ("key", consensus_key.to_string()),
+                        ("power", power.to_string()),
+                        ("height", at.to_string()),
+                    ],
+                )]
+            }
+            Action::RemoveValidator { consensus_key } => {
+                need_operator(&signer)?;
+                st.set_account(&from, &signer);
+                let at = schedule(st, height, params, ValidatorChange::Remove(*consensus_key))?;
+                vec![Event::new(
+                    "validator_remove",
+                    &[
+                        ("key", consensus_key.to_string()),
+                        ("height", at.to_string()),
+                    ],
+                )]
+            }
+            Action::SetValidatorPower {
+                consensus_key,
+                power,
+            } => {
+                need_operator(&signer)?;
+                st.set_account(&from, &signer);
+                let at = schedule(
+                    st,
+                    height,
+                    params,
+                    ValidatorChange::SetPower(*consensus_key, *power),
+                )?;
+                vec![Event::new(
+                    "validator_power",
+                    &[
+                        ("key", consensus_key.to_string()),
+                        ("power", power.to_string()),
+                        ("height", at.to_string()),
+                    ],
+                )]
+            }
+            Action::SetParam { param } => {
+                need(&signer, Role::Admin)?;
+                let next = params.with(*param)?;
+                st.set_account(&from, &signer);
+                st.set_params(&next);
+                vec![Event::new("set_param", &[("param", format!("{param:?}"))])]
+            }
+        };
+        Ok(events)
+    }
+}
+
+/// Admission failure: the transaction's fault, or the store's.
+#[derive(Debug)]
+enum Admit {
+    Tx(TxError),
+    Store(StoreError),
+}
+
+impl From<TxError> for Admit {
+    fn from(e: TxError) -> Admit {
+        Admit::Tx(e)
+    }
+}
+
+impl From<StoreError> for Admit {
+    fn from(e: StoreError) -> Admit {
+        Admit::Store(e)
+    }
+}
+
+fn hex0x(b: &[u8]) -> String {
+    let mut s = String::with_capacity(2 + 2 * b.len());
+    s.push_str("0x");
+    for x in b {
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
+}
+
+fn nonzero(amount: u128) -> Result<(), TxError> {
+    if amount == 0 {
+        return Err(TxError::ZeroAmount);
+    }
+    Ok(())
+}
+
+fn debit(a: &mut Account, amount: u128) -> Result<(), TxError> {
+    a.balance = a
+        .balance
+        .checked_sub(amount)
+        .ok_or(TxError::InsufficientFunds {
+            balance: a.balance,
+            needed: amount,
+        })?;
+    Ok(())
+}
+
+fn need_operator(a: &Account) -> Result<(), TxError> {
+    if a.has(Role::Admin) || a.has(Role::ValidatorOperator) {
+        Ok(())
+    } else {
+        Err(TxError::unauthorized(Role::ValidatorOperator))
+    }
+}
+
+fn apply_change(set: &mut Vec<ValidatorInfo>, c: &ValidatorChange) {
+    match c {
+        ValidatorChange::Add(v) => {
+            if !set.iter().any(|x| x.consensus_key == v.consensus_key) {
+                set.push(*v);
+                set.sort_by_key(|x| x.consensus_key);
+            }
+        }
+        ValidatorChange::Remove(k) => set.retain(|x| x.consensus_key != *k),
+        ValidatorChange::SetPower(k, p) => {
+            if let Some(x) = set.iter_mut().find(|x| x.consensus_key == *k) {
+                x.power = *p;
+            }
+        }
+    }
+}
+
+fn power_of(set: &[ValidatorInfo], k: &palisade_types::PublicKey) -> Option<u64> {
+    set.iter().find(|v| v.consensus_key == *k).map(|v| v.power)
+}
+
+/// Schedules `change` for `height + delay` after checking it against the
+/// set as it will be then, and that the changes due at that height move
+/// less than a third of the current power (so +2/3 of the old set stays
+/// inside the new one and can keep committing).
+fn schedule(
+    st: &mut Overlay<'_>,
+    height: Height,
+    params: &ChainParams,
+    change: ValidatorChange,
+) -> Result<Height, Admit> {
+    let at = height
+        .checked_add(params.validator_update_delay)
+        .map_err(|_| TxError::Overflow)?;
+    let current = st.validators()?;
+    let total: u64 = current.iter().map(|v| v.power).sum();
+    // The set as it will be just before `at`'s changes, then with them.
+    let mut before = current.clone();
+    let mut h = height.next().map_err(|_| TxError::Overflow)?;
+    while h < at {
+        for c in st.pending(h)? {
+            apply_change(&mut before, &c);
+        }
+        h = h.next().map_err(|_| TxError::Overflow)?;
+    }
+    let mut due = st.pending(at)?;
+    if due.iter().any(|c| c.key() == change.key()) {
+        return Err(TxError::ValidatorExists.into());
+    }
+    match change {
+        ValidatorChange::Add(v) => {
+            if power_of(&before, &v.consensus_key).is_some() {
+                return Err(TxError::ValidatorExists.into());
+            }
+            valid_power(v.power)?;
+        }
+        ValidatorChange::Remove(k) => {
+            power_of(&before, &k).ok_or(TxError::ValidatorNotFound)?;
+        }
+        ValidatorChange::SetPower(k, p) => {
+            power_of(&before, &k).ok_or(TxError::ValidatorNotFound)?;
+            valid_power(p)?;
+        }
+    }
+    due.push(change);
+    let mut delta: u128 = 0;
+    let mut after = before.clone();
+    for c in &due {
+        let old = u128::from(power_of(&before, &c.key()).unwrap_or(0));
+        let new = match c {
+            ValidatorChange::Add(v) => u128::from(v.power),
+            ValidatorChange::Remove(_) => 0,
+            ValidatorChange::SetPower(_, p) => u128::from(*p),
+        };
+        delta += old.abs_diff(new);
+        apply_change(&mut after, c);
+    }
+    let after_total: u128 = after.iter().map(|v| u128::from(v.power)).sum();
+    if delta * 3 >= u128::from(total)
+        || after.is_empty()
+        || after_total > u128::from(MAX_TOTAL_POWER)
+    {
+        return Err(TxError::ValidatorChangeTooLarge.into());
+    }
+    st.set_pending(at, &due);
+    Ok(at)
+}
+
+fn valid_power(p: u64) -> Result<(), TxError> {
+    if p == 0 || p > MAX_VALIDATOR_POWER {
+        return Err(TxError::InvalidPower {
+            max: MAX_VALIDATOR_POWER,
+        });
+    }
+    Ok(())
+}
+
+/// The consensus view of a runtime validator list.
+pub fn to_set(validators: &[ValidatorInfo]) -> Result<ValidatorSet, StoreError> {
+    ValidatorSet::new(
+        validators
+            .iter()
+            .map(|v| Validator {
+                public_key: v.consensus_key,
+                power: v.power,
+            })
+            .collect(),
+    )
+    .map_err(|e| StoreError::Corrupt(format!("validator set: {e}")))
+}

@@ -1,0 +1,141 @@
+//! A small in-memory chain to drive the runtime in tests.
+
+use palisade_runtime::{
+    initial_state, Account, BlockOutcome, ChainParams, InitialState, MemStore, NonceRule, Receipt,
+    Runtime, Signatures, StateStore, TxError, ValidatorInfo,
+};
+use palisade_types::{
+    Action, Address, ChainId, Hash, Height, Keypair, PublicKey, Role, SignedTransaction,
+    Transaction,
+};
+
+pub struct Chain {
+    pub rt: Runtime,
+    pub store: MemStore,
+    pub root: Hash,
+    pub height: Height,
+    pub chain_id: ChainId,
+}
+
+pub fn key(n: u8) -> Keypair {
+    Keypair::from_seed([n; 32])
+}
+
+pub const ALICE: u8 = 1; // admin, member, minter
+pub const BOB: u8 = 2; // member
+pub const CAROL: u8 = 3; // no role
+pub const OPERATOR: u8 = 4; // validator operator
+
+pub fn validator_key(i: u8) -> PublicKey {
+    key(100 + i).public_key()
+}
+
+impl Chain {
+    pub fn new() -> Chain {
+        Chain::with_params(ChainParams::default())
+    }
+
+    pub fn with_params(params: ChainParams) -> Chain {
+        let chain_id = ChainId::new("test-chain").unwrap();
+        let init = InitialState {
+            params,
+            accounts: vec![
+                (
+                    key(ALICE).address(),
+                    1_000_000,
+                    vec![Role::Admin, Role::Member, Role::Minter],
+                ),
+                (key(BOB).address(), 1_000, vec![Role::Member]),
+                (key(CAROL).address(), 500, vec![]),
+                (key(OPERATOR).address(), 0, vec![Role::ValidatorOperator]),
+            ],
+            validators: (0..4)
+                .map(|i| ValidatorInfo {
+                    consensus_key: validator_key(i),
+                    node_key: key(200 + i).public_key(),
+                    power: 10,
+                })
+                .collect(),
+        };
+        let changes = initial_state(&init).unwrap();
+        let mut store = MemStore::default();
+        store.apply(&changes);
+        Chain {
+            rt: Runtime::new(chain_id.clone()),
+            store,
+            root: changes.root,
+            height: Height::GENESIS,
+            chain_id,
+        }
+    }
+
+    pub fn account(&self, n: u8) -> Account {
+        self.account_of(&key(n).address())
+    }
+
+    pub fn account_of(&self, a: &Address) -> Account {
+        let raw = self
+            .store
+            .get(&palisade_runtime::state::keys::account(a))
+            .unwrap();
+        raw.map(|b| borsh::from_slice(&b).unwrap())
+            .unwrap_or_default()
+    }
+
+    pub fn tx(&self, signer: u8, action: Action) -> SignedTransaction {
+        let nonce = self.account(signer).nonce;
+        self.tx_with_nonce(signer, nonce, action)
+    }
+
+    pub fn tx_with_nonce(&self, signer: u8, nonce: u64, action: Action) -> SignedTransaction {
+        let k = key(signer);
+        Transaction {
+            chain_id: self.chain_id.clone(),
+            nonce,
+            signer: k.address(),
+            action,
+        }
+        .sign(&k)
+    }
+
+    pub fn check(&self, tx: &SignedTransaction) -> Result<(), TxError> {
+        self.rt
+            .check_tx(
+                &self.store,
+                Height(self.height.get() + 1),
+                tx,
+                Signatures::Verify,
+                NonceRule::Window,
+            )
+            .unwrap()
+    }
+
+    /// Executes a block without committing it.
+    pub fn execute(
+        &self,
+        txs: &[SignedTransaction],
+    ) -> Result<BlockOutcome, palisade_runtime::BlockError> {
+        self.rt.execute_block(
+            &self.store,
+            self.root,
+            Height(self.height.get() + 1),
+            txs,
+            Signatures::Verify,
+        )
+    }
+
+    /// Executes and commits a block; returns its receipts.
+    pub fn commit(&mut self, txs: &[SignedTransaction]) -> Vec<Receipt> {
+        let out = self.execute(txs).expect("block executes");
+        self.store.apply(&out.changes);
+        self.root = out.changes.root;
+        self.height = Height(self.height.get() + 1);
+        out.receipts
+    }
+
+    /// Commits one transaction and returns its receipt.
+    pub fn run(&mut self, signer: u8, action: Action) -> Receipt {
+        let tx = self.tx(signer, action);
+        self.commit(&[tx]).remove(0)
+    }
+}

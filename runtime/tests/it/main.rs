@@ -1,0 +1,6 @@
+//! Integration tests of `palisade-runtime`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod actions;
+mod chain;
+mod props;
