@@ -1,7 +1,7 @@
 use std::collections::BTreeSet;
 
 use palisade_types::{
-    Action, ChainId, Hash, Height, Role, SignedTransaction, Validator, ValidatorSet,
+    batch, Action, ChainId, Hash, Height, Role, SignedTransaction, Validator, ValidatorSet,
     MAX_TOTAL_POWER,
 };
 
@@ -23,11 +23,15 @@ pub enum NonceRule {
     Window,
 }
 
-/// Whether signatures still need checking.
+/// Whether signatures still need checking. Transaction signatures are
+/// valid under the cofactored rule of [`palisade_types::batch`], whichever
+/// way they are checked, so every choice here gives the same verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signatures {
-    /// Verify each one.
+    /// Verify them (a block's in one batch).
     Verify,
+    /// Verify them one at a time (for comparison in benchmarks).
+    VerifyEach,
     /// The caller verified them all (for example once at mempool admission,
     /// or in one batch).
     Verified,
@@ -136,7 +140,13 @@ impl Runtime {
                 got: tx.tx.nonce,
             }));
         }
-        if sigs == Signatures::Verify && tx.verify().is_err() {
+        if sigs != Signatures::Verified
+            && !batch::verify_cofactored(
+                &tx.tx.signer.public_key(),
+                &tx.tx.signing_bytes(),
+                &tx.signature,
+            )
+        {
             return Err(Admit::Tx(TxError::BadSignature));
         }
         Ok(acct)
@@ -158,6 +168,21 @@ impl Runtime {
                 count: txs.len(),
                 max: params.max_block_txs as usize,
             });
+        }
+        let mut sigs = sigs;
+        if sigs == Signatures::Verify {
+            if let Err(index) = batch::verify_transactions(txs) {
+                let hash = txs
+                    .get(index)
+                    .map(SignedTransaction::hash)
+                    .unwrap_or_default();
+                return Err(BlockError::InadmissibleTx {
+                    index,
+                    hash,
+                    error: TxError::BadSignature,
+                });
+            }
+            sigs = Signatures::Verified;
         }
         let mut seen = BTreeSet::new();
         let mut bytes = 0usize;

@@ -13,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod batch;
 mod block;
 mod bounded;
 mod chain_id;
