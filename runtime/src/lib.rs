@@ -29,6 +29,7 @@ mod receipt;
 pub mod smt;
 pub mod state;
 mod store;
+pub mod test_vectors;
 
 pub use error::{BlockError, StoreError, TxError};
 pub use execute::{

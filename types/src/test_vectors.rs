@@ -240,6 +240,63 @@ pub fn all() -> Vec<Vector> {
     out
 }
 
+/// Parses the ```text blocks of a document that start with `vector: NAME`
+/// into (name, [(field, value)]). Lines without `: ` are skipped.
+pub fn parse_doc(text: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "```text" {
+            continue;
+        }
+        let mut block = Vec::new();
+        for l in lines.by_ref() {
+            if l.trim() == "```" {
+                break;
+            }
+            block.push(l);
+        }
+        let Some(name) = block.first().and_then(|f| f.strip_prefix("vector: ")) else {
+            continue;
+        };
+        let fields = block[1..]
+            .iter()
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        out.push((name.to_string(), fields));
+    }
+    out
+}
+
+/// Checks that `doc` lists exactly `vectors`, in order; the error shows
+/// the block the code expects.
+pub fn compare_doc(doc: &str, vectors: &[Vector]) -> Result<(), String> {
+    let parsed = parse_doc(doc);
+    let names: Vec<&str> = parsed.iter().map(|(n, _)| n.as_str()).collect();
+    let want: Vec<&str> = vectors.iter().map(|v| v.name).collect();
+    if names != want {
+        return Err(format!(
+            "document lists vectors {names:?}, the code {want:?}"
+        ));
+    }
+    for ((_, fields), v) in parsed.iter().zip(vectors) {
+        let expected: Vec<(String, String)> = v
+            .fields
+            .iter()
+            .map(|(k, val)| (k.to_string(), val.clone()))
+            .collect();
+        if *fields != expected {
+            return Err(format!(
+                "vector {} differs from the code; the code says:\n{}",
+                v.name,
+                render(v)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The vectors as the fenced blocks that appear in `docs/spec.md`.
 pub fn render(v: &Vector) -> String {
     let mut s = format!("```text\nvector: {}\n", v.name);

@@ -4,3 +4,4 @@
 mod actions;
 mod chain;
 mod props;
+mod state_vectors;

@@ -1,6 +1,6 @@
 //! `docs/spec.md` must contain exactly the vectors the code produces.
 
-use palisade_types::test_vectors::{all, render};
+use palisade_types::test_vectors::{all, compare_doc, parse_doc};
 use palisade_types::{
     decode, encode, parse_hex, sha256, BlockHeader, CommitCertificate, SignedTransaction,
     SignedVote, ValidatorSet, Wire,
@@ -8,61 +8,14 @@ use palisade_types::{
 
 const SPEC: &str = include_str!("../../../docs/spec.md");
 
-/// Parses the ```text blocks that start with `vector: NAME` into
-/// (name, [(field, value)]).
 fn doc_vectors() -> Vec<(String, Vec<(String, String)>)> {
-    let mut out = Vec::new();
-    let mut lines = SPEC.lines();
-    while let Some(line) = lines.next() {
-        if line.trim() != "```text" {
-            continue;
-        }
-        let mut block = Vec::new();
-        for l in lines.by_ref() {
-            if l.trim() == "```" {
-                break;
-            }
-            block.push(l);
-        }
-        let Some(first) = block.first() else { continue };
-        let Some(name) = first.strip_prefix("vector: ") else {
-            continue;
-        };
-        let fields = block[1..]
-            .iter()
-            .map(|l| {
-                let (k, v) = l.split_once(": ").expect("field: value");
-                (k.to_string(), v.to_string())
-            })
-            .collect();
-        out.push((name.to_string(), fields));
-    }
-    out
+    parse_doc(SPEC)
 }
 
 #[test]
 fn spec_document_matches_the_code() {
-    let doc = doc_vectors();
-    let code = all();
-    let doc_names: Vec<&str> = doc.iter().map(|(n, _)| n.as_str()).collect();
-    let code_names: Vec<&str> = code.iter().map(|v| v.name).collect();
-    assert_eq!(
-        doc_names, code_names,
-        "docs/spec.md lists other vectors than the code"
-    );
-    for ((_, fields), v) in doc.iter().zip(&code) {
-        let expected: Vec<(String, String)> = v
-            .fields
-            .iter()
-            .map(|(k, val)| (k.to_string(), val.clone()))
-            .collect();
-        assert_eq!(
-            fields,
-            &expected,
-            "vector {} in docs/spec.md differs from the code; the code says:\n{}",
-            v.name,
-            render(v)
-        );
+    if let Err(e) = compare_doc(SPEC, &all()) {
+        panic!("docs/spec.md: {e}");
     }
 }
 

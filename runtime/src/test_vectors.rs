@@ -1,0 +1,155 @@
+//! Golden vectors of the state storage format, printed in `docs/state.md`
+//! and checked against it by a test (`cargo run -p palisade-runtime
+//! --example state_vectors` prints them).
+
+use palisade_types::test_vectors::Vector;
+use palisade_types::{sha256, Keypair, Role};
+
+use crate::smt::{self, EMPTY};
+use crate::state::{keys, Account, ValidatorInfo};
+use crate::store::{commit_writes, get_with_proof, MemStore};
+use crate::{initial_root, receipts_root, ChainParams, Event, InitialState, Receipt};
+
+fn hex0x(b: &[u8]) -> String {
+    format!("0x{}", hex(b))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[allow(clippy::expect_used)] // Fixed inputs, valid by inspection.
+pub fn all() -> Vec<Vector> {
+    let alice = Keypair::from_seed([0x11; 32]);
+    let mut out = Vec::new();
+
+    let mut acct = Account {
+        balance: 1_000_000,
+        nonce: 3,
+        roles: 0,
+    };
+    acct.grant(Role::Admin);
+    acct.grant(Role::Member);
+    out.push(Vector {
+        name: "account-record",
+        fields: vec![
+            ("address", alice.address().to_string()),
+            ("balance", "1000000".into()),
+            ("nonce", "3".into()),
+            ("roles", "admin, member".into()),
+            ("key", hex0x(&keys::account(&alice.address()))),
+            ("value", hex0x(&palisade_types::encode(&acct))),
+        ],
+    });
+
+    out.push(Vector {
+        name: "data-key",
+        fields: vec![
+            ("namespace", "app".into()),
+            ("key", "greeting".into()),
+            ("state_key", hex0x(&keys::data(b"app", b"greeting"))),
+        ],
+    });
+
+    let one = commit_writes(
+        &MemStore::default(),
+        EMPTY,
+        [(b"k".to_vec(), Some(b"v".to_vec()))].into_iter().collect(),
+    )
+    .expect("in-memory write");
+    out.push(Vector {
+        name: "smt-single-entry",
+        fields: vec![
+            ("key", "k".into()),
+            ("value", "v".into()),
+            ("key_hash", sha256(b"k").to_string()),
+            ("value_hash", sha256(b"v").to_string()),
+            ("root", one.root.to_string()),
+            ("empty_root", EMPTY.to_string()),
+        ],
+    });
+
+    let mut store = MemStore::default();
+    let writes = [
+        (b"a".to_vec(), Some(b"1".to_vec())),
+        (b"b".to_vec(), Some(b"2".to_vec())),
+        (b"c".to_vec(), Some(b"3".to_vec())),
+    ]
+    .into_iter()
+    .collect();
+    let three = commit_writes(&store, EMPTY, writes).expect("in-memory write");
+    store.apply(&three);
+    let (_, proof) = get_with_proof(&store, three.root, b"a").expect("proof");
+    let (_, absent) = get_with_proof(&store, three.root, b"z").expect("proof");
+    let list = |p: &smt::Proof| {
+        p.siblings
+            .iter()
+            .map(|h| h.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    out.push(Vector {
+        name: "smt-three-entries",
+        fields: vec![
+            ("entries", "a=1, b=2, c=3".into()),
+            ("root", three.root.to_string()),
+            ("proof_a_siblings", list(&proof)),
+            (
+                "proof_a_leaf",
+                proof
+                    .leaf
+                    .map(|(k, v)| format!("{k},{v}"))
+                    .unwrap_or_default(),
+            ),
+            ("proof_z_siblings", list(&absent)),
+            (
+                "proof_z_leaf",
+                absent
+                    .leaf
+                    .map(|(k, v)| format!("{k},{v}"))
+                    .unwrap_or_else(|| "none".into()),
+            ),
+        ],
+    });
+
+    let receipt = Receipt {
+        tx_hash: sha256(b"tx"),
+        code: 0,
+        error: String::new(),
+        events: vec![Event::new("transfer", &[("amount", "5".into())])],
+    };
+    out.push(Vector {
+        name: "receipt",
+        fields: vec![
+            ("tx_hash", receipt.tx_hash.to_string()),
+            ("encoding", hex0x(&palisade_types::encode(&receipt))),
+            (
+                "receipts_root_of_one",
+                receipts_root(&[receipt]).to_string(),
+            ),
+        ],
+    });
+
+    let init = InitialState {
+        params: ChainParams::default(),
+        accounts: vec![(alice.address(), 1_000_000, vec![Role::Admin, Role::Member])],
+        validators: vec![ValidatorInfo {
+            consensus_key: Keypair::from_seed([0x33; 32]).public_key(),
+            node_key: Keypair::from_seed([0x44; 32]).public_key(),
+            power: 10,
+        }],
+    };
+    out.push(Vector {
+        name: "genesis-state",
+        fields: vec![
+            ("admin", alice.address().to_string()),
+            ("validator", init.validators[0].consensus_key.to_string()),
+            ("params", "defaults".into()),
+            (
+                "state_root",
+                initial_root(&init).expect("genesis state").to_string(),
+            ),
+        ],
+    });
+    out
+}
