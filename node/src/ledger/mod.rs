@@ -1,0 +1,418 @@
+//! The chain on disk, in RocksDB.
+//!
+//! Column families: `blocks` (height → block), `block_index` (block hash →
+//! height), `commits` (height → commit certificate), `txs` (tx hash →
+//! height, index), `receipts` (tx hash → receipt), `state` (state values,
+//! tree nodes and value blobs) and `meta` (schema version, chain id,
+//! genesis hash, latest height, state root per height). Everything a block
+//! changes is written in one synced write batch, so after a crash at any
+//! point the ledger holds either the whole block or none of it.
+//!
+//! The data directory is locked for the life of the [`Ledger`]: a second
+//! process opening it gets [`LedgerError::Locked`].
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use palisade_runtime::smt::Node;
+use palisade_runtime::{Receipt, StateChanges, StateStore, StoreError};
+use palisade_types::{
+    decode, decode_with_limit, encode, Block, ChainId, CommitCertificate, Hash, Height,
+    SignedTransaction, Wire,
+};
+use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+
+/// Bumped whenever the on-disk layout changes incompatibly.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const CF_BLOCKS: &str = "blocks";
+const CF_BLOCK_INDEX: &str = "block_index";
+const CF_COMMITS: &str = "commits";
+const CF_TXS: &str = "txs";
+const CF_RECEIPTS: &str = "receipts";
+const CF_STATE: &str = "state";
+const CF_META: &str = "meta";
+const ALL_CFS: [&str; 7] = [
+    CF_BLOCKS,
+    CF_BLOCK_INDEX,
+    CF_COMMITS,
+    CF_TXS,
+    CF_RECEIPTS,
+    CF_STATE,
+    CF_META,
+];
+
+const META_SCHEMA: &[u8] = b"schema_version";
+const META_CHAIN_ID: &[u8] = b"chain_id";
+const META_GENESIS: &[u8] = b"genesis_hash";
+const META_LATEST: &[u8] = b"latest_height";
+const META_ROOT: &[u8] = b"root/";
+
+const STATE_VALUE: u8 = b'v';
+const STATE_NODE: u8 = b'n';
+const STATE_BLOB: u8 = b'b';
+
+/// Receipts are bounded by their transaction's events; this is a sanity cap.
+const MAX_RECEIPT_BYTES: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("data directory {0} is in use by another palisade process")]
+    Locked(PathBuf),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database: {0}")]
+    Db(#[from] rocksdb::Error),
+    #[error("database schema version {found} is not supported (this build uses {expected}); use a matching palisade release or re-sync into an empty data directory")]
+    Schema { found: u32, expected: u32 },
+    #[error("data directory belongs to chain {found}, not {expected}")]
+    ChainMismatch { found: String, expected: String },
+    #[error("data directory was initialized from genesis {found}, but genesis.json hashes to {expected}")]
+    GenesisMismatch { found: Hash, expected: Hash },
+    #[error("ledger is not initialized from a genesis")]
+    NotInitialized,
+    #[error("cannot commit height {got}: the next height is {expected}")]
+    NotNextHeight { expected: Height, got: Height },
+    #[error("commit certificate is for {commit}, block is {block}")]
+    CommitMismatch { commit: Hash, block: Hash },
+    #[error("ledger is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The node's RocksDB ledger.
+#[derive(Debug)]
+pub struct Ledger {
+    db: DB,
+    dir: PathBuf,
+    /// Held (locked) for as long as the ledger is open.
+    _lock: File,
+}
+
+fn height_key(h: Height) -> [u8; 8] {
+    h.get().to_be_bytes()
+}
+
+fn prefixed(tag: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + rest.len());
+    k.push(tag);
+    k.extend_from_slice(rest);
+    k
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Corrupt(format!("{what}: {e}"))
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the ledger in `data_dir` (the database
+    /// lives in `data_dir/db`), locking the directory.
+    pub fn open(data_dir: &Path) -> Result<Ledger, LedgerError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| LedgerError::Io { path, source }
+        };
+        std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
+        let lock_path = data_dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(LedgerError::Locked(data_dir.to_path_buf()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
+
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let cfs = ALL_CFS
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, data_dir.join("db"), cfs)?;
+        let ledger = Ledger {
+            db,
+            dir: data_dir.to_path_buf(),
+            _lock: lock,
+        };
+        match ledger.meta(META_SCHEMA)? {
+            None => {
+                let mut wo = WriteOptions::default();
+                wo.set_sync(true);
+                let mut b = WriteBatch::default();
+                b.put_cf(
+                    ledger.cf(CF_META)?,
+                    META_SCHEMA,
+                    SCHEMA_VERSION.to_le_bytes(),
+                );
+                ledger.db.write_opt(b, &wo)?;
+            }
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_slice())
+                    .map(u32::from_le_bytes)
+                    .map_err(|_| corrupt("schema version", "not 4 bytes"))?;
+                if found != SCHEMA_VERSION {
+                    return Err(LedgerError::Schema {
+                        found,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+            }
+        }
+        Ok(ledger)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, LedgerError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| corrupt("column family missing", name))
+    }
+
+    fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.db.get_cf(self.cf(CF_META)?, key)?)
+    }
+
+    /// Writes the genesis state (height 0) into an empty ledger, or checks
+    /// that an initialized one belongs to this chain and genesis.
+    pub fn init_genesis(
+        &self,
+        chain_id: &ChainId,
+        genesis_hash: Hash,
+        state: &StateChanges,
+    ) -> Result<(), LedgerError> {
+        if self.meta(META_GENESIS)?.is_some() {
+            return self.check_genesis(chain_id, genesis_hash);
+        }
+        let mut b = WriteBatch::default();
+        let meta = self.cf(CF_META)?;
+        b.put_cf(meta, META_CHAIN_ID, chain_id.as_str().as_bytes());
+        b.put_cf(meta, META_GENESIS, genesis_hash.0);
+        b.put_cf(meta, META_LATEST, height_key(Height::GENESIS));
+        b.put_cf(meta, root_key(Height::GENESIS), state.root.0);
+        self.put_state(&mut b, state)?;
+        self.write_synced(b)
+    }
+
+    /// Fails unless this ledger was initialized for `chain_id` from the
+    /// genesis with hash `genesis_hash`.
+    pub fn check_genesis(&self, chain_id: &ChainId, genesis_hash: Hash) -> Result<(), LedgerError> {
+        let found_chain = self
+            .meta(META_CHAIN_ID)?
+            .ok_or(LedgerError::NotInitialized)?;
+        let found_chain = String::from_utf8_lossy(&found_chain).to_string();
+        if found_chain != chain_id.as_str() {
+            return Err(LedgerError::ChainMismatch {
+                found: found_chain,
+                expected: chain_id.to_string(),
+            });
+        }
+        let found = self
+            .meta(META_GENESIS)?
+            .and_then(|v| Hash::from_slice(&v))
+            .ok_or(LedgerError::NotInitialized)?;
+        if found != genesis_hash {
+            return Err(LedgerError::GenesisMismatch {
+                found,
+                expected: genesis_hash,
+            });
+        }
+        Ok(())
+    }
+
+    /// Height of the last committed block (0: only genesis).
+    pub fn latest_height(&self) -> Result<Height, LedgerError> {
+        let v = self.meta(META_LATEST)?.ok_or(LedgerError::NotInitialized)?;
+        <[u8; 8]>::try_from(v.as_slice())
+            .map(|b| Height(u64::from_be_bytes(b)))
+            .map_err(|_| corrupt("latest height", "not 8 bytes"))
+    }
+
+    /// State root after `height` (0: genesis).
+    pub fn state_root(&self, height: Height) -> Result<Option<Hash>, LedgerError> {
+        Ok(self
+            .meta(&root_key(height))?
+            .and_then(|v| Hash::from_slice(&v)))
+    }
+
+    /// Commits block `block` (the next height) with the certificate that
+    /// decided it, its receipts and its state changes, in one synced batch.
+    pub fn commit_block(
+        &self,
+        block: &Block,
+        commit: &CommitCertificate,
+        receipts: &[Receipt],
+        state: &StateChanges,
+    ) -> Result<(), LedgerError> {
+        let h = block.height();
+        let expected = self
+            .latest_height()?
+            .next()
+            .map_err(|e| corrupt("height", e))?;
+        if h != expected {
+            return Err(LedgerError::NotNextHeight { expected, got: h });
+        }
+        let hash = block.hash();
+        if commit.block_hash != hash || commit.height != h {
+            return Err(LedgerError::CommitMismatch {
+                commit: commit.block_hash,
+                block: hash,
+            });
+        }
+        if receipts.len() != block.txs.len() {
+            return Err(corrupt(
+                "receipts",
+                "one receipt per transaction is required",
+            ));
+        }
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_BLOCKS)?, height_key(h), encode(block));
+        b.put_cf(self.cf(CF_BLOCK_INDEX)?, hash.0, height_key(h));
+        b.put_cf(self.cf(CF_COMMITS)?, height_key(h), encode(commit));
+        let txs_cf = self.cf(CF_TXS)?;
+        let receipts_cf = self.cf(CF_RECEIPTS)?;
+        for (i, (tx, r)) in block.txs.iter().zip(receipts).enumerate() {
+            let tx_hash = tx.hash();
+            let index = u32::try_from(i).map_err(|e| corrupt("tx index", e))?;
+            b.put_cf(txs_cf, tx_hash.0, encode(&(h, index)));
+            b.put_cf(receipts_cf, tx_hash.0, encode(r));
+        }
+        self.put_state(&mut b, state)?;
+        let meta = self.cf(CF_META)?;
+        b.put_cf(meta, root_key(h), state.root.0);
+        b.put_cf(meta, META_LATEST, height_key(h));
+        self.write_synced(b)
+    }
+
+    fn put_state(&self, b: &mut WriteBatch, state: &StateChanges) -> Result<(), LedgerError> {
+        let cf = self.cf(CF_STATE)?;
+        for (k, v) in &state.values {
+            let key = prefixed(STATE_VALUE, k);
+            match v {
+                Some(v) => b.put_cf(cf, key, v),
+                None => b.delete_cf(cf, key),
+            }
+        }
+        for (h, n) in &state.nodes {
+            b.put_cf(cf, prefixed(STATE_NODE, &h.0), encode(n));
+        }
+        for (h, blob) in &state.blobs {
+            b.put_cf(cf, prefixed(STATE_BLOB, &h.0), blob);
+        }
+        Ok(())
+    }
+
+    fn write_synced(&self, b: WriteBatch) -> Result<(), LedgerError> {
+        let mut wo = WriteOptions::default();
+        // Durable before we report the block committed: a crash right after
+        // must not lose it.
+        wo.set_sync(true);
+        self.db.write_opt(b, &wo)?;
+        Ok(())
+    }
+
+    fn get_decoded<T: Wire>(&self, cf: &str, key: &[u8]) -> Result<Option<T>, LedgerError> {
+        match self.db.get_cf(self.cf(cf)?, key)? {
+            None => Ok(None),
+            Some(bytes) => decode::<T>(&bytes).map(Some).map_err(|e| corrupt(cf, e)),
+        }
+    }
+
+    pub fn block(&self, h: Height) -> Result<Option<Block>, LedgerError> {
+        self.get_decoded(CF_BLOCKS, &height_key(h))
+    }
+
+    pub fn commit(&self, h: Height) -> Result<Option<CommitCertificate>, LedgerError> {
+        self.get_decoded(CF_COMMITS, &height_key(h))
+    }
+
+    pub fn height_of(&self, block_hash: &Hash) -> Result<Option<Height>, LedgerError> {
+        match self.db.get_cf(self.cf(CF_BLOCK_INDEX)?, block_hash.0)? {
+            None => Ok(None),
+            Some(v) => <[u8; 8]>::try_from(v.as_slice())
+                .map(|b| Some(Height(u64::from_be_bytes(b))))
+                .map_err(|_| corrupt("block index", "not 8 bytes")),
+        }
+    }
+
+    /// Where a committed transaction is: (height, index in block).
+    pub fn tx_location(&self, tx_hash: &Hash) -> Result<Option<(Height, u32)>, LedgerError> {
+        match self.db.get_cf(self.cf(CF_TXS)?, tx_hash.0)? {
+            None => Ok(None),
+            Some(v) => borsh::from_slice(&v)
+                .map(Some)
+                .map_err(|e| corrupt("txs", e)),
+        }
+    }
+
+    pub fn tx(&self, tx_hash: &Hash) -> Result<Option<SignedTransaction>, LedgerError> {
+        let Some((h, i)) = self.tx_location(tx_hash)? else {
+            return Ok(None);
+        };
+        let block = self
+            .block(h)?
+            .ok_or_else(|| corrupt("txs", format!("block {h} missing")))?;
+        Ok(block.txs.get(i as usize).cloned())
+    }
+
+    pub fn receipt(&self, tx_hash: &Hash) -> Result<Option<Receipt>, LedgerError> {
+        match self.db.get_cf(self.cf(CF_RECEIPTS)?, tx_hash.0)? {
+            None => Ok(None),
+            Some(v) => decode_with_limit::<Receipt>(&v, "receipt", MAX_RECEIPT_BYTES)
+                .map(Some)
+                .map_err(|e| corrupt("receipts", e)),
+        }
+    }
+}
+
+fn root_key(h: Height) -> Vec<u8> {
+    [META_ROOT, &height_key(h)].concat()
+}
+
+fn store_err(e: LedgerError) -> StoreError {
+    match e {
+        LedgerError::Db(e) => StoreError::Backend(e.to_string()),
+        other => StoreError::Corrupt(other.to_string()),
+    }
+}
+
+impl StateStore for Ledger {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let cf = self.cf(CF_STATE).map_err(store_err)?;
+        self.db
+            .get_cf(cf, prefixed(STATE_VALUE, key))
+            .map_err(|e| StoreError::Backend(e.to_string()))
+    }
+
+    fn node(&self, hash: &Hash) -> Result<Option<Node>, StoreError> {
+        let cf = self.cf(CF_STATE).map_err(store_err)?;
+        match self
+            .db
+            .get_cf(cf, prefixed(STATE_NODE, &hash.0))
+            .map_err(|e| StoreError::Backend(e.to_string()))?
+        {
+            None => Ok(None),
+            Some(v) => borsh::from_slice(&v)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("tree node {hash}: {e}"))),
+        }
+    }
+
+    fn value_by_hash(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        let cf = self.cf(CF_STATE).map_err(store_err)?;
+        self.db
+            .get_cf(cf, prefixed(STATE_BLOB, &hash.0))
+            .map_err(|e| StoreError::Backend(e.to_string()))
+    }
+}

@@ -1,0 +1,254 @@
+//! Pending transactions waiting for a block.
+//!
+//! Bounded by count, bytes and transactions per sender; deduplicated by
+//! hash; every transaction's signature is verified once, on admission, and
+//! never again while it waits; per-sender nonce order is kept so a proposal
+//! only takes runs of consecutive nonces starting at the account's next one.
+//! After each committed block the pool drops what was included and
+//! re-checks the rest against the new state (without re-verifying
+//! signatures), so nothing that became invalid is proposed or gossiped.
+
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use palisade_runtime::{NonceRule, Runtime, Signatures, StateStore, StoreError, TxError};
+use palisade_types::{Address, Hash, Height, SignedTransaction};
+
+/// Limits of the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MempoolConfig {
+    pub max_txs: usize,
+    pub max_bytes: usize,
+    pub max_per_sender: usize,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig {
+            max_txs: 50_000,
+            max_bytes: 64 * 1024 * 1024,
+            max_per_sender: 1_024,
+        }
+    }
+}
+
+/// Why a transaction was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddError {
+    #[error("transaction is already in the mempool")]
+    Duplicate,
+    #[error("mempool is full ({0})")]
+    Full(&'static str),
+    #[error("another pending transaction from this account has the same nonce")]
+    NonceTaken,
+    #[error(transparent)]
+    Rejected(#[from] TxError),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    tx: Arc<SignedTransaction>,
+    size: usize,
+    seq: u64,
+}
+
+/// The pool. Not thread-safe by itself; the node wraps it in a lock.
+#[derive(Debug, Default)]
+pub struct Mempool {
+    cfg: MempoolConfig,
+    by_hash: HashMap<Hash, Entry>,
+    by_sender: BTreeMap<Address, BTreeMap<u64, Hash>>,
+    bytes: usize,
+    seq: u64,
+}
+
+impl Mempool {
+    pub fn new(cfg: MempoolConfig) -> Mempool {
+        Mempool {
+            cfg,
+            ..Mempool::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
+    pub fn get(&self, hash: &Hash) -> Option<Arc<SignedTransaction>> {
+        self.by_hash.get(hash).map(|e| e.tx.clone())
+    }
+
+    /// Admits `tx` if the runtime accepts it against `store` (the latest
+    /// committed state, for execution at `next_height`) and it fits.
+    pub fn add(
+        &mut self,
+        tx: SignedTransaction,
+        rt: &Runtime,
+        store: &dyn StateStore,
+        next_height: Height,
+    ) -> Result<Hash, AddError> {
+        let hash = tx.hash();
+        if self.by_hash.contains_key(&hash) {
+            return Err(AddError::Duplicate);
+        }
+        let signer = tx.tx.signer;
+        let nonce = tx.tx.nonce;
+        let pending = self.by_sender.get(&signer);
+        if pending.is_some_and(|p| p.contains_key(&nonce)) {
+            return Err(AddError::NonceTaken);
+        }
+        if pending.is_some_and(|p| p.len() >= self.cfg.max_per_sender) {
+            return Err(AddError::Full(
+                "too many pending transactions from this account",
+            ));
+        }
+        let size = tx.encoded_len();
+        if self.by_hash.len() >= self.cfg.max_txs {
+            return Err(AddError::Full("transaction count limit"));
+        }
+        if self.bytes + size > self.cfg.max_bytes {
+            return Err(AddError::Full("byte limit"));
+        }
+        rt.check_tx(
+            store,
+            next_height,
+            &tx,
+            Signatures::Verify,
+            NonceRule::Window,
+        )??;
+        self.seq += 1;
+        self.bytes += size;
+        self.by_sender
+            .entry(signer)
+            .or_default()
+            .insert(nonce, hash);
+        self.by_hash.insert(
+            hash,
+            Entry {
+                tx: Arc::new(tx),
+                size,
+                seq: self.seq,
+            },
+        );
+        Ok(hash)
+    }
+
+    fn remove(&mut self, hash: &Hash) -> Option<Entry> {
+        let e = self.by_hash.remove(hash)?;
+        self.bytes -= e.size;
+        let signer = e.tx.tx.signer;
+        if let Some(m) = self.by_sender.get_mut(&signer) {
+            m.remove(&e.tx.tx.nonce);
+            if m.is_empty() {
+                self.by_sender.remove(&signer);
+            }
+        }
+        Some(e)
+    }
+
+    /// Up to `max_txs` transactions and `max_bytes` bytes for a proposal:
+    /// for each sender the consecutive nonces from its account's next one,
+    /// senders interleaved by arrival.
+    pub fn reap(
+        &self,
+        store: &dyn StateStore,
+        max_txs: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Arc<SignedTransaction>>, StoreError> {
+        let mut runs: Vec<Vec<&Entry>> = Vec::new();
+        for (signer, nonces) in &self.by_sender {
+            let next = account_nonce(store, signer)?;
+            let mut run = Vec::new();
+            for (want, (n, h)) in (next..).zip(nonces.range(next..)) {
+                if *n != want {
+                    break;
+                }
+                if let Some(e) = self.by_hash.get(h) {
+                    run.push(e);
+                }
+            }
+            if !run.is_empty() {
+                runs.push(run);
+            }
+        }
+        let mut heap: BinaryHeap<std::cmp::Reverse<(u64, usize, usize)>> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| std::cmp::Reverse((r[0].seq, i, 0)))
+            .collect();
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(std::cmp::Reverse((_, i, pos))) = heap.pop() {
+            if out.len() >= max_txs {
+                break;
+            }
+            let e = runs[i][pos];
+            if bytes + e.size > max_bytes {
+                // This sender's later nonces cannot come without this one.
+                continue;
+            }
+            bytes += e.size;
+            out.push(e.tx.clone());
+            if let Some(next) = runs[i].get(pos + 1) {
+                heap.push(std::cmp::Reverse((next.seq, i, pos + 1)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// After a block: drops the included transactions, then everything that
+    /// the new state makes invalid (used nonces, lost roles, spent funds).
+    /// Returns how many were dropped as invalid.
+    pub fn update(
+        &mut self,
+        included: &[SignedTransaction],
+        rt: &Runtime,
+        store: &dyn StateStore,
+        next_height: Height,
+    ) -> Result<usize, StoreError> {
+        for tx in included {
+            self.remove(&tx.hash());
+        }
+        let mut invalid = Vec::new();
+        for e in self.by_hash.values() {
+            // Signatures were verified on admission.
+            let verdict = rt.check_tx(
+                store,
+                next_height,
+                &e.tx,
+                Signatures::Verified,
+                NonceRule::Window,
+            )?;
+            if verdict.is_err() {
+                invalid.push(e.tx.hash());
+            }
+        }
+        for h in &invalid {
+            self.remove(h);
+        }
+        Ok(invalid.len())
+    }
+}
+
+fn account_nonce(store: &dyn StateStore, a: &Address) -> Result<u64, StoreError> {
+    match store.get(&palisade_runtime::state::keys::account(a))? {
+        None => Ok(0),
+        Some(raw) => borsh::from_slice::<palisade_runtime::Account>(&raw)
+            .map(|acct| acct.nonce)
+            .map_err(|e| StoreError::Corrupt(format!("account {a}: {e}"))),
+    }
+}

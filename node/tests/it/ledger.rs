@@ -1,0 +1,223 @@
+use std::sync::Arc;
+
+use palisade_node::ledger::{Ledger, LedgerError};
+use palisade_runtime::{
+    get_with_proof, initial_state, smt, ChainParams, InitialState, Runtime, Signatures, StateStore,
+    ValidatorInfo,
+};
+use palisade_types::{
+    Action, Block, BlockHeader, BoundedVec, ChainId, CommitCertificate, CommitSig, Hash, Height,
+    Keypair, Role, Round, Timestamp, Transaction, Vote, VoteType,
+};
+
+struct Fixture {
+    chain: ChainId,
+    genesis_hash: Hash,
+    init: InitialState,
+    validator: Keypair,
+    alice: Keypair,
+}
+
+fn fixture() -> Fixture {
+    let validator = Keypair::from_seed([9; 32]);
+    let alice = Keypair::from_seed([1; 32]);
+    Fixture {
+        chain: ChainId::new("ledger-test").unwrap(),
+        genesis_hash: Hash([7; 32]),
+        init: InitialState {
+            params: ChainParams::default(),
+            accounts: vec![(alice.address(), 1_000, vec![Role::Admin, Role::Member])],
+            validators: vec![ValidatorInfo {
+                consensus_key: validator.public_key(),
+                node_key: Keypair::from_seed([8; 32]).public_key(),
+                power: 1,
+            }],
+        },
+        validator,
+        alice,
+    }
+}
+
+/// Executes and commits the next block with one transfer.
+fn commit_next(l: &Ledger, f: &Fixture, prev_hash: Hash) -> (Block, Hash) {
+    let h = l.latest_height().unwrap().next().unwrap();
+    let nonce = h.get() - 1;
+    let tx = Transaction {
+        chain_id: f.chain.clone(),
+        nonce,
+        signer: f.alice.address(),
+        action: Action::Transfer {
+            to: Keypair::from_seed([2; 32]).address(),
+            amount: 10,
+        },
+    }
+    .sign(&f.alice);
+    let rt = Runtime::new(f.chain.clone());
+    let root = l.state_root(h.prev().unwrap()).unwrap().unwrap();
+    let out = rt
+        .execute_block(l, root, h, std::slice::from_ref(&tx), Signatures::Verify)
+        .unwrap();
+    let set = out.next_validator_set.clone();
+    let block = Block {
+        header: BlockHeader {
+            chain_id: f.chain.clone(),
+            height: h,
+            time: Timestamp(h.get()),
+            last_block_hash: prev_hash,
+            tx_root: Block::compute_tx_root(std::slice::from_ref(&tx)),
+            state_root: out.changes.root,
+            receipts_root: out.receipts_root,
+            validators_hash: set.hash(),
+            next_validators_hash: set.hash(),
+            proposer: f.validator.public_key(),
+            last_commit_hash: Hash::ZERO,
+        },
+        txs: BoundedVec::new(vec![tx]).unwrap(),
+        last_commit: None,
+    };
+    let hash = block.hash();
+    let sig = Vote {
+        vote_type: VoteType::Precommit,
+        height: h,
+        round: Round(0),
+        block_hash: Some(hash),
+        validator: f.validator.public_key(),
+    }
+    .sign(&f.chain, &f.validator)
+    .signature;
+    let commit = CommitCertificate::new(
+        h,
+        Round(0),
+        hash,
+        vec![CommitSig {
+            validator: f.validator.public_key(),
+            signature: sig,
+        }],
+    )
+    .unwrap();
+    l.commit_block(&block, &commit, &out.receipts, &out.changes)
+        .unwrap();
+    (block, hash)
+}
+
+#[test]
+fn blocks_state_and_indexes_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let genesis = initial_state(&f.init).unwrap();
+    let mut hashes = Vec::new();
+    {
+        let l = Ledger::open(dir.path()).unwrap();
+        l.init_genesis(&f.chain, f.genesis_hash, &genesis).unwrap();
+        assert_eq!(l.latest_height().unwrap(), Height(0));
+        let mut prev = f.genesis_hash;
+        for _ in 0..3 {
+            let (_, h) = commit_next(&l, &f, prev);
+            hashes.push(h);
+            prev = h;
+        }
+    }
+    let l = Ledger::open(dir.path()).unwrap();
+    l.check_genesis(&f.chain, f.genesis_hash).unwrap();
+    assert_eq!(l.latest_height().unwrap(), Height(3));
+    for (i, h) in hashes.iter().enumerate() {
+        let height = Height(i as u64 + 1);
+        let b = l.block(height).unwrap().unwrap();
+        assert_eq!(b.hash(), *h);
+        assert_eq!(l.height_of(h).unwrap(), Some(height));
+        assert_eq!(l.commit(height).unwrap().unwrap().block_hash, *h);
+        let tx = &b.txs[0];
+        assert_eq!(l.tx_location(&tx.hash()).unwrap(), Some((height, 0)));
+        assert_eq!(l.tx(&tx.hash()).unwrap().as_ref(), Some(tx));
+        assert!(l.receipt(&tx.hash()).unwrap().unwrap().is_success());
+        assert_eq!(l.state_root(height).unwrap(), Some(b.header.state_root));
+    }
+    // State reads with proofs at the latest and at an older root.
+    let key = palisade_runtime::state::keys::account(&Keypair::from_seed([2; 32]).address());
+    let latest = l.state_root(Height(3)).unwrap().unwrap();
+    let (v, p) = get_with_proof(&l, latest, &key).unwrap();
+    assert!(smt::verify(&latest, &key, v.as_deref(), &p));
+    assert_eq!(l.get(&key).unwrap(), v);
+    let old = l.state_root(Height(1)).unwrap().unwrap();
+    let (v1, p1) = get_with_proof(&l, old, &key).unwrap();
+    assert_ne!(v1, v);
+    assert!(smt::verify(&old, &key, v1.as_deref(), &p1));
+    assert_eq!(l.block(Height(4)).unwrap(), None);
+}
+
+#[test]
+fn a_second_process_cannot_open_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Ledger::open(dir.path()).unwrap();
+    let e = Ledger::open(dir.path()).unwrap_err();
+    assert!(matches!(e, LedgerError::Locked(_)), "{e}");
+    assert!(e.to_string().contains("in use by another palisade process"));
+}
+
+#[test]
+fn wrong_chain_or_genesis_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let genesis = initial_state(&f.init).unwrap();
+    let l = Ledger::open(dir.path()).unwrap();
+    assert!(matches!(
+        l.check_genesis(&f.chain, f.genesis_hash),
+        Err(LedgerError::NotInitialized)
+    ));
+    l.init_genesis(&f.chain, f.genesis_hash, &genesis).unwrap();
+    let other = ChainId::new("other").unwrap();
+    assert!(matches!(
+        l.check_genesis(&other, f.genesis_hash),
+        Err(LedgerError::ChainMismatch { .. })
+    ));
+    assert!(matches!(
+        l.init_genesis(&f.chain, Hash([1; 32]), &genesis),
+        Err(LedgerError::GenesisMismatch { .. })
+    ));
+}
+
+#[test]
+fn only_the_next_height_with_its_own_commit_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let genesis = initial_state(&f.init).unwrap();
+    let l = Ledger::open(dir.path()).unwrap();
+    l.init_genesis(&f.chain, f.genesis_hash, &genesis).unwrap();
+    let (block, _) = commit_next(&l, &f, f.genesis_hash);
+    let commit = l.commit(Height(1)).unwrap().unwrap();
+    // Committing height 1 again.
+    let e = l
+        .commit_block(&block, &commit, &[], &Default::default())
+        .unwrap_err();
+    assert!(matches!(e, LedgerError::NotNextHeight { .. }), "{e}");
+    let _ = Arc::new(block);
+}
+
+#[test]
+fn schema_version_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let _l = Ledger::open(dir.path()).unwrap();
+    }
+    // Rewrite the schema version behind the ledger's back.
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(false);
+        let cfs = rocksdb::DB::list_cf(&opts, dir.path().join("db")).unwrap();
+        let db = rocksdb::DB::open_cf(&opts, dir.path().join("db"), &cfs).unwrap();
+        let meta = db.cf_handle("meta").unwrap();
+        db.put_cf(meta, b"schema_version", 99u32.to_le_bytes())
+            .unwrap();
+    }
+    let e = Ledger::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            LedgerError::Schema {
+                found: 99,
+                expected: 1
+            }
+        ),
+        "{e}"
+    );
+}

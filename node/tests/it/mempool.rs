@@ -1,0 +1,209 @@
+use palisade_node::mempool::{AddError, Mempool, MempoolConfig};
+use palisade_runtime::{
+    initial_state, ChainParams, InitialState, MemStore, Runtime, Signatures, TxError, ValidatorInfo,
+};
+use palisade_types::{Action, ChainId, Height, Keypair, Role, SignedTransaction, Transaction};
+
+struct Env {
+    rt: Runtime,
+    store: MemStore,
+    root: palisade_types::Hash,
+    height: Height,
+    chain: ChainId,
+}
+
+fn k(n: u8) -> Keypair {
+    Keypair::from_seed([n; 32])
+}
+
+fn env() -> Env {
+    let chain = ChainId::new("mempool-test").unwrap();
+    let init = InitialState {
+        params: ChainParams::default(),
+        accounts: vec![
+            (k(1).address(), 1_000, vec![Role::Admin, Role::Member]),
+            (k(2).address(), 1_000, vec![Role::Member]),
+            (k(3).address(), 1_000, vec![]),
+        ],
+        validators: vec![ValidatorInfo {
+            consensus_key: k(50).public_key(),
+            node_key: k(51).public_key(),
+            power: 1,
+        }],
+    };
+    let changes = initial_state(&init).unwrap();
+    let mut store = MemStore::default();
+    store.apply(&changes);
+    Env {
+        rt: Runtime::new(chain.clone()),
+        store,
+        root: changes.root,
+        height: Height(0),
+        chain,
+    }
+}
+
+impl Env {
+    fn tx(&self, signer: u8, nonce: u64, amount: u128) -> SignedTransaction {
+        Transaction {
+            chain_id: self.chain.clone(),
+            nonce,
+            signer: k(signer).address(),
+            action: Action::Transfer {
+                to: k(9).address(),
+                amount,
+            },
+        }
+        .sign(&k(signer))
+    }
+
+    fn add(&self, pool: &mut Mempool, tx: SignedTransaction) -> Result<(), AddError> {
+        pool.add(tx, &self.rt, &self.store, Height(self.height.get() + 1))
+            .map(|_| ())
+    }
+
+    fn commit(&mut self, pool: &mut Mempool, txs: &[SignedTransaction]) -> usize {
+        let h = Height(self.height.get() + 1);
+        let out = self
+            .rt
+            .execute_block(&self.store, self.root, h, txs, Signatures::Verify)
+            .unwrap();
+        self.store.apply(&out.changes);
+        self.root = out.changes.root;
+        self.height = h;
+        pool.update(txs, &self.rt, &self.store, Height(h.get() + 1))
+            .unwrap()
+    }
+}
+
+#[test]
+fn admission_rules() {
+    let e = env();
+    let mut pool = Mempool::new(MempoolConfig::default());
+    let t = e.tx(2, 0, 5);
+    e.add(&mut pool, t.clone()).unwrap();
+    assert!(pool.contains(&t.hash()));
+    assert_eq!(e.add(&mut pool, t), Err(AddError::Duplicate));
+    assert_eq!(e.add(&mut pool, e.tx(2, 0, 6)), Err(AddError::NonceTaken));
+    let mut bad = e.tx(2, 1, 5);
+    bad.signature.0[9] ^= 1;
+    assert_eq!(
+        e.add(&mut pool, bad),
+        Err(AddError::Rejected(TxError::BadSignature))
+    );
+    assert_eq!(
+        e.add(&mut pool, e.tx(3, 0, 5)),
+        Err(AddError::Rejected(TxError::UnknownSigner))
+    );
+    assert!(matches!(
+        e.add(&mut pool, e.tx(2, 0, 5_000)),
+        Err(AddError::NonceTaken)
+    ));
+    // A tx that would fail (insufficient funds) is refused up front.
+    assert!(matches!(
+        e.add(&mut pool, e.tx(1, 0, 5_000)),
+        Err(AddError::Rejected(TxError::InsufficientFunds { .. }))
+    ));
+    assert_eq!(pool.len(), 1);
+}
+
+#[test]
+fn bounded_by_count_bytes_and_sender() {
+    let e = env();
+    let mut pool = Mempool::new(MempoolConfig {
+        max_txs: 3,
+        max_bytes: 1 << 20,
+        max_per_sender: 2,
+    });
+    e.add(&mut pool, e.tx(2, 0, 1)).unwrap();
+    e.add(&mut pool, e.tx(2, 1, 1)).unwrap();
+    assert!(matches!(
+        e.add(&mut pool, e.tx(2, 2, 1)),
+        Err(AddError::Full(_))
+    ));
+    e.add(&mut pool, e.tx(1, 0, 1)).unwrap();
+    assert!(matches!(
+        e.add(&mut pool, e.tx(1, 1, 1)),
+        Err(AddError::Full(_))
+    ));
+
+    let one = e.tx(2, 0, 1).encoded_len();
+    let mut small = Mempool::new(MempoolConfig {
+        max_txs: 100,
+        max_bytes: one * 2,
+        max_per_sender: 100,
+    });
+    e.add(&mut small, e.tx(2, 0, 1)).unwrap();
+    e.add(&mut small, e.tx(2, 1, 1)).unwrap();
+    assert!(matches!(
+        e.add(&mut small, e.tx(2, 2, 1)),
+        Err(AddError::Full("byte limit"))
+    ));
+    assert_eq!(small.bytes(), one * 2);
+}
+
+#[test]
+fn reap_takes_consecutive_nonces_in_arrival_order() {
+    let e = env();
+    let mut pool = Mempool::new(MempoolConfig::default());
+    let a0 = e.tx(2, 0, 1);
+    let b0 = e.tx(1, 0, 1);
+    let a1 = e.tx(2, 1, 1);
+    let a3 = e.tx(2, 3, 1); // gap at 2
+    for t in [a0.clone(), b0.clone(), a3, a1.clone()] {
+        e.add(&mut pool, t).unwrap();
+    }
+    let got: Vec<_> = pool
+        .reap(&e.store, 100, usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|t| t.hash())
+        .collect();
+    assert_eq!(got, vec![a0.hash(), b0.hash(), a1.hash()]);
+    let got = pool.reap(&e.store, 2, usize::MAX).unwrap();
+    assert_eq!(got.len(), 2);
+    let got = pool.reap(&e.store, 100, a0.encoded_len()).unwrap();
+    assert_eq!(got.len(), 1);
+    // The reaped set executes as a valid block.
+    let txs: Vec<SignedTransaction> = pool
+        .reap(&e.store, 100, usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|t| (**t).clone())
+        .collect();
+    assert!(e
+        .rt
+        .execute_block(&e.store, e.root, Height(1), &txs, Signatures::Verify)
+        .is_ok());
+}
+
+#[test]
+fn update_drops_included_and_invalidated() {
+    let mut e = env();
+    let mut pool = Mempool::new(MempoolConfig::default());
+    let a0 = e.tx(2, 0, 600);
+    let a1 = e.tx(2, 1, 600); // will lack funds once a0 is in
+    let revoke = Transaction {
+        chain_id: e.chain.clone(),
+        nonce: 0,
+        signer: k(1).address(),
+        action: Action::RevokeRole {
+            account: k(2).address(),
+            role: Role::Member,
+        },
+    }
+    .sign(&k(1));
+    e.add(&mut pool, a0.clone()).unwrap();
+    e.add(&mut pool, a1.clone()).unwrap();
+    // Block 1 includes a0 only: a1 now fails (funds) and is dropped.
+    let dropped = e.commit(&mut pool, std::slice::from_ref(&a0));
+    assert_eq!(dropped, 1);
+    assert!(pool.is_empty());
+
+    let b1 = e.tx(2, 1, 10);
+    e.add(&mut pool, b1.clone()).unwrap();
+    // Block 2: the admin revokes member from account 2: its pending tx goes.
+    let dropped = e.commit(&mut pool, &[revoke]);
+    assert_eq!(dropped, 1);
+    assert!(!pool.contains(&b1.hash()));
+}
