@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod ledger;
 pub mod mempool;
 pub mod signer_store;

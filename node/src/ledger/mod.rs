@@ -4,7 +4,7 @@
 //! height), `commits` (height → commit certificate), `txs` (tx hash →
 //! height, index), `receipts` (tx hash → receipt), `state` (state values,
 //! tree nodes and value blobs) and `meta` (schema version, chain id,
-//! genesis hash, latest height, state root per height). Everything a block
+//! genesis hash, latest height, state root and validator set per height). Everything a block
 //! changes is written in one synced write batch, so after a crash at any
 //! point the ledger holds either the whole block or none of it.
 //!
@@ -18,7 +18,7 @@ use palisade_runtime::smt::Node;
 use palisade_runtime::{Receipt, StateChanges, StateStore, StoreError};
 use palisade_types::{
     decode, decode_with_limit, encode, Block, ChainId, CommitCertificate, Hash, Height,
-    SignedTransaction, Wire,
+    SignedTransaction, ValidatorSet, Wire,
 };
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
@@ -47,6 +47,7 @@ const META_CHAIN_ID: &[u8] = b"chain_id";
 const META_GENESIS: &[u8] = b"genesis_hash";
 const META_LATEST: &[u8] = b"latest_height";
 const META_ROOT: &[u8] = b"root/";
+const META_VALS: &[u8] = b"vals/";
 
 const STATE_VALUE: u8 = b'v';
 const STATE_NODE: u8 = b'n';
@@ -191,6 +192,7 @@ impl Ledger {
         chain_id: &ChainId,
         genesis_hash: Hash,
         state: &StateChanges,
+        validators: &ValidatorSet,
     ) -> Result<(), LedgerError> {
         if self.meta(META_GENESIS)?.is_some() {
             return self.check_genesis(chain_id, genesis_hash);
@@ -201,6 +203,7 @@ impl Ledger {
         b.put_cf(meta, META_GENESIS, genesis_hash.0);
         b.put_cf(meta, META_LATEST, height_key(Height::GENESIS));
         b.put_cf(meta, root_key(Height::GENESIS), state.root.0);
+        b.put_cf(meta, vals_key(Height(1)), encode(validators));
         self.put_state(&mut b, state)?;
         self.write_synced(b)
     }
@@ -254,6 +257,7 @@ impl Ledger {
         commit: &CommitCertificate,
         receipts: &[Receipt],
         state: &StateChanges,
+        next_validators: &ValidatorSet,
     ) -> Result<(), LedgerError> {
         let h = block.height();
         let expected = self
@@ -291,6 +295,11 @@ impl Ledger {
         self.put_state(&mut b, state)?;
         let meta = self.cf(CF_META)?;
         b.put_cf(meta, root_key(h), state.root.0);
+        b.put_cf(
+            meta,
+            vals_key(h.next().map_err(|e| corrupt("height", e))?),
+            encode(next_validators),
+        );
         b.put_cf(meta, META_LATEST, height_key(h));
         self.write_synced(b)
     }
@@ -327,6 +336,11 @@ impl Ledger {
             None => Ok(None),
             Some(bytes) => decode::<T>(&bytes).map(Some).map_err(|e| corrupt(cf, e)),
         }
+    }
+
+    /// The validator set that decides height `h` (known up to latest + 1).
+    pub fn validators(&self, h: Height) -> Result<Option<ValidatorSet>, LedgerError> {
+        self.get_decoded(CF_META, &vals_key(h))
     }
 
     pub fn block(&self, h: Height) -> Result<Option<Block>, LedgerError> {
@@ -374,6 +388,10 @@ impl Ledger {
                 .map_err(|e| corrupt("receipts", e)),
         }
     }
+}
+
+fn vals_key(h: Height) -> Vec<u8> {
+    [META_VALS, &height_key(h)].concat()
 }
 
 fn root_key(h: Height) -> Vec<u8> {

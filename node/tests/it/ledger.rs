@@ -38,6 +38,10 @@ fn fixture() -> Fixture {
     }
 }
 
+fn set_of(f: &Fixture) -> palisade_types::ValidatorSet {
+    palisade_runtime::to_set(&f.init.validators).unwrap()
+}
+
 /// Executes and commits the next block with one transfer.
 fn commit_next(l: &Ledger, f: &Fixture, prev_hash: Hash) -> (Block, Hash) {
     let h = l.latest_height().unwrap().next().unwrap();
@@ -95,7 +99,7 @@ fn commit_next(l: &Ledger, f: &Fixture, prev_hash: Hash) -> (Block, Hash) {
         }],
     )
     .unwrap();
-    l.commit_block(&block, &commit, &out.receipts, &out.changes)
+    l.commit_block(&block, &commit, &out.receipts, &out.changes, &set)
         .unwrap();
     (block, hash)
 }
@@ -108,7 +112,8 @@ fn blocks_state_and_indexes_survive_reopen() {
     let mut hashes = Vec::new();
     {
         let l = Ledger::open(dir.path()).unwrap();
-        l.init_genesis(&f.chain, f.genesis_hash, &genesis).unwrap();
+        l.init_genesis(&f.chain, f.genesis_hash, &genesis, &set_of(&f))
+            .unwrap();
         assert_eq!(l.latest_height().unwrap(), Height(0));
         let mut prev = f.genesis_hash;
         for _ in 0..3 {
@@ -131,6 +136,10 @@ fn blocks_state_and_indexes_survive_reopen() {
         assert_eq!(l.tx(&tx.hash()).unwrap().as_ref(), Some(tx));
         assert!(l.receipt(&tx.hash()).unwrap().unwrap().is_success());
         assert_eq!(l.state_root(height).unwrap(), Some(b.header.state_root));
+        assert_eq!(
+            l.validators(height).unwrap().unwrap().hash(),
+            b.header.validators_hash
+        );
     }
     // State reads with proofs at the latest and at an older root.
     let key = palisade_runtime::state::keys::account(&Keypair::from_seed([2; 32]).address());
@@ -164,14 +173,15 @@ fn wrong_chain_or_genesis_is_refused() {
         l.check_genesis(&f.chain, f.genesis_hash),
         Err(LedgerError::NotInitialized)
     ));
-    l.init_genesis(&f.chain, f.genesis_hash, &genesis).unwrap();
+    l.init_genesis(&f.chain, f.genesis_hash, &genesis, &set_of(&f))
+        .unwrap();
     let other = ChainId::new("other").unwrap();
     assert!(matches!(
         l.check_genesis(&other, f.genesis_hash),
         Err(LedgerError::ChainMismatch { .. })
     ));
     assert!(matches!(
-        l.init_genesis(&f.chain, Hash([1; 32]), &genesis),
+        l.init_genesis(&f.chain, Hash([1; 32]), &genesis, &set_of(&f)),
         Err(LedgerError::GenesisMismatch { .. })
     ));
 }
@@ -182,12 +192,13 @@ fn only_the_next_height_with_its_own_commit_is_accepted() {
     let f = fixture();
     let genesis = initial_state(&f.init).unwrap();
     let l = Ledger::open(dir.path()).unwrap();
-    l.init_genesis(&f.chain, f.genesis_hash, &genesis).unwrap();
+    l.init_genesis(&f.chain, f.genesis_hash, &genesis, &set_of(&f))
+        .unwrap();
     let (block, _) = commit_next(&l, &f, f.genesis_hash);
     let commit = l.commit(Height(1)).unwrap().unwrap();
     // Committing height 1 again.
     let e = l
-        .commit_block(&block, &commit, &[], &Default::default())
+        .commit_block(&block, &commit, &[], &Default::default(), &set_of(&f))
         .unwrap_err();
     assert!(matches!(e, LedgerError::NotNextHeight { .. }), "{e}");
     let _ = Arc::new(block);

@@ -1,0 +1,256 @@
+//! The application side of consensus: building a proposal from the
+//! mempool, validating a proposed block by executing it, and committing a
+//! decided one. The consensus driver calls these; they hold no consensus
+//! state themselves.
+
+use std::sync::Arc;
+
+use palisade_runtime::{BlockError as RuntimeBlockError, BlockOutcome, Runtime, Signatures};
+use palisade_types::{
+    Block, BlockHeader, BoundedVec, CommitCertificate, Hash, Height, PublicKey, SignedTransaction,
+    Timestamp, ValidatorSet,
+};
+
+use crate::ledger::{Ledger, LedgerError};
+use crate::mempool::Mempool;
+
+/// How far ahead of this node's clock a proposed block's time may be.
+pub const MAX_CLOCK_DRIFT_MS: u64 = 5_000;
+
+/// Why a proposed block is refused (or could not be built).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("block is malformed: {0}")]
+    Malformed(#[from] palisade_types::BlockError),
+    #[error("block does not execute: {0}")]
+    Execution(#[from] RuntimeBlockError),
+    #[error("block is for height {got}, the next height is {expected}")]
+    WrongHeight { expected: Height, got: Height },
+    #[error("block is for chain {0}")]
+    WrongChain(String),
+    #[error("block's {field} is {got}, expected {expected}")]
+    Mismatch {
+        field: &'static str,
+        expected: Hash,
+        got: Hash,
+    },
+    #[error("block time {got} is not after the previous block's {prev}")]
+    TimeNotMonotonic { prev: u64, got: u64 },
+    #[error(
+        "block time {got} is more than {MAX_CLOCK_DRIFT_MS} ms ahead of this node's clock {now}"
+    )]
+    TimeInFuture { now: u64, got: u64 },
+    #[error("last commit does not prove the previous block: {0}")]
+    BadLastCommit(String),
+    #[error("ledger has no {0}")]
+    Missing(String),
+}
+
+/// A block with the result of executing it, ready to commit once decided.
+#[derive(Debug, Clone)]
+pub struct Executed {
+    pub block: Arc<Block>,
+    pub outcome: BlockOutcome,
+}
+
+/// Builds, checks and commits blocks against the ledger.
+#[derive(Debug)]
+pub struct App {
+    rt: Runtime,
+    ledger: Arc<Ledger>,
+    genesis_hash: Hash,
+}
+
+impl App {
+    pub fn new(rt: Runtime, ledger: Arc<Ledger>, genesis_hash: Hash) -> App {
+        App {
+            rt,
+            ledger,
+            genesis_hash,
+        }
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.rt
+    }
+
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    fn next_height(&self) -> Result<Height, AppError> {
+        self.ledger
+            .latest_height()?
+            .next()
+            .map_err(|e| AppError::Missing(e.to_string()))
+    }
+
+    /// The validator set that decides `h`.
+    pub fn validators(&self, h: Height) -> Result<ValidatorSet, AppError> {
+        self.ledger
+            .validators(h)?
+            .ok_or_else(|| AppError::Missing(format!("validator set for height {h}")))
+    }
+
+    /// (hash, time, commit) of the block before `h`; genesis for h = 1.
+    fn previous(&self, h: Height) -> Result<(Hash, u64, Option<CommitCertificate>), AppError> {
+        match h.prev() {
+            Some(Height::GENESIS) | None => Ok((self.genesis_hash, 0, None)),
+            Some(p) => {
+                let block = self
+                    .ledger
+                    .block(p)?
+                    .ok_or_else(|| AppError::Missing(format!("block {p}")))?;
+                let commit = self
+                    .ledger
+                    .commit(p)?
+                    .ok_or_else(|| AppError::Missing(format!("commit {p}")))?;
+                Ok((block.hash(), block.header.time.as_millis(), Some(commit)))
+            }
+        }
+    }
+
+    /// A proposal for the next height from the mempool's transactions.
+    /// Signatures were verified at mempool admission and are not checked
+    /// again.
+    pub fn propose(
+        &self,
+        mempool: &Mempool,
+        proposer: PublicKey,
+        now_ms: u64,
+    ) -> Result<Executed, AppError> {
+        let h = self.next_height()?;
+        let state = self
+            .ledger
+            .state_root(h.prev().unwrap_or(Height::GENESIS))?;
+        let root = state.ok_or_else(|| AppError::Missing("state root".into()))?;
+        let params = {
+            let st = self.ledger.as_ref();
+            let raw = palisade_runtime::StateStore::get(st, palisade_runtime::state::keys::PARAMS)
+                .map_err(|e| AppError::Missing(e.to_string()))?
+                .ok_or_else(|| AppError::Missing("chain parameters".into()))?;
+            borsh::from_slice::<palisade_runtime::ChainParams>(&raw)
+                .map_err(|e| AppError::Missing(format!("chain parameters: {e}")))?
+        };
+        // Leave room for the header and the last commit in the byte budget.
+        let budget = (params.max_block_bytes as usize).saturating_sub(128 * 1024);
+        let txs: Vec<SignedTransaction> = mempool
+            .reap(self.ledger.as_ref(), params.max_block_txs as usize, budget)
+            .map_err(|e| AppError::Missing(e.to_string()))?
+            .iter()
+            .map(|t| (**t).clone())
+            .collect();
+        let outcome =
+            self.rt
+                .execute_block(self.ledger.as_ref(), root, h, &txs, Signatures::Verified)?;
+        let (prev_hash, prev_time, last_commit) = self.previous(h)?;
+        let validators = self.validators(h)?;
+        let block = Block {
+            header: BlockHeader {
+                chain_id: self.rt.chain_id().clone(),
+                height: h,
+                time: Timestamp(now_ms.max(prev_time.saturating_add(1))),
+                last_block_hash: prev_hash,
+                tx_root: Block::compute_tx_root(&txs),
+                state_root: outcome.changes.root,
+                receipts_root: outcome.receipts_root,
+                validators_hash: validators.hash(),
+                next_validators_hash: outcome.next_validator_set.hash(),
+                proposer,
+                last_commit_hash: last_commit
+                    .as_ref()
+                    .map_or(Hash::ZERO, CommitCertificate::hash),
+            },
+            txs: BoundedVec::new(txs)
+                .map_err(|n| AppError::Missing(format!("room for {n} txs")))?,
+            last_commit,
+        };
+        Ok(Executed {
+            block: Arc::new(block),
+            outcome,
+        })
+    }
+
+    /// Checks a proposed block for the next height completely: its shape,
+    /// its link to the previous block and that block's commit, its time,
+    /// and that executing it gives exactly the roots its header claims.
+    pub fn validate(&self, block: Arc<Block>, now_ms: u64) -> Result<Executed, AppError> {
+        let h = self.next_height()?;
+        let hd = &block.header;
+        if hd.height != h {
+            return Err(AppError::WrongHeight {
+                expected: h,
+                got: hd.height,
+            });
+        }
+        if hd.chain_id != *self.rt.chain_id() {
+            return Err(AppError::WrongChain(hd.chain_id.to_string()));
+        }
+        block.validate_basic()?;
+        let (prev_hash, prev_time, _) = self.previous(h)?;
+        eq("last_block_hash", prev_hash, hd.last_block_hash)?;
+        if hd.time.as_millis() <= prev_time && h > Height(1) {
+            return Err(AppError::TimeNotMonotonic {
+                prev: prev_time,
+                got: hd.time.as_millis(),
+            });
+        }
+        if hd.time.as_millis() > now_ms.saturating_add(MAX_CLOCK_DRIFT_MS) {
+            return Err(AppError::TimeInFuture {
+                now: now_ms,
+                got: hd.time.as_millis(),
+            });
+        }
+        if let (Some(c), Some(p)) = (&block.last_commit, h.prev()) {
+            let set = self.validators(p)?;
+            c.verify(self.rt.chain_id(), &set)
+                .map_err(|e| AppError::BadLastCommit(e.to_string()))?;
+        }
+        let validators = self.validators(h)?;
+        eq("validators_hash", validators.hash(), hd.validators_hash)?;
+        let root = self
+            .ledger
+            .state_root(h.prev().unwrap_or(Height::GENESIS))?
+            .ok_or_else(|| AppError::Missing("state root".into()))?;
+        let outcome = self.rt.execute_block(
+            self.ledger.as_ref(),
+            root,
+            h,
+            &block.txs,
+            Signatures::Verify,
+        )?;
+        eq("state_root", outcome.changes.root, hd.state_root)?;
+        eq("receipts_root", outcome.receipts_root, hd.receipts_root)?;
+        eq(
+            "next_validators_hash",
+            outcome.next_validator_set.hash(),
+            hd.next_validators_hash,
+        )?;
+        Ok(Executed { block, outcome })
+    }
+
+    /// Writes a decided block with its certificate and execution result.
+    pub fn commit(&self, executed: &Executed, commit: &CommitCertificate) -> Result<(), AppError> {
+        self.ledger.commit_block(
+            &executed.block,
+            commit,
+            &executed.outcome.receipts,
+            &executed.outcome.changes,
+            &executed.outcome.next_validator_set,
+        )?;
+        Ok(())
+    }
+}
+
+fn eq(field: &'static str, expected: Hash, got: Hash) -> Result<(), AppError> {
+    if expected != got {
+        return Err(AppError::Mismatch {
+            field,
+            expected,
+            got,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! Two nodes' applications: one proposes from its mempool, the other
+//! validates by re-executing; both commit and stay identical. Tampered
+//! blocks are refused with the reason.
+
+use std::sync::Arc;
+
+use palisade_node::app::{App, AppError, Executed};
+use palisade_node::ledger::Ledger;
+use palisade_node::mempool::{Mempool, MempoolConfig};
+use palisade_runtime::{initial_state, ChainParams, InitialState, Runtime, ValidatorInfo};
+use palisade_types::{
+    Action, Block, ChainId, CommitCertificate, CommitSig, Hash, Height, Keypair, Role, Round,
+    Transaction, Vote, VoteType,
+};
+
+const NOW: u64 = 1_700_000_000_000;
+
+struct Node {
+    app: App,
+    pool: Mempool,
+    _dir: tempfile::TempDir,
+}
+
+fn k(n: u8) -> Keypair {
+    Keypair::from_seed([n; 32])
+}
+
+fn chain() -> ChainId {
+    ChainId::new("app-test").unwrap()
+}
+
+fn validators() -> Vec<Keypair> {
+    (100..104).map(k).collect()
+}
+
+fn node() -> Node {
+    let init = InitialState {
+        params: ChainParams::default(),
+        accounts: vec![
+            (k(1).address(), 1_000_000, vec![Role::Admin, Role::Member]),
+            (k(2).address(), 1_000, vec![Role::Member]),
+            (k(3).address(), 1_000, vec![]),
+        ],
+        validators: validators()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ValidatorInfo {
+                consensus_key: v.public_key(),
+                node_key: k(110 + i as u8).public_key(),
+                power: 1,
+            })
+            .collect(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let genesis = initial_state(&init).unwrap();
+    let set = palisade_runtime::to_set(&init.validators).unwrap();
+    ledger
+        .init_genesis(&chain(), Hash([9; 32]), &genesis, &set)
+        .unwrap();
+    Node {
+        app: App::new(Runtime::new(chain()), Arc::new(ledger), Hash([9; 32])),
+        pool: Mempool::new(MempoolConfig::default()),
+        _dir: dir,
+    }
+}
+
+fn commit_for(block: &Block) -> CommitCertificate {
+    let sigs = validators()
+        .iter()
+        .take(3)
+        .map(|v| CommitSig {
+            validator: v.public_key(),
+            signature: Vote {
+                vote_type: VoteType::Precommit,
+                height: block.height(),
+                round: Round(0),
+                block_hash: Some(block.hash()),
+                validator: v.public_key(),
+            }
+            .sign(&chain(), v)
+            .signature,
+        })
+        .collect();
+    CommitCertificate::new(block.height(), Round(0), block.hash(), sigs).unwrap()
+}
+
+fn transfer(from: u8, nonce: u64, amount: u128) -> palisade_types::SignedTransaction {
+    Transaction {
+        chain_id: chain(),
+        nonce,
+        signer: k(from).address(),
+        action: Action::Transfer {
+            to: k(7).address(),
+            amount,
+        },
+    }
+    .sign(&k(from))
+}
+
+fn add(n: &mut Node, tx: palisade_types::SignedTransaction) {
+    let next = n.app.ledger().latest_height().unwrap().next().unwrap();
+    n.pool
+        .add(tx, n.app.runtime(), n.app.ledger().as_ref(), next)
+        .unwrap();
+}
+
+#[test]
+fn proposer_and_validator_agree_over_several_heights() {
+    let mut a = node();
+    let b = node();
+    for h in 1..=4u64 {
+        add(&mut a, transfer(1, h - 1, 10));
+        add(&mut a, transfer(2, h - 1, 1));
+        let proposed = a
+            .app
+            .propose(&a.pool, validators()[0].public_key(), NOW + h)
+            .unwrap();
+        assert_eq!(proposed.block.txs.len(), 2);
+        let checked = b.app.validate(proposed.block.clone(), NOW + h).unwrap();
+        assert_eq!(
+            checked.outcome.changes.root,
+            proposed.block.header.state_root
+        );
+        let commit = commit_for(&proposed.block);
+        a.app.commit(&proposed, &commit).unwrap();
+        b.app.commit(&checked, &commit).unwrap();
+        let included: Vec<_> = proposed.block.txs.to_vec();
+        let next = Height(h + 1);
+        a.pool
+            .update(&included, a.app.runtime(), a.app.ledger().as_ref(), next)
+            .unwrap();
+        assert!(a.pool.is_empty());
+    }
+    for h in 1..=4u64 {
+        assert_eq!(
+            a.app.ledger().block(Height(h)).unwrap().unwrap().hash(),
+            b.app.ledger().block(Height(h)).unwrap().unwrap().hash()
+        );
+    }
+    // Block 2 onward carries the previous commit, verified by the validator.
+    assert!(b
+        .app
+        .ledger()
+        .block(Height(3))
+        .unwrap()
+        .unwrap()
+        .last_commit
+        .is_some());
+}
+
+fn proposal(n: &mut Node) -> Executed {
+    add(n, transfer(1, 0, 10));
+    n.app
+        .propose(&n.pool, validators()[0].public_key(), NOW)
+        .unwrap()
+}
+
+fn tampered(e: &Executed, f: impl FnOnce(&mut Block)) -> Arc<Block> {
+    let mut b = (*e.block).clone();
+    f(&mut b);
+    Arc::new(b)
+}
+
+#[test]
+fn tampered_blocks_are_refused() {
+    let mut a = node();
+    let b = node();
+    let p = proposal(&mut a);
+    assert!(b.app.validate(p.block.clone(), NOW).is_ok());
+
+    let bad = tampered(&p, |b| b.header.state_root = Hash([1; 32]));
+    assert!(matches!(
+        b.app.validate(bad, NOW),
+        Err(AppError::Mismatch {
+            field: "state_root",
+            ..
+        })
+    ));
+
+    let bad = tampered(&p, |b| b.header.receipts_root = Hash([1; 32]));
+    assert!(matches!(
+        b.app.validate(bad, NOW),
+        Err(AppError::Mismatch {
+            field: "receipts_root",
+            ..
+        })
+    ));
+
+    let bad = tampered(&p, |b| b.header.last_block_hash = Hash([1; 32]));
+    assert!(matches!(
+        b.app.validate(bad, NOW),
+        Err(AppError::Mismatch {
+            field: "last_block_hash",
+            ..
+        })
+    ));
+
+    let bad = tampered(&p, |b| b.header.validators_hash = Hash([1; 32]));
+    assert!(matches!(
+        b.app.validate(bad, NOW),
+        Err(AppError::Mismatch {
+            field: "validators_hash",
+            ..
+        })
+    ));
+
+    let bad = tampered(&p, |b| {
+        b.header.time = palisade_types::Timestamp(NOW + 60_000)
+    });
+    assert!(matches!(
+        b.app.validate(bad, NOW),
+        Err(AppError::TimeInFuture { .. })
+    ));
+
+    let bad = tampered(&p, |b| b.header.height = Height(2));
+    assert!(matches!(
+        b.app.validate(bad, NOW),
+        Err(AppError::WrongHeight { .. })
+    ));
+
+    // A transaction from an account with no role, smuggled in with a
+    // correct tx root: execution refuses the block.
+    let sneaky = transfer(3, 0, 1);
+    let bad = tampered(&p, |b| {
+        let mut txs = b.txs.to_vec();
+        txs.push(sneaky);
+        b.header.tx_root = Block::compute_tx_root(&txs);
+        b.txs = palisade_types::BoundedVec::new(txs).unwrap();
+    });
+    let e = b.app.validate(bad, NOW).unwrap_err();
+    assert!(matches!(e, AppError::Execution(_)), "{e}");
+    assert!(e.to_string().contains("no account or no role"), "{e}");
+
+    // A tx root that does not match the transactions.
+    let bad = tampered(&p, |b| b.header.tx_root = Hash([2; 32]));
+    assert!(matches!(
+        b.app.validate(bad, NOW),
+        Err(AppError::Malformed(_))
+    ));
+}
+
+#[test]
+fn a_forged_last_commit_is_refused() {
+    let mut a = node();
+    let b = node();
+    let p1 = proposal(&mut a);
+    let c1 = commit_for(&p1.block);
+    a.app.commit(&p1, &c1).unwrap();
+    b.app
+        .commit(&b.app.validate(p1.block.clone(), NOW).unwrap(), &c1)
+        .unwrap();
+    a.pool
+        .update(
+            &p1.block.txs,
+            a.app.runtime(),
+            a.app.ledger().as_ref(),
+            Height(2),
+        )
+        .unwrap();
+    let p2 = a
+        .app
+        .propose(&a.pool, validators()[1].public_key(), NOW + 10)
+        .unwrap();
+    assert!(b.app.validate(p2.block.clone(), NOW + 10).is_ok());
+    // Replace the last commit with one signed by only two validators.
+    let weak = {
+        let sigs = c1.signatures()[..2].to_vec();
+        CommitCertificate::new(c1.height, c1.round, c1.block_hash, sigs).unwrap()
+    };
+    let bad = tampered(&p2, |b| {
+        b.header.last_commit_hash = weak.hash();
+        b.last_commit = Some(weak);
+    });
+    assert!(matches!(
+        b.app.validate(bad, NOW + 10),
+        Err(AppError::BadLastCommit(_))
+    ));
+}
