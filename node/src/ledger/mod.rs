@@ -48,6 +48,9 @@ const META_GENESIS: &[u8] = b"genesis_hash";
 const META_LATEST: &[u8] = b"latest_height";
 const META_ROOT: &[u8] = b"root/";
 const META_VALS: &[u8] = b"vals/";
+/// Blocks consensus asked to keep (locked or valid) before their height is
+/// decided: `pending/` ‖ height ‖ block hash.
+const META_PENDING: &[u8] = b"pending/";
 
 const STATE_VALUE: u8 = b'v';
 const STATE_NODE: u8 = b'n';
@@ -301,7 +304,38 @@ impl Ledger {
             encode(next_validators),
         );
         b.put_cf(meta, META_LATEST, height_key(h));
+        // Blocks kept for this height's consensus are no longer needed.
+        let from = [META_PENDING, &height_key(Height::GENESIS)].concat();
+        let to = [
+            META_PENDING,
+            &height_key(expected.next().map_err(|e| corrupt("height", e))?),
+        ]
+        .concat();
+        b.delete_range_cf(meta, from, to);
         self.write_synced(b)
+    }
+
+    /// Durably keeps `block` for `height` until that height is committed
+    /// (consensus `PersistBlock`).
+    pub fn save_pending_block(&self, block: &Block) -> Result<(), LedgerError> {
+        let key = [META_PENDING, &height_key(block.height()), &block.hash().0].concat();
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_META)?, key, encode(block));
+        self.write_synced(b)
+    }
+
+    /// Blocks kept with [`Ledger::save_pending_block`] for `height`.
+    pub fn pending_blocks(&self, height: Height) -> Result<Vec<Block>, LedgerError> {
+        let prefix = [META_PENDING, &height_key(height)].concat();
+        let mut out = Vec::new();
+        for item in self.db.prefix_iterator_cf(self.cf(CF_META)?, &prefix) {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            out.push(decode::<Block>(&v).map_err(|e| corrupt("pending block", e))?);
+        }
+        Ok(out)
     }
 
     fn put_state(&self, b: &mut WriteBatch, state: &StateChanges) -> Result<(), LedgerError> {

@@ -232,3 +232,30 @@ fn schema_version_is_checked() {
         "{e}"
     );
 }
+
+#[test]
+fn pending_blocks_are_kept_until_their_height_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let genesis = initial_state(&f.init).unwrap();
+    {
+        let l = Ledger::open(dir.path()).unwrap();
+        l.init_genesis(&f.chain, f.genesis_hash, &genesis, &set_of(&f))
+            .unwrap();
+        // Build block 1 on a scratch ledger to get a realistic block.
+        let scratch_dir = tempfile::tempdir().unwrap();
+        let scratch = Ledger::open(scratch_dir.path()).unwrap();
+        scratch
+            .init_genesis(&f.chain, f.genesis_hash, &genesis, &set_of(&f))
+            .unwrap();
+        let (block, _) = commit_next(&scratch, &f, f.genesis_hash);
+        l.save_pending_block(&block).unwrap();
+        assert_eq!(l.pending_blocks(Height(1)).unwrap(), vec![block]);
+        assert!(l.pending_blocks(Height(2)).unwrap().is_empty());
+    }
+    // Survives a restart, and goes once height 1 is committed.
+    let l = Ledger::open(dir.path()).unwrap();
+    assert_eq!(l.pending_blocks(Height(1)).unwrap().len(), 1);
+    commit_next(&l, &f, f.genesis_hash);
+    assert!(l.pending_blocks(Height(1)).unwrap().is_empty());
+}
