@@ -174,9 +174,11 @@ impl App {
     }
 
     /// Checks a proposed block for the next height completely: its shape,
-    /// its link to the previous block and that block's commit, its time,
+    /// its link to the previous block and that block's commit, its time
+    /// (against `now_ms`, this node's clock; `None` for a block already
+    /// committed by a quorum, which is executed whatever our clock says),
     /// and that executing it gives exactly the roots its header claims.
-    pub fn validate(&self, block: Arc<Block>, now_ms: u64) -> Result<Executed, AppError> {
+    pub fn validate(&self, block: Arc<Block>, now_ms: Option<u64>) -> Result<Executed, AppError> {
         let h = self.next_height()?;
         let hd = &block.header;
         if hd.height != h {
@@ -197,11 +199,13 @@ impl App {
                 got: hd.time.as_millis(),
             });
         }
-        if hd.time.as_millis() > now_ms.saturating_add(MAX_CLOCK_DRIFT_MS) {
-            return Err(AppError::TimeInFuture {
-                now: now_ms,
-                got: hd.time.as_millis(),
-            });
+        if let Some(now) = now_ms {
+            if hd.time.as_millis() > now.saturating_add(MAX_CLOCK_DRIFT_MS) {
+                return Err(AppError::TimeInFuture {
+                    now,
+                    got: hd.time.as_millis(),
+                });
+            }
         }
         if let (Some(c), Some(p)) = (&block.last_commit, h.prev()) {
             let set = self.validators(p)?;

@@ -1,7 +1,7 @@
-//! The Palisade node: everything with IO around the pure crates. Today it
-//! holds the RocksDB ledger and the durable signer state; the network,
-//! mempool, consensus driver, block sync, RPC wiring and CLI arrive with
-//! issues 5 and 6.
+//! The Palisade node: everything with IO around the pure crates — the
+//! RocksDB ledger, the durable signer state, the mempool, the permissioned
+//! libp2p network, the consensus driver, block sync, metrics, config and
+//! the command line.
 //!
 //! Not here: consensus rules (`palisade-consensus`), transaction rules
 //! (`palisade-runtime`), wire formats (`palisade-types`).
@@ -9,6 +9,15 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod cli;
+pub mod config;
+pub mod driver;
+pub mod home;
 pub mod ledger;
+pub mod logging;
 pub mod mempool;
+pub mod metrics;
+pub mod network;
+pub mod node;
 pub mod signer_store;
+pub mod sync;

@@ -1,17 +1,20 @@
 //! The `palisade` binary: the node and its command-line tools.
-//!
-//! Commands arrive with the node (issue 5) and the CLI (issue 6); until then
-//! the binary answers `--help` and `--version`.
 
 #![forbid(unsafe_code)]
 
+use std::process::ExitCode;
+
 use clap::Parser;
+use palisade_node::cli::{run, Cli};
 
-/// Palisade: a permissioned BFT blockchain node.
-#[derive(Debug, Parser)]
-#[command(name = "palisade", version, about)]
-struct Cli {}
-
-fn main() {
-    let _cli = Cli::parse();
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One clear line: the error and its causes, no backtrace.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

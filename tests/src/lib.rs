@@ -1,10 +1,22 @@
 //! End-to-end tests of Palisade: they start real `palisade` processes on
 //! loopback and check what users see. Helpers live here; the tests are in
 //! `tests/it/`.
+//!
+//! [`Devnet`] generates a testnet with `palisade testnet`, runs its nodes
+//! as child processes (logs in each node's directory), and kills every
+//! process it started when dropped, so a failing test leaves nothing
+//! behind. Every wait is bounded by a deadline.
 
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use palisade_node::ledger::Ledger;
+use palisade_types::{Block, CommitCertificate, Hash, Height};
 
 /// Path of the `palisade` binary built beside the running test executable
 /// (`<target>/<profile>/deps/it-*` -> `<target>/<profile>/palisade`).
@@ -19,4 +31,307 @@ pub fn palisade_bin() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_default();
     profile_dir.join("palisade")
+}
+
+/// Three runs of `n` consecutive free loopback ports (p2p, rpc, metrics).
+fn free_port_ranges(n: u16) -> (u16, u16, u16) {
+    let seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+    let mut x = seed | 1;
+    for _ in 0..200 {
+        // xorshift: spread concurrent test processes over the port space.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let base = 20_000 + (x % 35_000) as u16;
+        let all_free = (0..3 * n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        if all_free {
+            return (base, base + n, base + 2 * n);
+        }
+    }
+    panic!("no free loopback ports found");
+}
+
+/// A local testnet of real node processes.
+pub struct Devnet {
+    pub dir: tempfile::TempDir,
+    pub n: usize,
+    pub p2p_base: u16,
+    pub rpc_base: u16,
+    pub metrics_base: u16,
+    children: Vec<Option<Child>>,
+}
+
+impl std::fmt::Debug for Devnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Devnet")
+            .field("dir", &self.dir.path())
+            .field("n", &self.n)
+            .finish()
+    }
+}
+
+impl Devnet {
+    /// Generates an `n`-validator testnet (fast timeouts for loopback).
+    pub fn generate(n: usize) -> Devnet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (p2p, rpc, metrics) = free_port_ranges(n as u16 + 2);
+        let out = Command::new(palisade_bin())
+            .args(["testnet", "--validators", &n.to_string(), "--output"])
+            .arg(dir.path().join("net"))
+            .args([
+                "--chain-id",
+                "e2e-test",
+                "--p2p-port",
+                &p2p.to_string(),
+                "--rpc-port",
+                &rpc.to_string(),
+                "--metrics-port",
+                &metrics.to_string(),
+                "--block-interval-ms",
+                "100",
+                "--propose-timeout-ms",
+                "600",
+            ])
+            .output()
+            .expect("run palisade testnet");
+        assert!(
+            out.status.success(),
+            "palisade testnet failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Devnet {
+            dir,
+            n,
+            p2p_base: p2p,
+            rpc_base: rpc,
+            metrics_base: metrics,
+            children: (0..n).map(|_| None).collect(),
+        }
+    }
+
+    pub fn home(&self, i: usize) -> PathBuf {
+        self.dir.path().join("net").join(format!("node{i}"))
+    }
+
+    pub fn log_path(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("node{i}.log"))
+    }
+
+    /// Starts node `i` (appending to its log).
+    pub fn start(&mut self, i: usize) {
+        assert!(self.children[i].is_none(), "node {i} is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(i))
+            .expect("open log");
+        let child = Command::new(palisade_bin())
+            .arg("start")
+            .arg("--home")
+            .arg(self.home(i))
+            .args(["--log-level", "info,palisade_node=debug"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn palisade start");
+        self.children[i] = Some(child);
+    }
+
+    pub fn start_all(&mut self) {
+        for i in 0..self.n {
+            self.start(i);
+        }
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut c) = self.children[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait (up to 15 s, then SIGKILL).
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut c) = self.children[i].take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn stop_all(&mut self) {
+        for i in 0..self.n {
+            self.stop(i);
+        }
+    }
+
+    /// Whether node `i` is still running (it has not exited).
+    pub fn is_running(&mut self, i: usize) -> bool {
+        match &mut self.children[i] {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    pub fn metrics_addr(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", usize::from(self.metrics_base) + i)
+    }
+
+    /// A metric of node `i` (None if it does not answer).
+    pub fn metric(&self, i: usize, name: &str) -> Option<f64> {
+        metric(&self.metrics_addr(i), name)
+    }
+
+    /// Last committed height of node `i`.
+    pub fn height(&self, i: usize) -> Option<u64> {
+        self.metric(i, "palisade_height").map(|v| v as u64)
+    }
+
+    /// Waits until every node in `nodes` has committed `h`.
+    pub fn wait_height(&mut self, nodes: &[usize], h: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let heights: Vec<Option<u64>> = nodes.iter().map(|i| self.height(*i)).collect();
+            if heights.iter().all(|x| x.is_some_and(|x| x >= h)) {
+                return;
+            }
+            for i in nodes {
+                assert!(
+                    self.is_running(*i),
+                    "node {i} exited; log:\n{}",
+                    self.log_tail(*i)
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "nodes {nodes:?} did not reach height {h} in {timeout:?}: heights {heights:?}\n{}",
+                    nodes
+                        .iter()
+                        .map(|i| format!("--- node{i} log tail:\n{}", self.log_tail(*i)))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The last lines of node `i`'s log.
+    pub fn log_tail(&self, i: usize) -> String {
+        let text = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.log_path(i)).unwrap_or_default()
+    }
+
+    /// Opens node `i`'s ledger (the node must be stopped).
+    pub fn ledger(&self, i: usize) -> Ledger {
+        Ledger::open(&self.home(i).join("data")).expect("open ledger")
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut() {
+            if let Some(mut c) = c.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+/// Reads `name` from the Prometheus endpoint at `addr`.
+pub fn metric(addr: &str, name: &str) -> Option<f64> {
+    let body = http_get(addr, "/metrics")?;
+    body.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// A bounded plain-HTTP GET on loopback; the body, or None.
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    let sock: std::net::SocketAddr = addr.parse().ok()?;
+    let mut s = TcpStream::connect_timeout(&sock, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.set_write_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    s.take(8 * 1024 * 1024).read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+/// The committed chain of a (stopped) node: (height, block, commit).
+pub fn chain_of(ledger: &Ledger) -> Vec<(Height, Block, CommitCertificate)> {
+    let latest = ledger.latest_height().expect("latest height");
+    (1..=latest.get())
+        .map(|h| {
+            let h = Height(h);
+            let b = ledger.block(h).expect("read block").expect("block present");
+            let c = ledger
+                .commit(h)
+                .expect("read commit")
+                .expect("commit present");
+            (h, b, c)
+        })
+        .collect()
+}
+
+/// Checks that every pair of chains agrees on every height both have, and
+/// that each block's certificate names it; returns the common length.
+pub fn assert_chains_agree(chains: &[Vec<(Height, Block, CommitCertificate)>]) -> usize {
+    let common = chains.iter().map(Vec::len).min().unwrap_or(0);
+    for h in 0..common {
+        let hashes: Vec<Hash> = chains.iter().map(|c| c[h].1.hash()).collect();
+        assert!(
+            hashes.windows(2).all(|w| w[0] == w[1]),
+            "fork at height {}: {hashes:?}",
+            h + 1
+        );
+        for c in chains {
+            assert_eq!(
+                c[h].2.block_hash,
+                c[h].1.hash(),
+                "commit does not name the block"
+            );
+        }
+    }
+    common
+}
+
+/// Waits (bounded) for `path`'s text to contain `needle`.
+pub fn wait_for_log(path: &Path, needle: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if std::fs::read_to_string(path).is_ok_and(|t| t.contains(needle)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }

@@ -117,7 +117,10 @@ fn proposer_and_validator_agree_over_several_heights() {
             .propose(&a.pool, validators()[0].public_key(), NOW + h)
             .unwrap();
         assert_eq!(proposed.block.txs.len(), 2);
-        let checked = b.app.validate(proposed.block.clone(), NOW + h).unwrap();
+        let checked = b
+            .app
+            .validate(proposed.block.clone(), Some(NOW + h))
+            .unwrap();
         assert_eq!(
             checked.outcome.changes.root,
             proposed.block.header.state_root
@@ -167,11 +170,11 @@ fn tampered_blocks_are_refused() {
     let mut a = node();
     let b = node();
     let p = proposal(&mut a);
-    assert!(b.app.validate(p.block.clone(), NOW).is_ok());
+    assert!(b.app.validate(p.block.clone(), Some(NOW)).is_ok());
 
     let bad = tampered(&p, |b| b.header.state_root = Hash([1; 32]));
     assert!(matches!(
-        b.app.validate(bad, NOW),
+        b.app.validate(bad, Some(NOW)),
         Err(AppError::Mismatch {
             field: "state_root",
             ..
@@ -180,7 +183,7 @@ fn tampered_blocks_are_refused() {
 
     let bad = tampered(&p, |b| b.header.receipts_root = Hash([1; 32]));
     assert!(matches!(
-        b.app.validate(bad, NOW),
+        b.app.validate(bad, Some(NOW)),
         Err(AppError::Mismatch {
             field: "receipts_root",
             ..
@@ -189,7 +192,7 @@ fn tampered_blocks_are_refused() {
 
     let bad = tampered(&p, |b| b.header.last_block_hash = Hash([1; 32]));
     assert!(matches!(
-        b.app.validate(bad, NOW),
+        b.app.validate(bad, Some(NOW)),
         Err(AppError::Mismatch {
             field: "last_block_hash",
             ..
@@ -198,7 +201,7 @@ fn tampered_blocks_are_refused() {
 
     let bad = tampered(&p, |b| b.header.validators_hash = Hash([1; 32]));
     assert!(matches!(
-        b.app.validate(bad, NOW),
+        b.app.validate(bad, Some(NOW)),
         Err(AppError::Mismatch {
             field: "validators_hash",
             ..
@@ -209,13 +212,13 @@ fn tampered_blocks_are_refused() {
         b.header.time = palisade_types::Timestamp(NOW + 60_000)
     });
     assert!(matches!(
-        b.app.validate(bad, NOW),
+        b.app.validate(bad, Some(NOW)),
         Err(AppError::TimeInFuture { .. })
     ));
 
     let bad = tampered(&p, |b| b.header.height = Height(2));
     assert!(matches!(
-        b.app.validate(bad, NOW),
+        b.app.validate(bad, Some(NOW)),
         Err(AppError::WrongHeight { .. })
     ));
 
@@ -228,14 +231,14 @@ fn tampered_blocks_are_refused() {
         b.header.tx_root = Block::compute_tx_root(&txs);
         b.txs = palisade_types::BoundedVec::new(txs).unwrap();
     });
-    let e = b.app.validate(bad, NOW).unwrap_err();
+    let e = b.app.validate(bad, Some(NOW)).unwrap_err();
     assert!(matches!(e, AppError::Execution(_)), "{e}");
     assert!(e.to_string().contains("no account or no role"), "{e}");
 
     // A tx root that does not match the transactions.
     let bad = tampered(&p, |b| b.header.tx_root = Hash([2; 32]));
     assert!(matches!(
-        b.app.validate(bad, NOW),
+        b.app.validate(bad, Some(NOW)),
         Err(AppError::Malformed(_))
     ));
 }
@@ -248,7 +251,7 @@ fn a_forged_last_commit_is_refused() {
     let c1 = commit_for(&p1.block);
     a.app.commit(&p1, &c1).unwrap();
     b.app
-        .commit(&b.app.validate(p1.block.clone(), NOW).unwrap(), &c1)
+        .commit(&b.app.validate(p1.block.clone(), Some(NOW)).unwrap(), &c1)
         .unwrap();
     a.pool
         .update(
@@ -262,7 +265,7 @@ fn a_forged_last_commit_is_refused() {
         .app
         .propose(&a.pool, validators()[1].public_key(), NOW + 10)
         .unwrap();
-    assert!(b.app.validate(p2.block.clone(), NOW + 10).is_ok());
+    assert!(b.app.validate(p2.block.clone(), Some(NOW + 10)).is_ok());
     // Replace the last commit with one signed by only two validators.
     let weak = {
         let sigs = c1.signatures()[..2].to_vec();
@@ -273,7 +276,7 @@ fn a_forged_last_commit_is_refused() {
         b.last_commit = Some(weak);
     });
     assert!(matches!(
-        b.app.validate(bad, NOW + 10),
+        b.app.validate(bad, Some(NOW + 10)),
         Err(AppError::BadLastCommit(_))
     ));
 }

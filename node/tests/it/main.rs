@@ -1,7 +1,10 @@
-//! Integration tests of the node's storage: ledger and signer state.
+//! Integration tests of the node: storage, signer state, mempool, app,
+//! consensus driver and the p2p layer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod app;
+mod driver;
 mod ledger;
 mod mempool;
+mod p2p;
 mod signer_store;

@@ -1,19 +1,5 @@
 //! End-to-end tests on real `palisade` processes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
-
-use palisade_tests::palisade_bin;
-
-#[test]
-fn binary_reports_its_version() {
-    let bin = palisade_bin();
-    assert!(
-        bin.exists(),
-        "{} not found: build it first (scripts/test.sh does)",
-        bin.display()
-    );
-    let out = Command::new(&bin).arg("--version").output().unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.starts_with("palisade "), "{text}");
-}
+mod cli;
+mod network;

@@ -1,0 +1,427 @@
+//! The `palisade` command line: node operation (`init`, `start`,
+//! `testnet`), keys and genesis tools.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use palisade_genesis::{ConsensusParams, Genesis, GenesisAccount, GenesisValidator};
+use palisade_types::{ChainId, Keypair, Role};
+
+use crate::config::{LogFormat, NodeConfig};
+use crate::home::{read_key, write_key, Home};
+use crate::network::peer_id_of;
+use crate::node::Node;
+
+/// Palisade: a permissioned BFT blockchain node.
+#[derive(Debug, Parser)]
+#[command(name = "palisade", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a node home: keys, config and (unless --genesis is given) a
+    /// one-validator genesis in which this node is the validator and admin.
+    Init(InitArgs),
+    /// Run a node from its home directory.
+    Start(StartArgs),
+    /// Generate keys, a genesis and configs for N validators on this machine.
+    Testnet(TestnetArgs),
+    /// Key files.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Genesis files.
+    #[command(subcommand)]
+    Genesis(GenesisCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Home directory to create.
+    #[arg(long, env = "PALISADE_HOME")]
+    pub home: PathBuf,
+    /// Chain id of the new one-validator genesis.
+    #[arg(long, default_value = "palisade-local")]
+    pub chain_id: String,
+    /// Use this genesis file instead of creating one (joining a chain).
+    #[arg(long)]
+    pub genesis: Option<PathBuf>,
+    /// A name for this node in logs.
+    #[arg(long, default_value = "palisade")]
+    pub moniker: String,
+    /// Do not create a validator key (an observer node).
+    #[arg(long)]
+    pub observer: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Home directory (see `palisade init`).
+    #[arg(long, env = "PALISADE_HOME")]
+    pub home: PathBuf,
+    /// libp2p listen addresses (comma separated); overrides p2p.listen.
+    #[arg(long, env = "PALISADE_P2P_LISTEN", value_delimiter = ',')]
+    pub p2p_listen: Option<Vec<String>>,
+    /// Peers to dial (comma separated multiaddrs); overrides p2p.peers.
+    #[arg(long, env = "PALISADE_PEERS", value_delimiter = ',')]
+    pub peers: Option<Vec<String>>,
+    /// JSON-RPC address; overrides rpc.listen.
+    #[arg(long, env = "PALISADE_RPC_LISTEN")]
+    pub rpc_listen: Option<std::net::SocketAddr>,
+    /// Prometheus metrics address; overrides metrics.listen.
+    #[arg(long, env = "PALISADE_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Log filter, e.g. `info` or `info,palisade_node::network=debug`.
+    #[arg(long, env = "PALISADE_LOG")]
+    pub log_level: Option<String>,
+    /// Log format.
+    #[arg(long, env = "PALISADE_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestnetArgs {
+    /// Number of validators.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub validators: u16,
+    /// Output directory; node i's home is DIR/node{i}.
+    #[arg(long)]
+    pub output: PathBuf,
+    #[arg(long, default_value = "palisade-testnet")]
+    pub chain_id: String,
+    /// First p2p port; node i listens on base + i.
+    #[arg(long, default_value_t = 26656)]
+    pub p2p_port: u16,
+    /// First JSON-RPC port; node i serves on base + i.
+    #[arg(long, default_value_t = 8545)]
+    pub rpc_port: u16,
+    /// First metrics port; node i serves on base + i.
+    #[arg(long, default_value_t = 9615)]
+    pub metrics_port: u16,
+    /// Minimum time between blocks.
+    #[arg(long, default_value_t = 200)]
+    pub block_interval_ms: u64,
+    /// Base propose timeout (prevote and precommit get half).
+    #[arg(long, default_value_t = 1000)]
+    pub propose_timeout_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new ed25519 key file (mode 0600).
+    Generate {
+        /// Where to write it; refuses to overwrite.
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Print a key file's public key, account address and libp2p peer id.
+    Show { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenesisCommand {
+    /// Check a genesis file and print its hash.
+    Validate { file: PathBuf },
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn write_new(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("write {}", path.display()))
+}
+
+fn new_key() -> Keypair {
+    Keypair::generate(&mut rand::rngs::OsRng)
+}
+
+/// Runs the command line. Errors come back for `main` to print as one line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init(a) => init(a),
+        Command::Start(a) => start(a),
+        Command::Testnet(a) => testnet(a),
+        Command::Keys(KeysCommand::Generate { output }) => {
+            let k = new_key();
+            write_key(&output, &k)?;
+            println!("wrote {}", output.display());
+            print_key(&k)
+        }
+        Command::Keys(KeysCommand::Show { file }) => print_key(&read_key(&file)?),
+        Command::Genesis(GenesisCommand::Validate { file }) => {
+            let g = Genesis::from_file(&file)?;
+            g.validate()?;
+            println!("genesis is valid");
+            println!("chain_id:     {}", g.chain_id);
+            println!("validators:   {}", g.validators.len());
+            println!("accounts:     {}", g.accounts.len());
+            println!("genesis_hash: {}", g.hash());
+            Ok(())
+        }
+    }
+}
+
+fn print_key(k: &Keypair) -> Result<()> {
+    println!("public_key: {}", k.public_key());
+    println!("address:    {}", k.address());
+    println!("peer_id:    {}", peer_id_of(&k.public_key())?);
+    Ok(())
+}
+
+fn init(a: InitArgs) -> Result<()> {
+    let home = Home::new(&a.home);
+    if home.config_file().exists() || home.node_key_file().exists() {
+        bail!("{} is already initialized", a.home.display());
+    }
+    let node_key = new_key();
+    write_key(&home.node_key_file(), &node_key)?;
+    let validator_key = if a.observer {
+        None
+    } else {
+        let k = new_key();
+        write_key(&home.validator_key_file(), &k)?;
+        Some(k)
+    };
+    let genesis = match &a.genesis {
+        Some(path) => {
+            let g = Genesis::from_file(path)?;
+            g.validate()?;
+            g
+        }
+        None => {
+            let Some(vk) = &validator_key else {
+                bail!("an observer joins an existing chain: pass --genesis");
+            };
+            let g = Genesis {
+                chain_id: ChainId::new(&a.chain_id)
+                    .map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?,
+                genesis_time_ms: now_ms(),
+                consensus: ConsensusParams::default(),
+                params: Default::default(),
+                validators: vec![GenesisValidator {
+                    name: a.moniker.clone(),
+                    consensus_key: vk.public_key(),
+                    node_key: node_key.public_key(),
+                    power: 10,
+                }],
+                accounts: vec![GenesisAccount {
+                    address: vk.address(),
+                    balance: 1_000_000_000_000,
+                    roles: vec![
+                        Role::Admin,
+                        Role::Member,
+                        Role::Minter,
+                        Role::ValidatorOperator,
+                    ],
+                }],
+            };
+            g.validate()?;
+            g
+        }
+    };
+    write_new(&home.genesis_file(), &genesis.to_json())?;
+    let cfg = NodeConfig {
+        moniker: a.moniker,
+        ..NodeConfig::default()
+    };
+    write_new(&home.config_file(), &cfg.to_toml())?;
+    println!("initialized {}", a.home.display());
+    println!("chain_id:     {}", genesis.chain_id);
+    println!("genesis_hash: {}", genesis.hash());
+    println!("peer_id:      {}", peer_id_of(&node_key.public_key())?);
+    if let Some(k) = validator_key {
+        println!("validator:    {}", k.public_key());
+    }
+    Ok(())
+}
+
+fn testnet(a: TestnetArgs) -> Result<()> {
+    let n = usize::from(a.validators);
+    let chain_id = ChainId::new(&a.chain_id).map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?;
+    for (flag, base) in [
+        ("--p2p-port", a.p2p_port),
+        ("--rpc-port", a.rpc_port),
+        ("--metrics-port", a.metrics_port),
+    ] {
+        if usize::from(base) + n > usize::from(u16::MAX) {
+            bail!("{flag} {base} leaves no room for {n} nodes");
+        }
+    }
+    if a.output.exists()
+        && a.output
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!("{} exists and is not empty", a.output.display());
+    }
+    let homes: Vec<Home> = (0..n)
+        .map(|i| Home::new(a.output.join(format!("node{i}"))))
+        .collect();
+    let mut node_keys = Vec::new();
+    let mut validators = Vec::new();
+    for (i, home) in homes.iter().enumerate() {
+        let nk = new_key();
+        let vk = new_key();
+        write_key(&home.node_key_file(), &nk)?;
+        write_key(&home.validator_key_file(), &vk)?;
+        validators.push(GenesisValidator {
+            name: format!("validator-{i}"),
+            consensus_key: vk.public_key(),
+            node_key: nk.public_key(),
+            power: 10,
+        });
+        node_keys.push(nk);
+    }
+    let admin = new_key();
+    write_key(&a.output.join("admin_key.json"), &admin)?;
+    let half = (a.propose_timeout_ms / 2).max(50);
+    let genesis = Genesis {
+        chain_id,
+        genesis_time_ms: now_ms(),
+        consensus: ConsensusParams {
+            propose_ms: a.propose_timeout_ms,
+            propose_delta_ms: half,
+            prevote_ms: half,
+            prevote_delta_ms: half / 2,
+            precommit_ms: half,
+            precommit_delta_ms: half / 2,
+            max_timeout_ms: 30_000,
+            block_interval_ms: a.block_interval_ms,
+        },
+        params: Default::default(),
+        validators,
+        accounts: vec![GenesisAccount {
+            address: admin.address(),
+            balance: 1_000_000_000_000_000,
+            roles: vec![
+                Role::Admin,
+                Role::Member,
+                Role::Minter,
+                Role::ValidatorOperator,
+            ],
+        }],
+    };
+    genesis.validate()?;
+    let text = genesis.to_json();
+    let peer_addr = |i: usize| -> Result<String> {
+        Ok(format!(
+            "/ip4/127.0.0.1/tcp/{}/p2p/{}",
+            usize::from(a.p2p_port) + i,
+            peer_id_of(&node_keys[i].public_key())?
+        ))
+    };
+    for (i, home) in homes.iter().enumerate() {
+        write_new(&home.genesis_file(), &text)?;
+        let mut cfg = NodeConfig {
+            moniker: format!("node{i}"),
+            ..NodeConfig::default()
+        };
+        let port = |base: u16| u16::try_from(usize::from(base) + i).unwrap_or(base);
+        cfg.p2p.listen = vec![format!("/ip4/127.0.0.1/tcp/{}", port(a.p2p_port))];
+        cfg.p2p.peers = (0..n)
+            .filter(|j| *j != i)
+            .map(peer_addr)
+            .collect::<Result<_>>()?;
+        cfg.rpc.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port(a.rpc_port)));
+        cfg.metrics.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port(a.metrics_port)));
+        write_new(&home.config_file(), &cfg.to_toml())?;
+    }
+    println!("testnet of {n} validators in {}", a.output.display());
+    println!("chain_id:     {}", genesis.chain_id);
+    println!("genesis_hash: {}", genesis.hash());
+    println!(
+        "admin key:    {} (address {})",
+        a.output.join("admin_key.json").display(),
+        admin.address()
+    );
+    for (i, home) in homes.iter().enumerate() {
+        println!(
+            "node{i}: palisade start --home {}   (p2p {}, rpc 127.0.0.1:{}, metrics 127.0.0.1:{})",
+            home.root().display(),
+            usize::from(a.p2p_port) + i,
+            usize::from(a.rpc_port) + i,
+            usize::from(a.metrics_port) + i
+        );
+    }
+    Ok(())
+}
+
+fn start(a: StartArgs) -> Result<()> {
+    let home = Home::new(&a.home);
+    if !home.config_file().exists() {
+        bail!(
+            "{} has no config/config.toml: run `palisade init --home {}` first",
+            a.home.display(),
+            a.home.display()
+        );
+    }
+    let mut cfg = NodeConfig::load(&home.config_file())?;
+    if let Some(l) = a.p2p_listen {
+        cfg.p2p.listen = l;
+    }
+    if let Some(p) = a.peers {
+        cfg.p2p.peers = p;
+    }
+    if let Some(r) = a.rpc_listen {
+        cfg.rpc.listen = r;
+    }
+    if let Some(m) = a.metrics_listen {
+        cfg.metrics.listen = m;
+    }
+    if let Some(l) = a.log_level {
+        cfg.log.level = l;
+    }
+    if let Some(f) = a.log_format {
+        cfg.log.format = f;
+    }
+    cfg.validate()?;
+    crate::logging::init(&cfg.log)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("palisade")
+        .build()
+        .context("start the async runtime")?;
+    rt.block_on(async move {
+        let node = Node::open(home, cfg)?;
+        node.run(shutdown_signal()).await?;
+        Ok::<(), anyhow::Error>(())
+    })?;
+    // Don't wait for blocking tasks (a sync answer being read) on the way out.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

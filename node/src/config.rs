@@ -1,0 +1,216 @@
+//! `config/config.toml`: the node's settings. Every field has a default, so
+//! an empty file is valid; unknown fields are errors (a misspelt setting
+//! must not be silently ignored). Command-line flags and `PALISADE_*`
+//! environment variables override the file (see `palisade start --help`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// A name for this node in logs.
+    pub moniker: String,
+    pub p2p: P2pConfig,
+    pub rpc: RpcConfig,
+    pub metrics: MetricsConfig,
+    pub mempool: MempoolSettings,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct P2pConfig {
+    /// libp2p listen addresses.
+    pub listen: Vec<String>,
+    /// Peers to dial, as `/ip4/A/tcp/P/p2p/<peer id>`.
+    pub peers: Vec<String>,
+    /// Peer ids allowed besides the validators (observers, sentries).
+    pub observers: Vec<String>,
+    pub max_peers: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RpcConfig {
+    /// HTTP and WebSocket JSON-RPC; loopback unless set otherwise.
+    pub listen: SocketAddr,
+    pub max_request_bytes: u32,
+    pub max_response_bytes: u32,
+    pub max_connections: u32,
+    pub max_batch: u32,
+    pub max_subscriptions_per_connection: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MempoolSettings {
+    pub max_txs: usize,
+    pub max_bytes: usize,
+    pub max_per_sender: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `tracing` filter, e.g. `info,palisade_node::network=debug`.
+    pub level: String,
+    /// `plain` or `json`.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            moniker: "palisade".into(),
+            p2p: P2pConfig::default(),
+            rpc: RpcConfig::default(),
+            metrics: MetricsConfig::default(),
+            mempool: MempoolSettings::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        P2pConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/26656".into()],
+            peers: Vec::new(),
+            observers: Vec::new(),
+            max_peers: 64,
+        }
+    }
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        RpcConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8545)),
+            max_request_bytes: 1024 * 1024,
+            max_response_bytes: 16 * 1024 * 1024,
+            max_connections: 256,
+            max_batch: 64,
+            max_subscriptions_per_connection: 64,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9615)),
+        }
+    }
+}
+
+impl Default for MempoolSettings {
+    fn default() -> Self {
+        let d = crate::mempool::MempoolConfig::default();
+        MempoolSettings {
+            max_txs: d.max_txs,
+            max_bytes: d.max_bytes,
+            max_per_sender: d.max_per_sender,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Plain,
+        }
+    }
+}
+
+impl NodeConfig {
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        NodeConfig::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<NodeConfig, String> {
+        let c: NodeConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.validate().map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.p2p.listen.is_empty() {
+            return Err(ConfigError::Invalid(
+                "p2p.listen must name at least one address".into(),
+            ));
+        }
+        if self.p2p.max_peers == 0 {
+            return Err(ConfigError::Invalid(
+                "p2p.max_peers must be at least 1".into(),
+            ));
+        }
+        if self.mempool.max_txs == 0
+            || self.mempool.max_bytes == 0
+            || self.mempool.max_per_sender == 0
+        {
+            return Err(ConfigError::Invalid(
+                "mempool limits must be greater than zero".into(),
+            ));
+        }
+        if self.rpc.max_request_bytes < 1024
+            || self.rpc.max_batch == 0
+            || self.rpc.max_connections == 0
+        {
+            return Err(ConfigError::Invalid(
+                "rpc limits: max_request_bytes >= 1024, max_batch and max_connections >= 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn mempool_config(&self) -> crate::mempool::MempoolConfig {
+        crate::mempool::MempoolConfig {
+            max_txs: self.mempool.max_txs,
+            max_bytes: self.mempool.max_bytes,
+            max_per_sender: self.mempool.max_per_sender,
+        }
+    }
+}

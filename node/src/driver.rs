@@ -1,0 +1,425 @@
+//! The consensus driver: a tokio task that feeds the pure consensus state
+//! machine from the network and timers and carries out what it asks —
+//! persisting signer state before anything is sent, building and
+//! validating blocks through the [`App`], committing decided blocks,
+//! pruning the mempool and starting the next height after the block
+//! interval.
+//!
+//! The network is two channels: messages in (already decoded, from peers)
+//! and messages out (to broadcast). The libp2p layer, or a test hub,
+//! connects them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use palisade_consensus::{Config, Consensus, Input, Message, Output, Timeout};
+use palisade_types::{Hash, Height, Keypair};
+use tokio::sync::{broadcast, mpsc, Notify};
+
+use crate::app::{App, AppError, Executed};
+use crate::mempool::Mempool;
+use crate::metrics::{gauge_value, Metrics};
+use crate::network::wire::CommittedBlock;
+use crate::signer_store::{SignerStore, SignerStoreError};
+
+/// Why the driver stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error(transparent)]
+    Signer(#[from] SignerStoreError),
+    #[error("decided block {0} at height {1} could not be executed: {2}")]
+    DecidedInvalid(Hash, Height, String),
+}
+
+/// A block committed by this node.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub height: Height,
+    pub hash: Hash,
+    pub txs: usize,
+}
+
+/// Settings of the driver.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    pub consensus: Config,
+    /// Minimum time between committing a block and starting the next height.
+    pub block_interval: Duration,
+}
+
+enum Event {
+    Net(Message),
+    Timer(Timeout),
+    Synced(Box<CommittedBlock>),
+}
+
+/// How the driver reaches block sync: blocks fetched from peers come in on
+/// `blocks` (in height order), and `wake` is poked when consensus sees a
+/// later height than ours.
+#[derive(Debug)]
+pub struct SyncLink {
+    pub blocks: mpsc::Receiver<CommittedBlock>,
+    pub wake: Arc<Notify>,
+}
+
+/// Runs consensus for one node until `shutdown` fires or an error stops it.
+pub struct Driver {
+    cfg: DriverConfig,
+    app: Arc<App>,
+    mempool: Arc<Mutex<Mempool>>,
+    signer: SignerStore,
+    key: Option<Keypair>,
+    outbound: mpsc::Sender<Message>,
+    committed: broadcast::Sender<Committed>,
+    /// Executed blocks by hash, for the current height.
+    executed: HashMap<Hash, Executed>,
+    sync_blocks: Option<mpsc::Receiver<CommittedBlock>>,
+    sync_wake: Option<Arc<Notify>>,
+    metrics: Option<Arc<Metrics>>,
+    /// Last committed height, for the rest of the node.
+    height: Arc<AtomicU64>,
+    /// Whether the current height is being decided from a synced block
+    /// (then no block interval is waited after it).
+    from_sync: bool,
+    last_commit_at: Option<Instant>,
+    /// When to start the next height, once the current one is decided.
+    next_start: Option<tokio::time::Instant>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").field("cfg", &self.cfg).finish()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Driver {
+    pub fn new(
+        cfg: DriverConfig,
+        app: Arc<App>,
+        mempool: Arc<Mutex<Mempool>>,
+        signer: SignerStore,
+        key: Option<Keypair>,
+        outbound: mpsc::Sender<Message>,
+        committed: broadcast::Sender<Committed>,
+    ) -> Driver {
+        Driver {
+            cfg,
+            app,
+            mempool,
+            signer,
+            key,
+            outbound,
+            committed,
+            executed: HashMap::new(),
+            sync_blocks: None,
+            sync_wake: None,
+            metrics: None,
+            height: Arc::new(AtomicU64::new(0)),
+            from_sync: false,
+            last_commit_at: None,
+            next_start: None,
+        }
+    }
+
+    /// Connects block sync.
+    pub fn with_sync(mut self, link: SyncLink) -> Driver {
+        self.sync_blocks = Some(link.blocks);
+        self.sync_wake = Some(link.wake);
+        self
+    }
+
+    /// Exports metrics.
+    pub fn with_metrics(mut self, m: Arc<Metrics>) -> Driver {
+        self.metrics = Some(m);
+        self
+    }
+
+    /// Shares the last committed height.
+    pub fn with_height(mut self, h: Arc<AtomicU64>) -> Driver {
+        self.height = h;
+        self
+    }
+
+    /// Runs until `shutdown` resolves. Messages from peers arrive on `inbound`.
+    pub async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Message>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), DriverError> {
+        let state = self.signer.load()?;
+        let mut consensus = Consensus::new(self.cfg.consensus.clone(), self.key.clone(), state);
+        let (timer_tx, mut timer_rx) = mpsc::channel::<Timeout>(1024);
+        let mut queue = VecDeque::from([self.start_input()?]);
+        let mut sync = self.sync_blocks.take();
+        loop {
+            // Feed everything queued (inputs produced by our own outputs), in order.
+            while let Some(input) = queue.pop_front() {
+                let outputs = consensus.handle(input);
+                for o in outputs {
+                    if let Some(next) = self.carry_out(o, &timer_tx).await? {
+                        queue.push_back(next);
+                    }
+                }
+            }
+            let event = tokio::select! {
+                _ = shutdown.changed() => return Ok(()),
+                m = inbound.recv() => match m {
+                    Some(m) => Event::Net(m),
+                    None => return Ok(()),
+                },
+                t = timer_rx.recv() => match t {
+                    Some(t) => Event::Timer(t),
+                    None => return Ok(()),
+                },
+                Some(b) = recv_synced(&mut sync) => Event::Synced(Box::new(b)),
+                _ = sleep_until(self.next_start) => {
+                    self.next_start = None;
+                    queue.push_back(self.start_input()?);
+                    continue;
+                }
+            };
+            let input = match event {
+                Event::Net(Message::Proposal { proposal, block }) => {
+                    Input::Proposal { proposal, block }
+                }
+                Event::Net(Message::Vote(v)) => Input::Vote(v),
+                Event::Timer(t) => Input::Timeout(t),
+                Event::Synced(b) => {
+                    let h = b.block.header.height;
+                    if self.next_start.is_some() && consensus.height().next().ok() == Some(h) {
+                        // Waiting out the block interval: the network has
+                        // moved on, so skip the wait.
+                        self.next_start = None;
+                        queue.push_back(self.start_input()?);
+                    } else if h != consensus.height() {
+                        continue;
+                    }
+                    self.from_sync = true;
+                    Input::Commit {
+                        block: Arc::new(b.block),
+                        commit: b.commit,
+                    }
+                }
+            };
+            queue.push_back(input);
+            if let Some(m) = &self.metrics {
+                m.round.set(i64::from(consensus.round().get()));
+            }
+        }
+    }
+
+    fn start_input(&mut self) -> Result<Input, DriverError> {
+        let ledger = self.app.ledger();
+        let latest = ledger.latest_height().map_err(AppError::from)?;
+        self.height.store(latest.get(), Ordering::Relaxed);
+        let next = latest
+            .next()
+            .map_err(|e| AppError::Missing(e.to_string()))?;
+        let restored_blocks = ledger
+            .pending_blocks(next)
+            .map_err(AppError::from)?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        self.executed.clear();
+        Ok(Input::StartHeight {
+            height: next,
+            validators: self.app.validators(next)?,
+            restored_blocks,
+        })
+    }
+
+    /// Does what one output asks; may produce the next input.
+    async fn carry_out(
+        &mut self,
+        o: Output,
+        timers: &mpsc::Sender<Timeout>,
+    ) -> Result<Option<Input>, DriverError> {
+        match o {
+            Output::PersistAndBroadcast {
+                signer_state,
+                message,
+            } => {
+                // Save before send: durable first, or not sent at all.
+                self.signer.save(&signer_state)?;
+                if let Some(m) = &self.metrics {
+                    m.signer_saves.inc();
+                }
+                let _ = self.outbound.send(message).await;
+                Ok(None)
+            }
+            Output::Broadcast(message) => {
+                let _ = self.outbound.send(message).await;
+                Ok(None)
+            }
+            Output::ScheduleTimeout {
+                timeout,
+                duration_ms,
+            } => {
+                let tx = timers.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(duration_ms)).await;
+                    let _ = tx.send(timeout).await;
+                });
+                Ok(None)
+            }
+            Output::RequestBlock {
+                height,
+                round,
+                proposer,
+            } => {
+                let executed = {
+                    let pool = self
+                        .mempool
+                        .lock()
+                        .map_err(|_| AppError::Missing("mempool lock poisoned".into()))?;
+                    self.app.propose(&pool, proposer, now_ms())?
+                };
+                let block = executed.block.clone();
+                self.executed.insert(block.hash(), executed);
+                Ok(Some(Input::ProposeBlock {
+                    height,
+                    round,
+                    block,
+                }))
+            }
+            Output::ValidateBlock { height, block } => {
+                let hash = block.hash();
+                let valid = match self.app.validate(block, Some(now_ms())) {
+                    Ok(executed) => {
+                        self.executed.insert(hash, executed);
+                        true
+                    }
+                    Err(AppError::Ledger(e)) => return Err(AppError::Ledger(e).into()),
+                    Err(e) => {
+                        tracing::warn!(%height, block = %hash, error = %e, "rejected proposed block");
+                        if let Some(m) = &self.metrics {
+                            m.rejected_blocks.inc();
+                        }
+                        false
+                    }
+                };
+                Ok(Some(Input::BlockValidated {
+                    height,
+                    block_hash: hash,
+                    valid,
+                }))
+            }
+            Output::PersistBlock { block, .. } => {
+                self.app
+                    .ledger()
+                    .save_pending_block(&block)
+                    .map_err(AppError::from)?;
+                Ok(None)
+            }
+            Output::Decided {
+                height,
+                block,
+                commit,
+                ..
+            } => {
+                let hash = block.hash();
+                let executed = match self.executed.remove(&hash) {
+                    Some(e) => e,
+                    // Decided by a commit certificate (catch-up) without our
+                    // having validated it: execute it now. +2/3 committed it,
+                    // so failing here means our state is broken.
+                    None => self
+                        .app
+                        .validate(block.clone(), None)
+                        .map_err(|e| DriverError::DecidedInvalid(hash, height, e.to_string()))?,
+                };
+                self.app.commit(&executed, &commit)?;
+                let txs: Vec<_> = block.txs.to_vec();
+                {
+                    let mut pool = self
+                        .mempool
+                        .lock()
+                        .map_err(|_| AppError::Missing("mempool lock poisoned".into()))?;
+                    let next = height
+                        .next()
+                        .map_err(|e| AppError::Missing(e.to_string()))?;
+                    if let Err(e) =
+                        pool.update(&txs, self.app.runtime(), self.app.ledger().as_ref(), next)
+                    {
+                        tracing::error!(error = %e, "mempool update failed");
+                    }
+                }
+                let from_sync = std::mem::take(&mut self.from_sync);
+                if from_sync {
+                    tracing::debug!(%height, block = %hash, txs = txs.len(), "committed (synced)");
+                } else {
+                    tracing::info!(%height, block = %hash, txs = txs.len(), "committed");
+                }
+                self.height.store(height.get(), Ordering::Relaxed);
+                if let Some(m) = &self.metrics {
+                    m.height.set(gauge_value(height.get()));
+                    m.blocks_committed.inc();
+                    m.txs_committed.inc_by(txs.len() as u64);
+                    if let Ok(pool) = self.mempool.lock() {
+                        m.mempool_txs.set(gauge_value(pool.len() as u64));
+                        m.mempool_bytes.set(gauge_value(pool.bytes() as u64));
+                    }
+                    let now = Instant::now();
+                    if let Some(prev) = self.last_commit_at.replace(now) {
+                        m.block_interval.observe((now - prev).as_secs_f64());
+                    }
+                }
+                let _ = self.committed.send(Committed {
+                    height,
+                    hash,
+                    txs: txs.len(),
+                });
+                // The next height starts after the block interval (at once
+                // for a synced block, decided long ago), from the event
+                // loop, so shutdown and peers' messages are served meanwhile.
+                let wait = if from_sync {
+                    Duration::ZERO
+                } else {
+                    self.cfg.block_interval
+                };
+                self.next_start = Some(tokio::time::Instant::now() + wait);
+                Ok(None)
+            }
+            Output::Evidence(ev) => {
+                tracing::warn!(offender = %ev.offender(), "equivocation evidence");
+                if let Some(m) = &self.metrics {
+                    m.evidence.inc();
+                }
+                Ok(None)
+            }
+            Output::Behind { current, seen } => {
+                tracing::debug!(%current, %seen, "peers are ahead");
+                if let Some(wake) = &self.sync_wake {
+                    wake.notify_one();
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+async fn recv_synced(link: &mut Option<mpsc::Receiver<CommittedBlock>>) -> Option<CommittedBlock> {
+    match link {
+        Some(l) => l.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

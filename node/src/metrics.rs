@@ -1,0 +1,187 @@
+//! Prometheus metrics, served on their own port (`GET /metrics`).
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Every metric the node exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub height: Gauge,
+    pub round: Gauge,
+    pub block_interval: Histogram,
+    pub txs_committed: Counter,
+    pub blocks_committed: Counter,
+    pub mempool_txs: Gauge,
+    pub mempool_bytes: Gauge,
+    pub peers: Gauge,
+    pub sync_target: Gauge,
+    pub syncing: Gauge,
+    pub rpc_requests: Family<Vec<(String, String)>, Counter>,
+    pub signer_saves: Counter,
+    pub evidence: Counter,
+    pub rejected_blocks: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("palisade");
+        let m = Metrics {
+            height: Gauge::default(),
+            round: Gauge::default(),
+            block_interval: Histogram::new([
+                0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0,
+            ]),
+            txs_committed: Counter::default(),
+            blocks_committed: Counter::default(),
+            mempool_txs: Gauge::default(),
+            mempool_bytes: Gauge::default(),
+            peers: Gauge::default(),
+            sync_target: Gauge::default(),
+            syncing: Gauge::default(),
+            rpc_requests: Family::default(),
+            signer_saves: Counter::default(),
+            evidence: Counter::default(),
+            rejected_blocks: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register("height", "Last committed block height", m.height.clone());
+        registry.register(
+            "round",
+            "Consensus round of the current height",
+            m.round.clone(),
+        );
+        registry.register(
+            "block_interval_seconds",
+            "Time between consecutive committed blocks",
+            m.block_interval.clone(),
+        );
+        registry.register(
+            "txs_committed",
+            "Transactions committed",
+            m.txs_committed.clone(),
+        );
+        registry.register(
+            "blocks_committed",
+            "Blocks committed",
+            m.blocks_committed.clone(),
+        );
+        registry.register(
+            "mempool_txs",
+            "Transactions in the mempool",
+            m.mempool_txs.clone(),
+        );
+        registry.register(
+            "mempool_bytes",
+            "Bytes in the mempool",
+            m.mempool_bytes.clone(),
+        );
+        registry.register("peers", "Connected peers", m.peers.clone());
+        registry.register(
+            "sync_target_height",
+            "Highest height reported by a peer",
+            m.sync_target.clone(),
+        );
+        registry.register(
+            "syncing",
+            "1 while block sync is fetching blocks",
+            m.syncing.clone(),
+        );
+        registry.register(
+            "rpc_requests",
+            "JSON-RPC requests by method",
+            m.rpc_requests.clone(),
+        );
+        registry.register(
+            "signer_state_saves",
+            "Signer-state fsyncs before a vote or proposal was sent",
+            m.signer_saves.clone(),
+        );
+        registry.register("evidence", "Equivocations detected", m.evidence.clone());
+        registry.register(
+            "rejected_blocks",
+            "Proposed blocks that failed validation",
+            m.rejected_blocks.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Converts a height (or any counter kept as `u64`) for a gauge.
+pub fn gauge_value(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Serves `GET /metrics` (and `GET /health`) on `listener` until the
+/// task is dropped. Requests are read with a size and time bound.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        let Ok((mut sock, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let mut n = 0usize;
+            let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                while n < buf.len() {
+                    match sock.read(&mut buf[n..]).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => {
+                            n += k;
+                            if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+            .await;
+            if read.is_err() {
+                return;
+            }
+            let head = String::from_utf8_lossy(&buf[..n]);
+            let line = head.lines().next().unwrap_or("");
+            let (status, ctype, body) = match line.split_whitespace().take(2).collect::<Vec<_>>()[..]
+            {
+                ["GET", "/metrics"] => (
+                    "200 OK",
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    metrics.render(),
+                ),
+                ["GET", "/health"] => ("200 OK", "text/plain", "ok\n".to_string()),
+                ["GET", _] => ("404 Not Found", "text/plain", "not found\n".to_string()),
+                _ => ("400 Bad Request", "text/plain", "bad request\n".to_string()),
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        });
+    }
+}

@@ -1,0 +1,690 @@
+//! The permissioned libp2p network.
+//!
+//! TCP + Noise + Yamux; the PeerId is the node key's. Gossipsub carries two
+//! topics per chain — consensus messages and transaction batches — without
+//! gossipsub's own message signatures (every payload carries its own
+//! ed25519 signatures, so signing again would only cost CPU). A
+//! request-response protocol serves block sync; identify and ping keep
+//! connections honest.
+//!
+//! Only peers on the allowlist (the validators' node keys and configured
+//! observers) may hold a connection: anyone else is refused at connection
+//! time and logged. Every gossip message is decoded with a size bound and
+//! its signatures checked before it is forwarded; a peer that sends
+//! undecodable or badly signed data is disconnected, scored down and kept
+//! out for a while that doubles with each offence.
+
+mod codec;
+pub mod vectors;
+pub mod wire;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::{dial_opts::DialOpts, NetworkBehaviour, SwarmEvent};
+use libp2p::{allow_block_list, connection_limits, identify, identity, ping, Multiaddr, PeerId};
+use palisade_consensus::Message;
+use palisade_types::{sha256, ChainId, PublicKey, SignedTransaction};
+use tokio::sync::{mpsc, oneshot};
+
+use codec::SyncCodec;
+pub use codec::SYNC_PROTOCOL;
+use wire::{ConsensusGossip, SyncRequest, SyncResponse, TxBatch};
+
+/// Settings of the network.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    pub chain_id: ChainId,
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial and keep dialing; each address ends in `/p2p/<id>`.
+    pub peers: Vec<Multiaddr>,
+    /// Who may connect (besides this node).
+    pub allowed: HashSet<PeerId>,
+    pub max_peers: u32,
+    pub sync_timeout: Duration,
+}
+
+/// Something the network hands to the node.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// A consensus message whose signature checked out.
+    Consensus(Message),
+    /// A batch of transactions; answer with [`NetworkHandle::report_txs`].
+    Txs {
+        from: PeerId,
+        id: MessageId,
+        txs: Vec<SignedTransaction>,
+    },
+}
+
+/// Why a network call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NetError {
+    #[error("the network task has stopped")]
+    Stopped,
+    #[error("request to {peer} failed: {reason}")]
+    Request { peer: PeerId, reason: String },
+    #[error("cannot start the network: {0}")]
+    Setup(String),
+}
+
+/// Answers block-sync requests from peers (the ledger, in the node).
+pub trait SyncSource: Send + Sync + 'static {
+    fn serve(&self, request: SyncRequest) -> SyncResponse;
+}
+
+enum Command {
+    Broadcast(Box<Message>),
+    PublishTxs(Vec<Arc<SignedTransaction>>),
+    Report {
+        id: MessageId,
+        from: PeerId,
+        valid: bool,
+    },
+    Request {
+        peer: PeerId,
+        request: SyncRequest,
+        reply: oneshot::Sender<Result<SyncResponse, NetError>>,
+    },
+    Peers(oneshot::Sender<Vec<PeerId>>),
+    SetAllowed(HashSet<PeerId>),
+}
+
+/// A cheap, cloneable handle to the network task.
+#[derive(Debug, Clone)]
+pub struct NetworkHandle {
+    cmd: mpsc::Sender<Command>,
+    peer_count: Arc<AtomicUsize>,
+    local: PeerId,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+impl NetworkHandle {
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local
+    }
+
+    /// Number of connected peers.
+    pub fn peer_count(&self) -> usize {
+        self.peer_count.load(Ordering::Relaxed)
+    }
+
+    /// Sends a consensus message to every peer.
+    pub async fn broadcast(&self, m: Message) -> Result<(), NetError> {
+        self.send(Command::Broadcast(Box::new(m))).await
+    }
+
+    /// Gossips transactions this node admitted from its own clients.
+    pub async fn publish_txs(&self, txs: Vec<Arc<SignedTransaction>>) -> Result<(), NetError> {
+        self.send(Command::PublishTxs(txs)).await
+    }
+
+    /// Verdict on a [`NetEvent::Txs`] batch: forwarded if valid; the sender
+    /// is penalized if not.
+    pub async fn report_txs(
+        &self,
+        id: MessageId,
+        from: PeerId,
+        valid: bool,
+    ) -> Result<(), NetError> {
+        self.send(Command::Report { id, from, valid }).await
+    }
+
+    /// Sends a sync request and waits for the answer (bounded by the
+    /// configured sync timeout).
+    pub async fn request(
+        &self,
+        peer: PeerId,
+        request: SyncRequest,
+    ) -> Result<SyncResponse, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Request {
+            peer,
+            request,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// The peers connected now.
+    pub async fn peers(&self) -> Result<Vec<PeerId>, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Peers(tx)).await?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Replaces the allowlist (after a validator-set change); peers no
+    /// longer on it are disconnected.
+    pub async fn set_allowed(&self, allowed: HashSet<PeerId>) -> Result<(), NetError> {
+        self.send(Command::SetAllowed(allowed)).await
+    }
+
+    async fn send(&self, c: Command) -> Result<(), NetError> {
+        self.cmd.send(c).await.map_err(|_| NetError::Stopped)
+    }
+}
+
+/// The libp2p PeerId of a node key as written in genesis.
+pub fn peer_id_of(node_key: &PublicKey) -> Result<PeerId, NetError> {
+    let pk = identity::ed25519::PublicKey::try_from_bytes(node_key.as_bytes())
+        .map_err(|e| NetError::Setup(format!("node key {node_key}: {e}")))?;
+    Ok(PeerId::from_public_key(&identity::PublicKey::from(pk)))
+}
+
+/// The libp2p identity for a node key seed.
+pub fn identity_from_seed(seed: [u8; 32]) -> Result<identity::Keypair, NetError> {
+    identity::Keypair::ed25519_from_bytes(seed).map_err(|e| NetError::Setup(e.to_string()))
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    limits: connection_limits::Behaviour,
+    gossip: gossipsub::Behaviour,
+    sync: request_response::Behaviour<SyncCodec>,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+}
+
+/// Consensus messages waiting for the node; the swarm never blocks on it.
+const EVENT_QUEUE: usize = 8_192;
+const COMMAND_QUEUE: usize = 8_192;
+const REDIAL_EVERY: Duration = Duration::from_secs(2);
+/// First ban after an offence; doubles per offence up to [`MAX_BAN`].
+const FIRST_BAN: Duration = Duration::from_secs(5);
+const MAX_BAN: Duration = Duration::from_secs(600);
+
+/// Starts the network task. Returns its handle and the stream of events
+/// for the node.
+pub fn start(
+    cfg: NetworkConfig,
+    key: identity::Keypair,
+    source: Arc<dyn SyncSource>,
+) -> Result<
+    (
+        NetworkHandle,
+        mpsc::Receiver<NetEvent>,
+        tokio::task::JoinHandle<()>,
+    ),
+    NetError,
+> {
+    let local = key.public().to_peer_id();
+    let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
+
+    let gossip_cfg = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .validate_messages()
+        .max_transmit_size(wire::MAX_CONSENSUS_MSG_BYTES)
+        .message_id_fn(|m: &gossipsub::Message| MessageId::from(sha256(&m.data).0[..20].to_vec()))
+        .heartbeat_interval(Duration::from_millis(500))
+        .duplicate_cache_time(Duration::from_secs(30))
+        .flood_publish(true)
+        .build()
+        .map_err(|e| setup(&e))?;
+    let mut gossip =
+        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_cfg)
+            .map_err(|e| setup(&e))?;
+    let consensus_topic = IdentTopic::new(format!("/palisade/{}/consensus/1", cfg.chain_id));
+    let tx_topic = IdentTopic::new(format!("/palisade/{}/txs/1", cfg.chain_id));
+    gossip.subscribe(&consensus_topic).map_err(|e| setup(&e))?;
+    gossip.subscribe(&tx_topic).map_err(|e| setup(&e))?;
+
+    let mut allow = allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default();
+    for p in &cfg.allowed {
+        allow.allow_peer(*p);
+    }
+    let limits = connection_limits::Behaviour::new(
+        connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(cfg.max_peers.saturating_mul(2)))
+            .with_max_established_per_peer(Some(2))
+            .with_max_pending_incoming(Some(64))
+            .with_max_pending_outgoing(Some(64)),
+    );
+    let sync = request_response::Behaviour::with_codec(
+        SyncCodec,
+        [(SYNC_PROTOCOL, ProtocolSupport::Full)],
+        request_response::Config::default()
+            .with_request_timeout(cfg.sync_timeout)
+            .with_max_concurrent_streams(64),
+    );
+    let identify = identify::Behaviour::new(
+        identify::Config::new("/palisade/1".into(), key.public())
+            .with_agent_version(format!("palisade/{}", env!("CARGO_PKG_VERSION"))),
+    );
+    let behaviour = Behaviour {
+        allow,
+        limits,
+        gossip,
+        sync,
+        identify,
+        ping: ping::Behaviour::default(),
+    };
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default().nodelay(true),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .map_err(|e| setup(&e))?
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| setup(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    for addr in &cfg.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Setup(format!("listen on {addr}: {e}")))?;
+    }
+
+    let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
+    let peer_count = Arc::new(AtomicUsize::new(0));
+    let handle = NetworkHandle {
+        cmd: cmd_tx,
+        peer_count: peer_count.clone(),
+        local,
+    };
+    let mut dial_targets: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
+    for a in &cfg.peers {
+        match a.iter().last() {
+            Some(Protocol::P2p(id)) if id != local => {
+                dial_targets.entry(id).or_default().push(a.clone())
+            }
+            Some(Protocol::P2p(_)) => {}
+            _ => tracing::warn!(addr = %a, "peer address has no /p2p/<peer id>; ignored"),
+        }
+    }
+    let task = Task {
+        swarm,
+        consensus_topic,
+        tx_topic,
+        chain_id: cfg.chain_id,
+        allowed: cfg.allowed,
+        dial_targets,
+        events: ev_tx,
+        source,
+        pending: HashMap::new(),
+        scores: HashMap::new(),
+        banned: HashMap::new(),
+        peer_count,
+        nonce: rand::random(),
+    };
+    let join = tokio::spawn(task.run(cmd_rx));
+    Ok((handle, ev_rx, join))
+}
+
+struct Task {
+    swarm: libp2p::Swarm<Behaviour>,
+    consensus_topic: IdentTopic,
+    tx_topic: IdentTopic,
+    chain_id: ChainId,
+    allowed: HashSet<PeerId>,
+    dial_targets: HashMap<PeerId, Vec<Multiaddr>>,
+    events: mpsc::Sender<NetEvent>,
+    source: Arc<dyn SyncSource>,
+    pending: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, NetError>>>,
+    /// Offences per peer (never decays below the count of offences: a peer
+    /// that misbehaves again is kept out longer).
+    scores: HashMap<PeerId, u32>,
+    banned: HashMap<PeerId, Instant>,
+    peer_count: Arc<AtomicUsize>,
+    nonce: u64,
+}
+
+impl Task {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut redial = tokio::time::interval(REDIAL_EVERY);
+        let (served_tx, mut served_rx) =
+            mpsc::channel::<(ResponseChannel<SyncResponse>, SyncResponse)>(256);
+        loop {
+            tokio::select! {
+                ev = self.swarm.select_next_some() => self.on_swarm(ev, &served_tx),
+                c = commands.recv() => match c {
+                    Some(c) => self.on_command(c),
+                    None => return,
+                },
+                Some((ch, resp)) = served_rx.recv() => {
+                    if self.swarm.behaviour_mut().sync.send_response(ch, resp).is_err() {
+                        tracing::debug!("sync peer went away before the answer");
+                    }
+                }
+                _ = redial.tick() => self.redial(),
+            }
+        }
+    }
+
+    fn redial(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<PeerId> = self
+            .banned
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in expired {
+            self.banned.remove(&p);
+            if self.allowed.contains(&p) {
+                self.swarm.behaviour_mut().allow.allow_peer(p);
+            }
+        }
+        let targets: Vec<(PeerId, Vec<Multiaddr>)> = self
+            .dial_targets
+            .iter()
+            .filter(|(p, _)| !self.swarm.is_connected(p) && !self.banned.contains_key(p))
+            .map(|(p, a)| (*p, a.clone()))
+            .collect();
+        for (peer, addrs) in targets {
+            let opts = DialOpts::peer_id(peer).addresses(addrs).build();
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::trace!(%peer, error = %e, "dial");
+            }
+        }
+    }
+
+    fn on_command(&mut self, c: Command) {
+        match c {
+            Command::Broadcast(m) => {
+                self.nonce = self.nonce.wrapping_add(1);
+                let data = ConsensusGossip::new(self.nonce, &m).encode();
+                self.publish(self.consensus_topic.clone(), data);
+            }
+            Command::PublishTxs(txs) => {
+                // Split into batches under the gossip size bound.
+                let mut batch = Vec::new();
+                let mut bytes = 0usize;
+                for t in txs {
+                    let n = t.encoded_len();
+                    if bytes + n > wire::MAX_TX_BATCH_BYTES - 64 && !batch.is_empty() {
+                        let data = TxBatch {
+                            txs: std::mem::take(&mut batch),
+                        }
+                        .encode();
+                        self.publish(self.tx_topic.clone(), data);
+                        bytes = 0;
+                    }
+                    bytes += n;
+                    batch.push((*t).clone());
+                }
+                if !batch.is_empty() {
+                    let data = TxBatch { txs: batch }.encode();
+                    self.publish(self.tx_topic.clone(), data);
+                }
+            }
+            Command::Report { id, from, valid } => {
+                let verdict = if valid {
+                    MessageAcceptance::Accept
+                } else {
+                    MessageAcceptance::Reject
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossip
+                    .report_message_validation_result(&id, &from, verdict);
+                if !valid {
+                    self.penalize(from, "sent a transaction batch with an invalid transaction");
+                }
+            }
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.pending.insert(id, reply);
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::SetAllowed(allowed) => {
+                let removed: Vec<PeerId> = self.allowed.difference(&allowed).copied().collect();
+                for p in removed {
+                    tracing::info!(peer = %p, "peer left the allowlist; disconnecting");
+                    self.swarm.behaviour_mut().allow.disallow_peer(p);
+                }
+                for p in allowed.difference(&self.allowed) {
+                    if !self.banned.contains_key(p) {
+                        self.swarm.behaviour_mut().allow.allow_peer(*p);
+                    }
+                }
+                self.allowed = allowed;
+            }
+        }
+    }
+
+    fn publish(&mut self, topic: IdentTopic, data: Vec<u8>) {
+        match self.swarm.behaviour_mut().gossip.publish(topic, data) {
+            Ok(_) => {}
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                tracing::trace!("no peers to gossip to");
+            }
+            Err(e) => tracing::debug!(error = %e, "gossip publish failed"),
+        }
+    }
+
+    /// Disconnects `peer` and keeps it out for a while that doubles with
+    /// each offence.
+    fn penalize(&mut self, peer: PeerId, why: &str) {
+        let offences = self.scores.entry(peer).or_insert(0);
+        *offences = offences.saturating_add(1);
+        let ban = FIRST_BAN
+            .saturating_mul(1u32 << (*offences - 1).min(16))
+            .min(MAX_BAN);
+        tracing::warn!(%peer, offences = *offences, ban_s = ban.as_secs(), "peer misbehaved: {why}; disconnecting");
+        self.banned.insert(peer, Instant::now() + ban);
+        self.swarm.behaviour_mut().allow.disallow_peer(peer);
+    }
+
+    fn on_swarm(
+        &mut self,
+        ev: SwarmEvent<BehaviourEvent>,
+        served: &mpsc::Sender<(ResponseChannel<SyncResponse>, SyncResponse)>,
+    ) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, peer_id = %self.swarm.local_peer_id(), "p2p listening");
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                self.peer_count
+                    .store(self.swarm.connected_peers().count(), Ordering::Relaxed);
+                tracing::debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "peer connected");
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                self.peer_count
+                    .store(self.swarm.connected_peers().count(), Ordering::Relaxed);
+                if num_established == 0 {
+                    tracing::debug!(peer = %peer_id, "peer disconnected");
+                }
+            }
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error,
+                peer_id,
+                ..
+            } => {
+                if is_denied(&error) {
+                    tracing::warn!(peer = ?peer_id, addr = %send_back_addr, "refused a connection from a peer not on the allowlist");
+                } else {
+                    tracing::debug!(addr = %send_back_addr, error = %error, "incoming connection failed");
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::trace!(peer = ?peer_id, error = %error, "dial failed");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.on_gossip(propagation_source, message_id, message),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync(e, served),
+            _ => {}
+        }
+    }
+
+    fn on_gossip(&mut self, from: PeerId, id: MessageId, m: gossipsub::Message) {
+        if m.topic == self.consensus_topic.hash() {
+            let verdict = match ConsensusGossip::decode(&m.data) {
+                Err(e) => Err(format!("undecodable consensus message: {e}")),
+                Ok(g) => check_consensus(&self.chain_id, g.into_message()),
+            };
+            let gossip = &mut self.swarm.behaviour_mut().gossip;
+            match verdict {
+                Ok(msg) => {
+                    match self.events.try_send(NetEvent::Consensus(msg)) {
+                        Ok(()) => {
+                            gossip.report_message_validation_result(
+                                &id,
+                                &from,
+                                MessageAcceptance::Accept,
+                            );
+                        }
+                        Err(_) => {
+                            // The node is overloaded: drop, and let peers'
+                            // re-broadcasts fill the gap.
+                            gossip.report_message_validation_result(
+                                &id,
+                                &from,
+                                MessageAcceptance::Ignore,
+                            );
+                        }
+                    }
+                }
+                Err(why) => {
+                    gossip.report_message_validation_result(&id, &from, MessageAcceptance::Reject);
+                    self.penalize(from, &why);
+                }
+            }
+        } else if m.topic == self.tx_topic.hash() {
+            match TxBatch::decode(&m.data) {
+                Ok(b) => {
+                    let ev = NetEvent::Txs {
+                        from,
+                        id: id.clone(),
+                        txs: b.txs,
+                    };
+                    if self.events.try_send(ev).is_err() {
+                        self.swarm
+                            .behaviour_mut()
+                            .gossip
+                            .report_message_validation_result(
+                                &id,
+                                &from,
+                                MessageAcceptance::Ignore,
+                            );
+                    }
+                }
+                Err(e) => {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossip
+                        .report_message_validation_result(&id, &from, MessageAcceptance::Reject);
+                    self.penalize(from, &format!("undecodable transaction batch: {e}"));
+                }
+            }
+        } else {
+            self.swarm
+                .behaviour_mut()
+                .gossip
+                .report_message_validation_result(&id, &from, MessageAcceptance::Ignore);
+        }
+    }
+
+    fn on_sync(
+        &mut self,
+        e: request_response::Event<SyncRequest, SyncResponse>,
+        served: &mpsc::Sender<(ResponseChannel<SyncResponse>, SyncResponse)>,
+    ) {
+        use request_response::{Event, Message as RrMessage};
+        match e {
+            Event::Message {
+                message:
+                    RrMessage::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let source = self.source.clone();
+                let out = served.clone();
+                tokio::spawn(async move {
+                    if let Ok(resp) =
+                        tokio::task::spawn_blocking(move || source.serve(request)).await
+                    {
+                        let _ = out.send((channel, resp)).await;
+                    }
+                });
+            }
+            Event::Message {
+                message:
+                    RrMessage::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(reply) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "sync request from peer failed");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+}
+
+fn is_denied(e: &libp2p::swarm::ListenError) -> bool {
+    matches!(e, libp2p::swarm::ListenError::Denied { .. })
+}
+
+/// What the network checks before a consensus message goes further: the
+/// signature under the key the message names, and for a proposal that the
+/// block it carries is the block it names. Whether that key is a validator
+/// at that height is consensus's business.
+fn check_consensus(chain_id: &ChainId, m: Message) -> Result<Message, String> {
+    match &m {
+        Message::Vote(v) => v
+            .verify(chain_id)
+            .map_err(|e| format!("vote with a bad signature: {e}"))?,
+        Message::Proposal { proposal, block } => {
+            proposal
+                .verify(chain_id)
+                .map_err(|e| format!("proposal with a bad signature: {e}"))?;
+            if block.hash() != proposal.proposal.block_hash {
+                return Err("proposal carries a block other than the one it names".into());
+            }
+        }
+    }
+    Ok(m)
+}

@@ -1,0 +1,108 @@
+//! The test vectors printed in `docs/p2p.md`, built from the fixed keys of
+//! `docs/spec.md`. A test checks the document against this module; `cargo
+//! run --release -p palisade-node --example p2p_vectors` prints the blocks
+//! to paste after an intended format change.
+
+use palisade_consensus::Message;
+use palisade_types::test_vectors::{Vector, ALICE_SEED, BOB_SEED, CHAIN_ID, VALIDATOR_SEED};
+use palisade_types::{
+    encode, sha256, Action, ChainId, Hash, Height, Keypair, Round, Transaction, Vote, VoteType,
+};
+
+use super::wire::{ConsensusGossip, SyncRequest, SyncResponse, TxBatch};
+
+fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+/// The gossip message id: the first 20 bytes of SHA-256 of the data.
+pub fn message_id(data: &[u8]) -> Vec<u8> {
+    sha256(data).0[..20].to_vec()
+}
+
+#[allow(clippy::expect_used)] // Fixed inputs that are valid by inspection.
+pub fn all() -> Vec<Vector> {
+    let chain = ChainId::new(CHAIN_ID).expect("valid chain id");
+    let alice = Keypair::from_seed(ALICE_SEED);
+    let bob = Keypair::from_seed(BOB_SEED);
+    let validator = Keypair::from_seed(VALIDATOR_SEED);
+    let mut out = Vec::new();
+
+    let vote = Vote {
+        vote_type: VoteType::Prevote,
+        height: Height(7),
+        round: Round(1),
+        block_hash: Some(Hash([0xab; 32])),
+        validator: validator.public_key(),
+    }
+    .sign(&chain, &validator);
+    let gossip = ConsensusGossip::new(9, &Message::Vote(vote));
+    let data = gossip.encode();
+    out.push(Vector {
+        name: "consensus-gossip-prevote",
+        fields: vec![
+            ("topic", format!("/palisade/{CHAIN_ID}/consensus/1")),
+            ("nonce", "9".into()),
+            (
+                "vote",
+                "prevote height 7 round 1 block 0xabab..ab by validator".into(),
+            ),
+            ("encoding", hex0x(&data)),
+            ("message_id", hex0x(&message_id(&data))),
+        ],
+    });
+
+    let tx = Transaction {
+        chain_id: chain.clone(),
+        nonce: 0,
+        signer: alice.address(),
+        action: Action::Transfer {
+            to: bob.address(),
+            amount: 1_000_000,
+        },
+    }
+    .sign(&alice);
+    let batch = TxBatch { txs: vec![tx] }.encode();
+    out.push(Vector {
+        name: "tx-batch",
+        fields: vec![
+            ("topic", format!("/palisade/{CHAIN_ID}/txs/1")),
+            ("txs", "[transfer-tx of spec.md]".into()),
+            ("encoding", hex0x(&batch)),
+            ("message_id", hex0x(&message_id(&batch))),
+        ],
+    });
+
+    out.push(Vector {
+        name: "sync-status",
+        fields: vec![
+            ("request", hex0x(&encode(&SyncRequest::Status))),
+            (
+                "response_height_42",
+                hex0x(&encode(&SyncResponse::Status { height: Height(42) })),
+            ),
+        ],
+    });
+    out.push(Vector {
+        name: "sync-blocks-request",
+        fields: vec![
+            ("from", "10".into()),
+            ("count", "64".into()),
+            (
+                "request",
+                hex0x(&encode(&SyncRequest::Blocks {
+                    from: Height(10),
+                    count: 64,
+                })),
+            ),
+            (
+                "empty_response_latest_9",
+                hex0x(&encode(&SyncResponse::Blocks {
+                    latest: Height(9),
+                    blocks: Vec::new(),
+                })),
+            ),
+        ],
+    });
+    out
+}

@@ -1,0 +1,158 @@
+//! What travels between nodes: the gossip payloads (consensus messages,
+//! transaction batches) and the block-sync request/response. Each is borsh,
+//! decoded with a hard size bound and no trailing bytes (see
+//! `docs/p2p.md`, whose vectors the tests check).
+
+use std::sync::Arc;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use palisade_consensus::Message;
+use palisade_types::{
+    decode_with_limit, encode, limits, Block, CommitCertificate, DecodeError, Height,
+    SignedProposal, SignedTransaction, SignedVote,
+};
+
+/// Largest consensus gossip message: a proposal with a full block.
+pub const MAX_CONSENSUS_MSG_BYTES: usize = limits::MAX_BLOCK_BYTES + 4 * 1024;
+/// Largest transaction batch on the gossip topic.
+pub const MAX_TX_BATCH_BYTES: usize = 1024 * 1024;
+/// Most blocks asked for (and returned) in one sync request.
+pub const MAX_SYNC_BLOCKS: u32 = 256;
+/// A sync response stops adding blocks once past this many bytes, so a
+/// response is at most this plus one block and its certificate.
+pub const SYNC_SOFT_LIMIT_BYTES: usize = 8 * 1024 * 1024;
+/// Largest sync response accepted.
+pub const MAX_SYNC_RESPONSE_BYTES: usize =
+    SYNC_SOFT_LIMIT_BYTES + limits::MAX_BLOCK_BYTES + limits::MAX_COMMIT_BYTES + 64;
+/// Largest sync request accepted.
+pub const MAX_SYNC_REQUEST_BYTES: usize = 64;
+
+/// A consensus message on the gossip topic.
+///
+/// `nonce` is not signed and means nothing to consensus: it makes a
+/// deliberate re-broadcast of the same vote a new gossip message (gossipsub
+/// drops repeats of a message id it has seen), so a peer that missed the
+/// first copy during a partition still gets one.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ConsensusGossip {
+    pub nonce: u64,
+    pub payload: ConsensusPayload,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[allow(clippy::large_enum_variant)] // Decoded once and moved, never stored in bulk.
+pub enum ConsensusPayload {
+    Proposal {
+        proposal: SignedProposal,
+        block: Block,
+    },
+    Vote(SignedVote),
+}
+
+impl ConsensusGossip {
+    pub fn new(nonce: u64, m: &Message) -> ConsensusGossip {
+        let payload = match m {
+            Message::Proposal { proposal, block } => ConsensusPayload::Proposal {
+                proposal: proposal.clone(),
+                block: (**block).clone(),
+            },
+            Message::Vote(v) => ConsensusPayload::Vote(v.clone()),
+        };
+        ConsensusGossip { nonce, payload }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<ConsensusGossip, DecodeError> {
+        decode_with_limit(bytes, "consensus message", MAX_CONSENSUS_MSG_BYTES)
+    }
+
+    pub fn into_message(self) -> Message {
+        match self.payload {
+            ConsensusPayload::Proposal { proposal, block } => Message::Proposal {
+                proposal,
+                block: Arc::new(block),
+            },
+            ConsensusPayload::Vote(v) => Message::Vote(v),
+        }
+    }
+}
+
+/// A batch of transactions on the gossip topic.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct TxBatch {
+    pub txs: Vec<SignedTransaction>,
+}
+
+impl TxBatch {
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<TxBatch, DecodeError> {
+        decode_with_limit(bytes, "transaction batch", MAX_TX_BATCH_BYTES)
+    }
+}
+
+/// A block-sync request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum SyncRequest {
+    /// The peer's latest committed height.
+    Status,
+    /// Committed blocks `from, from+1, ...`, at most `count` (and at most
+    /// [`MAX_SYNC_BLOCKS`]).
+    Blocks { from: Height, count: u32 },
+}
+
+/// A block with the certificate that committed it.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct CommittedBlock {
+    pub block: Block,
+    pub commit: CommitCertificate,
+}
+
+/// The answer to a [`SyncRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum SyncResponse {
+    Status {
+        height: Height,
+    },
+    /// Consecutive blocks starting at the requested height (possibly
+    /// none: the peer does not have it), and the peer's latest height.
+    Blocks {
+        latest: Height,
+        blocks: Vec<CommittedBlock>,
+    },
+}
+
+impl SyncRequest {
+    pub fn decode(bytes: &[u8]) -> Result<SyncRequest, DecodeError> {
+        let r: SyncRequest = decode_with_limit(bytes, "sync request", MAX_SYNC_REQUEST_BYTES)?;
+        if let SyncRequest::Blocks { count, .. } = r {
+            if count == 0 || count > MAX_SYNC_BLOCKS {
+                return Err(DecodeError::Malformed {
+                    what: "sync request",
+                    reason: format!("block count {count} is not in 1..={MAX_SYNC_BLOCKS}"),
+                });
+            }
+        }
+        Ok(r)
+    }
+}
+
+impl SyncResponse {
+    pub fn decode(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
+        let r: SyncResponse = decode_with_limit(bytes, "sync response", MAX_SYNC_RESPONSE_BYTES)?;
+        if let SyncResponse::Blocks { blocks, .. } = &r {
+            if blocks.len() > MAX_SYNC_BLOCKS as usize {
+                return Err(DecodeError::Malformed {
+                    what: "sync response",
+                    reason: format!("{} blocks, at most {MAX_SYNC_BLOCKS}", blocks.len()),
+                });
+            }
+        }
+        Ok(r)
+    }
+}

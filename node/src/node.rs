@@ -1,0 +1,494 @@
+//! Wiring: opens the ledger, starts the network, block sync, the consensus
+//! driver, transaction ingress and gossip, and metrics, and stops them all
+//! on shutdown.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId};
+use palisade_consensus::{Config as ConsensusConfig, Message, TimeoutConfig};
+use palisade_genesis::Genesis;
+use palisade_runtime::state::keys;
+use palisade_runtime::{Runtime, StateStore, TxError, ValidatorChange, ValidatorInfo};
+use palisade_types::{Hash, Height, Keypair, SignedTransaction};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
+
+use crate::app::App;
+use crate::config::NodeConfig;
+use crate::driver::{Committed, Driver, DriverConfig, SyncLink};
+use crate::home::{read_key, Home};
+use crate::ledger::Ledger;
+use crate::mempool::{AddError, Mempool};
+use crate::metrics::{gauge_value, Metrics};
+use crate::network::{self, NetEvent, NetworkConfig, NetworkHandle};
+use crate::signer_store::SignerStore;
+use crate::sync::{LedgerSource, SyncConfig, SyncStatus, Syncer};
+
+/// Why the node could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("genesis: {0}")]
+    Genesis(#[from] palisade_genesis::GenesisError),
+    #[error(transparent)]
+    Key(#[from] crate::home::KeyFileError),
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
+    #[error(transparent)]
+    Network(#[from] network::NetError),
+    #[error("consensus driver stopped: {0}")]
+    Driver(#[from] crate::driver::DriverError),
+    #[error("config: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("state: {0}")]
+    State(String),
+}
+
+/// What the RPC layer and tests reach into a running node through.
+#[derive(Debug, Clone)]
+pub struct NodeContext {
+    pub genesis: Arc<Genesis>,
+    pub genesis_hash: Hash,
+    pub app: Arc<App>,
+    pub mempool: Arc<Mutex<Mempool>>,
+    pub net: NetworkHandle,
+    pub metrics: Arc<Metrics>,
+    pub committed: broadcast::Sender<Committed>,
+    pub height: Arc<AtomicU64>,
+    pub sync: Arc<SyncStatus>,
+    pub validator: Option<palisade_types::PublicKey>,
+    tx_gossip: mpsc::Sender<Arc<SignedTransaction>>,
+}
+
+impl NodeContext {
+    /// Admits a transaction from a client into the mempool and queues it
+    /// for gossip.
+    pub fn submit(&self, tx: SignedTransaction) -> Result<Hash, AddError> {
+        let ledger = self.app.ledger();
+        let next = ledger
+            .latest_height()
+            .map_err(|e| AddError::Store(palisade_runtime::StoreError::Backend(e.to_string())))?
+            .next()
+            .map_err(|e| AddError::Store(palisade_runtime::StoreError::Backend(e.to_string())))?;
+        let hash = {
+            let mut pool = self.mempool.lock().map_err(|_| {
+                AddError::Store(palisade_runtime::StoreError::Backend(
+                    "mempool lock poisoned".into(),
+                ))
+            })?;
+            let h = pool.add(tx, self.app.runtime(), ledger.as_ref(), next)?;
+            self.metrics.mempool_txs.set(gauge_value(pool.len() as u64));
+            self.metrics
+                .mempool_bytes
+                .set(gauge_value(pool.bytes() as u64));
+            let t = pool.get(&h);
+            (h, t)
+        };
+        if let Some(t) = hash.1 {
+            // Gossip is best effort: a full queue means peers get it from
+            // the block instead.
+            let _ = self.tx_gossip.try_send(t);
+        }
+        Ok(hash.0)
+    }
+}
+
+/// Consensus timeouts from genesis.
+pub fn timeouts(g: &Genesis) -> TimeoutConfig {
+    let c = &g.consensus;
+    TimeoutConfig {
+        propose_ms: c.propose_ms,
+        propose_delta_ms: c.propose_delta_ms,
+        prevote_ms: c.prevote_ms,
+        prevote_delta_ms: c.prevote_delta_ms,
+        precommit_ms: c.precommit_ms,
+        precommit_delta_ms: c.precommit_delta_ms,
+        rebroadcast_ms: c.propose_ms.clamp(200, 2_000),
+        max_ms: c.max_timeout_ms,
+    }
+}
+
+/// Peer ids allowed to connect: the validators' node keys (the current set
+/// and those scheduled to join) and the configured observers.
+pub fn allowed_peers(ledger: &Ledger, observers: &[PeerId]) -> Result<HashSet<PeerId>, NodeError> {
+    let state = |e: &dyn std::fmt::Display| NodeError::State(e.to_string());
+    let mut infos: Vec<ValidatorInfo> = match ledger.get(keys::VALIDATORS).map_err(|e| state(&e))? {
+        Some(raw) => borsh::from_slice(&raw).map_err(|e| state(&e))?,
+        None => Vec::new(),
+    };
+    let latest = ledger.latest_height()?.get();
+    let delay = match ledger.get(keys::PARAMS).map_err(|e| state(&e))? {
+        Some(raw) => {
+            borsh::from_slice::<palisade_runtime::ChainParams>(&raw)
+                .map_err(|e| state(&e))?
+                .validator_update_delay
+        }
+        None => 0,
+    };
+    for h in latest.saturating_add(1)..=latest.saturating_add(delay).saturating_add(1) {
+        if let Some(raw) = ledger
+            .get(&keys::pending_validators(Height(h)))
+            .map_err(|e| state(&e))?
+        {
+            let changes: Vec<ValidatorChange> = borsh::from_slice(&raw).map_err(|e| state(&e))?;
+            for c in changes {
+                if let ValidatorChange::Add(v) = c {
+                    infos.push(v);
+                }
+            }
+        }
+    }
+    let mut out: HashSet<PeerId> = observers.iter().copied().collect();
+    for v in infos {
+        out.insert(network::peer_id_of(&v.node_key)?);
+    }
+    Ok(out)
+}
+
+/// A node assembled from its home directory, ready to [`run`](Node::run).
+#[derive(Debug)]
+pub struct Node {
+    pub ctx: NodeContext,
+    cfg: NodeConfig,
+    home: Home,
+    key: Option<Keypair>,
+    net_events: mpsc::Receiver<NetEvent>,
+    net_task: tokio::task::JoinHandle<()>,
+    tx_gossip_rx: mpsc::Receiver<Arc<SignedTransaction>>,
+    observers: Vec<PeerId>,
+}
+
+impl Node {
+    /// Opens everything; binds the p2p port. Must run inside a tokio runtime.
+    pub fn open(home: Home, cfg: NodeConfig) -> Result<Node, NodeError> {
+        cfg.validate()
+            .map_err(|e| NodeError::Config(e.to_string()))?;
+        let genesis = Genesis::from_file(&home.genesis_file())?;
+        genesis.validate()?;
+        let genesis_hash = genesis.hash();
+        let node_key = read_key(&home.node_key_file())?;
+        let validator_key = if home.validator_key_file().exists() {
+            Some(read_key(&home.validator_key_file())?)
+        } else {
+            None
+        };
+
+        let ledger = Arc::new(Ledger::open(&home.data_dir())?);
+        ledger.init_genesis(
+            &genesis.chain_id,
+            genesis_hash,
+            &genesis.initial_state()?,
+            &genesis.validator_set()?,
+        )?;
+        let latest = ledger.latest_height()?;
+        let app = Arc::new(App::new(
+            Runtime::new(genesis.chain_id.clone()),
+            ledger.clone(),
+            genesis_hash,
+        ));
+
+        let observers = cfg
+            .p2p
+            .observers
+            .iter()
+            .map(|s| {
+                PeerId::from_str(s)
+                    .map_err(|e| NodeError::Config(format!("p2p.observers: {s:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let parse_addr = |field: &str, s: &String| {
+            Multiaddr::from_str(s).map_err(|e| NodeError::Config(format!("{field}: {s:?}: {e}")))
+        };
+        let listen = cfg
+            .p2p
+            .listen
+            .iter()
+            .map(|s| parse_addr("p2p.listen", s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let peers = cfg
+            .p2p
+            .peers
+            .iter()
+            .map(|s| parse_addr("p2p.peers", s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let net_cfg = NetworkConfig {
+            chain_id: genesis.chain_id.clone(),
+            listen,
+            peers,
+            allowed: allowed_peers(&ledger, &observers)?,
+            max_peers: cfg.p2p.max_peers,
+            sync_timeout: Duration::from_secs(20),
+        };
+        let identity = network::identity_from_seed(node_key.seed())?;
+        let (net, net_events, net_task) =
+            network::start(net_cfg, identity, Arc::new(LedgerSource(ledger.clone())))?;
+
+        let metrics = Arc::new(Metrics::new());
+        metrics.height.set(gauge_value(latest.get()));
+        let (committed, _) = broadcast::channel(1024);
+        let (tx_gossip, tx_gossip_rx) = mpsc::channel(65_536);
+        let ctx = NodeContext {
+            genesis: Arc::new(genesis),
+            genesis_hash,
+            app,
+            mempool: Arc::new(Mutex::new(Mempool::new(cfg.mempool_config()))),
+            net,
+            metrics,
+            committed,
+            height: Arc::new(AtomicU64::new(latest.get())),
+            sync: Arc::new(SyncStatus::default()),
+            validator: validator_key.as_ref().map(Keypair::public_key),
+            tx_gossip,
+        };
+        Ok(Node {
+            ctx,
+            cfg,
+            home,
+            key: validator_key,
+            net_events,
+            net_task,
+            tx_gossip_rx,
+            observers,
+        })
+    }
+
+    /// Runs until `shutdown` completes or a fatal error.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+        let Node {
+            ctx,
+            cfg,
+            home,
+            key,
+            mut net_events,
+            net_task,
+            mut tx_gossip_rx,
+            observers,
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+
+        tracing::info!(
+            moniker = %cfg.moniker,
+            chain = %ctx.genesis.chain_id,
+            genesis = %ctx.genesis_hash,
+            height = ctx.height.load(Ordering::Relaxed),
+            peer_id = %ctx.net.local_peer_id(),
+            validator = ?ctx.validator.map(|k| k.to_string()),
+            "node starting"
+        );
+
+        if cfg.metrics.enabled {
+            let listener = tokio::net::TcpListener::bind(cfg.metrics.listen)
+                .await
+                .map_err(|source| NodeError::Listen {
+                    addr: cfg.metrics.listen,
+                    source,
+                })?;
+            tracing::info!(addr = %cfg.metrics.listen, "metrics listening");
+            tasks.spawn(crate::metrics::serve(listener, ctx.metrics.clone()));
+        }
+
+        // Consensus messages from the network into the driver; the
+        // driver's messages out to the network.
+        let (inbound_tx, inbound_rx) = mpsc::channel::<Message>(8_192);
+        let (outbound_tx, mut outbound_rx) = mpsc::channel::<Message>(8_192);
+        let (synced_tx, synced_rx) = mpsc::channel(256);
+        let wake = Arc::new(Notify::new());
+
+        // Transactions gossiped by peers into the mempool.
+        let (ingress_tx, mut ingress_rx) =
+            mpsc::channel::<(PeerId, libp2p::gossipsub::MessageId, Vec<SignedTransaction>)>(1_024);
+        {
+            let ctx = ctx.clone();
+            tasks.spawn(async move {
+                while let Some((from, id, txs)) = ingress_rx.recv().await {
+                    let c = ctx.clone();
+                    let valid = tokio::task::spawn_blocking(move || admit_gossiped(&c, txs))
+                        .await
+                        .unwrap_or(true);
+                    let _ = ctx.net.report_txs(id, from, valid).await;
+                }
+            });
+        }
+        // Network events.
+        {
+            tasks.spawn(async move {
+                while let Some(ev) = net_events.recv().await {
+                    match ev {
+                        NetEvent::Consensus(m) => {
+                            if inbound_tx.send(m).await.is_err() {
+                                return;
+                            }
+                        }
+                        NetEvent::Txs { from, id, txs } => {
+                            // Admission runs apart so that consensus
+                            // messages never wait behind a big batch. A
+                            // batch that finds the queue full is dropped
+                            // unvalidated (never forwarded).
+                            let _ = ingress_tx.try_send((from, id, txs));
+                        }
+                    }
+                }
+            });
+        }
+        {
+            let net = ctx.net.clone();
+            tasks.spawn(async move {
+                while let Some(m) = outbound_rx.recv().await {
+                    if net.broadcast(m).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        // Transactions from our clients, gossiped in batches.
+        {
+            let net = ctx.net.clone();
+            tasks.spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let Some(first) = tx_gossip_rx.recv().await else {
+                        return;
+                    };
+                    buf.push(first);
+                    // Collect what arrives in the next few ms into one batch.
+                    let deadline = tokio::time::Instant::now() + Duration::from_millis(10);
+                    while buf.len() < 4_096 {
+                        match tokio::time::timeout_at(deadline, tx_gossip_rx.recv()).await {
+                            Ok(Some(t)) => buf.push(t),
+                            _ => break,
+                        }
+                    }
+                    if net.publish_txs(std::mem::take(&mut buf)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        // After each block: peers gauge, allowlist after validator changes.
+        {
+            let ctx = ctx.clone();
+            let mut rx = ctx.committed.subscribe();
+            let mut allowed = allowed_peers(ctx.app.ledger(), &observers).unwrap_or_default();
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        r = rx.recv() => match r {
+                            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                                match allowed_peers(ctx.app.ledger(), &observers) {
+                                    Ok(now) if now != allowed => {
+                                        tracing::info!(peers = now.len(), "validator set changed; allowlist updated");
+                                        allowed = now.clone();
+                                        let _ = ctx.net.set_allowed(now).await;
+                                    }
+                                    Ok(_) => {}
+                                    Err(e) => tracing::error!(error = %e, "cannot compute the allowlist"),
+                                }
+                            }
+                            Err(broadcast::error::RecvError::Closed) => return,
+                        },
+                        _ = tick.tick() => {
+                            ctx.metrics.peers.set(gauge_value(ctx.net.peer_count() as u64));
+                            ctx.metrics.sync_target.set(gauge_value(ctx.sync.target.load(Ordering::Relaxed)));
+                            ctx.metrics.syncing.set(i64::from(ctx.sync.syncing.load(Ordering::Relaxed)));
+                        }
+                    }
+                }
+            });
+        }
+
+        let syncer = Syncer {
+            cfg: SyncConfig::default(),
+            net: ctx.net.clone(),
+            committed: ctx.height.clone(),
+            status: ctx.sync.clone(),
+            wake: wake.clone(),
+            out: synced_tx,
+        };
+        tasks.spawn(syncer.run(stop_rx.clone()));
+
+        let driver = Driver::new(
+            DriverConfig {
+                consensus: ConsensusConfig {
+                    chain_id: ctx.genesis.chain_id.clone(),
+                    timeouts: timeouts(&ctx.genesis),
+                },
+                block_interval: Duration::from_millis(ctx.genesis.consensus.block_interval_ms),
+            },
+            ctx.app.clone(),
+            ctx.mempool.clone(),
+            SignerStore::new(home.signer_state_file()),
+            key,
+            outbound_tx,
+            ctx.committed.clone(),
+        )
+        .with_sync(SyncLink {
+            blocks: synced_rx,
+            wake,
+        })
+        .with_metrics(ctx.metrics.clone())
+        .with_height(ctx.height.clone());
+        let mut driver_task = tokio::spawn(driver.run(inbound_rx, stop_rx));
+
+        let result = tokio::select! {
+            _ = shutdown => {
+                tracing::info!("shutting down");
+                let _ = stop_tx.send(true);
+                match tokio::time::timeout(Duration::from_secs(10), &mut driver_task).await {
+                    Ok(Ok(r)) => r.map_err(NodeError::from),
+                    _ => Ok(()),
+                }
+            }
+            r = &mut driver_task => match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(NodeError::from(e)),
+                Err(e) => Err(NodeError::State(format!("consensus driver panicked: {e}"))),
+            },
+        };
+        tasks.abort_all();
+        net_task.abort();
+        result
+    }
+}
+
+/// Adds gossiped transactions to the mempool. Returns false if the batch
+/// holds a transaction no honest node would have forwarded (bad signature
+/// or another chain's), which gets the sender penalized.
+fn admit_gossiped(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> bool {
+    let ledger = ctx.app.ledger();
+    let Ok(next) = ledger
+        .latest_height()
+        .map(|h| Height(h.get().saturating_add(1)))
+    else {
+        return true;
+    };
+    let Ok(mut pool) = ctx.mempool.lock() else {
+        return true;
+    };
+    let mut valid = true;
+    for tx in txs {
+        match pool.add(tx, ctx.app.runtime(), ledger.as_ref(), next) {
+            Ok(_) => {}
+            Err(AddError::Rejected(TxError::BadSignature | TxError::WrongChainId { .. })) => {
+                valid = false;
+            }
+            // Duplicates, nonces already used, a full pool: normal races.
+            Err(_) => {}
+        }
+    }
+    ctx.metrics.mempool_txs.set(gauge_value(pool.len() as u64));
+    ctx.metrics
+        .mempool_bytes
+        .set(gauge_value(pool.bytes() as u64));
+    valid
+}

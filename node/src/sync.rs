@@ -1,0 +1,319 @@
+//! Block sync: how a node that is behind (restarted, wiped, new, or cut
+//! off for a while) catches up.
+//!
+//! Every few seconds, and at once when consensus reports messages from a
+//! later height, the syncer asks each peer for its latest height. When the
+//! best is ahead of us it fetches the missing blocks with their commit
+//! certificates in ranges from several peers in parallel and hands them to
+//! the consensus driver in height order. The driver feeds each to
+//! consensus as a commit for its current height, which verifies the
+//! certificate against that height's validator set before the block is
+//! executed and written — a peer cannot make us commit anything that
+//! +2/3 of the validators did not sign.
+//!
+//! The ledger answers the peers' requests ([`LedgerSource`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use palisade_types::{encode, Height};
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinSet;
+
+use crate::ledger::Ledger;
+use crate::network::wire::{
+    CommittedBlock, SyncRequest, SyncResponse, MAX_SYNC_BLOCKS, SYNC_SOFT_LIMIT_BYTES,
+};
+use crate::network::{NetworkHandle, SyncSource};
+
+/// Serves sync requests from the ledger.
+#[derive(Debug)]
+pub struct LedgerSource(pub Arc<Ledger>);
+
+impl SyncSource for LedgerSource {
+    fn serve(&self, request: SyncRequest) -> SyncResponse {
+        let latest = self.0.latest_height().unwrap_or(Height::GENESIS);
+        match request {
+            SyncRequest::Status => SyncResponse::Status { height: latest },
+            SyncRequest::Blocks { from, count } => {
+                let mut blocks = Vec::new();
+                let mut bytes = 0usize;
+                let mut h = from;
+                let count = count.min(MAX_SYNC_BLOCKS);
+                while blocks.len() < count as usize && h <= latest && h > Height::GENESIS {
+                    let (Ok(Some(block)), Ok(Some(commit))) = (self.0.block(h), self.0.commit(h))
+                    else {
+                        break;
+                    };
+                    let item = CommittedBlock { block, commit };
+                    bytes += encode(&item).len();
+                    blocks.push(item);
+                    if bytes >= SYNC_SOFT_LIMIT_BYTES {
+                        break;
+                    }
+                    match h.next() {
+                        Ok(n) => h = n,
+                        Err(_) => break,
+                    }
+                }
+                SyncResponse::Blocks { latest, blocks }
+            }
+        }
+    }
+}
+
+/// Settings of the syncer.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// How often peers are asked for their height.
+    pub poll_interval: Duration,
+    /// Blocks per request.
+    pub batch: u32,
+    /// Requests in flight at once (spread over peers).
+    pub parallel: usize,
+    /// How far past the last committed height blocks are fetched ahead.
+    pub window: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            poll_interval: Duration::from_secs(2),
+            batch: 64,
+            parallel: 8,
+            window: 1_024,
+        }
+    }
+}
+
+/// What the syncer shares with the rest of the node.
+#[derive(Debug, Default)]
+pub struct SyncStatus {
+    /// Highest height a peer reported.
+    pub target: AtomicU64,
+    /// Whether we are fetching blocks now.
+    pub syncing: AtomicBool,
+}
+
+/// Fetches missing blocks and sends them, in height order, to the driver.
+#[derive(Debug)]
+pub struct Syncer {
+    pub cfg: SyncConfig,
+    pub net: NetworkHandle,
+    /// Last height the driver committed.
+    pub committed: Arc<AtomicU64>,
+    pub status: Arc<SyncStatus>,
+    /// Poked by the driver when consensus sees a later height.
+    pub wake: Arc<Notify>,
+    pub out: mpsc::Sender<CommittedBlock>,
+}
+
+type Fetch = (PeerId, Height, Result<SyncResponse, String>);
+
+impl Syncer {
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut poll = tokio::time::interval(self.cfg.poll_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Heights each peer claims to have.
+        let mut peer_heights: HashMap<PeerId, u64> = HashMap::new();
+        // Fetched but not yet handed to the driver.
+        let mut ready: BTreeMap<u64, CommittedBlock> = BTreeMap::new();
+        // Ranges asked for: start -> (peer, end).
+        let mut asked: BTreeMap<u64, (PeerId, u64)> = BTreeMap::new();
+        let mut fetches: JoinSet<Fetch> = JoinSet::new();
+        let mut statuses: JoinSet<(PeerId, Option<u64>)> = JoinSet::new();
+        let mut behind_since: Option<Instant> = None;
+        let mut progress = Progress::new();
+        let mut next_peer = 0usize;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = poll.tick() => self.ask_status(&mut statuses).await,
+                _ = self.wake.notified() => self.ask_status(&mut statuses).await,
+                Some(r) = statuses.join_next() => {
+                    if let Ok((peer, h)) = r {
+                        match h {
+                            Some(h) => { peer_heights.insert(peer, h); }
+                            None => { peer_heights.remove(&peer); }
+                        }
+                    }
+                }
+                Some(r) = fetches.join_next() => {
+                    let Ok((peer, start, result)) = r else { continue };
+                    asked.remove(&start.get());
+                    match result {
+                        Ok(SyncResponse::Blocks { latest, blocks }) => {
+                            peer_heights.insert(peer, latest.get());
+                            for (h, b) in (start.get()..).zip(blocks) {
+                                // A peer answering with the wrong heights
+                                // is ignored; the certificates are checked
+                                // by consensus anyway.
+                                if b.block.header.height.get() != h || b.commit.height.get() != h {
+                                    tracing::warn!(%peer, "sync answer out of order; ignored");
+                                    break;
+                                }
+                                ready.insert(h, b);
+                            }
+                        }
+                        Ok(SyncResponse::Status { .. }) => {}
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "sync request failed");
+                            peer_heights.remove(&peer);
+                        }
+                    }
+                }
+                _ = tokio::time::sleep(Duration::from_millis(50)), if !ready.is_empty() => {}
+            }
+
+            let committed = self.committed.load(Ordering::Relaxed);
+            let target = peer_heights.values().copied().max().unwrap_or(0);
+            self.status
+                .target
+                .store(target.max(committed), Ordering::Relaxed);
+            // Drop what the driver already has.
+            while let Some((&h, _)) = ready.first_key_value() {
+                if h > committed {
+                    break;
+                }
+                ready.pop_first();
+            }
+            // Hand over what is next in line, without blocking on a full driver.
+            let mut next = committed + 1;
+            while let Some(b) = ready.remove(&next) {
+                match self.out.try_send(b) {
+                    Ok(()) => next += 1,
+                    Err(mpsc::error::TrySendError::Full(b)) => {
+                        ready.insert(next, b);
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                }
+            }
+
+            // Catching up only pays when we are clearly behind: one block
+            // behind is normal while the last precommits are in flight.
+            let behind = target > committed;
+            if !behind {
+                behind_since = None;
+            } else if behind_since.is_none() {
+                behind_since = Some(Instant::now());
+            }
+            let worth_it = target > committed + 1
+                || behind_since.is_some_and(|t| t.elapsed() >= self.cfg.poll_interval);
+            let syncing = behind && worth_it;
+            if syncing != self.status.syncing.swap(syncing, Ordering::Relaxed) {
+                if syncing {
+                    tracing::info!(
+                        height = committed,
+                        target,
+                        "behind peers; block sync started"
+                    );
+                } else {
+                    tracing::info!(height = committed, "block sync caught up");
+                }
+            }
+            if !syncing {
+                continue;
+            }
+            progress.report(committed, target);
+
+            // Ask for the ranges not yet asked for, within the window.
+            let limit = target.min(committed + self.cfg.window);
+            let mut from = next.max(committed + 1);
+            let mut peers: Vec<(PeerId, u64)> =
+                peer_heights.iter().map(|(p, h)| (*p, *h)).collect();
+            peers.sort();
+            while fetches.len() < self.cfg.parallel && from <= limit && !peers.is_empty() {
+                if ready.contains_key(&from) {
+                    from += 1;
+                    continue;
+                }
+                if let Some((_, &(_, end))) = asked.range(..=from).next_back() {
+                    if end >= from {
+                        from = end + 1;
+                        continue;
+                    }
+                }
+                let end = (from + u64::from(self.cfg.batch) - 1).min(limit);
+                // Round-robin over the peers that have this range.
+                let candidates: Vec<PeerId> = peers
+                    .iter()
+                    .filter(|(_, h)| *h >= end)
+                    .map(|(p, _)| *p)
+                    .collect();
+                let Some(&peer) = candidates.get(next_peer % candidates.len().max(1)) else {
+                    break;
+                };
+                next_peer = next_peer.wrapping_add(1);
+                let count = u32::try_from(end - from + 1).unwrap_or(self.cfg.batch);
+                asked.insert(from, (peer, end));
+                let net = self.net.clone();
+                let start = Height(from);
+                fetches.spawn(async move {
+                    let r = net
+                        .request(peer, SyncRequest::Blocks { from: start, count })
+                        .await
+                        .map_err(|e| e.to_string());
+                    (peer, start, r)
+                });
+                from = end + 1;
+            }
+        }
+    }
+
+    async fn ask_status(&self, statuses: &mut JoinSet<(PeerId, Option<u64>)>) {
+        if !statuses.is_empty() {
+            return;
+        }
+        let Ok(peers) = self.net.peers().await else {
+            return;
+        };
+        for peer in peers {
+            let net = self.net.clone();
+            statuses.spawn(async move {
+                match net.request(peer, SyncRequest::Status).await {
+                    Ok(SyncResponse::Status { height }) => (peer, Some(height.get())),
+                    _ => (peer, None),
+                }
+            });
+        }
+    }
+}
+
+/// Logs sync progress at most every few seconds.
+struct Progress {
+    last: Instant,
+    last_height: u64,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            last: Instant::now(),
+            last_height: 0,
+        }
+    }
+
+    fn report(&mut self, height: u64, target: u64) {
+        let dt = self.last.elapsed();
+        if dt < Duration::from_secs(3) {
+            return;
+        }
+        let rate = if self.last_height == 0 {
+            0.0
+        } else {
+            height.saturating_sub(self.last_height) as f64 / dt.as_secs_f64()
+        };
+        tracing::info!(
+            height,
+            target,
+            blocks_per_s = format!("{rate:.1}"),
+            "syncing"
+        );
+        self.last = Instant::now();
+        self.last_height = height;
+    }
+}

@@ -1,0 +1,259 @@
+//! Consensus drivers wired by an in-memory hub: real state machines, real
+//! ledgers and signer files, real timers; only the transport is a channel.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use palisade_consensus::{Config, Message, TimeoutConfig};
+use palisade_node::app::App;
+use palisade_node::driver::{Committed, Driver, DriverConfig};
+use palisade_node::ledger::Ledger;
+use palisade_node::mempool::{Mempool, MempoolConfig};
+use palisade_node::signer_store::SignerStore;
+use palisade_runtime::{initial_state, ChainParams, InitialState, Runtime, ValidatorInfo};
+use palisade_types::{Action, ChainId, Hash, Height, Keypair, Role, Transaction};
+use tokio::sync::{broadcast, mpsc, watch};
+
+fn k(n: u8) -> Keypair {
+    Keypair::from_seed([n; 32])
+}
+
+fn chain() -> ChainId {
+    ChainId::new("driver-test").unwrap()
+}
+
+fn init(n: usize) -> InitialState {
+    InitialState {
+        params: ChainParams::default(),
+        accounts: vec![(k(1).address(), 1_000_000, vec![Role::Admin, Role::Member])],
+        validators: (0..n)
+            .map(|i| ValidatorInfo {
+                consensus_key: k(100 + i as u8).public_key(),
+                node_key: k(150 + i as u8).public_key(),
+                power: 1,
+            })
+            .collect(),
+    }
+}
+
+struct Running {
+    app: Arc<App>,
+    mempool: Arc<Mutex<Mempool>>,
+    committed: broadcast::Receiver<Committed>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), palisade_node::driver::DriverError>>,
+}
+
+fn start(
+    dir: &Path,
+    n: usize,
+    index: usize,
+    inbound: mpsc::Receiver<Message>,
+    outbound: mpsc::Sender<Message>,
+) -> Running {
+    let init = init(n);
+    let ledger = Ledger::open(&dir.join("data")).unwrap();
+    let set = palisade_runtime::to_set(&init.validators).unwrap();
+    ledger
+        .init_genesis(
+            &chain(),
+            Hash([5; 32]),
+            &initial_state(&init).unwrap(),
+            &set,
+        )
+        .unwrap();
+    let app = Arc::new(App::new(
+        Runtime::new(chain()),
+        Arc::new(ledger),
+        Hash([5; 32]),
+    ));
+    let mempool = Arc::new(Mutex::new(Mempool::new(MempoolConfig::default())));
+    let (ctx, crx) = broadcast::channel(1024);
+    let (stop, stop_rx) = watch::channel(false);
+    let cfg = DriverConfig {
+        consensus: Config {
+            chain_id: chain(),
+            timeouts: TimeoutConfig {
+                propose_ms: 400,
+                propose_delta_ms: 100,
+                prevote_ms: 200,
+                prevote_delta_ms: 50,
+                precommit_ms: 200,
+                precommit_delta_ms: 50,
+                rebroadcast_ms: 300,
+                max_ms: 3_000,
+            },
+        },
+        block_interval: Duration::from_millis(5),
+    };
+    let driver = Driver::new(
+        cfg,
+        app.clone(),
+        mempool.clone(),
+        SignerStore::new(dir.join("data").join("signer_state")),
+        Some(k(100 + index as u8)),
+        outbound,
+        ctx,
+    );
+    let task = tokio::spawn(driver.run(inbound, stop_rx));
+    Running {
+        app,
+        mempool,
+        committed: crx,
+        stop,
+        task,
+    }
+}
+
+/// Connects n drivers: what one sends, all others receive.
+struct Hub {
+    inboxes: Vec<mpsc::Sender<Message>>,
+}
+
+fn network(dirs: &[tempfile::TempDir]) -> Vec<Running> {
+    let n = dirs.len();
+    let (out_tx, mut out_rx) = mpsc::channel::<(usize, Message)>(10_000);
+    let mut inboxes = Vec::new();
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let (in_tx, in_rx) = mpsc::channel(10_000);
+        inboxes.push(in_tx);
+        let (node_out, mut node_out_rx) = mpsc::channel::<Message>(10_000);
+        let fwd = out_tx.clone();
+        tokio::spawn(async move {
+            while let Some(m) = node_out_rx.recv().await {
+                if fwd.send((i, m)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        nodes.push(start(dir.path(), n, i, in_rx, node_out));
+    }
+    let hub = Hub { inboxes };
+    tokio::spawn(async move {
+        while let Some((from, m)) = out_rx.recv().await {
+            for (to, inbox) in hub.inboxes.iter().enumerate() {
+                if to != from {
+                    let _ = inbox.try_send(m.clone());
+                }
+            }
+        }
+    });
+    nodes
+}
+
+async fn wait_for_height(node: &mut Running, h: u64) {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if node.app.ledger().latest_height().unwrap() >= Height(h) {
+                return;
+            }
+            let _ = node.committed.recv().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("height {h} not reached in 60 s"));
+}
+
+async fn stop_all(nodes: Vec<Running>) {
+    for n in &nodes {
+        let _ = n.stop.send(true);
+    }
+    for n in nodes {
+        n.task.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_validator_commits_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_in_tx, in_rx) = mpsc::channel(16);
+    let (out_tx, mut out_rx) = mpsc::channel(1024);
+    tokio::spawn(async move { while out_rx.recv().await.is_some() {} });
+    let mut node = start(dir.path(), 1, 0, in_rx, out_tx);
+    for nonce in 0..5 {
+        let tx = Transaction {
+            chain_id: chain(),
+            nonce,
+            signer: k(1).address(),
+            action: Action::Transfer {
+                to: k(2).address(),
+                amount: 10,
+            },
+        }
+        .sign(&k(1));
+        let next = node.app.ledger().latest_height().unwrap().next().unwrap();
+        node.mempool
+            .lock()
+            .unwrap()
+            .add(tx, node.app.runtime(), node.app.ledger().as_ref(), next)
+            .unwrap();
+    }
+    wait_for_height(&mut node, 3).await;
+    let total: usize = (1..=3)
+        .map(|h| {
+            node.app
+                .ledger()
+                .block(Height(h))
+                .unwrap()
+                .unwrap()
+                .txs
+                .len()
+        })
+        .sum();
+    assert_eq!(total, 5, "all five transfers committed");
+    assert!(node.mempool.lock().unwrap().is_empty());
+    stop_all(vec![node]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_agree_and_survive_a_full_restart() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = network(&dirs);
+    for n in nodes.iter_mut() {
+        wait_for_height(n, 5).await;
+    }
+    let reached = nodes
+        .iter()
+        .map(|n| n.app.ledger().latest_height().unwrap())
+        .min()
+        .unwrap();
+    for h in 1..=reached.get() {
+        let hashes: Vec<_> = nodes
+            .iter()
+            .map(|n| n.app.ledger().block(Height(h)).unwrap().unwrap().hash())
+            .collect();
+        assert!(
+            hashes.windows(2).all(|w| w[0] == w[1]),
+            "fork at height {h}: {hashes:?}"
+        );
+    }
+    stop_all(nodes).await;
+
+    // Everyone restarts from disk (ledger and signer state) and goes on.
+    let mut nodes = network(&dirs);
+    let target = reached.get() + 3;
+    for n in nodes.iter_mut() {
+        wait_for_height(n, target).await;
+    }
+    for h in 1..=target {
+        let hashes: Vec<_> = nodes
+            .iter()
+            .filter_map(|n| n.app.ledger().block(Height(h)).unwrap())
+            .map(|b| b.hash())
+            .collect();
+        assert!(
+            hashes.windows(2).all(|w| w[0] == w[1]),
+            "fork at height {h}"
+        );
+    }
+    // Every committed block carries a commit of > 2/3 of the power.
+    let l = nodes[0].app.ledger();
+    for h in 1..=target {
+        let c = l.commit(Height(h)).unwrap().unwrap();
+        let set = l.validators(Height(h)).unwrap().unwrap();
+        c.verify(&chain(), &set).unwrap();
+    }
+    stop_all(nodes).await;
+}

@@ -1,0 +1,184 @@
+//! Validator processes on loopback: agreement, crash recovery, re-sync
+//! and the permissioned network.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use palisade_genesis::Genesis;
+use palisade_node::network::peer_id_of;
+use palisade_tests::{assert_chains_agree, chain_of, metric, palisade_bin, wait_for_log, Devnet};
+use palisade_types::ChainId;
+
+/// Every block's certificate verifies against the validator set of its
+/// height, and the chains of all nodes agree.
+fn check_chains(net: &Devnet, min_height: usize) {
+    let chain_id = ChainId::new("e2e-test").unwrap();
+    let mut chains = Vec::new();
+    for i in 0..net.n {
+        let ledger = net.ledger(i);
+        let chain = chain_of(&ledger);
+        for (h, _, commit) in &chain {
+            let set = ledger.validators(*h).unwrap().expect("validator set");
+            commit
+                .verify(&chain_id, &set)
+                .unwrap_or_else(|e| panic!("node {i} height {h}: bad certificate: {e}"));
+        }
+        chains.push(chain);
+    }
+    let common = assert_chains_agree(&chains);
+    assert!(common >= min_height, "only {common} common heights");
+}
+
+#[test]
+fn four_validators_reach_height_20_with_identical_blocks() {
+    let mut net = Devnet::generate(4);
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 20, Duration::from_secs(120));
+    for i in 0..4 {
+        assert!(
+            net.metric(i, "palisade_peers").unwrap() >= 3.0,
+            "node {i} peers"
+        );
+    }
+    net.stop_all();
+    check_chains(&net, 20);
+}
+
+#[test]
+fn validator_killed_with_sigkill_restarts_and_catches_up() {
+    let mut net = Devnet::generate(4);
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 5, Duration::from_secs(60));
+    net.kill9(3);
+    // Three of four still have +2/3 and keep going.
+    let h = net.height(0).unwrap();
+    net.wait_height(&[0, 1, 2], h + 10, Duration::from_secs(60));
+    net.start(3);
+    let target = net.height(0).unwrap() + 3;
+    net.wait_height(&[0, 1, 2, 3], target, Duration::from_secs(60));
+
+    // Crash a voter over and over at arbitrary points of its rounds: after
+    // each restart it must re-send what it signed, never sign anew, so no
+    // honest peer ever records evidence against it.
+    for (i, pause_ms) in [(1usize, 0u64), (1, 150), (2, 420), (1, 900)] {
+        std::thread::sleep(Duration::from_millis(pause_ms));
+        net.kill9(i);
+        net.start(i);
+        let h = net.height(0).unwrap_or(0);
+        net.wait_height(&[0, 1, 2, 3], h + 2, Duration::from_secs(60));
+    }
+    for i in 0..4 {
+        assert_eq!(
+            net.metric(i, "palisade_evidence_total"),
+            Some(0.0),
+            "node {i} recorded equivocation evidence"
+        );
+    }
+    let reached = (0..4).map(|i| net.height(i).unwrap()).min().unwrap();
+    net.stop_all();
+    check_chains(&net, reached as usize);
+}
+
+#[test]
+fn wiped_validator_resyncs_from_height_zero() {
+    let mut net = Devnet::generate(4);
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 15, Duration::from_secs(90));
+    net.stop(3);
+    std::fs::remove_dir_all(net.home(3).join("data")).unwrap();
+    let h = net.height(0).unwrap();
+    net.wait_height(&[0, 1, 2], h + 5, Duration::from_secs(60));
+    net.start(3);
+    let target = net.height(0).unwrap() + 3;
+    net.wait_height(&[0, 1, 2, 3], target, Duration::from_secs(90));
+    assert!(
+        net.log(3).contains("block sync started"),
+        "node 3 did not sync"
+    );
+    net.stop_all();
+    check_chains(&net, target as usize);
+}
+
+#[test]
+fn peer_with_a_key_outside_the_allowlist_cannot_join() {
+    let mut net = Devnet::generate(4);
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
+
+    // An outsider with the right genesis but a node key nobody allowed,
+    // dialing every validator.
+    let home = net.dir.path().join("outsider");
+    let genesis_path = net.home(0).join("config/genesis.json");
+    let out = Command::new(palisade_bin())
+        .args(["init", "--observer", "--home"])
+        .arg(&home)
+        .arg("--genesis")
+        .arg(&genesis_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let genesis = Genesis::from_file(&genesis_path).unwrap();
+    let peers: Vec<String> = genesis
+        .validators
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "/ip4/127.0.0.1/tcp/{}/p2p/{}",
+                usize::from(net.p2p_base) + i,
+                peer_id_of(&v.node_key).unwrap()
+            )
+        })
+        .collect();
+    let metrics_addr = format!("127.0.0.1:{}", usize::from(net.metrics_base) + 4);
+    let log_path = net.dir.path().join("outsider.log");
+    let mut child = Command::new(palisade_bin())
+        .arg("start")
+        .arg("--home")
+        .arg(&home)
+        .arg("--p2p-listen")
+        .arg(format!(
+            "/ip4/127.0.0.1/tcp/{}",
+            usize::from(net.p2p_base) + 4
+        ))
+        .arg("--peers")
+        .arg(peers.join(","))
+        .arg("--metrics-listen")
+        .arg(&metrics_addr)
+        .arg("--rpc-listen")
+        .arg(format!("127.0.0.1:{}", usize::from(net.rpc_base) + 4))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let refused = wait_for_log(
+        &net.log_path(0),
+        "refused a connection from a peer not on the allowlist",
+        Duration::from_secs(20),
+    );
+    let h = net.height(0).unwrap();
+    net.wait_height(&[0, 1, 2, 3], h + 5, Duration::from_secs(60));
+    let outsider_height = metric(&metrics_addr, "palisade_height");
+    let running = matches!(child.try_wait(), Ok(None));
+    let _ = child.kill();
+    let _ = child.wait();
+    let outsider_log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(running, "outsider exited: {outsider_log}");
+    assert!(refused, "validator 0 never logged refusing the outsider");
+    assert_eq!(
+        outsider_height,
+        Some(0.0),
+        "outsider got blocks: {outsider_log}"
+    );
+    for i in 0..4 {
+        assert!(
+            net.metric(i, "palisade_peers").unwrap() <= 3.0,
+            "node {i} admitted a fifth peer"
+        );
+    }
+}
