@@ -19,5 +19,6 @@ pub mod mempool;
 pub mod metrics;
 pub mod network;
 pub mod node;
+pub mod rpc_backend;
 pub mod signer_store;
 pub mod sync;

@@ -297,6 +297,45 @@ impl Node {
             tasks.spawn(crate::metrics::serve(listener, ctx.metrics.clone()));
         }
 
+        // JSON-RPC.
+        let (heights_tx, _) = broadcast::channel::<Height>(1024);
+        {
+            let mut rx = ctx.committed.subscribe();
+            let tx = heights_tx.clone();
+            tasks.spawn(async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(c) => {
+                            let _ = tx.send(c.height);
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
+        let backend = crate::rpc_backend::Backend {
+            ctx: ctx.clone(),
+            moniker: cfg.moniker.clone(),
+            max_txs: cfg.mempool.max_txs,
+            max_bytes: cfg.mempool.max_bytes,
+            commits: heights_tx,
+        };
+        let limits = palisade_rpc::RpcLimits {
+            max_request_bytes: cfg.rpc.max_request_bytes,
+            max_response_bytes: cfg.rpc.max_response_bytes,
+            max_connections: cfg.rpc.max_connections,
+            max_batch: cfg.rpc.max_batch,
+            max_subscriptions_per_connection: cfg.rpc.max_subscriptions_per_connection,
+        };
+        let (rpc_addr, rpc_handle) = palisade_rpc::start(cfg.rpc.listen, limits, Arc::new(backend))
+            .await
+            .map_err(|source| NodeError::Listen {
+                addr: cfg.rpc.listen,
+                source,
+            })?;
+        tracing::info!(addr = %rpc_addr, "json-rpc listening (http and websocket)");
+
         // Consensus messages from the network into the driver; the
         // driver's messages out to the network.
         let (inbound_tx, inbound_rx) = mpsc::channel::<Message>(8_192);
@@ -455,6 +494,7 @@ impl Node {
                 Err(e) => Err(NodeError::State(format!("consensus driver panicked: {e}"))),
             },
         };
+        let _ = rpc_handle.stop();
         tasks.abort_all();
         net_task.abort();
         result

@@ -1,4 +1,22 @@
-//! Palisade's JSON-RPC API: the method trait, JSON shapes, server limits and
-//! a typed client (issue 6).
+//! Palisade's JSON-RPC API: the method trait ([`api::PalisadeApiServer`] /
+//! [`api::PalisadeApiClient`], generated from one definition so server and
+//! client cannot drift), the JSON shapes ([`types`]), stable error codes
+//! ([`errors`]), and a server with bounded requests, batches, connections
+//! and subscriptions ([`server`]) that serves HTTP and WebSocket on one
+//! port plus `GET /health`.
+//!
+//! It is not the node: the server answers from a [`backend::NodeBackend`]
+//! the node implements, so this crate has no storage, network or consensus
+//! of its own. `docs/rpc.md` documents every method.
 
 #![forbid(unsafe_code)]
+
+pub mod api;
+pub mod backend;
+pub mod errors;
+pub mod server;
+pub mod types;
+
+pub use api::{PalisadeApiClient, PalisadeApiServer};
+pub use backend::{BackendError, NodeBackend, SubmitError};
+pub use server::{start, RpcLimits};

@@ -1,0 +1,219 @@
+//! The node's side of the JSON-RPC API: [`NodeBackend`] over the ledger,
+//! mempool, network and driver.
+
+use std::sync::atomic::Ordering;
+
+use palisade_rpc::backend::{
+    BackendError, NodeBackend, PoolOrChainTx, StateRead, SubmitError, TxLocation,
+};
+use palisade_rpc::types::{MempoolStatus, NodeStatus};
+use palisade_runtime::{get_with_proof, Account, Receipt, StateStore, TxError};
+use palisade_types::{
+    Address, Block, CommitCertificate, Hash, Height, SignedTransaction, ValidatorSet,
+};
+use tokio::sync::broadcast;
+
+use crate::mempool::AddError;
+use crate::node::NodeContext;
+
+/// Serves the RPC API from a running node.
+#[derive(Debug)]
+pub struct Backend {
+    pub ctx: NodeContext,
+    pub moniker: String,
+    pub max_txs: usize,
+    pub max_bytes: usize,
+    /// Committed heights, fed from the driver's commit notifications.
+    pub commits: broadcast::Sender<Height>,
+}
+
+fn err(e: impl std::fmt::Display) -> BackendError {
+    BackendError(e.to_string())
+}
+
+/// Stable names for the runtime's rejection reasons (the `data` of the
+/// `TX_REJECTED` error).
+pub fn reason(e: &TxError) -> &'static str {
+    match e {
+        TxError::WrongChainId { .. } => "wrong_chain_id",
+        TxError::BadSignature => "bad_signature",
+        TxError::BadNonce { .. } => "bad_nonce",
+        TxError::TooLarge { .. } => "too_large",
+        TxError::UnknownSigner => "unknown_signer",
+        TxError::NonceTooFarAhead { .. } => "nonce_too_far_ahead",
+        TxError::Unauthorized(_) => "unauthorized",
+        TxError::InsufficientFunds { .. } => "insufficient_funds",
+        TxError::Overflow => "overflow",
+        TxError::ZeroAmount => "zero_amount",
+        TxError::ValueTooLarge { .. } => "value_too_large",
+        TxError::NamespaceOwned => "namespace_owned",
+        TxError::KeyNotFound => "key_not_found",
+        TxError::EmptyNamespace => "empty_namespace",
+        TxError::LastAdmin => "last_admin",
+        TxError::ValidatorExists => "validator_exists",
+        TxError::ValidatorNotFound => "validator_not_found",
+        TxError::InvalidPower { .. } => "invalid_power",
+        TxError::ValidatorChangeTooLarge => "validator_change_too_large",
+        TxError::InvalidParam(_) => "invalid_param",
+    }
+}
+
+impl NodeBackend for Backend {
+    fn status(&self) -> Result<NodeStatus, BackendError> {
+        let ledger = self.ctx.app.ledger();
+        let latest = ledger.latest_height().map_err(err)?;
+        let block = if latest.get() > 0 {
+            ledger.block(latest).map_err(err)?
+        } else {
+            None
+        };
+        let mempool_txs = self.ctx.mempool.lock().map(|p| p.len()).unwrap_or(0);
+        Ok(NodeStatus {
+            chain_id: self.ctx.genesis.chain_id.to_string(),
+            genesis_hash: self.ctx.genesis_hash,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            moniker: self.moniker.clone(),
+            peer_id: self.ctx.net.local_peer_id().to_string(),
+            validator: self.ctx.validator,
+            latest_height: latest.get(),
+            latest_block_hash: block.as_ref().map(Block::hash),
+            latest_block_time: block.as_ref().map(|b| b.header.time.as_millis()),
+            syncing: self.ctx.sync.syncing.load(Ordering::Relaxed),
+            sync_target: self
+                .ctx
+                .sync
+                .target
+                .load(Ordering::Relaxed)
+                .max(latest.get()),
+            peers: self.ctx.net.peer_count(),
+            mempool_txs,
+        })
+    }
+
+    fn latest_height(&self) -> Result<Height, BackendError> {
+        self.ctx.app.ledger().latest_height().map_err(err)
+    }
+
+    fn block(&self, height: Height) -> Result<Option<Block>, BackendError> {
+        self.ctx.app.ledger().block(height).map_err(err)
+    }
+
+    fn height_of_block(&self, hash: &Hash) -> Result<Option<Height>, BackendError> {
+        self.ctx.app.ledger().height_of(hash).map_err(err)
+    }
+
+    fn commit(&self, height: Height) -> Result<Option<CommitCertificate>, BackendError> {
+        self.ctx.app.ledger().commit(height).map_err(err)
+    }
+
+    fn genesis(&self) -> serde_json::Value {
+        serde_json::to_value(&*self.ctx.genesis).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError> {
+        self.ctx.submit(tx).map_err(|e| match e {
+            AddError::Duplicate => SubmitError::Duplicate,
+            AddError::Full(why) => SubmitError::Full(why.to_string()),
+            AddError::NonceTaken => SubmitError::Rejected {
+                code: "nonce_pending",
+                message: e.to_string(),
+            },
+            AddError::Rejected(ref t) => SubmitError::Rejected {
+                code: reason(t),
+                message: t.to_string(),
+            },
+            AddError::Store(s) => SubmitError::Internal(s.to_string()),
+        })
+    }
+
+    fn tx(&self, hash: &Hash) -> Result<Option<PoolOrChainTx>, BackendError> {
+        let ledger = self.ctx.app.ledger();
+        if let Some((height, index)) = ledger.tx_location(hash).map_err(err)? {
+            return Ok(ledger
+                .tx(hash)
+                .map_err(err)?
+                .map(|t| (t, Some(TxLocation { height, index }))));
+        }
+        let pending = self.ctx.mempool.lock().ok().and_then(|p| p.get(hash));
+        Ok(pending.map(|t| ((*t).clone(), None)))
+    }
+
+    fn receipt(&self, hash: &Hash) -> Result<Option<(Receipt, TxLocation)>, BackendError> {
+        let ledger = self.ctx.app.ledger();
+        let Some((height, index)) = ledger.tx_location(hash).map_err(err)? else {
+            return Ok(None);
+        };
+        Ok(ledger
+            .receipt(hash)
+            .map_err(err)?
+            .map(|r| (r, TxLocation { height, index })))
+    }
+
+    fn account(&self, address: &Address) -> Result<Option<Account>, BackendError> {
+        let raw = self
+            .ctx
+            .app
+            .ledger()
+            .get(&palisade_runtime::state::keys::account(address))
+            .map_err(err)?;
+        raw.map(|r| borsh::from_slice::<Account>(&r).map_err(err))
+            .transpose()
+    }
+
+    fn state_get(&self, key: &[u8], prove: bool) -> Result<StateRead, BackendError> {
+        let ledger = self.ctx.app.ledger();
+        // Read through the tree from one root: value, root and proof agree
+        // even if a block commits meanwhile.
+        let latest = ledger.latest_height().map_err(err)?;
+        let root = ledger
+            .state_root(latest)
+            .map_err(err)?
+            .ok_or_else(|| BackendError(format!("no state root for height {latest}")))?;
+        let (value, proof) = get_with_proof(ledger.as_ref(), root, key).map_err(err)?;
+        Ok(StateRead {
+            value,
+            height: latest,
+            root,
+            proof: prove.then_some(proof),
+        })
+    }
+
+    fn state_root(&self, height: Height) -> Result<Option<Hash>, BackendError> {
+        self.ctx.app.ledger().state_root(height).map_err(err)
+    }
+
+    fn validators(&self, height: Height) -> Result<Option<ValidatorSet>, BackendError> {
+        self.ctx.app.ledger().validators(height).map_err(err)
+    }
+
+    fn mempool(&self) -> MempoolStatus {
+        let (txs, bytes) = self
+            .ctx
+            .mempool
+            .lock()
+            .map(|p| (p.len(), p.bytes()))
+            .unwrap_or((0, 0));
+        MempoolStatus {
+            txs,
+            bytes,
+            max_txs: self.max_txs,
+            max_bytes: self.max_bytes,
+        }
+    }
+
+    fn in_mempool(&self, hash: &Hash) -> bool {
+        self.ctx.mempool.lock().is_ok_and(|p| p.contains(hash))
+    }
+
+    fn subscribe_commits(&self) -> broadcast::Receiver<Height> {
+        self.commits.subscribe()
+    }
+
+    fn count_request(&self, method: &str) {
+        self.ctx
+            .metrics
+            .rpc_requests
+            .get_or_create(&vec![("method".to_string(), method.to_string())])
+            .inc();
+    }
+}

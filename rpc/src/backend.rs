@@ -1,0 +1,80 @@
+//! What the RPC server needs from a node. The node implements it over its
+//! ledger, mempool, network and consensus driver; tests can implement it
+//! over anything.
+
+use palisade_runtime::smt::Proof;
+use palisade_runtime::{Account, Receipt};
+use palisade_types::{
+    Address, Block, CommitCertificate, Hash, Height, SignedTransaction, ValidatorSet,
+};
+use tokio::sync::broadcast;
+
+use crate::types::{MempoolStatus, NodeStatus};
+
+/// A storage failure inside the node.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct BackendError(pub String);
+
+/// Why a submitted transaction was not admitted.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SubmitError {
+    #[error("transaction is already in the mempool")]
+    Duplicate,
+    #[error("mempool is full: {0}")]
+    Full(String),
+    /// Refused by the runtime's checks; `code` is a stable reason.
+    #[error("{message}")]
+    Rejected { code: &'static str, message: String },
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// A value read from the state tree with the root it was read under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRead {
+    pub value: Option<Vec<u8>>,
+    pub height: Height,
+    pub root: Hash,
+    pub proof: Option<Proof>,
+}
+
+/// A transaction and, once committed, where.
+pub type PoolOrChainTx = (SignedTransaction, Option<TxLocation>);
+
+/// A transaction's committed location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxLocation {
+    pub height: Height,
+    pub index: u32,
+}
+
+pub trait NodeBackend: Send + Sync + 'static {
+    fn status(&self) -> Result<NodeStatus, BackendError>;
+    fn latest_height(&self) -> Result<Height, BackendError>;
+    fn block(&self, height: Height) -> Result<Option<Block>, BackendError>;
+    fn height_of_block(&self, hash: &Hash) -> Result<Option<Height>, BackendError>;
+    fn commit(&self, height: Height) -> Result<Option<CommitCertificate>, BackendError>;
+    /// The genesis file as JSON.
+    fn genesis(&self) -> serde_json::Value;
+    fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError>;
+    /// A committed transaction, or one pending in the mempool.
+    fn tx(
+        &self,
+        hash: &Hash,
+    ) -> Result<Option<(SignedTransaction, Option<TxLocation>)>, BackendError>;
+    fn receipt(&self, hash: &Hash) -> Result<Option<(Receipt, TxLocation)>, BackendError>;
+    fn account(&self, address: &Address) -> Result<Option<Account>, BackendError>;
+    /// The latest value of `key` with the state root it is under (and a
+    /// proof if asked), at the latest height.
+    fn state_get(&self, key: &[u8], prove: bool) -> Result<StateRead, BackendError>;
+    /// The state root after `height`.
+    fn state_root(&self, height: Height) -> Result<Option<Hash>, BackendError>;
+    fn validators(&self, height: Height) -> Result<Option<ValidatorSet>, BackendError>;
+    fn mempool(&self) -> MempoolStatus;
+    fn in_mempool(&self, hash: &Hash) -> bool;
+    /// Heights as they are committed.
+    fn subscribe_commits(&self) -> broadcast::Receiver<Height>;
+    /// Counts a request for metrics.
+    fn count_request(&self, method: &str);
+}

@@ -1,0 +1,431 @@
+//! The JSON-RPC server: HTTP and WebSocket on one port, `GET /health`, and
+//! hard limits on request and response size, batch length, connections
+//! and subscriptions per connection. Malformed requests get JSON-RPC
+//! errors with the codes of [`crate::errors`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonrpsee::core::{async_trait, SubscriptionResult};
+use jsonrpsee::server::middleware::http::ProxyGetRequestLayer;
+use jsonrpsee::server::{
+    BatchRequestConfig, PendingSubscriptionSink, Server, ServerConfig, ServerHandle,
+    SubscriptionMessage,
+};
+use palisade_types::{decode, Address, Hash, Height, SignedTransaction};
+use tokio::sync::broadcast;
+
+use crate::api::{PalisadeApiServer, RpcResult};
+use crate::backend::{BackendError, NodeBackend, SubmitError, TxLocation};
+use crate::errors::{self, error, error_with, internal, invalid_params};
+use crate::types::{
+    AccountResponse, BlockId, BlockResponse, CommitResponse, HeadResponse, Health, HexBytes,
+    MempoolStatus, MethodsResponse, NodeStatus, ReceiptResponse, StateQuery, StateResponse,
+    SubmitResponse, TxResponse, TxStatus, ValidatorResponse, ValidatorSetResponse,
+};
+
+/// Limits of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RpcLimits {
+    pub max_request_bytes: u32,
+    pub max_response_bytes: u32,
+    pub max_connections: u32,
+    pub max_batch: u32,
+    pub max_subscriptions_per_connection: u32,
+}
+
+impl Default for RpcLimits {
+    fn default() -> Self {
+        RpcLimits {
+            max_request_bytes: 1024 * 1024,
+            max_response_bytes: 16 * 1024 * 1024,
+            max_connections: 256,
+            max_batch: 64,
+            max_subscriptions_per_connection: 64,
+        }
+    }
+}
+
+/// Longest `tx_submitAndWait`.
+pub const MAX_WAIT_MS: u64 = 60_000;
+const DEFAULT_WAIT_MS: u64 = 10_000;
+
+/// Starts the server on `addr`; returns the bound address and a handle
+/// that stops it.
+pub async fn start(
+    addr: SocketAddr,
+    limits: RpcLimits,
+    backend: Arc<dyn NodeBackend>,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let config = ServerConfig::builder()
+        .max_request_body_size(limits.max_request_bytes)
+        .max_response_body_size(limits.max_response_bytes)
+        .max_connections(limits.max_connections)
+        .max_subscriptions_per_connection(limits.max_subscriptions_per_connection)
+        .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
+        .build();
+    let health = ProxyGetRequestLayer::new([("/health", "system_health")])
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let server = Server::builder()
+        .set_config(config)
+        .set_http_middleware(tower::ServiceBuilder::new().layer(health))
+        .build(addr)
+        .await?;
+    let local = server.local_addr()?;
+    let mut module = RpcImpl { backend }.into_rpc();
+    let mut names: Vec<String> = module.method_names().map(str::to_string).collect();
+    names.sort();
+    // rpc_methods answers with the full list, itself included.
+    module
+        .remove_method("rpc_methods")
+        .ok_or_else(|| std::io::Error::other("rpc_methods missing"))?;
+    let methods = names.clone();
+    module
+        .register_method("rpc_methods", move |_, _, _| {
+            Ok::<_, jsonrpsee::types::ErrorObjectOwned>(MethodsResponse {
+                methods: methods.clone(),
+            })
+        })
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok((local, server.start(module)))
+}
+
+struct RpcImpl {
+    backend: Arc<dyn NodeBackend>,
+}
+
+fn backend_err(e: BackendError) -> jsonrpsee::types::ErrorObjectOwned {
+    internal(format!("node storage: {e}"))
+}
+
+impl RpcImpl {
+    fn receipt_response(&self, hash: &Hash) -> RpcResult<Option<ReceiptResponse>> {
+        Ok(self.backend.receipt(hash).map_err(backend_err)?.map(
+            |(r, TxLocation { height, index })| ReceiptResponse {
+                tx_hash: r.tx_hash,
+                height: height.get(),
+                index,
+                success: r.code == 0,
+                code: r.code,
+                error: r.error,
+                events: r.events,
+            },
+        ))
+    }
+
+    fn tx_status(&self, hash: &Hash) -> RpcResult<TxStatus> {
+        if let Some(receipt) = self.receipt_response(hash)? {
+            return Ok(TxStatus::Committed { receipt });
+        }
+        Ok(if self.backend.in_mempool(hash) {
+            TxStatus::Pending
+        } else {
+            TxStatus::Unknown
+        })
+    }
+
+    fn submit(&self, tx: &HexBytes) -> RpcResult<Hash> {
+        let tx: SignedTransaction = decode(&tx.0).map_err(|e| {
+            error(
+                errors::TX_MALFORMED,
+                format!("transaction does not decode: {e}"),
+            )
+        })?;
+        self.backend.submit(tx).map_err(|e| match e {
+            SubmitError::Duplicate => error(errors::TX_DUPLICATE, e.to_string()),
+            SubmitError::Full(_) => error(errors::MEMPOOL_FULL, e.to_string()),
+            SubmitError::Rejected { code, ref message } => error_with(
+                errors::TX_REJECTED,
+                format!("transaction rejected: {message}"),
+                code,
+            ),
+            SubmitError::Internal(m) => internal(m),
+        })
+    }
+}
+
+fn json_message<T: serde::Serialize>(v: &T) -> Result<SubscriptionMessage, serde_json::Error> {
+    serde_json::value::to_raw_value(v).map(SubscriptionMessage::from)
+}
+
+#[async_trait]
+impl PalisadeApiServer for RpcImpl {
+    async fn system_health(&self) -> RpcResult<Health> {
+        self.backend.count_request("system_health");
+        let s = self.backend.status().map_err(backend_err)?;
+        Ok(Health {
+            ok: true,
+            height: s.latest_height,
+            peers: s.peers,
+            syncing: s.syncing,
+        })
+    }
+
+    async fn system_status(&self) -> RpcResult<NodeStatus> {
+        self.backend.count_request("system_status");
+        self.backend.status().map_err(backend_err)
+    }
+
+    async fn rpc_methods(&self) -> RpcResult<MethodsResponse> {
+        // Replaced at start-up by the registered list.
+        Ok(MethodsResponse {
+            methods: Vec::new(),
+        })
+    }
+
+    async fn chain_get_height(&self) -> RpcResult<u64> {
+        self.backend.count_request("chain_getHeight");
+        Ok(self.backend.latest_height().map_err(backend_err)?.get())
+    }
+
+    async fn chain_get_block(&self, id: BlockId) -> RpcResult<Option<BlockResponse>> {
+        self.backend.count_request("chain_getBlock");
+        let height = match id {
+            BlockId::Height(h) => Some(Height(h)),
+            BlockId::Hash(hash) => self.backend.height_of_block(&hash).map_err(backend_err)?,
+        };
+        let Some(height) = height else {
+            return Ok(None);
+        };
+        Ok(self
+            .backend
+            .block(height)
+            .map_err(backend_err)?
+            .map(|block| BlockResponse {
+                hash: block.hash(),
+                block,
+            }))
+    }
+
+    async fn chain_get_commit(&self, height: u64) -> RpcResult<Option<CommitResponse>> {
+        self.backend.count_request("chain_getCommit");
+        Ok(self
+            .backend
+            .commit(Height(height))
+            .map_err(backend_err)?
+            .map(|commit| CommitResponse { height, commit }))
+    }
+
+    async fn chain_get_genesis(&self) -> RpcResult<serde_json::Value> {
+        self.backend.count_request("chain_getGenesis");
+        Ok(self.backend.genesis())
+    }
+
+    async fn chain_subscribe_new_heads(
+        &self,
+        pending: PendingSubscriptionSink,
+    ) -> SubscriptionResult {
+        self.backend.count_request("chain_subscribeNewHeads");
+        let mut commits = self.backend.subscribe_commits();
+        let sink = pending.accept().await?;
+        loop {
+            let height = tokio::select! {
+                _ = sink.closed() => return Ok(()),
+                h = commits.recv() => match h {
+                    Ok(h) => h,
+                    // A slow subscriber skips heads rather than holding the node up.
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+            };
+            let Some(block) = self.backend.block(height).map_err(|e| e.to_string())? else {
+                continue;
+            };
+            let head = HeadResponse {
+                hash: block.hash(),
+                tx_count: block.txs.len(),
+                header: block.header,
+            };
+            if sink.send(json_message(&head)?).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn tx_submit(&self, tx: HexBytes) -> RpcResult<SubmitResponse> {
+        self.backend.count_request("tx_submit");
+        Ok(SubmitResponse {
+            hash: self.submit(&tx)?,
+        })
+    }
+
+    async fn tx_submit_and_wait(
+        &self,
+        tx: HexBytes,
+        timeout_ms: Option<u64>,
+    ) -> RpcResult<ReceiptResponse> {
+        self.backend.count_request("tx_submitAndWait");
+        let wait = timeout_ms.unwrap_or(DEFAULT_WAIT_MS);
+        if wait == 0 || wait > MAX_WAIT_MS {
+            return Err(invalid_params(format!(
+                "timeout_ms must be between 1 and {MAX_WAIT_MS}"
+            )));
+        }
+        // Subscribe before submitting so the commit cannot slip past us.
+        let mut commits = self.backend.subscribe_commits();
+        let hash = self.submit(&tx)?;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(wait);
+        loop {
+            if let Some(r) = self.receipt_response(&hash)? {
+                return Ok(r);
+            }
+            match tokio::time::timeout_at(deadline, commits.recv()).await {
+                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) => {
+                    return Err(internal("node is shutting down"))
+                }
+                Err(_) => {
+                    return Err(error_with(
+                        errors::TIMEOUT,
+                        format!("transaction {hash} not committed within {wait} ms"),
+                        &hash.to_string(),
+                    ))
+                }
+            }
+        }
+    }
+
+    async fn tx_get(&self, hash: Hash) -> RpcResult<Option<TxResponse>> {
+        self.backend.count_request("tx_get");
+        Ok(self
+            .backend
+            .tx(&hash)
+            .map_err(backend_err)?
+            .map(|(tx, loc)| TxResponse {
+                hash,
+                height: loc.as_ref().map(|l| l.height.get()),
+                index: loc.map(|l| l.index),
+                tx,
+            }))
+    }
+
+    async fn tx_get_receipt(&self, hash: Hash) -> RpcResult<Option<ReceiptResponse>> {
+        self.backend.count_request("tx_getReceipt");
+        self.receipt_response(&hash)
+    }
+
+    async fn tx_subscribe_status(
+        &self,
+        pending: PendingSubscriptionSink,
+        hash: Hash,
+    ) -> SubscriptionResult {
+        self.backend.count_request("tx_subscribeStatus");
+        let mut commits = self.backend.subscribe_commits();
+        let sink = pending.accept().await?;
+        let mut last = None;
+        loop {
+            let status = self.tx_status(&hash).map_err(|e| e.message().to_string())?;
+            if last.as_ref() != Some(&status) {
+                if sink.send(json_message(&status)?).await.is_err() {
+                    return Ok(());
+                }
+                if matches!(status, TxStatus::Committed { .. }) {
+                    return Ok(());
+                }
+                last = Some(status);
+            }
+            tokio::select! {
+                _ = sink.closed() => return Ok(()),
+                r = commits.recv() => {
+                    if let Err(broadcast::error::RecvError::Closed) = r {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    async fn state_get_account(&self, address: Address) -> RpcResult<AccountResponse> {
+        self.backend.count_request("state_getAccount");
+        let acct = self.backend.account(&address).map_err(backend_err)?;
+        Ok(match acct {
+            Some(a) => AccountResponse {
+                address,
+                balance: a.balance,
+                nonce: a.nonce,
+                roles: a.role_list(),
+                exists: true,
+            },
+            None => AccountResponse {
+                address,
+                balance: 0,
+                nonce: 0,
+                roles: Vec::new(),
+                exists: false,
+            },
+        })
+    }
+
+    async fn state_get(
+        &self,
+        key: HexBytes,
+        query: Option<StateQuery>,
+    ) -> RpcResult<StateResponse> {
+        self.backend.count_request("state_get");
+        let query = query.unwrap_or_default();
+        if key.0.is_empty() || key.0.len() > 1024 {
+            return Err(invalid_params("key must be 1 to 1024 bytes"));
+        }
+        let read = self
+            .backend
+            .state_get(&key.0, query.prove)
+            .map_err(backend_err)?;
+        let latest = read.height;
+        if let Some(h) = query.height {
+            if h != latest.get() {
+                return Err(error(
+                    errors::HEIGHT_UNAVAILABLE,
+                    format!(
+                        "state is kept at the latest height ({latest}) only; \
+                         past state roots are in each block header"
+                    ),
+                ));
+            }
+        }
+        Ok(StateResponse {
+            key,
+            value: read.value.map(HexBytes),
+            height: latest.get(),
+            state_root: read.root,
+            proof: read.proof,
+        })
+    }
+
+    async fn validator_get_set(&self, height: Option<u64>) -> RpcResult<ValidatorSetResponse> {
+        self.backend.count_request("validator_getSet");
+        let latest = self.backend.latest_height().map_err(backend_err)?;
+        let h = match height {
+            Some(h) => Height(h),
+            None => Height(latest.get().saturating_add(1)),
+        };
+        let set = self
+            .backend
+            .validators(h)
+            .map_err(backend_err)?
+            .ok_or_else(|| {
+                error(
+                    errors::HEIGHT_UNAVAILABLE,
+                    format!("no validator set for height {h} (latest is {latest})"),
+                )
+            })?;
+        Ok(ValidatorSetResponse {
+            height: h.get(),
+            hash: set.hash(),
+            total_power: set.total_power(),
+            validators: set
+                .validators()
+                .iter()
+                .map(|v| ValidatorResponse {
+                    public_key: v.public_key,
+                    power: v.power,
+                })
+                .collect(),
+        })
+    }
+
+    async fn mempool_status(&self) -> RpcResult<MempoolStatus> {
+        self.backend.count_request("mempool_status");
+        Ok(self.backend.mempool())
+    }
+}

@@ -1,0 +1,215 @@
+//! JSON shapes of the API. Bytes and hashes are `0x`-hex, heights and
+//! counts are JSON numbers, amounts are decimal strings.
+
+use palisade_runtime::smt::Proof;
+use palisade_runtime::Event;
+use palisade_types::{
+    Address, Block, BlockHeader, CommitCertificate, Hash, PublicKey, Role, SignedTransaction,
+};
+use serde::{Deserialize, Serialize};
+
+/// `0x`-hex bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HexBytes(pub Vec<u8>);
+
+impl Serialize for HexBytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("0x{}", hex::encode(&self.0)))
+    }
+}
+
+impl<'de> Deserialize<'de> for HexBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HexBytes, D::Error> {
+        let s = String::deserialize(d)?;
+        palisade_types::parse_hex(&s)
+            .map(HexBytes)
+            .map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))
+    }
+}
+
+mod amount {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse()
+            .map_err(|_| serde::de::Error::custom(format!("amount {s:?} is not a decimal string")))
+    }
+}
+
+/// A block by height or by hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BlockId {
+    Height(u64),
+    Hash(Hash),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    pub ok: bool,
+    pub height: u64,
+    pub peers: usize,
+    pub syncing: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    pub chain_id: String,
+    pub genesis_hash: Hash,
+    pub version: String,
+    pub moniker: String,
+    pub peer_id: String,
+    /// This node's consensus key, if it is configured as a validator.
+    pub validator: Option<PublicKey>,
+    pub latest_height: u64,
+    pub latest_block_hash: Option<Hash>,
+    /// Unix milliseconds of the latest block.
+    pub latest_block_time: Option<u64>,
+    pub syncing: bool,
+    pub sync_target: u64,
+    pub peers: usize,
+    pub mempool_txs: usize,
+}
+
+/// A block with its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockResponse {
+    pub hash: Hash,
+    pub block: Block,
+}
+
+/// A header with its hash, as `chain_subscribeNewHeads` sends them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadResponse {
+    pub hash: Hash,
+    pub tx_count: usize,
+    pub header: BlockHeader,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitResponse {
+    pub height: u64,
+    pub commit: CommitCertificate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitResponse {
+    pub hash: Hash,
+}
+
+/// A committed transaction and where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TxResponse {
+    pub hash: Hash,
+    /// `None` while it waits in the mempool.
+    pub height: Option<u64>,
+    pub index: Option<u32>,
+    pub tx: SignedTransaction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptResponse {
+    pub tx_hash: Hash,
+    pub height: u64,
+    pub index: u32,
+    pub success: bool,
+    /// 0 on success, otherwise the runtime's error code.
+    pub code: u16,
+    pub error: String,
+    pub events: Vec<Event>,
+}
+
+/// Where a transaction stands, as the status subscription reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "status")]
+pub enum TxStatus {
+    /// In this node's mempool.
+    Pending,
+    /// Neither pending here nor committed.
+    Unknown,
+    Committed {
+        receipt: ReceiptResponse,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountResponse {
+    pub address: Address,
+    #[serde(with = "amount")]
+    pub balance: u128,
+    pub nonce: u64,
+    pub roles: Vec<Role>,
+    /// Whether the account exists (an absent account reads as zero).
+    pub exists: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StateQuery {
+    /// Read at this height (default: latest). Only the latest is kept for
+    /// values; past heights answer with their root and a proof.
+    pub height: Option<u64>,
+    /// Include a Merkle proof against the state root.
+    #[serde(default)]
+    pub prove: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateResponse {
+    pub key: HexBytes,
+    pub value: Option<HexBytes>,
+    pub height: u64,
+    pub state_root: Hash,
+    pub proof: Option<Proof>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorResponse {
+    pub public_key: PublicKey,
+    pub power: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorSetResponse {
+    pub height: u64,
+    pub hash: Hash,
+    pub total_power: u64,
+    pub validators: Vec<ValidatorResponse>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MempoolStatus {
+    pub txs: usize,
+    pub bytes: usize,
+    pub max_txs: usize,
+    pub max_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MethodsResponse {
+    pub methods: Vec<String>,
+}
+
+/// Convenience for a receipt's success.
+pub fn is_success(code: u16) -> bool {
+    code == 0
+}
