@@ -37,6 +37,13 @@ pub enum Command {
     /// Genesis files.
     #[command(subcommand)]
     Genesis(GenesisCommand),
+    /// Sign a transaction locally and submit it to a node.
+    Tx(crate::client::TxArgs),
+    /// Read blocks, transactions, accounts, validators and state from a node.
+    #[command(subcommand)]
+    Query(crate::client::QueryCommand),
+    /// A node's chain, height, peers and sync state.
+    Status(crate::client::ClientArgs),
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +159,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Init(a) => init(a),
         Command::Start(a) => start(a),
         Command::Testnet(a) => testnet(a),
+        Command::Tx(a) => crate::client::tx(a),
+        Command::Query(q) => crate::client::query(q),
+        Command::Status(a) => crate::client::status(a),
         Command::Keys(KeysCommand::Generate { output }) => {
             let k = new_key();
             write_key(&output, &k)?;

@@ -16,7 +16,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use palisade_node::ledger::Ledger;
-use palisade_types::{Block, CommitCertificate, Hash, Height};
+use palisade_types::{
+    encode, Action, Address, Block, ChainId, CommitCertificate, Hash, Height, Keypair, Transaction,
+};
 
 /// Path of the `palisade` binary built beside the running test executable
 /// (`<target>/<profile>/deps/it-*` -> `<target>/<profile>/palisade`).
@@ -188,6 +190,20 @@ impl Devnet {
         }
     }
 
+    pub fn rpc_addr(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", usize::from(self.rpc_base) + i)
+    }
+
+    /// The funded admin key `palisade testnet` wrote.
+    pub fn admin_key(&self) -> Keypair {
+        palisade_node::home::read_key(&self.dir.path().join("net").join("admin_key.json"))
+            .expect("admin key")
+    }
+
+    pub fn chain_id(&self) -> ChainId {
+        ChainId::new("e2e-test").expect("chain id")
+    }
+
     pub fn metrics_addr(&self, i: usize) -> String {
         format!("127.0.0.1:{}", usize::from(self.metrics_base) + i)
     }
@@ -256,6 +272,43 @@ impl Drop for Devnet {
                 let _ = c.wait();
             }
         }
+    }
+}
+
+/// One JSON-RPC call over plain HTTP (bounded in time); the `result`, or
+/// the `error` object as `Err`.
+pub fn rpc_call(
+    addr: &str,
+    method: &str,
+    params: serde_json::Value,
+) -> Result<serde_json::Value, serde_json::Value> {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        .to_string();
+    let transport = |m: String| serde_json::json!({ "transport": m });
+    let sock: std::net::SocketAddr = addr.parse().map_err(|e| transport(format!("{e}")))?;
+    let mut s = TcpStream::connect_timeout(&sock, Duration::from_millis(500))
+        .map_err(|e| transport(e.to_string()))?;
+    s.set_read_timeout(Some(Duration::from_secs(70))).ok();
+    s.set_write_timeout(Some(Duration::from_secs(5))).ok();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| transport(e.to_string()))?;
+    let mut buf = Vec::new();
+    s.take(64 * 1024 * 1024)
+        .read_to_end(&mut buf)
+        .map_err(|e| transport(e.to_string()))?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (_, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| transport("no HTTP body".into()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| transport(format!("{e}: {body}")))?;
+    match v.get("error") {
+        Some(e) => Err(e.clone()),
+        None => Ok(v.get("result").cloned().unwrap_or(serde_json::Value::Null)),
     }
 }
 
@@ -334,4 +387,99 @@ pub fn wait_for_log(path: &Path, needle: &str, timeout: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     false
+}
+
+/// Transfers from the admin account, sent open-loop to the running nodes
+/// on a thread until stopped. Nonces stay gap-free across node crashes:
+/// each nonce is retried on the next node until one admits it, and the
+/// sender falls back to the committed nonce if it stalls.
+#[derive(Debug)]
+pub struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<Hash>>>,
+}
+
+impl Load {
+    /// Starts sending about `per_sec` transfers a second to nodes `rpc`.
+    pub fn start(rpc: Vec<String>, chain_id: ChainId, key: Keypair, per_sec: u64) -> Load {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut sent = Vec::new();
+            let to = Address([7; 32]);
+            let mut nonce = 0u64;
+            let mut node = 0usize;
+            let mut last_progress = Instant::now();
+            let mut last_check = Instant::now();
+            let mut committed = 0u64;
+            let gap = Duration::from_micros(1_000_000 / per_sec.max(1));
+            // Bounded: at most ten minutes of load.
+            let deadline = Instant::now() + Duration::from_secs(600);
+            while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let tx = Transaction {
+                    chain_id: chain_id.clone(),
+                    nonce,
+                    signer: key.address(),
+                    action: Action::Transfer { to, amount: 1 },
+                }
+                .sign(&key);
+                let hex = format!("0x{}", hex::encode(encode(&tx)));
+                let addr = &rpc[node % rpc.len()];
+                node += 1;
+                match rpc_call(addr, "tx_submit", serde_json::json!([hex])) {
+                    Ok(_) => {
+                        sent.push(tx.hash());
+                        nonce += 1;
+                    }
+                    // Already pending here: the same bytes, so the same hash.
+                    Err(e) if e["code"] == -32003 => nonce += 1,
+                    Err(_) => {}
+                }
+                // Resynchronize with the chain when it stops taking our
+                // transactions (a node died holding our next nonce before
+                // gossiping it).
+                if last_check.elapsed() > Duration::from_millis(500) {
+                    last_check = Instant::now();
+                    let acct = rpc_call(
+                        addr,
+                        "state_getAccount",
+                        serde_json::json!([key.address().to_string()]),
+                    );
+                    if let Ok(a) = acct {
+                        let n = a["nonce"].as_u64().unwrap_or(0);
+                        if n != committed {
+                            committed = n;
+                            last_progress = Instant::now();
+                        } else if nonce > n && last_progress.elapsed() > Duration::from_millis(1500)
+                        {
+                            nonce = n;
+                            last_progress = Instant::now();
+                        }
+                    }
+                }
+                std::thread::sleep(gap);
+            }
+            sent
+        });
+        Load {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the sender; returns the hashes of admitted transactions.
+    pub fn stop(mut self) -> Vec<Hash> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }

@@ -1,0 +1,476 @@
+//! Client commands of the CLI: `tx ...`, `query ...`, `status`. They talk
+//! to a node over JSON-RPC (the typed client of `palisade-rpc`) and sign
+//! locally: the key never leaves this machine.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use palisade_rpc::types::{BlockId, HexBytes, ReceiptResponse, StateQuery};
+use palisade_rpc::PalisadeApiClient;
+use palisade_types::{
+    encode, Action, Address, BoundedBytes, ChainId, Hash, PublicKey, Role, Transaction,
+};
+
+use crate::home::read_key;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// The node's JSON-RPC endpoint.
+    #[arg(
+        long,
+        env = "PALISADE_RPC",
+        default_value = "http://127.0.0.1:8545",
+        global = true
+    )]
+    pub rpc: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct TxArgs {
+    #[command(subcommand)]
+    pub action: TxAction,
+    /// Key file of the signing account.
+    #[arg(long, env = "PALISADE_KEY", global = true)]
+    pub key: Option<PathBuf>,
+    /// Nonce to use (default: the account's next nonce from the node).
+    #[arg(long, global = true)]
+    pub nonce: Option<u64>,
+    /// Chain id (default: the node's). Signing for another chain is refused.
+    #[arg(long, global = true)]
+    pub chain_id: Option<String>,
+    /// Wait for the receipt; exit non-zero if the transaction failed.
+    #[arg(long, global = true)]
+    pub wait: bool,
+    /// How long --wait waits.
+    #[arg(long, default_value_t = 30_000, global = true)]
+    pub timeout_ms: u64,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TxAction {
+    /// Move tokens to another account.
+    Transfer {
+        #[arg(long)]
+        to: Address,
+        /// Amount in the smallest unit (decimal).
+        #[arg(long)]
+        amount: u128,
+    },
+    /// Create tokens (role minter).
+    Mint {
+        #[arg(long)]
+        to: Address,
+        #[arg(long)]
+        amount: u128,
+    },
+    /// Destroy own tokens.
+    Burn {
+        #[arg(long)]
+        amount: u128,
+    },
+    /// Write a value under namespace/key (UTF-8 text, or 0x-hex).
+    Put {
+        #[arg(long)]
+        namespace: String,
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        value: String,
+    },
+    /// Remove namespace/key.
+    Delete {
+        #[arg(long)]
+        namespace: String,
+        #[arg(long)]
+        key: String,
+    },
+    /// Give an account a role (admin).
+    Grant {
+        #[arg(long)]
+        account: Address,
+        #[arg(long)]
+        role: Role,
+    },
+    /// Take a role from an account (admin).
+    Revoke {
+        #[arg(long)]
+        account: Address,
+        #[arg(long)]
+        role: Role,
+    },
+    /// Add a validator (validator operator).
+    ValidatorAdd {
+        #[arg(long)]
+        consensus_key: PublicKey,
+        #[arg(long)]
+        node_key: PublicKey,
+        #[arg(long)]
+        power: u64,
+    },
+    /// Remove a validator (validator operator).
+    ValidatorRemove {
+        #[arg(long)]
+        consensus_key: PublicKey,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueryCommand {
+    /// A block by height or 0x-hash.
+    Block {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// A transaction and its receipt.
+    Tx {
+        hash: Hash,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// An account's balance, nonce and roles.
+    Account {
+        address: Address,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// The validator set (of the next block unless --height).
+    Validators {
+        #[arg(long)]
+        height: Option<u64>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// A raw state key (0x-hex), optionally with its Merkle proof.
+    State {
+        key: String,
+        #[arg(long)]
+        prove: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+fn client(url: &str) -> Result<HttpClient> {
+    HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(90))
+        .build(url)
+        .with_context(|| format!("RPC endpoint {url}"))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")
+}
+
+/// Turns a JSON-RPC client error into one readable line.
+fn rpc_err(url: &str) -> impl Fn(jsonrpsee::core::ClientError) -> anyhow::Error + '_ {
+    move |e| match e {
+        jsonrpsee::core::ClientError::Call(obj) => match obj.data() {
+            Some(d) => anyhow!("{} (code {}, {})", obj.message(), obj.code(), d.get()),
+            None => anyhow!("{} (code {})", obj.message(), obj.code()),
+        },
+        jsonrpsee::core::ClientError::Transport(t) => anyhow!("cannot reach {url}: {t}"),
+        other => anyhow!("{url}: {other}"),
+    }
+}
+
+fn print<T: serde::Serialize>(
+    output: Output,
+    value: &T,
+    text: impl FnOnce() -> String,
+) -> Result<()> {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
+        Output::Text => println!("{}", text()),
+    }
+    Ok(())
+}
+
+fn bytes_arg(s: &str) -> Result<Vec<u8>> {
+    if s.starts_with("0x") {
+        palisade_types::parse_hex(s).map_err(|e| anyhow!("{s:?}: {e}"))
+    } else {
+        Ok(s.as_bytes().to_vec())
+    }
+}
+
+fn bounded<const N: usize>(what: &str, s: &str) -> Result<BoundedBytes<N>> {
+    BoundedBytes::new(bytes_arg(s)?).map_err(|len| anyhow!("{what} is {len} bytes; at most {N}"))
+}
+
+fn action(a: &TxAction) -> Result<Action> {
+    Ok(match a {
+        TxAction::Transfer { to, amount } => Action::Transfer {
+            to: *to,
+            amount: *amount,
+        },
+        TxAction::Mint { to, amount } => Action::Mint {
+            to: *to,
+            amount: *amount,
+        },
+        TxAction::Burn { amount } => Action::Burn { amount: *amount },
+        TxAction::Put {
+            namespace,
+            key,
+            value,
+        } => Action::Put {
+            namespace: bounded("namespace", namespace)?,
+            key: bounded("key", key)?,
+            value: bounded("value", value)?,
+        },
+        TxAction::Delete { namespace, key } => Action::Delete {
+            namespace: bounded("namespace", namespace)?,
+            key: bounded("key", key)?,
+        },
+        TxAction::Grant { account, role } => Action::GrantRole {
+            account: *account,
+            role: *role,
+        },
+        TxAction::Revoke { account, role } => Action::RevokeRole {
+            account: *account,
+            role: *role,
+        },
+        TxAction::ValidatorAdd {
+            consensus_key,
+            node_key,
+            power,
+        } => Action::AddValidator {
+            consensus_key: *consensus_key,
+            node_key: *node_key,
+            power: *power,
+        },
+        TxAction::ValidatorRemove { consensus_key } => Action::RemoveValidator {
+            consensus_key: *consensus_key,
+        },
+    })
+}
+
+fn receipt_text(r: &ReceiptResponse) -> String {
+    if r.success {
+        format!(
+            "committed {} in block {} (index {}): success",
+            r.tx_hash, r.height, r.index
+        )
+    } else {
+        format!(
+            "committed {} in block {} (index {}): FAILED code {}: {}",
+            r.tx_hash, r.height, r.index, r.code, r.error
+        )
+    }
+}
+
+/// `palisade tx ...`
+pub fn tx(a: TxArgs) -> Result<()> {
+    let key_path = a
+        .key
+        .as_ref()
+        .ok_or_else(|| anyhow!("--key FILE (or PALISADE_KEY) names the signing key"))?;
+    let key = read_key(key_path)?;
+    let action = action(&a.action)?;
+    let url = a.client.rpc.clone();
+    let output = a.client.output;
+    runtime()?.block_on(async move {
+        let c = client(&url)?;
+        let e = rpc_err(&url);
+        let status = c.system_status().await.map_err(&e)?;
+        let chain_id = match &a.chain_id {
+            Some(id) if *id != status.chain_id => bail!(
+                "--chain-id {id} but the node at {url} serves chain {}",
+                status.chain_id
+            ),
+            _ => ChainId::new(status.chain_id.clone())
+                .map_err(|e| anyhow!("node's chain id: {e}"))?,
+        };
+        let nonce = match a.nonce {
+            Some(n) => n,
+            None => {
+                let acct = c.state_get_account(key.address()).await.map_err(&e)?;
+                // Pending transactions of ours in the mempool hold the next
+                // nonces; the account's nonce is the next committed one.
+                acct.nonce
+            }
+        };
+        let tx = Transaction {
+            chain_id,
+            nonce,
+            signer: key.address(),
+            action,
+        }
+        .sign(&key);
+        let bytes = HexBytes(encode(&tx));
+        if a.wait {
+            let r = c
+                .tx_submit_and_wait(
+                    bytes,
+                    Some(a.timeout_ms.min(palisade_rpc::server::MAX_WAIT_MS)),
+                )
+                .await
+                .map_err(&e)?;
+            print(output, &r, || receipt_text(&r))?;
+            if !r.success {
+                bail!("transaction {} failed: {}", r.tx_hash, r.error);
+            }
+        } else {
+            let r = c.tx_submit(bytes).await.map_err(&e)?;
+            print(output, &r, || {
+                format!("submitted {} (nonce {nonce})", r.hash)
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// `palisade query ...`
+pub fn query(q: QueryCommand) -> Result<()> {
+    runtime()?.block_on(async move {
+        match q {
+            QueryCommand::Block { id, client: ca } => {
+                let c = client(&ca.rpc)?;
+                let id = if id.starts_with("0x") {
+                    BlockId::Hash(id.parse().map_err(|e| anyhow!("block hash {id:?}: {e}"))?)
+                } else {
+                    BlockId::Height(
+                        id.parse()
+                            .map_err(|_| anyhow!("{id:?} is neither a height nor a 0x-hash"))?,
+                    )
+                };
+                let b = c.chain_get_block(id).await.map_err(rpc_err(&ca.rpc))?;
+                let b = b.ok_or_else(|| anyhow!("no such block"))?;
+                print(ca.output, &b, || {
+                    format!(
+                        "block {} hash {}\n  time {} ms, {} txs, proposer {}\n  state root {}",
+                        b.block.header.height,
+                        b.hash,
+                        b.block.header.time.as_millis(),
+                        b.block.txs.len(),
+                        b.block.header.proposer,
+                        b.block.header.state_root
+                    )
+                })
+            }
+            QueryCommand::Tx { hash, client: ca } => {
+                let c = client(&ca.rpc)?;
+                let e = rpc_err(&ca.rpc);
+                let tx = c
+                    .tx_get(hash)
+                    .await
+                    .map_err(&e)?
+                    .ok_or_else(|| anyhow!("no such transaction"))?;
+                let receipt = c.tx_get_receipt(hash).await.map_err(&e)?;
+                let v = serde_json::json!({ "tx": tx, "receipt": receipt });
+                print(ca.output, &v, || match &receipt {
+                    Some(r) => receipt_text(r),
+                    None => format!("{hash}: pending in the mempool"),
+                })
+            }
+            QueryCommand::Account {
+                address,
+                client: ca,
+            } => {
+                let c = client(&ca.rpc)?;
+                let a = c
+                    .state_get_account(address)
+                    .await
+                    .map_err(rpc_err(&ca.rpc))?;
+                print(ca.output, &a, || {
+                    let roles: Vec<&str> = a.roles.iter().map(|r| r.as_str()).collect();
+                    format!(
+                        "account {}\n  balance {}\n  nonce   {}\n  roles   {}",
+                        a.address,
+                        a.balance,
+                        a.nonce,
+                        if roles.is_empty() {
+                            "-".to_string()
+                        } else {
+                            roles.join(", ")
+                        }
+                    )
+                })
+            }
+            QueryCommand::Validators { height, client: ca } => {
+                let c = client(&ca.rpc)?;
+                let v = c
+                    .validator_get_set(height)
+                    .await
+                    .map_err(rpc_err(&ca.rpc))?;
+                print(ca.output, &v, || {
+                    let mut s = format!(
+                        "validators at height {} (total power {})",
+                        v.height, v.total_power
+                    );
+                    for x in &v.validators {
+                        s.push_str(&format!("\n  {} power {}", x.public_key, x.power));
+                    }
+                    s
+                })
+            }
+            QueryCommand::State {
+                key,
+                prove,
+                client: ca,
+            } => {
+                let c = client(&ca.rpc)?;
+                let k = HexBytes(bytes_arg(&key)?);
+                let q = StateQuery {
+                    height: None,
+                    prove,
+                };
+                let r = c.state_get(k, Some(q)).await.map_err(rpc_err(&ca.rpc))?;
+                print(ca.output, &r, || match &r.value {
+                    Some(v) => format!(
+                        "0x{} (height {}, root {})",
+                        hex::encode(&v.0),
+                        r.height,
+                        r.state_root
+                    ),
+                    None => format!("absent (height {}, root {})", r.height, r.state_root),
+                })
+            }
+        }
+    })
+}
+
+/// `palisade status`
+pub fn status(ca: ClientArgs) -> Result<()> {
+    runtime()?.block_on(async move {
+        let c = client(&ca.rpc)?;
+        let s = c.system_status().await.map_err(rpc_err(&ca.rpc))?;
+        print(ca.output, &s, || {
+            format!(
+                "chain {} (genesis {})\n  height {}{}\n  peers {}, mempool {} txs\n  node {} {}{}",
+                s.chain_id,
+                s.genesis_hash,
+                s.latest_height,
+                if s.syncing {
+                    format!(" (syncing to {})", s.sync_target)
+                } else {
+                    String::new()
+                },
+                s.peers,
+                s.mempool_txs,
+                s.moniker,
+                s.peer_id,
+                s.validator
+                    .map(|v| format!(", validator {v}"))
+                    .unwrap_or_default()
+            )
+        })
+    })
+}
