@@ -5,9 +5,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use palisade_genesis::Genesis;
+use palisade_node::config::NodeConfig;
 use palisade_node::network::peer_id_of;
 use palisade_tests::{
-    assert_chains_agree, chain_of, metric, palisade_bin, wait_for_log, Devnet, Load,
+    assert_chains_agree, chain_of, metric, palisade_bin, rpc_call, wait_for_log, Devnet, Load,
 };
 use palisade_types::ChainId;
 
@@ -239,4 +240,98 @@ fn validators_restarted_mid_load_never_double_sign() {
         seen.len(),
         distinct_sent.len()
     );
+}
+
+#[test]
+fn observer_follows_the_chain_and_serves_rpc() {
+    let mut net = Devnet::generate(4);
+    // An observer: no validator key, allowed by the validators' config.
+    let home = net.dir.path().join("observer");
+    let out = Command::new(palisade_bin())
+        .args(["init", "--observer", "--home"])
+        .arg(&home)
+        .arg("--genesis")
+        .arg(net.home(0).join("config/genesis.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let node_key = palisade_node::home::read_key(&home.join("config/node_key.json")).unwrap();
+    let observer_id = peer_id_of(&node_key.public_key()).unwrap().to_string();
+    for i in 0..4 {
+        let path = net.home(i).join("config/config.toml");
+        let mut cfg = NodeConfig::load(&path).unwrap();
+        cfg.p2p.observers.push(observer_id.clone());
+        std::fs::write(&path, cfg.to_toml()).unwrap();
+    }
+    // Node 1 dials every other validator; with node 1 itself that is all.
+    let validator_peers: Vec<String> = {
+        let c0 = NodeConfig::load(&net.home(0).join("config/config.toml")).unwrap();
+        let c1 = NodeConfig::load(&net.home(1).join("config/config.toml")).unwrap();
+        let mut p = c1.p2p.peers.clone();
+        for a in c0.p2p.peers {
+            if !p.contains(&a) {
+                p.push(a);
+            }
+        }
+        p
+    };
+    net.start_all();
+    let rpc_addr = net.rpc_addr(4);
+    let log_path = net.dir.path().join("observer.log");
+    let mut child = Command::new(palisade_bin())
+        .arg("start")
+        .arg("--home")
+        .arg(&home)
+        .arg("--p2p-listen")
+        .arg(format!(
+            "/ip4/127.0.0.1/tcp/{}",
+            usize::from(net.p2p_base) + 4
+        ))
+        .arg("--peers")
+        .arg(validator_peers.join(","))
+        .arg("--metrics-listen")
+        .arg(format!("127.0.0.1:{}", usize::from(net.metrics_base) + 4))
+        .arg("--rpc-listen")
+        .arg(&rpc_addr)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    net.wait_height(&[0, 1, 2, 3], 10, Duration::from_secs(60));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut observed = 0;
+    while std::time::Instant::now() < deadline {
+        if let Ok(h) = rpc_call(&rpc_addr, "chain_getHeight", serde_json::json!([])) {
+            observed = h.as_u64().unwrap_or(0);
+            if observed >= 10 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = rpc_call(&rpc_addr, "system_status", serde_json::json!([]));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        observed >= 10,
+        "observer at height {observed}: {}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
+    let status = status.unwrap();
+    assert!(
+        status["validator"].is_null(),
+        "observer claims to be a validator"
+    );
+    // Same chain as the validators.
+    let block = rpc_call(&rpc_addr, "chain_getBlock", serde_json::json!([5]));
+    let validator_block =
+        rpc_call(&net.rpc_addr(0), "chain_getBlock", serde_json::json!([5])).unwrap();
+    if let Ok(b) = block {
+        assert_eq!(b["hash"], validator_block["hash"]);
+    }
 }
