@@ -31,6 +31,16 @@ pub enum Command {
     Start(StartArgs),
     /// Generate keys, a genesis and configs for N validators on this machine.
     Testnet(TestnetArgs),
+    /// Run N validators on this machine (one process each) until Ctrl-C.
+    Devnet(DevnetArgs),
+    /// Run a one-validator chain in a temporary home with funded,
+    /// well-known development accounts.
+    Dev(DevArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Key files.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -117,6 +127,43 @@ pub struct TestnetArgs {
     pub propose_timeout_ms: u64,
 }
 
+#[derive(Debug, Args)]
+pub struct DevnetArgs {
+    /// Number of validators.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub validators: u16,
+    /// Where the homes and logs go (reused if it already holds a devnet).
+    /// Default: a new temporary directory.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 26656)]
+    pub p2p_port: u16,
+    #[arg(long, default_value_t = 8545)]
+    pub rpc_port: u16,
+    #[arg(long, default_value_t = 9615)]
+    pub metrics_port: u16,
+    #[arg(long, default_value_t = 200)]
+    pub block_interval_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Home directory (default: a new temporary directory).
+    #[arg(long)]
+    pub home: Option<PathBuf>,
+    #[arg(long, default_value = "127.0.0.1:8545")]
+    pub rpc_listen: std::net::SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:9615")]
+    pub metrics_listen: std::net::SocketAddr,
+    #[arg(long, default_value = "/ip4/127.0.0.1/tcp/26656")]
+    pub p2p_listen: String,
+    #[arg(long, default_value_t = 200)]
+    pub block_interval_ms: u64,
+    /// Number of funded development accounts.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub accounts: u16,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Write a new ed25519 key file (mode 0600).
@@ -135,14 +182,14 @@ pub enum GenesisCommand {
     Validate { file: PathBuf },
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
 
-fn write_new(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_new(path: &Path, text: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     }
@@ -159,6 +206,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Init(a) => init(a),
         Command::Start(a) => start(a),
         Command::Testnet(a) => testnet(a),
+        Command::Devnet(a) => crate::devnet::devnet(a),
+        Command::Dev(a) => crate::devnet::dev(a),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "palisade", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Tx(a) => crate::client::tx(a),
         Command::Query(q) => crate::client::query(q),
         Command::Status(a) => crate::client::status(a),
@@ -256,7 +310,7 @@ fn init(a: InitArgs) -> Result<()> {
     Ok(())
 }
 
-fn testnet(a: TestnetArgs) -> Result<()> {
+pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
     let n = usize::from(a.validators);
     let chain_id = ChainId::new(&a.chain_id).map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?;
     for (flag, base) in [
@@ -414,7 +468,7 @@ fn start(a: StartArgs) -> Result<()> {
 }
 
 /// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let term = async {

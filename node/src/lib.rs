@@ -12,6 +12,7 @@ pub mod app;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod devnet;
 pub mod driver;
 pub mod home;
 pub mod ledger;

@@ -1,0 +1,248 @@
+//! `palisade devnet` (N local validator processes) and `palisade dev` (one
+//! validator with funded development accounts): the quickest ways to have
+//! a chain to test against.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use palisade_genesis::{ConsensusParams, Genesis, GenesisAccount, GenesisValidator};
+use palisade_types::{sha256, ChainId, Keypair, Role};
+
+use crate::cli::{now_ms, shutdown_signal, write_new, DevArgs, DevnetArgs, TestnetArgs};
+use crate::config::NodeConfig;
+use crate::home::{write_key, Home};
+use crate::network::peer_id_of;
+use crate::node::Node;
+
+/// The well-known development account `i`: its key is derived from a
+/// public string, so anyone can sign for it. For `palisade dev` only.
+pub fn dev_account(i: u16) -> Keypair {
+    Keypair::from_seed(sha256(format!("palisade dev account {i}").as_bytes()).0)
+}
+
+fn temp_dir(prefix: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("{prefix}-{}-{nanos:x}", std::process::id()))
+}
+
+struct Children(Vec<(usize, Child)>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        // SIGTERM first, so nodes close their databases; then make sure.
+        for (_, c) in &self.0 {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        for (_, c) in &mut self.0 {
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `palisade devnet`
+pub fn devnet(a: DevnetArgs) -> Result<()> {
+    let dir = a.dir.clone().unwrap_or_else(|| temp_dir("palisade-devnet"));
+    let net = dir.join("net");
+    let n = usize::from(a.validators);
+    if !net.join("node0").exists() {
+        crate::cli::testnet(TestnetArgs {
+            validators: a.validators,
+            output: net.clone(),
+            chain_id: "palisade-devnet".into(),
+            p2p_port: a.p2p_port,
+            rpc_port: a.rpc_port,
+            metrics_port: a.metrics_port,
+            block_interval_ms: a.block_interval_ms,
+            propose_timeout_ms: 1000,
+        })?;
+    } else {
+        let existing = (0..)
+            .take_while(|i| net.join(format!("node{i}")).exists())
+            .count();
+        if existing != n {
+            bail!(
+                "{} holds a devnet of {existing} nodes, not {n}",
+                net.display()
+            );
+        }
+        println!("restarting the devnet in {}", dir.display());
+    }
+    let exe = std::env::current_exe().context("locate the palisade binary")?;
+    let mut children = Children(Vec::new());
+    for i in 0..n {
+        let log = dir.join(format!("node{i}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .with_context(|| format!("open {}", log.display()))?;
+        let child = Command::new(&exe)
+            .arg("start")
+            .arg("--home")
+            .arg(net.join(format!("node{i}")))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .context("start a node process")?;
+        children.0.push((i, child));
+    }
+    println!();
+    println!("devnet of {n} validators is running (chain palisade-devnet)");
+    for i in 0..n {
+        let cfg = NodeConfig::load(&Home::new(net.join(format!("node{i}"))).config_file())?;
+        println!(
+            "  node{i}  rpc http://{}  ws://{}  metrics http://{}/metrics",
+            cfg.rpc.listen, cfg.rpc.listen, cfg.metrics.listen
+        );
+    }
+    println!("  homes and logs: {}", dir.display());
+    println!(
+        "  funded admin key (all roles): {}",
+        net.join("admin_key.json").display()
+    );
+    println!("Ctrl-C stops every node.");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let exited = rt.block_on(async {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let signal = shutdown_signal();
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                _ = &mut signal => return None,
+                _ = tick.tick() => {
+                    for (i, c) in &mut children.0 {
+                        if let Ok(Some(status)) = c.try_wait() {
+                            return Some((*i, status));
+                        }
+                    }
+                }
+            }
+        }
+    });
+    println!("stopping the devnet");
+    drop(children);
+    if let Some((i, status)) = exited {
+        bail!(
+            "node{i} exited ({status}); see {}",
+            dir.join(format!("node{i}.log")).display()
+        );
+    }
+    Ok(())
+}
+
+/// `palisade dev`
+pub fn dev(a: DevArgs) -> Result<()> {
+    let root = a.home.clone().unwrap_or_else(|| temp_dir("palisade-dev"));
+    let home = Home::new(&root);
+    let accounts: Vec<Keypair> = (0..a.accounts).map(dev_account).collect();
+    if !home.config_file().exists() {
+        let node_key = Keypair::generate(&mut rand::rngs::OsRng);
+        let validator_key = Keypair::generate(&mut rand::rngs::OsRng);
+        write_key(&home.node_key_file(), &node_key)?;
+        write_key(&home.validator_key_file(), &validator_key)?;
+        let genesis = Genesis {
+            chain_id: ChainId::new("palisade-dev").map_err(|e| anyhow::anyhow!("{e}"))?,
+            genesis_time_ms: now_ms(),
+            consensus: ConsensusParams {
+                block_interval_ms: a.block_interval_ms,
+                ..ConsensusParams::default()
+            },
+            params: Default::default(),
+            validators: vec![GenesisValidator {
+                name: "dev".into(),
+                consensus_key: validator_key.public_key(),
+                node_key: node_key.public_key(),
+                power: 10,
+            }],
+            accounts: accounts
+                .iter()
+                .enumerate()
+                .map(|(i, k)| GenesisAccount {
+                    address: k.address(),
+                    balance: 1_000_000_000_000,
+                    roles: if i == 0 {
+                        vec![
+                            Role::Admin,
+                            Role::Member,
+                            Role::Minter,
+                            Role::ValidatorOperator,
+                        ]
+                    } else {
+                        vec![Role::Member]
+                    },
+                })
+                .collect(),
+        };
+        genesis.validate()?;
+        write_new(&home.genesis_file(), &genesis.to_json())?;
+        for (i, k) in accounts.iter().enumerate() {
+            write_key(&dev_key_path(&root, i), k)?;
+        }
+        let mut cfg = NodeConfig {
+            moniker: "dev".into(),
+            ..NodeConfig::default()
+        };
+        cfg.p2p.listen = vec![a.p2p_listen.clone()];
+        cfg.rpc.listen = a.rpc_listen;
+        cfg.metrics.listen = a.metrics_listen;
+        write_new(&home.config_file(), &cfg.to_toml())?;
+        let _ = peer_id_of(&node_key.public_key())?;
+    }
+    let cfg = NodeConfig::load(&home.config_file())?;
+    println!(
+        "palisade dev chain (chain id palisade-dev), home {}",
+        root.display()
+    );
+    println!(
+        "  rpc      http://{}   ws://{}",
+        cfg.rpc.listen, cfg.rpc.listen
+    );
+    println!("  metrics  http://{}/metrics", cfg.metrics.listen);
+    println!("  development accounts (public keys; NEVER use them on a real chain):");
+    for (i, k) in accounts.iter().enumerate() {
+        println!(
+            "    #{i} {}  secret 0x{}  key file {}{}",
+            k.address(),
+            hex::encode(k.seed()),
+            dev_key_path(&root, i).display(),
+            if i == 0 { "  (admin, minter)" } else { "" }
+        );
+    }
+    println!("Ctrl-C stops the chain.");
+    crate::logging::init(&cfg.log)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    rt.block_on(async move {
+        let node = Node::open(home, cfg)?;
+        node.run(shutdown_signal()).await?;
+        Ok::<(), anyhow::Error>(())
+    })?;
+    rt.shutdown_timeout(Duration::from_secs(2));
+    Ok(())
+}
+
+fn dev_key_path(root: &Path, i: usize) -> PathBuf {
+    root.join("dev-keys").join(format!("account{i}.json"))
+}
