@@ -483,3 +483,78 @@ impl Drop for Load {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// A `palisade dev` node (one validator, funded development accounts) on
+/// free loopback ports; killed when dropped.
+#[derive(Debug)]
+pub struct DevNode {
+    pub dir: tempfile::TempDir,
+    pub rpc: String,
+    pub metrics: String,
+    child: Child,
+}
+
+impl DevNode {
+    pub fn start() -> DevNode {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (p2p, rpc, metrics) = free_port_ranges(1);
+        let log = std::fs::File::create(dir.path().join("dev.log")).expect("log");
+        let child = Command::new(palisade_bin())
+            .arg("dev")
+            .arg("--home")
+            .arg(dir.path().join("home"))
+            .arg("--rpc-listen")
+            .arg(format!("127.0.0.1:{rpc}"))
+            .arg("--metrics-listen")
+            .arg(format!("127.0.0.1:{metrics}"))
+            .arg("--p2p-listen")
+            .arg(format!("/ip4/127.0.0.1/tcp/{p2p}"))
+            .arg("--block-interval-ms")
+            .arg("100")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn palisade dev");
+        let node = DevNode {
+            dir,
+            rpc: format!("127.0.0.1:{rpc}"),
+            metrics: format!("127.0.0.1:{metrics}"),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if rpc_call(&node.rpc, "chain_getHeight", serde_json::json!([]))
+                .is_ok_and(|h| h.as_u64().unwrap_or(0) >= 1)
+            {
+                return node;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("palisade dev did not start: {}", node.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dev.log")).unwrap_or_default()
+    }
+
+    /// Key file of development account `i`.
+    pub fn key_file(&self, i: usize) -> PathBuf {
+        self.dir
+            .path()
+            .join("home")
+            .join("dev-keys")
+            .join(format!("account{i}.json"))
+    }
+
+    pub fn chain_id(&self) -> ChainId {
+        ChainId::new("palisade-dev").expect("chain id")
+    }
+}
+
+impl Drop for DevNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,373 @@
+//! Every JSON-RPC method against a running `palisade dev` node, over HTTP
+//! and WebSocket, and the errors bad requests get.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use jsonrpsee::core::client::{Subscription, SubscriptionClientT};
+use jsonrpsee::rpc_params;
+use jsonrpsee::ws_client::WsClientBuilder;
+use palisade_node::devnet::dev_account;
+use palisade_rpc::types::{HeadResponse, TxStatus};
+use palisade_tests::{rpc_call, DevNode};
+use palisade_types::{encode, Action, Address, Hash, Signature, Transaction};
+use serde_json::{json, Value};
+
+fn transfer(node: &DevNode, from: u16, nonce: u64, to: Address, amount: u128) -> String {
+    let key = dev_account(from);
+    let tx = Transaction {
+        chain_id: node.chain_id(),
+        nonce,
+        signer: key.address(),
+        action: Action::Transfer { to, amount },
+    }
+    .sign(&key);
+    format!("0x{}", hex::encode(encode(&tx)))
+}
+
+fn call(node: &DevNode, method: &str, params: Value) -> Value {
+    rpc_call(&node.rpc, method, params).unwrap_or_else(|e| panic!("{method}: {e}"))
+}
+
+fn call_err(node: &DevNode, method: &str, params: Value) -> Value {
+    match rpc_call(&node.rpc, method, params) {
+        Ok(v) => panic!("{method} succeeded: {v}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn every_method_over_http() {
+    let node = DevNode::start();
+    let health = call(&node, "system_health", json!([]));
+    assert_eq!(health["ok"], true);
+    let status = call(&node, "system_status", json!([]));
+    assert_eq!(status["chainId"], "palisade-dev");
+    assert!(status["validator"].is_string());
+    let methods = call(&node, "rpc_methods", json!([]));
+    for m in [
+        "system_health",
+        "system_status",
+        "rpc_methods",
+        "chain_getHeight",
+        "chain_getBlock",
+        "chain_getCommit",
+        "chain_getGenesis",
+        "chain_subscribeNewHeads",
+        "tx_submit",
+        "tx_submitAndWait",
+        "tx_get",
+        "tx_getReceipt",
+        "tx_subscribeStatus",
+        "state_getAccount",
+        "state_get",
+        "validator_getSet",
+        "mempool_status",
+    ] {
+        assert!(
+            methods["methods"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x == m),
+            "rpc_methods lacks {m}"
+        );
+    }
+    let height = call(&node, "chain_getHeight", json!([])).as_u64().unwrap();
+    assert!(height >= 1);
+    let b1 = call(&node, "chain_getBlock", json!([1]));
+    assert_eq!(b1["block"]["header"]["height"], 1);
+    let by_hash = call(&node, "chain_getBlock", json!([b1["hash"]]));
+    assert_eq!(by_hash, b1);
+    assert!(call(&node, "chain_getBlock", json!([1_000_000])).is_null());
+    let c1 = call(&node, "chain_getCommit", json!([1]));
+    assert_eq!(c1["commit"]["block_hash"], b1["hash"]);
+    let genesis = call(&node, "chain_getGenesis", json!([]));
+    assert_eq!(genesis["chain_id"], "palisade-dev");
+
+    // Transactions: submit, then find it pending or committed.
+    let to = Address([9; 32]);
+    let tx0 = transfer(&node, 1, 0, to, 250);
+    let submitted = call(&node, "tx_submit", json!([tx0]));
+    let hash = submitted["hash"].clone();
+    let got = call(&node, "tx_get", json!([hash]));
+    assert_eq!(got["hash"], hash);
+    let receipt = call(
+        &node,
+        "tx_submitAndWait",
+        json!([transfer(&node, 1, 1, to, 50), 20_000]),
+    );
+    assert_eq!(receipt["success"], true, "{receipt}");
+    let r0 = call(&node, "tx_getReceipt", json!([hash]));
+    assert_eq!(r0["success"], true, "{r0}");
+    assert!(call(&node, "tx_getReceipt", json!([Hash([1; 32])])).is_null());
+    assert!(call(&node, "tx_get", json!([Hash([1; 32])])).is_null());
+
+    let acct = call(&node, "state_getAccount", json!([to]));
+    assert_eq!(acct["balance"], "300");
+    assert_eq!(acct["exists"], true);
+    let missing = call(&node, "state_getAccount", json!([Address([8; 32])]));
+    assert_eq!(missing["exists"], false);
+
+    // A proof a client can check against the state root.
+    let key = palisade_runtime::state::keys::account(&to);
+    let st = call(
+        &node,
+        "state_get",
+        json!([format!("0x{}", hex::encode(&key)), {"prove": true}]),
+    );
+    let value = palisade_types::parse_hex(st["value"].as_str().unwrap()).unwrap();
+    let root: Hash = st["stateRoot"].as_str().unwrap().parse().unwrap();
+    let proof: palisade_runtime::smt::Proof = serde_json::from_value(st["proof"].clone()).unwrap();
+    assert!(palisade_runtime::smt::verify(
+        &root,
+        &key,
+        Some(&value),
+        &proof
+    ));
+    assert!(!palisade_runtime::smt::verify(
+        &root,
+        &key,
+        Some(b"forged"),
+        &proof
+    ));
+
+    let set = call(&node, "validator_getSet", json!([]));
+    assert_eq!(set["validators"].as_array().unwrap().len(), 1);
+    let set1 = call(&node, "validator_getSet", json!([1]));
+    assert_eq!(set1["hash"], set["hash"]);
+    let pool = call(&node, "mempool_status", json!([]));
+    assert!(pool["maxTxs"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn bad_requests_get_stable_errors_and_the_node_keeps_going() {
+    let node = DevNode::start();
+    assert_eq!(call_err(&node, "no_such_method", json!([]))["code"], -32601);
+    assert_eq!(call_err(&node, "tx_get", json!(["0x12"]))["code"], -32602);
+    assert_eq!(
+        call_err(&node, "chain_getBlock", json!([{"x": 1}]))["code"],
+        -32602
+    );
+    assert_eq!(
+        call_err(&node, "tx_submit", json!(["0x00"]))["code"],
+        -32001
+    );
+    assert_eq!(
+        call_err(&node, "tx_submit", json!(["nothex"]))["code"],
+        -32602
+    );
+
+    // A forged signature.
+    let key = dev_account(1);
+    let mut tx = Transaction {
+        chain_id: node.chain_id(),
+        nonce: 0,
+        signer: key.address(),
+        action: Action::Transfer {
+            to: Address([9; 32]),
+            amount: 1,
+        },
+    }
+    .sign(&key);
+    tx.signature = Signature([3; 64]);
+    let e = call_err(
+        &node,
+        "tx_submit",
+        json!([format!("0x{}", hex::encode(encode(&tx)))]),
+    );
+    assert_eq!(e["code"], -32002);
+    assert_eq!(e["data"], "bad_signature");
+
+    // Another chain's transaction.
+    let other = Transaction {
+        chain_id: palisade_types::ChainId::new("other-chain").unwrap(),
+        nonce: 0,
+        signer: key.address(),
+        action: Action::Transfer {
+            to: Address([9; 32]),
+            amount: 1,
+        },
+    }
+    .sign(&key);
+    let e = call_err(
+        &node,
+        "tx_submit",
+        json!([format!("0x{}", hex::encode(encode(&other)))]),
+    );
+    assert_eq!(e["data"], "wrong_chain_id");
+
+    // An account with no role.
+    let stranger = palisade_types::Keypair::from_seed([77; 32]);
+    let t = Transaction {
+        chain_id: node.chain_id(),
+        nonce: 0,
+        signer: stranger.address(),
+        action: Action::Transfer {
+            to: Address([9; 32]),
+            amount: 1,
+        },
+    }
+    .sign(&stranger);
+    let e = call_err(
+        &node,
+        "tx_submit",
+        json!([format!("0x{}", hex::encode(encode(&t)))]),
+    );
+    assert_eq!(e["data"], "unknown_signer");
+
+    // The same transaction twice.
+    let good = transfer(&node, 2, 0, Address([9; 32]), 1);
+    call(&node, "tx_submit", json!([good]));
+    let e = call_err(&node, "tx_submit", json!([good]));
+    assert!(e["code"] == -32003 || e["code"] == -32002, "{e}");
+
+    assert_eq!(
+        call_err(&node, "tx_submitAndWait", json!([good, 0]))["code"],
+        -32602
+    );
+    assert_eq!(
+        call_err(&node, "state_get", json!(["0x01", {"height": 1_000_000}]))["code"],
+        -32006
+    );
+
+    // Garbage, an oversized body and an oversized batch.
+    let raw = |body: &[u8]| -> String {
+        let mut s = std::net::TcpStream::connect(&node.rpc).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        let _ = s.write_all(body);
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    assert!(raw(b"{{{{ not json").contains("-32700"));
+    let big = vec![b'x'; 2 * 1024 * 1024];
+    let resp = raw(&big);
+    assert!(
+        resp.starts_with("HTTP/1.1 413") || resp.contains("-32007") || resp.is_empty(),
+        "{resp}"
+    );
+    let batch: Vec<Value> = (0..200)
+        .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "chain_getHeight"}))
+        .collect();
+    let resp = raw(serde_json::to_string(&batch).unwrap().as_bytes());
+    assert!(
+        resp.contains("-32010"),
+        "oversized batch accepted: {}",
+        &resp[..resp.len().min(300)]
+    );
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let resp = raw(deep.as_bytes());
+    assert!(resp.contains("error"), "{}", &resp[..resp.len().min(300)]);
+
+    // GET /health and the chain still advancing after all that.
+    let health = palisade_tests::http_get(&node.rpc, "/health").expect("health");
+    assert!(health.contains("\"ok\":true"), "{health}");
+    let h1 = call(&node, "chain_getHeight", json!([])).as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    let h2 = call(&node, "chain_getHeight", json!([])).as_u64().unwrap();
+    assert!(h2 > h1, "chain stalled at {h1}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_over_websocket() {
+    let node = tokio::task::spawn_blocking(DevNode::start).await.unwrap();
+    let ws = WsClientBuilder::default()
+        .build(format!("ws://{}", node.rpc))
+        .await
+        .unwrap();
+    let mut heads: Subscription<HeadResponse> = ws
+        .subscribe(
+            "chain_subscribeNewHeads",
+            rpc_params![],
+            "chain_unsubscribeNewHeads",
+        )
+        .await
+        .unwrap();
+    let a = tokio::time::timeout(Duration::from_secs(10), heads.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let b = tokio::time::timeout(Duration::from_secs(10), heads.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.header.height.get(), a.header.height.get() + 1);
+    assert_eq!(b.header.last_block_hash, a.hash);
+
+    let tx = transfer(&node, 3, 0, Address([9; 32]), 5);
+    let key = dev_account(3);
+    let hash = palisade_types::decode::<palisade_types::SignedTransaction>(
+        &palisade_types::parse_hex(&tx).unwrap(),
+    )
+    .unwrap()
+    .hash();
+    assert_eq!(hash.to_string().len(), 66);
+    let mut status: Subscription<TxStatus> = ws
+        .subscribe(
+            "tx_subscribeStatus",
+            rpc_params![hash],
+            "tx_unsubscribeStatus",
+        )
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), status.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, TxStatus::Unknown);
+    let rpc = node.rpc.clone();
+    tokio::task::spawn_blocking(move || rpc_call(&rpc, "tx_submit", json!([tx])).unwrap())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let s = tokio::time::timeout_at(deadline, status.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let TxStatus::Committed { receipt } = s {
+            assert!(receipt.success);
+            assert_eq!(receipt.tx_hash, hash);
+            break;
+        }
+    }
+    let _ = key;
+}
+
+#[test]
+fn spec_client_in_python_submits_a_transfer() {
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .output();
+    if !python.is_ok_and(|o| o.status.success()) {
+        panic!("python3 with the `cryptography` package is needed (.ci/run installs it)");
+    }
+    let node = DevNode::start();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("spec_client.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&node.rpc)
+        .arg(format!("0x{}", hex::encode(dev_account(1).seed())))
+        .arg(Address([0x42; 32]).to_string())
+        .arg("777")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "spec client failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: "));
+}
