@@ -42,8 +42,8 @@ pub struct TxArgs {
     #[command(subcommand)]
     pub action: TxAction,
     /// Key file of the signing account.
-    #[arg(long, env = "PALISADE_KEY", global = true)]
-    pub key: Option<PathBuf>,
+    #[arg(long, env = "PALISADE_KEY_FILE", global = true)]
+    pub key_file: Option<PathBuf>,
     /// Nonce to use (default: the account's next nonce from the node).
     #[arg(long, global = true)]
     pub nonce: Option<u64>,
@@ -279,9 +279,9 @@ fn receipt_text(r: &ReceiptResponse) -> String {
 /// `palisade tx ...`
 pub fn tx(a: TxArgs) -> Result<()> {
     let key_path = a
-        .key
+        .key_file
         .as_ref()
-        .ok_or_else(|| anyhow!("--key FILE (or PALISADE_KEY) names the signing key"))?;
+        .ok_or_else(|| anyhow!("--key-file FILE (or PALISADE_KEY_FILE) names the signing key"))?;
     let key = read_key(key_path)?;
     let action = action(&a.action)?;
     let url = a.client.rpc.clone();

@@ -120,3 +120,326 @@ fn genesis_validate_rejects_a_broken_file() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// `palisade` with `PALISADE_RPC` pointed at `node`.
+fn cli(node: &palisade_tests::DevNode) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::new(palisade_bin());
+    c.env("PALISADE_RPC", format!("http://{}", node.rpc));
+    c.timeout(std::time::Duration::from_secs(60));
+    c
+}
+
+fn stdout_of(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).to_string()
+}
+
+fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).to_string()
+}
+
+#[test]
+fn client_commands_against_a_dev_node() {
+    let node = palisade_tests::DevNode::start();
+    let admin = node.key_file(0);
+    let dir = tempfile::tempdir().unwrap();
+    let alice_key = dir.path().join("alice.json");
+    let a = cli(&node)
+        .args(["keys", "generate", "--output"])
+        .arg(&alice_key)
+        .assert()
+        .success();
+    let alice = stdout_of(&a)
+        .lines()
+        .find_map(|l| l.strip_prefix("address:    "))
+        .unwrap()
+        .to_string();
+
+    // A transfer, waited for, in text and in JSON.
+    let a = cli(&node)
+        .args([
+            "tx",
+            "transfer",
+            "--to",
+            &alice,
+            "--amount",
+            "1000",
+            "--wait",
+            "--key-file",
+        ])
+        .arg(&admin)
+        .assert()
+        .success();
+    assert!(stdout_of(&a).contains(": success"), "{}", stdout_of(&a));
+    let a = cli(&node)
+        .args([
+            "tx",
+            "grant",
+            "--account",
+            &alice,
+            "--role",
+            "member",
+            "--wait",
+        ])
+        .args(["--output", "json", "--key-file"])
+        .arg(&admin)
+        .assert()
+        .success();
+    let receipt: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+    assert_eq!(receipt["success"], true);
+    let tx_hash = receipt["txHash"].as_str().unwrap().to_string();
+
+    // Alice writes data and spends; every other action kind goes through.
+    for args in [
+        vec![
+            "put",
+            "--namespace",
+            "app",
+            "--key",
+            "greeting",
+            "--value",
+            "hello",
+        ],
+        vec!["delete", "--namespace", "app", "--key", "greeting"],
+        vec!["burn", "--amount", "5"],
+    ] {
+        let a = cli(&node)
+            .arg("tx")
+            .args(&args)
+            .args(["--wait", "--key-file"])
+            .arg(&alice_key)
+            .assert()
+            .success();
+        assert!(
+            stdout_of(&a).contains("success"),
+            "{args:?}: {}",
+            stdout_of(&a)
+        );
+    }
+    // Only an admin may grant roles: refused at admission, non-zero exit.
+    let a = cli(&node)
+        .args([
+            "tx",
+            "grant",
+            "--account",
+            &alice,
+            "--role",
+            "admin",
+            "--wait",
+            "--key-file",
+        ])
+        .arg(&alice_key)
+        .assert()
+        .failure();
+    assert!(stderr_of(&a).contains("unauthorized"), "{}", stderr_of(&a));
+
+    // Queries.
+    let a = cli(&node)
+        .args(["query", "account", &alice])
+        .assert()
+        .success();
+    let text = stdout_of(&a);
+    assert!(
+        text.contains("balance 995") && text.contains("member"),
+        "{text}"
+    );
+    let a = cli(&node)
+        .args(["query", "tx", &tx_hash])
+        .assert()
+        .success();
+    assert!(stdout_of(&a).contains("success"));
+    let a = cli(&node)
+        .args(["query", "block", "1", "--output", "json"])
+        .assert()
+        .success();
+    let block: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+    let hash = block["hash"].as_str().unwrap().to_string();
+    cli(&node)
+        .args(["query", "block", &hash])
+        .assert()
+        .success();
+    let a = cli(&node).args(["query", "validators"]).assert().success();
+    assert!(stdout_of(&a).contains("power 10"));
+    let key = format!("0x{}", hex::encode(b"meta/params"));
+    let a = cli(&node)
+        .args(["query", "state", &key, "--prove"])
+        .assert()
+        .success();
+    assert!(stdout_of(&a).starts_with("0x"), "{}", stdout_of(&a));
+    let a = cli(&node).arg("status").assert().success();
+    assert!(stdout_of(&a).contains("chain palisade-dev"));
+    cli(&node).args(["completions", "bash"]).assert().success();
+
+    // Bad input: one clear line each, non-zero exit.
+    for (args, expect) in [
+        (
+            vec!["query", "block", "nonsense"],
+            "neither a height nor a 0x-hash",
+        ),
+        (vec!["query", "block", "999999"], "no such block"),
+        (vec!["query", "tx", "0x1234"], "expected 32 bytes"),
+        (vec!["query", "account", "0xzz"], "invalid"),
+    ] {
+        let a = cli(&node).args(&args).assert().failure();
+        let err = stderr_of(&a);
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+            "{err}"
+        );
+    }
+    // Wrong chain id: refused before signing anything.
+    let a = cli(&node)
+        .args([
+            "tx",
+            "transfer",
+            "--to",
+            &alice,
+            "--amount",
+            "1",
+            "--chain-id",
+            "other",
+        ])
+        .arg("--key-file")
+        .arg(&admin)
+        .assert()
+        .failure();
+    assert!(
+        stderr_of(&a).contains("serves chain palisade-dev"),
+        "{}",
+        stderr_of(&a)
+    );
+    // An oversized value is refused locally.
+    let big = "x".repeat(70_000);
+    let a = cli(&node)
+        .args([
+            "tx",
+            "put",
+            "--namespace",
+            "app",
+            "--key",
+            "k",
+            "--value",
+            &big,
+            "--key-file",
+        ])
+        .arg(&alice_key)
+        .assert()
+        .failure();
+    assert!(stderr_of(&a).contains("at most"), "{}", stderr_of(&a));
+    // A value within the wire bound but over the chain's limit: the node says no.
+    let mid = "x".repeat(20_000);
+    let a = cli(&node)
+        .args([
+            "tx",
+            "put",
+            "--namespace",
+            "app",
+            "--key",
+            "k",
+            "--value",
+            &mid,
+            "--key-file",
+        ])
+        .arg(&alice_key)
+        .assert()
+        .failure();
+    assert!(
+        stderr_of(&a).contains("too_large") || stderr_of(&a).contains("value_too_large"),
+        "{}",
+        stderr_of(&a)
+    );
+    // No key, a bad key file, an unreachable node.
+    let a = cli(&node)
+        .args(["tx", "burn", "--amount", "1"])
+        .assert()
+        .failure();
+    assert!(stderr_of(&a).contains("--key-file"), "{}", stderr_of(&a));
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "not json").unwrap();
+    let a = cli(&node)
+        .args(["tx", "burn", "--amount", "1", "--key-file"])
+        .arg(&bad)
+        .assert()
+        .failure();
+    assert!(
+        stderr_of(&a).contains("not a palisade key file"),
+        "{}",
+        stderr_of(&a)
+    );
+    let a = assert_cmd::Command::new(palisade_bin())
+        .args(["status", "--rpc", "http://127.0.0.1:1"])
+        .assert()
+        .failure();
+    assert!(stderr_of(&a).contains("cannot reach"), "{}", stderr_of(&a));
+    // An unknown subcommand.
+    assert_cmd::Command::new(palisade_bin())
+        .arg("frobnicate")
+        .assert()
+        .failure();
+}
+
+#[test]
+fn testnet_generates_homes_that_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let a = assert_cmd::Command::new(palisade_bin())
+        .args(["testnet", "--validators", "3", "--output"])
+        .arg(&out)
+        .assert()
+        .success();
+    assert!(stdout_of(&a).contains("testnet of 3 validators"));
+    for i in 0..3 {
+        let home = out.join(format!("node{i}"));
+        assert_cmd::Command::new(palisade_bin())
+            .args(["genesis", "validate"])
+            .arg(home.join("config/genesis.json"))
+            .assert()
+            .success();
+        let cfg = std::fs::read_to_string(home.join("config/config.toml")).unwrap();
+        assert_eq!(cfg.matches("/p2p/").count(), 2, "node {i} peers: {cfg}");
+    }
+    // Refuses to overwrite.
+    assert_cmd::Command::new(palisade_bin())
+        .args(["testnet", "--validators", "3", "--output"])
+        .arg(&out)
+        .assert()
+        .failure();
+    // A second node on the same data directory is refused.
+    let home = out.join("node0");
+    let mut first = std::process::Command::new(palisade_bin())
+        .arg("start")
+        .arg("--home")
+        .arg(&home)
+        .args([
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--rpc-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let a = assert_cmd::Command::new(palisade_bin())
+        .arg("start")
+        .arg("--home")
+        .arg(&home)
+        .args([
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--rpc-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .failure();
+    let _ = first.kill();
+    let _ = first.wait();
+    assert!(
+        stderr_of(&a).contains("in use by another palisade process"),
+        "{}",
+        stderr_of(&a)
+    );
+}
