@@ -232,6 +232,40 @@ fn client_commands_against_a_dev_node() {
         .failure();
     assert!(stderr_of(&a).contains("unauthorized"), "{}", stderr_of(&a));
 
+    // Validator-set changes by the operator (power small enough that one
+    // validator keeps more than two thirds).
+    let newcomer = palisade_types::Keypair::from_seed([0x5a; 32])
+        .public_key()
+        .to_string();
+    let node_key = palisade_types::Keypair::from_seed([0x5b; 32])
+        .public_key()
+        .to_string();
+    for args in [
+        vec![
+            "validator-add",
+            "--consensus-key",
+            &newcomer,
+            "--node-key",
+            &node_key,
+            "--power",
+            "1",
+        ],
+        vec!["validator-remove", "--consensus-key", &newcomer],
+    ] {
+        let a = cli(&node)
+            .arg("tx")
+            .args(&args)
+            .args(["--wait", "--key-file"])
+            .arg(&admin)
+            .assert()
+            .success();
+        assert!(
+            stdout_of(&a).contains("success"),
+            "{args:?}: {}",
+            stdout_of(&a)
+        );
+    }
+
     // Queries.
     let a = cli(&node)
         .args(["query", "account", &alice])
