@@ -179,6 +179,19 @@ impl App {
     /// committed by a quorum, which is executed whatever our clock says),
     /// and that executing it gives exactly the roots its header claims.
     pub fn validate(&self, block: Arc<Block>, now_ms: Option<u64>) -> Result<Executed, AppError> {
+        self.validate_cached(block, now_ms, &|_| false)
+    }
+
+    /// [`App::validate`], not re-checking the signature of any transaction
+    /// for which `verified(hash)` holds (this node verified those exact
+    /// bytes at mempool admission; the hash covers the signature). The rest
+    /// are verified in one batch.
+    pub fn validate_cached(
+        &self,
+        block: Arc<Block>,
+        now_ms: Option<u64>,
+        verified: &dyn Fn(&Hash) -> bool,
+    ) -> Result<Executed, AppError> {
         let h = self.next_height()?;
         let hd = &block.header;
         if hd.height != h {
@@ -218,12 +231,28 @@ impl App {
             .ledger
             .state_root(h.prev().unwrap_or(Height::GENESIS))?
             .ok_or_else(|| AppError::Missing("state root".into()))?;
+        let unverified: Vec<(usize, SignedTransaction)> = block
+            .txs
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !verified(&t.hash()))
+            .map(|(i, t)| (i, t.clone()))
+            .collect();
+        let batch: Vec<SignedTransaction> = unverified.iter().map(|(_, t)| t.clone()).collect();
+        if let Err(k) = palisade_types::batch::verify_transactions(&batch) {
+            let (index, tx) = &unverified[k];
+            return Err(AppError::Execution(RuntimeBlockError::InadmissibleTx {
+                index: *index,
+                hash: tx.hash(),
+                error: palisade_runtime::TxError::BadSignature,
+            }));
+        }
         let outcome = self.rt.execute_block(
             self.ledger.as_ref(),
             root,
             h,
             &block.txs,
-            Signatures::Verify,
+            Signatures::Verified,
         )?;
         eq("state_root", outcome.changes.root, hd.state_root)?;
         eq("receipts_root", outcome.receipts_root, hd.receipts_root)?;

@@ -36,6 +36,9 @@ pub enum Command {
     /// Run a one-validator chain in a temporary home with funded,
     /// well-known development accounts.
     Dev(DevArgs),
+    /// Measure a running network: open-loop signed transfers, throughput,
+    /// latency and node resource use.
+    Bench(crate::bench::BenchArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -125,6 +128,10 @@ pub struct TestnetArgs {
     /// Base propose timeout (prevote and precommit get half).
     #[arg(long, default_value_t = 1000)]
     pub propose_timeout_ms: u64,
+    /// Also fund this many well-known load-test accounts (role member) for
+    /// `palisade bench`. Their keys are public: test networks only.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub bench_accounts: u32,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +151,9 @@ pub struct DevnetArgs {
     pub metrics_port: u16,
     #[arg(long, default_value_t = 200)]
     pub block_interval_ms: u64,
+    /// Fund this many well-known load-test accounts (see `palisade bench`).
+    #[arg(long, default_value_t = 0)]
+    pub bench_accounts: u32,
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +217,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Start(a) => start(a),
         Command::Testnet(a) => testnet(a),
         Command::Devnet(a) => crate::devnet::devnet(a),
+        Command::Bench(a) => crate::bench::bench(a),
         Command::Dev(a) => crate::devnet::dev(a),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -366,7 +377,7 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
         },
         params: Default::default(),
         validators,
-        accounts: vec![GenesisAccount {
+        accounts: std::iter::once(GenesisAccount {
             address: admin.address(),
             balance: 1_000_000_000_000_000,
             roles: vec![
@@ -375,7 +386,13 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
                 Role::Minter,
                 Role::ValidatorOperator,
             ],
-        }],
+        })
+        .chain((0..a.bench_accounts).map(|i| GenesisAccount {
+            address: crate::bench::bench_account(i).address(),
+            balance: 1_000_000_000_000,
+            roles: vec![Role::Member],
+        }))
+        .collect(),
     };
     genesis.validate()?;
     let text = genesis.to_json();

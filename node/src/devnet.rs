@@ -69,6 +69,7 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
             metrics_port: a.metrics_port,
             block_interval_ms: a.block_interval_ms,
             propose_timeout_ms: 1000,
+            bench_accounts: a.bench_accounts,
         })?;
     } else {
         let existing = (0..)

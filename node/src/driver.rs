@@ -296,7 +296,21 @@ impl Driver {
             }
             Output::ValidateBlock { height, block } => {
                 let hash = block.hash();
-                let valid = match self.app.validate(block, Some(now_ms())) {
+                // Signatures this node already checked at mempool admission
+                // are not checked again.
+                let known: std::collections::HashSet<Hash> = match self.mempool.lock() {
+                    Ok(pool) => block
+                        .txs
+                        .iter()
+                        .map(|t| t.hash())
+                        .filter(|h| pool.contains(h))
+                        .collect(),
+                    Err(_) => Default::default(),
+                };
+                let valid = match self
+                    .app
+                    .validate_cached(block, Some(now_ms()), &|h| known.contains(h))
+                {
                     Ok(executed) => {
                         self.executed.insert(hash, executed);
                         true

@@ -101,6 +101,19 @@ impl Mempool {
         store: &dyn StateStore,
         next_height: Height,
     ) -> Result<Hash, AddError> {
+        self.add_checked(tx, rt, store, next_height, Signatures::Verify)
+    }
+
+    /// [`Mempool::add`] for a transaction whose signature the caller has
+    /// already verified (`Signatures::Verified`), e.g. in a batch.
+    pub fn add_checked(
+        &mut self,
+        tx: SignedTransaction,
+        rt: &Runtime,
+        store: &dyn StateStore,
+        next_height: Height,
+        sigs: Signatures,
+    ) -> Result<Hash, AddError> {
         let hash = tx.hash();
         if self.by_hash.contains_key(&hash) {
             return Err(AddError::Duplicate);
@@ -123,13 +136,7 @@ impl Mempool {
         if self.bytes + size > self.cfg.max_bytes {
             return Err(AddError::Full("byte limit"));
         }
-        rt.check_tx(
-            store,
-            next_height,
-            &tx,
-            Signatures::Verify,
-            NonceRule::Window,
-        )??;
+        rt.check_tx(store, next_height, &tx, sigs, NonceRule::Window)??;
         self.seq += 1;
         self.bytes += size;
         self.by_sender

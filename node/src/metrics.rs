@@ -120,13 +120,70 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    /// The text exposition format.
+    /// The text exposition format, with this process's CPU time, memory
+    /// and disk writes appended (read from /proc at scrape time).
     pub fn render(&self) -> String {
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
+        let body = out.trim_end().strip_suffix("# EOF").map(str::to_string);
+        let mut out = body.unwrap_or(out);
+        if let Some(p) = ProcessStats::read() {
+            out.push_str(&format!(
+                "# HELP palisade_process_cpu_seconds CPU time (user + system) of the node process.\n\
+                 # TYPE palisade_process_cpu_seconds counter\n\
+                 palisade_process_cpu_seconds_total {:.3}\n\
+                 # HELP palisade_process_resident_memory_bytes Resident memory of the node process.\n\
+                 # TYPE palisade_process_resident_memory_bytes gauge\n\
+                 palisade_process_resident_memory_bytes {}\n\
+                 # HELP palisade_process_disk_written_bytes Bytes the node process caused to be written to storage.\n\
+                 # TYPE palisade_process_disk_written_bytes counter\n\
+                 palisade_process_disk_written_bytes_total {}\n",
+                p.cpu_seconds, p.rss_bytes, p.disk_written_bytes
+            ));
+        }
+        out.push_str("# EOF\n");
         out
+    }
+}
+
+/// Resource use of this process, from /proc (Linux only).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProcessStats {
+    pub cpu_seconds: f64,
+    pub rss_bytes: u64,
+    pub disk_written_bytes: u64,
+}
+
+impl ProcessStats {
+    pub fn read() -> Option<ProcessStats> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name (which may hold spaces) in parens.
+        let rest = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = f.get(11)?.parse().ok()?;
+        let stime: f64 = f.get(12)?.parse().ok()?;
+        // Clock ticks are 100 per second on every Linux this runs on.
+        let cpu_seconds = (utime + stime) / 100.0;
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let rss_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+        let disk_written_bytes = io
+            .lines()
+            .find_map(|l| l.strip_prefix("write_bytes:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        Some(ProcessStats {
+            cpu_seconds,
+            rss_bytes: rss_kb * 1024,
+            disk_written_bytes,
+        })
     }
 }
 

@@ -79,6 +79,11 @@ impl std::fmt::Debug for Devnet {
 impl Devnet {
     /// Generates an `n`-validator testnet (fast timeouts for loopback).
     pub fn generate(n: usize) -> Devnet {
+        Devnet::generate_with(n, &[])
+    }
+
+    /// [`Devnet::generate`] with extra `palisade testnet` arguments.
+    pub fn generate_with(n: usize, extra: &[&str]) -> Devnet {
         let dir = tempfile::tempdir().expect("tempdir");
         let (p2p, rpc, metrics) = free_port_ranges(n as u16 + 2);
         let out = Command::new(palisade_bin())
@@ -98,6 +103,7 @@ impl Devnet {
                 "--propose-timeout-ms",
                 "600",
             ])
+            .args(extra)
             .output()
             .expect("run palisade testnet");
         assert!(

@@ -280,3 +280,32 @@ fn a_forged_last_commit_is_refused() {
         Err(AppError::BadLastCommit(_))
     ));
 }
+
+#[test]
+fn only_signatures_this_node_verified_are_skipped() {
+    let mut a = node();
+    let b = node();
+    let p = proposal(&mut a);
+    let good = p.block.txs[0].hash();
+    // A forged signature with a correct tx root: refused whether or not
+    // the node's cache knows other transactions of the block.
+    let mut forged = p.block.txs[0].clone();
+    forged.signature = palisade_types::Signature([9; 64]);
+    let bad = tampered(&p, |b| {
+        let txs = vec![forged.clone()];
+        b.header.tx_root = Block::compute_tx_root(&txs);
+        b.txs = palisade_types::BoundedVec::new(txs).unwrap();
+    });
+    for cache in [false, true] {
+        let e = b
+            .app
+            .validate_cached(bad.clone(), Some(NOW), &|h| cache && *h == good)
+            .unwrap_err();
+        assert!(e.to_string().contains("signature"), "{e}");
+    }
+    // The genuine block passes with its signature taken from the cache.
+    assert!(b
+        .app
+        .validate_cached(p.block.clone(), Some(NOW), &|h| *h == good)
+        .is_ok());
+}

@@ -335,3 +335,53 @@ fn observer_follows_the_chain_and_serves_rpc() {
         assert_eq!(b["hash"], validator_block["hash"]);
     }
 }
+
+#[test]
+fn bench_measures_a_running_network() {
+    let mut net = Devnet::generate_with(4, &["--bench-accounts", "300"]);
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 2, Duration::from_secs(60));
+    let rpc: Vec<String> = (0..4).map(|i| net.rpc_addr(i)).collect();
+    let metrics: Vec<String> = (0..4).map(|i| net.metrics_addr(i)).collect();
+    let out = Command::new(palisade_bin())
+        .args([
+            "bench",
+            "--accounts",
+            "300",
+            "--rate",
+            "300",
+            "--duration-s",
+            "3",
+            "--json",
+        ])
+        .arg("--rpc")
+        .arg(rpc.join(","))
+        .arg("--metrics")
+        .arg(metrics.join(","))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["sent"], 900);
+    assert_eq!(r["accepted"], 900, "{r}");
+    assert_eq!(r["committed"], 900, "{r}");
+    let p50 = r["latency_ms_p50"].as_f64().unwrap();
+    let p99 = r["latency_ms_p99"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p50 <= p99, "{r}");
+    assert!(
+        r["cpu_s_per_1000_tx_per_node"].as_f64().unwrap() > 0.0,
+        "{r}"
+    );
+    assert!(r["max_rss_mib"].as_f64().unwrap() > 1.0, "{r}");
+    // The chain really holds them: 900 transfers moved 900 tokens in a ring.
+    net.stop_all();
+    let txs: usize = chain_of(&net.ledger(0))
+        .iter()
+        .map(|(_, b, _)| b.txs.len())
+        .sum();
+    assert_eq!(txs, 900);
+}
