@@ -126,7 +126,7 @@ impl Syncer {
         let mut fetches: JoinSet<Fetch> = JoinSet::new();
         let mut statuses: JoinSet<(PeerId, Option<u64>)> = JoinSet::new();
         let mut behind_since: Option<Instant> = None;
-        let mut progress = Progress::new();
+        let mut progress = Progress::new(self.committed.load(Ordering::Relaxed));
         let mut next_peer = 0usize;
         loop {
             tokio::select! {
@@ -290,10 +290,10 @@ struct Progress {
 }
 
 impl Progress {
-    fn new() -> Progress {
+    fn new(height: u64) -> Progress {
         Progress {
             last: Instant::now(),
-            last_height: 0,
+            last_height: height,
         }
     }
 
@@ -302,11 +302,7 @@ impl Progress {
         if dt < Duration::from_secs(3) {
             return;
         }
-        let rate = if self.last_height == 0 {
-            0.0
-        } else {
-            height.saturating_sub(self.last_height) as f64 / dt.as_secs_f64()
-        };
+        let rate = height.saturating_sub(self.last_height) as f64 / dt.as_secs_f64();
         tracing::info!(
             height,
             target,
