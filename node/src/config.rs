@@ -70,6 +70,8 @@ pub struct MempoolSettings {
     pub max_txs: usize,
     pub max_bytes: usize,
     pub max_per_sender: usize,
+    /// Blocks a transaction may wait behind a nonce gap before it is dropped.
+    pub gap_ttl_blocks: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +143,7 @@ impl Default for MempoolSettings {
             max_txs: d.max_txs,
             max_bytes: d.max_bytes,
             max_per_sender: d.max_per_sender,
+            gap_ttl_blocks: d.gap_ttl_blocks,
         }
     }
 }
@@ -211,6 +214,7 @@ impl NodeConfig {
             max_txs: self.mempool.max_txs,
             max_bytes: self.mempool.max_bytes,
             max_per_sender: self.mempool.max_per_sender,
+            gap_ttl_blocks: self.mempool.gap_ttl_blocks,
         }
     }
 }

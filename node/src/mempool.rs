@@ -20,6 +20,9 @@ pub struct MempoolConfig {
     pub max_txs: usize,
     pub max_bytes: usize,
     pub max_per_sender: usize,
+    /// Blocks a transaction may wait behind a nonce gap (its predecessor
+    /// is nowhere in the pool) before it is dropped.
+    pub gap_ttl_blocks: u64,
 }
 
 impl Default for MempoolConfig {
@@ -28,6 +31,7 @@ impl Default for MempoolConfig {
             max_txs: 50_000,
             max_bytes: 64 * 1024 * 1024,
             max_per_sender: 1_024,
+            gap_ttl_blocks: 20,
         }
     }
 }
@@ -52,6 +56,8 @@ struct Entry {
     tx: Arc<SignedTransaction>,
     size: usize,
     seq: u64,
+    /// The height it was admitted for.
+    added: Height,
 }
 
 /// The pool. Not thread-safe by itself; the node wraps it in a lock.
@@ -60,6 +66,11 @@ pub struct Mempool {
     cfg: MempoolConfig,
     by_hash: HashMap<Hash, Entry>,
     by_sender: BTreeMap<Address, BTreeMap<u64, Hash>>,
+    /// Transactions found waiting behind a nonce gap at the last block, by
+    /// arrival: the first to go when the pool is full. A pool full of
+    /// transactions that can never be proposed must not lock out ones that
+    /// can (a flood whose earlier nonces were dropped would do that).
+    gapped: BTreeMap<u64, Hash>,
     bytes: usize,
     seq: u64,
 }
@@ -130,13 +141,34 @@ impl Mempool {
             ));
         }
         let size = tx.encoded_len();
-        if self.by_hash.len() >= self.cfg.max_txs {
-            return Err(AddError::Full("transaction count limit"));
-        }
-        if self.bytes + size > self.cfg.max_bytes {
-            return Err(AddError::Full("byte limit"));
+        let full = |p: &Mempool| {
+            if p.by_hash.len() >= p.cfg.max_txs {
+                Some("transaction count limit")
+            } else if p.bytes + size > p.cfg.max_bytes {
+                Some("byte limit")
+            } else {
+                None
+            }
+        };
+        if full(self).is_some() && self.gapped.is_empty() {
+            return Err(AddError::Full(full(self).unwrap_or("limit")));
         }
         rt.check_tx(store, next_height, &tx, sigs, NonceRule::Window)??;
+        if let Some(why) = full(self) {
+            // Room only for a transaction that can be proposed: the
+            // account's next nonce, or the one after a pending run.
+            let executable = pending_prev(&self.by_sender, &signer, nonce)
+                || account_nonce(store, &signer)? == nonce;
+            if !executable {
+                return Err(AddError::Full(why));
+            }
+            while full(self).is_some() {
+                let Some((_, victim)) = self.gapped.pop_last() else {
+                    return Err(AddError::Full(why));
+                };
+                self.remove(&victim);
+            }
+        }
         self.seq += 1;
         self.bytes += size;
         self.by_sender
@@ -149,6 +181,7 @@ impl Mempool {
                 tx: Arc::new(tx),
                 size,
                 seq: self.seq,
+                added: next_height,
             },
         );
         Ok(hash)
@@ -157,6 +190,7 @@ impl Mempool {
     fn remove(&mut self, hash: &Hash) -> Option<Entry> {
         let e = self.by_hash.remove(hash)?;
         self.bytes -= e.size;
+        self.gapped.remove(&e.seq);
         let signer = e.tx.tx.signer;
         if let Some(m) = self.by_sender.get_mut(&signer) {
             m.remove(&e.tx.tx.nonce);
@@ -247,8 +281,43 @@ impl Mempool {
         for h in &invalid {
             self.remove(h);
         }
-        Ok(invalid.len())
+        // Find what waits behind a nonce gap; drop what waited too long.
+        self.gapped.clear();
+        let mut expired = Vec::new();
+        for (signer, nonces) in &self.by_sender {
+            let mut want = Some(account_nonce(store, signer)?);
+            for (n, h) in nonces {
+                if want == Some(*n) {
+                    want = n.checked_add(1);
+                    continue;
+                }
+                // From here on this sender's transactions are gapped.
+                want = None;
+                if let Some(e) = self.by_hash.get(h) {
+                    if next_height.get().saturating_sub(e.added.get()) > self.cfg.gap_ttl_blocks {
+                        expired.push(*h);
+                    } else {
+                        self.gapped.insert(e.seq, *h);
+                    }
+                }
+            }
+        }
+        for h in &expired {
+            self.remove(h);
+        }
+        Ok(invalid.len() + expired.len())
     }
+}
+
+/// Whether `signer`'s nonce `nonce - 1` is pending.
+fn pending_prev(
+    by_sender: &BTreeMap<Address, BTreeMap<u64, Hash>>,
+    signer: &Address,
+    nonce: u64,
+) -> bool {
+    nonce
+        .checked_sub(1)
+        .is_some_and(|p| by_sender.get(signer).is_some_and(|m| m.contains_key(&p)))
 }
 
 fn account_nonce(store: &dyn StateStore, a: &Address) -> Result<u64, StoreError> {

@@ -188,6 +188,11 @@ impl Devnet {
         }
     }
 
+    /// The process id of node `i`, if running.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.children[i].as_ref().map(Child::id)
+    }
+
     /// Whether node `i` is still running (it has not exited).
     pub fn is_running(&mut self, i: usize) -> bool {
         match &mut self.children[i] {

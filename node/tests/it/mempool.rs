@@ -114,6 +114,7 @@ fn bounded_by_count_bytes_and_sender() {
         max_txs: 3,
         max_bytes: 1 << 20,
         max_per_sender: 2,
+        gap_ttl_blocks: 20,
     });
     e.add(&mut pool, e.tx(2, 0, 1)).unwrap();
     e.add(&mut pool, e.tx(2, 1, 1)).unwrap();
@@ -132,6 +133,7 @@ fn bounded_by_count_bytes_and_sender() {
         max_txs: 100,
         max_bytes: one * 2,
         max_per_sender: 100,
+        gap_ttl_blocks: 20,
     });
     e.add(&mut small, e.tx(2, 0, 1)).unwrap();
     e.add(&mut small, e.tx(2, 1, 1)).unwrap();
@@ -206,4 +208,43 @@ fn update_drops_included_and_invalidated() {
     let dropped = e.commit(&mut pool, &[revoke]);
     assert_eq!(dropped, 1);
     assert!(!pool.contains(&b1.hash()));
+}
+
+#[test]
+fn transactions_behind_a_nonce_gap_make_room_and_expire() {
+    let mut e = env();
+    let mut pool = Mempool::new(MempoolConfig {
+        max_txs: 2,
+        max_bytes: 1 << 20,
+        max_per_sender: 100,
+        gap_ttl_blocks: 3,
+    });
+    // Nonces 1 and 2 of account 2, whose nonce 0 never arrived: they can
+    // never be proposed.
+    e.add(&mut pool, e.tx(2, 1, 1)).unwrap();
+    e.add(&mut pool, e.tx(2, 2, 1)).unwrap();
+    // Before a block has looked at them the pool is simply full.
+    assert!(matches!(
+        e.add(&mut pool, e.tx(1, 0, 1)),
+        Err(AddError::Full(_))
+    ));
+    // After a block they are known to be gapped: an executable transaction
+    // takes the place of the newest of them...
+    e.commit(&mut pool, &[]);
+    let ready = e.tx(1, 0, 1);
+    e.add(&mut pool, ready.clone()).unwrap();
+    assert!(pool.contains(&ready.hash()));
+    assert!(!pool.contains(&e.tx(2, 2, 1).hash()));
+    assert_eq!(pool.len(), 2);
+    // ...but another gapped one may not.
+    assert!(matches!(
+        e.add(&mut pool, e.tx(1, 5, 1)),
+        Err(AddError::Full(_))
+    ));
+    // And what stays gapped expires after gap_ttl_blocks blocks.
+    for _ in 0..4 {
+        e.commit(&mut pool, &[]);
+    }
+    assert!(!pool.contains(&e.tx(2, 1, 1).hash()));
+    assert!(pool.contains(&ready.hash()));
 }
