@@ -65,6 +65,8 @@ pub struct Devnet {
     pub rpc_base: u16,
     pub metrics_base: u16,
     children: Vec<Option<Child>>,
+    /// When the nodes run in network namespaces: the virtual network.
+    pub netns: Option<NetNs>,
 }
 
 impl std::fmt::Debug for Devnet {
@@ -118,7 +120,44 @@ impl Devnet {
             rpc_base: rpc,
             metrics_base: metrics,
             children: (0..n).map(|_| None).collect(),
+            netns: None,
         }
+    }
+
+    /// An `n`-validator testnet whose nodes each run in their own network
+    /// namespace on a virtual bridge, so a test can cut links. `None` (with
+    /// the reason) where namespaces cannot be made (not root, no `ip`).
+    pub fn generate_isolated(n: usize) -> Result<Devnet, String> {
+        let net = NetNs::create(n)?;
+        let mut d = Devnet::generate(n);
+        for i in 0..n {
+            let path = d.home(i).join("config/config.toml");
+            let mut cfg =
+                palisade_node::config::NodeConfig::load(&path).map_err(|e| e.to_string())?;
+            let ip = net.ip(i);
+            cfg.p2p.listen = vec![format!("/ip4/{ip}/tcp/26656")];
+            cfg.p2p.peers = cfg
+                .p2p
+                .peers
+                .iter()
+                .map(|a| {
+                    // /ip4/127.0.0.1/tcp/PORT/p2p/ID -> that node's namespace address.
+                    let parts: Vec<&str> = a.split('/').collect();
+                    let port: usize = parts.get(4).and_then(|p| p.parse().ok()).unwrap_or(0);
+                    let j = port.saturating_sub(usize::from(d.p2p_base));
+                    format!(
+                        "/ip4/{}/tcp/26656/p2p/{}",
+                        net.ip(j),
+                        parts.get(6).unwrap_or(&"")
+                    )
+                })
+                .collect();
+            cfg.rpc.listen = format!("{ip}:8545").parse().map_err(|e| format!("{e}"))?;
+            cfg.metrics.listen = format!("{ip}:9615").parse().map_err(|e| format!("{e}"))?;
+            std::fs::write(&path, cfg.to_toml()).map_err(|e| e.to_string())?;
+        }
+        d.netns = Some(net);
+        Ok(d)
     }
 
     pub fn home(&self, i: usize) -> PathBuf {
@@ -137,7 +176,15 @@ impl Devnet {
             .append(true)
             .open(self.log_path(i))
             .expect("open log");
-        let child = Command::new(palisade_bin())
+        let mut cmd = match &self.netns {
+            Some(net) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &net.ns(i)]).arg(palisade_bin());
+                c
+            }
+            None => Command::new(palisade_bin()),
+        };
+        let child = cmd
             .arg("start")
             .arg("--home")
             .arg(self.home(i))
@@ -202,7 +249,10 @@ impl Devnet {
     }
 
     pub fn rpc_addr(&self, i: usize) -> String {
-        format!("127.0.0.1:{}", usize::from(self.rpc_base) + i)
+        match &self.netns {
+            Some(net) => format!("{}:8545", net.ip(i)),
+            None => format!("127.0.0.1:{}", usize::from(self.rpc_base) + i),
+        }
     }
 
     /// The funded admin key `palisade testnet` wrote.
@@ -216,7 +266,10 @@ impl Devnet {
     }
 
     pub fn metrics_addr(&self, i: usize) -> String {
-        format!("127.0.0.1:{}", usize::from(self.metrics_base) + i)
+        match &self.netns {
+            Some(net) => format!("{}:9615", net.ip(i)),
+            None => format!("127.0.0.1:{}", usize::from(self.metrics_base) + i),
+        }
     }
 
     /// A metric of node `i` (None if it does not answer).
@@ -283,6 +336,166 @@ impl Drop for Devnet {
                 let _ = c.wait();
             }
         }
+        // NetNs's own Drop removes the namespaces and the bridges.
+    }
+}
+
+/// Network namespaces with one veth each, on bridges in the host namespace:
+/// a small virtual network for tests that cut links. Everything is removed
+/// on drop.
+#[derive(Debug)]
+pub struct NetNs {
+    id: u32,
+    n: usize,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl NetNs {
+    pub fn create(n: usize) -> Result<NetNs, String> {
+        // A short id so interface names stay under 15 bytes; tests running
+        // at once pick different ones, and a clash is retried elsewhere.
+        let seed = std::process::id()
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+        let mut last = String::new();
+        for attempt in 0..8u32 {
+            let id = (seed.wrapping_add(attempt.wrapping_mul(37))) % 200 + 20;
+            let net = NetNs { id, n };
+            match net.build() {
+                Ok(()) => return Ok(net),
+                // Dropping `net` removes whatever was made.
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn build(&self) -> Result<(), String> {
+        let id = self.id;
+        ip(&["link", "add", &self.bridge(0), "type", "bridge"])?;
+        ip(&["link", "add", &self.bridge(1), "type", "bridge"])?;
+        for b in [self.bridge(0), self.bridge(1)] {
+            ip(&["link", "set", &b, "up"])?;
+        }
+        ip(&[
+            "addr",
+            "add",
+            &format!("10.213.{id}.254/24"),
+            "dev",
+            &self.bridge(0),
+        ])?;
+        for i in 0..self.n {
+            let ns = self.ns(i);
+            ip(&["netns", "add", &ns])?;
+            ip(&[
+                "link",
+                "add",
+                &self.host_if(i),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &self.ns_if(i),
+            ])?;
+            ip(&["link", "set", &self.ns_if(i), "netns", &ns])?;
+            ip(&[
+                "netns",
+                "exec",
+                &ns,
+                "ip",
+                "addr",
+                "add",
+                &format!("{}/24", self.ip(i)),
+                "dev",
+                &self.ns_if(i),
+            ])?;
+            ip(&[
+                "netns",
+                "exec",
+                &ns,
+                "ip",
+                "link",
+                "set",
+                &self.ns_if(i),
+                "up",
+            ])?;
+            ip(&["netns", "exec", &ns, "ip", "link", "set", "lo", "up"])?;
+            ip(&["link", "set", &self.host_if(i), "master", &self.bridge(0)])?;
+            ip(&["link", "set", &self.host_if(i), "up"])?;
+        }
+        Ok(())
+    }
+
+    fn bridge(&self, k: usize) -> String {
+        format!("palbr{}{}", self.id, k)
+    }
+    fn host_if(&self, i: usize) -> String {
+        format!("palh{}n{i}", self.id)
+    }
+    fn ns_if(&self, i: usize) -> String {
+        format!("paln{}n{i}", self.id)
+    }
+    pub fn ns(&self, i: usize) -> String {
+        format!("pal{}n{i}", self.id)
+    }
+    pub fn ip(&self, i: usize) -> String {
+        format!("10.213.{}.{}", self.id, i + 1)
+    }
+
+    /// Cuts node `i` off from everyone (and from the test).
+    pub fn isolate(&self, i: usize) -> Result<(), String> {
+        ip(&["link", "set", &self.host_if(i), "down"])
+    }
+
+    /// Reconnects node `i`.
+    pub fn reconnect(&self, i: usize) -> Result<(), String> {
+        ip(&["link", "set", &self.host_if(i), "up"])
+    }
+
+    /// Moves the nodes in `side` to a second bridge: two halves that cannot
+    /// reach each other (the test keeps reaching the first).
+    pub fn split(&self, side: &[usize]) -> Result<(), String> {
+        for i in side {
+            ip(&["link", "set", &self.host_if(*i), "master", &self.bridge(1)])?;
+        }
+        Ok(())
+    }
+
+    /// Puts every node back on the first bridge.
+    pub fn heal(&self) -> Result<(), String> {
+        for i in 0..self.n {
+            ip(&["link", "set", &self.host_if(i), "master", &self.bridge(0)])?;
+            ip(&["link", "set", &self.host_if(i), "up"])?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        for i in 0..self.n {
+            let _ = ip(&["link", "del", &self.host_if(i)]);
+            let _ = ip(&["netns", "del", &self.ns(i)]);
+        }
+        let _ = ip(&["link", "del", &self.bridge(0)]);
+        let _ = ip(&["link", "del", &self.bridge(1)]);
     }
 }
 

@@ -247,3 +247,66 @@ fn a_flooded_mempool_stays_bounded_and_valid_transactions_still_land() {
         "landed at {landed}, first submitted at {h0}"
     );
 }
+
+/// A devnet in network namespaces, or a clear skip where they cannot be made.
+fn isolated() -> Option<Devnet> {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let has_ip = Command::new("ip")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !root || !has_ip {
+        eprintln!(
+            "SKIPPED: network namespaces need root and iproute2 (root: {root}, ip: {has_ip})"
+        );
+        return None;
+    }
+    // As root with iproute2 a failure is a real failure, never a skip.
+    Some(Devnet::generate_isolated(4).expect("create the namespaces"))
+}
+
+#[test]
+fn an_isolated_validator_rejoins_and_catches_up() {
+    let Some(mut net) = isolated() else { return };
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
+    let ns = net.netns.as_ref().unwrap();
+    ns.isolate(3).unwrap();
+    let h = net.height(0).unwrap();
+    // Three of four keep the chain going without it.
+    net.wait_height(&[0, 1, 2], h + 10, Duration::from_secs(60));
+    net.netns.as_ref().unwrap().reconnect(3).unwrap();
+    let target = net.height(0).unwrap() + 5;
+    net.wait_height(&[0, 1, 2, 3], target, Duration::from_secs(60));
+    net.stop_all();
+    agree(&net);
+}
+
+#[test]
+fn a_two_two_split_halts_then_recovers() {
+    let Some(mut net) = isolated() else { return };
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
+    net.netns.as_ref().unwrap().split(&[2, 3]).unwrap();
+    // Let in-flight rounds finish, then no half has two thirds: no commits.
+    std::thread::sleep(Duration::from_secs(2));
+    let during = net.height(0).unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        net.height(0).unwrap(),
+        during,
+        "a half committed without a quorum"
+    );
+    assert_eq!(
+        net.height(1).unwrap(),
+        during,
+        "a half committed without a quorum"
+    );
+    net.netns.as_ref().unwrap().heal().unwrap();
+    net.wait_height(&[0, 1, 2, 3], during + 10, Duration::from_secs(60));
+    net.stop_all();
+    agree(&net);
+}
