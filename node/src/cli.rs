@@ -101,6 +101,9 @@ pub struct StartArgs {
     /// Log format.
     #[arg(long, env = "PALISADE_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// TEST ONLY: make this validator misbehave (fault tests).
+    #[arg(long, value_enum, hide = true)]
+    pub byzantine: Option<crate::driver::Byzantine>,
 }
 
 #[derive(Debug, Args)]
@@ -475,7 +478,7 @@ fn start(a: StartArgs) -> Result<()> {
         .build()
         .context("start the async runtime")?;
     rt.block_on(async move {
-        let node = Node::open(home, cfg)?;
+        let node = Node::open(home, cfg)?.with_byzantine(a.byzantine);
         node.run(shutdown_signal()).await?;
         Ok::<(), anyhow::Error>(())
     })?;

@@ -57,6 +57,18 @@ enum Event {
     Synced(Box<CommittedBlock>),
 }
 
+/// Test-only misbehaviour of a validator, for fault tests that need a
+/// Byzantine peer (`palisade start --byzantine ...`, hidden). Never use on
+/// a real network: the node attacks the chain it validates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Byzantine {
+    /// Besides each vote for a block, also sign and send a nil vote for the
+    /// same height, round and step (equivocation).
+    Equivocate,
+    /// Send every vote a second time with a corrupted signature.
+    BadSignatures,
+}
+
 /// How the driver reaches block sync: blocks fetched from peers come in on
 /// `blocks` (in height order), and `wake` is poked when consensus sees a
 /// later height than ours.
@@ -88,6 +100,7 @@ pub struct Driver {
     last_commit_at: Option<Instant>,
     /// When to start the next height, once the current one is decided.
     next_start: Option<tokio::time::Instant>,
+    byzantine: Option<Byzantine>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -129,6 +142,7 @@ impl Driver {
             from_sync: false,
             last_commit_at: None,
             next_start: None,
+            byzantine: None,
         }
     }
 
@@ -142,6 +156,12 @@ impl Driver {
     /// Exports metrics.
     pub fn with_metrics(mut self, m: Arc<Metrics>) -> Driver {
         self.metrics = Some(m);
+        self
+    }
+
+    /// Makes this validator misbehave (fault tests only).
+    pub fn with_byzantine(mut self, b: Option<Byzantine>) -> Driver {
+        self.byzantine = b;
         self
     }
 
@@ -255,6 +275,26 @@ impl Driver {
                 self.signer.save(&signer_state)?;
                 if let Some(m) = &self.metrics {
                     m.signer_saves.inc();
+                }
+                if let (Some(b), Some(key), Message::Vote(v)) =
+                    (self.byzantine, &self.key, &message)
+                {
+                    let evil = match b {
+                        Byzantine::Equivocate if v.vote.block_hash.is_some() => {
+                            let mut other = v.vote.clone();
+                            other.block_hash = None;
+                            Some(other.sign(&self.cfg.consensus.chain_id, key))
+                        }
+                        Byzantine::BadSignatures => {
+                            let mut forged = v.clone();
+                            forged.signature = palisade_types::Signature([0x42; 64]);
+                            Some(forged)
+                        }
+                        Byzantine::Equivocate => None,
+                    };
+                    if let Some(e) = evil {
+                        let _ = self.outbound.send(Message::Vote(e)).await;
+                    }
                 }
                 let _ = self.outbound.send(message).await;
                 Ok(None)

@@ -165,6 +165,7 @@ pub struct Node {
     net_task: tokio::task::JoinHandle<()>,
     tx_gossip_rx: mpsc::Receiver<Arc<SignedTransaction>>,
     observers: Vec<PeerId>,
+    byzantine: Option<crate::driver::Byzantine>,
 }
 
 impl Node {
@@ -258,7 +259,17 @@ impl Node {
             net_task,
             tx_gossip_rx,
             observers,
+            byzantine: None,
         })
+    }
+
+    /// TEST ONLY: a validator that attacks the chain (fault tests).
+    pub fn with_byzantine(mut self, b: Option<crate::driver::Byzantine>) -> Node {
+        if let Some(b) = b {
+            tracing::warn!(mode = ?b, "BYZANTINE TEST MODE: this validator misbehaves on purpose");
+        }
+        self.byzantine = b;
+        self
     }
 
     /// Runs until `shutdown` completes or a fatal error.
@@ -272,6 +283,7 @@ impl Node {
             net_task,
             mut tx_gossip_rx,
             observers,
+            byzantine,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
@@ -476,7 +488,8 @@ impl Node {
             wake,
         })
         .with_metrics(ctx.metrics.clone())
-        .with_height(ctx.height.clone());
+        .with_height(ctx.height.clone())
+        .with_byzantine(byzantine);
         let mut driver_task = tokio::spawn(driver.run(inbound_rx, stop_rx));
 
         let result = tokio::select! {

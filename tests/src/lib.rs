@@ -170,6 +170,11 @@ impl Devnet {
 
     /// Starts node `i` (appending to its log).
     pub fn start(&mut self, i: usize) {
+        self.start_with(i, &[]);
+    }
+
+    /// Starts node `i` with extra `palisade start` arguments.
+    pub fn start_with(&mut self, i: usize, extra: &[&str]) {
         assert!(self.children[i].is_none(), "node {i} is already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -189,6 +194,7 @@ impl Devnet {
             .arg("--home")
             .arg(self.home(i))
             .args(["--log-level", "info,palisade_node=debug"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

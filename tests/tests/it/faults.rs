@@ -310,3 +310,47 @@ fn a_two_two_split_halts_then_recovers() {
     net.stop_all();
     agree(&net);
 }
+
+#[test]
+fn an_equivocating_validator_is_recorded_and_honest_nodes_agree() {
+    let mut net = Devnet::generate(4);
+    for i in 0..3 {
+        net.start(i);
+    }
+    net.start_with(3, &["--byzantine", "equivocate"]);
+    net.wait_height(&[0, 1, 2], 10, Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (0..3).all(|i| evidence(&net, i) == 0.0) {
+        assert!(
+            Instant::now() < deadline,
+            "no honest node recorded the equivocation"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let h = net.height(0).unwrap();
+    net.wait_height(&[0, 1, 2], h + 5, Duration::from_secs(60));
+    net.stop_all();
+    agree(&net);
+}
+
+#[test]
+fn a_validator_sending_bad_signatures_is_cut_off_and_the_chain_goes_on() {
+    let mut net = Devnet::generate(4);
+    for i in 0..3 {
+        net.start(i);
+    }
+    net.start_with(3, &["--byzantine", "bad-signatures"]);
+    net.wait_height(&[0, 1, 2], 10, Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(0..3).any(|i| {
+        net.log(i)
+            .contains("peer misbehaved: vote with a bad signature")
+    }) {
+        assert!(Instant::now() < deadline, "nobody noticed the forged votes");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let h = net.height(0).unwrap();
+    net.wait_height(&[0, 1, 2], h + 10, Duration::from_secs(60));
+    net.stop_all();
+    agree(&net);
+}
