@@ -173,6 +173,33 @@ impl Devnet {
         self.start_with(i, &[]);
     }
 
+    /// Starts a node that is not one of the testnet's validators (an
+    /// observer or an outsider) from `home`, on port slot `slot` (past the
+    /// validators'), dialing `peers`; its stderr goes to `log`. The caller
+    /// kills it.
+    pub fn spawn_extra(&self, home: &Path, slot: usize, peers: &[String], log: &Path) -> Child {
+        Command::new(palisade_bin())
+            .arg("start")
+            .arg("--home")
+            .arg(home)
+            .arg("--p2p-listen")
+            .arg(format!(
+                "/ip4/127.0.0.1/tcp/{}",
+                usize::from(self.p2p_base) + slot
+            ))
+            .arg("--peers")
+            .arg(peers.join(","))
+            .arg("--metrics-listen")
+            .arg(self.metrics_addr(slot))
+            .arg("--rpc-listen")
+            .arg(self.rpc_addr(slot))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("log file"))
+            .spawn()
+            .expect("spawn palisade start")
+    }
+
     /// Starts node `i` with extra `palisade start` arguments.
     pub fn start_with(&mut self, i: usize, extra: &[&str]) {
         assert!(self.children[i].is_none(), "node {i} is already running");

@@ -1,7 +1,7 @@
 //! Validator processes on loopback: agreement, crash recovery, re-sync
 //! and the permissioned network.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use palisade_genesis::Genesis;
@@ -140,28 +140,9 @@ fn peer_with_a_key_outside_the_allowlist_cannot_join() {
             )
         })
         .collect();
-    let metrics_addr = format!("127.0.0.1:{}", usize::from(net.metrics_base) + 4);
+    let metrics_addr = net.metrics_addr(4);
     let log_path = net.dir.path().join("outsider.log");
-    let mut child = Command::new(palisade_bin())
-        .arg("start")
-        .arg("--home")
-        .arg(&home)
-        .arg("--p2p-listen")
-        .arg(format!(
-            "/ip4/127.0.0.1/tcp/{}",
-            usize::from(net.p2p_base) + 4
-        ))
-        .arg("--peers")
-        .arg(peers.join(","))
-        .arg("--metrics-listen")
-        .arg(&metrics_addr)
-        .arg("--rpc-listen")
-        .arg(format!("127.0.0.1:{}", usize::from(net.rpc_base) + 4))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = net.spawn_extra(&home, 4, &peers, &log_path);
     let refused = wait_for_log(
         &net.log_path(0),
         "refused a connection from a peer not on the allowlist",
@@ -282,26 +263,7 @@ fn observer_follows_the_chain_and_serves_rpc() {
     net.start_all();
     let rpc_addr = net.rpc_addr(4);
     let log_path = net.dir.path().join("observer.log");
-    let mut child = Command::new(palisade_bin())
-        .arg("start")
-        .arg("--home")
-        .arg(&home)
-        .arg("--p2p-listen")
-        .arg(format!(
-            "/ip4/127.0.0.1/tcp/{}",
-            usize::from(net.p2p_base) + 4
-        ))
-        .arg("--peers")
-        .arg(validator_peers.join(","))
-        .arg("--metrics-listen")
-        .arg(format!("127.0.0.1:{}", usize::from(net.metrics_base) + 4))
-        .arg("--rpc-listen")
-        .arg(&rpc_addr)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = net.spawn_extra(&home, 4, &validator_peers, &log_path);
     net.wait_height(&[0, 1, 2, 3], 10, Duration::from_secs(60));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut observed = 0;
