@@ -14,7 +14,12 @@ fn evidence(net: &Devnet, i: usize) -> f64 {
     net.metric(i, "palisade_evidence_total").unwrap_or(0.0)
 }
 
+/// Every node holds the same blocks, and none of them panicked.
 fn agree(net: &Devnet) {
+    for i in 0..net.n {
+        let log = net.log(i);
+        assert!(!log.contains("panicked"), "node {i} panicked:\n{}", net.log_tail(i));
+    }
     let chains: Vec<_> = (0..net.n).map(|i| chain_of(&net.ledger(i))).collect();
     assert_chains_agree(&chains);
 }
