@@ -6,10 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}"
+# Full scenario lengths (SIGSTOP 30 s, isolation 60 s, split 30 s); CI
+# runs the same scenarios held briefly.
+export PALISADE_FAULTS_FULL="${PALISADE_FAULTS_FULL:-1}"
 cargo build --release --locked --workspace --bins >&2
 log="$(mktemp -t palisade-faults.XXXXXX)"
 set +e
-cargo nextest run --release --locked -p palisade-tests --no-fail-fast \
+cargo nextest run --release --locked -p palisade-tests --no-fail-fast --test-threads 1 \
     --success-output final -E 'test(/faults::|network::/)' 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e

@@ -815,3 +815,105 @@ impl Drop for DevNode {
         let _ = self.child.wait();
     }
 }
+
+/// Checks invariants while a scenario runs, on a thread: every height that
+/// every reachable node has committed must carry the same block hash on
+/// all of them; mempools and memory must stay under their bounds. Nodes
+/// that do not answer (killed, frozen, cut off) are skipped for that round.
+#[derive(Debug)]
+pub struct Checker {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<CheckReport>>,
+}
+
+/// What a [`Checker`] saw.
+#[derive(Debug, Default, Clone)]
+pub struct CheckReport {
+    /// Heights compared across at least two nodes.
+    pub heights_checked: u64,
+    /// Heights at which nodes disagreed, with the hashes seen.
+    pub forks: Vec<(u64, Vec<String>)>,
+    pub max_mempool_txs: f64,
+    pub max_rss_bytes: f64,
+}
+
+impl Checker {
+    /// Starts watching nodes whose RPC and metrics addresses are given.
+    pub fn start(rpc: Vec<String>, metrics: Vec<String>) -> Checker {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut report = CheckReport::default();
+            let mut checked = 0u64;
+            // Bounded: at most ten minutes.
+            let deadline = Instant::now() + Duration::from_secs(600);
+            while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let heights: Vec<Option<u64>> = metrics
+                    .iter()
+                    .map(|m| metric(m, "palisade_height").map(|h| h as u64))
+                    .collect();
+                for m in &metrics {
+                    if let Some(v) = metric(m, "palisade_mempool_txs") {
+                        report.max_mempool_txs = report.max_mempool_txs.max(v);
+                    }
+                    if let Some(v) = metric(m, "palisade_process_resident_memory_bytes") {
+                        report.max_rss_bytes = report.max_rss_bytes.max(v);
+                    }
+                }
+                let live: Vec<usize> = (0..rpc.len()).filter(|i| heights[*i].is_some()).collect();
+                let common = live.iter().filter_map(|i| heights[*i]).min().unwrap_or(0);
+                // Compare the new common heights (a bounded number per round).
+                let mut h = checked + 1;
+                while h <= common && h <= checked + 50 && live.len() >= 2 {
+                    let hashes: Vec<String> = live
+                        .iter()
+                        .filter_map(|i| {
+                            rpc_call(&rpc[*i], "chain_getBlock", serde_json::json!([h]))
+                                .ok()
+                                .and_then(|b| b["hash"].as_str().map(str::to_string))
+                        })
+                        .collect();
+                    if hashes.windows(2).any(|w| w[0] != w[1]) {
+                        report.forks.push((h, hashes.clone()));
+                    }
+                    if hashes.len() >= 2 {
+                        report.heights_checked += 1;
+                    }
+                    h += 1;
+                }
+                checked = h - 1;
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            report
+        });
+        Checker {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn stop(mut self) -> CheckReport {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Checker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// How long a fault is held: short in CI, as the full scenario
+/// lengths when `PALISADE_FAULTS_FULL=1` (`scripts/faults.sh` sets it).
+pub fn fault_hold(ci: Duration, full: Duration) -> Duration {
+    if std::env::var("PALISADE_FAULTS_FULL").is_ok_and(|v| v == "1") {
+        full
+    } else {
+        ci
+    }
+}

@@ -7,18 +7,47 @@ use std::time::{Duration, Instant};
 
 use palisade_genesis::Genesis;
 use palisade_node::config::NodeConfig;
-use palisade_tests::{assert_chains_agree, chain_of, palisade_bin, rpc_call, Devnet, Load};
+use palisade_tests::{
+    assert_chains_agree, chain_of, fault_hold, palisade_bin, rpc_call, CheckReport, Checker,
+    Devnet, Load,
+};
 use serde_json::json;
 
 fn evidence(net: &Devnet, i: usize) -> f64 {
     net.metric(i, "palisade_evidence_total").unwrap_or(0.0)
 }
 
+fn checker(net: &Devnet) -> Checker {
+    Checker::start(
+        (0..net.n).map(|i| net.rpc_addr(i)).collect(),
+        (0..net.n).map(|i| net.metrics_addr(i)).collect(),
+    )
+}
+
+fn assert_clean(r: &CheckReport) {
+    assert!(r.forks.is_empty(), "nodes disagreed: {:?}", r.forks);
+    assert!(r.heights_checked > 0, "checker compared nothing");
+    assert!(
+        r.max_mempool_txs <= 50_000.0,
+        "mempool over its bound: {}",
+        r.max_mempool_txs
+    );
+    assert!(
+        r.max_rss_bytes < 2.0 * 1024.0 * 1024.0 * 1024.0,
+        "RSS {} bytes",
+        r.max_rss_bytes
+    );
+}
+
 /// Every node holds the same blocks, and none of them panicked.
 fn agree(net: &Devnet) {
     for i in 0..net.n {
         let log = net.log(i);
-        assert!(!log.contains("panicked"), "node {i} panicked:\n{}", net.log_tail(i));
+        assert!(
+            !log.contains("panicked"),
+            "node {i} panicked:\n{}",
+            net.log_tail(i)
+        );
     }
     let chains: Vec<_> = (0..net.n).map(|i| chain_of(&net.ledger(i))).collect();
     assert_chains_agree(&chains);
@@ -53,23 +82,21 @@ fn a_node_frozen_with_sigstop_catches_up_after_sigcont() {
     let mut net = Devnet::generate(4);
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
-    let pid = net.pid(2).unwrap();
-    Command::new("kill")
-        .args(["-STOP", &pid.to_string()])
-        .status()
-        .unwrap();
+    let check = checker(&net);
+    let pid = net.pid(2).unwrap().to_string();
+    Command::new("kill").args(["-STOP", &pid]).status().unwrap();
     let h = net.height(0).unwrap();
     // The other three keep committing while it is frozen.
     net.wait_height(&[0, 1, 3], h + 15, Duration::from_secs(60));
-    Command::new("kill")
-        .args(["-CONT", &pid.to_string()])
-        .status()
-        .unwrap();
-    let target = net.height(0).unwrap() + 5;
+    std::thread::sleep(fault_hold(Duration::ZERO, Duration::from_secs(30)));
+    Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    // Healed: everyone within heal height + 10 in 60 s.
+    let target = net.height(0).unwrap() + 10;
     net.wait_height(&[0, 1, 2, 3], target, Duration::from_secs(60));
     for i in 0..4 {
         assert_eq!(evidence(&net, i), 0.0, "node {i} recorded evidence");
     }
+    assert_clean(&check.stop());
     net.stop_all();
     agree(&net);
 }
@@ -278,14 +305,17 @@ fn an_isolated_validator_rejoins_and_catches_up() {
     let Some(mut net) = isolated() else { return };
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
-    let ns = net.netns.as_ref().unwrap();
-    ns.isolate(3).unwrap();
+    let check = checker(&net);
+    net.netns.as_ref().unwrap().isolate(3).unwrap();
     let h = net.height(0).unwrap();
     // Three of four keep the chain going without it.
     net.wait_height(&[0, 1, 2], h + 10, Duration::from_secs(60));
+    std::thread::sleep(fault_hold(Duration::ZERO, Duration::from_secs(60)));
     net.netns.as_ref().unwrap().reconnect(3).unwrap();
-    let target = net.height(0).unwrap() + 5;
+    // Healed: everyone within heal height + 10 in 60 s.
+    let target = net.height(0).unwrap() + 10;
     net.wait_height(&[0, 1, 2, 3], target, Duration::from_secs(60));
+    assert_clean(&check.stop());
     net.stop_all();
     agree(&net);
 }
@@ -295,11 +325,12 @@ fn a_two_two_split_halts_then_recovers() {
     let Some(mut net) = isolated() else { return };
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
+    let check = checker(&net);
     net.netns.as_ref().unwrap().split(&[2, 3]).unwrap();
     // Let in-flight rounds finish, then no half has two thirds: no commits.
     std::thread::sleep(Duration::from_secs(2));
     let during = net.height(0).unwrap();
-    std::thread::sleep(Duration::from_secs(5));
+    std::thread::sleep(fault_hold(Duration::from_secs(5), Duration::from_secs(30)));
     assert_eq!(
         net.height(0).unwrap(),
         during,
@@ -312,6 +343,7 @@ fn a_two_two_split_halts_then_recovers() {
     );
     net.netns.as_ref().unwrap().heal().unwrap();
     net.wait_height(&[0, 1, 2, 3], during + 10, Duration::from_secs(60));
+    assert_clean(&check.stop());
     net.stop_all();
     agree(&net);
 }
