@@ -136,15 +136,38 @@ impl App {
         };
         // Leave room for the header and the last commit in the byte budget.
         let budget = (params.max_block_bytes as usize).saturating_sub(128 * 1024);
-        let txs: Vec<SignedTransaction> = mempool
+        let mut txs: Vec<SignedTransaction> = mempool
             .reap(self.ledger.as_ref(), params.max_block_txs as usize, budget)
             .map_err(|e| AppError::Missing(e.to_string()))?
             .iter()
             .map(|t| (**t).clone())
             .collect();
-        let outcome =
-            self.rt
-                .execute_block(self.ledger.as_ref(), root, h, &txs, Signatures::Verified)?;
+        // Each transaction was admissible on its own, but one earlier in
+        // the block can make a later one inadmissible (a role revoked, a
+        // parameter lowered). Leave such a transaction out — with the
+        // same sender's later ones, whose nonces now have a gap — and try
+        // again; each pass removes at least one, so this ends.
+        let outcome = loop {
+            match self
+                .rt
+                .execute_block(self.ledger.as_ref(), root, h, &txs, Signatures::Verified)
+            {
+                Ok(o) => break o,
+                Err(RuntimeBlockError::InadmissibleTx { index, hash, error })
+                    if index < txs.len() =>
+                {
+                    tracing::debug!(tx = %hash, %error, "left out of the proposal");
+                    let signer = txs[index].tx.signer;
+                    let mut i = 0usize;
+                    txs.retain(|t| {
+                        let keep = i < index || t.tx.signer != signer;
+                        i += 1;
+                        keep
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let (prev_hash, prev_time, last_commit) = self.previous(h)?;
         let validators = self.validators(h)?;
         let block = Block {

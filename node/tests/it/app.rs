@@ -309,3 +309,34 @@ fn only_signatures_this_node_verified_are_skipped() {
         .validate_cached(p.block.clone(), Some(NOW), &|h| *h == good)
         .is_ok());
 }
+
+#[test]
+fn a_role_revoked_in_the_same_block_does_not_break_the_proposal() {
+    let mut a = node();
+    // The admin revokes account 2's member role; account 2 has a transfer
+    // pending. Both are admissible alone; in one block the transfer no
+    // longer is, and the proposer must leave it out rather than fail.
+    let revoke = Transaction {
+        chain_id: chain(),
+        nonce: 0,
+        signer: k(1).address(),
+        action: Action::RevokeRole {
+            account: k(2).address(),
+            role: Role::Member,
+        },
+    }
+    .sign(&k(1));
+    add(&mut a, revoke.clone());
+    let victim = transfer(2, 0, 5);
+    add(&mut a, victim.clone());
+    let p = a
+        .app
+        .propose(&a.pool, validators()[0].public_key(), NOW)
+        .expect("proposal despite the inadmissible transaction");
+    let hashes: Vec<_> = p.block.txs.iter().map(|t| t.hash()).collect();
+    assert!(hashes.contains(&revoke.hash()));
+    assert!(!hashes.contains(&victim.hash()));
+    // And the block it built is valid for everyone else.
+    let b = node();
+    b.app.validate(p.block.clone(), Some(NOW)).unwrap();
+}
