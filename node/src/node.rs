@@ -79,13 +79,24 @@ impl NodeContext {
             .map_err(|e| AddError::Store(palisade_runtime::StoreError::Backend(e.to_string())))?
             .next()
             .map_err(|e| AddError::Store(palisade_runtime::StoreError::Backend(e.to_string())))?;
+        // The signature is checked before the pool is locked, so the
+        // consensus driver never waits behind it.
+        if palisade_types::batch::verify_transactions(std::slice::from_ref(&tx)).is_err() {
+            return Err(AddError::Rejected(TxError::BadSignature));
+        }
         let hash = {
             let mut pool = self.mempool.lock().map_err(|_| {
                 AddError::Store(palisade_runtime::StoreError::Backend(
                     "mempool lock poisoned".into(),
                 ))
             })?;
-            let h = pool.add(tx, self.app.runtime(), ledger.as_ref(), next)?;
+            let h = pool.add_checked(
+                tx,
+                self.app.runtime(),
+                ledger.as_ref(),
+                next,
+                Signatures::Verified,
+            )?;
             self.metrics.mempool_txs.set(gauge_value(pool.len() as u64));
             self.metrics
                 .mempool_bytes
