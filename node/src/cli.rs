@@ -16,7 +16,12 @@ use crate::node::Node;
 
 /// Palisade: a permissioned BFT blockchain node.
 #[derive(Debug, Parser)]
-#[command(name = "palisade", version, about, propagate_version = true)]
+#[command(
+    name = "palisade",
+    version,
+    about = "Palisade: a permissioned BFT blockchain node",
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
