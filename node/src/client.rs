@@ -11,7 +11,7 @@ use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use palisade_rpc::types::{BlockId, HexBytes, ReceiptResponse, StateQuery};
 use palisade_rpc::PalisadeApiClient;
 use palisade_types::{
-    encode, Action, Address, BoundedBytes, ChainId, Hash, PublicKey, Role, Transaction,
+    encode, Action, Address, BoundedBytes, ChainId, Hash, Param, PublicKey, Role, Transaction,
 };
 
 use crate::home::read_key;
@@ -126,6 +126,30 @@ pub enum TxAction {
         #[arg(long)]
         consensus_key: PublicKey,
     },
+    /// Change a validator's voting power (validator operator).
+    ValidatorPower {
+        #[arg(long)]
+        consensus_key: PublicKey,
+        #[arg(long)]
+        power: u64,
+    },
+    /// Change a chain parameter (admin).
+    SetParam {
+        #[arg(long, value_enum)]
+        name: ParamName,
+        #[arg(long)]
+        value: u64,
+    },
+}
+
+/// Chain parameters an admin may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ParamName {
+    MaxBlockTxs,
+    MaxBlockBytes,
+    MaxTxBytes,
+    MaxValueBytes,
+    ValidatorUpdateDelay,
 }
 
 #[derive(Debug, Subcommand)]
@@ -259,6 +283,28 @@ fn action(a: &TxAction) -> Result<Action> {
         TxAction::ValidatorRemove { consensus_key } => Action::RemoveValidator {
             consensus_key: *consensus_key,
         },
+        TxAction::ValidatorPower {
+            consensus_key,
+            power,
+        } => Action::SetValidatorPower {
+            consensus_key: *consensus_key,
+            power: *power,
+        },
+        TxAction::SetParam { name, value } => {
+            let small = || {
+                u32::try_from(*value)
+                    .map_err(|_| anyhow!("--value {value} does not fit this parameter"))
+            };
+            Action::SetParam {
+                param: match name {
+                    ParamName::MaxBlockTxs => Param::MaxBlockTxs(small()?),
+                    ParamName::MaxBlockBytes => Param::MaxBlockBytes(small()?),
+                    ParamName::MaxTxBytes => Param::MaxTxBytes(small()?),
+                    ParamName::MaxValueBytes => Param::MaxValueBytes(small()?),
+                    ParamName::ValidatorUpdateDelay => Param::ValidatorUpdateDelay(*value),
+                },
+            }
+        }
     })
 }
 

@@ -234,6 +234,12 @@ fn client_commands_against_a_dev_node() {
 
     // Validator-set changes by the operator (power small enough that one
     // validator keeps more than two thirds).
+    let a = cli(&node)
+        .args(["status", "--output", "json"])
+        .assert()
+        .success();
+    let status: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+    let own = status["validator"].as_str().unwrap().to_string();
     let newcomer = palisade_types::Keypair::from_seed([0x5a; 32])
         .public_key()
         .to_string();
@@ -251,6 +257,8 @@ fn client_commands_against_a_dev_node() {
             "1",
         ],
         vec!["validator-remove", "--consensus-key", &newcomer],
+        vec!["set-param", "--name", "max-value-bytes", "--value", "8192"],
+        vec!["validator-power", "--consensus-key", &own, "--power", "12"],
     ] {
         let a = cli(&node)
             .arg("tx")
@@ -361,7 +369,7 @@ fn client_commands_against_a_dev_node() {
         .failure();
     assert!(stderr_of(&a).contains("at most"), "{}", stderr_of(&a));
     // A value within the wire bound but over the chain's limit: the node says no.
-    let mid = "x".repeat(20_000);
+    let mid = "x".repeat(10_000); // over the 8,192 set above, under the default
     let a = cli(&node)
         .args([
             "tx",
