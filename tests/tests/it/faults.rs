@@ -17,6 +17,32 @@ fn evidence(net: &Devnet, i: usize) -> f64 {
     net.metric(i, "palisade_evidence_total").unwrap_or(0.0)
 }
 
+/// The seed of a randomized schedule: `PALISADE_FAULT_SEED` or the clock;
+/// printed either way.
+fn fault_seed() -> u64 {
+    let seed = std::env::var("PALISADE_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    eprintln!("fault schedule seed: {seed} (replay with PALISADE_FAULT_SEED={seed})");
+    seed
+}
+
+/// xorshift64*: enough to vary a schedule, and reproducible from the seed.
+fn next_rand(state: &mut u64) -> u64 {
+    let mut x = (*state).max(1);
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
 fn checker(net: &Devnet) -> Checker {
     Checker::start(
         (0..net.n).map(|i| net.rpc_addr(i)).collect(),
@@ -120,9 +146,18 @@ fn all_validators_killed_and_restarted_in_another_order_resume() {
         .map(|i| net.ledger(i).latest_height().unwrap().get())
         .min()
         .unwrap();
-    for i in [2, 0, 3, 1] {
+    // Restart order and gaps from a seed, logged so a failure can be
+    // replayed with PALISADE_FAULT_SEED.
+    let seed = fault_seed();
+    let mut rng = seed;
+    let mut order = vec![0usize, 1, 2, 3];
+    for k in (1..order.len()).rev() {
+        let j = (next_rand(&mut rng) % (k as u64 + 1)) as usize;
+        order.swap(k, j);
+    }
+    for i in order {
         net.start(i);
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(next_rand(&mut rng) % 800));
     }
     net.wait_height(&[0, 1, 2, 3], before + 10, Duration::from_secs(90));
     for i in 0..4 {
