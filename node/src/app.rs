@@ -14,6 +14,14 @@ use palisade_types::{
 use crate::ledger::{Ledger, LedgerError};
 use crate::mempool::Mempool;
 
+/// This node's clock, in Unix milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// How far ahead of this node's clock a proposed block's time may be.
 pub const MAX_CLOCK_DRIFT_MS: u64 = 5_000;
 
@@ -202,18 +210,18 @@ impl App {
     /// committed by a quorum, which is executed whatever our clock says),
     /// and that executing it gives exactly the roots its header claims.
     pub fn validate(&self, block: Arc<Block>, now_ms: Option<u64>) -> Result<Executed, AppError> {
-        self.validate_cached(block, now_ms, &|_| false)
+        self.validate_cached(block, now_ms, &[])
     }
 
-    /// [`App::validate`], not re-checking the signature of any transaction
-    /// for which `verified(hash)` holds (this node verified those exact
-    /// bytes at mempool admission; the hash covers the signature). The rest
-    /// are verified in one batch.
+    /// [`App::validate`], not re-checking the signature of transaction `i`
+    /// when `verified[i]` holds (this node verified those exact bytes at
+    /// mempool admission; the hash covers the signature). The rest are
+    /// verified in one batch.
     pub fn validate_cached(
         &self,
         block: Arc<Block>,
         now_ms: Option<u64>,
-        verified: &dyn Fn(&Hash) -> bool,
+        verified: &[bool],
     ) -> Result<Executed, AppError> {
         let h = self.next_height()?;
         let hd = &block.header;
@@ -258,7 +266,7 @@ impl App {
             .txs
             .iter()
             .enumerate()
-            .filter(|(_, t)| !verified(&t.hash()))
+            .filter(|(i, _)| !verified.get(*i).copied().unwrap_or(false))
             .map(|(i, t)| (i, t.clone()))
             .collect();
         let batch: Vec<SignedTransaction> = unverified.iter().map(|(_, t)| t.clone()).collect();

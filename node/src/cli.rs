@@ -2,13 +2,13 @@
 //! `testnet`), keys and genesis tools.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use palisade_genesis::{ConsensusParams, Genesis, GenesisAccount, GenesisValidator};
 use palisade_types::{ChainId, Keypair, Role};
 
+use crate::app::now_ms;
 use crate::config::{LogFormat, NodeConfig};
 use crate::home::{read_key, write_key, Home};
 use crate::network::peer_id_of;
@@ -121,15 +121,8 @@ pub struct TestnetArgs {
     pub output: PathBuf,
     #[arg(long, default_value = "palisade-testnet")]
     pub chain_id: String,
-    /// First p2p port; node i listens on base + i.
-    #[arg(long, default_value_t = 26656)]
-    pub p2p_port: u16,
-    /// First JSON-RPC port; node i serves on base + i.
-    #[arg(long, default_value_t = 8545)]
-    pub rpc_port: u16,
-    /// First metrics port; node i serves on base + i.
-    #[arg(long, default_value_t = 9615)]
-    pub metrics_port: u16,
+    #[command(flatten)]
+    pub ports: BasePorts,
     /// Minimum time between blocks.
     #[arg(long, default_value_t = 200)]
     pub block_interval_ms: u64,
@@ -142,6 +135,20 @@ pub struct TestnetArgs {
     pub bench_accounts: u32,
 }
 
+/// Loopback ports of a local network: node i uses base + i.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct BasePorts {
+    /// First p2p port; node i listens on base + i.
+    #[arg(long, default_value_t = 26656)]
+    pub p2p_port: u16,
+    /// First JSON-RPC port; node i serves on base + i.
+    #[arg(long, default_value_t = 8545)]
+    pub rpc_port: u16,
+    /// First metrics port; node i serves on base + i.
+    #[arg(long, default_value_t = 9615)]
+    pub metrics_port: u16,
+}
+
 #[derive(Debug, Args)]
 pub struct DevnetArgs {
     /// Number of validators.
@@ -151,12 +158,8 @@ pub struct DevnetArgs {
     /// Default: a new temporary directory.
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    #[arg(long, default_value_t = 26656)]
-    pub p2p_port: u16,
-    #[arg(long, default_value_t = 8545)]
-    pub rpc_port: u16,
-    #[arg(long, default_value_t = 9615)]
-    pub metrics_port: u16,
+    #[command(flatten)]
+    pub ports: BasePorts,
     #[arg(long, default_value_t = 200)]
     pub block_interval_ms: u64,
     /// Fund this many well-known load-test accounts (see `palisade bench`).
@@ -198,13 +201,6 @@ pub enum KeysCommand {
 pub enum GenesisCommand {
     /// Check a genesis file and print its hash.
     Validate { file: PathBuf },
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 pub(crate) fn write_new(path: &Path, text: &str) -> Result<()> {
@@ -333,9 +329,9 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
     let n = usize::from(a.validators);
     let chain_id = ChainId::new(&a.chain_id).map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?;
     for (flag, base) in [
-        ("--p2p-port", a.p2p_port),
-        ("--rpc-port", a.rpc_port),
-        ("--metrics-port", a.metrics_port),
+        ("--p2p-port", a.ports.p2p_port),
+        ("--rpc-port", a.ports.rpc_port),
+        ("--metrics-port", a.ports.metrics_port),
     ] {
         if usize::from(base) + n > usize::from(u16::MAX) {
             bail!("{flag} {base} leaves no room for {n} nodes");
@@ -407,7 +403,7 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
     let peer_addr = |i: usize| -> Result<String> {
         Ok(format!(
             "/ip4/127.0.0.1/tcp/{}/p2p/{}",
-            usize::from(a.p2p_port) + i,
+            usize::from(a.ports.p2p_port) + i,
             peer_id_of(&node_keys[i].public_key())?
         ))
     };
@@ -418,13 +414,14 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
             ..NodeConfig::default()
         };
         let port = |base: u16| u16::try_from(usize::from(base) + i).unwrap_or(base);
-        cfg.p2p.listen = vec![format!("/ip4/127.0.0.1/tcp/{}", port(a.p2p_port))];
+        cfg.p2p.listen = vec![format!("/ip4/127.0.0.1/tcp/{}", port(a.ports.p2p_port))];
         cfg.p2p.peers = (0..n)
             .filter(|j| *j != i)
             .map(peer_addr)
             .collect::<Result<_>>()?;
-        cfg.rpc.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port(a.rpc_port)));
-        cfg.metrics.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port(a.metrics_port)));
+        cfg.rpc.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port(a.ports.rpc_port)));
+        cfg.metrics.listen =
+            std::net::SocketAddr::from(([127, 0, 0, 1], port(a.ports.metrics_port)));
         write_new(&home.config_file(), &cfg.to_toml())?;
     }
     println!("testnet of {n} validators in {}", a.output.display());
@@ -439,9 +436,9 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
         println!(
             "node{i}: palisade start --home {}   (p2p {}, rpc 127.0.0.1:{}, metrics 127.0.0.1:{})",
             home.root().display(),
-            usize::from(a.p2p_port) + i,
-            usize::from(a.rpc_port) + i,
-            usize::from(a.metrics_port) + i
+            usize::from(a.ports.p2p_port) + i,
+            usize::from(a.ports.rpc_port) + i,
+            usize::from(a.ports.metrics_port) + i
         );
     }
     Ok(())

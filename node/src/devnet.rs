@@ -10,7 +10,8 @@ use anyhow::{bail, Context, Result};
 use palisade_genesis::{ConsensusParams, Genesis, GenesisAccount, GenesisValidator};
 use palisade_types::{sha256, ChainId, Keypair, Role};
 
-use crate::cli::{now_ms, shutdown_signal, write_new, DevArgs, DevnetArgs, TestnetArgs};
+use crate::app::now_ms;
+use crate::cli::{shutdown_signal, write_new, DevArgs, DevnetArgs, TestnetArgs};
 use crate::config::NodeConfig;
 use crate::home::{write_key, Home};
 use crate::network::peer_id_of;
@@ -64,9 +65,7 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
             validators: a.validators,
             output: net.clone(),
             chain_id: "palisade-devnet".into(),
-            p2p_port: a.p2p_port,
-            rpc_port: a.rpc_port,
-            metrics_port: a.metrics_port,
+            ports: a.ports,
             block_interval_ms: a.block_interval_ms,
             propose_timeout_ms: 1000,
             bench_accounts: a.bench_accounts,

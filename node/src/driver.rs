@@ -12,13 +12,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use palisade_consensus::{Config, Consensus, Input, Message, Output, Timeout};
 use palisade_types::{Hash, Height, Keypair};
 use tokio::sync::{broadcast, mpsc, Notify};
 
-use crate::app::{App, AppError, Executed};
+use crate::app::{now_ms, App, AppError, Executed};
 use crate::mempool::Mempool;
 use crate::metrics::{gauge_value, Metrics};
 use crate::network::wire::CommittedBlock;
@@ -107,13 +107,6 @@ impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver").field("cfg", &self.cfg).finish()
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 impl Driver {
@@ -338,19 +331,11 @@ impl Driver {
                 let hash = block.hash();
                 // Signatures this node already checked at mempool admission
                 // are not checked again.
-                let known: std::collections::HashSet<Hash> = match self.mempool.lock() {
-                    Ok(pool) => block
-                        .txs
-                        .iter()
-                        .map(|t| t.hash())
-                        .filter(|h| pool.contains(h))
-                        .collect(),
-                    Err(_) => Default::default(),
+                let known: Vec<bool> = match self.mempool.lock() {
+                    Ok(pool) => block.txs.iter().map(|t| pool.contains(&t.hash())).collect(),
+                    Err(_) => Vec::new(),
                 };
-                let valid = match self
-                    .app
-                    .validate_cached(block, Some(now_ms()), &|h| known.contains(h))
-                {
+                let valid = match self.app.validate_cached(block, Some(now_ms()), &known) {
                     Ok(executed) => {
                         self.executed.insert(hash, executed);
                         true

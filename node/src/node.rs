@@ -550,9 +550,6 @@ fn admit_gossiped(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> bool {
     };
     let mut valid = true;
     for tx in txs {
-        if pool.contains(&tx.hash()) {
-            continue;
-        }
         match pool.add_checked(tx, ctx.app.runtime(), ledger.as_ref(), next, sigs) {
             Ok(_) => {}
             Err(AddError::Rejected(TxError::BadSignature | TxError::WrongChainId { .. })) => {
