@@ -1,6 +1,6 @@
 //! The JSON-RPC server: HTTP and WebSocket on one port, `GET /health`, and
-//! hard limits on request and response size, batch length, connections
-//! and subscriptions per connection. Malformed requests get JSON-RPC
+//! hard limits on request and response size, batch length, open
+//! connections and subscriptions per connection. Malformed requests get JSON-RPC
 //! errors with the codes of [`crate::errors`].
 
 use std::net::SocketAddr;
@@ -10,11 +10,12 @@ use std::time::Duration;
 use jsonrpsee::core::{async_trait, SubscriptionResult};
 use jsonrpsee::server::middleware::http::ProxyGetRequestLayer;
 use jsonrpsee::server::{
-    BatchRequestConfig, PendingSubscriptionSink, Server, ServerConfig, ServerHandle,
-    SubscriptionMessage,
+    serve_with_graceful_shutdown, stop_channel, BatchRequestConfig, Methods,
+    PendingSubscriptionSink, Server, ServerConfig, ServerHandle, SubscriptionMessage,
 };
 use palisade_types::{decode, Address, Hash, Height, SignedTransaction};
-use tokio::sync::broadcast;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{broadcast, Semaphore};
 
 use crate::api::{PalisadeApiServer, RpcResult};
 use crate::backend::{BackendError, NodeBackend, SubmitError, TxLocation};
@@ -51,8 +52,18 @@ impl Default for RpcLimits {
 pub const MAX_WAIT_MS: u64 = 60_000;
 const DEFAULT_WAIT_MS: u64 = 10_000;
 
+/// Answer to a connection over the limit: it is closed without being read.
+const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 62\r\nconnection: close\r\nretry-after: 1\r\n\r\ntoo many open connections to this node's RPC; try again later\n";
+
 /// Starts the server on `addr`; returns the bound address and a handle
 /// that stops it.
+///
+/// The accept loop is ours rather than jsonrpsee's: jsonrpsee's connection
+/// limit counts requests being served, not open sockets, so clients that
+/// open connections and send nothing would each hold a socket (and a file
+/// descriptor the node's database and peers also need) until its 30 s
+/// first-request timeout. Here at most `max_connections` sockets are open
+/// at once; one more is answered 503 and closed straight away.
 pub async fn start(
     addr: SocketAddr,
     limits: RpcLimits,
@@ -67,12 +78,12 @@ pub async fn start(
         .build();
     let health = ProxyGetRequestLayer::new([("/health", "system_health")])
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let server = Server::builder()
+    let services = Server::builder()
         .set_config(config)
         .set_http_middleware(tower::ServiceBuilder::new().layer(health))
-        .build(addr)
-        .await?;
-    let local = server.local_addr()?;
+        .to_service_builder();
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
     let mut module = RpcImpl { backend }.into_rpc();
     let mut names: Vec<String> = module.method_names().map(str::to_string).collect();
     names.sort();
@@ -88,7 +99,50 @@ pub async fn start(
             })
         })
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok((local, server.start(module)))
+    let methods: Methods = module.into();
+    let (stop, handle) = stop_channel();
+    let open = Arc::new(Semaphore::new(limits.max_connections as usize));
+    tokio::spawn(async move {
+        let shutdown = stop.clone().shutdown();
+        tokio::pin!(shutdown);
+        loop {
+            let (mut socket, peer) = tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of descriptors, or the peer gave up: wait a
+                        // little instead of spinning.
+                        tracing::debug!(error = %e, "rpc accept failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(permit) = open.clone().try_acquire_owned() else {
+                tracing::debug!(%peer, "rpc connection refused: too many open");
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(1),
+                        socket.write_all(TOO_MANY_CONNECTIONS),
+                    )
+                    .await;
+                });
+                continue;
+            };
+            let _ = socket.set_nodelay(true);
+            let service = services.clone().build(methods.clone(), stop.clone());
+            let stopped = stop.clone().shutdown();
+            tokio::spawn(async move {
+                // Held while the connection lives.
+                let _permit = permit;
+                if let Err(e) = serve_with_graceful_shutdown(socket, service, stopped).await {
+                    tracing::debug!(%peer, error = %e, "rpc connection ended");
+                }
+            });
+        }
+    });
+    Ok((local, handle))
 }
 
 struct RpcImpl {

@@ -9,6 +9,12 @@
 
 #![forbid(unsafe_code)]
 
+mod invariants;
+mod seed;
+
+pub use invariants::{acknowledged, audit, Audit};
+pub use seed::FaultRng;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -569,9 +575,38 @@ pub fn rpc_call(
     }
 }
 
+/// Sends `body` as a raw HTTP POST to the JSON-RPC server at `addr` and
+/// returns whatever comes back (status line, headers and body), for
+/// requests a well-behaved client would never make. Bounded in time.
+pub fn raw_post(addr: &str, body: &[u8]) -> String {
+    let Ok(sock) = addr.parse::<std::net::SocketAddr>() else {
+        return String::new();
+    };
+    let Ok(mut s) = TcpStream::connect_timeout(&sock, Duration::from_secs(2)) else {
+        return String::new();
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    s.set_write_timeout(Some(Duration::from_secs(10))).ok();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = s.write_all(head.as_bytes());
+    // The server may answer and close before reading all of an oversized
+    // body; what it answered is still read below.
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let _ = s.take(8 * 1024 * 1024).read_to_end(&mut out);
+    String::from_utf8_lossy(&out).to_string()
+}
+
 /// Reads `name` from the Prometheus endpoint at `addr`.
 pub fn metric(addr: &str, name: &str) -> Option<f64> {
-    let body = http_get(addr, "/metrics")?;
+    metric_in(&http_get(addr, "/metrics")?, name)
+}
+
+/// Reads `name` from a Prometheus text exposition.
+pub fn metric_in(body: &str, name: &str) -> Option<f64> {
     body.lines()
         .find(|l| l.split_whitespace().next() == Some(name))
         .and_then(|l| l.split_whitespace().nth(1))
@@ -818,7 +853,8 @@ impl Drop for DevNode {
 
 /// Checks invariants while a scenario runs, on a thread: every height that
 /// every reachable node has committed must carry the same block hash on
-/// all of them; mempools and memory must stay under their bounds. Nodes
+/// all of them; mempools and memory must stay under their bounds; any
+/// equivocation (double sign) an honest node detects is reported. Nodes
 /// that do not answer (killed, frozen, cut off) are skipped for that round.
 #[derive(Debug)]
 pub struct Checker {
@@ -835,6 +871,17 @@ pub struct CheckReport {
     pub forks: Vec<(u64, Vec<String>)>,
     pub max_mempool_txs: f64,
     pub max_rss_bytes: f64,
+    /// Per node, the most equivocation evidence it had recorded
+    /// (`palisade_evidence_total`): a validator key signed two different
+    /// votes or proposals at one height, round and step.
+    pub evidence: Vec<f64>,
+}
+
+impl CheckReport {
+    /// Double signs any node reported.
+    pub fn double_signs(&self) -> f64 {
+        self.evidence.iter().copied().fold(0.0, f64::max)
+    }
 }
 
 impl Checker {
@@ -844,20 +891,30 @@ impl Checker {
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            let mut report = CheckReport::default();
+            let mut report = CheckReport {
+                evidence: vec![0.0; metrics.len()],
+                ..CheckReport::default()
+            };
             let mut checked = 0u64;
             // Bounded: at most ten minutes.
             let deadline = Instant::now() + Duration::from_secs(600);
             while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
-                let heights: Vec<Option<u64>> = metrics
+                // One scrape per node per round.
+                let scrapes: Vec<Option<String>> =
+                    metrics.iter().map(|m| http_get(m, "/metrics")).collect();
+                let heights: Vec<Option<u64>> = scrapes
                     .iter()
-                    .map(|m| metric(m, "palisade_height").map(|h| h as u64))
+                    .map(|b| metric_in(b.as_deref()?, "palisade_height").map(|h| h as u64))
                     .collect();
-                for m in &metrics {
-                    if let Some(v) = metric(m, "palisade_mempool_txs") {
+                for (i, body) in scrapes.iter().enumerate() {
+                    let Some(body) = body else { continue };
+                    if let Some(v) = metric_in(body, "palisade_evidence_total") {
+                        report.evidence[i] = report.evidence[i].max(v);
+                    }
+                    if let Some(v) = metric_in(body, "palisade_mempool_txs") {
                         report.max_mempool_txs = report.max_mempool_txs.max(v);
                     }
-                    if let Some(v) = metric(m, "palisade_process_resident_memory_bytes") {
+                    if let Some(v) = metric_in(body, "palisade_process_resident_memory_bytes") {
                         report.max_rss_bytes = report.max_rss_bytes.max(v);
                     }
                 }

@@ -8,39 +8,14 @@ use std::time::{Duration, Instant};
 use palisade_genesis::Genesis;
 use palisade_node::config::NodeConfig;
 use palisade_tests::{
-    assert_chains_agree, chain_of, fault_hold, palisade_bin, rpc_call, CheckReport, Checker,
-    Devnet, Load,
+    acknowledged, audit, fault_hold, palisade_bin, raw_post, rpc_call, Audit, CheckReport, Checker,
+    Devnet, FaultRng, Load,
 };
+use palisade_types::{Height, PublicKey, Round};
 use serde_json::json;
 
 fn evidence(net: &Devnet, i: usize) -> f64 {
     net.metric(i, "palisade_evidence_total").unwrap_or(0.0)
-}
-
-/// The seed of a randomized schedule: `PALISADE_FAULT_SEED` or the clock;
-/// printed either way.
-fn fault_seed() -> u64 {
-    let seed = std::env::var("PALISADE_FAULT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        });
-    eprintln!("fault schedule seed: {seed} (replay with PALISADE_FAULT_SEED={seed})");
-    seed
-}
-
-/// xorshift64*: enough to vary a schedule, and reproducible from the seed.
-fn next_rand(state: &mut u64) -> u64 {
-    let mut x = (*state).max(1);
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
 fn checker(net: &Devnet) -> Checker {
@@ -50,9 +25,20 @@ fn checker(net: &Devnet) -> Checker {
     )
 }
 
+fn rpc_addrs(net: &Devnet) -> Vec<String> {
+    (0..net.n).map(|i| net.rpc_addr(i)).collect()
+}
+
+/// What the live checker saw holds every invariant, with no double sign.
 fn assert_clean(r: &CheckReport) {
     assert!(r.forks.is_empty(), "nodes disagreed: {:?}", r.forks);
     assert!(r.heights_checked > 0, "checker compared nothing");
+    assert_eq!(
+        r.double_signs(),
+        0.0,
+        "an honest run reported double signs: {:?}",
+        r.evidence
+    );
     assert!(
         r.max_mempool_txs <= 50_000.0,
         "mempool over its bound: {}",
@@ -65,8 +51,9 @@ fn assert_clean(r: &CheckReport) {
     );
 }
 
-/// Every node holds the same blocks, and none of them panicked.
-fn agree(net: &Devnet) {
+/// No node panicked, and the stopped ledgers pass every chain invariant
+/// (see [`audit`]).
+fn agree(net: &Devnet) -> Audit {
     for i in 0..net.n {
         let log = net.log(i);
         assert!(
@@ -75,8 +62,44 @@ fn agree(net: &Devnet) {
             net.log_tail(i)
         );
     }
-    let chains: Vec<_> = (0..net.n).map(|i| chain_of(&net.ledger(i))).collect();
-    assert_chains_agree(&chains);
+    audit(net)
+}
+
+/// The highest height any of `nodes` reports.
+fn top(net: &Devnet, nodes: &[usize]) -> u64 {
+    nodes
+        .iter()
+        .filter_map(|i| net.height(*i))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The nodes other than `out`.
+fn others(n: usize, out: &[usize]) -> Vec<usize> {
+    (0..n).filter(|i| !out.contains(i)).collect()
+}
+
+/// Consensus keys of the testnet's validators, by node index.
+fn consensus_keys(net: &Devnet) -> Vec<PublicKey> {
+    let genesis = Genesis::from_file(&net.home(0).join("config/genesis.json")).unwrap();
+    (0..net.n)
+        .map(|i| {
+            genesis
+                .validators
+                .iter()
+                .find(|v| v.name == format!("validator-{i}"))
+                .unwrap_or_else(|| panic!("validator-{i} not in genesis"))
+                .consensus_key
+        })
+        .collect()
+}
+
+/// After a fault heals: every node reaches the heal height + 10 within
+/// 60 s (the issue's recovery bound).
+fn recovers(net: &mut Devnet) {
+    let all: Vec<usize> = (0..net.n).collect();
+    let target = top(net, &all) + 10;
+    net.wait_height(&all, target, Duration::from_secs(60));
 }
 
 #[test]
@@ -89,36 +112,40 @@ fn negative_control_two_nodes_sharing_a_key_are_caught_double_signing() {
     )
     .unwrap();
     net.start_all();
+    let check = checker(&net);
     let deadline = Instant::now() + Duration::from_secs(90);
-    let mut caught = false;
-    while Instant::now() < deadline {
-        if evidence(&net, 1) > 0.0 || evidence(&net, 2) > 0.0 {
-            caught = true;
-            break;
-        }
+    while Instant::now() < deadline && evidence(&net, 1) == 0.0 && evidence(&net, 2) == 0.0 {
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(caught, "nobody recorded the shared key's equivocation");
+    // Give the checker a round to scrape what the nodes recorded.
+    std::thread::sleep(Duration::from_millis(800));
+    let report = check.stop();
+    assert!(
+        report.double_signs() > 0.0,
+        "the checker did not report the shared key's double sign: {:?}",
+        report.evidence
+    );
     let log = net.log(1) + &net.log(2);
     assert!(log.contains("equivocation evidence"), "no evidence logged");
 }
 
 #[test]
 fn a_node_frozen_with_sigstop_catches_up_after_sigcont() {
+    let mut rng = FaultRng::from_env("sigstop");
+    let victim = rng.below(4) as usize;
+    let rest = others(4, &[victim]);
     let mut net = Devnet::generate(4);
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
     let check = checker(&net);
-    let pid = net.pid(2).unwrap().to_string();
+    let pid = net.pid(victim).unwrap().to_string();
     Command::new("kill").args(["-STOP", &pid]).status().unwrap();
-    let h = net.height(0).unwrap();
+    let h = top(&net, &rest);
     // The other three keep committing while it is frozen.
-    net.wait_height(&[0, 1, 3], h + 15, Duration::from_secs(60));
-    std::thread::sleep(fault_hold(Duration::ZERO, Duration::from_secs(30)));
+    net.wait_height(&rest, h + 15, Duration::from_secs(60));
+    std::thread::sleep(fault_hold(rng.millis(0, 2000), Duration::from_secs(30)));
     Command::new("kill").args(["-CONT", &pid]).status().unwrap();
-    // Healed: everyone within heal height + 10 in 60 s.
-    let target = net.height(0).unwrap() + 10;
-    net.wait_height(&[0, 1, 2, 3], target, Duration::from_secs(60));
+    recovers(&mut net);
     for i in 0..4 {
         assert_eq!(evidence(&net, i), 0.0, "node {i} recorded evidence");
     }
@@ -129,16 +156,14 @@ fn a_node_frozen_with_sigstop_catches_up_after_sigcont() {
 
 #[test]
 fn all_validators_killed_and_restarted_in_another_order_resume() {
+    let mut rng = FaultRng::from_env("kill-all");
     let mut net = Devnet::generate(4);
     net.start_all();
-    let load = Load::start(
-        (0..4).map(|i| net.rpc_addr(i)).collect(),
-        net.chain_id(),
-        net.admin_key(),
-        100,
-    );
+    let load = Load::start(rpc_addrs(&net), net.chain_id(), net.admin_key(), 100);
     net.wait_height(&[0, 1, 2, 3], 8, Duration::from_secs(60));
     let sent_before = load.stop();
+    // What the nodes acknowledged before the crash must survive it.
+    let acked = acknowledged(&rpc_addrs(&net), &sent_before);
     for i in 0..4 {
         net.kill9(i);
     }
@@ -146,44 +171,33 @@ fn all_validators_killed_and_restarted_in_another_order_resume() {
         .map(|i| net.ledger(i).latest_height().unwrap().get())
         .min()
         .unwrap();
-    // Restart order and gaps from a seed, logged so a failure can be
-    // replayed with PALISADE_FAULT_SEED.
-    let seed = fault_seed();
-    let mut rng = seed;
+    // Restart order and gaps from the seed.
     let mut order = vec![0usize, 1, 2, 3];
-    for k in (1..order.len()).rev() {
-        let j = (next_rand(&mut rng) % (k as u64 + 1)) as usize;
-        order.swap(k, j);
-    }
+    rng.shuffle(&mut order);
     for i in order {
         net.start(i);
-        std::thread::sleep(Duration::from_millis(next_rand(&mut rng) % 800));
+        std::thread::sleep(rng.millis(0, 800));
     }
     net.wait_height(&[0, 1, 2, 3], before + 10, Duration::from_secs(90));
     for i in 0..4 {
         assert_eq!(evidence(&net, i), 0.0, "node {i} recorded evidence");
     }
     net.stop_all();
-    agree(&net);
-    let txs: usize = chain_of(&net.ledger(0))
-        .iter()
-        .map(|(_, b, _)| b.txs.len())
-        .sum();
-    assert!(txs > 0 && !sent_before.is_empty());
+    let audit = agree(&net);
+    assert!(!acked.is_empty(), "no transaction was acknowledged");
+    audit.assert_exactly_once(&acked);
 }
 
 #[test]
 fn a_validator_removed_by_the_admin_is_disconnected_and_the_chain_goes_on() {
+    let mut rng = FaultRng::from_env("validator-removed");
+    // Node 0 takes the admin's transaction; any other one is removed.
+    let victim = 1 + rng.below(3) as usize;
+    let rest = others(4, &[victim]);
     let mut net = Devnet::generate(4);
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
-    let genesis = Genesis::from_file(&net.home(0).join("config/genesis.json")).unwrap();
-    let removed = genesis
-        .validators
-        .iter()
-        .find(|v| v.name == "validator-3")
-        .unwrap()
-        .consensus_key;
+    let removed = consensus_keys(&net)[victim];
     let out = Command::new(palisade_bin())
         .args(["tx", "validator-remove", "--wait", "--consensus-key"])
         .arg(removed.to_string())
@@ -213,27 +227,33 @@ fn a_validator_removed_by_the_admin_is_disconnected_and_the_chain_goes_on() {
         }
         assert!(
             Instant::now() < deadline,
-            "validator 3 still in the set or connected (peers {peers0})"
+            "validator {victim} still in the set or connected (peers {peers0})"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
     let h = net.height(0).unwrap();
-    net.wait_height(&[0, 1, 2], h + 5, Duration::from_secs(60));
-    // Later blocks carry no signature of the removed validator.
+    net.wait_height(&rest, h + 5, Duration::from_secs(60));
     let latest = net.height(0).unwrap();
     net.stop_all();
+    let audit = agree(&net);
+    assert!(audit.longest_height as u64 >= latest);
+    // Later blocks neither count nor carry a signature of the removed
+    // validator (every certificate was verified against its height's set).
     let ledger = net.ledger(0);
-    let chain = chain_of(&ledger);
-    let tail = &chain[(latest as usize).saturating_sub(3)..];
-    for (h, _, commit) in tail {
-        let set = ledger.validators(*h).unwrap().unwrap();
+    for h in latest.saturating_sub(3)..=latest {
+        let set = ledger.validators(Height(h)).unwrap().unwrap();
         assert!(set.get(&removed).is_none(), "height {h} still counts it");
-        commit.verify(&net.chain_id(), &set).unwrap();
+        let commit = ledger.commit(Height(h)).unwrap().unwrap();
+        assert!(
+            commit.signatures().iter().all(|s| s.validator != removed),
+            "height {h} carries its signature"
+        );
     }
 }
 
 #[test]
 fn a_flooded_mempool_stays_bounded_and_valid_transactions_still_land() {
+    let mut rng = FaultRng::from_env("mempool-flood");
     let mut net = Devnet::generate_with(4, &["--bench-accounts", "2000"]);
     // A small pool, so the flood fills it.
     for i in 0..4 {
@@ -244,7 +264,8 @@ fn a_flooded_mempool_stays_bounded_and_valid_transactions_still_land() {
     }
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 2, Duration::from_secs(60));
-    let rpc: Vec<String> = (0..4).map(|i| net.rpc_addr(i)).collect();
+    let rpc = rpc_addrs(&net);
+    let check = checker(&net);
     // Flood: 2,000 accounts, far more than the pool holds, as fast as the
     // generator goes.
     let flood = Command::new(palisade_bin())
@@ -273,6 +294,13 @@ fn a_flooded_mempool_stays_bounded_and_valid_transactions_still_land() {
         let size = net.metric(i, "palisade_mempool_txs").unwrap();
         assert!(size <= 500.0, "node {i} mempool {size} over its bound");
     }
+    let during = check.stop();
+    assert_clean(&during);
+    assert!(
+        during.max_mempool_txs <= 500.0,
+        "a mempool went over its bound during the flood: {}",
+        during.max_mempool_txs
+    );
     // A valid transfer from the admin lands within 5 blocks of its first
     // submission; a full pool answers -32004 and the client retries, as
     // docs/rpc.md tells clients to.
@@ -288,10 +316,11 @@ fn a_flooded_mempool_stays_bounded_and_valid_transactions_still_land() {
     }
     .sign(&key);
     let hex = format!("0x{}", hex::encode(palisade_types::encode(&tx)));
-    let h0 = net.height(1).unwrap();
+    let via = net.rpc_addr(rng.below(4) as usize);
+    let h0 = top(&net, &[0, 1, 2, 3]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let hash = loop {
-        match rpc_call(&net.rpc_addr(1), "tx_submit", json!([hex])) {
+        match rpc_call(&via, "tx_submit", json!([hex])) {
             Ok(r) => break r["hash"].clone(),
             Err(e) if e["code"] == -32004 => {}
             Err(e) => panic!("valid transaction refused: {e}"),
@@ -300,7 +329,7 @@ fn a_flooded_mempool_stays_bounded_and_valid_transactions_still_land() {
         std::thread::sleep(Duration::from_millis(50));
     };
     let landed = loop {
-        if let Ok(r) = rpc_call(&net.rpc_addr(1), "tx_getReceipt", json!([hash])) {
+        if let Ok(r) = rpc_call(&via, "tx_getReceipt", json!([hash])) {
             if !r.is_null() {
                 assert_eq!(r["success"], true, "{r}");
                 break r["height"].as_u64().unwrap();
@@ -313,6 +342,8 @@ fn a_flooded_mempool_stays_bounded_and_valid_transactions_still_land() {
         landed <= h0 + 5,
         "landed at {landed}, first submitted at {h0}"
     );
+    net.stop_all();
+    agree(&net);
 }
 
 /// A devnet in network namespaces, or a clear skip where they cannot be made.
@@ -338,18 +369,19 @@ fn isolated() -> Option<Devnet> {
 #[test]
 fn an_isolated_validator_rejoins_and_catches_up() {
     let Some(mut net) = isolated() else { return };
+    let mut rng = FaultRng::from_env("isolate");
+    let victim = rng.below(4) as usize;
+    let rest = others(4, &[victim]);
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
     let check = checker(&net);
-    net.netns.as_ref().unwrap().isolate(3).unwrap();
-    let h = net.height(0).unwrap();
+    net.netns.as_ref().unwrap().isolate(victim).unwrap();
+    let h = top(&net, &rest);
     // Three of four keep the chain going without it.
-    net.wait_height(&[0, 1, 2], h + 10, Duration::from_secs(60));
-    std::thread::sleep(fault_hold(Duration::ZERO, Duration::from_secs(60)));
-    net.netns.as_ref().unwrap().reconnect(3).unwrap();
-    // Healed: everyone within heal height + 10 in 60 s.
-    let target = net.height(0).unwrap() + 10;
-    net.wait_height(&[0, 1, 2, 3], target, Duration::from_secs(60));
+    net.wait_height(&rest, h + 10, Duration::from_secs(60));
+    std::thread::sleep(fault_hold(rng.millis(0, 2000), Duration::from_secs(60)));
+    net.netns.as_ref().unwrap().reconnect(victim).unwrap();
+    recovers(&mut net);
     assert_clean(&check.stop());
     net.stop_all();
     agree(&net);
@@ -358,24 +390,26 @@ fn an_isolated_validator_rejoins_and_catches_up() {
 #[test]
 fn a_two_two_split_halts_then_recovers() {
     let Some(mut net) = isolated() else { return };
+    let mut rng = FaultRng::from_env("split");
+    let mut nodes = vec![0usize, 1, 2, 3];
+    rng.shuffle(&mut nodes);
+    let (near, far) = nodes.split_at(2);
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
     let check = checker(&net);
-    net.netns.as_ref().unwrap().split(&[2, 3]).unwrap();
+    net.netns.as_ref().unwrap().split(far).unwrap();
     // Let in-flight rounds finish, then no half has two thirds: no commits.
+    // (The test still reaches the nodes on the first bridge.)
     std::thread::sleep(Duration::from_secs(2));
-    let during = net.height(0).unwrap();
-    std::thread::sleep(fault_hold(Duration::from_secs(5), Duration::from_secs(30)));
-    assert_eq!(
-        net.height(0).unwrap(),
-        during,
-        "a half committed without a quorum"
-    );
-    assert_eq!(
-        net.height(1).unwrap(),
-        during,
-        "a half committed without a quorum"
-    );
+    let during = top(&net, near);
+    std::thread::sleep(fault_hold(rng.millis(5000, 7000), Duration::from_secs(30)));
+    for i in near {
+        assert_eq!(
+            net.height(*i).unwrap(),
+            during,
+            "node {i}'s half committed without a quorum"
+        );
+    }
     net.netns.as_ref().unwrap().heal().unwrap();
     net.wait_height(&[0, 1, 2, 3], during + 10, Duration::from_secs(60));
     assert_clean(&check.stop());
@@ -385,44 +419,198 @@ fn a_two_two_split_halts_then_recovers() {
 
 #[test]
 fn an_equivocating_validator_is_recorded_and_honest_nodes_agree() {
+    let mut rng = FaultRng::from_env("byzantine-equivocate");
+    let byzantine = rng.below(4) as usize;
+    let honest = others(4, &[byzantine]);
     let mut net = Devnet::generate(4);
-    for i in 0..3 {
-        net.start(i);
+    for i in &honest {
+        net.start(*i);
     }
-    net.start_with(3, &["--byzantine", "equivocate"]);
-    net.wait_height(&[0, 1, 2], 10, Duration::from_secs(60));
+    net.start_with(byzantine, &["--byzantine", "equivocate"]);
+    net.wait_height(&honest, 10, Duration::from_secs(60));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while (0..3).all(|i| evidence(&net, i) == 0.0) {
+    while honest.iter().all(|i| evidence(&net, *i) == 0.0) {
         assert!(
             Instant::now() < deadline,
             "no honest node recorded the equivocation"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let h = net.height(0).unwrap();
-    net.wait_height(&[0, 1, 2], h + 5, Duration::from_secs(60));
+    let h = top(&net, &honest);
+    net.wait_height(&honest, h + 5, Duration::from_secs(60));
     net.stop_all();
     agree(&net);
 }
 
 #[test]
 fn a_validator_sending_bad_signatures_is_cut_off_and_the_chain_goes_on() {
+    let mut rng = FaultRng::from_env("byzantine-bad-signatures");
+    let byzantine = rng.below(4) as usize;
+    let honest = others(4, &[byzantine]);
     let mut net = Devnet::generate(4);
-    for i in 0..3 {
-        net.start(i);
+    for i in &honest {
+        net.start(*i);
     }
-    net.start_with(3, &["--byzantine", "bad-signatures"]);
-    net.wait_height(&[0, 1, 2], 10, Duration::from_secs(60));
+    net.start_with(byzantine, &["--byzantine", "bad-signatures"]);
+    net.wait_height(&honest, 10, Duration::from_secs(60));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !(0..3).any(|i| {
-        net.log(i)
+    while !honest.iter().any(|i| {
+        net.log(*i)
             .contains("peer misbehaved: vote with a bad signature")
     }) {
         assert!(Instant::now() < deadline, "nobody noticed the forged votes");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let h = net.height(0).unwrap();
-    net.wait_height(&[0, 1, 2], h + 10, Duration::from_secs(60));
+    let h = top(&net, &honest);
+    net.wait_height(&honest, h + 10, Duration::from_secs(60));
+    net.stop_all();
+    agree(&net);
+}
+
+#[test]
+fn each_validator_killed_in_turn_under_load_the_proposer_too() {
+    let mut rng = FaultRng::from_env("kill-each-in-turn");
+    let mut net = Devnet::generate(4);
+    let keys = consensus_keys(&net);
+    let set = Genesis::from_file(&net.home(0).join("config/genesis.json"))
+        .unwrap()
+        .validator_set()
+        .unwrap();
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
+    let rpc = rpc_addrs(&net);
+    let load = Load::start(rpc.clone(), net.chain_id(), net.admin_key(), 100);
+    let check = checker(&net);
+    let mut order = vec![0usize, 1, 2, 3];
+    rng.shuffle(&mut order);
+    for victim in order {
+        let rest = others(4, &[victim]);
+        // Kill it when it is the proposer of the next height, so that
+        // height's first round must time out and another validator take
+        // over (the set is fixed in this scenario, so the schedule is known).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let next = Height(top(&net, &rest) + 1);
+            if palisade_consensus::proposer(&set, next, Round(0)) == keys[victim] {
+                eprintln!("killing validator {victim}, proposer of height {next}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "validator {victim} never came up as proposer"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        net.kill9(victim);
+        let h = top(&net, &rest);
+        net.wait_height(&rest, h + 3, Duration::from_secs(60));
+        std::thread::sleep(rng.millis(0, 1000));
+        net.start(victim);
+        recovers(&mut net);
+    }
+    let sent = load.stop();
+    // Let the last admitted transactions reach a block.
+    let h = top(&net, &[0, 1, 2, 3]);
+    net.wait_height(&[0, 1, 2, 3], h + 3, Duration::from_secs(60));
+    let acked = acknowledged(&rpc, &sent);
+    assert!(!acked.is_empty(), "no transaction was acknowledged");
+    assert_clean(&check.stop());
+    net.stop_all();
+    let audit = agree(&net);
+    audit.assert_exactly_once(&acked);
+    eprintln!(
+        "{} admitted, {} acknowledged, {} in {} blocks",
+        sent.len(),
+        acked.len(),
+        audit.txs(),
+        audit.longest_height
+    );
+}
+
+#[test]
+fn rpc_abuse_is_refused_while_blocks_keep_coming() {
+    let mut rng = FaultRng::from_env("rpc-abuse");
+    let target = rng.below(4) as usize;
+    let mut net = Devnet::generate(4);
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
+    let check = checker(&net);
+    let addr = net.rpc_addr(target);
+    let before = top(&net, &[0, 1, 2, 3]);
+
+    // Garbage, an oversized body, a huge batch and deeply nested JSON, in
+    // a seeded order, each answered with an error.
+    type Abuse = (&'static str, Vec<u8>, fn(&str) -> bool);
+    let mut abuses: Vec<Abuse> = vec![
+        ("garbage", b"\x00\xffnot json{{{{".to_vec(), |r| {
+            r.contains("-32700")
+        }),
+        ("oversized body", vec![b'x'; 2 * 1024 * 1024], |r| {
+            r.starts_with("HTTP/1.1 413") || r.contains("-32007") || r.is_empty()
+        }),
+        (
+            "huge batch",
+            serde_json::to_vec(
+                &(0..5_000)
+                    .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "chain_getHeight"}))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap(),
+            |r| r.contains("-32010"),
+        ),
+        (
+            "deep JSON",
+            format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
+            |r| r.contains("error"),
+        ),
+    ];
+    rng.shuffle(&mut abuses);
+    for (what, body, refused) in &abuses {
+        let resp = raw_post(&addr, body);
+        assert!(
+            refused(&resp),
+            "{what} not refused: {}",
+            &resp[..resp.len().min(300)]
+        );
+    }
+
+    // Many connections: more than the server's limit (256), held open.
+    let sock: std::net::SocketAddr = addr.parse().unwrap();
+    let held: Vec<std::net::TcpStream> = (0..400)
+        .filter_map(|_| std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(1)).ok())
+        .collect();
+    eprintln!("holding {} connections to node {target}", held.len());
+    // One more is told so, and closed, instead of waiting.
+    let refused = raw_post(
+        &addr,
+        br#"{"jsonrpc":"2.0","id":1,"method":"chain_getHeight"}"#,
+    );
+    assert!(
+        refused.starts_with("HTTP/1.1 503") && refused.contains("too many open connections"),
+        "a connection over the limit was not refused: {}",
+        &refused[..refused.len().min(300)]
+    );
+    // Blocks keep coming on every node, the abused one included.
+    let h = top(&net, &[0, 1, 2, 3]);
+    net.wait_height(&[0, 1, 2, 3], h + 5, Duration::from_secs(60));
+    drop(held);
+
+    // The abused node serves well-formed requests again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if rpc_call(&addr, "chain_getHeight", json!([]))
+            .is_ok_and(|v| v.as_u64().unwrap_or(0) > before)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {target} stopped serving after the abuse"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    recovers(&mut net);
+    assert_clean(&check.stop());
     net.stop_all();
     agree(&net);
 }

@@ -8,27 +8,14 @@ use palisade_genesis::Genesis;
 use palisade_node::config::NodeConfig;
 use palisade_node::network::peer_id_of;
 use palisade_tests::{
-    assert_chains_agree, chain_of, metric, palisade_bin, rpc_call, wait_for_log, Devnet, Load,
+    acknowledged, audit, metric, palisade_bin, rpc_call, wait_for_log, Devnet, Load,
 };
-use palisade_types::ChainId;
 
 /// Every block's certificate verifies against the validator set of its
-/// height, and the chains of all nodes agree.
+/// height, the chains of all nodes agree, and nothing is double-signed or
+/// committed twice (see [`audit`]).
 fn check_chains(net: &Devnet, min_height: usize) {
-    let chain_id = ChainId::new("e2e-test").unwrap();
-    let mut chains = Vec::new();
-    for i in 0..net.n {
-        let ledger = net.ledger(i);
-        let chain = chain_of(&ledger);
-        for (h, _, commit) in &chain {
-            let set = ledger.validators(*h).unwrap().expect("validator set");
-            commit
-                .verify(&chain_id, &set)
-                .unwrap_or_else(|e| panic!("node {i} height {h}: bad certificate: {e}"));
-        }
-        chains.push(chain);
-    }
-    let common = assert_chains_agree(&chains);
+    let common = audit(net).common_height;
     assert!(common >= min_height, "only {common} common heights");
 }
 
@@ -176,7 +163,7 @@ fn validators_restarted_mid_load_never_double_sign() {
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 2, Duration::from_secs(60));
     let rpc: Vec<String> = (0..4).map(|i| net.rpc_addr(i)).collect();
-    let load = Load::start(rpc, net.chain_id(), net.admin_key(), 200);
+    let load = Load::start(rpc.clone(), net.chain_id(), net.admin_key(), 200);
 
     // Kill -9 and restart validators (the proposer of the moment among
     // them) while transactions flow, at varying points of their rounds.
@@ -199,27 +186,18 @@ fn validators_restarted_mid_load_never_double_sign() {
         );
     }
     let reached = (0..4).map(|i| net.height(i).unwrap()).min().unwrap();
+    let acked = acknowledged(&rpc, &sent);
     net.stop_all();
-    check_chains(&net, reached as usize);
-
-    // Transactions really flowed, each committed exactly once.
-    let chain = chain_of(&net.ledger(0));
-    let mut seen = std::collections::HashSet::new();
-    for (h, block, _) in &chain {
-        for tx in block.txs.iter() {
-            assert!(
-                seen.insert(tx.hash()),
-                "tx {} committed twice (height {h})",
-                tx.hash()
-            );
-        }
-    }
-    let distinct_sent: std::collections::HashSet<_> = sent.iter().collect();
+    // Every certificate valid, chains equal, no double sign, no
+    // transaction twice; what nodes acknowledged is in exactly once.
+    let audit = audit(&net);
+    assert!(audit.common_height >= reached as usize);
+    audit.assert_exactly_once(&acked);
     assert!(
-        seen.len() >= 50,
-        "only {} txs committed of {} sent",
-        seen.len(),
-        distinct_sent.len()
+        acked.len() >= 50,
+        "only {} txs acknowledged of {} sent",
+        acked.len(),
+        sent.len()
     );
 }
 
@@ -341,9 +319,5 @@ fn bench_measures_a_running_network() {
     assert!(r["max_rss_mib"].as_f64().unwrap() > 1.0, "{r}");
     // The chain really holds them: 900 transfers moved 900 tokens in a ring.
     net.stop_all();
-    let txs: usize = chain_of(&net.ledger(0))
-        .iter()
-        .map(|(_, b, _)| b.txs.len())
-        .sum();
-    assert_eq!(txs, 900);
+    assert_eq!(audit(&net).txs(), 900);
 }

@@ -1,7 +1,6 @@
 //! Every JSON-RPC method against a running `palisade dev` node, over HTTP
 //! and WebSocket, and the errors bad requests get.
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use jsonrpsee::core::client::{Subscription, SubscriptionClientT};
@@ -232,20 +231,7 @@ fn bad_requests_get_stable_errors_and_the_node_keeps_going() {
     );
 
     // Garbage, an oversized body and an oversized batch.
-    let raw = |body: &[u8]| -> String {
-        let mut s = std::net::TcpStream::connect(&node.rpc).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(
-            s,
-            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        )
-        .unwrap();
-        let _ = s.write_all(body);
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
-    };
+    let raw = |body: &[u8]| palisade_tests::raw_post(&node.rpc, body);
     assert!(raw(b"{{{{ not json").contains("-32700"));
     let big = vec![b'x'; 2 * 1024 * 1024];
     let resp = raw(&big);
