@@ -376,7 +376,7 @@ impl Driver {
                     // so failing here means our state is broken.
                     None => self
                         .app
-                        .validate(block.clone(), None)
+                        .execute_decided(block.clone())
                         .map_err(|e| DriverError::DecidedInvalid(hash, height, e.to_string()))?,
                 };
                 self.app.commit(&executed, &commit)?;
@@ -389,9 +389,13 @@ impl Driver {
                     let next = height
                         .next()
                         .map_err(|e| AppError::Missing(e.to_string()))?;
-                    if let Err(e) =
-                        pool.update(&txs, self.app.runtime(), self.app.ledger().as_ref(), next)
-                    {
+                    if let Err(e) = pool.update(
+                        &txs,
+                        executed.outcome.changes.values.keys().map(Vec::as_slice),
+                        self.app.runtime(),
+                        self.app.ledger().as_ref(),
+                        next,
+                    ) {
                         tracing::error!(error = %e, "mempool update failed");
                     }
                 }

@@ -5,14 +5,15 @@
 //! never again while it waits; per-sender nonce order is kept so a proposal
 //! only takes runs of consecutive nonces starting at the account's next one.
 //! After each committed block the pool drops what was included and
-//! re-checks the rest against the new state (without re-verifying
-//! signatures), so nothing that became invalid is proposed or gossiped.
+//! re-checks what the block's writes can affect against the new state
+//! (without re-verifying signatures), so nothing that became invalid is
+//! proposed or gossiped.
 
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 
 use palisade_runtime::{NonceRule, Runtime, Signatures, StateStore, StoreError, TxError};
-use palisade_types::{Address, Hash, Height, SignedTransaction};
+use palisade_types::{Action, Address, Hash, Height, SignedTransaction};
 
 /// Limits of the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +74,9 @@ pub struct Mempool {
     gapped: BTreeMap<u64, Hash>,
     bytes: usize,
     seq: u64,
+    /// Senders with transactions admitted since the last block: their gap
+    /// status must be looked at again.
+    touched: HashSet<Address>,
 }
 
 impl Mempool {
@@ -171,6 +175,7 @@ impl Mempool {
         }
         self.seq += 1;
         self.bytes += size;
+        self.touched.insert(signer);
         self.by_sender
             .entry(signer)
             .or_default()
@@ -253,19 +258,57 @@ impl Mempool {
 
     /// After a block: drops the included transactions, then everything that
     /// the new state makes invalid (used nonces, lost roles, spent funds).
-    /// Returns how many were dropped as invalid.
-    pub fn update(
+    /// `written` is every state key the block wrote. Only transactions that
+    /// a write can affect are re-checked: those whose signer or named
+    /// account was written, and every other kind of action; all of them
+    /// when the block wrote anything but accounts (parameters, the
+    /// validator set, data). Returns how many were dropped as invalid.
+    pub fn update<'k>(
         &mut self,
         included: &[SignedTransaction],
+        written: impl IntoIterator<Item = &'k [u8]>,
         rt: &Runtime,
         store: &dyn StateStore,
         next_height: Height,
     ) -> Result<usize, StoreError> {
+        let mut touched = std::mem::take(&mut self.touched);
         for tx in included {
+            touched.insert(tx.tx.signer);
             self.remove(&tx.hash());
         }
+        let mut everything = false;
+        for key in written {
+            match key
+                .strip_prefix(palisade_runtime::state::keys::ACCOUNT_PREFIX)
+                .and_then(|a| <[u8; 32]>::try_from(a).ok())
+            {
+                Some(a) => {
+                    touched.insert(Address(a));
+                }
+                None => everything = true,
+            }
+        }
+        let affected = |tx: &SignedTransaction| {
+            everything
+                || touched.contains(&tx.tx.signer)
+                || match &tx.tx.action {
+                    Action::Transfer { to, .. } | Action::Mint { to, .. } => touched.contains(to),
+                    Action::GrantRole { account, .. } | Action::RevokeRole { account, .. } => {
+                        touched.contains(account)
+                    }
+                    Action::Burn { .. } => false,
+                    // Rare, and their checks read more than accounts (the
+                    // validator changes pending at the next height).
+                    _ => true,
+                }
+        };
         let mut invalid = Vec::new();
+        let mut rechecked_senders = HashSet::new();
         for e in self.by_hash.values() {
+            if !affected(&e.tx) {
+                continue;
+            }
+            rechecked_senders.insert(e.tx.tx.signer);
             // Signatures were verified on admission.
             let verdict = rt.check_tx(
                 store,
@@ -281,27 +324,50 @@ impl Mempool {
         for h in &invalid {
             self.remove(h);
         }
-        // Find what waits behind a nonce gap; drop what waited too long.
-        self.gapped.clear();
-        let mut expired = Vec::new();
-        for (signer, nonces) in &self.by_sender {
-            let mut want = Some(account_nonce(store, signer)?);
+        // Which transactions wait behind a nonce gap changes only for
+        // senders whose account or pending set changed; find theirs anew.
+        let rescan: Vec<Address> = if everything {
+            self.by_sender.keys().copied().collect()
+        } else {
+            touched
+                .union(&rechecked_senders)
+                .filter(|a| self.by_sender.contains_key(a))
+                .copied()
+                .collect()
+        };
+        if everything {
+            self.gapped.clear();
+        }
+        for signer in rescan {
+            let Some(nonces) = self.by_sender.get(&signer) else {
+                continue;
+            };
+            let mut want = Some(account_nonce(store, &signer)?);
             for (n, h) in nonces {
+                let Some(e) = self.by_hash.get(h) else {
+                    continue;
+                };
                 if want == Some(*n) {
                     want = n.checked_add(1);
-                    continue;
-                }
-                // From here on this sender's transactions are gapped.
-                want = None;
-                if let Some(e) = self.by_hash.get(h) {
-                    if next_height.get().saturating_sub(e.added.get()) > self.cfg.gap_ttl_blocks {
-                        expired.push(*h);
-                    } else {
-                        self.gapped.insert(e.seq, *h);
-                    }
+                    self.gapped.remove(&e.seq);
+                } else {
+                    // From here on this sender's transactions are gapped.
+                    want = None;
+                    self.gapped.insert(e.seq, *h);
                 }
             }
         }
+        // What waited behind a gap for too long goes.
+        let expired: Vec<Hash> = self
+            .gapped
+            .values()
+            .filter(|h| {
+                self.by_hash.get(*h).is_some_and(|e| {
+                    next_height.get().saturating_sub(e.added.get()) > self.cfg.gap_ttl_blocks
+                })
+            })
+            .copied()
+            .collect();
         for h in &expired {
             self.remove(h);
         }

@@ -536,17 +536,18 @@ fn admit_gossiped(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> bool {
     else {
         return true;
     };
-    let Ok(mut pool) = ctx.mempool.lock() else {
-        return true;
-    };
     // One batch check for the whole gossip batch (about a third of the
-    // cost of checking one by one); if it fails, each is checked alone so
-    // the good ones still get in and the sender is marked.
+    // cost of checking one by one), before the pool is locked so the
+    // consensus driver never waits behind it; if it fails, each is checked
+    // alone so the good ones still get in and the sender is marked.
     let batch_ok = palisade_types::batch::verify_transactions(&txs).is_ok();
     let sigs = if batch_ok {
         Signatures::Verified
     } else {
         Signatures::Verify
+    };
+    let Ok(mut pool) = ctx.mempool.lock() else {
+        return true;
     };
     let mut valid = true;
     for tx in txs {

@@ -17,8 +17,11 @@ pub mod keys {
     pub const SUPPLY: &[u8] = b"meta/supply";
     pub const ADMINS: &[u8] = b"meta/admins";
 
+    /// Accounts: this prefix, then the 32-byte address.
+    pub const ACCOUNT_PREFIX: &[u8] = b"acct/";
+
     pub fn account(a: &Address) -> Vec<u8> {
-        [b"acct/".as_slice(), a.as_bytes()].concat()
+        [ACCOUNT_PREFIX, a.as_bytes()].concat()
     }
 
     /// `data/` || len(namespace) as one byte || namespace || key.

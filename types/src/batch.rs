@@ -18,6 +18,8 @@ use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use sha2::{Digest, Sha512};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use crate::{PublicKey, Signature, SignedTransaction};
 
@@ -26,14 +28,68 @@ struct Prepared {
     r: EdwardsPoint,
     s: Scalar,
     k: Scalar,
+    /// The encodings as received: the batch weights are derived from these
+    /// (re-compressing the points would cost a field inversion each).
+    a_bytes: [u8; 32],
+    r_bytes: [u8; 32],
 }
 
-fn prepare(key: &PublicKey, msg: &[u8], sig: &Signature) -> Option<Prepared> {
-    let a = CompressedEdwardsY(key.0).decompress()?;
+/// Decompressed signer keys by their encoding. An account signs many
+/// transactions and decompressing a point costs about a fifth of a batch
+/// verification, so each node decompresses a signer's key once. Only keys
+/// that decompress and are not of small order are kept; the map is bounded
+/// and simply emptied when full (a cache miss only costs time).
+static KEY_CACHE: OnceLock<Mutex<HashMap<[u8; 32], EdwardsPoint>>> = OnceLock::new();
+const KEY_CACHE_MAX: usize = 1 << 16;
+
+fn key_cache() -> &'static Mutex<HashMap<[u8; 32], EdwardsPoint>> {
+    KEY_CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn decompress_key(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
+    let a = CompressedEdwardsY(*bytes).decompress()?;
+    (!a.is_small_order()).then_some(a)
+}
+
+/// The points of `keys`, `None` where a key is not a valid signer key;
+/// one lock for the whole lookup, decompression outside it.
+fn signer_points(keys: &[&PublicKey]) -> Vec<Option<EdwardsPoint>> {
+    let mut out: Vec<Option<EdwardsPoint>> = match key_cache().lock() {
+        Ok(cache) => keys.iter().map(|k| cache.get(&k.0).copied()).collect(),
+        // A panic elsewhere poisoned the cache: work without it.
+        Err(_) => vec![None; keys.len()],
+    };
+    let mut fresh = Vec::new();
+    for (slot, key) in out.iter_mut().zip(keys) {
+        if slot.is_none() {
+            *slot = decompress_key(&key.0);
+            if let Some(p) = slot {
+                fresh.push((key.0, *p));
+            }
+        }
+    }
+    if !fresh.is_empty() {
+        if let Ok(mut cache) = key_cache().lock() {
+            if cache.len() + fresh.len() > KEY_CACHE_MAX {
+                cache.clear();
+            }
+            cache.extend(fresh);
+        }
+    }
+    out
+}
+
+fn prepare(
+    a: Option<EdwardsPoint>,
+    key: &PublicKey,
+    msg: &[u8],
+    sig: &Signature,
+) -> Option<Prepared> {
+    let a = a?;
     let mut r_bytes = [0u8; 32];
     r_bytes.copy_from_slice(&sig.0[..32]);
     let r = CompressedEdwardsY(r_bytes).decompress()?;
-    if a.is_small_order() || r.is_small_order() {
+    if r.is_small_order() {
         return None;
     }
     let mut s_bytes = [0u8; 32];
@@ -45,7 +101,14 @@ fn prepare(key: &PublicKey, msg: &[u8], sig: &Signature) -> Option<Prepared> {
             .chain_update(key.0)
             .chain_update(msg),
     );
-    Some(Prepared { a, r, s, k })
+    Some(Prepared {
+        a,
+        r,
+        s,
+        k,
+        a_bytes: key.0,
+        r_bytes,
+    })
 }
 
 fn check_one(p: &Prepared) -> bool {
@@ -55,15 +118,18 @@ fn check_one(p: &Prepared) -> bool {
 
 /// Verifies one signature under the cofactored rule of this module.
 pub fn verify_cofactored(key: &PublicKey, msg: &[u8], sig: &Signature) -> bool {
-    prepare(key, msg, sig).is_some_and(|p| check_one(&p))
+    let a = signer_points(&[key]).pop().flatten();
+    prepare(a, key, msg, sig).is_some_and(|p| check_one(&p))
 }
 
 /// Verifies every `(key, message, signature)`; on failure returns the index
 /// of the first signature that does not verify on its own.
 pub fn verify_batch(items: &[(&PublicKey, &[u8], &Signature)]) -> Result<(), usize> {
+    let keys: Vec<&PublicKey> = items.iter().map(|(k, _, _)| *k).collect();
+    let points = signer_points(&keys);
     let mut prepared = Vec::with_capacity(items.len());
-    for (i, (key, msg, sig)) in items.iter().enumerate() {
-        prepared.push(prepare(key, msg, sig).ok_or(i)?);
+    for (i, ((key, msg, sig), a)) in items.iter().zip(points).enumerate() {
+        prepared.push(prepare(a, key, msg, sig).ok_or(i)?);
     }
     if batch_holds(&prepared) {
         return Ok(());
@@ -78,6 +144,13 @@ pub fn verify_batch(items: &[(&PublicKey, &[u8], &Signature)]) -> Result<(), usi
 
 /// Verifies the signatures of `txs` (see [`verify_batch`]).
 pub fn verify_transactions(txs: &[SignedTransaction]) -> Result<(), usize> {
+    let refs: Vec<&SignedTransaction> = txs.iter().collect();
+    verify_transaction_refs(&refs)
+}
+
+/// [`verify_transactions`] over borrowed transactions, so a caller that
+/// checks a subset need not copy them.
+pub fn verify_transaction_refs(txs: &[&SignedTransaction]) -> Result<(), usize> {
     let msgs: Vec<Vec<u8>> = txs.iter().map(|t| t.tx.signing_bytes()).collect();
     let keys: Vec<PublicKey> = txs.iter().map(|t| t.tx.signer.public_key()).collect();
     let items: Vec<(&PublicKey, &[u8], &Signature)> = txs
@@ -97,8 +170,8 @@ fn batch_holds(ps: &[Prepared]) -> bool {
     let mut t = Sha512::new();
     t.update(b"palisade/batch/v1");
     for p in ps {
-        t.update(p.r.compress().as_bytes());
-        t.update(p.a.compress().as_bytes());
+        t.update(p.r_bytes);
+        t.update(p.a_bytes);
         t.update(p.s.as_bytes());
         t.update(p.k.as_bytes());
     }
@@ -175,6 +248,39 @@ mod tests {
         // S with its top bits set is not a canonical scalar.
         t[1].signature.0[63] |= 0xf0;
         assert_eq!(verify_transactions(&t), Err(1));
+    }
+
+    #[test]
+    fn verdicts_are_the_same_with_a_warm_key_cache() {
+        let mut t = txs(12);
+        t[4].signature.0[40] ^= 1;
+        // Cold, then warm: every signer key is cached after the first call.
+        assert_eq!(verify_transactions(&t), Err(4));
+        assert_eq!(verify_transactions(&t), Err(4));
+        t[4] = txs(12)[4].clone();
+        assert_eq!(verify_transactions(&t), Ok(()));
+        for x in &t {
+            assert!(verify_cofactored(
+                &x.tx.signer.public_key(),
+                &x.tx.signing_bytes(),
+                &x.signature
+            ));
+        }
+        // A key that does not decompress is refused every time (it is
+        // never cached).
+        let mut bad = t[0].clone();
+        let key = (0u8..=255)
+            .map(|b| [b; 32])
+            .find(|k| CompressedEdwardsY(*k).decompress().is_none())
+            .unwrap();
+        bad.tx.signer = Address(key);
+        for _ in 0..2 {
+            assert!(!verify_cofactored(
+                &bad.tx.signer.public_key(),
+                &bad.tx.signing_bytes(),
+                &bad.signature
+            ));
+        }
     }
 
     #[test]

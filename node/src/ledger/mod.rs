@@ -11,6 +11,8 @@
 //! The data directory is locked for the life of the [`Ledger`]: a second
 //! process opening it gets [`LedgerError::Locked`].
 
+mod node_cache;
+
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -56,6 +58,10 @@ const STATE_VALUE: u8 = b'v';
 const STATE_NODE: u8 = b'n';
 const STATE_BLOB: u8 = b'b';
 
+/// State-tree nodes kept in memory per generation (two generations, about
+/// 150 bytes a node: some 75 MiB at most).
+const NODE_CACHE_CAPACITY: usize = 256 * 1024;
+
 /// Receipts are bounded by their transaction's events; this is a sanity cap.
 const MAX_RECEIPT_BYTES: usize = 1 << 20;
 
@@ -91,6 +97,8 @@ pub enum LedgerError {
 pub struct Ledger {
     db: DB,
     dir: PathBuf,
+    /// Recently written and read state-tree nodes (immutable by hash).
+    nodes: node_cache::NodeCache,
     /// Held (locked) for as long as the ledger is open.
     _lock: File,
 }
@@ -145,6 +153,7 @@ impl Ledger {
         let ledger = Ledger {
             db,
             dir: data_dir.to_path_buf(),
+            nodes: node_cache::NodeCache::new(NODE_CACHE_CAPACITY),
             _lock: lock,
         };
         match ledger.meta(META_SCHEMA)? {
@@ -312,7 +321,10 @@ impl Ledger {
         ]
         .concat();
         b.delete_range_cf(meta, from, to);
-        self.write_synced(b)
+        self.write_synced(b)?;
+        // The next block's tree update starts from these.
+        self.nodes.insert_all(&state.nodes);
+        Ok(())
     }
 
     /// Durably keeps `block` for `height` until that height is committed
@@ -448,6 +460,9 @@ impl StateStore for Ledger {
     }
 
     fn node(&self, hash: &Hash) -> Result<Option<Node>, StoreError> {
+        if let Some(n) = self.nodes.get(hash) {
+            return Ok(Some(n));
+        }
         let cf = self.cf(CF_STATE).map_err(store_err)?;
         match self
             .db
@@ -455,9 +470,12 @@ impl StateStore for Ledger {
             .map_err(|e| StoreError::Backend(e.to_string()))?
         {
             None => Ok(None),
-            Some(v) => borsh::from_slice(&v)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("tree node {hash}: {e}"))),
+            Some(v) => {
+                let n: Node = borsh::from_slice(&v)
+                    .map_err(|e| StoreError::Corrupt(format!("tree node {hash}: {e}")))?;
+                self.nodes.insert(*hash, n.clone());
+                Ok(Some(n))
+            }
         }
     }
 

@@ -131,7 +131,13 @@ fn proposer_and_validator_agree_over_several_heights() {
         let included: Vec<_> = proposed.block.txs.to_vec();
         let next = Height(h + 1);
         a.pool
-            .update(&included, a.app.runtime(), a.app.ledger().as_ref(), next)
+            .update(
+                &included,
+                proposed.outcome.changes.values.keys().map(Vec::as_slice),
+                a.app.runtime(),
+                a.app.ledger().as_ref(),
+                next,
+            )
             .unwrap();
         assert!(a.pool.is_empty());
     }
@@ -256,6 +262,7 @@ fn a_forged_last_commit_is_refused() {
     a.pool
         .update(
             &p1.block.txs,
+            p1.outcome.changes.values.keys().map(Vec::as_slice),
             a.app.runtime(),
             a.app.ledger().as_ref(),
             Height(2),
@@ -344,4 +351,28 @@ fn a_role_revoked_in_the_same_block_does_not_break_the_proposal() {
     // And the block it built is valid for everyone else.
     let b = node();
     b.app.validate(p.block.clone(), Some(NOW)).unwrap();
+}
+
+#[test]
+fn a_decided_block_is_executed_without_its_signatures_but_must_reproduce_its_roots() {
+    let mut a = node();
+    let b = node();
+    let p = proposal(&mut a);
+    let e = b.app.execute_decided(p.block.clone()).unwrap();
+    assert_eq!(e.outcome.changes.root, p.block.header.state_root);
+    for (field, bad) in [
+        (
+            "state_root",
+            tampered(&p, |b| b.header.state_root = Hash([1; 32])),
+        ),
+        (
+            "receipts_root",
+            tampered(&p, |b| b.header.receipts_root = Hash([2; 32])),
+        ),
+    ] {
+        match b.app.execute_decided(bad) {
+            Err(AppError::Mismatch { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
 }

@@ -71,8 +71,14 @@ impl Env {
         self.store.apply(&out.changes);
         self.root = out.changes.root;
         self.height = h;
-        pool.update(txs, &self.rt, &self.store, Height(h.get() + 1))
-            .unwrap()
+        pool.update(
+            txs,
+            out.changes.values.keys().map(Vec::as_slice),
+            &self.rt,
+            &self.store,
+            Height(h.get() + 1),
+        )
+        .unwrap()
     }
 }
 
@@ -247,4 +253,47 @@ fn transactions_behind_a_nonce_gap_make_room_and_expire() {
     }
     assert!(!pool.contains(&e.tx(2, 1, 1).hash()));
     assert!(pool.contains(&ready.hash()));
+}
+
+#[test]
+fn update_rechecks_only_what_the_block_touched_and_keeps_gaps_right() {
+    let mut e = env();
+    let mut pool = Mempool::new(MempoolConfig::default());
+    // Account 2 has a run 0, 1 and a gapped 3; account 1 has 0.
+    let a0 = e.tx(2, 0, 10);
+    let a1 = e.tx(2, 1, 10);
+    let a3 = e.tx(2, 3, 10);
+    let b0 = e.tx(1, 0, 10);
+    for t in [&a0, &a1, &a3, &b0] {
+        e.add(&mut pool, t.clone()).unwrap();
+    }
+    // A block with b0 only: account 2 is untouched and keeps everything.
+    assert_eq!(e.commit(&mut pool, std::slice::from_ref(&b0)), 0);
+    assert_eq!(pool.len(), 3);
+    // The proposal still takes 2's run and leaves the gapped one.
+    let reaped = pool.reap(&e.store, 100, 1 << 20).unwrap();
+    let hashes: Vec<_> = reaped.iter().map(|t| t.hash()).collect();
+    assert_eq!(hashes, vec![a0.hash(), a1.hash()]);
+    // Filling the gap: 2 is touched by the admission, so after the next
+    // block the whole run 0..=3 is proposable.
+    let a2 = e.tx(2, 2, 10);
+    e.add(&mut pool, a2.clone()).unwrap();
+    assert_eq!(e.commit(&mut pool, &[]), 0);
+    let reaped = pool.reap(&e.store, 100, 1 << 20).unwrap();
+    assert_eq!(reaped.len(), 4);
+    // A block in which the admin revokes account 2's role touches 2's
+    // account: every pending transaction of 2 goes, although 2 signed
+    // nothing in that block.
+    let revoke = Transaction {
+        chain_id: e.chain.clone(),
+        nonce: 1,
+        signer: k(1).address(),
+        action: Action::RevokeRole {
+            account: k(2).address(),
+            role: Role::Member,
+        },
+    }
+    .sign(&k(1));
+    assert_eq!(e.commit(&mut pool, &[revoke]), 4);
+    assert!(pool.is_empty());
 }
