@@ -39,6 +39,12 @@ out = ["# Reliability", "",
        "the heal height + 10 within 60 s, and no node may panic. Which node is hit, in what order",
        "and after how long comes from a seed each scenario logs; replay one with",
        "`PALISADE_FAULT_SEED=<seed> scripts/faults.sh`.",
+       "",
+       ("This run held the faults at full length (`PALISADE_FAULTS_FULL=1`: SIGSTOP 30 s, isolation 60 s, "
+        "2|2 split 30 s); CI runs the same scenarios with short holds."
+        if os.environ.get("PALISADE_FAULTS_FULL") == "1" else
+        "This run used the short holds CI uses (set `PALISADE_FAULTS_FULL=1` for SIGSTOP 30 s, "
+        "isolation 60 s, 2|2 split 30 s)."),
        "", f"Last run: {datetime.datetime.utcnow():%Y-%m-%dT%H:%MZ}, {os.cpu_count()} cores, {platform.platform()}.", "",
        "| scenario | result | seconds |", "|---|---|---|"]
 for name, verdict, secs in rows:
