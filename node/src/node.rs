@@ -14,7 +14,9 @@ use libp2p::{Multiaddr, PeerId};
 use palisade_consensus::{Config as ConsensusConfig, Message, TimeoutConfig};
 use palisade_genesis::Genesis;
 use palisade_runtime::state::keys;
-use palisade_runtime::{Runtime, Signatures, StateStore, TxError, ValidatorChange, ValidatorInfo};
+use palisade_runtime::{
+    Runtime, Signatures, StateStore, StoreError, TxError, ValidatorChange, ValidatorInfo,
+};
 use palisade_types::{Hash, Height, Keypair, SignedTransaction};
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 
@@ -73,43 +75,68 @@ impl NodeContext {
     /// Admits a transaction from a client into the mempool and queues it
     /// for gossip.
     pub fn submit(&self, tx: SignedTransaction) -> Result<Hash, AddError> {
+        self.submit_batch(vec![tx])
+            .pop()
+            .unwrap_or_else(|| Err(AddError::Store(StoreError::Backend("no result".into()))))
+    }
+
+    /// Admits transactions from a client, one result per transaction in
+    /// order. Signatures are checked as one batch (each alone only if the
+    /// batch fails, to name the bad ones) before the pool is locked, so the
+    /// consensus driver never waits behind them.
+    pub fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, AddError>> {
+        let store = |e: &dyn std::fmt::Display| AddError::Store(StoreError::Backend(e.to_string()));
         let ledger = self.app.ledger();
-        let next = ledger
-            .latest_height()
-            .map_err(|e| AddError::Store(palisade_runtime::StoreError::Backend(e.to_string())))?
-            .next()
-            .map_err(|e| AddError::Store(palisade_runtime::StoreError::Backend(e.to_string())))?;
-        // The signature is checked before the pool is locked, so the
-        // consensus driver never waits behind it.
-        if palisade_types::batch::verify_transactions(std::slice::from_ref(&tx)).is_err() {
-            return Err(AddError::Rejected(TxError::BadSignature));
-        }
-        let hash = {
-            let mut pool = self.mempool.lock().map_err(|_| {
-                AddError::Store(palisade_runtime::StoreError::Backend(
-                    "mempool lock poisoned".into(),
-                ))
-            })?;
-            let h = pool.add_checked(
-                tx,
-                self.app.runtime(),
-                ledger.as_ref(),
-                next,
-                Signatures::Verified,
-            )?;
-            self.metrics.mempool_txs.set(gauge_value(pool.len() as u64));
-            self.metrics
-                .mempool_bytes
-                .set(gauge_value(pool.bytes() as u64));
-            let t = pool.get(&h);
-            (h, t)
+        let next = match ledger.latest_height().map(|h| h.next()) {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return txs.iter().map(|_| Err(store(&e))).collect(),
+            Err(e) => return txs.iter().map(|_| Err(store(&e))).collect(),
         };
-        if let Some(t) = hash.1 {
+        let signed_ok: Vec<bool> = if palisade_types::batch::verify_transactions(&txs).is_ok() {
+            vec![true; txs.len()]
+        } else {
+            txs.iter()
+                .map(|t| {
+                    palisade_types::batch::verify_transactions(std::slice::from_ref(t)).is_ok()
+                })
+                .collect()
+        };
+        let mut gossip = Vec::new();
+        // The pool is locked per transaction, not for the whole batch: the
+        // consensus driver (proposals, post-block updates) takes the same
+        // lock and must not wait behind a long batch.
+        let results: Vec<Result<Hash, AddError>> = txs
+            .into_iter()
+            .zip(signed_ok)
+            .map(|(tx, ok)| {
+                if !ok {
+                    return Err(AddError::Rejected(TxError::BadSignature));
+                }
+                let mut pool = self
+                    .mempool
+                    .lock()
+                    .map_err(|_| store(&"mempool lock poisoned"))?;
+                let h = pool.add_checked(
+                    tx,
+                    self.app.runtime(),
+                    ledger.as_ref(),
+                    next,
+                    Signatures::Verified,
+                )?;
+                gossip.extend(pool.get(&h));
+                self.metrics.mempool_txs.set(gauge_value(pool.len() as u64));
+                self.metrics
+                    .mempool_bytes
+                    .set(gauge_value(pool.bytes() as u64));
+                Ok(h)
+            })
+            .collect();
+        for t in gossip {
             // Gossip is best effort: a full queue means peers get it from
             // the block instead.
             let _ = self.tx_gossip.try_send(t);
         }
-        Ok(hash.0)
+        results
     }
 }
 

@@ -111,19 +111,15 @@ impl NodeBackend for Backend {
     }
 
     fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError> {
-        self.ctx.submit(tx).map_err(|e| match e {
-            AddError::Duplicate => SubmitError::Duplicate,
-            AddError::Full(why) => SubmitError::Full(why.to_string()),
-            AddError::NonceTaken => SubmitError::Rejected {
-                code: "nonce_pending",
-                message: e.to_string(),
-            },
-            AddError::Rejected(ref t) => SubmitError::Rejected {
-                code: reason(t),
-                message: t.to_string(),
-            },
-            AddError::Store(s) => SubmitError::Internal(s.to_string()),
-        })
+        self.ctx.submit(tx).map_err(submit_error)
+    }
+
+    fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>> {
+        self.ctx
+            .submit_batch(txs)
+            .into_iter()
+            .map(|r| r.map_err(submit_error))
+            .collect()
     }
 
     fn tx(&self, hash: &Hash) -> Result<Option<PoolOrChainTx>, BackendError> {
@@ -215,5 +211,21 @@ impl NodeBackend for Backend {
             .rpc_requests
             .get_or_create(&vec![("method".to_string(), method.to_string())])
             .inc();
+    }
+}
+
+fn submit_error(e: AddError) -> SubmitError {
+    match e {
+        AddError::Duplicate => SubmitError::Duplicate,
+        AddError::Full(why) => SubmitError::Full(why.to_string()),
+        AddError::NonceTaken => SubmitError::Rejected {
+            code: "nonce_pending",
+            message: e.to_string(),
+        },
+        AddError::Rejected(ref t) => SubmitError::Rejected {
+            code: reason(t),
+            message: t.to_string(),
+        },
+        AddError::Store(s) => SubmitError::Internal(s.to_string()),
     }
 }

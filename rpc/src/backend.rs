@@ -58,6 +58,9 @@ pub trait NodeBackend: Send + Sync + 'static {
     /// The genesis file as JSON.
     fn genesis(&self) -> serde_json::Value;
     fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError>;
+    /// Admits several transactions, checking their signatures as one batch;
+    /// one result per transaction, in order.
+    fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>>;
     /// A committed transaction, or one pending in the mempool.
     fn tx(
         &self,

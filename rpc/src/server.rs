@@ -23,7 +23,8 @@ use crate::errors::{self, error, error_with, internal, invalid_params};
 use crate::types::{
     AccountResponse, BlockId, BlockResponse, CommitResponse, HeadResponse, Health, HexBytes,
     MempoolStatus, MethodsResponse, NodeStatus, ReceiptResponse, StateQuery, StateResponse,
-    SubmitResponse, TxResponse, TxStatus, ValidatorResponse, ValidatorSetResponse,
+    SubmitFailure, SubmitOutcome, SubmitResponse, TxResponse, TxStatus, ValidatorResponse,
+    ValidatorSetResponse,
 };
 
 /// Limits of the server.
@@ -48,6 +49,9 @@ impl Default for RpcLimits {
     }
 }
 
+/// Most transactions in one `tx_submitBatch` (the 1 MiB body limit allows
+/// about 2,500 transfers).
+pub const MAX_SUBMIT_BATCH: usize = 1_000;
 /// Longest `tx_submitAndWait`.
 pub const MAX_WAIT_MS: u64 = 60_000;
 const DEFAULT_WAIT_MS: u64 = 10_000;
@@ -180,22 +184,49 @@ impl RpcImpl {
     }
 
     fn submit(&self, tx: &HexBytes) -> RpcResult<Hash> {
-        let tx: SignedTransaction = decode(&tx.0).map_err(|e| {
-            error(
-                errors::TX_MALFORMED,
-                format!("transaction does not decode: {e}"),
-            )
-        })?;
-        self.backend.submit(tx).map_err(|e| match e {
-            SubmitError::Duplicate => error(errors::TX_DUPLICATE, e.to_string()),
-            SubmitError::Full(_) => error(errors::MEMPOOL_FULL, e.to_string()),
-            SubmitError::Rejected { code, ref message } => error_with(
-                errors::TX_REJECTED,
-                format!("transaction rejected: {message}"),
-                code,
-            ),
-            SubmitError::Internal(m) => internal(m),
-        })
+        let tx = decode_tx(tx)?;
+        self.backend.submit(tx).map_err(submit_error)
+    }
+}
+
+fn decode_tx(tx: &HexBytes) -> RpcResult<SignedTransaction> {
+    decode(&tx.0).map_err(|e| {
+        error(
+            errors::TX_MALFORMED,
+            format!("transaction does not decode: {e}"),
+        )
+    })
+}
+
+fn submit_error(e: SubmitError) -> jsonrpsee::types::ErrorObjectOwned {
+    match e {
+        SubmitError::Duplicate => error(errors::TX_DUPLICATE, e.to_string()),
+        SubmitError::Full(_) => error(errors::MEMPOOL_FULL, e.to_string()),
+        SubmitError::Rejected { code, ref message } => error_with(
+            errors::TX_REJECTED,
+            format!("transaction rejected: {message}"),
+            code,
+        ),
+        SubmitError::Internal(m) => internal(m),
+    }
+}
+
+fn outcome(r: RpcResult<Hash>) -> SubmitOutcome {
+    match r {
+        Ok(hash) => SubmitOutcome {
+            hash: Some(hash),
+            error: None,
+        },
+        Err(e) => SubmitOutcome {
+            hash: None,
+            error: Some(SubmitFailure {
+                code: e.code(),
+                message: e.message().to_string(),
+                data: e
+                    .data()
+                    .and_then(|d| serde_json::from_str::<String>(d.get()).ok()),
+            }),
+        },
     }
 }
 
@@ -302,6 +333,33 @@ impl PalisadeApiServer for RpcImpl {
         Ok(SubmitResponse {
             hash: self.submit(&tx)?,
         })
+    }
+
+    async fn tx_submit_batch(&self, txs: Vec<HexBytes>) -> RpcResult<Vec<SubmitOutcome>> {
+        self.backend.count_request("tx_submitBatch");
+        if txs.is_empty() || txs.len() > MAX_SUBMIT_BATCH {
+            return Err(invalid_params(format!(
+                "tx_submitBatch takes 1 to {MAX_SUBMIT_BATCH} transactions, got {}",
+                txs.len()
+            )));
+        }
+        let decoded: Vec<RpcResult<SignedTransaction>> = txs.iter().map(decode_tx).collect();
+        let good: Vec<SignedTransaction> = decoded
+            .iter()
+            .filter_map(|d| d.as_ref().ok().cloned())
+            .collect();
+        let mut admitted = self.backend.submit_batch(good).into_iter();
+        Ok(decoded
+            .into_iter()
+            .map(|d| {
+                outcome(d.and_then(|_| {
+                    admitted
+                        .next()
+                        .unwrap_or_else(|| Err(SubmitError::Internal("no result".into())))
+                        .map_err(submit_error)
+                }))
+            })
+            .collect())
     }
 
     async fn tx_submit_and_wait(

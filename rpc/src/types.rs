@@ -108,6 +108,29 @@ pub struct SubmitResponse {
     pub hash: Hash,
 }
 
+/// One transaction's outcome in a `tx_submitBatch` answer: `hash` when it
+/// was admitted, otherwise `error`, shaped like a JSON-RPC error object
+/// with the codes `tx_submit` uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitOutcome {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<Hash>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<SubmitFailure>,
+}
+
+/// Why a transaction of a batch was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitFailure {
+    pub code: i32,
+    pub message: String,
+    /// The stable reason code of a rejected transaction (`-32002`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+}
+
 /// A committed transaction and where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

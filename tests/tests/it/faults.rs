@@ -280,6 +280,9 @@ fn a_flooded_mempool_stays_bounded_and_valid_transactions_still_land() {
             "--drain-s",
             "1",
             "--json",
+            // One tx_submitBatch call per group (bench_measures_a_running_network
+            // covers JSON-RPC batches of tx_submit).
+            "--submit-batch",
         ])
         .arg("--rpc")
         .arg(rpc.join(","))

@@ -54,6 +54,7 @@ fn every_method_over_http() {
         "chain_getGenesis",
         "chain_subscribeNewHeads",
         "tx_submit",
+        "tx_submitBatch",
         "tx_submitAndWait",
         "tx_get",
         "tx_getReceipt",
@@ -259,6 +260,74 @@ fn bad_requests_get_stable_errors_and_the_node_keeps_going() {
     std::thread::sleep(Duration::from_millis(600));
     let h2 = call(&node, "chain_getHeight", json!([])).as_u64().unwrap();
     assert!(h2 > h1, "chain stalled at {h1}");
+}
+
+#[test]
+fn submit_batch_answers_each_transaction_in_order() {
+    let node = DevNode::start();
+    let to = Address([5; 32]);
+    let good: Vec<String> = (0..20).map(|n| transfer(&node, 3, n, to, 1)).collect();
+    let key = dev_account(4);
+    let mut forged = Transaction {
+        chain_id: node.chain_id(),
+        nonce: 0,
+        signer: key.address(),
+        action: Action::Transfer { to, amount: 1 },
+    }
+    .sign(&key);
+    forged.signature = Signature([3; 64]);
+    let forged = format!("0x{}", hex::encode(encode(&forged)));
+    // Good ones, a forged signature, bytes that do not decode and a
+    // duplicate, mixed: each gets its own outcome, in order, and the
+    // forged one does not stop the rest.
+    let mut batch = good[..10].to_vec();
+    batch.push(forged);
+    batch.push("0x00".into());
+    batch.push(good[3].clone());
+    batch.extend_from_slice(&good[10..]);
+    let out = call(&node, "tx_submitBatch", json!([batch]));
+    let out = out.as_array().unwrap();
+    assert_eq!(out.len(), batch.len());
+    for (i, o) in out.iter().enumerate() {
+        match i {
+            10 => {
+                assert_eq!(o["error"]["code"], -32002, "{o}");
+                assert_eq!(o["error"]["data"], "bad_signature", "{o}");
+            }
+            11 => assert_eq!(o["error"]["code"], -32001, "{o}"),
+            12 => assert_eq!(o["error"]["code"], -32003, "{o}"),
+            _ => assert!(
+                o["hash"].is_string() && o.get("error").is_none(),
+                "{i}: {o}"
+            ),
+        }
+    }
+    // The hashes are the transactions' ids: all 20 commit.
+    let last = out.last().unwrap()["hash"].clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while call(&node, "tx_getReceipt", json!([last])).is_null() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "batch never committed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let acct = call(
+        &node,
+        "state_getAccount",
+        json!([dev_account(3).address().to_string()]),
+    );
+    assert_eq!(acct["nonce"], 20, "{acct}");
+    // Empty and oversized calls are refused as a whole.
+    assert_eq!(
+        call_err(&node, "tx_submitBatch", json!([[]]))["code"],
+        -32602
+    );
+    let too_many: Vec<&str> = vec!["0x00"; 1_001];
+    assert_eq!(
+        call_err(&node, "tx_submitBatch", json!([too_many]))["code"],
+        -32602
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
