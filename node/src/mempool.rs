@@ -271,7 +271,9 @@ impl Mempool {
         store: &dyn StateStore,
         next_height: Height,
     ) -> Result<usize, StoreError> {
-        let mut touched = std::mem::take(&mut self.touched);
+        // Cleared only once the update went through, so a storage error
+        // midway leaves these senders marked for the next one.
+        let mut touched = self.touched.clone();
         for tx in included {
             touched.insert(tx.tx.signer);
             self.remove(&tx.hash());
@@ -371,6 +373,7 @@ impl Mempool {
         for h in &expired {
             self.remove(h);
         }
+        self.touched.clear();
         Ok(invalid.len() + expired.len())
     }
 }
