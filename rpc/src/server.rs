@@ -348,7 +348,13 @@ impl PalisadeApiServer for RpcImpl {
             .iter()
             .filter_map(|d| d.as_ref().ok().cloned())
             .collect();
-        let mut admitted = self.backend.submit_batch(good).into_iter();
+        // Checking up to a thousand signatures takes milliseconds: off the
+        // async workers, which also serve the node's peers and consensus.
+        let backend = self.backend.clone();
+        let mut admitted = tokio::task::spawn_blocking(move || backend.submit_batch(good))
+            .await
+            .map_err(|e| internal(format!("submission task failed: {e}")))?
+            .into_iter();
         Ok(decoded
             .into_iter()
             .map(|d| {
