@@ -14,7 +14,6 @@ use jsonrpsee::server::{
     PendingSubscriptionSink, Server, ServerConfig, ServerHandle, SubscriptionMessage,
 };
 use palisade_types::{decode, Address, Hash, Height, SignedTransaction};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, Semaphore};
 
 use crate::api::{PalisadeApiServer, RpcResult};
@@ -110,7 +109,7 @@ pub async fn start(
         let shutdown = stop.clone().shutdown();
         tokio::pin!(shutdown);
         loop {
-            let (mut socket, peer) = tokio::select! {
+            let (socket, peer) = tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok(a) => a,
@@ -125,13 +124,10 @@ pub async fn start(
             };
             let Ok(permit) = open.clone().try_acquire_owned() else {
                 tracing::debug!(%peer, "rpc connection refused: too many open");
-                tokio::spawn(async move {
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(1),
-                        socket.write_all(TOO_MANY_CONNECTIONS),
-                    )
-                    .await;
-                });
+                // A fresh socket's send buffer takes the short answer at
+                // once; no task or descriptor outlives this line.
+                let _ = socket.try_write(TOO_MANY_CONNECTIONS);
+                drop(socket);
                 continue;
             };
             let _ = socket.set_nodelay(true);
