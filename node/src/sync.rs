@@ -65,6 +65,9 @@ impl SyncSource for LedgerSource {
     }
 }
 
+/// How often peers are asked for their height while none has answered.
+const EARLY_POLL: Duration = Duration::from_millis(200);
+
 /// Settings of the syncer.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
@@ -132,6 +135,12 @@ impl Syncer {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = poll.tick() => self.ask_status(&mut statuses).await,
+                // Until some peer has told us its height (just started, or
+                // every peer gone), ask often: a restarted or wiped node
+                // should not idle a whole poll interval before catching up.
+                _ = tokio::time::sleep(EARLY_POLL), if peer_heights.is_empty() && statuses.is_empty() => {
+                    self.ask_status(&mut statuses).await
+                }
                 _ = self.wake.notified() => self.ask_status(&mut statuses).await,
                 Some(r) = statuses.join_next() => {
                     if let Ok((peer, h)) = r {
