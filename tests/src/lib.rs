@@ -294,6 +294,20 @@ impl Devnet {
         }
     }
 
+    /// JSON-RPC addresses of every node, by index.
+    pub fn rpc_addrs(&self) -> Vec<String> {
+        (0..self.n).map(|i| self.rpc_addr(i)).collect()
+    }
+
+    /// The highest height any of `nodes` reports (0 if none answers).
+    pub fn top_height(&self, nodes: &[usize]) -> u64 {
+        nodes
+            .iter()
+            .filter_map(|i| self.height(*i))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The funded admin key `palisade testnet` wrote.
     pub fn admin_key(&self) -> Keypair {
         palisade_node::home::read_key(&self.dir.path().join("net").join("admin_key.json"))

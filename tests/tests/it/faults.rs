@@ -20,13 +20,9 @@ fn evidence(net: &Devnet, i: usize) -> f64 {
 
 fn checker(net: &Devnet) -> Checker {
     Checker::start(
-        (0..net.n).map(|i| net.rpc_addr(i)).collect(),
+        net.rpc_addrs(),
         (0..net.n).map(|i| net.metrics_addr(i)).collect(),
     )
-}
-
-fn rpc_addrs(net: &Devnet) -> Vec<String> {
-    (0..net.n).map(|i| net.rpc_addr(i)).collect()
 }
 
 /// What the live checker saw holds every invariant, with no double sign.
@@ -65,15 +61,6 @@ fn agree(net: &Devnet) -> Audit {
     audit(net)
 }
 
-/// The highest height any of `nodes` reports.
-fn top(net: &Devnet, nodes: &[usize]) -> u64 {
-    nodes
-        .iter()
-        .filter_map(|i| net.height(*i))
-        .max()
-        .unwrap_or(0)
-}
-
 /// The nodes other than `out`.
 fn others(n: usize, out: &[usize]) -> Vec<usize> {
     (0..n).filter(|i| !out.contains(i)).collect()
@@ -98,7 +85,7 @@ fn consensus_keys(net: &Devnet) -> Vec<PublicKey> {
 /// 60 s (the recovery bound).
 fn recovers(net: &mut Devnet) {
     let all: Vec<usize> = (0..net.n).collect();
-    let target = top(net, &all) + 10;
+    let target = net.top_height(&all) + 10;
     net.wait_height(&all, target, Duration::from_secs(60));
 }
 
@@ -140,7 +127,7 @@ fn a_node_frozen_with_sigstop_catches_up_after_sigcont() {
     let check = checker(&net);
     let pid = net.pid(victim).unwrap().to_string();
     Command::new("kill").args(["-STOP", &pid]).status().unwrap();
-    let h = top(&net, &rest);
+    let h = net.top_height(&rest);
     // The other three keep committing while it is frozen.
     net.wait_height(&rest, h + 15, Duration::from_secs(60));
     std::thread::sleep(fault_hold(rng.millis(0, 2000), Duration::from_secs(30)));
@@ -159,11 +146,11 @@ fn all_validators_killed_and_restarted_in_another_order_resume() {
     let mut rng = FaultRng::from_env("kill-all");
     let mut net = Devnet::generate(4);
     net.start_all();
-    let load = Load::start(rpc_addrs(&net), net.chain_id(), net.admin_key(), 100);
+    let load = Load::start(net.rpc_addrs(), net.chain_id(), net.admin_key(), 100);
     net.wait_height(&[0, 1, 2, 3], 8, Duration::from_secs(60));
     let sent_before = load.stop();
     // What the nodes acknowledged before the crash must survive it.
-    let acked = acknowledged(&rpc_addrs(&net), &sent_before);
+    let acked = acknowledged(&net.rpc_addrs(), &sent_before);
     for i in 0..4 {
         net.kill9(i);
     }
@@ -264,7 +251,7 @@ fn a_flooded_mempool_stays_bounded_and_valid_transactions_still_land() {
     }
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 2, Duration::from_secs(60));
-    let rpc = rpc_addrs(&net);
+    let rpc = net.rpc_addrs();
     let check = checker(&net);
     // Flood: 2,000 accounts, far more than the pool holds, as fast as the
     // generator goes.
@@ -320,7 +307,7 @@ fn a_flooded_mempool_stays_bounded_and_valid_transactions_still_land() {
     .sign(&key);
     let hex = format!("0x{}", hex::encode(palisade_types::encode(&tx)));
     let via = net.rpc_addr(rng.below(4) as usize);
-    let h0 = top(&net, &[0, 1, 2, 3]);
+    let h0 = net.top_height(&[0, 1, 2, 3]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let hash = loop {
         match rpc_call(&via, "tx_submit", json!([hex])) {
@@ -379,7 +366,7 @@ fn an_isolated_validator_rejoins_and_catches_up() {
     net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
     let check = checker(&net);
     net.netns.as_ref().unwrap().isolate(victim).unwrap();
-    let h = top(&net, &rest);
+    let h = net.top_height(&rest);
     // Three of four keep the chain going without it.
     net.wait_height(&rest, h + 10, Duration::from_secs(60));
     std::thread::sleep(fault_hold(rng.millis(0, 2000), Duration::from_secs(60)));
@@ -404,7 +391,7 @@ fn a_two_two_split_halts_then_recovers() {
     // Let in-flight rounds finish, then no half has two thirds: no commits.
     // (The test still reaches the nodes on the first bridge.)
     std::thread::sleep(Duration::from_secs(2));
-    let during = top(&net, near);
+    let during = net.top_height(near);
     std::thread::sleep(fault_hold(rng.millis(5000, 7000), Duration::from_secs(30)));
     for i in near {
         assert_eq!(
@@ -420,17 +407,25 @@ fn a_two_two_split_halts_then_recovers() {
     agree(&net);
 }
 
-#[test]
-fn an_equivocating_validator_is_recorded_and_honest_nodes_agree() {
-    let mut rng = FaultRng::from_env("byzantine-equivocate");
+/// Four validators, one of them (drawn from the seed) started with the
+/// test-only `--byzantine MODE`; waits until the honest three reach height
+/// 10. Returns the network and the honest nodes.
+fn with_one_byzantine(mode: &str) -> (Devnet, Vec<usize>) {
+    let mut rng = FaultRng::from_env(&format!("byzantine-{mode}"));
     let byzantine = rng.below(4) as usize;
     let honest = others(4, &[byzantine]);
     let mut net = Devnet::generate(4);
     for i in &honest {
         net.start(*i);
     }
-    net.start_with(byzantine, &["--byzantine", "equivocate"]);
+    net.start_with(byzantine, &["--byzantine", mode]);
     net.wait_height(&honest, 10, Duration::from_secs(60));
+    (net, honest)
+}
+
+#[test]
+fn an_equivocating_validator_is_recorded_and_honest_nodes_agree() {
+    let (mut net, honest) = with_one_byzantine("equivocate");
     let deadline = Instant::now() + Duration::from_secs(30);
     while honest.iter().all(|i| evidence(&net, *i) == 0.0) {
         assert!(
@@ -439,7 +434,7 @@ fn an_equivocating_validator_is_recorded_and_honest_nodes_agree() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let h = top(&net, &honest);
+    let h = net.top_height(&honest);
     net.wait_height(&honest, h + 5, Duration::from_secs(60));
     net.stop_all();
     agree(&net);
@@ -447,15 +442,7 @@ fn an_equivocating_validator_is_recorded_and_honest_nodes_agree() {
 
 #[test]
 fn a_validator_sending_bad_signatures_is_cut_off_and_the_chain_goes_on() {
-    let mut rng = FaultRng::from_env("byzantine-bad-signatures");
-    let byzantine = rng.below(4) as usize;
-    let honest = others(4, &[byzantine]);
-    let mut net = Devnet::generate(4);
-    for i in &honest {
-        net.start(*i);
-    }
-    net.start_with(byzantine, &["--byzantine", "bad-signatures"]);
-    net.wait_height(&honest, 10, Duration::from_secs(60));
+    let (mut net, honest) = with_one_byzantine("bad-signatures");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !honest.iter().any(|i| {
         net.log(*i)
@@ -464,7 +451,7 @@ fn a_validator_sending_bad_signatures_is_cut_off_and_the_chain_goes_on() {
         assert!(Instant::now() < deadline, "nobody noticed the forged votes");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let h = top(&net, &honest);
+    let h = net.top_height(&honest);
     net.wait_height(&honest, h + 10, Duration::from_secs(60));
     net.stop_all();
     agree(&net);
@@ -481,7 +468,7 @@ fn each_validator_killed_in_turn_under_load_the_proposer_too() {
         .unwrap();
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
-    let rpc = rpc_addrs(&net);
+    let rpc = net.rpc_addrs();
     let load = Load::start(rpc.clone(), net.chain_id(), net.admin_key(), 100);
     let check = checker(&net);
     let mut order = vec![0usize, 1, 2, 3];
@@ -493,7 +480,7 @@ fn each_validator_killed_in_turn_under_load_the_proposer_too() {
         // over (the set is fixed in this scenario, so the schedule is known).
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let next = Height(top(&net, &rest) + 1);
+            let next = Height(net.top_height(&rest) + 1);
             if palisade_consensus::proposer(&set, next, Round(0)) == keys[victim] {
                 eprintln!("killing validator {victim}, proposer of height {next}");
                 break;
@@ -505,7 +492,7 @@ fn each_validator_killed_in_turn_under_load_the_proposer_too() {
             std::thread::sleep(Duration::from_millis(10));
         }
         net.kill9(victim);
-        let h = top(&net, &rest);
+        let h = net.top_height(&rest);
         net.wait_height(&rest, h + 3, Duration::from_secs(60));
         std::thread::sleep(rng.millis(0, 1000));
         net.start(victim);
@@ -513,7 +500,7 @@ fn each_validator_killed_in_turn_under_load_the_proposer_too() {
     }
     let sent = load.stop();
     // Let the last admitted transactions reach a block.
-    let h = top(&net, &[0, 1, 2, 3]);
+    let h = net.top_height(&[0, 1, 2, 3]);
     net.wait_height(&[0, 1, 2, 3], h + 3, Duration::from_secs(60));
     let acked = acknowledged(&rpc, &sent);
     assert!(!acked.is_empty(), "no transaction was acknowledged");
@@ -539,7 +526,7 @@ fn rpc_abuse_is_refused_while_blocks_keep_coming() {
     net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
     let check = checker(&net);
     let addr = net.rpc_addr(target);
-    let before = top(&net, &[0, 1, 2, 3]);
+    let before = net.top_height(&[0, 1, 2, 3]);
 
     // Garbage, an oversized body, a huge batch and deeply nested JSON, in
     // a seeded order, each answered with an error.
@@ -594,7 +581,7 @@ fn rpc_abuse_is_refused_while_blocks_keep_coming() {
         &refused[..refused.len().min(300)]
     );
     // Blocks keep coming on every node, the abused one included.
-    let h = top(&net, &[0, 1, 2, 3]);
+    let h = net.top_height(&[0, 1, 2, 3]);
     net.wait_height(&[0, 1, 2, 3], h + 5, Duration::from_secs(60));
     drop(held);
 

@@ -162,7 +162,7 @@ fn validators_restarted_mid_load_never_double_sign() {
     let mut net = Devnet::generate(4);
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 2, Duration::from_secs(60));
-    let rpc: Vec<String> = (0..4).map(|i| net.rpc_addr(i)).collect();
+    let rpc = net.rpc_addrs();
     let load = Load::start(rpc.clone(), net.chain_id(), net.admin_key(), 200);
 
     // Kill -9 and restart validators (the proposer of the moment among
@@ -172,11 +172,11 @@ fn validators_restarted_mid_load_never_double_sign() {
         net.kill9(i);
         std::thread::sleep(Duration::from_millis(200));
         net.start(i);
-        let h = (0..4).filter_map(|j| net.height(j)).max().unwrap_or(0);
+        let h = net.top_height(&[0, 1, 2, 3]);
         net.wait_height(&[0, 1, 2, 3], h + 2, Duration::from_secs(60));
     }
     let sent = load.stop();
-    let h = (0..4).filter_map(|j| net.height(j)).max().unwrap_or(0);
+    let h = net.top_height(&[0, 1, 2, 3]);
     net.wait_height(&[0, 1, 2, 3], h + 3, Duration::from_secs(60));
     for i in 0..4 {
         assert_eq!(
@@ -281,7 +281,7 @@ fn bench_measures_a_running_network() {
     let mut net = Devnet::generate_with(4, &["--bench-accounts", "300"]);
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 2, Duration::from_secs(60));
-    let rpc: Vec<String> = (0..4).map(|i| net.rpc_addr(i)).collect();
+    let rpc = net.rpc_addrs();
     let metrics: Vec<String> = (0..4).map(|i| net.metrics_addr(i)).collect();
     let out = Command::new(palisade_bin())
         .args([
