@@ -72,25 +72,20 @@ pub struct NodeContext {
 }
 
 impl NodeContext {
-    /// Admits a transaction from a client into the mempool and queues it
-    /// for gossip.
-    pub fn submit(&self, tx: SignedTransaction) -> Result<Hash, AddError> {
-        self.submit_batch(vec![tx])
-            .pop()
-            .unwrap_or_else(|| Err(AddError::Store(StoreError::Backend("no result".into()))))
-    }
-
-    /// Admits transactions from a client, one result per transaction in
-    /// order. Signatures are checked as one batch (each alone only if the
+    /// Admits transactions from a client into the mempool and queues them
+    /// for gossip, one result per transaction in order. Signatures are checked as one batch (each alone only if the
     /// batch fails, to name the bad ones) before the pool is locked, so the
     /// consensus driver never waits behind them.
     pub fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, AddError>> {
         let store = |e: &dyn std::fmt::Display| AddError::Store(StoreError::Backend(e.to_string()));
         let ledger = self.app.ledger();
-        let next = match ledger.latest_height().map(|h| h.next()) {
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => return txs.iter().map(|_| Err(store(&e))).collect(),
-            Err(e) => return txs.iter().map(|_| Err(store(&e))).collect(),
+        let next = match ledger.latest_height() {
+            Ok(h) => h.next().map_err(|e| store(&e)),
+            Err(e) => Err(store(&e)),
+        };
+        let next = match next {
+            Ok(n) => n,
+            Err(e) => return txs.iter().map(|_| Err(e.clone())).collect(),
         };
         let signed_ok: Vec<bool> = if palisade_types::batch::verify_transactions(&txs).is_ok() {
             vec![true; txs.len()]

@@ -110,10 +110,6 @@ impl NodeBackend for Backend {
         serde_json::to_value(&*self.ctx.genesis).unwrap_or(serde_json::Value::Null)
     }
 
-    fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError> {
-        self.ctx.submit(tx).map_err(submit_error)
-    }
-
     fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>> {
         self.ctx
             .submit_batch(txs)

@@ -57,10 +57,17 @@ pub trait NodeBackend: Send + Sync + 'static {
     fn commit(&self, height: Height) -> Result<Option<CommitCertificate>, BackendError>;
     /// The genesis file as JSON.
     fn genesis(&self) -> serde_json::Value;
-    fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError>;
     /// Admits several transactions, checking their signatures as one batch;
     /// one result per transaction, in order.
     fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>>;
+    /// Admits one transaction: [`NodeBackend::submit_batch`] of one.
+    fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError> {
+        self.submit_batch(vec![tx]).pop().unwrap_or_else(|| {
+            Err(SubmitError::Internal(
+                "no result for the transaction".into(),
+            ))
+        })
+    }
     /// A committed transaction, or one pending in the mempool.
     fn tx(
         &self,
