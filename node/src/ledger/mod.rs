@@ -65,6 +65,9 @@ const NODE_CACHE_CAPACITY: usize = 256 * 1024;
 /// Receipts are bounded by their transaction's events; this is a sanity cap.
 const MAX_RECEIPT_BYTES: usize = 1 << 20;
 
+/// A RocksDB key and its value, as an iterator yields them.
+type KeyValue = (Box<[u8]>, Box<[u8]>);
+
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("data directory {0} is in use by another palisade process")]
@@ -322,13 +325,13 @@ impl Ledger {
         );
         b.put_cf(meta, META_LATEST, height_key(h));
         // Blocks kept for this height's consensus are no longer needed.
-        let from = [META_PENDING, &height_key(Height::GENESIS)].concat();
-        let to = [
-            META_PENDING,
-            &height_key(expected.next().map_err(|e| corrupt("height", e))?),
-        ]
-        .concat();
-        b.delete_range_cf(meta, from, to);
+        // Only this height can have any: every commit removes its own. They
+        // are deleted key by key: a range deletion per block piles up range
+        // tombstones in the memtable, and RocksDB re-fragments all of them
+        // on reads, so an idle node's CPU grew with every block.
+        for key in self.pending_keys(h)? {
+            b.delete_cf(meta, key);
+        }
         self.write_synced(b)?;
         // The next block's tree update starts from these.
         self.nodes.insert_all(&state.nodes);
@@ -346,6 +349,18 @@ impl Ledger {
 
     /// Blocks kept with [`Ledger::save_pending_block`] for `height`.
     pub fn pending_blocks(&self, height: Height) -> Result<Vec<Block>, LedgerError> {
+        self.pending(height)?
+            .into_iter()
+            .map(|(_, v)| decode::<Block>(&v).map_err(|e| corrupt("pending block", e)))
+            .collect()
+    }
+
+    fn pending_keys(&self, height: Height) -> Result<Vec<Box<[u8]>>, LedgerError> {
+        Ok(self.pending(height)?.into_iter().map(|(k, _)| k).collect())
+    }
+
+    /// (key, encoded block) of every block kept for `height`.
+    fn pending(&self, height: Height) -> Result<Vec<KeyValue>, LedgerError> {
         let prefix = [META_PENDING, &height_key(height)].concat();
         let mut out = Vec::new();
         for item in self.db.prefix_iterator_cf(self.cf(CF_META)?, &prefix) {
@@ -353,7 +368,7 @@ impl Ledger {
             if !k.starts_with(&prefix) {
                 break;
             }
-            out.push(decode::<Block>(&v).map_err(|e| corrupt("pending block", e))?);
+            out.push((k, v));
         }
         Ok(out)
     }
