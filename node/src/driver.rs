@@ -380,7 +380,7 @@ impl Driver {
                         .map_err(|e| DriverError::DecidedInvalid(hash, height, e.to_string()))?,
                 };
                 self.app.commit(&executed, &commit)?;
-                let txs: Vec<_> = block.txs.to_vec();
+                let txs: &[palisade_types::SignedTransaction] = &block.txs;
                 {
                     let mut pool = self
                         .mempool
@@ -390,7 +390,7 @@ impl Driver {
                         .next()
                         .map_err(|e| AppError::Missing(e.to_string()))?;
                     if let Err(e) = pool.update(
-                        &txs,
+                        txs,
                         executed.outcome.changes.values.keys().map(Vec::as_slice),
                         self.app.runtime(),
                         self.app.ledger().as_ref(),

@@ -7,7 +7,10 @@
 //! After each committed block the pool drops what was included and
 //! re-checks what the block's writes can affect against the new state
 //! (without re-verifying signatures), so nothing that became invalid is
-//! proposed or gossiped.
+//! proposed or gossiped. A transaction is checked once on admission and
+//! again only when a block writes an account it depends on, or when a
+//! commit ran while it was being admitted (its check may have read a mix
+//! of two states; [`StateStore::version`] tells).
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
@@ -59,6 +62,9 @@ struct Entry {
     seq: u64,
     /// The height it was admitted for.
     added: Height,
+    /// Checked against one committed state with no commit running: only
+    /// blocks' writes can invalidate it.
+    clean: bool,
 }
 
 /// The pool. Not thread-safe by itself; the node wraps it in a lock.
@@ -77,6 +83,9 @@ pub struct Mempool {
     /// Senders with transactions admitted since the last block: their gap
     /// status must be looked at again.
     touched: HashSet<Address>,
+    /// Accounts written by blocks whose update has not completed yet: the
+    /// transactions that depend on them must be checked again.
+    written: HashSet<Address>,
 }
 
 impl Mempool {
@@ -157,7 +166,9 @@ impl Mempool {
         if full(self).is_some() && self.gapped.is_empty() {
             return Err(AddError::Full(full(self).unwrap_or("limit")));
         }
+        let version = store.version();
         rt.check_tx(store, next_height, &tx, sigs, NonceRule::Window)??;
+        let clean = version.is_multiple_of(2) && store.version() == version;
         if let Some(why) = full(self) {
             // Room only for a transaction that can be proposed: the
             // account's next nonce, or the one after a pending run.
@@ -187,6 +198,7 @@ impl Mempool {
                 size,
                 seq: self.seq,
                 added: next_height,
+                clean,
             },
         );
         Ok(hash)
@@ -260,9 +272,10 @@ impl Mempool {
     /// the new state makes invalid (used nonces, lost roles, spent funds).
     /// `written` is every state key the block wrote. Only transactions that
     /// a write can affect are re-checked: those whose signer or named
-    /// account was written, and every other kind of action; all of them
-    /// when the block wrote anything but accounts (parameters, the
-    /// validator set, data). Returns how many were dropped as invalid.
+    /// account was written, every other kind of action, and any whose
+    /// admission overlapped a commit; all of them when the block wrote
+    /// anything but accounts (parameters, the validator set, data). Returns
+    /// how many were dropped as invalid.
     pub fn update<'k>(
         &mut self,
         included: &[SignedTransaction],
@@ -271,11 +284,10 @@ impl Mempool {
         store: &dyn StateStore,
         next_height: Height,
     ) -> Result<usize, StoreError> {
-        // Cleared only once the update went through, so a storage error
-        // midway leaves these senders marked for the next one.
-        let mut touched = self.touched.clone();
+        // Kept in `self` until the update went through, so a storage error
+        // midway leaves these accounts marked for the next one.
         for tx in included {
-            touched.insert(tx.tx.signer);
+            self.written.insert(tx.tx.signer);
             self.remove(&tx.hash());
         }
         let mut everything = false;
@@ -285,18 +297,21 @@ impl Mempool {
                 .and_then(|a| <[u8; 32]>::try_from(a).ok())
             {
                 Some(a) => {
-                    touched.insert(Address(a));
+                    self.written.insert(Address(a));
                 }
                 None => everything = true,
             }
         }
-        let affected = |tx: &SignedTransaction| {
+        let dirty = &self.written;
+        let affected = |e: &Entry| {
+            let tx = &e.tx;
             everything
-                || touched.contains(&tx.tx.signer)
+                || !e.clean
+                || dirty.contains(&tx.tx.signer)
                 || match &tx.tx.action {
-                    Action::Transfer { to, .. } | Action::Mint { to, .. } => touched.contains(to),
+                    Action::Transfer { to, .. } | Action::Mint { to, .. } => dirty.contains(to),
                     Action::GrantRole { account, .. } | Action::RevokeRole { account, .. } => {
-                        touched.contains(account)
+                        dirty.contains(account)
                     }
                     Action::Burn { .. } => false,
                     // Rare, and their checks read more than accounts (the
@@ -305,9 +320,10 @@ impl Mempool {
                 }
         };
         let mut invalid = Vec::new();
+        let mut rechecked = Vec::new();
         let mut rechecked_senders = HashSet::new();
-        for e in self.by_hash.values() {
-            if !affected(&e.tx) {
+        for (h, e) in &self.by_hash {
+            if !affected(e) {
                 continue;
             }
             rechecked_senders.insert(e.tx.tx.signer);
@@ -320,7 +336,16 @@ impl Mempool {
                 NonceRule::Window,
             )?;
             if verdict.is_err() {
-                invalid.push(e.tx.hash());
+                invalid.push(*h);
+            } else {
+                rechecked.push(*h);
+            }
+        }
+        // The driver, the only committer, runs this between its commits:
+        // what was checked here was checked against one state.
+        for h in &rechecked {
+            if let Some(e) = self.by_hash.get_mut(h) {
+                e.clean = true;
             }
         }
         for h in &invalid {
@@ -328,11 +353,12 @@ impl Mempool {
         }
         // Which transactions wait behind a nonce gap changes only for
         // senders whose account or pending set changed; find theirs anew.
-        let rescan: Vec<Address> = if everything {
+        let rescan: HashSet<Address> = if everything {
             self.by_sender.keys().copied().collect()
         } else {
-            touched
-                .union(&rechecked_senders)
+            self.touched
+                .union(&self.written)
+                .chain(&rechecked_senders)
                 .filter(|a| self.by_sender.contains_key(a))
                 .copied()
                 .collect()
@@ -374,6 +400,7 @@ impl Mempool {
             self.remove(h);
         }
         self.touched.clear();
+        self.written.clear();
         Ok(invalid.len() + expired.len())
     }
 }

@@ -85,7 +85,7 @@ impl Runtime {
         let run = |st: &mut Overlay<'_>| -> Result<(), Admit> {
             let acct = self.admit(st, tx, &params, sigs, nonces)?;
             if tx.tx.nonce == acct.nonce {
-                self.apply(st, height, tx, acct, &params)?;
+                self.apply(st, height, tx, acct, &params, false)?;
             }
             Ok(())
         };
@@ -187,6 +187,9 @@ impl Runtime {
         let mut seen = BTreeSet::new();
         let mut bytes = 0usize;
         let mut receipts = Vec::with_capacity(txs.len());
+        // Parameters may change within the block, but only by SetParam:
+        // read them again only after one.
+        let mut params_now = params;
         for (index, tx) in txs.iter().enumerate() {
             let hash = tx.hash();
             if !seen.insert(hash) {
@@ -199,15 +202,13 @@ impl Runtime {
                     max: params.max_block_bytes as usize,
                 });
             }
-            // Parameters may change within the block (SetParam).
-            let params_now = st.params()?;
             let acct = self
                 .admit(&st, tx, &params_now, sigs, NonceRule::Exact)
                 .map_err(|e| match e {
                     Admit::Tx(error) => BlockError::InadmissibleTx { index, hash, error },
                     Admit::Store(s) => BlockError::Store(s),
                 })?;
-            let receipt = match self.apply(&mut st, height, tx, acct, &params_now) {
+            let receipt = match self.apply(&mut st, height, tx, acct, &params_now, true) {
                 Ok(events) => {
                     st.commit_tx();
                     Receipt {
@@ -233,6 +234,9 @@ impl Runtime {
                 }
                 Err(Admit::Store(s)) => return Err(BlockError::Store(s)),
             };
+            if matches!(tx.tx.action, Action::SetParam { .. }) {
+                params_now = st.params()?;
+            }
             receipts.push(receipt);
         }
 
@@ -267,6 +271,8 @@ impl Runtime {
 
     /// Applies the action (and the nonce bump). Errors leave the tx layer
     /// dirty; the caller discards it.
+    /// Events are built only when `record` is set: a mempool check throws
+    /// them away, and formatting them is a good part of a transfer's cost.
     fn apply(
         &self,
         st: &mut Overlay<'_>,
@@ -274,6 +280,7 @@ impl Runtime {
         tx: &SignedTransaction,
         mut signer: Account,
         params: &ChainParams,
+        record: bool,
     ) -> Result<Vec<Event>, Admit> {
         let from = tx.tx.signer;
         signer.nonce = signer.nonce.checked_add(1).ok_or(TxError::Overflow)?;
@@ -301,14 +308,16 @@ impl Runtime {
                     dest.balance = dest.balance.checked_add(*amount).ok_or(TxError::Overflow)?;
                     st.set_account(to, &dest);
                 }
-                vec![Event::new(
-                    "transfer",
-                    &[
-                        ("from", from.to_string()),
-                        ("to", to.to_string()),
-                        ("amount", amount.to_string()),
-                    ],
-                )]
+                ev(record, || {
+                    Event::new(
+                        "transfer",
+                        &[
+                            ("from", from.to_string()),
+                            ("to", to.to_string()),
+                            ("amount", amount.to_string()),
+                        ],
+                    )
+                })
             }
             Action::Mint { to, amount } => {
                 need(&signer, Role::Minter)?;
@@ -319,10 +328,12 @@ impl Runtime {
                 dest.balance = dest.balance.checked_add(*amount).ok_or(TxError::Overflow)?;
                 st.set_account(to, &dest);
                 st.set_supply(supply);
-                vec![Event::new(
-                    "mint",
-                    &[("to", to.to_string()), ("amount", amount.to_string())],
-                )]
+                ev(record, || {
+                    Event::new(
+                        "mint",
+                        &[("to", to.to_string()), ("amount", amount.to_string())],
+                    )
+                })
             }
             Action::Burn { amount } => {
                 need(&signer, Role::Member)?;
@@ -332,10 +343,12 @@ impl Runtime {
                 let supply = st.supply()?.checked_sub(*amount).ok_or(TxError::Overflow)?;
                 st.set_account(&from, &signer);
                 st.set_supply(supply);
-                vec![Event::new(
-                    "burn",
-                    &[("from", from.to_string()), ("amount", amount.to_string())],
-                )]
+                ev(record, || {
+                    Event::new(
+                        "burn",
+                        &[("from", from.to_string()), ("amount", amount.to_string())],
+                    )
+                })
             }
             Action::Put {
                 namespace,
@@ -360,10 +373,12 @@ impl Runtime {
                 }
                 st.set_account(&from, &signer);
                 st.put(crate::state::keys::data(namespace, key), value.to_vec());
-                vec![Event::new(
-                    "put",
-                    &[("namespace", hex0x(namespace)), ("key", hex0x(key))],
-                )]
+                ev(record, || {
+                    Event::new(
+                        "put",
+                        &[("namespace", hex0x(namespace)), ("key", hex0x(key))],
+                    )
+                })
             }
             Action::Delete { namespace, key } => {
                 need(&signer, Role::Member)?;
@@ -376,10 +391,12 @@ impl Runtime {
                 }
                 st.set_account(&from, &signer);
                 st.delete(k);
-                vec![Event::new(
-                    "delete",
-                    &[("namespace", hex0x(namespace)), ("key", hex0x(key))],
-                )]
+                ev(record, || {
+                    Event::new(
+                        "delete",
+                        &[("namespace", hex0x(namespace)), ("key", hex0x(key))],
+                    )
+                })
             }
             Action::GrantRole { account, role } => {
                 need(&signer, Role::Admin)?;
@@ -391,13 +408,15 @@ impl Runtime {
                 }
                 a.grant(*role);
                 st.set_account(account, &a);
-                vec![Event::new(
-                    "grant",
-                    &[
-                        ("account", account.to_string()),
-                        ("role", role.as_str().into()),
-                    ],
-                )]
+                ev(record, || {
+                    Event::new(
+                        "grant",
+                        &[
+                            ("account", account.to_string()),
+                            ("role", role.as_str().into()),
+                        ],
+                    )
+                })
             }
             Action::RevokeRole { account, role } => {
                 need(&signer, Role::Admin)?;
@@ -412,13 +431,15 @@ impl Runtime {
                 }
                 a.revoke(*role);
                 st.set_account(account, &a);
-                vec![Event::new(
-                    "revoke",
-                    &[
-                        ("account", account.to_string()),
-                        ("role", role.as_str().into()),
-                    ],
-                )]
+                ev(record, || {
+                    Event::new(
+                        "revoke",
+                        &[
+                            ("account", account.to_string()),
+                            ("role", role.as_str().into()),
+                        ],
+                    )
+                })
             }
             Action::AddValidator {
                 consensus_key,
@@ -433,26 +454,30 @@ impl Runtime {
                     power: *power,
                 });
                 let at = schedule(st, height, params, change)?;
-                vec![Event::new(
-                    "validator_add",
-                    &[
-                        ("key", consensus_key.to_string()),
-                        ("power", power.to_string()),
-                        ("height", at.to_string()),
-                    ],
-                )]
+                ev(record, || {
+                    Event::new(
+                        "validator_add",
+                        &[
+                            ("key", consensus_key.to_string()),
+                            ("power", power.to_string()),
+                            ("height", at.to_string()),
+                        ],
+                    )
+                })
             }
             Action::RemoveValidator { consensus_key } => {
                 need_operator(&signer)?;
                 st.set_account(&from, &signer);
                 let at = schedule(st, height, params, ValidatorChange::Remove(*consensus_key))?;
-                vec![Event::new(
-                    "validator_remove",
-                    &[
-                        ("key", consensus_key.to_string()),
-                        ("height", at.to_string()),
-                    ],
-                )]
+                ev(record, || {
+                    Event::new(
+                        "validator_remove",
+                        &[
+                            ("key", consensus_key.to_string()),
+                            ("height", at.to_string()),
+                        ],
+                    )
+                })
             }
             Action::SetValidatorPower {
                 consensus_key,
@@ -466,21 +491,25 @@ impl Runtime {
                     params,
                     ValidatorChange::SetPower(*consensus_key, *power),
                 )?;
-                vec![Event::new(
-                    "validator_power",
-                    &[
-                        ("key", consensus_key.to_string()),
-                        ("power", power.to_string()),
-                        ("height", at.to_string()),
-                    ],
-                )]
+                ev(record, || {
+                    Event::new(
+                        "validator_power",
+                        &[
+                            ("key", consensus_key.to_string()),
+                            ("power", power.to_string()),
+                            ("height", at.to_string()),
+                        ],
+                    )
+                })
             }
             Action::SetParam { param } => {
                 need(&signer, Role::Admin)?;
                 let next = params.with(*param)?;
                 st.set_account(&from, &signer);
                 st.set_params(&next);
-                vec![Event::new("set_param", &[("param", format!("{param:?}"))])]
+                ev(record, || {
+                    Event::new("set_param", &[("param", format!("{param:?}"))])
+                })
             }
         };
         Ok(events)
@@ -507,12 +536,15 @@ impl From<StoreError> for Admit {
 }
 
 fn hex0x(b: &[u8]) -> String {
-    let mut s = String::with_capacity(2 + 2 * b.len());
-    s.push_str("0x");
-    for x in b {
-        s.push_str(&format!("{x:02x}"));
+    format!("0x{}", hex::encode(b))
+}
+
+fn ev(record: bool, event: impl FnOnce() -> Event) -> Vec<Event> {
+    if record {
+        vec![event()]
+    } else {
+        Vec::new()
     }
-    s
 }
 
 fn nonzero(amount: u128) -> Result<(), TxError> {

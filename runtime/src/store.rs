@@ -15,6 +15,14 @@ pub trait StateStore {
     /// A value by its SHA-256 (values are content-addressed so that past
     /// roots stay readable).
     fn value_by_hash(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError>;
+    /// A number that is even while the committed state stands still, odd
+    /// while a change is being written, and different after every change:
+    /// a reader that sees the same even version before and after its reads
+    /// read one committed state. A store nobody writes under its readers
+    /// (like [`MemStore`]) keeps the default.
+    fn version(&self) -> u64 {
+        0
+    }
 }
 
 struct Nodes<'a>(&'a dyn StateStore);

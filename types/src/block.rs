@@ -3,8 +3,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::{MAX_BLOCK_BYTES, MAX_BLOCK_TXS, MAX_HEADER_BYTES};
 use crate::{
-    merkle, sha256, BoundedVec, ChainId, CommitCertificate, Hash, Height, PublicKey,
-    SignedTransaction, Timestamp, Wire,
+    merkle, BoundedVec, ChainId, CommitCertificate, Hash, Height, PublicKey, SignedTransaction,
+    Timestamp, Wire,
 };
 
 /// Block header. Its hash is the block hash that votes and commits refer to.
@@ -75,7 +75,7 @@ pub enum BlockError {
 impl BlockHeader {
     /// The block hash: SHA-256 of the header's canonical encoding.
     pub fn hash(&self) -> Hash {
-        sha256(&crate::encode(self))
+        crate::hash_encoding(self)
     }
 }
 

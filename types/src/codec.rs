@@ -1,4 +1,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
+use sha2::{Digest, Sha256};
+
+use crate::Hash;
 
 /// Why bytes were refused as an encoding of a Palisade type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,13 +28,58 @@ pub trait Wire: BorshSerialize + BorshDeserialize {
 
 /// Canonical encoding of `value`.
 pub fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
-    let mut out = Vec::new();
+    // Sized exactly up front: counting is a pass without memory traffic,
+    // cheaper than the reallocations and copies of a growing Vec (a block
+    // is tens of kilobytes).
+    let mut out = Vec::with_capacity(encoded_len(value));
     // Writing to a Vec only fails for a collection longer than u32::MAX items,
     // which every bounded Palisade type rules out by construction.
     value
         .serialize(&mut out)
         .expect("bounded value encodes into a Vec");
     out
+}
+
+/// Length of the canonical encoding of `value`, without building it.
+pub fn encoded_len<T: BorshSerialize>(value: &T) -> usize {
+    let mut counter = Counter(0);
+    // The counter never fails; a value too long to encode would have
+    // failed `encode` the same way.
+    let _ = value.serialize(&mut counter);
+    counter.0
+}
+
+/// SHA-256 of the canonical encoding of `value`, streamed into the hasher
+/// instead of first building the encoding.
+pub fn hash_encoding<T: BorshSerialize>(value: &T) -> Hash {
+    let mut w = HashWriter(Sha256::new());
+    // Like the counter, the hasher never fails.
+    let _ = value.serialize(&mut w);
+    Hash(w.0.finalize().into())
+}
+
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Decodes exactly one `T` from `bytes`: refuses input over
@@ -71,6 +119,16 @@ pub fn decode_with_limit<T: BorshDeserialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn length_and_hash_match_the_encoding() {
+        let values: Vec<Vec<u64>> = vec![vec![], vec![1], (0..1000).collect()];
+        for v in &values {
+            let enc = encode(v);
+            assert_eq!(encoded_len(v), enc.len());
+            assert_eq!(hash_encoding(v), crate::sha256(&enc));
+        }
+    }
 
     #[test]
     fn trailing_bytes_are_rejected() {

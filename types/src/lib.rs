@@ -34,7 +34,7 @@ mod vote;
 pub use block::{Block, BlockError, BlockHeader};
 pub use bounded::{BoundedBytes, BoundedVec};
 pub use chain_id::{ChainId, ChainIdError};
-pub use codec::{decode, decode_with_limit, encode, DecodeError, Wire};
+pub use codec::{decode, decode_with_limit, encode, encoded_len, hash_encoding, DecodeError, Wire};
 pub use commit::{CommitCertificate, CommitError, CommitSig};
 pub use crypto::{Address, Keypair, PreparedKey, PublicKey, Signature, SignatureError};
 pub use hash::{sha256, Hash};

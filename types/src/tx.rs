@@ -3,8 +3,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::{MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TX_BYTES, MAX_VALUE_LEN};
 use crate::{
-    sha256, signing_bytes, Address, BoundedBytes, ChainId, Domain, Hash, Keypair, PublicKey,
-    Signature, SignatureError, Wire,
+    signing_bytes, Address, BoundedBytes, ChainId, Domain, Hash, Keypair, PublicKey, Signature,
+    SignatureError, Wire,
 };
 
 /// Token amount in the chain's smallest unit.
@@ -198,7 +198,7 @@ impl SignedTransaction {
     /// The transaction id: SHA-256 of the canonical encoding of the signed
     /// transaction.
     pub fn hash(&self) -> Hash {
-        sha256(&crate::encode(self))
+        crate::hash_encoding(self)
     }
 
     /// Checks the signature against the signer's key. Chain id, nonce and
@@ -212,7 +212,7 @@ impl SignedTransaction {
 
     /// Encoded size in bytes.
     pub fn encoded_len(&self) -> usize {
-        crate::encode(self).len()
+        crate::encoded_len(self)
     }
 }
 

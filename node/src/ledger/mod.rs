@@ -10,11 +10,23 @@
 //!
 //! The data directory is locked for the life of the [`Ledger`]: a second
 //! process opening it gets [`LedgerError::Locked`].
+//!
+//! Two caches sit in front of RocksDB ([`cache`]): state-tree nodes, and
+//! the latest committed state values. The value cache changes with every
+//! commit, so commits and cache fills are ordered by a version number (a
+//! sequence lock): a commit makes it odd before writing and even again once
+//! the cache holds the block's values, and a value read from RocksDB is
+//! cached only if the version did not move while it was read. The latest
+//! height is kept in memory and advanced only after the cache, so whoever
+//! sees height `h` reads `h`'s state or newer.
 
-mod node_cache;
+mod cache;
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use palisade_runtime::smt::Node;
 use palisade_runtime::{Receipt, StateChanges, StateStore, StoreError};
@@ -61,6 +73,13 @@ const STATE_BLOB: u8 = b'b';
 /// State-tree nodes kept in memory per generation (two generations, about
 /// 150 bytes a node: some 75 MiB at most).
 const NODE_CACHE_CAPACITY: usize = 256 * 1024;
+/// Bytes of latest state values (keys and values) kept per generation.
+const VALUE_CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// Values larger than this are read from RocksDB each time (rare: data
+/// entries; accounts are some 30 bytes).
+const MAX_CACHED_VALUE: usize = 4 * 1024;
+/// `height` before the ledger is initialized from a genesis.
+const NO_HEIGHT: u64 = u64::MAX;
 
 /// Receipts are bounded by their transaction's events; this is a sanity cap.
 const MAX_RECEIPT_BYTES: usize = 1 << 20;
@@ -101,9 +120,23 @@ pub struct Ledger {
     db: DB,
     dir: PathBuf,
     /// Recently written and read state-tree nodes (immutable by hash).
-    nodes: node_cache::NodeCache,
+    nodes: Mutex<cache::Generations<Hash, Node, cache::DigestHasher>>,
+    /// Latest committed state values, and the commit version.
+    latest: Mutex<Latest>,
+    /// `latest.version`, readable without the lock.
+    version: AtomicU64,
+    /// Last committed height ([`NO_HEIGHT`] before genesis).
+    height: AtomicU64,
     /// Held (locked) for as long as the ledger is open.
     _lock: File,
+}
+
+/// State values as of the last commit (`None`: the key is absent).
+#[derive(Debug)]
+struct Latest {
+    values: cache::Generations<Vec<u8>, Option<Vec<u8>>>,
+    /// Odd while a commit is being written; see the module docs.
+    version: u64,
 }
 
 fn height_key(h: Height) -> [u8; 8] {
@@ -156,9 +189,21 @@ impl Ledger {
         let ledger = Ledger {
             db,
             dir: data_dir.to_path_buf(),
-            nodes: node_cache::NodeCache::new(NODE_CACHE_CAPACITY),
+            nodes: Mutex::new(cache::Generations::with_hasher(
+                NODE_CACHE_CAPACITY,
+                cache::DigestHasher::new(),
+            )),
+            latest: Mutex::new(Latest {
+                values: cache::Generations::with_hasher(VALUE_CACHE_BYTES, Default::default()),
+                version: 0,
+            }),
+            version: AtomicU64::new(0),
+            height: AtomicU64::new(NO_HEIGHT),
             _lock: lock,
         };
+        if let Some(h) = ledger.stored_latest_height()? {
+            ledger.height.store(h.get(), Ordering::Release);
+        }
         match ledger.meta(META_SCHEMA)? {
             None => {
                 let mut wo = WriteOptions::default();
@@ -220,7 +265,7 @@ impl Ledger {
         b.put_cf(meta, root_key(Height::GENESIS), state.root.0);
         b.put_cf(meta, vals_key(Height(1)), encode(validators));
         self.put_state(&mut b, state)?;
-        self.write_synced(b)
+        self.write_state(b, state, Height::GENESIS)
     }
 
     /// Fails unless this ledger was initialized for `chain_id` from the
@@ -251,10 +296,27 @@ impl Ledger {
 
     /// Height of the last committed block (0: only genesis).
     pub fn latest_height(&self) -> Result<Height, LedgerError> {
-        let v = self.meta(META_LATEST)?.ok_or(LedgerError::NotInitialized)?;
+        match self.height.load(Ordering::Acquire) {
+            NO_HEIGHT => Err(LedgerError::NotInitialized),
+            h => Ok(Height(h)),
+        }
+    }
+
+    fn stored_latest_height(&self) -> Result<Option<Height>, LedgerError> {
+        let Some(v) = self.meta(META_LATEST)? else {
+            return Ok(None);
+        };
         <[u8; 8]>::try_from(v.as_slice())
-            .map(|b| Height(u64::from_be_bytes(b)))
+            .map(|b| Some(Height(u64::from_be_bytes(b))))
             .map_err(|_| corrupt("latest height", "not 8 bytes"))
+    }
+
+    /// The commit version: even between commits, odd while one is being
+    /// written, and different after every commit. Whoever reads state and
+    /// sees the same even version before and after knows no commit ran
+    /// in between (the mempool relies on this).
+    pub fn state_version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     /// State root after `height` (0: genesis).
@@ -332,10 +394,47 @@ impl Ledger {
         for key in self.pending_keys(h)? {
             b.delete_cf(meta, key);
         }
-        self.write_synced(b)?;
+        self.write_state(b, state, h)?;
         // The next block's tree update starts from these.
-        self.nodes.insert_all(&state.nodes);
+        let mut nodes = self.lock_nodes();
+        for (hash, n) in &state.nodes {
+            nodes.insert(*hash, n.clone(), 1);
+        }
         Ok(())
+    }
+
+    /// Writes a batch that commits `state` as of `height`, keeping the
+    /// value cache, the version and the latest height in step with it.
+    fn write_state(
+        &self,
+        b: WriteBatch,
+        state: &StateChanges,
+        height: Height,
+    ) -> Result<(), LedgerError> {
+        {
+            let mut latest = self.lock_latest();
+            latest.version = latest.version.wrapping_add(1);
+            self.version.store(latest.version, Ordering::Release);
+        }
+        let written = self.write_synced(b);
+        let mut latest = self.lock_latest();
+        if written.is_ok() {
+            cache_values(&mut latest, &state.values);
+            self.height.store(height.get(), Ordering::Release);
+        }
+        latest.version = latest.version.wrapping_add(1);
+        self.version.store(latest.version, Ordering::Release);
+        written
+    }
+
+    fn lock_latest(&self) -> MutexGuard<'_, Latest> {
+        // The cache holds nothing a panic elsewhere could have left half
+        // written that matters: a poisoned lock is used as it is.
+        self.latest.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_nodes(&self) -> MutexGuard<'_, cache::Generations<Hash, Node, cache::DigestHasher>> {
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Durably keeps `block` for `height` until that height is committed
@@ -459,6 +558,19 @@ impl Ledger {
     }
 }
 
+fn cache_values(latest: &mut Latest, values: &BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
+    for (k, v) in values {
+        match v {
+            // Not cached; nor may an older value stay.
+            Some(v) if v.len() > MAX_CACHED_VALUE => latest.values.remove(k.as_slice()),
+            _ => {
+                let weight = k.len() + v.as_ref().map_or(0, Vec::len) + 64;
+                latest.values.insert(k.clone(), v.clone(), weight);
+            }
+        }
+    }
+}
+
 fn vals_key(h: Height) -> Vec<u8> {
     [META_VALS, &height_key(h)].concat()
 }
@@ -476,14 +588,32 @@ fn store_err(e: LedgerError) -> StoreError {
 
 impl StateStore for Ledger {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let version = {
+            let mut latest = self.lock_latest();
+            if let Some(v) = latest.values.get(key) {
+                return Ok(v);
+            }
+            latest.version
+        };
         let cf = self.cf(CF_STATE).map_err(store_err)?;
-        self.db
+        let value = self
+            .db
             .get_cf(cf, prefixed(STATE_VALUE, key))
-            .map_err(|e| StoreError::Backend(e.to_string()))
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        if value.as_ref().is_none_or(|v| v.len() <= MAX_CACHED_VALUE) {
+            let mut latest = self.lock_latest();
+            // Only if no commit started since: otherwise this may be the
+            // value from before it, and the commit's own is the one to keep.
+            if latest.version == version && version.is_multiple_of(2) {
+                let weight = key.len() + value.as_ref().map_or(0, Vec::len) + 64;
+                latest.values.insert(key.to_vec(), value.clone(), weight);
+            }
+        }
+        Ok(value)
     }
 
     fn node(&self, hash: &Hash) -> Result<Option<Node>, StoreError> {
-        if let Some(n) = self.nodes.get(hash) {
+        if let Some(n) = self.lock_nodes().get(hash) {
             return Ok(Some(n));
         }
         let cf = self.cf(CF_STATE).map_err(store_err)?;
@@ -496,10 +626,14 @@ impl StateStore for Ledger {
             Some(v) => {
                 let n: Node = borsh::from_slice(&v)
                     .map_err(|e| StoreError::Corrupt(format!("tree node {hash}: {e}")))?;
-                self.nodes.insert(*hash, n.clone());
+                self.lock_nodes().insert(*hash, n.clone(), 1);
                 Ok(Some(n))
             }
         }
+    }
+
+    fn version(&self) -> u64 {
+        self.state_version()
     }
 
     fn value_by_hash(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {

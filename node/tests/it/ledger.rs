@@ -259,3 +259,47 @@ fn pending_blocks_are_kept_until_their_height_commits() {
     commit_next(&l, &f, f.genesis_hash);
     assert!(l.pending_blocks(Height(1)).unwrap().is_empty());
 }
+
+#[test]
+fn cached_state_follows_commits_and_the_version_moves_with_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let genesis = initial_state(&f.init).unwrap();
+    let l = Ledger::open(dir.path()).unwrap();
+    assert!(matches!(
+        l.latest_height(),
+        Err(LedgerError::NotInitialized)
+    ));
+    l.init_genesis(&f.chain, f.genesis_hash, &genesis, &set_of(&f))
+        .unwrap();
+    let alice = palisade_runtime::state::keys::account(&f.alice.address());
+    let bob = palisade_runtime::state::keys::account(&Keypair::from_seed([2; 32]).address());
+    let balance = |key: &[u8]| {
+        l.get(key)
+            .unwrap()
+            .map(|raw| borsh::from_slice::<palisade_runtime::Account>(&raw).unwrap())
+            .map(|a| a.balance)
+    };
+    // Read (and so cached) before each block, read again after it: the
+    // cache never serves the value from before a commit.
+    assert_eq!(balance(&alice), Some(1_000));
+    assert_eq!(balance(&bob), None);
+    let mut prev = f.genesis_hash;
+    let mut version = l.state_version();
+    for n in 1..=3u128 {
+        assert_eq!(version % 2, 0, "no commit is running");
+        let (_, h) = commit_next(&l, &f, prev);
+        prev = h;
+        assert_eq!(balance(&alice), Some(1_000 - 10 * n));
+        assert_eq!(balance(&bob), Some(10 * n));
+        assert_eq!(l.state_version(), version + 2, "one commit, two steps");
+        version = l.state_version();
+    }
+    // A reopened ledger reads the same from RocksDB.
+    drop(l);
+    let l = Ledger::open(dir.path()).unwrap();
+    assert_eq!(l.latest_height().unwrap(), Height(3));
+    let raw = l.get(&bob).unwrap().unwrap();
+    let acct: palisade_runtime::Account = borsh::from_slice(&raw).unwrap();
+    assert_eq!(acct.balance, 30);
+}

@@ -297,3 +297,61 @@ fn update_rechecks_only_what_the_block_touched_and_keeps_gaps_right() {
     assert_eq!(e.commit(&mut pool, &[revoke]), 4);
     assert!(pool.is_empty());
 }
+
+/// A store as seen by a reader while a commit runs: the state before it,
+/// with the version saying a write is under way (odd) or not (even).
+struct Stale<'a> {
+    state: &'a MemStore,
+    version: u64,
+}
+
+impl palisade_runtime::StateStore for Stale<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, palisade_runtime::StoreError> {
+        self.state.get(key)
+    }
+    fn node(
+        &self,
+        hash: &palisade_types::Hash,
+    ) -> Result<Option<palisade_runtime::smt::Node>, palisade_runtime::StoreError> {
+        self.state.node(hash)
+    }
+    fn value_by_hash(
+        &self,
+        hash: &palisade_types::Hash,
+    ) -> Result<Option<Vec<u8>>, palisade_runtime::StoreError> {
+        self.state.value_by_hash(hash)
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+#[test]
+fn admission_that_overlapped_a_commit_is_checked_again() {
+    use palisade_runtime::StateStore;
+    // Each pool sees block 1 (account 2 spends nonce 0) committed and
+    // updated before a transaction of 2 with nonce 0, checked against the
+    // state before block 1, is admitted: the race of an admission with a
+    // commit. The next block touches nothing of 2's.
+    let run = |version: u64| {
+        let mut e = env();
+        let mut pool = Mempool::new(MempoolConfig::default());
+        let before = e.store.clone();
+        assert_eq!(e.commit(&mut pool, &[e.tx(2, 0, 10)]), 0);
+        let late = e.tx(2, 0, 20);
+        let stale = Stale {
+            state: &before,
+            version,
+        };
+        assert_eq!(stale.version(), version);
+        pool.add(late.clone(), &e.rt, &stale, Height(2)).unwrap();
+        let dropped = e.commit(&mut pool, &[]);
+        (dropped, pool.contains(&late.hash()))
+    };
+    // A commit was being written while it was checked: checked again, and
+    // its nonce is used by now.
+    assert_eq!(run(7), (1, false));
+    // Control: a store claiming it stood still is taken at its word, and
+    // the transaction stays (so the test above depends on the version).
+    assert_eq!(run(8), (0, true));
+}
