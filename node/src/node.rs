@@ -394,12 +394,32 @@ impl Node {
         {
             let ctx = ctx.clone();
             tasks.spawn(async move {
-                while let Some((from, id, txs)) = ingress_rx.recv().await {
+                while let Some(first) = ingress_rx.recv().await {
+                    // Whatever queued up meanwhile goes into the same
+                    // signature batch: the busier the node, the bigger
+                    // (and cheaper per signature) its batches.
+                    let mut n = first.2.len();
+                    let mut batches = vec![first];
+                    while n < MAX_ADMISSION_BATCH {
+                        match ingress_rx.try_recv() {
+                            Ok(b) => {
+                                n += b.2.len();
+                                batches.push(b);
+                            }
+                            Err(_) => break,
+                        }
+                    }
                     let c = ctx.clone();
-                    let valid = tokio::task::spawn_blocking(move || admit_gossiped(&c, txs))
-                        .await
-                        .unwrap_or(true);
-                    let _ = ctx.net.report_txs(id, from, valid).await;
+                    let ids: Vec<(PeerId, libp2p::gossipsub::MessageId)> =
+                        batches.iter().map(|(p, id, _)| (*p, id.clone())).collect();
+                    let valid = tokio::task::spawn_blocking(move || {
+                        admit_gossiped(&c, batches.into_iter().map(|(_, _, t)| t).collect())
+                    })
+                    .await
+                    .unwrap_or_else(|_| vec![true; ids.len()]);
+                    for ((from, id), ok) in ids.into_iter().zip(valid) {
+                        let _ = ctx.net.report_txs(id, from, ok).await;
+                    }
                 }
             });
         }
@@ -547,44 +567,59 @@ impl Node {
     }
 }
 
-/// Adds gossiped transactions to the mempool. Returns false if the batch
-/// holds a transaction no honest node would have forwarded (bad signature
-/// or another chain's), which gets the sender penalized.
-fn admit_gossiped(ctx: &NodeContext, txs: Vec<SignedTransaction>) -> bool {
+/// Most gossiped transactions admitted with one signature batch.
+const MAX_ADMISSION_BATCH: usize = 4_096;
+
+/// Adds gossip batches of transactions to the mempool. Returns, per batch,
+/// false if it holds a transaction no honest node would have forwarded
+/// (bad signature or another chain's), which gets its sender penalized.
+fn admit_gossiped(ctx: &NodeContext, batches: Vec<Vec<SignedTransaction>>) -> Vec<bool> {
     let ledger = ctx.app.ledger();
     let Ok(next) = ledger
         .latest_height()
         .map(|h| Height(h.get().saturating_add(1)))
     else {
-        return true;
+        return vec![true; batches.len()];
     };
-    // One batch check for the whole gossip batch (about a third of the
-    // cost of checking one by one), before the pool is locked so the
-    // consensus driver never waits behind it; if it fails, each is checked
-    // alone so the good ones still get in and the sender is marked.
-    let batch_ok = palisade_types::batch::verify_transactions(&txs).is_ok();
-    let sigs = if batch_ok {
-        Signatures::Verified
-    } else {
-        Signatures::Verify
-    };
-    let Ok(mut pool) = ctx.mempool.lock() else {
-        return true;
-    };
-    let mut valid = true;
-    for tx in txs {
-        match pool.add_checked(tx, ctx.app.runtime(), ledger.as_ref(), next, sigs) {
-            Ok(_) => {}
-            Err(AddError::Rejected(TxError::BadSignature | TxError::WrongChainId { .. })) => {
-                valid = false;
+    // One batch check for everything (a batch of hundreds costs about a
+    // third of checking one by one), before the pool is locked so the
+    // consensus driver never waits behind it; if it fails, each gossip
+    // batch is checked on its own, and the transactions of one that fails
+    // alone, so the good ones still get in and the sender is marked.
+    let all: Vec<&SignedTransaction> = batches.iter().flatten().collect();
+    let all_ok = palisade_types::batch::verify_transaction_refs(&all).is_ok();
+    drop(all);
+    let sigs: Vec<Signatures> = batches
+        .iter()
+        .map(|b| {
+            if all_ok || palisade_types::batch::verify_transactions(b).is_ok() {
+                Signatures::Verified
+            } else {
+                Signatures::Verify
             }
-            // Duplicates, nonces already used, a full pool: normal races.
-            Err(_) => {}
+        })
+        .collect();
+    let Ok(mut pool) = ctx.mempool.lock() else {
+        return vec![true; batches.len()];
+    };
+    let mut verdicts = Vec::with_capacity(batches.len());
+    for (txs, sigs) in batches.into_iter().zip(sigs) {
+        let mut valid = true;
+        for tx in txs {
+            match pool.add_checked(tx, ctx.app.runtime(), ledger.as_ref(), next, sigs) {
+                Ok(_) => {}
+                Err(AddError::Rejected(TxError::BadSignature | TxError::WrongChainId { .. })) => {
+                    valid = false;
+                }
+                // Duplicates, nonces already used, a full pool: normal races.
+                Err(_) => {}
+            }
         }
+        verdicts.push(valid);
     }
     ctx.metrics.mempool_txs.set(gauge_value(pool.len() as u64));
     ctx.metrics
         .mempool_bytes
         .set(gauge_value(pool.bytes() as u64));
-    valid
+    verdicts
 }

@@ -49,7 +49,7 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
-    for n in [64usize, 1_000] {
+    for n in [8usize, 16, 64, 256, 1_000] {
         let raw = signed(n);
         let mut g = c.benchmark_group(format!("tx_decode_verify_batch_{n}"));
         g.throughput(Throughput::Elements(n as u64));

@@ -95,12 +95,13 @@ fn prepare(
     let mut s_bytes = [0u8; 32];
     s_bytes.copy_from_slice(&sig.0[32..]);
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
-    let k = Scalar::from_hash(
-        Sha512::new()
-            .chain_update(r_bytes)
-            .chain_update(key.0)
-            .chain_update(msg),
-    );
+    let digest: [u8; 64] = Sha512::new()
+        .chain_update(r_bytes)
+        .chain_update(key.0)
+        .chain_update(msg)
+        .finalize()
+        .into();
+    let k = Scalar::from_bytes_mod_order_wide(&digest);
     Some(Prepared {
         a,
         r,

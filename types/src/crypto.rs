@@ -126,7 +126,7 @@ macro_rules! hex_display {
     ($ty:ident, $name:literal) => {
         impl fmt::Display for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "0x{}", hex::encode(self.0))
+                crate::hex_serde::fmt_hex0x(&self.0, f)
             }
         }
         impl fmt::Debug for $ty {

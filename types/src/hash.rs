@@ -30,7 +30,7 @@ pub fn sha256(data: &[u8]) -> Hash {
 
 impl fmt::Display for Hash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "0x{}", hex::encode(self.0))
+        crate::hex_serde::fmt_hex0x(&self.0, f)
     }
 }
 

@@ -11,6 +11,22 @@ pub enum HexError {
     WrongLength { expected: usize, actual: usize },
 }
 
+/// Writes `bytes` as `0x`-hex. Built in a stack buffer: going through
+/// `hex::encode`'s per-character iterator made formatting addresses a
+/// visible share of executing a transfer (its receipt names both parties).
+pub(crate) fn fmt_hex0x(bytes: &[u8], f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    const MAX: usize = 64;
+    if bytes.len() > MAX {
+        return write!(f, "0x{}", hex::encode(bytes));
+    }
+    let mut buf = [0u8; 2 + 2 * MAX];
+    buf[0] = b'0';
+    buf[1] = b'x';
+    let end = 2 + 2 * bytes.len();
+    hex::encode_to_slice(bytes, &mut buf[2..end]).map_err(|_| std::fmt::Error)?;
+    f.write_str(std::str::from_utf8(&buf[..end]).map_err(|_| std::fmt::Error)?)
+}
+
 /// Parses `0x`-prefixed hex (either case) into bytes.
 pub fn parse_hex(s: &str) -> Result<Vec<u8>, HexError> {
     let body = s
@@ -42,7 +58,8 @@ macro_rules! impl_hex_fixed {
 
         impl serde::Serialize for $ty {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&format!("0x{}", hex::encode(self.0)))
+                // Through `Display`: no intermediate String.
+                s.collect_str(self)
             }
         }
 
@@ -89,5 +106,24 @@ pub mod amount_str {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    struct H<'a>(&'a [u8]);
+
+    impl std::fmt::Display for H<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            super::fmt_hex0x(self.0, f)
+        }
+    }
+
+    #[test]
+    fn display_is_prefixed_lowercase_hex() {
+        for n in [0usize, 1, 32, 64, 65, 100] {
+            let bytes: Vec<u8> = (0..n).map(|i| (i * 37) as u8).collect();
+            assert_eq!(H(&bytes).to_string(), format!("0x{}", hex::encode(&bytes)));
+        }
     }
 }

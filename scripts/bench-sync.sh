@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Measures block sync: a 4-validator devnet takes TXS transfers from
+# `palisade bench`, then validator 3 is stopped, its data/ deleted and
+# restarted, and timed until it reports the height the network had when it
+# was restarted. Prints the replay rate (transactions per second, process
+# start included). Every node is stopped on exit.
+#
+#   ./scripts/bench-sync.sh                 # 40,000 transfers at 2,500 tx/s
+#   RATE=3000 DURATION=20 ./scripts/bench-sync.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}"
+RATE="${RATE:-2500}"
+DURATION="${DURATION:-16}"
+BLOCK_INTERVAL_MS="${BLOCK_INTERVAL_MS:-50}"
+N=4
+BASE_P2P=37656 BASE_RPC=39645 BASE_METRICS=40715
+
+cargo build --release --locked --workspace --bins >&2
+BIN="$CARGO_TARGET_DIR/release/palisade"
+DIR="$(mktemp -d -t palisade-sync.XXXXXX)"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$DIR"
+}
+trap cleanup EXIT INT TERM
+
+"$BIN" testnet --validators $N --output "$DIR/net" --bench-accounts 10000 \
+    --block-interval-ms "$BLOCK_INTERVAL_MS" \
+    --p2p-port $BASE_P2P --rpc-port $BASE_RPC --metrics-port $BASE_METRICS >/dev/null
+for ((i = 0; i < N; i++)); do
+    "$BIN" start --home "$DIR/net/node$i" 2>"$DIR/node$i.log" &
+    pids+=("$!")
+done
+height() {
+    "$BIN" status --rpc "http://127.0.0.1:$1" 2>/dev/null | sed -n 's/.*height \([0-9]*\).*/\1/p' | head -1
+}
+for _ in $(seq 1 100); do
+    [ -n "$(height $BASE_RPC)" ] && [ "$(height $BASE_RPC)" -ge 1 ] && break
+    sleep 0.2
+done
+rpc=$(for ((i = 0; i < N; i++)); do printf '127.0.0.1:%d,' $((BASE_RPC + i)); done)
+"$BIN" bench --rpc "${rpc%,}" --rate "$RATE" --duration-s "$DURATION" --submit-batch >&2
+
+last=$((N - 1))
+kill -TERM "${pids[$last]}"
+wait "${pids[$last]}" 2>/dev/null || true
+rm -rf "$DIR/net/node$last/data"
+target=$(height $BASE_RPC)
+txs=0
+for ((h = 1; h <= target; h++)); do
+    n=$(curl -s -X POST -H 'content-type: application/json' \
+        -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"chain_getBlock\",\"params\":[$h]}" \
+        "http://127.0.0.1:$BASE_RPC" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["result"]["block"]["txs"]))')
+    txs=$((txs + n))
+done
+start=$(date +%s.%N)
+"$BIN" start --home "$DIR/net/node$last" 2>"$DIR/node$last.restart.log" &
+pids[$last]=$!
+port=$((BASE_RPC + last))
+got=0
+for _ in $(seq 1 1200); do
+    h=$(height $port || true)
+    if [ -n "$h" ] && [ "$h" -ge "$target" ]; then got=1; break; fi
+    sleep 0.05
+done
+end=$(date +%s.%N)
+[ "$got" = 1 ] || { echo "validator $last did not reach height $target within 60 s" >&2; exit 1; }
+python3 - "$start" "$end" "$target" "$txs" <<'PY'
+import sys
+start, end, target, txs = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+s = end - start
+print(f"re-synced {target} blocks, {txs} transactions in {s:.2f} s: {txs / s:,.0f} tx/s replayed (process start included)")
+PY
