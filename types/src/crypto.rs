@@ -31,7 +31,13 @@ impl PublicKey {
     /// small-order key or R): one signature has exactly one verdict on every
     /// node, which consensus needs.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
-        self.prepare()?.verify(message, signature)
+        let entry = crate::verified::entry(&self.0, message, &signature.0);
+        if crate::verified::seen(&entry) {
+            return Ok(());
+        }
+        self.prepare()?.verify_uncached(message, signature)?;
+        crate::verified::remember(entry);
+        Ok(())
     }
 
     /// Decompresses the key once, for verifying many signatures by it.
@@ -59,6 +65,16 @@ pub struct PreparedKey(VerifyingKey);
 impl PreparedKey {
     /// Same rules as [`PublicKey::verify`].
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
+        let entry = crate::verified::entry(self.0.as_bytes(), message, &signature.0);
+        if crate::verified::seen(&entry) {
+            return Ok(());
+        }
+        self.verify_uncached(message, signature)?;
+        crate::verified::remember(entry);
+        Ok(())
+    }
+
+    fn verify_uncached(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
         self.0
             .verify_strict(message, &sig)
@@ -189,6 +205,25 @@ mod tests {
             carry = sum >> 8;
         }
         assert!(kp.public_key().verify(b"m", &sig).is_err());
+    }
+
+    #[test]
+    fn a_remembered_verification_covers_exactly_its_bytes() {
+        let kp = Keypair::from_seed([11u8; 32]);
+        let other = Keypair::from_seed([12u8; 32]);
+        let sig = kp.sign(b"vote");
+        let prepared = kp.public_key().prepare().unwrap();
+        for _ in 0..2 {
+            // First verified, then served by the memo: the same verdict.
+            assert_eq!(kp.public_key().verify(b"vote", &sig), Ok(()));
+            assert_eq!(prepared.verify(b"vote", &sig), Ok(()));
+            // Any other message, key or signature is verified afresh.
+            assert!(kp.public_key().verify(b"votf", &sig).is_err());
+            assert!(other.public_key().verify(b"vote", &sig).is_err());
+            let mut bent = sig;
+            bent.0[3] ^= 1;
+            assert!(prepared.verify(b"vote", &bent).is_err());
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod signing;
 pub mod test_vectors;
 mod tx;
 mod validator;
+mod verified;
 mod vote;
 
 pub use block::{Block, BlockError, BlockHeader};

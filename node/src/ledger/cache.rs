@@ -25,16 +25,22 @@ use std::hash::{BuildHasher, Hash as StdHash, Hasher};
 #[derive(Debug)]
 pub struct Generations<K, V, S = std::collections::hash_map::RandomState> {
     budget: usize,
+    expected: usize,
     young: HashMap<K, (V, usize), S>,
     young_weight: usize,
     old: HashMap<K, (V, usize), S>,
 }
 
 impl<K: Eq + StdHash, V: Clone, S: BuildHasher + Clone> Generations<K, V, S> {
-    pub fn with_hasher(budget: usize, hasher: S) -> Self {
+    /// `expected` is about how many entries a generation holds when full:
+    /// each new generation is allocated at that size at once, instead of
+    /// rehashing its way up to it (which showed up as a tenth of a busy
+    /// node's CPU).
+    pub fn with_hasher(budget: usize, expected: usize, hasher: S) -> Self {
         Generations {
             budget: budget.max(1),
-            young: HashMap::with_hasher(hasher.clone()),
+            expected,
+            young: HashMap::with_capacity_and_hasher(expected, hasher.clone()),
             young_weight: 0,
             old: HashMap::with_hasher(hasher),
         }
@@ -67,10 +73,8 @@ impl<K: Eq + StdHash, V: Clone, S: BuildHasher + Clone> Generations<K, V, S> {
     /// Inserts or replaces `key`, weighing `weight` against the budget.
     pub fn insert(&mut self, key: K, value: V, weight: usize) {
         if self.young_weight >= self.budget && !self.young.contains_key(&key) {
-            self.old = std::mem::replace(
-                &mut self.young,
-                HashMap::with_hasher(self.old.hasher().clone()),
-            );
+            let fresh = HashMap::with_capacity_and_hasher(self.expected, self.old.hasher().clone());
+            self.old = std::mem::replace(&mut self.young, fresh);
             self.young_weight = 0;
         }
         // A newer value must win over one left in the older generation.
@@ -166,7 +170,7 @@ mod tests {
 
     #[test]
     fn bounded_and_keeps_what_is_used() {
-        let mut c = Generations::with_hasher(4, DigestHasher::new());
+        let mut c = Generations::with_hasher(4, 4, DigestHasher::new());
         for i in 0..4 {
             let (h, n) = node(i);
             c.insert(h, n, 1);
@@ -189,7 +193,7 @@ mod tests {
     #[test]
     fn a_newer_value_replaces_the_older_generations() {
         let mut c: Generations<Vec<u8>, Option<Vec<u8>>> =
-            Generations::with_hasher(2, Default::default());
+            Generations::with_hasher(2, 2, Default::default());
         c.insert(b"k".to_vec(), Some(b"1".to_vec()), 1);
         c.insert(b"a".to_vec(), None, 1);
         // "k" is now in the older generation; the update must win.
@@ -204,7 +208,8 @@ mod tests {
 
     #[test]
     fn weight_bounds_bytes() {
-        let mut c: Generations<u32, Vec<u8>> = Generations::with_hasher(1000, Default::default());
+        let mut c: Generations<u32, Vec<u8>> =
+            Generations::with_hasher(1000, 10, Default::default());
         for i in 0..100u32 {
             c.insert(i, vec![0; 100], 100);
         }

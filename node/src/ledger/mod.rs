@@ -191,10 +191,16 @@ impl Ledger {
             dir: data_dir.to_path_buf(),
             nodes: Mutex::new(cache::Generations::with_hasher(
                 NODE_CACHE_CAPACITY,
+                NODE_CACHE_CAPACITY,
                 cache::DigestHasher::new(),
             )),
             latest: Mutex::new(Latest {
-                values: cache::Generations::with_hasher(VALUE_CACHE_BYTES, Default::default()),
+                // Accounts weigh some 100 bytes with the key and overhead.
+                values: cache::Generations::with_hasher(
+                    VALUE_CACHE_BYTES,
+                    VALUE_CACHE_BYTES / 128,
+                    Default::default(),
+                ),
                 version: 0,
             }),
             version: AtomicU64::new(0),
@@ -357,8 +363,18 @@ impl Ledger {
                 "one receipt per transaction is required",
             ));
         }
-        let mut b = WriteBatch::default();
-        b.put_cf(self.cf(CF_BLOCKS)?, height_key(h), encode(block));
+        // Sized up front: a busy block's batch is megabytes, and growing it
+        // by doubling copied all of it several times.
+        let block_bytes = encode(block);
+        let entries =
+            2 * block.txs.len() + state.values.len() + state.nodes.len() + state.blobs.len();
+        let mut b = WriteBatch::with_capacity_bytes(
+            block_bytes.len()
+                + 160 * entries
+                + state.blobs.values().map(Vec::len).sum::<usize>()
+                + 4096,
+        );
+        b.put_cf(self.cf(CF_BLOCKS)?, height_key(h), block_bytes);
         b.put_cf(self.cf(CF_BLOCK_INDEX)?, hash.0, height_key(h));
         b.put_cf(self.cf(CF_COMMITS)?, height_key(h), encode(commit));
         let txs_cf = self.cf(CF_TXS)?;
