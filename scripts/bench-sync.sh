@@ -49,13 +49,21 @@ kill -TERM "${pids[$last]}"
 wait "${pids[$last]}" 2>/dev/null || true
 rm -rf "$DIR/net/node$last/data"
 target=$(height $BASE_RPC)
-txs=0
-for ((h = 1; h <= target; h++)); do
-    n=$(curl -s -X POST -H 'content-type: application/json' \
-        -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"chain_getBlock\",\"params\":[$h]}" \
-        "http://127.0.0.1:$BASE_RPC" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["result"]["block"]["txs"]))')
-    txs=$((txs + n))
-done
+txs=$(python3 - "$BASE_RPC" "$target" <<'PY'
+import json, sys, urllib.request
+port, target = int(sys.argv[1]), int(sys.argv[2])
+total = 0
+for h in range(1, target + 1):
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}",
+        data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "chain_getBlock", "params": [h]}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        total += len(json.load(r)["result"]["block"]["txs"])
+print(total)
+PY
+)
 start=$(date +%s.%N)
 "$BIN" start --home "$DIR/net/node$last" 2>"$DIR/node$last.restart.log" &
 pids[$last]=$!

@@ -155,23 +155,31 @@ impl App {
         // parameter lowered). Leave such a transaction out — with the
         // same sender's later ones, whose nonces now have a gap — and try
         // again; each pass removes at least one, so this ends.
+        let mut hashes: Vec<Hash> = txs.iter().map(SignedTransaction::hash).collect();
         let outcome = loop {
-            match self
-                .rt
-                .execute_block(self.ledger.as_ref(), root, h, &txs, Signatures::Verified)
-            {
+            match self.rt.execute_block_hashed(
+                self.ledger.as_ref(),
+                root,
+                h,
+                &txs,
+                &hashes,
+                Signatures::Verified,
+            ) {
                 Ok(o) => break o,
                 Err(RuntimeBlockError::InadmissibleTx { index, hash, error })
                     if index < txs.len() =>
                 {
                     tracing::debug!(tx = %hash, %error, "left out of the proposal");
                     let signer = txs[index].tx.signer;
-                    let mut i = 0usize;
-                    txs.retain(|t| {
-                        let keep = i < index || t.tx.signer != signer;
-                        i += 1;
-                        keep
-                    });
+                    let keep: Vec<bool> = txs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| i < index || t.tx.signer != signer)
+                        .collect();
+                    let mut k = keep.iter();
+                    txs.retain(|_| k.next().copied().unwrap_or(false));
+                    let mut k = keep.iter();
+                    hashes.retain(|_| k.next().copied().unwrap_or(false));
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -184,7 +192,7 @@ impl App {
                 height: h,
                 time: Timestamp(now_ms.max(prev_time.saturating_add(1))),
                 last_block_hash: prev_hash,
-                tx_root: Block::compute_tx_root(&txs),
+                tx_root: palisade_types::merkle::root(&hashes),
                 state_root: outcome.changes.root,
                 receipts_root: outcome.receipts_root,
                 validators_hash: validators.hash(),
@@ -210,7 +218,7 @@ impl App {
     /// committed by a quorum, which is executed whatever our clock says),
     /// and that executing it gives exactly the roots its header claims.
     pub fn validate(&self, block: Arc<Block>, now_ms: Option<u64>) -> Result<Executed, AppError> {
-        self.validate_cached(block, now_ms, &[])
+        self.validate_cached(block, now_ms, &[], &[])
     }
 
     /// Executes a block that consensus decided on a commit certificate
@@ -224,19 +232,28 @@ impl App {
     /// check is what lets a node replay the chain faster than it was made.
     pub fn execute_decided(&self, block: Arc<Block>) -> Result<Executed, AppError> {
         let all = vec![true; block.txs.len()];
-        self.validate_cached(block, None, &all)
+        self.validate_cached(block, None, &[], &all)
     }
 
     /// [`App::validate`], not re-checking the signature of transaction `i`
     /// when `verified[i]` holds (this node verified those exact bytes at
     /// mempool admission; the hash covers the signature). The rest are
-    /// verified in one batch.
+    /// verified in one batch. `tx_hashes` is [`Block::tx_hashes`] if the
+    /// caller has it, or empty.
     pub fn validate_cached(
         &self,
         block: Arc<Block>,
         now_ms: Option<u64>,
+        tx_hashes: &[Hash],
         verified: &[bool],
     ) -> Result<Executed, AppError> {
+        let computed;
+        let tx_hashes = if tx_hashes.len() == block.txs.len() {
+            tx_hashes
+        } else {
+            computed = block.tx_hashes();
+            &computed
+        };
         let h = self.next_height()?;
         let hd = &block.header;
         if hd.height != h {
@@ -248,7 +265,7 @@ impl App {
         if hd.chain_id != *self.rt.chain_id() {
             return Err(AppError::WrongChain(hd.chain_id.to_string()));
         }
-        block.validate_basic()?;
+        block.validate_basic_hashed(tx_hashes)?;
         let (prev_hash, prev_time, _) = self.previous(h)?;
         eq("last_block_hash", prev_hash, hd.last_block_hash)?;
         if hd.time.as_millis() <= prev_time && h > Height(1) {
@@ -287,15 +304,16 @@ impl App {
             let (index, tx) = &unverified[k];
             return Err(AppError::Execution(RuntimeBlockError::InadmissibleTx {
                 index: *index,
-                hash: tx.hash(),
+                hash: tx_hashes.get(*index).copied().unwrap_or_else(|| tx.hash()),
                 error: palisade_runtime::TxError::BadSignature,
             }));
         }
-        let outcome = self.rt.execute_block(
+        let outcome = self.rt.execute_block_hashed(
             self.ledger.as_ref(),
             root,
             h,
             &block.txs,
+            tx_hashes,
             Signatures::Verified,
         )?;
         eq("state_root", outcome.changes.root, hd.state_root)?;

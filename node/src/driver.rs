@@ -100,6 +100,9 @@ pub struct Driver {
     last_commit_at: Option<Instant>,
     /// When to start the next height, once the current one is decided.
     next_start: Option<tokio::time::Instant>,
+    /// When the current height started: the block interval is the least
+    /// time from one height's start to the next's.
+    height_started: Option<tokio::time::Instant>,
     byzantine: Option<Byzantine>,
 }
 
@@ -135,6 +138,7 @@ impl Driver {
             from_sync: false,
             last_commit_at: None,
             next_start: None,
+            height_started: None,
             byzantine: None,
         }
     }
@@ -246,6 +250,7 @@ impl Driver {
             .map(Arc::new)
             .collect();
         self.executed.clear();
+        self.height_started = Some(tokio::time::Instant::now());
         Ok(Input::StartHeight {
             height: next,
             validators: self.app.validators(next)?,
@@ -331,11 +336,15 @@ impl Driver {
                 let hash = block.hash();
                 // Signatures this node already checked at mempool admission
                 // are not checked again.
+                let hashes = block.tx_hashes();
                 let known: Vec<bool> = match self.mempool.lock() {
-                    Ok(pool) => block.txs.iter().map(|t| pool.contains(&t.hash())).collect(),
+                    Ok(pool) => hashes.iter().map(|h| pool.contains(h)).collect(),
                     Err(_) => Vec::new(),
                 };
-                let valid = match self.app.validate_cached(block, Some(now_ms()), &known) {
+                let valid = match self
+                    .app
+                    .validate_cached(block, Some(now_ms()), &hashes, &known)
+                {
                     Ok(executed) => {
                         self.executed.insert(hash, executed);
                         true
@@ -389,8 +398,15 @@ impl Driver {
                     let next = height
                         .next()
                         .map_err(|e| AppError::Missing(e.to_string()))?;
-                    if let Err(e) = pool.update(
+                    let hashes: Vec<Hash> = executed
+                        .outcome
+                        .receipts
+                        .iter()
+                        .map(|r| r.tx_hash)
+                        .collect();
+                    if let Err(e) = pool.update_hashed(
                         txs,
+                        &hashes,
                         executed.outcome.changes.values.keys().map(Vec::as_slice),
                         self.app.runtime(),
                         self.app.ledger().as_ref(),
@@ -424,15 +440,17 @@ impl Driver {
                     hash,
                     txs: txs.len(),
                 });
-                // The next height starts after the block interval (at once
-                // for a synced block, decided long ago), from the event
-                // loop, so shutdown and peers' messages are served meanwhile.
-                let wait = if from_sync {
-                    Duration::ZERO
-                } else {
-                    self.cfg.block_interval
-                };
-                self.next_start = Some(tokio::time::Instant::now() + wait);
+                // The next height starts a block interval after this one
+                // started, or at once if deciding took longer (a loaded
+                // network then makes blocks back to back instead of idling
+                // an interval after each) or the block was synced (decided
+                // long ago). It starts from the event loop, so shutdown and
+                // peers' messages are served meanwhile.
+                let now = tokio::time::Instant::now();
+                self.next_start = Some(match self.height_started {
+                    Some(started) if !from_sync => (started + self.cfg.block_interval).max(now),
+                    _ => now,
+                });
                 Ok(None)
             }
             Output::Evidence(ev) => {

@@ -284,11 +284,27 @@ impl Mempool {
         store: &dyn StateStore,
         next_height: Height,
     ) -> Result<usize, StoreError> {
+        let hashes: Vec<Hash> = included.iter().map(SignedTransaction::hash).collect();
+        self.update_hashed(included, &hashes, written, rt, store, next_height)
+    }
+
+    /// [`Mempool::update`] with the included transactions' hashes (the
+    /// block's receipts carry them), in order.
+    pub fn update_hashed<'k>(
+        &mut self,
+        included: &[SignedTransaction],
+        hashes: &[Hash],
+        written: impl IntoIterator<Item = &'k [u8]>,
+        rt: &Runtime,
+        store: &dyn StateStore,
+        next_height: Height,
+    ) -> Result<usize, StoreError> {
         // Kept in `self` until the update went through, so a storage error
         // midway leaves these accounts marked for the next one.
-        for tx in included {
+        for (i, tx) in included.iter().enumerate() {
             self.written.insert(tx.tx.signer);
-            self.remove(&tx.hash());
+            let hash = hashes.get(i).copied().unwrap_or_else(|| tx.hash());
+            self.remove(&hash);
         }
         let mut everything = false;
         for key in written {

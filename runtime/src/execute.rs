@@ -161,6 +161,21 @@ impl Runtime {
         txs: &[SignedTransaction],
         sigs: Signatures,
     ) -> Result<BlockOutcome, BlockError> {
+        let hashes: Vec<Hash> = txs.iter().map(SignedTransaction::hash).collect();
+        self.execute_block_hashed(store, root, height, txs, &hashes, sigs)
+    }
+
+    /// [`Runtime::execute_block`] with each transaction's hash already
+    /// computed (`hashes[i]` is `txs[i].hash()`; missing ones are computed).
+    pub fn execute_block_hashed(
+        &self,
+        store: &dyn StateStore,
+        root: Hash,
+        height: Height,
+        txs: &[SignedTransaction],
+        hashes: &[Hash],
+        sigs: Signatures,
+    ) -> Result<BlockOutcome, BlockError> {
         let mut st = Overlay::new(store);
         let params = st.params()?;
         if txs.len() > params.max_block_txs as usize {
@@ -191,7 +206,7 @@ impl Runtime {
         // read them again only after one.
         let mut params_now = params;
         for (index, tx) in txs.iter().enumerate() {
-            let hash = tx.hash();
+            let hash = hashes.get(index).copied().unwrap_or_else(|| tx.hash());
             if !seen.insert(hash) {
                 return Err(BlockError::DuplicateTx(hash));
             }

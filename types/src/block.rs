@@ -94,17 +94,34 @@ impl Block {
         merkle::root(&hashes)
     }
 
+    /// The hash of each transaction, in order.
+    pub fn tx_hashes(&self) -> Vec<Hash> {
+        self.txs.iter().map(SignedTransaction::hash).collect()
+    }
+
     /// Checks what can be checked from the block alone: the tx root, every
     /// transaction's chain id, and that `last_commit` is present exactly above
     /// height 1, is for the previous height and block, and matches its hash.
     /// Signatures, state and validators need context and are checked by the
     /// runtime and consensus.
     pub fn validate_basic(&self) -> Result<(), BlockError> {
+        self.validate_basic_hashed(&self.tx_hashes())
+    }
+
+    /// [`Block::validate_basic`] with the transactions' hashes already
+    /// computed (`tx_hashes` must be [`Block::tx_hashes`]; a list of
+    /// another length fails the tx-root check). A node hashes each
+    /// transaction of a block once and uses the hashes everywhere.
+    pub fn validate_basic_hashed(&self, tx_hashes: &[Hash]) -> Result<(), BlockError> {
         let h = &self.header;
         if h.height == Height::GENESIS {
             return Err(BlockError::ZeroHeight);
         }
-        let computed = Self::compute_tx_root(&self.txs);
+        let computed = if tx_hashes.len() == self.txs.len() {
+            merkle::root(tx_hashes)
+        } else {
+            Self::compute_tx_root(&self.txs)
+        };
         if computed != h.tx_root {
             return Err(BlockError::TxRoot {
                 header: h.tx_root,

@@ -382,9 +382,12 @@ impl Ledger {
         // In key order: RocksDB's memtable inserts neighbouring keys much
         // faster than scattered ones (it reuses the skip-list position).
         let mut by_hash = Vec::with_capacity(block.txs.len());
-        for (i, (tx, r)) in block.txs.iter().zip(receipts).enumerate() {
+        // Each receipt names its transaction's hash: no need to hash the
+        // transactions again.
+        for (i, r) in receipts.iter().enumerate() {
+            debug_assert_eq!(Some(r.tx_hash), block.txs.get(i).map(|t| t.hash()));
             let index = u32::try_from(i).map_err(|e| corrupt("tx index", e))?;
-            by_hash.push((tx.hash(), index, r));
+            by_hash.push((r.tx_hash, index, r));
         }
         by_hash.sort_unstable_by_key(|(hash, _, _)| *hash);
         for (tx_hash, index, _) in &by_hash {

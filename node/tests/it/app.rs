@@ -311,14 +311,14 @@ fn only_signatures_this_node_verified_are_skipped() {
     for cache in [false, true] {
         let e = b
             .app
-            .validate_cached(bad.clone(), Some(NOW), &known(&bad, cache))
+            .validate_cached(bad.clone(), Some(NOW), &[], &known(&bad, cache))
             .unwrap_err();
         assert!(e.to_string().contains("signature"), "{e}");
     }
     // The genuine block passes with its signature taken from the cache.
     assert!(b
         .app
-        .validate_cached(p.block.clone(), Some(NOW), &known(&p.block, true))
+        .validate_cached(p.block.clone(), Some(NOW), &[], &known(&p.block, true))
         .is_ok());
 }
 

@@ -52,6 +52,17 @@ fn start(
     inbound: mpsc::Receiver<Message>,
     outbound: mpsc::Sender<Message>,
 ) -> Running {
+    start_with_interval(dir, n, index, inbound, outbound, Duration::from_millis(5))
+}
+
+fn start_with_interval(
+    dir: &Path,
+    n: usize,
+    index: usize,
+    inbound: mpsc::Receiver<Message>,
+    outbound: mpsc::Sender<Message>,
+    block_interval: Duration,
+) -> Running {
     let init = init(n);
     let ledger = Ledger::open(&dir.join("data")).unwrap();
     let set = palisade_runtime::to_set(&init.validators).unwrap();
@@ -85,7 +96,7 @@ fn start(
                 max_ms: 3_000,
             },
         },
-        block_interval: Duration::from_millis(5),
+        block_interval,
     };
     let driver = Driver::new(
         cfg,
@@ -204,6 +215,36 @@ async fn single_validator_commits_transactions() {
         .sum();
     assert_eq!(total, 5, "all five transfers committed");
     assert!(node.mempool.lock().unwrap().is_empty());
+    stop_all(vec![node]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heights_start_a_block_interval_apart() {
+    // A lone validator decides an empty height in a few milliseconds, so
+    // without the interval its blocks would follow each other at once.
+    let interval = Duration::from_millis(120);
+    let dir = tempfile::tempdir().unwrap();
+    let (_in_tx, in_rx) = mpsc::channel(16);
+    let (out_tx, mut out_rx) = mpsc::channel(1024);
+    tokio::spawn(async move { while out_rx.recv().await.is_some() {} });
+    let mut node = start_with_interval(dir.path(), 1, 0, in_rx, out_tx, interval);
+    wait_for_height(&mut node, 6).await;
+    let times: Vec<u64> = (1..=6)
+        .map(|h| {
+            let b = node.app.ledger().block(Height(h)).unwrap().unwrap();
+            b.header.time.as_millis()
+        })
+        .collect();
+    // Each block is stamped when its height's proposal is built, right at
+    // the height's start; allow a little scheduling jitter.
+    let min_gap = interval.as_millis() as u64 - 20;
+    for w in times.windows(2) {
+        assert!(
+            w[1] - w[0] >= min_gap,
+            "blocks {} ms apart: {times:?}",
+            w[1] - w[0]
+        );
+    }
     stop_all(vec![node]).await;
 }
 
