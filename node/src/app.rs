@@ -11,7 +11,7 @@ use palisade_types::{
     Timestamp, ValidatorSet,
 };
 
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Durability, Ledger, LedgerError};
 use crate::mempool::Mempool;
 
 /// This node's clock, in Unix milliseconds.
@@ -328,12 +328,23 @@ impl App {
 
     /// Writes a decided block with its certificate and execution result.
     pub fn commit(&self, executed: &Executed, commit: &CommitCertificate) -> Result<(), AppError> {
-        self.ledger.commit_block(
+        self.commit_as(executed, commit, Durability::Synced)
+    }
+
+    /// [`App::commit`], synced to disk or not ([`Durability`]).
+    pub fn commit_as(
+        &self,
+        executed: &Executed,
+        commit: &CommitCertificate,
+        durability: Durability,
+    ) -> Result<(), AppError> {
+        self.ledger.commit_block_as(
             &executed.block,
             commit,
             &executed.outcome.receipts,
             &executed.outcome.changes,
             &executed.outcome.next_validator_set,
+            durability,
         )?;
         Ok(())
     }

@@ -19,6 +19,7 @@ use palisade_types::{Hash, Height, Keypair};
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::app::{now_ms, App, AppError, Executed};
+use crate::ledger::Durability;
 use crate::mempool::Mempool;
 use crate::metrics::{gauge_value, Metrics};
 use crate::network::wire::CommittedBlock;
@@ -97,6 +98,10 @@ pub struct Driver {
     /// Whether the current height is being decided from a synced block
     /// (then no block interval is waited after it).
     from_sync: bool,
+    /// Whether more synced blocks were queued behind the current one: then
+    /// its commit is not synced to disk on its own (the last one's sync
+    /// covers it; see [`Durability::Deferred`]).
+    sync_more: bool,
     last_commit_at: Option<Instant>,
     /// When to start the next height, once the current one is decided.
     next_start: Option<tokio::time::Instant>,
@@ -136,6 +141,7 @@ impl Driver {
             metrics: None,
             height: Arc::new(AtomicU64::new(0)),
             from_sync: false,
+            sync_more: false,
             last_commit_at: None,
             next_start: None,
             height_started: None,
@@ -223,6 +229,7 @@ impl Driver {
                         continue;
                     }
                     self.from_sync = true;
+                    self.sync_more = sync.as_ref().is_some_and(|r| !r.is_empty());
                     Input::Commit {
                         block: Arc::new(b.block),
                         commit: b.commit,
@@ -317,6 +324,12 @@ impl Driver {
                 round,
                 proposer,
             } => {
+                // This height is being decided by a synced block and its
+                // certificate, queued right behind: a proposal of ours
+                // would be built, signed and saved for nothing.
+                if self.from_sync {
+                    return Ok(None);
+                }
                 let executed = {
                     let pool = self
                         .mempool
@@ -388,7 +401,12 @@ impl Driver {
                         .execute_decided(block.clone())
                         .map_err(|e| DriverError::DecidedInvalid(hash, height, e.to_string()))?,
                 };
-                self.app.commit(&executed, &commit)?;
+                let durability = if self.from_sync && self.sync_more {
+                    Durability::Deferred
+                } else {
+                    Durability::Synced
+                };
+                self.app.commit_as(&executed, &commit, durability)?;
                 let txs: &[palisade_types::SignedTransaction] = &block.txs;
                 {
                     let mut pool = self

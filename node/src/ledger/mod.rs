@@ -36,6 +36,17 @@ use palisade_types::{
 };
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
+/// Whether a commit is on disk before [`Ledger::commit_block_as`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Synced: survives a power loss once the call returns.
+    Synced,
+    /// Written but not synced; for blocks that can be fetched again (a
+    /// node catching up commits many in a row, and one sync per block was
+    /// a third of its time).
+    Deferred,
+}
+
 /// Bumped whenever the on-disk layout changes incompatibly.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -271,7 +282,7 @@ impl Ledger {
         b.put_cf(meta, root_key(Height::GENESIS), state.root.0);
         b.put_cf(meta, vals_key(Height(1)), encode(validators));
         self.put_state(&mut b, state)?;
-        self.write_state(b, state, Height::GENESIS)
+        self.write_state(b, state, Height::GENESIS, Durability::Synced)
     }
 
     /// Fails unless this ledger was initialized for `chain_id` from the
@@ -341,6 +352,31 @@ impl Ledger {
         receipts: &[Receipt],
         state: &StateChanges,
         next_validators: &ValidatorSet,
+    ) -> Result<(), LedgerError> {
+        self.commit_block_as(
+            block,
+            commit,
+            receipts,
+            state,
+            next_validators,
+            Durability::Synced,
+        )
+    }
+
+    /// [`Ledger::commit_block`], synced to disk or not. A deferred commit
+    /// is in the operating system's hands at once (a crash of the process
+    /// loses nothing) and on disk with the next synced write (RocksDB's log
+    /// is one sequence, so syncing it syncs everything before); only a
+    /// power loss before that can take it back, and then the ledger
+    /// recovers to an earlier height, whole blocks only.
+    pub fn commit_block_as(
+        &self,
+        block: &Block,
+        commit: &CommitCertificate,
+        receipts: &[Receipt],
+        state: &StateChanges,
+        next_validators: &ValidatorSet,
+        durability: Durability,
     ) -> Result<(), LedgerError> {
         let h = block.height();
         let expected = self
@@ -413,7 +449,7 @@ impl Ledger {
         for key in self.pending_keys(h)? {
             b.delete_cf(meta, key);
         }
-        self.write_state(b, state, h)?;
+        self.write_state(b, state, h, durability)?;
         // The next block's tree update starts from these.
         let mut nodes = self.lock_nodes();
         for (hash, n) in &state.nodes {
@@ -429,13 +465,17 @@ impl Ledger {
         b: WriteBatch,
         state: &StateChanges,
         height: Height,
+        durability: Durability,
     ) -> Result<(), LedgerError> {
         {
             let mut latest = self.lock_latest();
             latest.version = latest.version.wrapping_add(1);
             self.version.store(latest.version, Ordering::Release);
         }
-        let written = self.write_synced(b);
+        let written = match durability {
+            Durability::Synced => self.write_synced(b),
+            Durability::Deferred => self.db.write(b).map_err(LedgerError::from),
+        };
         let mut latest = self.lock_latest();
         if written.is_ok() {
             cache_values(&mut latest, &state.values);

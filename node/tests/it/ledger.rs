@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use palisade_node::ledger::{Ledger, LedgerError};
+use palisade_node::ledger::{Durability, Ledger, LedgerError};
 use palisade_runtime::{
     get_with_proof, initial_state, smt, ChainParams, InitialState, Runtime, Signatures, StateStore,
     ValidatorInfo,
@@ -44,6 +44,15 @@ fn set_of(f: &Fixture) -> palisade_types::ValidatorSet {
 
 /// Executes and commits the next block with one transfer.
 fn commit_next(l: &Ledger, f: &Fixture, prev_hash: Hash) -> (Block, Hash) {
+    commit_next_as(l, f, prev_hash, Durability::Synced)
+}
+
+fn commit_next_as(
+    l: &Ledger,
+    f: &Fixture,
+    prev_hash: Hash,
+    durability: Durability,
+) -> (Block, Hash) {
     let h = l.latest_height().unwrap().next().unwrap();
     let nonce = h.get() - 1;
     let tx = Transaction {
@@ -99,9 +108,52 @@ fn commit_next(l: &Ledger, f: &Fixture, prev_hash: Hash) -> (Block, Hash) {
         }],
     )
     .unwrap();
-    l.commit_block(&block, &commit, &out.receipts, &out.changes, &set)
-        .unwrap();
+    l.commit_block_as(
+        &block,
+        &commit,
+        &out.receipts,
+        &out.changes,
+        &set,
+        durability,
+    )
+    .unwrap();
     (block, hash)
+}
+
+#[test]
+fn deferred_commits_are_read_at_once_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let genesis = initial_state(&f.init).unwrap();
+    let alice = palisade_runtime::state::keys::account(&f.alice.address());
+    let mut prev = f.genesis_hash;
+    let mut balances = Vec::new();
+    {
+        let l = Ledger::open(dir.path()).unwrap();
+        l.init_genesis(&f.chain, f.genesis_hash, &genesis, &set_of(&f))
+            .unwrap();
+        for (i, d) in [
+            Durability::Deferred,
+            Durability::Deferred,
+            Durability::Synced,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let before = l.get(&alice).unwrap();
+            let (_, h) = commit_next_as(&l, &f, prev, d);
+            prev = h;
+            assert_eq!(l.latest_height().unwrap(), Height(i as u64 + 1));
+            assert_eq!(l.height_of(&h).unwrap(), Some(Height(i as u64 + 1)));
+            let after = l.get(&alice).unwrap();
+            assert_ne!(before, after, "the transfer is visible at once");
+            balances.push(after);
+        }
+    }
+    let l = Ledger::open(dir.path()).unwrap();
+    assert_eq!(l.latest_height().unwrap(), Height(3));
+    assert_eq!(l.get(&alice).unwrap(), balances[2]);
+    assert!(l.block(Height(1)).unwrap().is_some());
 }
 
 #[test]
