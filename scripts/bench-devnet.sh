@@ -32,6 +32,26 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# Refuse to run beside another network on these ports: its nodes would
+# answer in place of ours and the numbers would be someone else's.
+for ((i = 0; i < N; i++)); do
+    for port in $((BASE_P2P + i)) $((BASE_RPC + i)) $((BASE_METRICS + i)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "port $port is in use (another devnet still running?); stop it first" >&2
+            exit 1
+        fi
+    done
+done
+# Every validator must still be running.
+check_nodes() {
+    for ((i = 0; i < N; i++)); do
+        if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+            echo "validator $i is not running; its log ends:" >&2
+            tail -5 "$DIR/node$i.log" >&2
+            exit 1
+        fi
+    done
+}
 "$BIN" testnet --validators $N --output "$DIR/net" --bench-accounts 10000 \
     --block-interval-ms "$BLOCK_INTERVAL_MS" \
     --p2p-port $BASE_P2P --rpc-port $BASE_RPC --metrics-port $BASE_METRICS >/dev/null
@@ -59,7 +79,9 @@ out="docs/benchmarks-latest.md"
     echo "|---|---|---|---|---|---|---|---|---|"
 } > "$out"
 saturation=""
+check_nodes
 for rate in $RATES; do
+    check_nodes
     json=$("$BIN" bench --rpc "$rpc" --metrics "$metrics" --rate "$rate" --duration-s "$DURATION" --json $submit_mode 2>/dev/null) || { echo "rate $rate: bench failed" >&2; break; }
     row=$(python3 scripts/bench_row.py "$json") && sat=0 || sat=$?
     echo "$row" | tee -a "$out"

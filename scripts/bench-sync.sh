@@ -27,6 +27,26 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# Refuse to run beside another network on these ports: its nodes would
+# answer in place of ours and the numbers would be someone else's.
+for ((i = 0; i < N; i++)); do
+    for port in $((BASE_P2P + i)) $((BASE_RPC + i)) $((BASE_METRICS + i)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "port $port is in use (another devnet still running?); stop it first" >&2
+            exit 1
+        fi
+    done
+done
+# Every validator must still be running.
+check_nodes() {
+    for ((i = 0; i < N; i++)); do
+        if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+            echo "validator $i is not running; its log ends:" >&2
+            tail -5 "$DIR/node$i.log" >&2
+            exit 1
+        fi
+    done
+}
 "$BIN" testnet --validators $N --output "$DIR/net" --bench-accounts 10000 \
     --block-interval-ms "$BLOCK_INTERVAL_MS" \
     --p2p-port $BASE_P2P --rpc-port $BASE_RPC --metrics-port $BASE_METRICS >/dev/null
@@ -42,7 +62,9 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 rpc=$(for ((i = 0; i < N; i++)); do printf '127.0.0.1:%d,' $((BASE_RPC + i)); done)
+check_nodes
 "$BIN" bench --rpc "${rpc%,}" --rate "$RATE" --duration-s "$DURATION" --submit-batch >&2
+check_nodes
 
 last=$((N - 1))
 kill -TERM "${pids[$last]}"
