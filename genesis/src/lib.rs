@@ -48,7 +48,8 @@ pub struct ConsensusParams {
     pub precommit_ms: u64,
     pub precommit_delta_ms: u64,
     pub max_timeout_ms: u64,
-    /// Minimum time between two blocks.
+    /// Least time from the start of one height to the start of the next
+    /// (a height that took longer to decide is followed at once).
     pub block_interval_ms: u64,
 }
 

@@ -48,7 +48,7 @@ pub struct Committed {
 #[derive(Debug, Clone)]
 pub struct DriverConfig {
     pub consensus: Config,
-    /// Minimum time between committing a block and starting the next height.
+    /// Least time from the start of one height to the start of the next.
     pub block_interval: Duration,
 }
 
