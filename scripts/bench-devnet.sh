@@ -19,54 +19,10 @@ BLOCK_INTERVAL_MS="${BLOCK_INTERVAL_MS:-50}"
 # signature check per call); PER_CALL=1 measures one tx_submit per tx.
 submit_mode="--submit-batch"
 [ "${PER_CALL:-0}" = 1 ] && submit_mode=""
-N=4
 BASE_P2P=37556 BASE_RPC=39545 BASE_METRICS=40615
-
-cargo build --release --locked --workspace --bins >&2
-BIN="$CARGO_TARGET_DIR/release/palisade"
-DIR="$(mktemp -d -t palisade-bench.XXXXXX)"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
-
-# Refuse to run beside another network on these ports: its nodes would
-# answer in place of ours and the numbers would be someone else's.
-for ((i = 0; i < N; i++)); do
-    for port in $((BASE_P2P + i)) $((BASE_RPC + i)) $((BASE_METRICS + i)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "port $port is in use (another devnet still running?); stop it first" >&2
-            exit 1
-        fi
-    done
-done
-# Every validator must still be running.
-check_nodes() {
-    for ((i = 0; i < N; i++)); do
-        if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-            echo "validator $i is not running; its log ends:" >&2
-            tail -5 "$DIR/node$i.log" >&2
-            exit 1
-        fi
-    done
-}
-"$BIN" testnet --validators $N --output "$DIR/net" --bench-accounts 10000 \
-    --block-interval-ms "$BLOCK_INTERVAL_MS" \
-    --p2p-port $BASE_P2P --rpc-port $BASE_RPC --metrics-port $BASE_METRICS >/dev/null
-for ((i = 0; i < N; i++)); do
-    "$BIN" start --home "$DIR/net/node$i" 2>"$DIR/node$i.log" &
-    pids+=("$!")
-done
-rpc=$(for ((i = 0; i < N; i++)); do printf '127.0.0.1:%d,' $((BASE_RPC + i)); done)
-metrics=$(for ((i = 0; i < N; i++)); do printf '127.0.0.1:%d,' $((BASE_METRICS + i)); done)
-rpc=${rpc%,} metrics=${metrics%,}
-# Wait (bounded) for the first blocks.
-for _ in $(seq 1 100); do
-    if "$BIN" status --rpc "http://127.0.0.1:$BASE_RPC" 2>/dev/null | grep -q "height [1-9]"; then break; fi
-    sleep 0.2
-done
+BENCH_NAME=palisade-bench
+# shellcheck source=scripts/bench-net.sh
+source scripts/bench-net.sh
 
 machine="$(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 out="docs/benchmarks-latest.md"
@@ -79,7 +35,6 @@ out="docs/benchmarks-latest.md"
     echo "|---|---|---|---|---|---|---|---|---|"
 } > "$out"
 saturation=""
-check_nodes
 for rate in $RATES; do
     check_nodes
     json=$("$BIN" bench --rpc "$rpc" --metrics "$metrics" --rate "$rate" --duration-s "$DURATION" --json $submit_mode 2>/dev/null) || { echo "rate $rate: bench failed" >&2; break; }

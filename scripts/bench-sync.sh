@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures block sync: a 4-validator devnet takes TXS transfers from
+# Measures block sync: a 4-validator devnet takes RATE x DURATION transfers from
 # `palisade bench`, then validator 3 is stopped, its data/ deleted and
 # restarted, and timed until it reports the height the network had when it
 # was restarted. Prints the replay rate (transactions per second, process
@@ -13,57 +13,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}"
 RATE="${RATE:-2500}"
 DURATION="${DURATION:-16}"
 BLOCK_INTERVAL_MS="${BLOCK_INTERVAL_MS:-50}"
-N=4
 BASE_P2P=37656 BASE_RPC=39645 BASE_METRICS=40715
-
-cargo build --release --locked --workspace --bins >&2
-BIN="$CARGO_TARGET_DIR/release/palisade"
-DIR="$(mktemp -d -t palisade-sync.XXXXXX)"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$DIR"
-}
-trap cleanup EXIT INT TERM
-
-# Refuse to run beside another network on these ports: its nodes would
-# answer in place of ours and the numbers would be someone else's.
-for ((i = 0; i < N; i++)); do
-    for port in $((BASE_P2P + i)) $((BASE_RPC + i)) $((BASE_METRICS + i)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "port $port is in use (another devnet still running?); stop it first" >&2
-            exit 1
-        fi
-    done
-done
-# Every validator must still be running.
-check_nodes() {
-    for ((i = 0; i < N; i++)); do
-        if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-            echo "validator $i is not running; its log ends:" >&2
-            tail -5 "$DIR/node$i.log" >&2
-            exit 1
-        fi
-    done
-}
-"$BIN" testnet --validators $N --output "$DIR/net" --bench-accounts 10000 \
-    --block-interval-ms "$BLOCK_INTERVAL_MS" \
-    --p2p-port $BASE_P2P --rpc-port $BASE_RPC --metrics-port $BASE_METRICS >/dev/null
-for ((i = 0; i < N; i++)); do
-    "$BIN" start --home "$DIR/net/node$i" 2>"$DIR/node$i.log" &
-    pids+=("$!")
-done
-height() {
-    "$BIN" status --rpc "http://127.0.0.1:$1" 2>/dev/null | sed -n 's/.*height \([0-9]*\).*/\1/p' | head -1
-}
-for _ in $(seq 1 100); do
-    [ -n "$(height $BASE_RPC)" ] && [ "$(height $BASE_RPC)" -ge 1 ] && break
-    sleep 0.2
-done
-rpc=$(for ((i = 0; i < N; i++)); do printf '127.0.0.1:%d,' $((BASE_RPC + i)); done)
-check_nodes
-"$BIN" bench --rpc "${rpc%,}" --rate "$RATE" --duration-s "$DURATION" --submit-batch >&2
+BENCH_NAME=palisade-sync
+# shellcheck source=scripts/bench-net.sh
+source scripts/bench-net.sh
+"$BIN" bench --rpc "$rpc" --rate "$RATE" --duration-s "$DURATION" --submit-batch >&2
 check_nodes
 
 last=$((N - 1))

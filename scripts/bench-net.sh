@@ -1,0 +1,62 @@
+# Sourced by the bench scripts, not run: starts a 4-validator devnet on this
+# machine with 10,000 funded load-test accounts (`palisade testnet
+# --bench-accounts`), validator i on ports BASE_P2P/BASE_RPC/BASE_METRICS + i,
+# blocks every BLOCK_INTERVAL_MS, and waits (bounded) for its first block.
+# Sets BIN, DIR, pids, rpc and metrics (comma-separated host:port lists);
+# defines check_nodes (stop unless every validator still runs) and height
+# PORT. Every node is stopped on exit and DIR removed (KEEP_DIR=1 keeps it,
+# logs included).
+N=4
+cargo build --release --locked --workspace --bins >&2
+BIN="$CARGO_TARGET_DIR/release/palisade"
+DIR="$(mktemp -d -t "${BENCH_NAME:-palisade-bench}.XXXXXX")"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [ "${KEEP_DIR:-0}" = 1 ]; then echo "kept $DIR" >&2; else rm -rf "$DIR"; fi
+}
+trap cleanup EXIT INT TERM
+
+# Refuse to run beside another network on these ports: its nodes would
+# answer in place of ours and the numbers would be someone else's.
+for ((i = 0; i < N; i++)); do
+    for port in $((BASE_P2P + i)) $((BASE_RPC + i)) $((BASE_METRICS + i)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "port $port is in use (another devnet still running?); stop it first" >&2
+            exit 1
+        fi
+    done
+done
+
+check_nodes() {
+    for ((i = 0; i < N; i++)); do
+        if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+            echo "validator $i is not running; its log ends:" >&2
+            tail -5 "$DIR/node$i.log" >&2
+            exit 1
+        fi
+    done
+}
+
+# The height a node's RPC on port $1 reports, or nothing.
+height() {
+    "$BIN" status --rpc "http://127.0.0.1:$1" 2>/dev/null | sed -n 's/.*height \([0-9]*\).*/\1/p' | head -1
+}
+
+"$BIN" testnet --validators $N --output "$DIR/net" --bench-accounts 10000 \
+    --block-interval-ms "$BLOCK_INTERVAL_MS" \
+    --p2p-port "$BASE_P2P" --rpc-port "$BASE_RPC" --metrics-port "$BASE_METRICS" >/dev/null
+for ((i = 0; i < N; i++)); do
+    "$BIN" start --home "$DIR/net/node$i" 2>"$DIR/node$i.log" &
+    pids+=("$!")
+done
+for _ in $(seq 1 100); do
+    h=$(height "$BASE_RPC" || true)
+    [ -n "$h" ] && [ "$h" -ge 1 ] && break
+    sleep 0.2
+done
+check_nodes
+rpc=$(for ((i = 0; i < N; i++)); do printf '127.0.0.1:%d,' $((BASE_RPC + i)); done)
+metrics=$(for ((i = 0; i < N; i++)); do printf '127.0.0.1:%d,' $((BASE_METRICS + i)); done)
+rpc=${rpc%,} metrics=${metrics%,}
