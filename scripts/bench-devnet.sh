@@ -31,8 +31,8 @@ out="docs/benchmarks-latest.md"
     echo
     echo "$(date -u +%Y-%m-%dT%H:%MZ), $machine; 4 validators and the load generator on this one machine; ${DURATION} s per rate; block interval ${BLOCK_INTERVAL_MS} ms; submitted with ${submit_mode:-one tx_submit per transaction in JSON-RPC batches}."
     echo
-    echo "| offered tx/s | committed tx/s | p50 ms | p95 ms | p99 ms | blocks/s | CPU s / 1k tx / node | max RSS MiB | disk B / tx / node |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| offered tx/s | committed tx/s | p50 ms | p95 ms | p99 ms | blocks/s | CPU s / 1k tx / node | max RSS MiB | disk B / tx / node | generator CPU s |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
 } > "$out"
 saturation=""
 for rate in $RATES; do

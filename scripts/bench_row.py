@@ -12,7 +12,7 @@ def f(v, d=2):
 
 
 print(
-    "| {:.0f} | {:.0f} | {:.0f} | {:.0f} | {:.0f} | {:.2f} | {} | {} | {} |".format(
+    "| {:.0f} | {:.0f} | {:.0f} | {:.0f} | {:.0f} | {:.2f} | {} | {} | {} | {} |".format(
         r["offered_tps"],
         r["committed_tps"],
         r["latency_ms_p50"],
@@ -22,6 +22,7 @@ print(
         f(r["cpu_s_per_1000_tx_per_node"], 3),
         f(r["max_rss_mib"], 0),
         f(r["disk_bytes_per_tx_per_node"], 0),
+        f(r.get("generator_cpu_s"), 1),
     )
 )
 sys.exit(3 if r["committed_tps"] < 0.95 * r["offered_tps"] else 0)

@@ -28,6 +28,8 @@ use palisade_rpc::PalisadeApiClient;
 use palisade_types::{encode, sha256, Action, ChainId, Hash, Height, Keypair, Transaction};
 use serde::Serialize;
 
+use crate::metrics::ProcessStats;
+
 /// Load-test account `i`: its key derives from a public string.
 pub fn bench_account(i: u32) -> Keypair {
     Keypair::from_seed(sha256(format!("palisade bench account {i}").as_bytes()).0)
@@ -85,6 +87,11 @@ pub struct BenchReport {
     pub cpu_s_per_1000_tx_per_node: Option<f64>,
     pub max_rss_mib: Option<f64>,
     pub disk_bytes_per_tx_per_node: Option<f64>,
+    /// CPU seconds this load generator used over the same window as the
+    /// nodes' figures (submitting, receipts, latency bookkeeping; signing
+    /// came before it). On a machine it shares with the nodes, that is CPU
+    /// they did not have.
+    pub generator_cpu_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -166,6 +173,10 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         println!(
             "disk         {} written per committed tx per node",
             opt(report.disk_bytes_per_tx_per_node, " B")
+        );
+        println!(
+            "generator    {} CPU (this process, same window)",
+            opt(report.generator_cpu_s, " s")
         );
     }
     Ok(())
@@ -281,6 +292,7 @@ async fn run(a: &BenchArgs) -> Result<BenchReport> {
     };
 
     let before: Vec<Option<NodeSample>> = a.metrics.iter().map(|m| scrape(m)).collect();
+    let generator_before = ProcessStats::read();
     let start_height = first.chain_get_height().await.map_err(|e| anyhow!("{e}"))?;
 
     // Open loop: batch k leaves at start + k * batch / rate, whatever the
@@ -362,6 +374,7 @@ async fn run(a: &BenchArgs) -> Result<BenchReport> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let after: Vec<Option<NodeSample>> = a.metrics.iter().map(|m| scrape(m)).collect();
+    let generator_after = ProcessStats::read();
     let end_height = first.chain_get_height().await.map_err(|e| anyhow!("{e}"))?;
     watcher.abort();
 
@@ -421,5 +434,8 @@ async fn run(a: &BenchArgs) -> Result<BenchReport> {
             .map(|(_, a)| a.rss / (1024.0 * 1024.0))
             .reduce(f64::max),
         disk_bytes_per_tx_per_node: per_node(&|s| s.disk).map(|d| d / ours as f64),
+        generator_cpu_s: generator_before
+            .zip(generator_after)
+            .map(|(b, a)| a.cpu_seconds - b.cpu_seconds),
     })
 }

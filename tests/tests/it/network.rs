@@ -317,6 +317,8 @@ fn bench_measures_a_running_network() {
         "{r}"
     );
     assert!(r["max_rss_mib"].as_f64().unwrap() > 1.0, "{r}");
+    // Submitting and watching 900 transactions takes the generator some CPU.
+    assert!(r["generator_cpu_s"].as_f64().unwrap() > 0.0, "{r}");
     // The chain really holds them: 900 transfers moved 900 tokens in a ring.
     net.stop_all();
     assert_eq!(audit(&net).txs(), 900);
