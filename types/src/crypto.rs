@@ -31,13 +31,9 @@ impl PublicKey {
     /// small-order key or R): one signature has exactly one verdict on every
     /// node, which consensus needs.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
-        let entry = crate::verified::entry(&self.0, message, &signature.0);
-        if crate::verified::seen(&entry) {
-            return Ok(());
-        }
-        self.prepare()?.verify_uncached(message, signature)?;
-        crate::verified::remember(entry);
-        Ok(())
+        crate::verified::or_verify(&self.0, message, &signature.0, || {
+            self.prepare()?.verify_uncached(message, signature)
+        })
     }
 
     /// Decompresses the key once, for verifying many signatures by it.
@@ -65,13 +61,9 @@ pub struct PreparedKey(VerifyingKey);
 impl PreparedKey {
     /// Same rules as [`PublicKey::verify`].
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
-        let entry = crate::verified::entry(self.0.as_bytes(), message, &signature.0);
-        if crate::verified::seen(&entry) {
-            return Ok(());
-        }
-        self.verify_uncached(message, signature)?;
-        crate::verified::remember(entry);
-        Ok(())
+        crate::verified::or_verify(self.0.as_bytes(), message, &signature.0, || {
+            self.verify_uncached(message, signature)
+        })
     }
 
     fn verify_uncached(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {

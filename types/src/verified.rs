@@ -29,8 +29,25 @@ fn memo() -> &'static Mutex<Memo> {
     MEMO.get_or_init(|| Mutex::new(Memo::default()))
 }
 
+/// `verify`'s verdict on a signature by `key` over `message`, or `Ok` at
+/// once if those exact bytes verified before; a success is remembered.
+pub(crate) fn or_verify<E>(
+    key: &[u8; 32],
+    message: &[u8],
+    signature: &[u8; 64],
+    verify: impl FnOnce() -> Result<(), E>,
+) -> Result<(), E> {
+    let entry = entry(key, message, signature);
+    if seen(&entry) {
+        return Ok(());
+    }
+    verify()?;
+    remember(entry);
+    Ok(())
+}
+
 /// The memo key of a signature by `key` over `message`.
-pub(crate) fn entry(key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> [u8; 32] {
+fn entry(key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"palisade/verified/v1");
     h.update(key);
@@ -40,7 +57,7 @@ pub(crate) fn entry(key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> [u8
 }
 
 /// Whether `entry` verified before.
-pub(crate) fn seen(entry: &[u8; 32]) -> bool {
+fn seen(entry: &[u8; 32]) -> bool {
     let Ok(mut m) = memo().lock() else {
         return false;
     };
@@ -55,7 +72,7 @@ pub(crate) fn seen(entry: &[u8; 32]) -> bool {
 }
 
 /// Records that `entry` verified.
-pub(crate) fn remember(entry: [u8; 32]) {
+fn remember(entry: [u8; 32]) {
     let Ok(mut m) = memo().lock() else {
         return;
     };
