@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use palisade_node::ledger::Ledger;
+use palisade_node::ledger::{Durability, Ledger};
 use palisade_runtime::{
     initial_state, BlockOutcome, ChainParams, InitialState, Runtime, Signatures, ValidatorInfo,
 };
@@ -143,6 +143,7 @@ fn bench(c: &mut Criterion) {
                         &outcome.receipts,
                         &outcome.changes,
                         &outcome.next_validator_set,
+                        Durability::Synced,
                     )
                     .expect("commits")
             },

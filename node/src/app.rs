@@ -326,19 +326,15 @@ impl App {
         Ok(Executed { block, outcome })
     }
 
-    /// Writes a decided block with its certificate and execution result.
-    pub fn commit(&self, executed: &Executed, commit: &CommitCertificate) -> Result<(), AppError> {
-        self.commit_as(executed, commit, Durability::Synced)
-    }
-
-    /// [`App::commit`], synced to disk or not ([`Durability`]).
-    pub fn commit_as(
+    /// Writes a decided block with its certificate and execution result,
+    /// synced to disk or not ([`Durability`]).
+    pub fn commit(
         &self,
         executed: &Executed,
         commit: &CommitCertificate,
         durability: Durability,
     ) -> Result<(), AppError> {
-        self.ledger.commit_block_as(
+        self.ledger.commit_block(
             &executed.block,
             commit,
             &executed.outcome.receipts,

@@ -406,7 +406,7 @@ impl Driver {
                 } else {
                     Durability::Synced
                 };
-                self.app.commit_as(&executed, &commit, durability)?;
+                self.app.commit(&executed, &commit, durability)?;
                 let txs: &[palisade_types::SignedTransaction] = &block.txs;
                 {
                     let mut pool = self

@@ -36,7 +36,7 @@ use palisade_types::{
 };
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
-/// Whether a commit is on disk before [`Ledger::commit_block_as`] returns.
+/// Whether a commit is on disk before [`Ledger::commit_block`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
     /// Synced: survives a power loss once the call returns.
@@ -344,32 +344,14 @@ impl Ledger {
     }
 
     /// Commits block `block` (the next height) with the certificate that
-    /// decided it, its receipts and its state changes, in one synced batch.
+    /// decided it, its receipts and its state changes, in one write batch,
+    /// synced to disk or not. A [`Durability::Deferred`] commit is in the
+    /// operating system's hands at once (a crash of the process loses
+    /// nothing) and on disk with the next synced write (RocksDB's log is
+    /// one sequence, so syncing it syncs everything before); only a power
+    /// loss before that can take it back, and then the ledger recovers to
+    /// an earlier height, whole blocks only.
     pub fn commit_block(
-        &self,
-        block: &Block,
-        commit: &CommitCertificate,
-        receipts: &[Receipt],
-        state: &StateChanges,
-        next_validators: &ValidatorSet,
-    ) -> Result<(), LedgerError> {
-        self.commit_block_as(
-            block,
-            commit,
-            receipts,
-            state,
-            next_validators,
-            Durability::Synced,
-        )
-    }
-
-    /// [`Ledger::commit_block`], synced to disk or not. A deferred commit
-    /// is in the operating system's hands at once (a crash of the process
-    /// loses nothing) and on disk with the next synced write (RocksDB's log
-    /// is one sequence, so syncing it syncs everything before); only a
-    /// power loss before that can take it back, and then the ledger
-    /// recovers to an earlier height, whole blocks only.
-    pub fn commit_block_as(
         &self,
         block: &Block,
         commit: &CommitCertificate,

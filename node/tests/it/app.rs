@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use palisade_node::app::{App, AppError, Executed};
-use palisade_node::ledger::Ledger;
+use palisade_node::ledger::{Durability, Ledger};
 use palisade_node::mempool::{Mempool, MempoolConfig};
 use palisade_runtime::{initial_state, ChainParams, InitialState, Runtime, ValidatorInfo};
 use palisade_types::{
@@ -126,8 +126,10 @@ fn proposer_and_validator_agree_over_several_heights() {
             proposed.block.header.state_root
         );
         let commit = commit_for(&proposed.block);
-        a.app.commit(&proposed, &commit).unwrap();
-        b.app.commit(&checked, &commit).unwrap();
+        a.app
+            .commit(&proposed, &commit, Durability::Synced)
+            .unwrap();
+        b.app.commit(&checked, &commit, Durability::Synced).unwrap();
         let included: Vec<_> = proposed.block.txs.to_vec();
         let next = Height(h + 1);
         a.pool
@@ -255,9 +257,13 @@ fn a_forged_last_commit_is_refused() {
     let b = node();
     let p1 = proposal(&mut a);
     let c1 = commit_for(&p1.block);
-    a.app.commit(&p1, &c1).unwrap();
+    a.app.commit(&p1, &c1, Durability::Synced).unwrap();
     b.app
-        .commit(&b.app.validate(p1.block.clone(), Some(NOW)).unwrap(), &c1)
+        .commit(
+            &b.app.validate(p1.block.clone(), Some(NOW)).unwrap(),
+            &c1,
+            Durability::Synced,
+        )
         .unwrap();
     a.pool
         .update(

@@ -108,7 +108,7 @@ fn commit_next_as(
         }],
     )
     .unwrap();
-    l.commit_block_as(
+    l.commit_block(
         &block,
         &commit,
         &out.receipts,
@@ -250,7 +250,14 @@ fn only_the_next_height_with_its_own_commit_is_accepted() {
     let commit = l.commit(Height(1)).unwrap().unwrap();
     // Committing height 1 again.
     let e = l
-        .commit_block(&block, &commit, &[], &Default::default(), &set_of(&f))
+        .commit_block(
+            &block,
+            &commit,
+            &[],
+            &Default::default(),
+            &set_of(&f),
+            Durability::Synced,
+        )
         .unwrap_err();
     assert!(matches!(e, LedgerError::NotNextHeight { .. }), "{e}");
     let _ = Arc::new(block);
