@@ -171,15 +171,13 @@ impl App {
                 {
                     tracing::debug!(tx = %hash, %error, "left out of the proposal");
                     let signer = txs[index].tx.signer;
-                    let keep: Vec<bool> = txs
-                        .iter()
+                    (txs, hashes) = std::mem::take(&mut txs)
+                        .into_iter()
+                        .zip(std::mem::take(&mut hashes))
                         .enumerate()
-                        .map(|(i, t)| i < index || t.tx.signer != signer)
-                        .collect();
-                    let mut k = keep.iter();
-                    txs.retain(|_| k.next().copied().unwrap_or(false));
-                    let mut k = keep.iter();
-                    hashes.retain(|_| k.next().copied().unwrap_or(false));
+                        .filter(|(i, (t, _))| *i < index || t.tx.signer != signer)
+                        .map(|(_, kept)| kept)
+                        .unzip();
                 }
                 Err(e) => return Err(e.into()),
             }
