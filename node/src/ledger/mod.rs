@@ -16,9 +16,11 @@
 //! commit, so commits and cache fills are ordered by a version number (a
 //! sequence lock): a commit makes it odd before writing and even again once
 //! the cache holds the block's values, and a value read from RocksDB is
-//! cached only if the version did not move while it was read. The latest
-//! height is kept in memory and advanced only after the cache, so whoever
-//! sees height `h` reads `h`'s state or newer.
+//! cached only if the version did not move while it was read, and the
+//! cache answers only while no commit is being written (so a reader that
+//! can see a block in RocksDB never gets a cached value from before it).
+//! The latest height is kept in memory and advanced only after the cache,
+//! so whoever sees height `h` reads `h`'s state or newer.
 
 mod cache;
 
@@ -631,8 +633,14 @@ impl StateStore for Ledger {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let version = {
             let mut latest = self.lock_latest();
-            if let Some(v) = latest.values.get(key) {
-                return Ok(v);
+            // While a commit is being written (odd version) the cache may
+            // still hold values from before a block RocksDB already shows
+            // (its receipts, its index): read RocksDB then, so whoever can
+            // see a block reads its state or newer.
+            if latest.version.is_multiple_of(2) {
+                if let Some(v) = latest.values.get(key) {
+                    return Ok(v);
+                }
             }
             latest.version
         };
