@@ -82,8 +82,8 @@ impl TxError {
 /// stops rather than guess.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    #[error("state tree node {0} is missing")]
-    MissingNode(Hash),
+    #[error("state tree page {0} is missing")]
+    MissingPage(Hash),
     #[error("state is corrupt: {0}")]
     Corrupt(String),
     #[error("storage backend: {0}")]

@@ -24,6 +24,7 @@
 mod error;
 mod execute;
 mod genesis_state;
+pub mod page;
 mod params;
 mod receipt;
 pub mod smt;

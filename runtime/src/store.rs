@@ -1,8 +1,10 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use palisade_types::{sha256, Hash};
 
-use crate::smt::{self, Node, NodeSource, Proof};
+use crate::page::{Leaf, Page};
+use crate::smt::{self, PageSource, Proof};
 use crate::StoreError;
 
 /// What the runtime reads committed state from. The node implements it on
@@ -10,10 +12,10 @@ use crate::StoreError;
 pub trait StateStore {
     /// Latest committed value of `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-    /// A state-tree node by hash.
-    fn node(&self, hash: &Hash) -> Result<Option<Node>, StoreError>;
-    /// A value by its SHA-256 (values are content-addressed so that past
-    /// roots stay readable).
+    /// A state-tree page by its root hash ([`crate::page`]).
+    fn page(&self, hash: &Hash) -> Result<Option<Arc<Page>>, StoreError>;
+    /// A value too large to live in its tree leaf, by its SHA-256 (stored
+    /// apart, content-addressed, so that past roots stay readable).
     fn value_by_hash(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError>;
     /// A number that is even while the committed state stands still, odd
     /// while a change is being written, and different after every change:
@@ -25,11 +27,11 @@ pub trait StateStore {
     }
 }
 
-struct Nodes<'a>(&'a dyn StateStore);
+struct Pages<'a>(&'a dyn StateStore);
 
-impl NodeSource for Nodes<'_> {
-    fn node(&self, hash: &Hash) -> Result<Option<Node>, StoreError> {
-        self.0.node(hash)
+impl PageSource for Pages<'_> {
+    fn page(&self, hash: &Hash) -> Result<Option<Arc<Page>>, StoreError> {
+        self.0.page(hash)
     }
 }
 
@@ -40,13 +42,13 @@ pub struct StateChanges {
     pub root: Hash,
     /// Latest values: `None` deletes the key.
     pub values: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    /// New tree nodes, by hash.
-    pub nodes: BTreeMap<Hash, Node>,
-    /// New values, by their hash.
+    /// New tree pages, by root hash.
+    pub pages: BTreeMap<Hash, Arc<Page>>,
+    /// New values too large for their leaf, by their hash.
     pub blobs: BTreeMap<Hash, Vec<u8>>,
 }
 
-/// Computes the root after `writes` on top of `root`, with the nodes and
+/// Computes the root after `writes` on top of `root`, with the pages and
 /// blobs to store.
 pub fn commit_writes(
     store: &dyn StateStore,
@@ -56,19 +58,22 @@ pub fn commit_writes(
     let mut updates = BTreeMap::new();
     let mut blobs = BTreeMap::new();
     for (k, v) in &writes {
-        let vh = v.as_ref().map(|v| {
-            let h = sha256(v);
-            blobs.insert(h, v.clone());
-            h
+        let kh = sha256(k);
+        let leaf = v.as_ref().map(|v| {
+            let leaf = Leaf::new(kh, v);
+            if leaf.value.is_none() {
+                blobs.insert(leaf.value_hash, v.clone());
+            }
+            leaf
         });
-        updates.insert(sha256(k), vh);
+        updates.insert(kh, leaf);
     }
-    let mut nodes = BTreeMap::new();
-    let root = smt::update(&Nodes(store), root, &updates, &mut nodes)?;
+    let mut pages = BTreeMap::new();
+    let root = smt::update(&Pages(store), root, &updates, &mut pages)?;
     Ok(StateChanges {
         root,
         values: writes,
-        nodes,
+        pages,
         blobs,
     })
 }
@@ -79,23 +84,24 @@ pub fn get_with_proof(
     root: Hash,
     key: &[u8],
 ) -> Result<(Option<Vec<u8>>, Proof), StoreError> {
-    let (proof, vh) = smt::prove(&Nodes(store), root, sha256(key))?;
-    let value = match vh {
-        Some(h) => Some(
+    let (proof, leaf) = smt::prove(&Pages(store), root, sha256(key))?;
+    let value = match leaf {
+        Some(Leaf { value: Some(v), .. }) => Some(v.into_vec()),
+        Some(Leaf { value_hash, .. }) => Some(
             store
-                .value_by_hash(&h)?
-                .ok_or_else(|| StoreError::Corrupt(format!("value {h} missing")))?,
+                .value_by_hash(&value_hash)?
+                .ok_or_else(|| StoreError::Corrupt(format!("value {value_hash} missing")))?,
         ),
         None => None,
     };
     Ok((value, proof))
 }
 
-/// In-memory state: latest values, every tree node and every value blob.
+/// In-memory state: latest values, every tree page and every value blob.
 #[derive(Debug, Clone, Default)]
 pub struct MemStore {
     values: BTreeMap<Vec<u8>, Vec<u8>>,
-    nodes: BTreeMap<Hash, Node>,
+    pages: BTreeMap<Hash, Arc<Page>>,
     blobs: BTreeMap<Hash, Vec<u8>>,
 }
 
@@ -107,8 +113,8 @@ impl MemStore {
                 None => self.values.remove(k),
             };
         }
-        self.nodes
-            .extend(changes.nodes.iter().map(|(h, n)| (*h, n.clone())));
+        self.pages
+            .extend(changes.pages.iter().map(|(h, p)| (*h, p.clone())));
         self.blobs
             .extend(changes.blobs.iter().map(|(h, b)| (*h, b.clone())));
     }
@@ -127,8 +133,8 @@ impl StateStore for MemStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.values.get(key).cloned())
     }
-    fn node(&self, hash: &Hash) -> Result<Option<Node>, StoreError> {
-        Ok(self.nodes.get(hash).cloned())
+    fn page(&self, hash: &Hash) -> Result<Option<Arc<Page>>, StoreError> {
+        Ok(self.pages.get(hash).cloned())
     }
     fn value_by_hash(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.blobs.get(hash).cloned())

@@ -112,6 +112,34 @@ pub fn all() -> Vec<Vector> {
         ],
     });
 
+    // "b" and "e" hash to 0x3e… and 0x3f…: they share seven bits, so the
+    // tree needs a second page; "a"'s value is too large for its leaf.
+    let writes = [
+        (b"a".to_vec(), Some(vec![b'x'; 300])),
+        (b"b".to_vec(), Some(b"2".to_vec())),
+        (b"e".to_vec(), Some(b"5".to_vec())),
+    ]
+    .into_iter()
+    .collect();
+    let paged = commit_writes(&MemStore::default(), EMPTY, writes).expect("in-memory write");
+    let root_page = paged.pages.get(&paged.root).expect("root page");
+    let child = paged
+        .pages
+        .iter()
+        .find(|(h, _)| **h != paged.root)
+        .expect("second page");
+    out.push(Vector {
+        name: "state-pages",
+        fields: vec![
+            ("entries", "a=0x78 repeated 300 times, b=2, e=5".into()),
+            ("root", paged.root.to_string()),
+            ("root_page", hex0x(&root_page.encode())),
+            ("child_page_hash", child.0.to_string()),
+            ("child_page", hex0x(&child.1.encode())),
+            ("blob_hash", sha256(&[b'x'; 300]).to_string()),
+        ],
+    });
+
     let receipt = Receipt {
         tx_hash: sha256(b"tx"),
         code: 0,

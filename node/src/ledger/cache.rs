@@ -8,8 +8,8 @@
 //! guards whatever must change together with it.
 //!
 //! Two caches use it:
-//! - state-tree nodes, which are addressed by their hash and never change,
-//!   so a cached node can never be stale (each block's tree update walks the
+//! - state-tree pages, which are addressed by their hash and never change,
+//!   so a cached page can never be stale (each block's tree update walks the
 //!   paths the previous blocks wrote);
 //! - the latest committed state values (accounts above all), which every
 //!   mempool admission, proposal and block execution reads. These do change:
@@ -157,15 +157,11 @@ impl Hasher for DigestState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use palisade_runtime::smt::Node;
-    use palisade_types::Hash;
+    use palisade_types::{sha256, Hash};
 
-    fn node(i: u8) -> (Hash, Node) {
-        let n = Node::Leaf {
-            key_hash: Hash([i; 32]),
-            value_hash: Hash([i; 32]),
-        };
-        (n.hash(), n)
+    /// Stands in for a page: the cache only needs a key and a value.
+    fn node(i: u8) -> (Hash, Vec<u8>) {
+        (sha256(&[i]), vec![i; 8])
     }
 
     #[test]

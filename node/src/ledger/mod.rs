@@ -2,16 +2,17 @@
 //!
 //! Column families: `blocks` (height → block), `block_index` (block hash →
 //! height), `commits` (height → commit certificate), `txs` (tx hash →
-//! height, index), `receipts` (tx hash → receipt), `state` (state values,
-//! tree nodes and value blobs) and `meta` (schema version, chain id,
-//! genesis hash, latest height, state root and validator set per height). Everything a block
-//! changes is written in one synced write batch, so after a crash at any
+//! height, index and receipt: one record, as both are written and mostly
+//! read together), `state` (latest state
+//! values, state-tree pages and large value blobs) and `meta` (schema
+//! version, chain id, genesis hash, latest height, state root and
+//! validator set per height). Everything a block changes is written in one synced write batch, so after a crash at any
 //! point the ledger holds either the whole block or none of it.
 //!
 //! The data directory is locked for the life of the [`Ledger`]: a second
 //! process opening it gets [`LedgerError::Locked`].
 //!
-//! Two caches sit in front of RocksDB ([`cache`]): state-tree nodes, and
+//! Two caches sit in front of RocksDB ([`cache`]): state-tree pages, and
 //! the latest committed state values. The value cache changes with every
 //! commit, so commits and cache fills are ordered by a version number (a
 //! sequence lock): a commit makes it odd before writing and even again once
@@ -28,9 +29,9 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use palisade_runtime::smt::Node;
+use palisade_runtime::page::Page;
 use palisade_runtime::{Receipt, StateChanges, StateStore, StoreError};
 use palisade_types::{
     decode, decode_with_limit, encode, Block, ChainId, CommitCertificate, Hash, Height,
@@ -50,24 +51,27 @@ pub enum Durability {
 }
 
 /// Bumped whenever the on-disk layout changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: the state tree is stored in pages of four levels ([`Page`]), not
+/// node by node, and a transaction's receipt is kept with its location in
+/// `txs` (there is no `receipts` column family).
+pub const SCHEMA_VERSION: u32 = 2;
 
 const CF_BLOCKS: &str = "blocks";
 const CF_BLOCK_INDEX: &str = "block_index";
 const CF_COMMITS: &str = "commits";
 const CF_TXS: &str = "txs";
-const CF_RECEIPTS: &str = "receipts";
 const CF_STATE: &str = "state";
 const CF_META: &str = "meta";
-const ALL_CFS: [&str; 7] = [
+const ALL_CFS: [&str; 6] = [
     CF_BLOCKS,
     CF_BLOCK_INDEX,
     CF_COMMITS,
     CF_TXS,
-    CF_RECEIPTS,
     CF_STATE,
     CF_META,
 ];
+/// Bytes of a `txs` record before its receipt: height (u64) and index (u32).
+const TX_LOCATION_BYTES: usize = 12;
 
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_CHAIN_ID: &[u8] = b"chain_id";
@@ -80,12 +84,14 @@ const META_VALS: &[u8] = b"vals/";
 const META_PENDING: &[u8] = b"pending/";
 
 const STATE_VALUE: u8 = b'v';
-const STATE_NODE: u8 = b'n';
+const STATE_PAGE: u8 = b'p';
 const STATE_BLOB: u8 = b'b';
 
-/// State-tree nodes kept in memory per generation (two generations, about
-/// 150 bytes a node: some 75 MiB at most).
-const NODE_CACHE_CAPACITY: usize = 256 * 1024;
+/// Bytes of decoded state-tree pages kept in memory per generation (two
+/// generations: some 100 MiB at most).
+const PAGE_CACHE_BYTES: usize = 48 * 1024 * 1024;
+/// About what a page weighs decoded (a bottom page of a few accounts).
+const TYPICAL_PAGE_BYTES: usize = 600;
 /// Bytes of latest state values (keys and values) kept per generation.
 const VALUE_CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// Values larger than this are read from RocksDB each time (rare: data
@@ -132,8 +138,8 @@ pub enum LedgerError {
 pub struct Ledger {
     db: DB,
     dir: PathBuf,
-    /// Recently written and read state-tree nodes (immutable by hash).
-    nodes: Mutex<cache::Generations<Hash, Node, cache::DigestHasher>>,
+    /// Recently written and read state-tree pages (immutable by hash).
+    pages: Mutex<PageCache>,
     /// Latest committed state values, and the commit version.
     latest: Mutex<Latest>,
     /// `latest.version`, readable without the lock.
@@ -143,6 +149,8 @@ pub struct Ledger {
     /// Held (locked) for as long as the ledger is open.
     _lock: File,
 }
+
+type PageCache = cache::Generations<Hash, Arc<Page>, cache::DigestHasher>;
 
 /// State values as of the last commit (`None`: the key is absent).
 #[derive(Debug)]
@@ -195,16 +203,26 @@ impl Ledger {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        let cfs = ALL_CFS
+        // Column families a database of another schema has are opened too,
+        // so that such a database gets the schema error below rather than
+        // RocksDB's refusal to open.
+        let db_path = data_dir.join("db");
+        let mut names: Vec<String> = ALL_CFS.iter().map(|n| n.to_string()).collect();
+        for name in DB::list_cf(&opts, &db_path).unwrap_or_default() {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let cfs = names
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
-        let db = DB::open_cf_descriptors(&opts, data_dir.join("db"), cfs)?;
+            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, db_path, cfs)?;
         let ledger = Ledger {
             db,
             dir: data_dir.to_path_buf(),
-            nodes: Mutex::new(cache::Generations::with_hasher(
-                NODE_CACHE_CAPACITY,
-                NODE_CACHE_CAPACITY,
+            pages: Mutex::new(cache::Generations::with_hasher(
+                PAGE_CACHE_BYTES,
+                PAGE_CACHE_BYTES / TYPICAL_PAGE_BYTES,
                 cache::DigestHasher::new(),
             )),
             latest: Mutex::new(Latest {
@@ -386,11 +404,12 @@ impl Ledger {
         // Sized up front: a busy block's batch is megabytes, and growing it
         // by doubling copied all of it several times.
         let block_bytes = encode(block);
-        let entries =
-            2 * block.txs.len() + state.values.len() + state.nodes.len() + state.blobs.len();
+        let entries = block.txs.len() + state.values.len() + state.blobs.len();
         let mut b = WriteBatch::with_capacity_bytes(
             block_bytes.len()
                 + 160 * entries
+                + 64 * state.pages.len()
+                + state.pages.values().map(|p| p.weight()).sum::<usize>()
                 + state.blobs.values().map(Vec::len).sum::<usize>()
                 + 4096,
         );
@@ -398,7 +417,6 @@ impl Ledger {
         b.put_cf(self.cf(CF_BLOCK_INDEX)?, hash.0, height_key(h));
         b.put_cf(self.cf(CF_COMMITS)?, height_key(h), encode(commit));
         let txs_cf = self.cf(CF_TXS)?;
-        let receipts_cf = self.cf(CF_RECEIPTS)?;
         // In key order: RocksDB's memtable inserts neighbouring keys much
         // faster than scattered ones (it reuses the skip-list position).
         let mut by_hash = Vec::with_capacity(block.txs.len());
@@ -410,11 +428,8 @@ impl Ledger {
             by_hash.push((r.tx_hash, index, r));
         }
         by_hash.sort_unstable_by_key(|(hash, _, _)| *hash);
-        for (tx_hash, index, _) in &by_hash {
-            b.put_cf(txs_cf, tx_hash.0, encode(&(h, *index)));
-        }
-        for (tx_hash, _, r) in &by_hash {
-            b.put_cf(receipts_cf, tx_hash.0, encode(*r));
+        for (tx_hash, index, r) in &by_hash {
+            b.put_cf(txs_cf, tx_hash.0, encode(&(h, *index, *r)));
         }
         self.put_state(&mut b, state)?;
         let meta = self.cf(CF_META)?;
@@ -435,9 +450,9 @@ impl Ledger {
         }
         self.write_state(b, state, h, durability)?;
         // The next block's tree update starts from these.
-        let mut nodes = self.lock_nodes();
-        for (hash, n) in &state.nodes {
-            nodes.insert(*hash, n.clone(), 1);
+        let mut pages = self.lock_pages();
+        for (hash, p) in &state.pages {
+            pages.insert(*hash, p.clone(), p.weight());
         }
         Ok(())
     }
@@ -476,8 +491,8 @@ impl Ledger {
         self.latest.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn lock_nodes(&self) -> MutexGuard<'_, cache::Generations<Hash, Node, cache::DigestHasher>> {
-        self.nodes.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock_pages(&self) -> MutexGuard<'_, PageCache> {
+        self.pages.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Durably keeps `block` for `height` until that height is committed
@@ -524,8 +539,8 @@ impl Ledger {
                 None => b.delete_cf(cf, key),
             }
         }
-        for (h, n) in &state.nodes {
-            b.put_cf(cf, prefixed(STATE_NODE, &h.0), encode(n));
+        for (h, p) in &state.pages {
+            b.put_cf(cf, prefixed(STATE_PAGE, &h.0), p.encode());
         }
         for (h, blob) in &state.blobs {
             b.put_cf(cf, prefixed(STATE_BLOB, &h.0), blob);
@@ -573,11 +588,13 @@ impl Ledger {
 
     /// Where a committed transaction is: (height, index in block).
     pub fn tx_location(&self, tx_hash: &Hash) -> Result<Option<(Height, u32)>, LedgerError> {
-        match self.db.get_cf(self.cf(CF_TXS)?, tx_hash.0)? {
+        match self.db.get_pinned_cf(self.cf(CF_TXS)?, tx_hash.0)? {
             None => Ok(None),
-            Some(v) => borsh::from_slice(&v)
-                .map(Some)
-                .map_err(|e| corrupt("txs", e)),
+            Some(v) => v
+                .get(..TX_LOCATION_BYTES)
+                .ok_or_else(|| corrupt("txs", "record shorter than a location"))
+                .and_then(|l| borsh::from_slice(l).map_err(|e| corrupt("txs", e)))
+                .map(Some),
         }
     }
 
@@ -592,11 +609,16 @@ impl Ledger {
     }
 
     pub fn receipt(&self, tx_hash: &Hash) -> Result<Option<Receipt>, LedgerError> {
-        match self.db.get_cf(self.cf(CF_RECEIPTS)?, tx_hash.0)? {
+        match self.db.get_pinned_cf(self.cf(CF_TXS)?, tx_hash.0)? {
             None => Ok(None),
-            Some(v) => decode_with_limit::<Receipt>(&v, "receipt", MAX_RECEIPT_BYTES)
-                .map(Some)
-                .map_err(|e| corrupt("receipts", e)),
+            Some(v) => v
+                .get(TX_LOCATION_BYTES..)
+                .ok_or_else(|| corrupt("txs", "record shorter than a location"))
+                .and_then(|r| {
+                    decode_with_limit::<Receipt>(r, "receipt", MAX_RECEIPT_BYTES)
+                        .map_err(|e| corrupt("txs", e))
+                })
+                .map(Some),
         }
     }
 }
@@ -661,22 +683,23 @@ impl StateStore for Ledger {
         Ok(value)
     }
 
-    fn node(&self, hash: &Hash) -> Result<Option<Node>, StoreError> {
-        if let Some(n) = self.lock_nodes().get(hash) {
-            return Ok(Some(n));
+    fn page(&self, hash: &Hash) -> Result<Option<Arc<Page>>, StoreError> {
+        if let Some(p) = self.lock_pages().get(hash) {
+            return Ok(Some(p));
         }
         let cf = self.cf(CF_STATE).map_err(store_err)?;
         match self
             .db
-            .get_cf(cf, prefixed(STATE_NODE, &hash.0))
+            .get_pinned_cf(cf, prefixed(STATE_PAGE, &hash.0))
             .map_err(|e| StoreError::Backend(e.to_string()))?
         {
             None => Ok(None),
             Some(v) => {
-                let n: Node = borsh::from_slice(&v)
-                    .map_err(|e| StoreError::Corrupt(format!("tree node {hash}: {e}")))?;
-                self.lock_nodes().insert(*hash, n.clone(), 1);
-                Ok(Some(n))
+                // Decoding recomputes the page's hashes: a damaged record
+                // is reported, never used.
+                let p = Arc::new(Page::decode(&v, hash)?);
+                self.lock_pages().insert(*hash, p.clone(), p.weight());
+                Ok(Some(p))
             }
         }
     }

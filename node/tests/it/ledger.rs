@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use palisade_node::ledger::{Durability, Ledger, LedgerError};
+use palisade_node::ledger::{Durability, Ledger, LedgerError, SCHEMA_VERSION};
 use palisade_runtime::{
     get_with_proof, initial_state, smt, ChainParams, InitialState, Runtime, Signatures, StateStore,
     ValidatorInfo,
@@ -335,11 +335,48 @@ fn schema_version_is_checked() {
             e,
             LedgerError::Schema {
                 found: 99,
-                expected: 1
+                expected: SCHEMA_VERSION
             }
         ),
         "{e}"
     );
+}
+
+/// A database laid out by schema 1 (node-by-node tree, a `receipts`
+/// column family) is refused with the schema error, not RocksDB's.
+#[test]
+fn a_schema_1_database_gets_the_schema_error() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let names = [
+            "blocks",
+            "block_index",
+            "commits",
+            "txs",
+            "receipts",
+            "state",
+            "meta",
+        ];
+        let db = rocksdb::DB::open_cf(&opts, dir.path().join("db"), names).unwrap();
+        let meta = db.cf_handle("meta").unwrap();
+        db.put_cf(meta, b"schema_version", 1u32.to_le_bytes())
+            .unwrap();
+    }
+    let e = Ledger::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            LedgerError::Schema {
+                found: 1,
+                expected: 2
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("re-sync"), "{e}");
 }
 
 #[test]

@@ -309,11 +309,12 @@ impl palisade_runtime::StateStore for Stale<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, palisade_runtime::StoreError> {
         self.state.get(key)
     }
-    fn node(
+    fn page(
         &self,
         hash: &palisade_types::Hash,
-    ) -> Result<Option<palisade_runtime::smt::Node>, palisade_runtime::StoreError> {
-        self.state.node(hash)
+    ) -> Result<Option<std::sync::Arc<palisade_runtime::page::Page>>, palisade_runtime::StoreError>
+    {
+        self.state.page(hash)
     }
     fn value_by_hash(
         &self,

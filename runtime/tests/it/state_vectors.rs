@@ -42,3 +42,51 @@ fn printed_proofs_verify() {
     assert!(smt::verify(&root, b"z", None, &pz));
     assert!(!smt::verify(&root, b"z", Some(b"1"), &pz));
 }
+
+/// The printed pages are the whole tree: decoded against their printed
+/// hashes, they alone prove every entry and the root.
+#[test]
+fn printed_pages_hold_the_whole_tree() {
+    use palisade_runtime::page::Page;
+    use palisade_runtime::smt::PageSource;
+    use palisade_runtime::StoreError;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    struct Printed(BTreeMap<Hash, Arc<Page>>);
+    impl PageSource for Printed {
+        fn page(&self, h: &Hash) -> Result<Option<Arc<Page>>, StoreError> {
+            Ok(self.0.get(h).cloned())
+        }
+    }
+    let doc = parse_doc(DOC);
+    let (_, f) = doc.iter().find(|(n, _)| n == "state-pages").unwrap();
+    let get = |k: &str| f.iter().find(|(x, _)| x == k).unwrap().1.clone();
+    let bytes = |k: &str| {
+        let s = get(k);
+        let s = s.trim_start_matches("0x");
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>()
+    };
+    let root: Hash = get("root").parse().unwrap();
+    let child: Hash = get("child_page_hash").parse().unwrap();
+    let pages = Printed(
+        [
+            (root, Page::decode(&bytes("root_page"), &root).unwrap()),
+            (child, Page::decode(&bytes("child_page"), &child).unwrap()),
+        ]
+        .into_iter()
+        .map(|(h, p)| (h, Arc::new(p)))
+        .collect(),
+    );
+    let big = vec![b'x'; 300];
+    for (k, v) in [(&b"a"[..], &big[..]), (b"b", b"2"), (b"e", b"5")] {
+        let (proof, leaf) = smt::prove(&pages, root, palisade_types::sha256(k)).unwrap();
+        let leaf = leaf.unwrap();
+        assert_eq!(leaf.value.is_some(), v.len() < 256);
+        assert!(smt::verify(&root, k, Some(v), &proof));
+    }
+    assert_eq!(get("blob_hash"), palisade_types::sha256(&big).to_string());
+}
