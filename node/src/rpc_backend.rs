@@ -131,14 +131,13 @@ impl NodeBackend for Backend {
     }
 
     fn receipt(&self, hash: &Hash) -> Result<Option<(Receipt, TxLocation)>, BackendError> {
-        let ledger = self.ctx.app.ledger();
-        let Some((height, index)) = ledger.tx_location(hash).map_err(err)? else {
-            return Ok(None);
-        };
-        Ok(ledger
+        Ok(self
+            .ctx
+            .app
+            .ledger()
             .receipt(hash)
             .map_err(err)?
-            .map(|r| (r, TxLocation { height, index })))
+            .map(|(r, (height, index))| (r, TxLocation { height, index })))
     }
 
     fn account(&self, address: &Address) -> Result<Option<Account>, BackendError> {

@@ -91,7 +91,8 @@ pub fn update(
 /// A subtree of the tree before the update.
 enum At {
     Empty,
-    Leaf(Leaf),
+    /// With its hash, as the page holds it.
+    Leaf(Leaf, Hash),
     /// An internal node inside a page that was read.
     Internal {
         page: Arc<Page>,
@@ -105,7 +106,7 @@ impl At {
     fn of(page: &Arc<Page>, i: u8) -> Result<At, StoreError> {
         Ok(match page.slot(i)? {
             Slot::Empty => At::Empty,
-            Slot::Leaf { leaf, .. } => At::Leaf(leaf.clone()),
+            Slot::Leaf { leaf, hash } => At::Leaf(leaf.clone(), *hash),
             Slot::Internal { .. } => At::Internal {
                 page: page.clone(),
                 slot: i,
@@ -151,7 +152,8 @@ impl Sub {
     fn unchanged(at: At) -> Result<Sub, StoreError> {
         Ok(match at {
             At::Empty => Sub::Empty,
-            At::Leaf(l) => Sub::leaf(l),
+            // Its hash is known: no need to hash it again.
+            At::Leaf(l, h) => Sub::Leaf(l, h),
             At::Internal { page, slot } => {
                 let hash = page.slot(slot)?.hash();
                 Sub::Old { page, slot, hash }
@@ -181,7 +183,7 @@ impl Updater<'_> {
                 let live: Vec<&Leaf> = ups.iter().filter_map(|(_, v)| *v).collect();
                 Ok(build(&live, depth))
             }
-            At::Leaf(old) => {
+            At::Leaf(old, _) => {
                 // Merge the existing entry with the updates (an update of the
                 // same key wins) and rebuild this subtree from scratch.
                 let mut live: Vec<&Leaf> = ups.iter().filter_map(|(_, v)| *v).collect();

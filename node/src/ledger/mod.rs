@@ -3,10 +3,10 @@
 //! Column families: `blocks` (height → block), `block_index` (block hash →
 //! height), `commits` (height → commit certificate), `txs` (tx hash →
 //! height, index and receipt: one record, as both are written and mostly
-//! read together), `state` (latest state
-//! values, state-tree pages and large value blobs) and `meta` (schema
-//! version, chain id, genesis hash, latest height, state root and
-//! validator set per height). Everything a block changes is written in one synced write batch, so after a crash at any
+//! read together), `state` (latest state values, state-tree pages and large
+//! value blobs) and `meta` (schema version, chain id, genesis hash, latest
+//! height, state root and validator set per height). Everything a block
+//! changes is written in one synced write batch, so after a crash at any
 //! point the ledger holds either the whole block or none of it.
 //!
 //! The data directory is locked for the life of the [`Ledger`]: a second
@@ -70,6 +70,9 @@ const ALL_CFS: [&str; 6] = [
     CF_STATE,
     CF_META,
 ];
+/// Where a committed transaction is: its block's height and its index in
+/// the block.
+pub type TxPosition = (Height, u32);
 /// Bytes of a `txs` record before its receipt: height (u64) and index (u32).
 const TX_LOCATION_BYTES: usize = 12;
 
@@ -587,14 +590,10 @@ impl Ledger {
     }
 
     /// Where a committed transaction is: (height, index in block).
-    pub fn tx_location(&self, tx_hash: &Hash) -> Result<Option<(Height, u32)>, LedgerError> {
+    pub fn tx_location(&self, tx_hash: &Hash) -> Result<Option<TxPosition>, LedgerError> {
         match self.db.get_pinned_cf(self.cf(CF_TXS)?, tx_hash.0)? {
             None => Ok(None),
-            Some(v) => v
-                .get(..TX_LOCATION_BYTES)
-                .ok_or_else(|| corrupt("txs", "record shorter than a location"))
-                .and_then(|l| borsh::from_slice(l).map_err(|e| corrupt("txs", e)))
-                .map(Some),
+            Some(v) => split_tx_record(&v).map(|(location, _)| Some(location)),
         }
     }
 
@@ -608,19 +607,29 @@ impl Ledger {
         Ok(block.txs.get(i as usize).cloned())
     }
 
-    pub fn receipt(&self, tx_hash: &Hash) -> Result<Option<Receipt>, LedgerError> {
+    /// A committed transaction's receipt and where the transaction is
+    /// (height, index in block): one read.
+    pub fn receipt(&self, tx_hash: &Hash) -> Result<Option<(Receipt, TxPosition)>, LedgerError> {
         match self.db.get_pinned_cf(self.cf(CF_TXS)?, tx_hash.0)? {
             None => Ok(None),
-            Some(v) => v
-                .get(TX_LOCATION_BYTES..)
-                .ok_or_else(|| corrupt("txs", "record shorter than a location"))
-                .and_then(|r| {
-                    decode_with_limit::<Receipt>(r, "receipt", MAX_RECEIPT_BYTES)
-                        .map_err(|e| corrupt("txs", e))
-                })
-                .map(Some),
+            Some(v) => {
+                let (location, receipt) = split_tx_record(&v)?;
+                decode_with_limit::<Receipt>(receipt, "receipt", MAX_RECEIPT_BYTES)
+                    .map(|r| Some((r, location)))
+                    .map_err(|e| corrupt("txs", e))
+            }
         }
     }
+}
+
+/// A `txs` record: the transaction's location, then its receipt's bytes.
+fn split_tx_record(record: &[u8]) -> Result<(TxPosition, &[u8]), LedgerError> {
+    if record.len() < TX_LOCATION_BYTES {
+        return Err(corrupt("txs", "record shorter than a location"));
+    }
+    let (location, receipt) = record.split_at(TX_LOCATION_BYTES);
+    let location = borsh::from_slice(location).map_err(|e| corrupt("txs", e))?;
+    Ok((location, receipt))
 }
 
 fn cache_values(latest: &mut Latest, values: &BTreeMap<Vec<u8>, Option<Vec<u8>>>) {

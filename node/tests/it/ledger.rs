@@ -236,7 +236,9 @@ fn blocks_state_and_indexes_survive_reopen() {
         let tx = &b.txs[0];
         assert_eq!(l.tx_location(&tx.hash()).unwrap(), Some((height, 0)));
         assert_eq!(l.tx(&tx.hash()).unwrap().as_ref(), Some(tx));
-        assert!(l.receipt(&tx.hash()).unwrap().unwrap().is_success());
+        let (receipt, location) = l.receipt(&tx.hash()).unwrap().unwrap();
+        assert!(receipt.is_success());
+        assert_eq!(location, (height, 0));
         assert_eq!(l.state_root(height).unwrap(), Some(b.header.state_root));
         assert_eq!(
             l.validators(height).unwrap().unwrap().hash(),
@@ -313,6 +315,19 @@ fn only_the_next_height_with_its_own_commit_is_accepted() {
     let _ = Arc::new(block);
 }
 
+/// Opens `data_dir/db` with RocksDB alone (creating it and the column
+/// families `cfs` if missing) and sets its schema version to `version`.
+fn write_raw_schema(data_dir: &std::path::Path, cfs: &[impl AsRef<str>], version: u32) {
+    let mut opts = rocksdb::Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    let names = cfs.iter().map(|c| c.as_ref());
+    let db = rocksdb::DB::open_cf(&opts, data_dir.join("db"), names).unwrap();
+    let meta = db.cf_handle("meta").unwrap();
+    db.put_cf(meta, b"schema_version", version.to_le_bytes())
+        .unwrap();
+}
+
 #[test]
 fn schema_version_is_checked() {
     let dir = tempfile::tempdir().unwrap();
@@ -320,15 +335,8 @@ fn schema_version_is_checked() {
         let _l = Ledger::open(dir.path()).unwrap();
     }
     // Rewrite the schema version behind the ledger's back.
-    {
-        let mut opts = rocksdb::Options::default();
-        opts.create_if_missing(false);
-        let cfs = rocksdb::DB::list_cf(&opts, dir.path().join("db")).unwrap();
-        let db = rocksdb::DB::open_cf(&opts, dir.path().join("db"), &cfs).unwrap();
-        let meta = db.cf_handle("meta").unwrap();
-        db.put_cf(meta, b"schema_version", 99u32.to_le_bytes())
-            .unwrap();
-    }
+    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path().join("db")).unwrap();
+    write_raw_schema(dir.path(), &cfs, 99);
     let e = Ledger::open(dir.path()).unwrap_err();
     assert!(
         matches!(
@@ -347,24 +355,16 @@ fn schema_version_is_checked() {
 #[test]
 fn a_schema_1_database_gets_the_schema_error() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let mut opts = rocksdb::Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        let names = [
-            "blocks",
-            "block_index",
-            "commits",
-            "txs",
-            "receipts",
-            "state",
-            "meta",
-        ];
-        let db = rocksdb::DB::open_cf(&opts, dir.path().join("db"), names).unwrap();
-        let meta = db.cf_handle("meta").unwrap();
-        db.put_cf(meta, b"schema_version", 1u32.to_le_bytes())
-            .unwrap();
-    }
+    let names = [
+        "blocks",
+        "block_index",
+        "commits",
+        "txs",
+        "receipts",
+        "state",
+        "meta",
+    ];
+    write_raw_schema(dir.path(), &names, 1);
     let e = Ledger::open(dir.path()).unwrap_err();
     assert!(
         matches!(
