@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod background;
 pub mod bench;
 pub mod cli;
 pub mod client;

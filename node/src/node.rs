@@ -21,6 +21,7 @@ use palisade_types::{Hash, Height, Keypair, SignedTransaction};
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 
 use crate::app::App;
+use crate::background::Background;
 use crate::config::NodeConfig;
 use crate::driver::{Committed, Driver, DriverConfig, SyncLink};
 use crate::home::{read_key, Home};
@@ -69,14 +70,34 @@ pub struct NodeContext {
     pub sync: Arc<SyncStatus>,
     pub validator: Option<palisade_types::PublicKey>,
     tx_gossip: mpsc::Sender<Arc<SignedTransaction>>,
+    /// Where clients' transactions are checked and admitted: below the
+    /// priority of block processing (see [`crate::background`]).
+    client_admission: Background,
 }
 
 impl NodeContext {
     /// Admits transactions from a client into the mempool and queues them
-    /// for gossip, one result per transaction in order. Signatures are checked as one batch (each alone only if the
-    /// batch fails, to name the bad ones) before the pool is locked, so the
-    /// consensus driver never waits behind them.
+    /// for gossip, one result per transaction in order. Runs on the
+    /// client-admission workers; the calling thread blocks until they are
+    /// done, so call it from a thread that may block.
     pub fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, AddError>> {
+        let n = txs.len();
+        let ctx = self.clone();
+        self.client_admission
+            .run_blocking(move || ctx.admit_submitted(txs))
+            .unwrap_or_else(|| {
+                let e = AddError::Store(StoreError::Backend(
+                    "the transaction admission workers stopped".into(),
+                ));
+                vec![Err(e); n]
+            })
+    }
+
+    /// [`NodeContext::submit_batch`] on the calling thread. Signatures are
+    /// checked as one batch (each alone only if the batch fails, to name
+    /// the bad ones) before the pool is locked, so the consensus driver
+    /// never waits behind them.
+    fn admit_submitted(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, AddError>> {
         let store = |e: &dyn std::fmt::Display| AddError::Store(StoreError::Backend(e.to_string()));
         let ledger = self.app.ledger();
         let next = match ledger.latest_height() {
@@ -282,6 +303,12 @@ impl Node {
             sync: Arc::new(SyncStatus::default()),
             validator: validator_key.as_ref().map(Keypair::public_key),
             tx_gossip,
+            client_admission: Background::spawn(
+                "palisade-submit",
+                std::thread::available_parallelism().map_or(1, usize::from),
+                ADMISSION_NICE,
+            )
+            .map_err(|e| NodeError::State(format!("cannot start the admission threads: {e}")))?,
         };
         Ok(Node {
             ctx,
@@ -391,6 +418,8 @@ impl Node {
         // Transactions gossiped by peers into the mempool.
         let (ingress_tx, mut ingress_rx) =
             mpsc::channel::<(PeerId, libp2p::gossipsub::MessageId, Vec<SignedTransaction>)>(1_024);
+        let admission = Background::spawn("palisade-admit", 1, ADMISSION_NICE)
+            .map_err(|e| NodeError::State(format!("cannot start the admission thread: {e}")))?;
         {
             let ctx = ctx.clone();
             tasks.spawn(async move {
@@ -412,11 +441,12 @@ impl Node {
                     let c = ctx.clone();
                     let ids: Vec<(PeerId, libp2p::gossipsub::MessageId)> =
                         batches.iter().map(|(p, id, _)| (*p, id.clone())).collect();
-                    let valid = tokio::task::spawn_blocking(move || {
-                        admit_gossiped(&c, batches.into_iter().map(|(_, _, t)| t).collect())
-                    })
-                    .await
-                    .unwrap_or_else(|_| vec![true; ids.len()]);
+                    let valid = admission
+                        .run(move || {
+                            admit_gossiped(&c, batches.into_iter().map(|(_, _, t)| t).collect())
+                        })
+                        .await
+                        .unwrap_or_else(|| vec![true; ids.len()]);
                     for ((from, id), ok) in ids.into_iter().zip(valid) {
                         let _ = ctx.net.report_txs(id, from, ok).await;
                     }
@@ -570,6 +600,10 @@ impl Node {
 /// Most gossiped transactions admitted with one signature batch.
 const MAX_ADMISSION_BATCH: usize = 4_096;
 
+/// How far below block processing transaction admission runs, gossiped
+/// or submitted (nice steps; see [`crate::background`]).
+const ADMISSION_NICE: i32 = 10;
+
 /// Adds gossip batches of transactions to the mempool. Returns, per batch,
 /// false if it holds a transaction no honest node would have forwarded
 /// (bad signature or another chain's), which gets its sender penalized.
@@ -599,13 +633,17 @@ fn admit_gossiped(ctx: &NodeContext, batches: Vec<Vec<SignedTransaction>>) -> Ve
             }
         })
         .collect();
-    let Ok(mut pool) = ctx.mempool.lock() else {
-        return vec![true; batches.len()];
-    };
-    let mut verdicts = Vec::with_capacity(batches.len());
+    let n = batches.len();
+    let mut verdicts = Vec::with_capacity(n);
     for (txs, sigs) in batches.into_iter().zip(sigs) {
         let mut valid = true;
         for tx in txs {
+            // Locked per transaction: this thread runs at a lower priority,
+            // and the driver (proposals, post-block updates) must not wait
+            // behind it while it is preempted holding the lock.
+            let Ok(mut pool) = ctx.mempool.lock() else {
+                return vec![true; n];
+            };
             match pool.add_checked(tx, ctx.app.runtime(), ledger.as_ref(), next, sigs) {
                 Ok(_) => {}
                 Err(AddError::Rejected(TxError::BadSignature | TxError::WrongChainId { .. })) => {
@@ -617,9 +655,11 @@ fn admit_gossiped(ctx: &NodeContext, batches: Vec<Vec<SignedTransaction>>) -> Ve
         }
         verdicts.push(valid);
     }
-    ctx.metrics.mempool_txs.set(gauge_value(pool.len() as u64));
-    ctx.metrics
-        .mempool_bytes
-        .set(gauge_value(pool.bytes() as u64));
+    if let Ok(pool) = ctx.mempool.lock() {
+        ctx.metrics.mempool_txs.set(gauge_value(pool.len() as u64));
+        ctx.metrics
+            .mempool_bytes
+            .set(gauge_value(pool.bytes() as u64));
+    }
     verdicts
 }

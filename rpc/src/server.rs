@@ -179,9 +179,15 @@ impl RpcImpl {
         })
     }
 
-    fn submit(&self, tx: &HexBytes) -> RpcResult<Hash> {
+    /// Admission checks a signature and may wait for the mempool lock: off
+    /// the async workers, which also serve the node's peers and consensus.
+    async fn submit(&self, tx: &HexBytes) -> RpcResult<Hash> {
         let tx = decode_tx(tx)?;
-        self.backend.submit(tx).map_err(submit_error)
+        let backend = self.backend.clone();
+        tokio::task::spawn_blocking(move || backend.submit(tx))
+            .await
+            .map_err(|e| internal(format!("submission task failed: {e}")))?
+            .map_err(submit_error)
     }
 }
 
@@ -327,7 +333,7 @@ impl PalisadeApiServer for RpcImpl {
     async fn tx_submit(&self, tx: HexBytes) -> RpcResult<SubmitResponse> {
         self.backend.count_request("tx_submit");
         Ok(SubmitResponse {
-            hash: self.submit(&tx)?,
+            hash: self.submit(&tx).await?,
         })
     }
 
@@ -378,7 +384,7 @@ impl PalisadeApiServer for RpcImpl {
         }
         // Subscribe before submitting so the commit cannot slip past us.
         let mut commits = self.backend.subscribe_commits();
-        let hash = self.submit(&tx)?;
+        let hash = self.submit(&tx).await?;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(wait);
         loop {
             if let Some(r) = self.receipt_response(&hash)? {

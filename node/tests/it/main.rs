@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod app;
+mod background;
 mod driver;
 mod ledger;
 mod mempool;
