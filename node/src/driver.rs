@@ -243,6 +243,12 @@ impl Driver {
         }
     }
 
+    fn observe(&self, step: &str, since: Instant) {
+        if let Some(m) = &self.metrics {
+            m.observe_step(step, since.elapsed().as_secs_f64());
+        }
+    }
+
     fn start_input(&mut self) -> Result<Input, DriverError> {
         let ledger = self.app.ledger();
         let latest = ledger.latest_height().map_err(AppError::from)?;
@@ -330,6 +336,7 @@ impl Driver {
                 if self.from_sync {
                     return Ok(None);
                 }
+                let t = Instant::now();
                 let executed = {
                     let pool = self
                         .mempool
@@ -337,6 +344,7 @@ impl Driver {
                         .map_err(|_| AppError::Missing("mempool lock poisoned".into()))?;
                     self.app.propose(&pool, proposer, now_ms())?
                 };
+                self.observe("propose", t);
                 let block = executed.block.clone();
                 self.executed.insert(block.hash(), executed);
                 Ok(Some(Input::ProposeBlock {
@@ -346,6 +354,7 @@ impl Driver {
                 }))
             }
             Output::ValidateBlock { height, block } => {
+                let t = Instant::now();
                 let hash = block.hash();
                 // Signatures this node already checked at mempool admission
                 // are not checked again.
@@ -371,6 +380,7 @@ impl Driver {
                         false
                     }
                 };
+                self.observe("validate", t);
                 Ok(Some(Input::BlockValidated {
                     height,
                     block_hash: hash,
@@ -391,6 +401,11 @@ impl Driver {
                 ..
             } => {
                 let hash = block.hash();
+                if let Some(started) = self.height_started {
+                    if !self.from_sync {
+                        self.observe("decide", started.into_std());
+                    }
+                }
                 let executed = match self.executed.remove(&hash) {
                     Some(e) => e,
                     // Decided by a commit certificate (catch-up) without our
@@ -406,8 +421,11 @@ impl Driver {
                 } else {
                     Durability::Synced
                 };
+                let t = Instant::now();
                 self.app.commit(&executed, &commit, durability)?;
+                self.observe("commit", t);
                 let txs: &[palisade_types::SignedTransaction] = &block.txs;
+                let t = Instant::now();
                 {
                     let mut pool = self
                         .mempool
@@ -433,6 +451,7 @@ impl Driver {
                         tracing::error!(error = %e, "mempool update failed");
                     }
                 }
+                self.observe("mempool_update", t);
                 let from_sync = std::mem::take(&mut self.from_sync);
                 if from_sync {
                     tracing::debug!(%height, block = %hash, txs = txs.len(), "committed (synced)");

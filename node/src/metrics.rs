@@ -11,6 +11,9 @@ use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// Histograms labelled by driver step.
+pub type StepHistograms = Family<Vec<(String, String)>, Histogram, fn() -> Histogram>;
+
 /// Every metric the node exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -29,6 +32,8 @@ pub struct Metrics {
     pub signer_saves: Counter,
     pub evidence: Counter,
     pub rejected_blocks: Counter,
+    /// Time the driver spends in each step of a height, by `step`.
+    pub block_steps: StepHistograms,
 }
 
 impl Default for Metrics {
@@ -57,6 +62,7 @@ impl Metrics {
             signer_saves: Counter::default(),
             evidence: Counter::default(),
             rejected_blocks: Counter::default(),
+            block_steps: Family::new_with_constructor(step_histogram),
             registry: Registry::default(),
         };
         registry.register("height", "Last committed block height", m.height.clone());
@@ -117,7 +123,19 @@ impl Metrics {
             "Proposed blocks that failed validation",
             m.rejected_blocks.clone(),
         );
+        registry.register(
+            "block_step_seconds",
+            "Time the consensus driver spent per height in a step: propose (build and execute our proposal), validate (execute a peer's), commit (write the block and state), mempool_update (drop included, re-check affected), decide (height start to decision)",
+            m.block_steps.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Records `secs` for driver step `step`.
+    pub fn observe_step(&self, step: &str, secs: f64) {
+        self.block_steps
+            .get_or_create(&vec![("step".to_string(), step.to_string())])
+            .observe(secs);
     }
 
     /// The text exposition format, with this process's CPU time, memory
@@ -185,6 +203,12 @@ impl ProcessStats {
             disk_written_bytes,
         })
     }
+}
+
+fn step_histogram() -> Histogram {
+    Histogram::new([
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    ])
 }
 
 /// Converts a height (or any counter kept as `u64`) for a gauge.

@@ -24,12 +24,27 @@ fn four_validators_reach_height_20_with_identical_blocks() {
     let mut net = Devnet::generate(4);
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 20, Duration::from_secs(120));
+    let mut proposed = 0.0;
     for i in 0..4 {
         assert!(
             net.metric(i, "palisade_peers").unwrap() >= 3.0,
             "node {i} peers"
         );
+        // Every committed height timed its decision, commit and mempool
+        // update; the proposals were timed by whoever made them.
+        let step = |s: &str| {
+            net.metric(
+                i,
+                &format!("palisade_block_step_seconds_count{{step=\"{s}\"}}"),
+            )
+            .unwrap_or(0.0)
+        };
+        for s in ["decide", "commit", "mempool_update"] {
+            assert!(step(s) >= 20.0, "node {i}: {s} timed {} times", step(s));
+        }
+        proposed += step("propose");
     }
+    assert!(proposed >= 20.0, "{proposed} proposals timed");
     net.stop_all();
     check_chains(&net, 20);
 }
