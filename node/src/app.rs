@@ -107,15 +107,15 @@ impl App {
         match h.prev() {
             Some(Height::GENESIS) | None => Ok((self.genesis_hash, 0, None)),
             Some(p) => {
-                let block = self
+                let header = self
                     .ledger
-                    .block(p)?
+                    .block_header(p)?
                     .ok_or_else(|| AppError::Missing(format!("block {p}")))?;
                 let commit = self
                     .ledger
                     .commit(p)?
                     .ok_or_else(|| AppError::Missing(format!("commit {p}")))?;
-                Ok((block.hash(), block.header.time.as_millis(), Some(commit)))
+                Ok((header.hash(), header.time.as_millis(), Some(commit)))
             }
         }
     }

@@ -22,3 +22,12 @@ fn main() -> ExitCode {
         }
     }
 }
+
+// jemalloc for the whole process, RocksDB's C++ included (it takes over
+// `malloc` itself). glibc's allocator spent a sixth of a loaded devnet's CPU
+// consolidating and searching its bins for the node's mix of small tree
+// nodes and megabyte write batches, and its stalls landed on the consensus
+// driver: paired runs at 8,000 tx/s gave p50 282-672 ms against 897-1,400
+// with glibc (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

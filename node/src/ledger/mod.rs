@@ -34,8 +34,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use palisade_runtime::page::Page;
 use palisade_runtime::{Receipt, StateChanges, StateStore, StoreError};
 use palisade_types::{
-    decode, decode_with_limit, encode, Block, ChainId, CommitCertificate, Hash, Height,
-    SignedTransaction, ValidatorSet, Wire,
+    decode, decode_with_limit, encode, Block, BlockHeader, ChainId, CommitCertificate, Hash,
+    Height, SignedTransaction, ValidatorSet, Wire,
 };
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
@@ -574,6 +574,23 @@ impl Ledger {
 
     pub fn block(&self, h: Height) -> Result<Option<Block>, LedgerError> {
         self.get_decoded(CF_BLOCKS, &height_key(h))
+    }
+
+    /// The header of block `h`, without decoding its transactions: a busy
+    /// block is hundreds of kilobytes, and each proposal and validation
+    /// needs only the previous block's hash and time.
+    pub fn block_header(&self, h: Height) -> Result<Option<BlockHeader>, LedgerError> {
+        match self.db.get_pinned_cf(self.cf(CF_BLOCKS)?, height_key(h))? {
+            None => Ok(None),
+            Some(bytes) => {
+                // A block's encoding starts with its header; the rest of the
+                // record is the block's own and read by `block`.
+                let mut rest: &[u8] = &bytes;
+                <BlockHeader as borsh::BorshDeserialize>::deserialize(&mut rest)
+                    .map(Some)
+                    .map_err(|e| corrupt(CF_BLOCKS, e))
+            }
+        }
     }
 
     pub fn commit(&self, h: Height) -> Result<Option<CommitCertificate>, LedgerError> {

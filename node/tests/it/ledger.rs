@@ -231,6 +231,7 @@ fn blocks_state_and_indexes_survive_reopen() {
         let height = Height(i as u64 + 1);
         let b = l.block(height).unwrap().unwrap();
         assert_eq!(b.hash(), *h);
+        assert_eq!(l.block_header(height).unwrap().as_ref(), Some(&b.header));
         assert_eq!(l.height_of(h).unwrap(), Some(height));
         assert_eq!(l.commit(height).unwrap().unwrap().block_hash, *h);
         let tx = &b.txs[0];
@@ -256,6 +257,7 @@ fn blocks_state_and_indexes_survive_reopen() {
     assert_ne!(v1, v);
     assert!(smt::verify(&old, &key, v1.as_deref(), &p1));
     assert_eq!(l.block(Height(4)).unwrap(), None);
+    assert_eq!(l.block_header(Height(4)).unwrap(), None);
 }
 
 #[test]
