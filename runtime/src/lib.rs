@@ -40,4 +40,4 @@ pub use genesis_state::{initial_root, initial_state, InitialState};
 pub use params::ChainParams;
 pub use receipt::{receipts_root, Event, Receipt};
 pub use state::{Account, ValidatorChange, ValidatorInfo};
-pub use store::{commit_writes, get_with_proof, MemStore, StateChanges, StateStore};
+pub use store::{commit_writes, get_at, get_with_proof, MemStore, StateChanges, StateStore};

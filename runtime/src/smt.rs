@@ -409,6 +409,51 @@ pub fn prove(
     }
 }
 
+/// The leaf stored for `key_hash` under `root`, if any: the walk of
+/// [`prove`] without collecting the proof.
+pub fn lookup(
+    source: &dyn PageSource,
+    root: Hash,
+    key_hash: &Hash,
+) -> Result<Option<Leaf>, StoreError> {
+    if root == EMPTY {
+        return Ok(None);
+    }
+    let mut page = load(source, &root)?;
+    let mut slot = 0u8;
+    let mut depth = 0usize;
+    loop {
+        let next = match page.slot(slot)? {
+            Slot::Empty => return Ok(None),
+            Slot::Leaf { leaf, .. } => {
+                return Ok((leaf.key_hash == *key_hash).then(|| leaf.clone()));
+            }
+            Slot::Internal { left, right, .. } => {
+                if depth >= 256 {
+                    return Err(StoreError::Corrupt("tree deeper than 256".into()));
+                }
+                if bit(key_hash, depth) {
+                    *right
+                } else {
+                    *left
+                }
+            }
+            Slot::Child(h) => {
+                return Err(StoreError::Corrupt(format!(
+                    "walk stopped at page reference {h}"
+                )));
+            }
+        };
+        depth += 1;
+        if let Slot::Child(h) = page.slot(next)? {
+            page = load(source, h)?;
+            slot = 0;
+        } else {
+            slot = next;
+        }
+    }
+}
+
 /// Checks `proof` that `key` maps to `value` (`None`: is absent) under
 /// `root`. Needs only SHA-256: this is the function a light client runs.
 pub fn verify(root: &Hash, key: &[u8], value: Option<&[u8]>, proof: &Proof) -> bool {
@@ -564,6 +609,7 @@ mod tests {
             assert_eq!(root, reference_root(&entries, 0), "round {round}");
             for (k, _) in kv.iter().take(20) {
                 let (p, leaf) = prove(&mem, root, sha256(k)).unwrap();
+                assert_eq!(lookup(&mem, root, &sha256(k)).unwrap(), leaf);
                 deepest = deepest.max(p.siblings.len());
                 match contents.get(&sha256(k)) {
                     Some((_, v)) => {

@@ -78,6 +78,28 @@ pub fn commit_writes(
     })
 }
 
+/// The value of `key` under `root` (any committed root), read from the
+/// tree's pages.
+pub fn get_at(
+    store: &dyn StateStore,
+    root: Hash,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    match smt::lookup(&Pages(store), root, &sha256(key))? {
+        None => Ok(None),
+        Some(leaf) => leaf_value(store, leaf).map(Some),
+    }
+}
+
+fn leaf_value(store: &dyn StateStore, leaf: Leaf) -> Result<Vec<u8>, StoreError> {
+    match leaf {
+        Leaf { value: Some(v), .. } => Ok(v.into_vec()),
+        Leaf { value_hash, .. } => store
+            .value_by_hash(&value_hash)?
+            .ok_or_else(|| StoreError::Corrupt(format!("value {value_hash} missing"))),
+    }
+}
+
 /// The value of `key` under `root` (any committed root) and its proof.
 pub fn get_with_proof(
     store: &dyn StateStore,
@@ -85,15 +107,7 @@ pub fn get_with_proof(
     key: &[u8],
 ) -> Result<(Option<Vec<u8>>, Proof), StoreError> {
     let (proof, leaf) = smt::prove(&Pages(store), root, sha256(key))?;
-    let value = match leaf {
-        Some(Leaf { value: Some(v), .. }) => Some(v.into_vec()),
-        Some(Leaf { value_hash, .. }) => Some(
-            store
-                .value_by_hash(&value_hash)?
-                .ok_or_else(|| StoreError::Corrupt(format!("value {value_hash} missing")))?,
-        ),
-        None => None,
-    };
+    let value = leaf.map(|l| leaf_value(store, l)).transpose()?;
     Ok((value, proof))
 }
 

@@ -3,8 +3,8 @@
 //! Column families: `blocks` (height → block), `block_index` (block hash →
 //! height), `commits` (height → commit certificate), `txs` (tx hash →
 //! height, index and receipt: one record, as both are written and mostly
-//! read together), `state` (latest state values, state-tree pages and large
-//! value blobs) and `meta` (schema version, chain id, genesis hash, latest
+//! read together), `state` (state-tree pages and large value blobs) and
+//! `meta` (schema version, chain id, genesis hash, latest
 //! height, state root and validator set per height). Everything a block
 //! changes is written in one synced write batch, so after a crash at any
 //! point the ledger holds either the whole block or none of it.
@@ -12,14 +12,20 @@
 //! The data directory is locked for the life of the [`Ledger`]: a second
 //! process opening it gets [`LedgerError::Locked`].
 //!
+//! State values live only in the tree: a key's latest value is read by
+//! walking the pages from the latest root (one RocksDB record fewer per
+//! written key than keeping a copy of each value beside the tree, and a
+//! block writes some 1,300 keys at 7,000 transfers/s).
+//!
 //! Two caches sit in front of RocksDB ([`cache`]): state-tree pages, and
 //! the latest committed state values. The value cache changes with every
 //! commit, so commits and cache fills are ordered by a version number (a
 //! sequence lock): a commit makes it odd before writing and even again once
-//! the cache holds the block's values, and a value read from RocksDB is
-//! cached only if the version did not move while it was read, and the
-//! cache answers only while no commit is being written (so a reader that
-//! can see a block in RocksDB never gets a cached value from before it).
+//! the cache holds the block's values and the new root, and a value read
+//! from the tree is cached only if the version did not move while it was
+//! read, and the cache answers only while no commit is being written (then
+//! the walk starts from the root RocksDB itself names as latest, so a reader
+//! that can see a block in RocksDB never gets a value from before it).
 //! The latest height is kept in memory and advanced only after the cache,
 //! so whoever sees height `h` reads `h`'s state or newer.
 
@@ -54,7 +60,9 @@ pub enum Durability {
 /// 2: the state tree is stored in pages of four levels ([`Page`]), not
 /// node by node, and a transaction's receipt is kept with its location in
 /// `txs` (there is no `receipts` column family).
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: no copy of each latest value beside the tree (`state` holds pages and
+/// blobs only; values are read from the tree).
+pub const SCHEMA_VERSION: u32 = 3;
 
 const CF_BLOCKS: &str = "blocks";
 const CF_BLOCK_INDEX: &str = "block_index";
@@ -86,7 +94,6 @@ const META_VALS: &[u8] = b"vals/";
 /// decided: `pending/` ‖ height ‖ block hash.
 const META_PENDING: &[u8] = b"pending/";
 
-const STATE_VALUE: u8 = b'v';
 const STATE_PAGE: u8 = b'p';
 const STATE_BLOB: u8 = b'b';
 
@@ -161,6 +168,8 @@ struct Latest {
     values: cache::Generations<Vec<u8>, Option<Vec<u8>>>,
     /// Odd while a commit is being written; see the module docs.
     version: u64,
+    /// State root of the last commit (of genesis before any block).
+    root: Hash,
 }
 
 fn height_key(h: Height) -> [u8; 8] {
@@ -236,6 +245,7 @@ impl Ledger {
                     Default::default(),
                 ),
                 version: 0,
+                root: palisade_runtime::smt::EMPTY,
             }),
             version: AtomicU64::new(0),
             height: AtomicU64::new(NO_HEIGHT),
@@ -243,6 +253,9 @@ impl Ledger {
         };
         if let Some(h) = ledger.stored_latest_height()? {
             ledger.height.store(h.get(), Ordering::Release);
+        }
+        if let Some(root) = ledger.stored_latest_root()? {
+            ledger.lock_latest().root = root;
         }
         match ledger.meta(META_SCHEMA)? {
             None => {
@@ -342,6 +355,18 @@ impl Ledger {
         }
     }
 
+    /// The root of the latest height as RocksDB has it (written in the
+    /// same batch as that height's block).
+    fn stored_latest_root(&self) -> Result<Option<Hash>, LedgerError> {
+        match self.stored_latest_height()? {
+            None => Ok(None),
+            Some(h) => self
+                .state_root(h)?
+                .map(Some)
+                .ok_or_else(|| corrupt("state root", format!("none for latest height {h}"))),
+        }
+    }
+
     fn stored_latest_height(&self) -> Result<Option<Height>, LedgerError> {
         let Some(v) = self.meta(META_LATEST)? else {
             return Ok(None);
@@ -407,7 +432,7 @@ impl Ledger {
         // Sized up front: a busy block's batch is megabytes, and growing it
         // by doubling copied all of it several times.
         let block_bytes = encode(block);
-        let entries = block.txs.len() + state.values.len() + state.blobs.len();
+        let entries = block.txs.len() + state.blobs.len();
         let mut b = WriteBatch::with_capacity_bytes(
             block_bytes.len()
                 + 160 * entries
@@ -481,6 +506,7 @@ impl Ledger {
         let mut latest = self.lock_latest();
         if written.is_ok() {
             cache_values(&mut latest, &state.values);
+            latest.root = state.root;
             self.height.store(height.get(), Ordering::Release);
         }
         latest.version = latest.version.wrapping_add(1);
@@ -535,13 +561,7 @@ impl Ledger {
 
     fn put_state(&self, b: &mut WriteBatch, state: &StateChanges) -> Result<(), LedgerError> {
         let cf = self.cf(CF_STATE)?;
-        for (k, v) in &state.values {
-            let key = prefixed(STATE_VALUE, k);
-            match v {
-                Some(v) => b.put_cf(cf, key, v),
-                None => b.delete_cf(cf, key),
-            }
-        }
+        // The values themselves are in the pages' leaves (or blobs).
         for (h, p) in &state.pages {
             b.put_cf(cf, prefixed(STATE_PAGE, &h.0), p.encode());
         }
@@ -679,24 +699,27 @@ fn store_err(e: LedgerError) -> StoreError {
 
 impl StateStore for Ledger {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let version = {
+        let (version, root) = {
             let mut latest = self.lock_latest();
             // While a commit is being written (odd version) the cache may
             // still hold values from before a block RocksDB already shows
-            // (its receipts, its index): read RocksDB then, so whoever can
-            // see a block reads its state or newer.
+            // (its receipts, its index): walk from the root RocksDB names
+            // then, so whoever can see a block reads its state or newer.
             if latest.version.is_multiple_of(2) {
                 if let Some(v) = latest.values.get(key) {
                     return Ok(v);
                 }
             }
-            latest.version
+            (latest.version, latest.root)
         };
-        let cf = self.cf(CF_STATE).map_err(store_err)?;
-        let value = self
-            .db
-            .get_cf(cf, prefixed(STATE_VALUE, key))
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let root = if version.is_multiple_of(2) {
+            root
+        } else {
+            self.stored_latest_root()
+                .map_err(store_err)?
+                .ok_or_else(|| StoreError::Corrupt("no latest state root".into()))?
+        };
+        let value = palisade_runtime::get_at(self, root, key)?;
         if value.as_ref().is_none_or(|v| v.len() <= MAX_CACHED_VALUE) {
             let mut latest = self.lock_latest();
             // Only if no commit started since: otherwise this may be the
