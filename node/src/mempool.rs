@@ -67,6 +67,24 @@ struct Entry {
     clean: bool,
 }
 
+/// A transaction that passed the runtime's checks against the committed
+/// state ([`Mempool::check`]), ready for [`Mempool::insert_checked`].
+#[derive(Debug)]
+pub struct Checked {
+    tx: SignedTransaction,
+    hash: Hash,
+    /// The state version the check read, if it read one committed state.
+    version: Option<u64>,
+    /// The height it was checked for.
+    next_height: Height,
+}
+
+impl Checked {
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+}
+
 /// The pool. Not thread-safe by itself; the node wraps it in a lock.
 #[derive(Debug, Default)]
 pub struct Mempool {
@@ -138,22 +156,51 @@ impl Mempool {
         next_height: Height,
         sigs: Signatures,
     ) -> Result<Hash, AddError> {
+        self.admissible(&tx.hash(), &tx)?;
+        let checked = Mempool::check(tx, rt, store, next_height, sigs)?;
+        self.insert_checked(checked, store)
+    }
+
+    /// The runtime's checks of `tx` against the latest committed state in
+    /// `store`, without the pool: the node runs them before it locks the
+    /// pool, so that the consensus driver never waits behind them.
+    pub fn check(
+        tx: SignedTransaction,
+        rt: &Runtime,
+        store: &dyn StateStore,
+        next_height: Height,
+        sigs: Signatures,
+    ) -> Result<Checked, AddError> {
         let hash = tx.hash();
-        if self.by_hash.contains_key(&hash) {
-            return Err(AddError::Duplicate);
-        }
+        let version = store.version();
+        rt.check_tx(store, next_height, &tx, sigs, NonceRule::Window)??;
+        let steady = version.is_multiple_of(2) && store.version() == version;
+        Ok(Checked {
+            tx,
+            hash,
+            version: steady.then_some(version),
+            next_height,
+        })
+    }
+
+    /// Adds a transaction that passed [`Mempool::check`] if the pool has
+    /// room for it. It counts as checked against the current state only if
+    /// no commit ran since the check (else the next block's update checks
+    /// it again).
+    pub fn insert_checked(
+        &mut self,
+        checked: Checked,
+        store: &dyn StateStore,
+    ) -> Result<Hash, AddError> {
+        let Checked {
+            tx,
+            hash,
+            version,
+            next_height,
+        } = checked;
+        let size = self.admissible(&hash, &tx)?;
         let signer = tx.tx.signer;
         let nonce = tx.tx.nonce;
-        let pending = self.by_sender.get(&signer);
-        if pending.is_some_and(|p| p.contains_key(&nonce)) {
-            return Err(AddError::NonceTaken);
-        }
-        if pending.is_some_and(|p| p.len() >= self.cfg.max_per_sender) {
-            return Err(AddError::Full(
-                "too many pending transactions from this account",
-            ));
-        }
-        let size = tx.encoded_len();
         let full = |p: &Mempool| {
             if p.by_hash.len() >= p.cfg.max_txs {
                 Some("transaction count limit")
@@ -163,12 +210,7 @@ impl Mempool {
                 None
             }
         };
-        if full(self).is_some() && self.gapped.is_empty() {
-            return Err(AddError::Full(full(self).unwrap_or("limit")));
-        }
-        let version = store.version();
-        rt.check_tx(store, next_height, &tx, sigs, NonceRule::Window)??;
-        let clean = version.is_multiple_of(2) && store.version() == version;
+        let clean = version.is_some_and(|v| store.version() == v);
         if let Some(why) = full(self) {
             // Room only for a transaction that can be proposed: the
             // account's next nonce, or the one after a pending run.
@@ -202,6 +244,37 @@ impl Mempool {
             },
         );
         Ok(hash)
+    }
+
+    /// The pool's own checks (no state read): not a duplicate, nonce free,
+    /// under the sender's limit, and room or something to evict. Returns
+    /// the transaction's size.
+    fn admissible(&self, hash: &Hash, tx: &SignedTransaction) -> Result<usize, AddError> {
+        if self.by_hash.contains_key(hash) {
+            return Err(AddError::Duplicate);
+        }
+        let signer = tx.tx.signer;
+        let nonce = tx.tx.nonce;
+        let pending = self.by_sender.get(&signer);
+        if pending.is_some_and(|p| p.contains_key(&nonce)) {
+            return Err(AddError::NonceTaken);
+        }
+        if pending.is_some_and(|p| p.len() >= self.cfg.max_per_sender) {
+            return Err(AddError::Full(
+                "too many pending transactions from this account",
+            ));
+        }
+        let size = tx.encoded_len();
+        let full = self.by_hash.len() >= self.cfg.max_txs || self.bytes + size > self.cfg.max_bytes;
+        if full && self.gapped.is_empty() {
+            let why = if self.by_hash.len() >= self.cfg.max_txs {
+                "transaction count limit"
+            } else {
+                "byte limit"
+            };
+            return Err(AddError::Full(why));
+        }
+        Ok(size)
     }
 
     fn remove(&mut self, hash: &Hash) -> Option<Entry> {

@@ -118,9 +118,11 @@ impl NodeContext {
                 .collect()
         };
         let mut gossip = Vec::new();
-        // The pool is locked per transaction, not for the whole batch: the
-        // consensus driver (proposals, post-block updates) takes the same
-        // lock and must not wait behind a long batch.
+        // The state checks run before the pool is locked, and the pool is
+        // locked per transaction, not for the whole batch: the consensus
+        // driver (proposals, post-block updates) takes the same lock, and
+        // this thread runs at a lower priority; preempted while holding
+        // the lock, it would hold the driver up.
         let results: Vec<Result<Hash, AddError>> = txs
             .into_iter()
             .zip(signed_ok)
@@ -128,17 +130,18 @@ impl NodeContext {
                 if !ok {
                     return Err(AddError::Rejected(TxError::BadSignature));
                 }
-                let mut pool = self
-                    .mempool
-                    .lock()
-                    .map_err(|_| store(&"mempool lock poisoned"))?;
-                let h = pool.add_checked(
+                let checked = Mempool::check(
                     tx,
                     self.app.runtime(),
                     ledger.as_ref(),
                     next,
                     Signatures::Verified,
                 )?;
+                let mut pool = self
+                    .mempool
+                    .lock()
+                    .map_err(|_| store(&"mempool lock poisoned"))?;
+                let h = pool.insert_checked(checked, ledger.as_ref())?;
                 gossip.extend(pool.get(&h));
                 self.metrics.mempool_txs.set(gauge_value(pool.len() as u64));
                 self.metrics
@@ -638,13 +641,20 @@ fn admit_gossiped(ctx: &NodeContext, batches: Vec<Vec<SignedTransaction>>) -> Ve
     for (txs, sigs) in batches.into_iter().zip(sigs) {
         let mut valid = true;
         for tx in txs {
-            // Locked per transaction: this thread runs at a lower priority,
-            // and the driver (proposals, post-block updates) must not wait
-            // behind it while it is preempted holding the lock.
-            let Ok(mut pool) = ctx.mempool.lock() else {
-                return vec![true; n];
-            };
-            match pool.add_checked(tx, ctx.app.runtime(), ledger.as_ref(), next, sigs) {
+            // Checked before the pool is locked, and locked per
+            // transaction: this thread runs at a lower priority, and the
+            // driver (proposals, post-block updates) must not wait behind
+            // it while it is preempted holding the lock.
+            let checked = Mempool::check(tx, ctx.app.runtime(), ledger.as_ref(), next, sigs)
+                .and_then(|c| {
+                    let Ok(mut pool) = ctx.mempool.lock() else {
+                        return Err(AddError::Store(StoreError::Backend(
+                            "mempool lock poisoned".into(),
+                        )));
+                    };
+                    pool.insert_checked(c, ledger.as_ref())
+                });
+            match checked {
                 Ok(_) => {}
                 Err(AddError::Rejected(TxError::BadSignature | TxError::WrongChainId { .. })) => {
                     valid = false;

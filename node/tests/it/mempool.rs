@@ -356,3 +356,41 @@ fn admission_that_overlapped_a_commit_is_checked_again() {
     // the transaction stays (so the test above depends on the version).
     assert_eq!(run(8), (0, true));
 }
+
+#[test]
+fn a_commit_between_check_and_insert_means_checking_again() {
+    // The node checks a transaction before it locks the pool and inserts
+    // it after: block 1 (account 2 spends nonce 0) can commit in between.
+    // The check read one steady state (version 8); what the insert sees
+    // decides whether the pool may trust it.
+    let run = |version_at_insert: u64| {
+        let mut e = env();
+        let mut pool = Mempool::new(MempoolConfig::default());
+        let before = e.store.clone();
+        let late = e.tx(2, 0, 20);
+        let checked = Mempool::check(
+            late.clone(),
+            &e.rt,
+            &Stale {
+                state: &before,
+                version: 8,
+            },
+            Height(1),
+            Signatures::Verify,
+        )
+        .unwrap();
+        assert_eq!(e.commit(&mut pool, &[e.tx(2, 0, 10)]), 0);
+        let now = Stale {
+            state: &e.store,
+            version: version_at_insert,
+        };
+        pool.insert_checked(checked, &now).unwrap();
+        let dropped = e.commit(&mut pool, &[]);
+        (dropped, pool.contains(&late.hash()))
+    };
+    // The version moved: a commit ran since the check, so the next update
+    // checks it again and drops it (nonce 0 is used).
+    assert_eq!(run(10), (1, false));
+    // Control: the same version means no commit ran, and it is kept.
+    assert_eq!(run(8), (0, true));
+}
