@@ -79,12 +79,6 @@ pub struct Checked {
     next_height: Height,
 }
 
-impl Checked {
-    pub fn hash(&self) -> Hash {
-        self.hash
-    }
-}
-
 /// The pool. Not thread-safe by itself; the node wraps it in a lock.
 #[derive(Debug, Default)]
 pub struct Mempool {
@@ -156,8 +150,9 @@ impl Mempool {
         next_height: Height,
         sigs: Signatures,
     ) -> Result<Hash, AddError> {
-        self.admissible(&tx.hash(), &tx)?;
-        let checked = Mempool::check(tx, rt, store, next_height, sigs)?;
+        let hash = tx.hash();
+        self.admissible(&hash, &tx)?;
+        let checked = Mempool::check_hashed(tx, hash, rt, store, next_height, sigs)?;
         self.insert_checked(checked, store)
     }
 
@@ -172,6 +167,17 @@ impl Mempool {
         sigs: Signatures,
     ) -> Result<Checked, AddError> {
         let hash = tx.hash();
+        Mempool::check_hashed(tx, hash, rt, store, next_height, sigs)
+    }
+
+    fn check_hashed(
+        tx: SignedTransaction,
+        hash: Hash,
+        rt: &Runtime,
+        store: &dyn StateStore,
+        next_height: Height,
+        sigs: Signatures,
+    ) -> Result<Checked, AddError> {
         let version = store.version();
         rt.check_tx(store, next_height, &tx, sigs, NonceRule::Window)??;
         let steady = version.is_multiple_of(2) && store.version() == version;
@@ -201,17 +207,8 @@ impl Mempool {
         let size = self.admissible(&hash, &tx)?;
         let signer = tx.tx.signer;
         let nonce = tx.tx.nonce;
-        let full = |p: &Mempool| {
-            if p.by_hash.len() >= p.cfg.max_txs {
-                Some("transaction count limit")
-            } else if p.bytes + size > p.cfg.max_bytes {
-                Some("byte limit")
-            } else {
-                None
-            }
-        };
         let clean = version.is_some_and(|v| store.version() == v);
-        if let Some(why) = full(self) {
+        if let Some(why) = self.full(size) {
             // Room only for a transaction that can be proposed: the
             // account's next nonce, or the one after a pending run.
             let executable = pending_prev(&self.by_sender, &signer, nonce)
@@ -219,7 +216,7 @@ impl Mempool {
             if !executable {
                 return Err(AddError::Full(why));
             }
-            while full(self).is_some() {
+            while self.full(size).is_some() {
                 let Some((_, victim)) = self.gapped.pop_last() else {
                     return Err(AddError::Full(why));
                 };
@@ -265,16 +262,21 @@ impl Mempool {
             ));
         }
         let size = tx.encoded_len();
-        let full = self.by_hash.len() >= self.cfg.max_txs || self.bytes + size > self.cfg.max_bytes;
-        if full && self.gapped.is_empty() {
-            let why = if self.by_hash.len() >= self.cfg.max_txs {
-                "transaction count limit"
-            } else {
-                "byte limit"
-            };
-            return Err(AddError::Full(why));
+        match self.full(size) {
+            Some(why) if self.gapped.is_empty() => Err(AddError::Full(why)),
+            _ => Ok(size),
         }
-        Ok(size)
+    }
+
+    /// Which limit a transaction of `size` bytes would break, if any.
+    fn full(&self, size: usize) -> Option<&'static str> {
+        if self.by_hash.len() >= self.cfg.max_txs {
+            Some("transaction count limit")
+        } else if self.bytes + size > self.cfg.max_bytes {
+            Some("byte limit")
+        } else {
+            None
+        }
     }
 
     fn remove(&mut self, hash: &Hash) -> Option<Entry> {

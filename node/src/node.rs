@@ -645,16 +645,16 @@ fn admit_gossiped(ctx: &NodeContext, batches: Vec<Vec<SignedTransaction>>) -> Ve
             // transaction: this thread runs at a lower priority, and the
             // driver (proposals, post-block updates) must not wait behind
             // it while it is preempted holding the lock.
-            let checked = Mempool::check(tx, ctx.app.runtime(), ledger.as_ref(), next, sigs)
-                .and_then(|c| {
+            let added = match Mempool::check(tx, ctx.app.runtime(), ledger.as_ref(), next, sigs) {
+                Ok(c) => {
                     let Ok(mut pool) = ctx.mempool.lock() else {
-                        return Err(AddError::Store(StoreError::Backend(
-                            "mempool lock poisoned".into(),
-                        )));
+                        return vec![true; n];
                     };
                     pool.insert_checked(c, ledger.as_ref())
-                });
-            match checked {
+                }
+                Err(e) => Err(e),
+            };
+            match added {
                 Ok(_) => {}
                 Err(AddError::Rejected(TxError::BadSignature | TxError::WrongChainId { .. })) => {
                     valid = false;

@@ -353,39 +353,50 @@ pub fn prove(
     key_hash: Hash,
 ) -> Result<(Proof, Option<Leaf>), StoreError> {
     let mut siblings = Vec::new();
+    let end = walk(source, root, &key_hash, Some(&mut siblings))?;
+    let proof = Proof {
+        siblings,
+        leaf: end.as_ref().map(|l| (l.key_hash, l.value_hash)),
+    };
+    let found = end.filter(|l| l.key_hash == key_hash);
+    Ok((proof, found))
+}
+
+/// The leaf stored for `key_hash` under `root`, if any: the walk of
+/// [`prove`] without collecting the proof.
+pub fn lookup(
+    source: &dyn PageSource,
+    root: Hash,
+    key_hash: &Hash,
+) -> Result<Option<Leaf>, StoreError> {
+    Ok(walk(source, root, key_hash, None)?.filter(|l| l.key_hash == *key_hash))
+}
+
+/// Walks from `root` along `key_hash`'s path to where it ends: the leaf
+/// there (the key's own or another sharing the path), or `None` at an
+/// empty subtree. Pushes each sibling's hash, from the root down, onto
+/// `siblings` if given.
+fn walk(
+    source: &dyn PageSource,
+    root: Hash,
+    key_hash: &Hash,
+    mut siblings: Option<&mut Vec<Hash>>,
+) -> Result<Option<Leaf>, StoreError> {
     if root == EMPTY {
-        return Ok((
-            Proof {
-                siblings,
-                leaf: None,
-            },
-            None,
-        ));
+        return Ok(None);
     }
     let mut page = load(source, &root)?;
     let mut slot = 0u8;
+    let mut depth = 0usize;
     loop {
         let (next, sibling) = match page.slot(slot)? {
-            Slot::Empty => {
-                let proof = Proof {
-                    siblings,
-                    leaf: None,
-                };
-                return Ok((proof, None));
-            }
-            Slot::Leaf { leaf, .. } => {
-                let proof = Proof {
-                    siblings,
-                    leaf: Some((leaf.key_hash, leaf.value_hash)),
-                };
-                let found = (leaf.key_hash == key_hash).then(|| leaf.clone());
-                return Ok((proof, found));
-            }
+            Slot::Empty => return Ok(None),
+            Slot::Leaf { leaf, .. } => return Ok(Some(leaf.clone())),
             Slot::Internal { left, right, .. } => {
-                if siblings.len() >= 256 {
+                if depth >= 256 {
                     return Err(StoreError::Corrupt("tree deeper than 256".into()));
                 }
-                if bit(&key_hash, siblings.len()) {
+                if bit(key_hash, depth) {
                     (*right, *left)
                 } else {
                     (*left, *right)
@@ -399,51 +410,9 @@ pub fn prove(
                 )));
             }
         };
-        siblings.push(page.slot(sibling)?.hash());
-        if let Slot::Child(h) = page.slot(next)? {
-            page = load(source, h)?;
-            slot = 0;
-        } else {
-            slot = next;
+        if let Some(s) = siblings.as_deref_mut() {
+            s.push(page.slot(sibling)?.hash());
         }
-    }
-}
-
-/// The leaf stored for `key_hash` under `root`, if any: the walk of
-/// [`prove`] without collecting the proof.
-pub fn lookup(
-    source: &dyn PageSource,
-    root: Hash,
-    key_hash: &Hash,
-) -> Result<Option<Leaf>, StoreError> {
-    if root == EMPTY {
-        return Ok(None);
-    }
-    let mut page = load(source, &root)?;
-    let mut slot = 0u8;
-    let mut depth = 0usize;
-    loop {
-        let next = match page.slot(slot)? {
-            Slot::Empty => return Ok(None),
-            Slot::Leaf { leaf, .. } => {
-                return Ok((leaf.key_hash == *key_hash).then(|| leaf.clone()));
-            }
-            Slot::Internal { left, right, .. } => {
-                if depth >= 256 {
-                    return Err(StoreError::Corrupt("tree deeper than 256".into()));
-                }
-                if bit(key_hash, depth) {
-                    *right
-                } else {
-                    *left
-                }
-            }
-            Slot::Child(h) => {
-                return Err(StoreError::Corrupt(format!(
-                    "walk stopped at page reference {h}"
-                )));
-            }
-        };
         depth += 1;
         if let Slot::Child(h) = page.slot(next)? {
             page = load(source, h)?;

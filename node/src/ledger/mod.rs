@@ -253,9 +253,7 @@ impl Ledger {
         };
         if let Some(h) = ledger.stored_latest_height()? {
             ledger.height.store(h.get(), Ordering::Release);
-        }
-        if let Some(root) = ledger.stored_latest_root()? {
-            ledger.lock_latest().root = root;
+            ledger.lock_latest().root = ledger.root_of_latest(h)?;
         }
         match ledger.meta(META_SCHEMA)? {
             None => {
@@ -358,13 +356,15 @@ impl Ledger {
     /// The root of the latest height as RocksDB has it (written in the
     /// same batch as that height's block).
     fn stored_latest_root(&self) -> Result<Option<Hash>, LedgerError> {
-        match self.stored_latest_height()? {
-            None => Ok(None),
-            Some(h) => self
-                .state_root(h)?
-                .map(Some)
-                .ok_or_else(|| corrupt("state root", format!("none for latest height {h}"))),
-        }
+        self.stored_latest_height()?
+            .map(|h| self.root_of_latest(h))
+            .transpose()
+    }
+
+    /// The state root of `h`, the latest height: it must be there.
+    fn root_of_latest(&self, h: Height) -> Result<Hash, LedgerError> {
+        self.state_root(h)?
+            .ok_or_else(|| corrupt("state root", format!("none for latest height {h}")))
     }
 
     fn stored_latest_height(&self) -> Result<Option<Height>, LedgerError> {
