@@ -13,6 +13,7 @@ use palisade_types::{
 
 use crate::ledger::{Durability, Ledger, LedgerError};
 use crate::mempool::Mempool;
+use crate::verified::RecentlyVerified;
 
 /// This node's clock, in Unix milliseconds.
 pub fn now_ms() -> u64 {
@@ -69,6 +70,7 @@ pub struct App {
     rt: Runtime,
     ledger: Arc<Ledger>,
     genesis_hash: Hash,
+    verified: RecentlyVerified,
 }
 
 impl App {
@@ -77,7 +79,14 @@ impl App {
             rt,
             ledger,
             genesis_hash,
+            verified: RecentlyVerified::new(),
         }
+    }
+
+    /// Transactions whose signatures this node verified while validating
+    /// blocks (see [`RecentlyVerified`]).
+    pub fn recently_verified(&self) -> &RecentlyVerified {
+        &self.verified
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -306,6 +315,8 @@ impl App {
                 error: palisade_runtime::TxError::BadSignature,
             }));
         }
+        self.verified
+            .extend(unverified.iter().filter_map(|(i, _)| tx_hashes.get(*i)));
         let outcome = self.rt.execute_block_hashed(
             self.ledger.as_ref(),
             root,

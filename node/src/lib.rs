@@ -26,3 +26,4 @@ pub mod node;
 pub mod rpc_backend;
 pub mod signer_store;
 pub mod sync;
+pub mod verified;

@@ -156,6 +156,13 @@ impl Mempool {
         self.insert_checked(checked, store)
     }
 
+    /// Whether `tx`'s nonce is below its signer's committed nonce in
+    /// `store`: it can never be admitted, whatever its signature, so it is
+    /// turned away before the signature is checked.
+    pub fn nonce_used(tx: &SignedTransaction, store: &dyn StateStore) -> Result<bool, StoreError> {
+        Ok(tx.tx.nonce < account_nonce(store, &tx.tx.signer)?)
+    }
+
     /// The runtime's checks of `tx` against the latest committed state in
     /// `store`, without the pool: the node runs them before it locks the
     /// pool, so that the consensus driver never waits behind them.
@@ -170,7 +177,8 @@ impl Mempool {
         Mempool::check_hashed(tx, hash, rt, store, next_height, sigs)
     }
 
-    fn check_hashed(
+    /// [`Mempool::check`] for a transaction whose hash the caller has.
+    pub fn check_hashed(
         tx: SignedTransaction,
         hash: Hash,
         rt: &Runtime,

@@ -32,6 +32,8 @@ pub struct Metrics {
     pub signer_saves: Counter,
     pub evidence: Counter,
     pub rejected_blocks: Counter,
+    pub gossip_txs_known: Counter,
+    pub gossip_sigs_skipped: Counter,
     /// Time the driver spends in each step of a height, by `step`.
     pub block_steps: StepHistograms,
 }
@@ -62,6 +64,8 @@ impl Metrics {
             signer_saves: Counter::default(),
             evidence: Counter::default(),
             rejected_blocks: Counter::default(),
+            gossip_txs_known: Counter::default(),
+            gossip_sigs_skipped: Counter::default(),
             block_steps: Family::new_with_constructor(step_histogram),
             registry: Registry::default(),
         };
@@ -122,6 +126,16 @@ impl Metrics {
             "rejected_blocks",
             "Proposed blocks that failed validation",
             m.rejected_blocks.clone(),
+        );
+        registry.register(
+            "gossip_txs_known",
+            "Gossiped transactions dropped before their signature check: already pooled, or their nonce already used",
+            m.gossip_txs_known.clone(),
+        );
+        registry.register(
+            "gossip_sigs_skipped",
+            "Gossiped transactions whose signature was not checked again: verified already while validating a block",
+            m.gossip_sigs_skipped.clone(),
         );
         registry.register(
             "block_step_seconds",

@@ -610,6 +610,23 @@ const ADMISSION_NICE: i32 = 10;
 /// Adds gossip batches of transactions to the mempool. Returns, per batch,
 /// false if it holds a transaction no honest node would have forwarded
 /// (bad signature or another chain's), which gets its sender penalized.
+/// A gossiped transaction on its way into the pool.
+struct Incoming {
+    tx: SignedTransaction,
+    hash: Hash,
+    /// Its signature verified already (see [`App::recently_verified`]).
+    verified: bool,
+}
+
+/// The transactions of `batch` whose signatures are still to be checked.
+fn unverified(batch: &[Incoming]) -> Vec<&SignedTransaction> {
+    batch
+        .iter()
+        .filter(|t| !t.verified)
+        .map(|t| &t.tx)
+        .collect()
+}
+
 fn admit_gossiped(ctx: &NodeContext, batches: Vec<Vec<SignedTransaction>>) -> Vec<bool> {
     let ledger = ctx.app.ledger();
     let Ok(next) = ledger
@@ -618,34 +635,89 @@ fn admit_gossiped(ctx: &NodeContext, batches: Vec<Vec<SignedTransaction>>) -> Ve
     else {
         return vec![true; batches.len()];
     };
-    // One batch check for everything (a batch of hundreds costs about a
-    // third of checking one by one), before the pool is locked so the
-    // consensus driver never waits behind it; if it fails, each gossip
+    let received: usize = batches.iter().map(Vec::len).sum();
+    // Transactions this node already has (pooled, or committed: a
+    // proposal often carries a client's transactions to the other
+    // validators before the gossip does) are dropped before any signature
+    // is checked; that gossip is a normal race, not the sender's fault. A
+    // store error is not the sender's fault either: such a transaction goes
+    // on to the full check, which reports it.
+    let batches: Vec<Vec<(SignedTransaction, Hash)>> = batches
+        .into_iter()
+        .map(|b| {
+            b.into_iter()
+                .filter(|tx| !Mempool::nonce_used(tx, ledger.as_ref()).unwrap_or(false))
+                .map(|tx| {
+                    let hash = tx.hash();
+                    (tx, hash)
+                })
+                .collect()
+        })
+        .collect();
+    let batches: Vec<Vec<Incoming>> = {
+        let Ok(pool) = ctx.mempool.lock() else {
+            return vec![true; batches.len()];
+        };
+        let fresh: Vec<Vec<(SignedTransaction, Hash)>> = batches
+            .into_iter()
+            .map(|b| b.into_iter().filter(|(_, h)| !pool.contains(h)).collect())
+            .collect();
+        drop(pool);
+        let mut seen = ctx
+            .app
+            .recently_verified()
+            .contains_each(fresh.iter().flatten().map(|(_, h)| *h))
+            .into_iter();
+        fresh
+            .into_iter()
+            .map(|b| {
+                b.into_iter()
+                    .map(|(tx, hash)| Incoming {
+                        tx,
+                        hash,
+                        verified: seen.next().unwrap_or(false),
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let kept: usize = batches.iter().map(Vec::len).sum();
+    ctx.metrics
+        .gossip_txs_known
+        .inc_by(u64::try_from(received.saturating_sub(kept)).unwrap_or(0));
+    let skipped = batches.iter().flatten().filter(|t| t.verified).count();
+    ctx.metrics
+        .gossip_sigs_skipped
+        .inc_by(u64::try_from(skipped).unwrap_or(0));
+    // One batch check for all that are left (a batch of hundreds costs
+    // about a third of checking one by one), before the pool is locked so
+    // the consensus driver never waits behind it; if it fails, each gossip
     // batch is checked on its own, and the transactions of one that fails
     // alone, so the good ones still get in and the sender is marked.
-    let all: Vec<&SignedTransaction> = batches.iter().flatten().collect();
+    let all: Vec<&SignedTransaction> = batches.iter().flat_map(|b| unverified(b)).collect();
     let all_ok = palisade_types::batch::verify_transaction_refs(&all).is_ok();
     drop(all);
-    let sigs: Vec<Signatures> = batches
+    let batch_ok: Vec<bool> = batches
         .iter()
-        .map(|b| {
-            if all_ok || palisade_types::batch::verify_transactions(b).is_ok() {
-                Signatures::Verified
-            } else {
-                Signatures::Verify
-            }
-        })
+        .map(|b| all_ok || palisade_types::batch::verify_transaction_refs(&unverified(b)).is_ok())
         .collect();
     let n = batches.len();
     let mut verdicts = Vec::with_capacity(n);
-    for (txs, sigs) in batches.into_iter().zip(sigs) {
+    for (txs, batch_ok) in batches.into_iter().zip(batch_ok) {
         let mut valid = true;
-        for tx in txs {
+        for Incoming { tx, hash, verified } in txs {
+            let sigs = if batch_ok || verified {
+                Signatures::Verified
+            } else {
+                Signatures::Verify
+            };
             // Checked before the pool is locked, and locked per
             // transaction: this thread runs at a lower priority, and the
             // driver (proposals, post-block updates) must not wait behind
             // it while it is preempted holding the lock.
-            let added = match Mempool::check(tx, ctx.app.runtime(), ledger.as_ref(), next, sigs) {
+            let checked =
+                Mempool::check_hashed(tx, hash, ctx.app.runtime(), ledger.as_ref(), next, sigs);
+            let added = match checked {
                 Ok(c) => {
                     let Ok(mut pool) = ctx.mempool.lock() else {
                         return vec![true; n];

@@ -6,9 +6,9 @@ use jsonrpsee::types::ErrorObjectOwned;
 use palisade_types::{Address, Hash};
 
 use crate::types::{
-    AccountResponse, BlockId, BlockResponse, CommitResponse, HeadResponse, Health, HexBytes,
-    MempoolStatus, MethodsResponse, NodeStatus, ReceiptResponse, StateQuery, StateResponse,
-    SubmitOutcome, SubmitResponse, TxResponse, TxStatus, ValidatorSetResponse,
+    AccountResponse, BlockId, BlockResponse, BlockTxHashesResponse, CommitResponse, HeadResponse,
+    Health, HexBytes, MempoolStatus, MethodsResponse, NodeStatus, ReceiptResponse, StateQuery,
+    StateResponse, SubmitOutcome, SubmitResponse, TxResponse, TxStatus, ValidatorSetResponse,
 };
 
 pub type RpcResult<T> = Result<T, ErrorObjectOwned>;
@@ -32,6 +32,15 @@ pub trait PalisadeApi {
     /// A block by height (number) or hash (`0x`-hex); null if unknown.
     #[method(name = "chain_getBlock")]
     async fn chain_get_block(&self, id: BlockId) -> RpcResult<Option<BlockResponse>>;
+
+    /// The hashes of a block's transactions, in block order, without the
+    /// transactions: how a client that follows the chain learns what each
+    /// block committed. Null if the block is unknown.
+    #[method(name = "chain_getBlockTxHashes")]
+    async fn chain_get_block_tx_hashes(
+        &self,
+        id: BlockId,
+    ) -> RpcResult<Option<BlockTxHashesResponse>>;
 
     #[method(name = "chain_getCommit")]
     async fn chain_get_commit(&self, height: u64) -> RpcResult<Option<CommitResponse>>;

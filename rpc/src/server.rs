@@ -20,10 +20,10 @@ use crate::api::{PalisadeApiServer, RpcResult};
 use crate::backend::{BackendError, NodeBackend, SubmitError, TxLocation};
 use crate::errors::{self, error, error_with, internal, invalid_params};
 use crate::types::{
-    AccountResponse, BlockId, BlockResponse, CommitResponse, HeadResponse, Health, HexBytes,
-    MempoolStatus, MethodsResponse, NodeStatus, ReceiptResponse, StateQuery, StateResponse,
-    SubmitFailure, SubmitOutcome, SubmitResponse, TxResponse, TxStatus, ValidatorResponse,
-    ValidatorSetResponse,
+    AccountResponse, BlockId, BlockResponse, BlockTxHashesResponse, CommitResponse, HeadResponse,
+    Health, HexBytes, MempoolStatus, MethodsResponse, NodeStatus, ReceiptResponse, StateQuery,
+    StateResponse, SubmitFailure, SubmitOutcome, SubmitResponse, TxResponse, TxStatus,
+    ValidatorResponse, ValidatorSetResponse,
 };
 
 /// Limits of the server.
@@ -154,6 +154,18 @@ fn backend_err(e: BackendError) -> jsonrpsee::types::ErrorObjectOwned {
 }
 
 impl RpcImpl {
+    /// The block `id` names, if this node has it.
+    fn block_by_id(&self, id: BlockId) -> RpcResult<Option<palisade_types::Block>> {
+        let height = match id {
+            BlockId::Height(h) => Some(Height(h)),
+            BlockId::Hash(hash) => self.backend.height_of_block(&hash).map_err(backend_err)?,
+        };
+        match height {
+            Some(h) => self.backend.block(h).map_err(backend_err),
+            None => Ok(None),
+        }
+    }
+
     fn receipt_response(&self, hash: &Hash) -> RpcResult<Option<ReceiptResponse>> {
         Ok(self.backend.receipt(hash).map_err(backend_err)?.map(
             |(r, TxLocation { height, index })| ReceiptResponse {
@@ -268,21 +280,22 @@ impl PalisadeApiServer for RpcImpl {
 
     async fn chain_get_block(&self, id: BlockId) -> RpcResult<Option<BlockResponse>> {
         self.backend.count_request("chain_getBlock");
-        let height = match id {
-            BlockId::Height(h) => Some(Height(h)),
-            BlockId::Hash(hash) => self.backend.height_of_block(&hash).map_err(backend_err)?,
-        };
-        let Some(height) = height else {
-            return Ok(None);
-        };
-        Ok(self
-            .backend
-            .block(height)
-            .map_err(backend_err)?
-            .map(|block| BlockResponse {
-                hash: block.hash(),
-                block,
-            }))
+        Ok(self.block_by_id(id)?.map(|block| BlockResponse {
+            hash: block.hash(),
+            block,
+        }))
+    }
+
+    async fn chain_get_block_tx_hashes(
+        &self,
+        id: BlockId,
+    ) -> RpcResult<Option<BlockTxHashesResponse>> {
+        self.backend.count_request("chain_getBlockTxHashes");
+        Ok(self.block_by_id(id)?.map(|block| BlockTxHashesResponse {
+            hash: block.hash(),
+            height: block.header.height.get(),
+            tx_hashes: block.tx_hashes(),
+        }))
     }
 
     async fn chain_get_commit(&self, height: u64) -> RpcResult<Option<CommitResponse>> {

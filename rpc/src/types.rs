@@ -86,6 +86,15 @@ pub struct BlockResponse {
     pub block: Block,
 }
 
+/// A block's hash, height and the hashes of its transactions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockTxHashesResponse {
+    pub hash: Hash,
+    pub height: u64,
+    pub tx_hashes: Vec<Hash>,
+}
+
 /// A header with its hash, as `chain_subscribeNewHeads` sends them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -29,7 +29,7 @@
 //! The latest height is kept in memory and advanced only after the cache,
 //! so whoever sees height `h` reads `h`'s state or newer.
 
-mod cache;
+pub(crate) mod cache;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

@@ -329,6 +329,43 @@ fn only_signatures_this_node_verified_are_skipped() {
 }
 
 #[test]
+fn validation_remembers_the_signatures_it_verified() {
+    let mut a = node();
+    let b = node();
+    let p = proposal(&mut a);
+    let hashes: Vec<Hash> = p.block.txs.iter().map(|t| t.hash()).collect();
+    let seen = |n: &Node| {
+        n.app
+            .recently_verified()
+            .contains_each(hashes.iter().copied())
+    };
+    assert_eq!(seen(&b), vec![false; hashes.len()]);
+    // A block whose signature fails teaches nothing.
+    let mut forged = p.block.txs[0].clone();
+    forged.signature = palisade_types::Signature([9; 64]);
+    let bad = tampered(&p, |blk| {
+        let txs = vec![forged.clone()];
+        blk.header.tx_root = Block::compute_tx_root(&txs);
+        blk.txs = palisade_types::BoundedVec::new(txs).unwrap();
+    });
+    assert!(b.app.validate(bad, Some(NOW)).is_err());
+    assert!(!b
+        .app
+        .recently_verified()
+        .contains_each([forged.hash()])
+        .contains(&true));
+    // Transactions the mempool vouched for are not verified, so not
+    // recorded; the rest are, once their batch verified.
+    let pooled = vec![true; hashes.len()];
+    b.app
+        .validate_cached(p.block.clone(), Some(NOW), &[], &pooled)
+        .unwrap();
+    assert_eq!(seen(&b), vec![false; hashes.len()]);
+    b.app.validate(p.block.clone(), Some(NOW)).unwrap();
+    assert_eq!(seen(&b), vec![true; hashes.len()]);
+}
+
+#[test]
 fn a_role_revoked_in_the_same_block_does_not_break_the_proposal() {
     let mut a = node();
     // The admin revokes account 2's member role; account 2 has a transfer

@@ -50,6 +50,7 @@ fn every_method_over_http() {
         "rpc_methods",
         "chain_getHeight",
         "chain_getBlock",
+        "chain_getBlockTxHashes",
         "chain_getCommit",
         "chain_getGenesis",
         "chain_subscribeNewHeads",
@@ -102,6 +103,25 @@ fn every_method_over_http() {
     assert_eq!(r0["success"], true, "{r0}");
     assert!(call(&node, "tx_getReceipt", json!([Hash([1; 32])])).is_null());
     assert!(call(&node, "tx_get", json!([Hash([1; 32])])).is_null());
+    // The committed transaction's block lists it, by height or block hash.
+    let at = r0["height"].clone();
+    let hashes = call(&node, "chain_getBlockTxHashes", json!([at]));
+    assert_eq!(hashes["height"], at);
+    assert!(
+        hashes["txHashes"].as_array().unwrap().contains(&hash),
+        "{hashes}"
+    );
+    let block = call(&node, "chain_getBlock", json!([at]));
+    assert_eq!(hashes["hash"], block["hash"]);
+    assert_eq!(
+        hashes["txHashes"].as_array().unwrap().len(),
+        block["block"]["txs"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        call(&node, "chain_getBlockTxHashes", json!([block["hash"]])),
+        hashes
+    );
+    assert!(call(&node, "chain_getBlockTxHashes", json!([1_000_000])).is_null());
 
     let acct = call(&node, "state_getAccount", json!([to]));
     assert_eq!(acct["balance"], "300");
