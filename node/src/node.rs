@@ -607,14 +607,12 @@ const MAX_ADMISSION_BATCH: usize = 4_096;
 /// or submitted (nice steps; see [`crate::background`]).
 const ADMISSION_NICE: i32 = 10;
 
-/// Adds gossip batches of transactions to the mempool. Returns, per batch,
-/// false if it holds a transaction no honest node would have forwarded
-/// (bad signature or another chain's), which gets its sender penalized.
 /// A gossiped transaction on its way into the pool.
 struct Incoming {
     tx: SignedTransaction,
     hash: Hash,
-    /// Its signature verified already (see [`App::recently_verified`]).
+    /// Its signature verified already (see
+    /// [`crate::app::App::recently_verified`]).
     verified: bool,
 }
 
@@ -627,6 +625,11 @@ fn unverified(batch: &[Incoming]) -> Vec<&SignedTransaction> {
         .collect()
 }
 
+/// Adds gossip batches of transactions to the mempool. Returns, per batch,
+/// false if it holds a transaction no honest node would have forwarded
+/// (bad signature or another chain's), which gets its sender penalized.
+/// Transactions this node already has are dropped unchecked, so they count
+/// for nothing either way.
 fn admit_gossiped(ctx: &NodeContext, batches: Vec<Vec<SignedTransaction>>) -> Vec<bool> {
     let ledger = ctx.app.ledger();
     let Ok(next) = ledger
