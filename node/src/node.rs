@@ -645,45 +645,34 @@ fn admit_gossiped(ctx: &NodeContext, batches: Vec<Vec<SignedTransaction>>) -> Ve
     // is checked; that gossip is a normal race, not the sender's fault. A
     // store error is not the sender's fault either: such a transaction goes
     // on to the full check, which reports it.
-    let batches: Vec<Vec<(SignedTransaction, Hash)>> = batches
+    let mut batches: Vec<Vec<Incoming>> = batches
         .into_iter()
         .map(|b| {
             b.into_iter()
                 .filter(|tx| !Mempool::nonce_used(tx, ledger.as_ref()).unwrap_or(false))
-                .map(|tx| {
-                    let hash = tx.hash();
-                    (tx, hash)
+                .map(|tx| Incoming {
+                    hash: tx.hash(),
+                    tx,
+                    verified: false,
                 })
                 .collect()
         })
         .collect();
-    let batches: Vec<Vec<Incoming>> = {
+    {
         let Ok(pool) = ctx.mempool.lock() else {
             return vec![true; batches.len()];
         };
-        let fresh: Vec<Vec<(SignedTransaction, Hash)>> = batches
-            .into_iter()
-            .map(|b| b.into_iter().filter(|(_, h)| !pool.contains(h)).collect())
-            .collect();
-        drop(pool);
-        let mut seen = ctx
-            .app
-            .recently_verified()
-            .contains_each(fresh.iter().flatten().map(|(_, h)| *h))
-            .into_iter();
-        fresh
-            .into_iter()
-            .map(|b| {
-                b.into_iter()
-                    .map(|(tx, hash)| Incoming {
-                        tx,
-                        hash,
-                        verified: seen.next().unwrap_or(false),
-                    })
-                    .collect()
-            })
-            .collect()
-    };
+        for b in &mut batches {
+            b.retain(|t| !pool.contains(&t.hash));
+        }
+    }
+    let seen = ctx
+        .app
+        .recently_verified()
+        .contains_each(batches.iter().flatten().map(|t| t.hash));
+    for (t, seen) in batches.iter_mut().flatten().zip(seen) {
+        t.verified = seen;
+    }
     let kept: usize = batches.iter().map(Vec::len).sum();
     ctx.metrics
         .gossip_txs_known

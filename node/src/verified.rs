@@ -10,21 +10,19 @@
 //! older dropped when the newer fills); forgetting an entry only costs a
 //! verification.
 
-use std::collections::HashSet;
 use std::sync::Mutex;
 
 use palisade_types::Hash;
 
-use crate::ledger::cache::DigestHasher;
+use crate::ledger::cache::{DigestHasher, Generations};
 
 /// Entries per generation: several full blocks.
 const GENERATION: usize = 1 << 15;
 
-type Set = HashSet<Hash, DigestHasher>;
-
 #[derive(Debug)]
 pub struct RecentlyVerified {
-    sets: Mutex<(Set, Set)>,
+    /// Each hash weighs one entry against the generation's budget.
+    hashes: Mutex<Generations<Hash, (), DigestHasher>>,
 }
 
 impl Default for RecentlyVerified {
@@ -35,11 +33,11 @@ impl Default for RecentlyVerified {
 
 impl RecentlyVerified {
     pub fn new() -> RecentlyVerified {
-        let hasher = DigestHasher::new();
         RecentlyVerified {
-            sets: Mutex::new((
-                Set::with_capacity_and_hasher(GENERATION, hasher),
-                Set::with_hasher(hasher),
+            hashes: Mutex::new(Generations::with_hasher(
+                GENERATION,
+                GENERATION,
+                DigestHasher::new(),
             )),
         }
     }
@@ -48,26 +46,18 @@ impl RecentlyVerified {
     /// verified.
     pub fn extend<'h>(&self, hashes: impl IntoIterator<Item = &'h Hash>) {
         // A poisoned lock only loses the shortcut.
-        let Ok(mut sets) = self.sets.lock() else {
+        let Ok(mut set) = self.hashes.lock() else {
             return;
         };
-        let (young, old) = &mut *sets;
         for h in hashes {
-            if young.len() >= GENERATION {
-                let fresh = Set::with_capacity_and_hasher(GENERATION, *young.hasher());
-                *old = std::mem::replace(young, fresh);
-            }
-            young.insert(*h);
+            set.insert(*h, (), 1);
         }
     }
 
     /// For each of `hashes`, whether its signature verified here recently.
     pub fn contains_each(&self, hashes: impl IntoIterator<Item = Hash>) -> Vec<bool> {
-        match self.sets.lock() {
-            Ok(sets) => hashes
-                .into_iter()
-                .map(|h| sets.0.contains(&h) || sets.1.contains(&h))
-                .collect(),
+        match self.hashes.lock() {
+            Ok(mut set) => hashes.into_iter().map(|h| set.get(&h).is_some()).collect(),
             Err(_) => hashes.into_iter().map(|_| false).collect(),
         }
     }
@@ -92,8 +82,7 @@ mod tests {
         v.extend(&more);
         assert_eq!(v.contains_each(first.iter().copied()), vec![false; 10]);
         // Bounded: at most two generations.
-        let sets = v.sets.lock().unwrap();
-        assert!(sets.0.len() + sets.1.len() <= 2 * GENERATION);
-        assert!(sets.0.contains(more.last().unwrap()));
+        assert!(v.hashes.lock().unwrap().len() <= 2 * GENERATION);
+        assert_eq!(v.contains_each([*more.last().unwrap()]), vec![true]);
     }
 }

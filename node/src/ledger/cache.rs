@@ -7,7 +7,8 @@
 //! no lock of its own; the ledger wraps each cache in the lock that also
 //! guards whatever must change together with it.
 //!
-//! Two caches use it:
+//! The ledger's two caches use it (and, outside the ledger, the node's set
+//! of recently verified transaction hashes, [`crate::verified`]):
 //! - state-tree pages, which are addressed by their hash and never change,
 //!   so a cached page can never be stale (each block's tree update walks the
 //!   paths the previous blocks wrote);
