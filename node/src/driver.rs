@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 use palisade_consensus::{Config, Consensus, Input, Message, Output, Timeout};
 use palisade_types::{Hash, Height, Keypair};
 use tokio::sync::{broadcast, mpsc, Notify};
+use tokio::task::JoinHandle;
 
 use crate::app::{now_ms, App, AppError, Executed};
-use crate::ledger::Durability;
+use crate::ledger::{Durability, LedgerError};
 use crate::mempool::Mempool;
 use crate::metrics::{gauge_value, Metrics};
 use crate::network::wire::CommittedBlock;
@@ -109,6 +110,11 @@ pub struct Driver {
     /// time from one height's start to the next's.
     height_started: Option<tokio::time::Instant>,
     byzantine: Option<Byzantine>,
+    /// Blocks being written as pending in the background, by hash.
+    persisting: Vec<(Hash, JoinHandle<Result<(), LedgerError>>)>,
+    /// Consensus asked for a block to be kept (`PersistBlock`): the next
+    /// message may go out only once every write in `persisting` is durable.
+    persist_required: bool,
 }
 
 impl std::fmt::Debug for Driver {
@@ -146,6 +152,8 @@ impl Driver {
             next_start: None,
             height_started: None,
             byzantine: None,
+            persisting: Vec::new(),
+            persist_required: false,
         }
     }
 
@@ -271,6 +279,39 @@ impl Driver {
         })
     }
 
+    /// Starts writing `block` as pending for this height, unless it is
+    /// already being written. Blocks are written as soon as they are known
+    /// good (our proposal, a peer's that validated), not only when
+    /// consensus asks (`PersistBlock`, on a polka): by then the write has
+    /// usually finished, so its fsync is off the path from polka to
+    /// precommit, where it used to add 1–2.5 ms to every height.
+    fn persist_in_background(&mut self, block: Arc<palisade_types::Block>) {
+        let hash = block.hash();
+        if self.persisting.iter().any(|(h, _)| *h == hash) {
+            return;
+        }
+        let ledger = self.app.ledger().clone();
+        let task = tokio::task::spawn_blocking(move || ledger.save_pending_block(&block));
+        self.persisting.push((hash, task));
+    }
+
+    /// Waits until every pending-block write started so far is durable.
+    async fn finish_persisting(&mut self) -> Result<(), DriverError> {
+        self.persist_required = false;
+        for (hash, task) in std::mem::take(&mut self.persisting) {
+            match task.await {
+                Ok(r) => r.map_err(AppError::from)?,
+                Err(e) => {
+                    return Err(AppError::Missing(format!(
+                        "writing pending block {hash} did not finish: {e}"
+                    ))
+                    .into())
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Does what one output asks; may produce the next input.
     async fn carry_out(
         &mut self,
@@ -283,7 +324,12 @@ impl Driver {
                 message,
             } => {
                 // Save before send: durable first, or not sent at all.
+                // That includes a block this message depends on (a
+                // precommit for a block we locked on).
                 self.signer.save(&signer_state)?;
+                if self.persist_required {
+                    self.finish_persisting().await?;
+                }
                 if let Some(m) = &self.metrics {
                     m.signer_saves.inc();
                 }
@@ -311,6 +357,9 @@ impl Driver {
                 Ok(None)
             }
             Output::Broadcast(message) => {
+                if self.persist_required {
+                    self.finish_persisting().await?;
+                }
                 let _ = self.outbound.send(message).await;
                 Ok(None)
             }
@@ -347,6 +396,7 @@ impl Driver {
                 self.observe("propose", t);
                 let block = executed.block.clone();
                 self.executed.insert(block.hash(), executed);
+                self.persist_in_background(block.clone());
                 Ok(Some(Input::ProposeBlock {
                     height,
                     round,
@@ -368,6 +418,7 @@ impl Driver {
                     .validate_cached(block, Some(now_ms()), &hashes, &known)
                 {
                     Ok(executed) => {
+                        self.persist_in_background(executed.block.clone());
                         self.executed.insert(hash, executed);
                         true
                     }
@@ -388,10 +439,8 @@ impl Driver {
                 }))
             }
             Output::PersistBlock { block, .. } => {
-                self.app
-                    .ledger()
-                    .save_pending_block(&block)
-                    .map_err(AppError::from)?;
+                self.persist_in_background(block);
+                self.persist_required = true;
                 Ok(None)
             }
             Output::Decided {
@@ -406,6 +455,9 @@ impl Driver {
                         self.observe("decide", started.into_std());
                     }
                 }
+                // Committing deletes this height's pending blocks: no
+                // write of one may still be on its way.
+                self.finish_persisting().await?;
                 let executed = match self.executed.remove(&hash) {
                     Some(e) => e,
                     // Decided by a commit certificate (catch-up) without our
