@@ -477,6 +477,29 @@ impl Driver {
                 self.app.commit(&executed, &commit, durability)?;
                 self.observe("commit", t);
                 let txs: &[palisade_types::SignedTransaction] = &block.txs;
+                // Announced as soon as it is durable: clients waiting for
+                // the block need not wait for the pool to be tidied.
+                let from_sync = std::mem::take(&mut self.from_sync);
+                if from_sync {
+                    tracing::debug!(%height, block = %hash, txs = txs.len(), "committed (synced)");
+                } else {
+                    tracing::info!(%height, block = %hash, txs = txs.len(), "committed");
+                }
+                self.height.store(height.get(), Ordering::Relaxed);
+                if let Some(m) = &self.metrics {
+                    m.height.set(gauge_value(height.get()));
+                    m.blocks_committed.inc();
+                    m.txs_committed.inc_by(txs.len() as u64);
+                    let now = Instant::now();
+                    if let Some(prev) = self.last_commit_at.replace(now) {
+                        m.block_interval.observe((now - prev).as_secs_f64());
+                    }
+                }
+                let _ = self.committed.send(Committed {
+                    height,
+                    hash,
+                    txs: txs.len(),
+                });
                 let t = Instant::now();
                 {
                     let mut pool = self
@@ -502,33 +525,12 @@ impl Driver {
                     ) {
                         tracing::error!(error = %e, "mempool update failed");
                     }
-                }
-                self.observe("mempool_update", t);
-                let from_sync = std::mem::take(&mut self.from_sync);
-                if from_sync {
-                    tracing::debug!(%height, block = %hash, txs = txs.len(), "committed (synced)");
-                } else {
-                    tracing::info!(%height, block = %hash, txs = txs.len(), "committed");
-                }
-                self.height.store(height.get(), Ordering::Relaxed);
-                if let Some(m) = &self.metrics {
-                    m.height.set(gauge_value(height.get()));
-                    m.blocks_committed.inc();
-                    m.txs_committed.inc_by(txs.len() as u64);
-                    if let Ok(pool) = self.mempool.lock() {
+                    if let Some(m) = &self.metrics {
                         m.mempool_txs.set(gauge_value(pool.len() as u64));
                         m.mempool_bytes.set(gauge_value(pool.bytes() as u64));
                     }
-                    let now = Instant::now();
-                    if let Some(prev) = self.last_commit_at.replace(now) {
-                        m.block_interval.observe((now - prev).as_secs_f64());
-                    }
                 }
-                let _ = self.committed.send(Committed {
-                    height,
-                    hash,
-                    txs: txs.len(),
-                });
+                self.observe("mempool_update", t);
                 // The next height starts a block interval after this one
                 // started, or at once if deciding took longer (a loaded
                 // network then makes blocks back to back instead of idling
