@@ -232,3 +232,97 @@ async fn a_peer_gossiping_a_forged_vote_is_disconnected() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(a.net.peer_count(), 0, "banned peer came back at once");
 }
+
+/// A proposal with a block of `txs` transfers, signed by `key`.
+fn proposal(key: &Keypair, txs: u64) -> Message {
+    use palisade_types::{
+        Action, Block, BlockHeader, BoundedVec, Proposal, Timestamp, Transaction,
+    };
+    let sender = Keypair::from_seed([7; 32]);
+    let txs = (0..txs)
+        .map(|nonce| {
+            Transaction {
+                chain_id: chain(),
+                nonce,
+                signer: sender.address(),
+                action: Action::Transfer {
+                    to: key.address(),
+                    amount: 1,
+                },
+            }
+            .sign(&sender)
+        })
+        .collect();
+    let block = Block {
+        header: BlockHeader {
+            chain_id: chain(),
+            height: Height(3),
+            time: Timestamp(1),
+            last_block_hash: Hash([1; 32]),
+            tx_root: Hash([2; 32]),
+            state_root: Hash([3; 32]),
+            receipts_root: Hash([4; 32]),
+            validators_hash: Hash([5; 32]),
+            next_validators_hash: Hash([5; 32]),
+            proposer: key.public_key(),
+            last_commit_hash: Hash::ZERO,
+        },
+        txs: BoundedVec::new(txs).unwrap(),
+        last_commit: None,
+    };
+    let proposal = Proposal {
+        height: Height(3),
+        round: Round(0),
+        block_hash: block.hash(),
+        pol_round: None,
+        proposer: key.public_key(),
+    }
+    .sign(&chain(), key);
+    Message::Proposal {
+        proposal,
+        block: Arc::new(block),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_and_votes_are_relayed_to_peers_of_peers() {
+    // A line: A - B - C. What A publishes reaches C only through B, which
+    // relays a big message (a proposal with its block) a little later than
+    // a small one, so that peers holding it already can say so first.
+    let (pa, pb, pc) = (free_port(), free_port(), free_port());
+    let a = node(1, pa, &[], &[2], 0);
+    let _b = node(2, pb, &[(1, pa), (3, pc)], &[1, 3], 0);
+    let mut c = node(3, pc, &[], &[2], 0);
+    wait_until("the line is connected", Duration::from_secs(10), || {
+        a.net.peer_count() == 1 && c.net.peer_count() == 1
+    })
+    .await;
+
+    let key = Keypair::from_seed([9; 32]);
+    let big = proposal(&key, 20);
+    assert!(
+        ConsensusGossip::new(0, &big).encode().len() > 2_000,
+        "the proposal must be above gossipsub's IDONTWANT cutoff"
+    );
+    for msg in [Message::Vote(vote(&key, 5)), big] {
+        let mut relayed = false;
+        // Re-published until the meshes have formed (a heartbeat or two);
+        // copies of the earlier message may still be on their way.
+        'publish: for _ in 0..20 {
+            a.net.broadcast(msg.clone()).await.unwrap();
+            let until = Instant::now() + Duration::from_millis(500);
+            while let Ok(Some(m)) = tokio::time::timeout(
+                until.saturating_duration_since(Instant::now()),
+                next_consensus(&mut c.events),
+            )
+            .await
+            {
+                if m == msg {
+                    relayed = true;
+                    break 'publish;
+                }
+            }
+        }
+        assert!(relayed, "C never got {msg:?}");
+    }
+}
