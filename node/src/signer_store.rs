@@ -20,8 +20,9 @@
 //! rename and fsync-the-directory protocol this replaced cost 1.5–2 ms a
 //! save on a busy devnet, three times on every height's critical path. That
 //! protocol is still used when the file is created, when a state outgrows
-//! its slot, and for the first save of each run (which also upgrades a file
-//! written by an older version).
+//! its slot, when the path no longer names the open file (deleted or
+//! replaced under a running node), and for the first save of each run
+//! (which also upgrades a file written by an older version).
 //!
 //! Layout (all integers little-endian); `docs/operators.md` has a vector:
 //!
@@ -158,7 +159,7 @@ impl SignerStore {
         let seq = self.written.as_ref().map_or(1, |w| w.seq.wrapping_add(1));
         let record = encode_slot(seq, state);
         let in_place = match self.written.take() {
-            Some(w) if record.len() <= w.slot => Some(w),
+            Some(w) if record.len() <= w.slot && self.still_ours(&w.file) => Some(w),
             _ => None,
         };
         let written = match in_place {
@@ -167,6 +168,18 @@ impl SignerStore {
         };
         self.written = Some(Written { seq, ..written });
         Ok(())
+    }
+
+    /// Whether the path still names the file this store has open. If
+    /// someone deleted or replaced it while the node runs, in-place writes
+    /// would go to a file no restart reads: then the whole file is written
+    /// anew, as the rename protocol always did.
+    fn still_ours(&self, file: &File) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(&self.path), file.metadata()) {
+            (Ok(named), Ok(open)) => named.dev() == open.dev() && named.ino() == open.ino(),
+            _ => false,
+        }
     }
 
     /// Both slots in place, each durable before the other is touched.

@@ -220,3 +220,26 @@ fn slot_format_matches_the_documented_vector() {
         .expect("docs/operators.md has the signer-state vector");
     assert_eq!(doc, hex::encode(record));
 }
+
+#[test]
+fn a_file_removed_or_replaced_while_running_is_written_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signer_state");
+    let mut s = SignerStore::new(&path);
+    s.save(&state()).unwrap();
+    s.save(&state()).unwrap();
+
+    // Deleted by mistake: the next save puts it back.
+    std::fs::remove_file(&path).unwrap();
+    s.save(&later()).unwrap();
+    assert_eq!(SignerStore::new(&path).load().unwrap(), later());
+
+    // Replaced by another file (a restored copy): the next save goes to
+    // the file the path names, not the one the store had open.
+    let other = dir.path().join("restored");
+    let mut r = SignerStore::new(&other);
+    r.save(&SignerState::default()).unwrap();
+    std::fs::rename(&other, &path).unwrap();
+    s.save(&state()).unwrap();
+    assert_eq!(SignerStore::new(&path).load().unwrap(), state());
+}
