@@ -20,6 +20,7 @@ use tokio::sync::{broadcast, mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use crate::app::{now_ms, App, AppError, Executed};
+use crate::deadline::sleep_until;
 use crate::ledger::{Durability, LedgerError};
 use crate::mempool::Mempool;
 use crate::metrics::{gauge_value, Metrics};
@@ -565,13 +566,6 @@ impl Driver {
 async fn recv_synced(link: &mut Option<mpsc::Receiver<CommittedBlock>>) -> Option<CommittedBlock> {
     match link {
         Some(l) => l.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
     }
 }

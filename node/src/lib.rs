@@ -14,6 +14,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
+mod deadline;
 pub mod devnet;
 pub mod driver;
 pub mod home;

@@ -162,11 +162,10 @@ impl SignerStore {
             Some(w) if record.len() <= w.slot && self.still_ours(&w.file) => Some(w),
             _ => None,
         };
-        let written = match in_place {
-            Some(w) => self.overwrite(w, &record)?,
-            None => self.rewrite(&record)?,
-        };
-        self.written = Some(Written { seq, ..written });
+        self.written = Some(match in_place {
+            Some(w) => self.overwrite(w, seq, &record)?,
+            None => self.rewrite(seq, &record)?,
+        });
         Ok(())
     }
 
@@ -183,7 +182,7 @@ impl SignerStore {
     }
 
     /// Both slots in place, each durable before the other is touched.
-    fn overwrite(&self, w: Written, record: &[u8]) -> Result<Written, SignerStoreError> {
+    fn overwrite(&self, w: Written, seq: u64, record: &[u8]) -> Result<Written, SignerStoreError> {
         for at in [0, w.slot] {
             let mut f = &w.file;
             f.seek(SeekFrom::Start(at as u64))
@@ -191,12 +190,12 @@ impl SignerStore {
                 .and_then(|_| f.sync_data())
                 .map_err(|e| self.io(e))?;
         }
-        Ok(w)
+        Ok(Written { seq, ..w })
     }
 
     /// A whole new file (both slots) written beside the old one and renamed
     /// over it, so a crash leaves one or the other.
-    fn rewrite(&self, record: &[u8]) -> Result<Written, SignerStoreError> {
+    fn rewrite(&self, seq: u64, record: &[u8]) -> Result<Written, SignerStoreError> {
         // Room for the state to grow (a polka fills in) without another
         // rewrite.
         let slot = (record.len() * 2)
@@ -233,7 +232,7 @@ impl SignerStore {
                 .map_err(|e| self.io(e))?;
         }
         // Still the open file: the rename moved its name, not its data.
-        Ok(Written { file, slot, seq: 0 })
+        Ok(Written { file, slot, seq })
     }
 }
 

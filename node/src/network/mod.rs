@@ -338,13 +338,6 @@ pub fn start(
     Ok((handle, ev_rx, join))
 }
 
-async fn forward_due(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
-}
-
 struct Task {
     swarm: libp2p::Swarm<Behaviour>,
     consensus_topic: IdentTopic,
@@ -384,7 +377,7 @@ impl Task {
                     }
                 }
                 _ = redial.tick() => self.redial(),
-                _ = forward_due(self.to_forward.front().map(|(at, _, _)| *at)) => self.forward_due(),
+                _ = crate::deadline::sleep_until(self.to_forward.front().map(|(at, _, _)| *at)) => self.forward_due(),
             }
         }
     }
