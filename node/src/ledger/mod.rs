@@ -107,6 +107,9 @@ const VALUE_CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// Values larger than this are read from RocksDB each time (rare: data
 /// entries; accounts are some 30 bytes).
 const MAX_CACHED_VALUE: usize = 4 * 1024;
+/// Background writes (flushes, compactions) are synced every this many
+/// bytes instead of all at once at the end of a file.
+const BACKGROUND_SYNC_BYTES: u64 = 1 << 20;
 /// `height` before the ledger is initialized from a genesis.
 const NO_HEIGHT: u64 = u64::MAX;
 
@@ -172,6 +175,44 @@ struct Latest {
     root: Hash,
 }
 
+/// Options of the database as a whole.
+///
+/// Memtable flushes and compactions run at the lowest CPU and IO priority
+/// and write their files out as they go (`bytes_per_sync`). Consensus
+/// waits on this node's synced commits and signer-state saves; a flush
+/// writes a 64 MiB file in one go, and at full priority it took one of the
+/// cores and the disk queue for up to a second, during which every height
+/// waited (docs/benchmarks.md, "flushes"). A flush has the time of filling
+/// the next memtable to finish before writes would stall.
+fn db_options() -> Result<Options, LedgerError> {
+    let mut opts = Options::default();
+    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    opts.set_bytes_per_sync(BACKGROUND_SYNC_BYTES);
+    // The process-wide default environment: its thread pools serve every
+    // database the process opens.
+    let mut env = rocksdb::Env::new()?;
+    env.lower_high_priority_thread_pool_cpu_priority();
+    env.lower_high_priority_thread_pool_io_priority();
+    env.lower_thread_pool_cpu_priority();
+    env.lower_thread_pool_io_priority();
+    opts.set_env(&env);
+    Ok(opts)
+}
+
+/// Options of one column family.
+fn cf_options(name: &str) -> Options {
+    let mut o = Options::default();
+    if name == CF_STATE {
+        // Tree pages are mostly hashes: compression saved nothing (a 64 MB
+        // flush came out 0.7% larger than its input) and cost CPU on every
+        // flush and compaction.
+        o.set_compression_type(rocksdb::DBCompressionType::None);
+    } else {
+        o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    }
+    o
+}
+
 fn height_key(h: Height) -> [u8; 8] {
     h.get().to_be_bytes()
 }
@@ -211,10 +252,9 @@ impl Ledger {
             Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
         }
 
-        let mut opts = Options::default();
+        let mut opts = db_options()?;
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         // Column families a database of another schema has are opened too,
         // so that such a database gets the schema error below rather than
         // RocksDB's refusal to open.
@@ -227,7 +267,7 @@ impl Ledger {
         }
         let cfs = names
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+            .map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
         let db = DB::open_cf_descriptors(&opts, db_path, cfs)?;
         let ledger = Ledger {
             db,

@@ -499,3 +499,50 @@ fn values_of_every_size_are_read_from_the_tree() {
         assert_eq!(l.get(b"absent").unwrap(), None);
     }
 }
+
+/// The settings that keep flushes off the vote path are the ones RocksDB
+/// runs with: it writes them to its OPTIONS file on open.
+#[test]
+fn background_writes_are_spread_and_state_pages_uncompressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let _l = Ledger::open(dir.path()).unwrap();
+    let db = dir.path().join("db");
+    let file = std::fs::read_dir(&db)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("OPTIONS-"))
+        })
+        .max()
+        .expect("RocksDB writes an OPTIONS file");
+    let text = std::fs::read_to_string(file).unwrap();
+    // Section name -> its `key=value` lines.
+    let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            sections.push((line.to_string(), Vec::new()));
+        } else if let Some((_, lines)) = sections.last_mut() {
+            lines.push(line.replace(' ', ""));
+        }
+    }
+    let section = |name: &str| -> &Vec<String> {
+        &sections
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no section {name}"))
+            .1
+    };
+    assert!(section("[DBOptions]").contains(&"bytes_per_sync=1048576".to_string()));
+    let state = section("[CFOptions \"state\"]");
+    assert!(
+        state.contains(&"compression=kNoCompression".to_string()),
+        "{state:?}"
+    );
+    let blocks = section("[CFOptions \"blocks\"]");
+    assert!(
+        blocks.contains(&"compression=kLZ4Compression".to_string()),
+        "{blocks:?}"
+    );
+}
