@@ -1,9 +1,11 @@
 //! Block sync: how a node that is behind (restarted, wiped, new, or cut
 //! off for a while) catches up.
 //!
-//! Every few seconds, and at once when consensus reports messages from a
-//! later height, the syncer asks each peer for its latest height. When the
-//! best is ahead of us it fetches the missing blocks with their commit
+//! Every few seconds, at once when consensus reports messages from a
+//! later height, and again whenever it has caught up, the syncer asks each
+//! peer for its latest height. When the best is two or more blocks ahead,
+//! or one block for longer than consensus needs to finish a height
+//! ([`SyncConfig::behind_grace`]), it fetches the missing blocks with their commit
 //! certificates in ranges from several peers in parallel and hands them to
 //! the consensus driver in height order. The driver feeds each to
 //! consensus as a commit for its current height, which verifies the
@@ -79,6 +81,14 @@ pub struct SyncConfig {
     pub parallel: usize,
     /// How far past the last committed height blocks are fetched ahead.
     pub window: u64,
+    /// How long being one block behind is left to consensus before the
+    /// block is fetched. One block behind is normal while the last
+    /// precommits are in flight; but a node that missed a height's messages
+    /// (it was restarting or fetching other blocks while they went by) gets
+    /// them no other way, and if it is the next proposer every peer waits
+    /// out a propose timeout for it. So this is well below the propose
+    /// timeout.
+    pub behind_grace: Duration,
 }
 
 impl Default for SyncConfig {
@@ -88,6 +98,7 @@ impl Default for SyncConfig {
             batch: 64,
             parallel: 8,
             window: 1_024,
+            behind_grace: Duration::from_millis(300),
         }
     }
 }
@@ -129,6 +140,7 @@ impl Syncer {
         let mut fetches: JoinSet<Fetch> = JoinSet::new();
         let mut statuses: JoinSet<(PeerId, Option<u64>)> = JoinSet::new();
         let mut behind_since: Option<Instant> = None;
+        let mut grace_ends: Option<tokio::time::Instant> = None;
         let mut progress = Progress::new(self.committed.load(Ordering::Relaxed));
         let mut next_peer = 0usize;
         loop {
@@ -142,6 +154,10 @@ impl Syncer {
                     self.ask_status(&mut statuses).await
                 }
                 _ = self.wake.notified() => self.ask_status(&mut statuses).await,
+                // One block behind for the grace: look again (and fetch).
+                _ = crate::deadline::sleep_until(grace_ends) => {
+                    self.ask_status(&mut statuses).await
+                }
                 Some(r) = statuses.join_next() => {
                     if let Ok((peer, h)) = r {
                         match h {
@@ -174,7 +190,11 @@ impl Syncer {
                         }
                     }
                 }
-                _ = tokio::time::sleep(Duration::from_millis(50)), if !ready.is_empty() => {}
+                // While fetching, look again soon: the driver commits what
+                // was handed over without telling us, and catching up is
+                // when the peers are asked again.
+                _ = tokio::time::sleep(Duration::from_millis(50)),
+                    if !ready.is_empty() || self.status.syncing.load(Ordering::Relaxed) => {}
             }
 
             let committed = self.committed.load(Ordering::Relaxed);
@@ -202,17 +222,17 @@ impl Syncer {
                 }
             }
 
-            // Catching up only pays when we are clearly behind: one block
-            // behind is normal while the last precommits are in flight.
-            let behind = target > committed;
-            if !behind {
+            if target <= committed {
                 behind_since = None;
             } else if behind_since.is_none() {
                 behind_since = Some(Instant::now());
             }
-            let worth_it = target > committed + 1
-                || behind_since.is_some_and(|t| t.elapsed() >= self.cfg.poll_interval);
-            let syncing = behind && worth_it;
+            let behind_for = behind_since.map(|t| t.elapsed());
+            let syncing = should_fetch(committed, target, behind_for, self.cfg.behind_grace);
+            grace_ends = match behind_since {
+                Some(t) if !syncing => Some((t + self.cfg.behind_grace).into()),
+                _ => None,
+            };
             if syncing != self.status.syncing.swap(syncing, Ordering::Relaxed) {
                 if syncing {
                     tracing::info!(
@@ -222,6 +242,10 @@ impl Syncer {
                     );
                 } else {
                     tracing::info!(height = committed, "block sync caught up");
+                    // The peers went on while we fetched: if they are a
+                    // block or more ahead again, waiting for the next poll
+                    // would leave us out of their heights meanwhile.
+                    self.ask_status(&mut statuses).await;
                 }
             }
             if !syncing {
@@ -290,6 +314,20 @@ impl Syncer {
             });
         }
     }
+}
+
+/// Whether a node that has committed `committed`, with a peer at `target`,
+/// should fetch blocks rather than wait for consensus: at once when two or
+/// more blocks behind (consensus cannot decide a height whose messages
+/// went by), after `grace` when one behind.
+pub fn should_fetch(
+    committed: u64,
+    target: u64,
+    behind_for: Option<Duration>,
+    grace: Duration,
+) -> bool {
+    target > committed.saturating_add(1)
+        || (target > committed && behind_for.is_some_and(|d| d >= grace))
 }
 
 /// Logs sync progress at most every few seconds.

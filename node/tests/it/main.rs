@@ -9,3 +9,4 @@ mod ledger;
 mod mempool;
 mod p2p;
 mod signer_store;
+mod sync;
