@@ -5,9 +5,9 @@
 //! later height, and again whenever it has caught up, the syncer asks each
 //! peer for its latest height. When the best is two or more blocks ahead,
 //! or one block for longer than consensus needs to finish a height
-//! ([`SyncConfig::behind_grace`]), it fetches the missing blocks with their commit
-//! certificates in ranges from several peers in parallel and hands them to
-//! the consensus driver in height order. The driver feeds each to
+//! ([`SyncConfig::behind_grace`]), it fetches the missing blocks with their
+//! commit certificates in ranges from several peers in parallel and hands
+//! them to the consensus driver in height order. The driver feeds each to
 //! consensus as a commit for its current height, which verifies the
 //! certificate against that height's validator set before the block is
 //! executed and written — a peer cannot make us commit anything that
@@ -154,10 +154,9 @@ impl Syncer {
                     self.ask_status(&mut statuses).await
                 }
                 _ = self.wake.notified() => self.ask_status(&mut statuses).await,
-                // One block behind for the grace: look again (and fetch).
-                _ = crate::deadline::sleep_until(grace_ends) => {
-                    self.ask_status(&mut statuses).await
-                }
+                // One block behind for the grace: the check below now
+                // fetches (the peer's height is known; no need to ask again).
+                _ = crate::deadline::sleep_until(grace_ends) => {}
                 Some(r) = statuses.join_next() => {
                     if let Ok((peer, h)) = r {
                         match h {
