@@ -313,6 +313,15 @@ impl Driver {
         Ok(())
     }
 
+    /// Save before send for blocks: once consensus has asked for a block to
+    /// be kept, nothing leaves this node until the block is durable.
+    async fn persisted_before_send(&mut self) -> Result<(), DriverError> {
+        if self.persist_required {
+            self.finish_persisting().await?;
+        }
+        Ok(())
+    }
+
     /// Does what one output asks; may produce the next input.
     async fn carry_out(
         &mut self,
@@ -328,9 +337,7 @@ impl Driver {
                 // That includes a block this message depends on (a
                 // precommit for a block we locked on).
                 self.signer.save(&signer_state)?;
-                if self.persist_required {
-                    self.finish_persisting().await?;
-                }
+                self.persisted_before_send().await?;
                 if let Some(m) = &self.metrics {
                     m.signer_saves.inc();
                 }
@@ -358,9 +365,7 @@ impl Driver {
                 Ok(None)
             }
             Output::Broadcast(message) => {
-                if self.persist_required {
-                    self.finish_persisting().await?;
-                }
+                self.persisted_before_send().await?;
                 let _ = self.outbound.send(message).await;
                 Ok(None)
             }
