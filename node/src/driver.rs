@@ -495,6 +495,9 @@ impl Driver {
                 if let Some(m) = &self.metrics {
                     m.height.set(gauge_value(height.get()));
                     m.blocks_committed.inc();
+                    if from_sync {
+                        m.blocks_synced.inc();
+                    }
                     m.txs_committed.inc_by(txs.len() as u64);
                     let now = Instant::now();
                     if let Some(prev) = self.last_commit_at.replace(now) {

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub block_interval: Histogram,
     pub txs_committed: Counter,
     pub blocks_committed: Counter,
+    pub blocks_synced: Counter,
     pub mempool_txs: Gauge,
     pub mempool_bytes: Gauge,
     pub peers: Gauge,
@@ -55,6 +56,7 @@ impl Metrics {
             ]),
             txs_committed: Counter::default(),
             blocks_committed: Counter::default(),
+            blocks_synced: Counter::default(),
             mempool_txs: Gauge::default(),
             mempool_bytes: Gauge::default(),
             peers: Gauge::default(),
@@ -89,6 +91,11 @@ impl Metrics {
             "blocks_committed",
             "Blocks committed",
             m.blocks_committed.clone(),
+        );
+        registry.register(
+            "blocks_synced",
+            "Blocks committed from block sync (fetched with their certificate) rather than decided in consensus here",
+            m.blocks_synced.clone(),
         );
         registry.register(
             "mempool_txs",

@@ -8,7 +8,8 @@ use palisade_genesis::Genesis;
 use palisade_node::config::NodeConfig;
 use palisade_node::network::peer_id_of;
 use palisade_tests::{
-    acknowledged, audit, metric, palisade_bin, rpc_call, wait_for_log, Devnet, Load,
+    acknowledged, audit, http_get, metric, metric_in, palisade_bin, rpc_call, wait_for_log, Devnet,
+    Load,
 };
 
 /// Every block's certificate verifies against the validator set of its
@@ -30,18 +31,31 @@ fn four_validators_reach_height_20_with_identical_blocks() {
             net.metric(i, "palisade_peers").unwrap() >= 3.0,
             "node {i} peers"
         );
-        // Every committed height timed its decision, commit and mempool
-        // update; the proposals were timed by whoever made them.
+        // Every committed height timed its commit and mempool update, and
+        // its decision unless the block came by sync (a validator that
+        // started late or fell one block behind fetches it); the proposals
+        // were timed by whoever made them. One scrape, so the counters
+        // below are from the same moment.
+        let body = http_get(&net.metrics_addr(i), "/metrics").expect("metrics");
         let step = |s: &str| {
-            net.metric(
-                i,
+            metric_in(
+                &body,
                 &format!("palisade_block_step_seconds_count{{step=\"{s}\"}}"),
             )
             .unwrap_or(0.0)
         };
-        for s in ["decide", "commit", "mempool_update"] {
+        for s in ["commit", "mempool_update"] {
             assert!(step(s) >= 20.0, "node {i}: {s} timed {} times", step(s));
         }
+        let synced = metric_in(&body, "palisade_blocks_synced_total").unwrap_or(0.0);
+        let committed = metric_in(&body, "palisade_blocks_committed_total").unwrap_or(0.0);
+        // A decision is timed before its block is counted as committed.
+        assert!(
+            step("decide") + synced >= committed && committed >= 20.0,
+            "node {i}: {committed} committed, {} decided here, {synced} synced",
+            step("decide")
+        );
+        assert!(synced <= 10.0, "node {i}: {synced} of its blocks synced");
         proposed += step("propose");
     }
     assert!(proposed >= 20.0, "{proposed} proposals timed");
@@ -99,6 +113,13 @@ fn wiped_validator_resyncs_from_height_zero() {
     assert!(
         net.log(3).contains("block sync started"),
         "node 3 did not sync"
+    );
+    // The wiped node had at least h blocks to fetch; they are counted as
+    // synced, not as decided here.
+    let synced = net.metric(3, "palisade_blocks_synced_total").unwrap_or(0.0);
+    assert!(
+        synced >= h as f64,
+        "node 3 synced {synced} blocks, below {h}"
     );
     net.stop_all();
     check_chains(&net, target as usize);
