@@ -22,7 +22,9 @@ BLOCK_INTERVAL_MS="${BLOCK_INTERVAL_MS:-50}"
 # signature check per call); PER_CALL=1 measures one tx_submit per tx.
 submit_mode="--submit-batch"
 [ "${PER_CALL:-0}" = 1 ] && submit_mode=""
-BASE_P2P=37556 BASE_RPC=39545 BASE_METRICS=40615
+# Below Linux's ephemeral range (32768-60999): a port in it can be taken
+# by another node's outgoing connection before its own node binds it.
+BASE_P2P=27556 BASE_RPC=28545 BASE_METRICS=29615
 BENCH_NAME=palisade-bench
 # shellcheck source=scripts/bench-net.sh
 source scripts/bench-net.sh

@@ -13,7 +13,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}"
 RATE="${RATE:-2500}"
 DURATION="${DURATION:-16}"
 BLOCK_INTERVAL_MS="${BLOCK_INTERVAL_MS:-50}"
-BASE_P2P=37656 BASE_RPC=39645 BASE_METRICS=40715
+# Below Linux's ephemeral range (see bench-devnet.sh).
+BASE_P2P=27656 BASE_RPC=28645 BASE_METRICS=29715
 BENCH_NAME=palisade-sync
 # shellcheck source=scripts/bench-net.sh
 source scripts/bench-net.sh

@@ -30,6 +30,9 @@
 //! so whoever sees height `h` reads `h`'s state or newer.
 
 pub(crate) mod cache;
+mod small_bytes;
+
+use small_bytes::SmallBytes;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -168,7 +171,7 @@ type PageCache = cache::Generations<Hash, Arc<Page>, cache::DigestHasher>;
 /// State values as of the last commit (`None`: the key is absent).
 #[derive(Debug)]
 struct Latest {
-    values: cache::Generations<Vec<u8>, Option<Vec<u8>>>,
+    values: cache::Generations<SmallBytes, Option<SmallBytes>>,
     /// Odd while a commit is being written; see the module docs.
     version: u64,
     /// State root of the last commit (of genesis before any block).
@@ -716,7 +719,10 @@ fn cache_values(latest: &mut Latest, values: &BTreeMap<Vec<u8>, Option<Vec<u8>>>
             Some(v) if v.len() > MAX_CACHED_VALUE => latest.values.remove(k.as_slice()),
             _ => {
                 let weight = k.len() + v.as_ref().map_or(0, Vec::len) + 64;
-                latest.values.insert(k.clone(), v.clone(), weight);
+                let v = v.as_deref().map(SmallBytes::from);
+                latest
+                    .values
+                    .insert(SmallBytes::from(k.as_slice()), v, weight);
             }
         }
     }
@@ -747,7 +753,7 @@ impl StateStore for Ledger {
             // then, so whoever can see a block reads its state or newer.
             if latest.version.is_multiple_of(2) {
                 if let Some(v) = latest.values.get(key) {
-                    return Ok(v);
+                    return Ok(v.map(|v| v.as_slice().to_vec()));
                 }
             }
             (latest.version, latest.root)
@@ -766,7 +772,8 @@ impl StateStore for Ledger {
             // value from before it, and the commit's own is the one to keep.
             if latest.version == version && version.is_multiple_of(2) {
                 let weight = key.len() + value.as_ref().map_or(0, Vec::len) + 64;
-                latest.values.insert(key.to_vec(), value.clone(), weight);
+                let v = value.as_deref().map(SmallBytes::from);
+                latest.values.insert(SmallBytes::from(key), v, weight);
             }
         }
         Ok(value)
