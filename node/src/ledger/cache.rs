@@ -74,7 +74,14 @@ impl<K: Eq + StdHash, V: Clone, S: BuildHasher + Clone> Generations<K, V, S> {
     /// Inserts or replaces `key`, weighing `weight` against the budget.
     pub fn insert(&mut self, key: K, value: V, weight: usize) {
         if self.young_weight >= self.budget && !self.young.contains_key(&key) {
-            let fresh = HashMap::with_capacity_and_hasher(self.expected, self.old.hasher().clone());
+            // The dropped generation's table becomes the new one: it is
+            // already grown to what a generation holds, and its memory is
+            // already in place (a fresh table of that size took a page
+            // fault per 4 KiB as it filled).
+            let hasher = self.old.hasher().clone();
+            let mut fresh = std::mem::replace(&mut self.old, HashMap::with_hasher(hasher));
+            fresh.clear();
+            fresh.reserve(self.expected);
             self.old = std::mem::replace(&mut self.young, fresh);
             self.young_weight = 0;
         }

@@ -107,6 +107,8 @@ const PAGE_CACHE_BYTES: usize = 48 * 1024 * 1024;
 const TYPICAL_PAGE_BYTES: usize = 600;
 /// Bytes of latest state values (keys and values) kept per generation.
 const VALUE_CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// Entries the value cache's table starts with (it grows from there).
+const VALUE_CACHE_EXPECTED: usize = 16 * 1024;
 /// Values larger than this are read from RocksDB each time (rare: data
 /// entries; accounts are some 30 bytes).
 const MAX_CACHED_VALUE: usize = 4 * 1024;
@@ -284,7 +286,7 @@ impl Ledger {
                 // Accounts weigh some 100 bytes with the key and overhead.
                 values: cache::Generations::with_hasher(
                     VALUE_CACHE_BYTES,
-                    VALUE_CACHE_BYTES / 128,
+                    VALUE_CACHE_EXPECTED,
                     Default::default(),
                 ),
                 version: 0,
