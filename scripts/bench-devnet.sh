@@ -36,14 +36,22 @@ out="docs/benchmarks-latest.md"
     echo
     echo "$(date -u +%Y-%m-%dT%H:%MZ), $machine; 4 validators and the load generator on this one machine; ${DURATION} s per rate; block interval ${BLOCK_INTERVAL_MS} ms; submitted with ${submit_mode:-one tx_submit per transaction in JSON-RPC batches}."
     echo
-    echo "| offered tx/s | committed tx/s | p50 ms | p95 ms | p99 ms | blocks/s | CPU s / 1k tx / node | max RSS MiB | disk B / tx / node | generator CPU s |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    echo "| offered tx/s | committed tx/s | p50 ms | p95 ms | p99 ms | blocks/s | CPU s / 1k tx / node | max RSS MiB | disk B / tx / node | generator CPU s | CPU steal % |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
 } > "$out"
+# On a virtual machine the hypervisor may run other guests on "our" cores
+# (steal time): a sweep that had much of it measured a slower machine.
+cpu_ticks() { awk '/^cpu /{t=0; for (i = 2; i <= 9; i++) t += $i; print $9, t}' /proc/stat; }
+steal_pct() { # before-ticks after-ticks
+    echo "$1 $2" | awk '{d = $4 - $2; printf "%.1f", (d > 0 ? 100 * ($3 - $1) / d : 0)}'
+}
 saturation=""
 for rate in $RATES; do
     check_nodes
+    before=$(cpu_ticks)
     json=$("$BIN" bench --rpc "$rpc" --metrics "$metrics" --rate "$rate" --duration-s "$DURATION" --json $submit_mode 2>/dev/null) || { echo "rate $rate: bench failed" >&2; break; }
     row=$(python3 scripts/bench_row.py "$json") && sat=0 || sat=$?
+    row="$row $(steal_pct "$before" "$(cpu_ticks)") |"
     echo "$row" | tee -a "$out"
     if [ "$sat" = 3 ] && [ -z "$saturation" ]; then
         saturation=$rate
