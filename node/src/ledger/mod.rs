@@ -283,7 +283,9 @@ impl Ledger {
                 cache::DigestHasher::new(),
             )),
             latest: Mutex::new(Latest {
-                // Accounts weigh some 100 bytes with the key and overhead.
+                // Started small and left to grow: a chain's live accounts
+                // may be far fewer than the byte budget holds, and a sparse
+                // table only spreads lookups over more memory.
                 values: cache::Generations::with_hasher(
                     VALUE_CACHE_BYTES,
                     VALUE_CACHE_EXPECTED,
@@ -719,15 +721,18 @@ fn cache_values(latest: &mut Latest, values: &BTreeMap<Vec<u8>, Option<Vec<u8>>>
         match v {
             // Not cached; nor may an older value stay.
             Some(v) if v.len() > MAX_CACHED_VALUE => latest.values.remove(k.as_slice()),
-            _ => {
-                let weight = k.len() + v.as_ref().map_or(0, Vec::len) + 64;
-                let v = v.as_deref().map(SmallBytes::from);
-                latest
-                    .values
-                    .insert(SmallBytes::from(k.as_slice()), v, weight);
-            }
+            _ => cache_value(latest, k, v.as_deref()),
         }
     }
+}
+
+/// Caches `key`'s latest value (`None`: absent), weighed by its bytes
+/// plus the table's per-entry overhead.
+fn cache_value(latest: &mut Latest, key: &[u8], value: Option<&[u8]>) {
+    let weight = key.len() + value.map_or(0, <[u8]>::len) + 64;
+    latest
+        .values
+        .insert(SmallBytes::from(key), value.map(SmallBytes::from), weight);
 }
 
 fn vals_key(h: Height) -> Vec<u8> {
@@ -773,9 +778,7 @@ impl StateStore for Ledger {
             // Only if no commit started since: otherwise this may be the
             // value from before it, and the commit's own is the one to keep.
             if latest.version == version && version.is_multiple_of(2) {
-                let weight = key.len() + value.as_ref().map_or(0, Vec::len) + 64;
-                let v = value.as_deref().map(SmallBytes::from);
-                latest.values.insert(SmallBytes::from(key), v, weight);
+                cache_value(&mut latest, key, value.as_deref());
             }
         }
         Ok(value)
