@@ -25,6 +25,8 @@
 //! its own, except as the root). Decoding recomputes every hash, so a page
 //! that does not hash to the key it was read under is reported corrupt.
 
+use std::sync::Arc;
+
 use palisade_types::{sha256, Hash};
 
 use crate::smt::{internal_hash, leaf_hash, EMPTY};
@@ -53,8 +55,10 @@ pub struct Leaf {
     pub key_hash: Hash,
     pub value_hash: Hash,
     /// The value itself when it is at most [`INLINE_VALUE_MAX`] bytes;
-    /// `None` when it is stored apart under `value_hash`.
-    pub value: Option<Box<[u8]>>,
+    /// `None` when it is stored apart under `value_hash`. Shared: a tree
+    /// update copies every unchanged leaf of each page it rewrites, and a
+    /// copy then costs a reference count, not an allocation.
+    pub value: Option<Arc<[u8]>>,
 }
 
 impl Leaf {

@@ -93,7 +93,7 @@ pub fn get_at(
 
 fn leaf_value(store: &dyn StateStore, leaf: Leaf) -> Result<Vec<u8>, StoreError> {
     match leaf {
-        Leaf { value: Some(v), .. } => Ok(v.into_vec()),
+        Leaf { value: Some(v), .. } => Ok(v.to_vec()),
         Leaf { value_hash, .. } => store
             .value_by_hash(&value_hash)?
             .ok_or_else(|| StoreError::Corrupt(format!("value {value_hash} missing"))),
