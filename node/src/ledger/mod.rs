@@ -192,9 +192,6 @@ struct Latest {
 fn db_options() -> Result<Options, LedgerError> {
     let mut opts = Options::default();
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    // Required by the hash memtables (`cf_options`); this node has one
-    // writer at a time anyway.
-    opts.set_allow_concurrent_memtable_write(false);
     opts.set_bytes_per_sync(BACKGROUND_SYNC_BYTES);
     // The process-wide default environment: its thread pools serve every
     // database the process opens.
@@ -207,38 +204,9 @@ fn db_options() -> Result<Options, LedgerError> {
     Ok(opts)
 }
 
-/// Key bytes that pick a hash memtable's bucket: every key of the
-/// hash-keyed column families is longer (a tag and a hash, or a hash).
-const HASH_KEY_PREFIX: usize = 9;
-
-/// Buckets of a hash memtable: about one per entry of a full 64 MiB
-/// memtable of tree pages (4 MiB of bucket pointers).
-const MEMTABLE_HASH_BUCKETS: usize = 1 << 19;
-
 /// Options of one column family.
 fn cf_options(name: &str) -> Options {
     let mut o = Options::default();
-    if name == CF_STATE || name == CF_TXS {
-        // Keys here are hashes (tree pages and value blobs by content,
-        // transactions by id), written in random order and only ever read
-        // by exact key. In the default skip-list memtable every insert
-        // searched ~500k entries from the top (`RecomputeSpliceLevels`,
-        // ~7% of all CPU at 8,000 tx/s, on the commit path of every
-        // height). A hash of buckets keyed by the first bytes makes an
-        // insert one bucket's work; the sorted order a flush needs is
-        // built by the flush, in the background. Nothing iterates these
-        // column families: an iterator over one would need
-        // `total_order_seek`, as prefix mode is the default with an
-        // extractor set.
-        o.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(
-            HASH_KEY_PREFIX,
-        ));
-        o.set_memtable_factory(rocksdb::MemtableFactory::HashSkipList {
-            bucket_count: MEMTABLE_HASH_BUCKETS,
-            height: 4,
-            branching_factor: 4,
-        });
-    }
     if name == CF_STATE {
         // Tree pages are mostly hashes: compression saved nothing (a 64 MB
         // flush came out 0.7% larger than its input) and cost CPU on every
