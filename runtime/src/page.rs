@@ -41,7 +41,7 @@ pub const PAGE_LEVELS: usize = 4;
 pub const INLINE_VALUE_MAX: usize = 256;
 
 /// Slots of a full page: a complete binary tree of `PAGE_LEVELS + 1` levels.
-const MAX_SLOTS: usize = (1 << (PAGE_LEVELS + 1)) - 1;
+pub(crate) const MAX_SLOTS: usize = (1 << (PAGE_LEVELS + 1)) - 1;
 
 const TAG_EMPTY: u8 = 0x00;
 const TAG_LEAF_INLINE: u8 = 0x01;

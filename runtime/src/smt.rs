@@ -28,7 +28,7 @@ use palisade_types::{sha256, Hash};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::page::{Leaf, Page, Slot, PAGE_LEVELS};
+use crate::page::{Leaf, Page, Slot, MAX_SLOTS, PAGE_LEVELS};
 use crate::StoreError;
 
 /// Root of the empty tree, and the hash of every empty subtree.
@@ -93,17 +93,15 @@ pub fn update(
     let mut b = Builder {
         source,
         out: new_pages,
+        spare: Vec::new(),
     };
-    let mut slots = Vec::with_capacity(MAX_PAGE_SLOTS);
+    let mut slots = b.scratch();
     b.subtree(at, 0, 0, &ups, &mut slots)?;
     if matches!(slots.first(), None | Some(Slot::Empty)) {
         return Ok(EMPTY);
     }
     b.emit(slots)
 }
-
-/// Slots of a full page (`PAGE_LEVELS + 1` complete levels).
-const MAX_PAGE_SLOTS: usize = (1 << (PAGE_LEVELS + 1)) - 1;
 
 /// A subtree of the tree before the update, borrowed from the page that
 /// holds it.
@@ -131,6 +129,8 @@ impl<'p> At<'p> {
 struct Builder<'a> {
     source: &'a dyn PageSource,
     out: &'a mut BTreeMap<Hash, Arc<Page>>,
+    /// Emptied page buffers, one per page level in use at most.
+    spare: Vec<Vec<Slot>>,
 }
 
 impl Builder<'_> {
@@ -157,13 +157,17 @@ impl Builder<'_> {
             // The bottom of this page: what is below lives in a page of
             // its own, unless it comes out empty or a single leaf (a leaf
             // never gets a page of its own, except as the whole tree's root).
-            let mut child = Vec::with_capacity(MAX_PAGE_SLOTS);
+            let mut child = self.scratch();
             self.subtree(at, depth, 0, ups, &mut child)?;
             let slot = match child.first() {
                 Some(Slot::Internal { .. }) => Slot::Child(self.emit(child)?),
-                _ => child
-                    .pop()
-                    .ok_or_else(|| StoreError::Corrupt("empty page built".into()))?,
+                _ => {
+                    let leaf = child
+                        .pop()
+                        .ok_or_else(|| StoreError::Corrupt("empty page built".into()))?;
+                    self.spare.push(child);
+                    leaf
+                }
             };
             return push(slots, slot);
         }
@@ -232,7 +236,7 @@ impl Builder<'_> {
                 },
             ),
             _ if level == PAGE_LEVELS => {
-                let mut child = Vec::with_capacity(MAX_PAGE_SLOTS);
+                let mut child = self.scratch();
                 self.build(live, depth, 0, &mut child)?;
                 let h = self.emit(child)?;
                 push(slots, Slot::Child(h))
@@ -254,8 +258,21 @@ impl Builder<'_> {
     }
 
     /// Stores a finished page; returns its hash.
-    fn emit(&mut self, slots: Vec<Slot>) -> Result<Hash, StoreError> {
-        let page = Page::from_slots(slots)?;
+    /// A buffer to build a page in, with room for a full one.
+    fn scratch(&mut self) -> Vec<Slot> {
+        self.spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(MAX_SLOTS))
+    }
+
+    /// Stores a finished page; returns its hash. The page gets a vector
+    /// of exactly its slots (caches hold thousands of pages and weigh
+    /// them by slot count); the buffer goes back for the next page.
+    fn emit(&mut self, mut slots: Vec<Slot>) -> Result<Hash, StoreError> {
+        let mut exact = Vec::with_capacity(slots.len());
+        exact.append(&mut slots);
+        let page = Page::from_slots(exact)?;
+        self.spare.push(slots);
         let hash = page.hash();
         self.out.insert(hash, Arc::new(page));
         Ok(hash)
