@@ -72,8 +72,9 @@ fn load(source: &dyn PageSource, hash: &Hash) -> Result<Arc<Page>, StoreError> {
 /// old tree: each rewritten page's slots go straight into the vector the
 /// page is made from, and unchanged slots are copied across from the old
 /// page, which the walk only borrows. Building an intermediate tree of
-/// boxed nodes first and laying it out afterwards moved every slot twice
-/// and was most of a block's execution time.
+/// boxed nodes first (cloning leaves out of the old pages) and laying it
+/// out afterwards moved every slot twice; the update was then about half
+/// of a block's execution time (docs/benchmarks.md, sixth round).
 pub fn update(
     source: &dyn PageSource,
     root: Hash,
