@@ -10,7 +10,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use palisade_runtime::{
     initial_state, ChainParams, InitialState, MemStore, Runtime, Signatures, ValidatorInfo,
 };
-use palisade_types::{Action, ChainId, Height, Keypair, Role, Transaction};
+use palisade_types::{
+    Action, Address, ChainId, Hash, Height, Keypair, Role, SignedTransaction, Transaction,
+};
 
 const TXS: usize = 1_000;
 const ACCOUNTS: usize = 10_000;
@@ -21,26 +23,21 @@ fn key(i: usize) -> Keypair {
     Keypair::from_seed(seed)
 }
 
-fn bench(c: &mut Criterion) {
-    let chain = ChainId::new("bench").expect("valid");
-    let senders: Vec<Keypair> = (0..TXS).map(key).collect();
-    let init = InitialState {
-        params: ChainParams::default(),
-        accounts: senders
-            .iter()
-            .map(|k| (k.address(), 1_000_000u128, vec![Role::Member]))
-            .collect(),
-        validators: vec![ValidatorInfo {
-            consensus_key: key(TXS + 1).public_key(),
-            node_key: key(TXS + 2).public_key(),
-            power: 1,
-        }],
-    };
-    let changes = initial_state(&init).expect("genesis");
+/// A store holding genesis with `init`, and its root.
+fn genesis(init: &InitialState) -> (MemStore, Hash) {
+    let changes = initial_state(init).expect("genesis");
     let mut store = MemStore::default();
     store.apply(&changes);
-    let root = changes.root;
-    let txs: Vec<_> = senders
+    (store, changes.root)
+}
+
+/// One transfer of 1 from each sender (nonce 0) to `to(i)`.
+fn transfers(
+    chain: &ChainId,
+    senders: &[Keypair],
+    to: impl Fn(usize) -> Address,
+) -> Vec<SignedTransaction> {
+    senders
         .iter()
         .enumerate()
         .map(|(i, k)| {
@@ -49,13 +46,36 @@ fn bench(c: &mut Criterion) {
                 nonce: 0,
                 signer: k.address(),
                 action: Action::Transfer {
-                    to: senders[(i + 1) % TXS].address(),
+                    to: to(i),
                     amount: 1,
                 },
             }
             .sign(k)
         })
-        .collect();
+        .collect()
+}
+
+/// Genesis accounts for `keys`, each funded and a member.
+fn members(keys: &[Keypair]) -> Vec<(Address, u128, Vec<Role>)> {
+    keys.iter()
+        .map(|k| (k.address(), 1_000_000u128, vec![Role::Member]))
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let chain = ChainId::new("bench").expect("valid");
+    let senders: Vec<Keypair> = (0..TXS).map(key).collect();
+    let init = InitialState {
+        params: ChainParams::default(),
+        accounts: members(&senders),
+        validators: vec![ValidatorInfo {
+            consensus_key: key(TXS + 1).public_key(),
+            node_key: key(TXS + 2).public_key(),
+            power: 1,
+        }],
+    };
+    let (store, root) = genesis(&init);
+    let txs = transfers(&chain, &senders, |i| senders[(i + 1) % TXS].address());
     let rt = Runtime::new(chain);
 
     let mut g = c.benchmark_group("execute_block_1000_transfers");
@@ -80,32 +100,13 @@ fn bench(c: &mut Criterion) {
     // leaves in different parts of the tree, as under the bench load.
     let everyone: Vec<Keypair> = (0..ACCOUNTS).map(key).collect();
     let init = InitialState {
-        accounts: everyone
-            .iter()
-            .map(|k| (k.address(), 1_000_000u128, vec![Role::Member]))
-            .collect(),
+        accounts: members(&everyone),
         ..init
     };
-    let changes = initial_state(&init).expect("genesis");
-    let mut store = MemStore::default();
-    store.apply(&changes);
-    let root = changes.root;
-    let txs: Vec<_> = senders
-        .iter()
-        .enumerate()
-        .map(|(i, k)| {
-            Transaction {
-                chain_id: rt.chain_id().clone(),
-                nonce: 0,
-                signer: k.address(),
-                action: Action::Transfer {
-                    to: everyone[TXS + (i * 7919) % (ACCOUNTS - TXS)].address(),
-                    amount: 1,
-                },
-            }
-            .sign(k)
-        })
-        .collect();
+    let (store, root) = genesis(&init);
+    let txs = transfers(rt.chain_id(), &senders, |i| {
+        everyone[TXS + (i * 7919) % (ACCOUNTS - TXS)].address()
+    });
     let out = rt
         .execute_block(&store, root, Height(1), &txs, Signatures::Verified)
         .expect("block executes");

@@ -258,7 +258,6 @@ impl Builder<'_> {
         }
     }
 
-    /// Stores a finished page; returns its hash.
     /// A buffer to build a page in, with room for a full one.
     fn scratch(&mut self) -> Vec<Slot> {
         self.spare
