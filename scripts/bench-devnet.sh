@@ -2,7 +2,8 @@
 # Starts a 4-validator devnet on this machine (10,000 funded load-test
 # accounts), sweeps offered load with `palisade bench`, prints a table and
 # writes it to docs/benchmarks-latest.md. Saturation is the first rate where
-# committed < 95% of offered. Every node is stopped on exit.
+# committed < 95% of offered; the table ends with a verdict on issue 7's
+# targets (scripts/bench_summary.py). Every node is stopped on exit.
 #
 #   ./scripts/bench-devnet.sh                  # default sweep
 #   RATES="500 1000 2000" DURATION=10 BLOCK_INTERVAL_MS=200 ./scripts/bench-devnet.sh
@@ -46,10 +47,13 @@ steal_pct() { # before-ticks after-ticks
     echo "$1 $2" | awk '{d = $4 - $2; printf "%.1f", (d > 0 ? 100 * ($3 - $1) / d : 0)}'
 }
 saturation=""
+reports="$DIR/reports.jsonl"
+: >"$reports"
 for rate in $RATES; do
     check_nodes
     before=$(cpu_ticks)
     json=$("$BIN" bench --rpc "$rpc" --metrics "$metrics" --rate "$rate" --duration-s "$DURATION" --json $submit_mode 2>/dev/null) || { echo "rate $rate: bench failed" >&2; break; }
+    printf '%s' "$json" | python3 -c 'import json, sys; r = json.load(sys.stdin); r["rate"] = int(sys.argv[1]); print(json.dumps(r))' "$rate" >>"$reports"
     row=$(python3 scripts/bench_row.py "$json") && sat=0 || sat=$?
     row="$row $(steal_pct "$before" "$(cpu_ticks)") |"
     echo "$row" | tee -a "$out"
@@ -61,4 +65,6 @@ for rate in $RATES; do
 done
 echo >> "$out"
 echo "Saturation (first rate with committed < 95% of offered): ${saturation:-not reached}." >> "$out"
+echo >> "$out"
+python3 scripts/bench_summary.py "$reports" "$saturation" | tee -a "$out"
 echo "wrote $out"
