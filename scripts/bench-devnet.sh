@@ -53,8 +53,7 @@ for rate in $RATES; do
     check_nodes
     before=$(cpu_ticks)
     json=$("$BIN" bench --rpc "$rpc" --metrics "$metrics" --rate "$rate" --duration-s "$DURATION" --json $submit_mode 2>/dev/null) || { echo "rate $rate: bench failed" >&2; break; }
-    printf '%s' "$json" | python3 -c 'import json, sys; r = json.load(sys.stdin); r["rate"] = int(sys.argv[1]); print(json.dumps(r))' "$rate" >>"$reports"
-    row=$(python3 scripts/bench_row.py "$json") && sat=0 || sat=$?
+    row=$(python3 scripts/bench_row.py "$json" "$rate" "$reports") && sat=0 || sat=$?
     row="$row $(steal_pct "$before" "$(cpu_ticks)") |"
     echo "$row" | tee -a "$out"
     if [ "$sat" = 3 ] && [ -z "$saturation" ]; then

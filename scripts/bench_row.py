@@ -1,10 +1,18 @@
 #!/usr/bin/env python3
 """Formats one `palisade bench --json` report as a markdown table row.
-Exits 3 if committed throughput is below 95% of offered (saturation)."""
+Exits 3 if committed throughput is below 95% of offered (saturation).
+
+    bench_row.py JSON [RATE REPORTS]
+
+With RATE and REPORTS, also appends the report, with the sweep's nominal
+`rate` added, as one line to REPORTS (read by bench_summary.py)."""
 import json
 import sys
 
 r = json.loads(sys.argv[1])
+if len(sys.argv) == 4:
+    with open(sys.argv[3], "a", encoding="utf-8") as reports:
+        print(json.dumps(dict(r, rate=int(sys.argv[2]))), file=reports)
 
 
 def f(v, d=2):

@@ -51,7 +51,8 @@ def judge(rows, saturation):
     below = [r for r in rows if r["rate"] <= at]
     above = [r for r in rows if at < r["rate"] < saturation]
     side = [r for r in (max(below, key=lambda r: r["rate"], default=None),
-                        min(above, key=lambda r: r["rate"], default=None)) if r]
+                        min(above, key=lambda r: r["rate"], default=None))
+            if r is not None]
     if not side:
         lines.append(
             "- latency at 70% of saturation ({:,.0f} tx/s): no rate swept "
