@@ -10,7 +10,7 @@
 //!
 //! What it is not: it does no IO, reads no clock, draws no randomness and
 //! runs no async runtime. The node (or the deterministic simulator in
-//! [`sim`]) owns the network, the timers and the disk. Given the same inputs
+//! `sim`, built with the `sim` feature) owns the network, the timers and the disk. Given the same inputs
 //! it produces the same outputs, which is what makes seeded simulation and
 //! replay possible.
 //!
@@ -22,20 +22,28 @@
 
 #![forbid(unsafe_code)]
 
+// The simulator and the Byzantine mocks are test support: a node's build
+// leaves them out (feature `sim`, which this crate's tests and the soak
+// script turn on).
+
 mod config;
 mod evidence;
+mod future;
 mod message;
+#[cfg(feature = "sim")]
 pub mod mocks;
 mod proposer;
 mod signer;
+#[cfg(feature = "sim")]
 pub mod sim;
 mod state_machine;
 mod votes;
 
 pub use config::{Config, TimeoutConfig};
 pub use evidence::Evidence;
+pub use future::{MAX_BUFFERED_PROPOSAL_BYTES, MAX_BUFFERED_VOTES};
 pub use message::{Input, Message, MessageError, Output, Step, Timeout, TimeoutKind};
 pub use proposer::proposer;
 pub use signer::{SignedMessage, SignerState};
-pub use state_machine::Consensus;
+pub use state_machine::{Consensus, ROUND_WINDOW};
 pub use votes::{VoteKeeper, VoteOutcome};

@@ -6,6 +6,7 @@ use palisade_types::{
     SignedVote, ValidatorSet, Vote, VoteType,
 };
 
+use crate::future::FutureBuffer;
 use crate::message::MessageError;
 use crate::signer::{step_of, LockState, SignCheck};
 use crate::{
@@ -17,8 +18,6 @@ use crate::{
 /// stored, only noted for the round-skip rule: a Byzantine validator cannot
 /// make us keep state for millions of rounds.
 pub const ROUND_WINDOW: u32 = 16;
-/// Messages for the next height kept until we get there.
-pub const MAX_BUFFERED: usize = 8_192;
 /// Evidence items kept in memory (all are also emitted as outputs).
 pub const MAX_EVIDENCE: usize = 1_024;
 /// Bound on rule re-evaluations per input; every rule changes state
@@ -57,7 +56,8 @@ pub struct Consensus {
     line36_fired: BTreeSet<Round>,
     block_requested: Option<Round>,
 
-    buffered: Vec<Input>,
+    /// The next height's messages (see [`crate::future`]).
+    future: FutureBuffer,
     behind_reported: Height,
     evidence: Vec<Evidence>,
 }
@@ -90,7 +90,7 @@ impl Consensus {
             precommit_timeout_scheduled: BTreeSet::new(),
             line36_fired: BTreeSet::new(),
             block_requested: None,
-            buffered: Vec::new(),
+            future: FutureBuffer::default(),
             behind_reported: Height::GENESIS,
             evidence: Vec::new(),
         }
@@ -128,6 +128,10 @@ impl Consensus {
     }
     pub fn votes(&self) -> &VoteKeeper {
         &self.votes
+    }
+    /// Messages kept for the next height: how many, and their bytes.
+    pub fn buffered(&self) -> (usize, usize) {
+        (self.future.len(), self.future.bytes())
     }
 
     /// Processes one input and returns what the node must do, in order.
@@ -243,6 +247,9 @@ impl Consensus {
         if self.started && height <= self.height {
             return;
         }
+        // What was kept is for the height after the one we were at.
+        let kept_for = self.started.then(|| self.height.next().ok()).flatten();
+        let (kept_proposals, kept_votes) = self.future.drain();
         self.started = true;
         self.decided = false;
         self.height = height;
@@ -283,32 +290,62 @@ impl Consensus {
             self.add_vote(v, power, out);
         }
 
-        let (now, later): (Vec<Input>, Vec<Input>) = std::mem::take(&mut self.buffered)
-            .into_iter()
-            .filter(|i| input_height(i).is_some_and(|h| h >= height))
-            .partition(|i| input_height(i) == Some(height));
-        self.buffered = later;
-        for input in now {
-            match input {
-                Input::Proposal { proposal, block } => self.on_proposal(proposal, block, out),
-                Input::Vote(v) => self.on_vote(v, out),
-                _ => {}
+        if kept_for == Some(height) {
+            for (proposal, block) in kept_proposals {
+                self.on_proposal(proposal, block, out);
+            }
+            for v in kept_votes {
+                self.on_vote(v, out);
             }
         }
     }
 
-    /// Keeps a message for a later height (bounded) and reports being behind.
+    /// A message for a later height: reported as a sign that we are behind
+    /// and, if it is for the next height, kept (see [`crate::future`] for
+    /// what is kept), but only when a member of the current set signed it.
+    /// Before the first height starts there is no set to check against, so
+    /// nothing is kept (peers re-send).
     fn buffer(&mut self, input: Input, height: Height, out: &mut Vec<Output>) {
-        if self.started && height > self.behind_reported {
+        let Some(validators) = self.validators.as_ref().filter(|_| self.started) else {
+            return;
+        };
+        let next = self.height.next().ok();
+        if next == Some(height) && self.future.holds(&input) {
+            return;
+        }
+        let chain_id = &self.config.chain_id;
+        let signed = match &input {
+            Input::Proposal { proposal, .. } => validators.verify(
+                &proposal.proposal.proposer,
+                &proposal.proposal.signing_bytes(chain_id),
+                &proposal.signature,
+            ),
+            Input::Vote(v) => validators.verify(
+                &v.vote.validator,
+                &v.vote.signing_bytes(chain_id),
+                &v.signature,
+            ),
+            _ => return,
+        };
+        if signed.is_err() {
+            return;
+        }
+        if height > self.behind_reported {
             self.behind_reported = height;
             out.push(Output::Behind {
                 current: self.height,
                 seen: height,
             });
         }
-        let next = self.height.next().unwrap_or(self.height);
-        if (!self.started || height == next) && self.buffered.len() < MAX_BUFFERED {
-            self.buffered.push(input);
+        if next == Some(height) {
+            // Refused ones are dropped; peers re-send what matters.
+            let _ = match input {
+                Input::Proposal { proposal, block } => self
+                    .future
+                    .add_proposal(validators, height, proposal, block),
+                Input::Vote(v) => self.future.add_vote(height, v),
+                _ => Ok(()),
+            };
         }
     }
 
@@ -904,13 +941,5 @@ impl Consensus {
             self.evidence.push(ev.clone());
         }
         out.push(Output::Evidence(ev));
-    }
-}
-
-fn input_height(i: &Input) -> Option<Height> {
-    match i {
-        Input::Proposal { proposal, .. } => Some(proposal.proposal.height),
-        Input::Vote(v) => Some(v.vote.height),
-        _ => None,
     }
 }

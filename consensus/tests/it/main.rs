@@ -2,5 +2,6 @@
 //! Algorithm 1 and seeded multi-node simulations.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod future;
 mod sim;
 mod steps;
