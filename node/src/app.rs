@@ -351,6 +351,11 @@ impl App {
             &executed.outcome.next_validator_set,
             durability,
         )?;
+        // Every committed transaction is well signed (its block had +2/3
+        // behind it): a late gossip copy of one needs no signature check,
+        // whether this node had it pooled or not.
+        self.verified
+            .extend(executed.outcome.receipts.iter().map(|r| &r.tx_hash));
         Ok(())
     }
 }

@@ -73,12 +73,22 @@ pub enum Byzantine {
 }
 
 /// How the driver reaches block sync: blocks fetched from peers come in on
-/// `blocks` (in height order), and `wake` is poked when consensus sees a
-/// later height than ours.
+/// `blocks` (in height order), `wake` is poked when consensus sees a
+/// later height than ours, and a block whose certificate does not verify
+/// goes back on `rejected` (so the syncer penalizes the peer that served
+/// it and fetches the height elsewhere).
 #[derive(Debug)]
 pub struct SyncLink {
     pub blocks: mpsc::Receiver<CommittedBlock>,
     pub wake: Arc<Notify>,
+    pub rejected: mpsc::Sender<Rejected>,
+}
+
+/// A synced block the driver refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub height: Height,
+    pub why: String,
 }
 
 /// Runs consensus for one node until `shutdown` fires or an error stops it.
@@ -94,6 +104,7 @@ pub struct Driver {
     executed: HashMap<Hash, Executed>,
     sync_blocks: Option<mpsc::Receiver<CommittedBlock>>,
     sync_wake: Option<Arc<Notify>>,
+    sync_rejected: Option<mpsc::Sender<Rejected>>,
     metrics: Option<Arc<Metrics>>,
     /// Last committed height, for the rest of the node.
     height: Arc<AtomicU64>,
@@ -145,6 +156,7 @@ impl Driver {
             executed: HashMap::new(),
             sync_blocks: None,
             sync_wake: None,
+            sync_rejected: None,
             metrics: None,
             height: Arc::new(AtomicU64::new(0)),
             from_sync: false,
@@ -162,6 +174,7 @@ impl Driver {
     pub fn with_sync(mut self, link: SyncLink) -> Driver {
         self.sync_blocks = Some(link.blocks);
         self.sync_wake = Some(link.wake);
+        self.sync_rejected = Some(link.rejected);
         self
     }
 
@@ -229,13 +242,26 @@ impl Driver {
                 Event::Timer(t) => Input::Timeout(t),
                 Event::Synced(b) => {
                     let h = b.block.header.height;
-                    if self.next_start.is_some() && consensus.height().next().ok() == Some(h) {
+                    let next_up =
+                        self.next_start.is_some() && consensus.height().next().ok() == Some(h);
+                    if !next_up && h != consensus.height() {
+                        continue;
+                    }
+                    // Nothing changes until the certificate verifies: a
+                    // peer's bad one must not stop this node from
+                    // proposing (`from_sync`) or skip its block interval.
+                    if let Err(why) = self.check_synced(&consensus, &b, next_up) {
+                        tracing::warn!(height = %h, %why, "synced block refused");
+                        if let Some(r) = &self.sync_rejected {
+                            let _ = r.try_send(Rejected { height: h, why });
+                        }
+                        continue;
+                    }
+                    if next_up {
                         // Waiting out the block interval: the network has
                         // moved on, so skip the wait.
                         self.next_start = None;
                         queue.push_back(self.start_input()?);
-                    } else if h != consensus.height() {
-                        continue;
                     }
                     self.from_sync = true;
                     self.sync_more = sync.as_ref().is_some_and(|r| !r.is_empty());
@@ -250,6 +276,36 @@ impl Driver {
                 m.round.set(i64::from(consensus.round().get()));
             }
         }
+    }
+
+    /// Checks a synced block against the validator set of its height (the
+    /// current one's, or the next's when `next_up`): its certificate is for
+    /// this block and height and carries +2/3 of the power.
+    fn check_synced(
+        &self,
+        consensus: &Consensus,
+        b: &CommittedBlock,
+        next_up: bool,
+    ) -> Result<(), String> {
+        let h = b.block.header.height;
+        if b.commit.height != h {
+            return Err(format!("certificate is for height {}", b.commit.height));
+        }
+        if b.block.hash() != b.commit.block_hash {
+            return Err("certificate is for another block".into());
+        }
+        let next_set;
+        let validators = match consensus.validators() {
+            Some(v) if !next_up => v,
+            _ => {
+                next_set = self.app.validators(h).map_err(|e| e.to_string())?;
+                &next_set
+            }
+        };
+        b.commit
+            .verify(&self.cfg.consensus.chain_id, validators)
+            .map(|_| ())
+            .map_err(|e| format!("certificate does not verify: {e}"))
     }
 
     fn observe(&self, step: &str, since: Instant) {

@@ -35,6 +35,10 @@ pub struct Metrics {
     pub rejected_blocks: Counter,
     pub gossip_txs_known: Counter,
     pub gossip_sigs_skipped: Counter,
+    /// Peer traffic dropped unprocessed, by `reason`.
+    pub p2p_dropped: Family<Vec<(String, String)>, Counter>,
+    /// Peers disconnected and banned, by `reason`.
+    pub p2p_penalties: Family<Vec<(String, String)>, Counter>,
     /// Time the driver spends in each step of a height, by `step`.
     pub block_steps: StepHistograms,
 }
@@ -68,6 +72,8 @@ impl Metrics {
             rejected_blocks: Counter::default(),
             gossip_txs_known: Counter::default(),
             gossip_sigs_skipped: Counter::default(),
+            p2p_dropped: Family::default(),
+            p2p_penalties: Family::default(),
             block_steps: Family::new_with_constructor(step_histogram),
             registry: Registry::default(),
         };
@@ -145,6 +151,16 @@ impl Metrics {
             m.gossip_sigs_skipped.clone(),
         );
         registry.register(
+            "p2p_dropped",
+            "Peer messages dropped unprocessed, by reason: consensus_rate, consensus_bytes, txs_rate, txs_bytes, sync_rate (over the peer's rate limit), queue_full (the node is behind), sync_unexpected (a sync answer other than the one asked for)",
+            m.p2p_dropped.clone(),
+        );
+        registry.register(
+            "p2p_penalties",
+            "Peers disconnected and banned for a while, by reason: undecodable, bad_signature, invalid_tx_batch, sync_bad_response, sync_bad_certificate",
+            m.p2p_penalties.clone(),
+        );
+        registry.register(
             "block_step_seconds",
             "Time the consensus driver spent per height in a step: propose (build and execute our proposal), validate (execute a peer's), commit (write the block and state), mempool_update (drop included, re-check affected), decide (height start to decision)",
             m.block_steps.clone(),
@@ -157,6 +173,20 @@ impl Metrics {
         self.block_steps
             .get_or_create(&vec![("step".to_string(), step.to_string())])
             .observe(secs);
+    }
+
+    /// Counts peer traffic dropped for `reason`.
+    pub fn count_drop(&self, reason: &str) {
+        self.p2p_dropped
+            .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .inc();
+    }
+
+    /// Counts a peer penalized for `reason`.
+    pub fn count_penalty(&self, reason: &str) {
+        self.p2p_penalties
+            .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .inc();
     }
 
     /// The text exposition format, with this process's CPU time, memory

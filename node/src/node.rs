@@ -28,7 +28,7 @@ use crate::home::{read_key, Home};
 use crate::ledger::Ledger;
 use crate::mempool::{AddError, Mempool};
 use crate::metrics::{gauge_value, Metrics};
-use crate::network::{self, NetEvent, NetworkConfig, NetworkHandle};
+use crate::network::{self, NetEvent, NetworkConfig, NetworkHandle, Verdict};
 use crate::signer_store::SignerStore;
 use crate::sync::{LedgerSource, SyncConfig, SyncStatus, Syncer};
 
@@ -278,6 +278,7 @@ impl Node {
             .iter()
             .map(|s| parse_addr("p2p.peers", s))
             .collect::<Result<Vec<_>, _>>()?;
+        let metrics = Arc::new(Metrics::new());
         let net_cfg = NetworkConfig {
             chain_id: genesis.chain_id.clone(),
             listen,
@@ -285,12 +286,13 @@ impl Node {
             allowed: allowed_peers(&ledger, &observers)?,
             max_peers: cfg.p2p.max_peers,
             sync_timeout: Duration::from_secs(20),
+            limits: network::rate::PeerLimits::default(),
+            metrics: metrics.clone(),
         };
         let identity = network::identity_from_seed(node_key.seed())?;
         let (net, net_events, net_task) =
             network::start(net_cfg, identity, Arc::new(LedgerSource(ledger.clone())))?;
 
-        let metrics = Arc::new(Metrics::new());
         metrics.height.set(gauge_value(latest.get()));
         let (committed, _) = broadcast::channel(1024);
         let (tx_gossip, tx_gossip_rx) = mpsc::channel(65_536);
@@ -446,12 +448,17 @@ impl Node {
                         batches.iter().map(|(p, id, _)| (*p, id.clone())).collect();
                     let valid = admission
                         .run(move || {
-                            admit_gossiped(&c, batches.into_iter().map(|(_, _, t)| t).collect())
+                            crate::admission::admit_gossiped(
+                                &c.app,
+                                &c.mempool,
+                                &c.metrics,
+                                batches.into_iter().map(|(_, _, t)| t).collect(),
+                            )
                         })
                         .await
-                        .unwrap_or_else(|| vec![true; ids.len()]);
-                    for ((from, id), ok) in ids.into_iter().zip(valid) {
-                        let _ = ctx.net.report_txs(id, from, ok).await;
+                        .unwrap_or_else(|| vec![Verdict::Unchecked; ids.len()]);
+                    for ((from, id), verdict) in ids.into_iter().zip(valid) {
+                        let _ = ctx.net.report_txs(id, from, verdict).await;
                     }
                 }
             });
@@ -552,7 +559,8 @@ impl Node {
             wake: wake.clone(),
             out: synced_tx,
         };
-        tasks.spawn(syncer.run(stop_rx.clone()));
+        let (rejected_tx, rejected_rx) = mpsc::channel(64);
+        tasks.spawn(syncer.run(rejected_rx, stop_rx.clone()));
 
         let driver = Driver::new(
             DriverConfig {
@@ -572,6 +580,7 @@ impl Node {
         .with_sync(SyncLink {
             blocks: synced_rx,
             wake,
+            rejected: rejected_tx,
         })
         .with_metrics(ctx.metrics.clone())
         .with_height(ctx.height.clone())
@@ -606,134 +615,3 @@ const MAX_ADMISSION_BATCH: usize = 4_096;
 /// How far below block processing transaction admission runs, gossiped
 /// or submitted (nice steps; see [`crate::background`]).
 const ADMISSION_NICE: i32 = 10;
-
-/// A gossiped transaction on its way into the pool.
-struct Incoming {
-    tx: SignedTransaction,
-    hash: Hash,
-    /// Its signature verified already (see
-    /// [`crate::app::App::recently_verified`]).
-    verified: bool,
-}
-
-/// The transactions of `batch` whose signatures are still to be checked.
-fn unverified(batch: &[Incoming]) -> Vec<&SignedTransaction> {
-    batch
-        .iter()
-        .filter(|t| !t.verified)
-        .map(|t| &t.tx)
-        .collect()
-}
-
-/// Adds gossip batches of transactions to the mempool. Returns, per batch,
-/// false if it holds a transaction no honest node would have forwarded
-/// (bad signature or another chain's), which gets its sender penalized.
-/// Transactions this node already has are dropped unchecked, so they count
-/// for nothing either way.
-fn admit_gossiped(ctx: &NodeContext, batches: Vec<Vec<SignedTransaction>>) -> Vec<bool> {
-    let ledger = ctx.app.ledger();
-    let Ok(next) = ledger
-        .latest_height()
-        .map(|h| Height(h.get().saturating_add(1)))
-    else {
-        return vec![true; batches.len()];
-    };
-    let received: usize = batches.iter().map(Vec::len).sum();
-    // Transactions this node already has (pooled, or committed: a
-    // proposal often carries a client's transactions to the other
-    // validators before the gossip does) are dropped before any signature
-    // is checked; that gossip is a normal race, not the sender's fault. A
-    // store error is not the sender's fault either: such a transaction goes
-    // on to the full check, which reports it.
-    let mut batches: Vec<Vec<Incoming>> = batches
-        .into_iter()
-        .map(|b| {
-            b.into_iter()
-                .filter(|tx| !Mempool::nonce_used(tx, ledger.as_ref()).unwrap_or(false))
-                .map(|tx| Incoming {
-                    hash: tx.hash(),
-                    tx,
-                    verified: false,
-                })
-                .collect()
-        })
-        .collect();
-    {
-        let Ok(pool) = ctx.mempool.lock() else {
-            return vec![true; batches.len()];
-        };
-        for b in &mut batches {
-            b.retain(|t| !pool.contains(&t.hash));
-        }
-    }
-    let seen = ctx
-        .app
-        .recently_verified()
-        .contains_each(batches.iter().flatten().map(|t| t.hash));
-    for (t, seen) in batches.iter_mut().flatten().zip(seen) {
-        t.verified = seen;
-    }
-    let kept: usize = batches.iter().map(Vec::len).sum();
-    ctx.metrics
-        .gossip_txs_known
-        .inc_by(u64::try_from(received.saturating_sub(kept)).unwrap_or(0));
-    let skipped = batches.iter().flatten().filter(|t| t.verified).count();
-    ctx.metrics
-        .gossip_sigs_skipped
-        .inc_by(u64::try_from(skipped).unwrap_or(0));
-    // One batch check for all that are left (a batch of hundreds costs
-    // about a third of checking one by one), before the pool is locked so
-    // the consensus driver never waits behind it; if it fails, each gossip
-    // batch is checked on its own, and the transactions of one that fails
-    // alone, so the good ones still get in and the sender is marked.
-    let all: Vec<&SignedTransaction> = batches.iter().flat_map(|b| unverified(b)).collect();
-    let all_ok = palisade_types::batch::verify_transaction_refs(&all).is_ok();
-    drop(all);
-    let batch_ok: Vec<bool> = batches
-        .iter()
-        .map(|b| all_ok || palisade_types::batch::verify_transaction_refs(&unverified(b)).is_ok())
-        .collect();
-    let n = batches.len();
-    let mut verdicts = Vec::with_capacity(n);
-    for (txs, batch_ok) in batches.into_iter().zip(batch_ok) {
-        let mut valid = true;
-        for Incoming { tx, hash, verified } in txs {
-            let sigs = if batch_ok || verified {
-                Signatures::Verified
-            } else {
-                Signatures::Verify
-            };
-            // Checked before the pool is locked, and locked per
-            // transaction: this thread runs at a lower priority, and the
-            // driver (proposals, post-block updates) must not wait behind
-            // it while it is preempted holding the lock.
-            let checked =
-                Mempool::check_hashed(tx, hash, ctx.app.runtime(), ledger.as_ref(), next, sigs);
-            let added = match checked {
-                Ok(c) => {
-                    let Ok(mut pool) = ctx.mempool.lock() else {
-                        return vec![true; n];
-                    };
-                    pool.insert_checked(c, ledger.as_ref())
-                }
-                Err(e) => Err(e),
-            };
-            match added {
-                Ok(_) => {}
-                Err(AddError::Rejected(TxError::BadSignature | TxError::WrongChainId { .. })) => {
-                    valid = false;
-                }
-                // Duplicates, nonces already used, a full pool: normal races.
-                Err(_) => {}
-            }
-        }
-        verdicts.push(valid);
-    }
-    if let Ok(pool) = ctx.mempool.lock() {
-        ctx.metrics.mempool_txs.set(gauge_value(pool.len() as u64));
-        ctx.metrics
-            .mempool_bytes
-            .set(gauge_value(pool.bytes() as u64));
-    }
-    verdicts
-}

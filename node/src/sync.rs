@@ -7,11 +7,19 @@
 //! or one block for longer than consensus needs to finish a height
 //! ([`SyncConfig::behind_grace`]), it fetches the missing blocks with their
 //! commit certificates in ranges from several peers in parallel and hands
-//! them to the consensus driver in height order. The driver feeds each to
-//! consensus as a commit for its current height, which verifies the
-//! certificate against that height's validator set before the block is
-//! executed and written — a peer cannot make us commit anything that
-//! +2/3 of the validators did not sign.
+//! them to the consensus driver in height order. The driver verifies each
+//! certificate against that height's validator set before anything
+//! changes, and only then feeds the block to consensus as a commit for its
+//! current height — a peer cannot make us commit anything that +2/3 of
+//! the validators did not sign. A block whose certificate does not verify
+//! comes back ([`Rejected`]): the peer that served it is penalized and the
+//! height fetched from another.
+//!
+//! What a peer sends is held to what was asked of it: an answer to a
+//! block request holds at most the blocks asked for, at exactly the
+//! heights asked for (else the peer is penalized and the answer dropped),
+//! and fetched blocks waiting for the driver are bounded in bytes
+//! ([`MAX_READY_BYTES`]) as well as by the window.
 //!
 //! The ledger answers the peers' requests ([`LedgerSource`]).
 
@@ -25,6 +33,7 @@ use palisade_types::{encode, Height};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 
+use crate::driver::Rejected;
 use crate::ledger::Ledger;
 use crate::network::wire::{
     CommittedBlock, SyncRequest, SyncResponse, MAX_SYNC_BLOCKS, SYNC_SOFT_LIMIT_BYTES,
@@ -69,6 +78,9 @@ impl SyncSource for LedgerSource {
 
 /// How often peers are asked for their height while none has answered.
 const EARLY_POLL: Duration = Duration::from_millis(200);
+/// Fetched blocks waiting for the driver, in bytes: no new range is asked
+/// for while this much is waiting.
+pub const MAX_READY_BYTES: usize = 256 * 1024 * 1024;
 
 /// Settings of the syncer.
 #[derive(Debug, Clone)]
@@ -125,16 +137,56 @@ pub struct Syncer {
     pub out: mpsc::Sender<CommittedBlock>,
 }
 
-type Fetch = (PeerId, Height, Result<SyncResponse, String>);
+type Fetch = (PeerId, Height, u32, Result<SyncResponse, String>);
+
+/// Checks an answer to "blocks `start`.. (at most `count`)" from a peer:
+/// `Err` says how it is not one an honest peer sends.
+pub fn check_blocks_answer(
+    start: Height,
+    count: u32,
+    response: &SyncResponse,
+) -> Result<(), String> {
+    let SyncResponse::Blocks { latest, blocks } = response else {
+        return Err("answered a block request with a status".into());
+    };
+    if blocks.len() > count as usize {
+        return Err(format!(
+            "sent {} blocks for a request of {count}",
+            blocks.len()
+        ));
+    }
+    for (h, b) in (start.get()..).zip(blocks) {
+        if b.block.header.height.get() != h || b.commit.height.get() != h {
+            return Err(format!(
+                "sent block {} / certificate {} where {h} was asked for",
+                b.block.header.height, b.commit.height
+            ));
+        }
+    }
+    if blocks.is_empty() && *latest >= start {
+        return Err(format!(
+            "claims height {latest} but sent no block from {start}"
+        ));
+    }
+    Ok(())
+}
 
 impl Syncer {
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// Runs until `shutdown`; blocks the driver refused come in on `rejected`.
+    pub async fn run(
+        self,
+        mut rejected: mpsc::Receiver<Rejected>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         let mut poll = tokio::time::interval(self.cfg.poll_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Heights each peer claims to have.
         let mut peer_heights: HashMap<PeerId, u64> = HashMap::new();
-        // Fetched but not yet handed to the driver.
-        let mut ready: BTreeMap<u64, CommittedBlock> = BTreeMap::new();
+        // Fetched but not yet handed to the driver, with their size.
+        let mut ready: BTreeMap<u64, (CommittedBlock, usize)> = BTreeMap::new();
+        let mut ready_bytes = 0usize;
+        // Who served each height fetched and not yet committed.
+        let mut sources: BTreeMap<u64, PeerId> = BTreeMap::new();
         // Ranges asked for: start -> (peer, end).
         let mut asked: BTreeMap<u64, (PeerId, u64)> = BTreeMap::new();
         let mut fetches: JoinSet<Fetch> = JoinSet::new();
@@ -166,27 +218,53 @@ impl Syncer {
                     }
                 }
                 Some(r) = fetches.join_next() => {
-                    let Ok((peer, start, result)) = r else { continue };
+                    let Ok((peer, start, count, result)) = r else { continue };
                     asked.remove(&start.get());
                     match result {
-                        Ok(SyncResponse::Blocks { latest, blocks }) => {
-                            peer_heights.insert(peer, latest.get());
-                            for (h, b) in (start.get()..).zip(blocks) {
-                                // A peer answering with the wrong heights
-                                // is ignored; the certificates are checked
-                                // by consensus anyway.
-                                if b.block.header.height.get() != h || b.commit.height.get() != h {
-                                    tracing::warn!(%peer, "sync answer out of order; ignored");
-                                    break;
+                        Ok(resp) => match check_blocks_answer(start, count, &resp) {
+                            Ok(()) => {
+                                if let SyncResponse::Blocks { latest, blocks } = resp {
+                                    peer_heights.insert(peer, latest.get());
+                                    for (h, b) in (start.get()..).zip(blocks) {
+                                        let size = palisade_types::encoded_len(&b);
+                                        ready_bytes += size;
+                                        sources.insert(h, peer);
+                                        if let Some((_, old)) = ready.insert(h, (b, size)) {
+                                            ready_bytes -= old;
+                                        }
+                                    }
                                 }
-                                ready.insert(h, b);
                             }
-                        }
-                        Ok(SyncResponse::Status { .. }) => {}
+                            Err(why) => {
+                                peer_heights.remove(&peer);
+                                let _ = self.net.penalize(peer, "sync_bad_response", why).await;
+                            }
+                        },
                         Err(e) => {
                             tracing::debug!(%peer, error = %e, "sync request failed");
                             peer_heights.remove(&peer);
                         }
+                    }
+                }
+                Some(Rejected { height, why }) = rejected.recv() => {
+                    // Forget everything that peer served (it may all be
+                    // bad): the heights are asked for again elsewhere.
+                    if let Some(peer) = sources.get(&height.get()).copied() {
+                        peer_heights.remove(&peer);
+                        let theirs: Vec<u64> = sources
+                            .iter()
+                            .filter(|(_, p)| **p == peer)
+                            .map(|(h, _)| *h)
+                            .collect();
+                        for h in theirs {
+                            sources.remove(&h);
+                            if let Some((_, size)) = ready.remove(&h) {
+                                ready_bytes -= size;
+                            }
+                        }
+                        asked.retain(|_, (p, _)| *p != peer);
+                        let why = format!("served block {height} with a bad certificate: {why}");
+                        let _ = self.net.penalize(peer, "sync_bad_certificate", why).await;
                     }
                 }
                 // While fetching, look again soon: the driver commits what
@@ -206,15 +284,21 @@ impl Syncer {
                 if h > committed {
                     break;
                 }
-                ready.pop_first();
+                if let Some((_, (_, size))) = ready.pop_first() {
+                    ready_bytes -= size;
+                }
             }
+            sources.retain(|h, _| *h > committed);
             // Hand over what is next in line, without blocking on a full driver.
             let mut next = committed + 1;
-            while let Some(b) = ready.remove(&next) {
+            while let Some((b, size)) = ready.remove(&next) {
                 match self.out.try_send(b) {
-                    Ok(()) => next += 1,
+                    Ok(()) => {
+                        ready_bytes -= size;
+                        next += 1;
+                    }
                     Err(mpsc::error::TrySendError::Full(b)) => {
-                        ready.insert(next, b);
+                        ready.insert(next, (b, size));
                         break;
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => return,
@@ -258,7 +342,11 @@ impl Syncer {
             let mut peers: Vec<(PeerId, u64)> =
                 peer_heights.iter().map(|(p, h)| (*p, *h)).collect();
             peers.sort();
-            while fetches.len() < self.cfg.parallel && from <= limit && !peers.is_empty() {
+            while fetches.len() < self.cfg.parallel
+                && from <= limit
+                && !peers.is_empty()
+                && ready_bytes < MAX_READY_BYTES
+            {
                 if ready.contains_key(&from) {
                     from += 1;
                     continue;
@@ -289,7 +377,7 @@ impl Syncer {
                         .request(peer, SyncRequest::Blocks { from: start, count })
                         .await
                         .map_err(|e| e.to_string());
-                    (peer, start, r)
+                    (peer, start, count, r)
                 });
                 from = end + 1;
             }
@@ -308,7 +396,12 @@ impl Syncer {
             statuses.spawn(async move {
                 match net.request(peer, SyncRequest::Status).await {
                     Ok(SyncResponse::Status { height }) => (peer, Some(height.get())),
-                    _ => (peer, None),
+                    Ok(SyncResponse::Blocks { .. }) => {
+                        let why = "answered a status request with blocks".to_string();
+                        let _ = net.penalize(peer, "sync_bad_response", why).await;
+                        (peer, None)
+                    }
+                    Err(_) => (peer, None),
                 }
             });
         }

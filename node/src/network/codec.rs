@@ -1,6 +1,7 @@
 //! The block-sync request-response codec: one length-prefixed frame each
 //! way (u32 big-endian length, then the borsh body). The length is checked
-//! against the bound before anything is read or allocated.
+//! against the bound before anything is read, and memory follows the bytes
+//! actually received.
 
 use std::io;
 
@@ -25,8 +26,17 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::
             format!("frame of {len} bytes exceeds the limit of {max}"),
         ));
     }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
+    // The buffer grows with the bytes that arrive, never to the length a
+    // peer merely claims: a frame header promising 40 MiB followed by
+    // nothing costs this node nothing.
+    let mut buf = Vec::with_capacity(len.min(64 * 1024));
+    io.take(len as u64).read_to_end(&mut buf).await?;
+    if buf.len() != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("frame ended after {} of {len} bytes", buf.len()),
+        ));
+    }
     Ok(buf)
 }
 

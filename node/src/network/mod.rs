@@ -12,9 +12,12 @@
 //! time and logged. Every gossip message is decoded with a size bound and
 //! its signatures checked before it is forwarded; a peer that sends
 //! undecodable or badly signed data is disconnected, scored down and kept
-//! out for a while that doubles with each offence.
+//! out for a while that doubles with each offence. Each peer's gossip and
+//! sync requests are rate-limited ([`rate`]); what is dropped, and every
+//! penalty, is counted by reason in the metrics.
 
 mod codec;
+pub mod rate;
 pub mod vectors;
 pub mod wire;
 
@@ -35,6 +38,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use codec::SyncCodec;
 pub use codec::SYNC_PROTOCOL;
+use rate::{PeerLimits, RateLimiter, Traffic};
+
+use crate::metrics::Metrics;
 use wire::{ConsensusGossip, SyncRequest, SyncResponse, TxBatch};
 
 /// Settings of the network.
@@ -48,6 +54,24 @@ pub struct NetworkConfig {
     pub allowed: HashSet<PeerId>,
     pub max_peers: u32,
     pub sync_timeout: Duration,
+    /// Rate limits per peer.
+    pub limits: PeerLimits,
+    /// Where drops and penalties are counted.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The node's verdict on a gossiped transaction batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every transaction is well formed, for this chain and correctly
+    /// signed: forward it.
+    Valid,
+    /// Some transaction is not: no honest node forwards it, so the sender
+    /// is penalized.
+    Invalid,
+    /// Not judged (the node is overloaded or shutting down): neither
+    /// forwarded nor held against the sender.
+    Unchecked,
 }
 
 /// Something the network hands to the node.
@@ -85,7 +109,12 @@ enum Command {
     Report {
         id: MessageId,
         from: PeerId,
-        valid: bool,
+        verdict: Verdict,
+    },
+    Penalize {
+        peer: PeerId,
+        reason: &'static str,
+        why: String,
     },
     Request {
         peer: PeerId,
@@ -131,14 +160,26 @@ impl NetworkHandle {
     }
 
     /// Verdict on a [`NetEvent::Txs`] batch: forwarded if valid; the sender
-    /// is penalized if not.
+    /// is penalized if invalid.
     pub async fn report_txs(
         &self,
         id: MessageId,
         from: PeerId,
-        valid: bool,
+        verdict: Verdict,
     ) -> Result<(), NetError> {
-        self.send(Command::Report { id, from, valid }).await
+        self.send(Command::Report { id, from, verdict }).await
+    }
+
+    /// Disconnects `peer` and keeps it out for a while (longer each
+    /// time), for something only a faulty or malicious node does: `reason`
+    /// is the metric label, `why` the log line.
+    pub async fn penalize(
+        &self,
+        peer: PeerId,
+        reason: &'static str,
+        why: String,
+    ) -> Result<(), NetError> {
+        self.send(Command::Penalize { peer, reason, why }).await
     }
 
     /// Sends a sync request and waits for the answer (bounded by the
@@ -333,6 +374,8 @@ pub fn start(
         peer_count,
         nonce: rand::random(),
         to_forward: VecDeque::new(),
+        rates: RateLimiter::new(cfg.limits),
+        metrics: cfg.metrics,
     };
     let join = tokio::spawn(task.run(cmd_rx));
     Ok((handle, ev_rx, join))
@@ -357,6 +400,8 @@ struct Task {
     /// Big consensus messages accepted but not yet forwarded, oldest first
     /// (see [`FORWARD_BIG_AFTER`]).
     to_forward: VecDeque<(tokio::time::Instant, MessageId, PeerId)>,
+    rates: RateLimiter,
+    metrics: Arc<Metrics>,
 }
 
 impl Task {
@@ -455,20 +500,25 @@ impl Task {
                     self.publish(self.tx_topic.clone(), data);
                 }
             }
-            Command::Report { id, from, valid } => {
-                let verdict = if valid {
-                    MessageAcceptance::Accept
-                } else {
-                    MessageAcceptance::Reject
+            Command::Report { id, from, verdict } => {
+                let acceptance = match verdict {
+                    Verdict::Valid => MessageAcceptance::Accept,
+                    Verdict::Invalid => MessageAcceptance::Reject,
+                    Verdict::Unchecked => MessageAcceptance::Ignore,
                 };
                 self.swarm
                     .behaviour_mut()
                     .gossip
-                    .report_message_validation_result(&id, &from, verdict);
-                if !valid {
-                    self.penalize(from, "sent a transaction batch with an invalid transaction");
+                    .report_message_validation_result(&id, &from, acceptance);
+                if verdict == Verdict::Invalid {
+                    self.penalize(
+                        from,
+                        "invalid_tx_batch",
+                        "sent a transaction batch with a badly signed or foreign transaction",
+                    );
                 }
             }
+            Command::Penalize { peer, reason, why } => self.penalize(peer, reason, &why),
             Command::Request {
                 peer,
                 request,
@@ -508,7 +558,8 @@ impl Task {
 
     /// Disconnects `peer` and keeps it out for a while that doubles with
     /// each offence.
-    fn penalize(&mut self, peer: PeerId, why: &str) {
+    fn penalize(&mut self, peer: PeerId, reason: &'static str, why: &str) {
+        self.metrics.count_penalty(reason);
         let offences = self.scores.entry(peer).or_insert(0);
         *offences = offences.saturating_add(1);
         let ban = FIRST_BAN
@@ -543,6 +594,7 @@ impl Task {
                 self.peer_count
                     .store(self.swarm.connected_peers().count(), Ordering::Relaxed);
                 if num_established == 0 {
+                    self.rates.remove(&peer_id);
                     tracing::debug!(peer = %peer_id, "peer disconnected");
                 }
             }
@@ -571,11 +623,33 @@ impl Task {
         }
     }
 
+    /// Charges a message to the peer that relayed it; one over the peer's
+    /// limits is dropped, neither forwarded nor held against it.
+    fn within_rate(&mut self, from: PeerId, id: &MessageId, traffic: Traffic) -> bool {
+        match self.rates.check(from, traffic, Instant::now()) {
+            Ok(()) => true,
+            Err(reason) => {
+                self.metrics.count_drop(reason);
+                tracing::trace!(peer = %from, reason, "dropped: over the peer's rate limit");
+                self.swarm
+                    .behaviour_mut()
+                    .gossip
+                    .report_message_validation_result(id, &from, MessageAcceptance::Ignore);
+                false
+            }
+        }
+    }
+
     fn on_gossip(&mut self, from: PeerId, id: MessageId, m: gossipsub::Message) {
+        let bytes = m.data.len();
         if m.topic == self.consensus_topic.hash() {
+            if !self.within_rate(from, &id, Traffic::Consensus { bytes }) {
+                return;
+            }
             let verdict = match ConsensusGossip::decode(&m.data) {
-                Err(e) => Err(format!("undecodable consensus message: {e}")),
-                Ok(g) => check_consensus(&self.chain_id, g.into_message()),
+                Err(e) => Err(("undecodable", format!("undecodable consensus message: {e}"))),
+                Ok(g) => check_consensus(&self.chain_id, g.into_message())
+                    .map_err(|why| ("bad_signature", why)),
             };
             let gossip = &mut self.swarm.behaviour_mut().gossip;
             match verdict {
@@ -598,6 +672,7 @@ impl Task {
                         Err(_) => {
                             // The node is overloaded: drop, and let peers'
                             // re-broadcasts fill the gap.
+                            self.metrics.count_drop("queue_full");
                             gossip.report_message_validation_result(
                                 &id,
                                 &from,
@@ -606,12 +681,15 @@ impl Task {
                         }
                     }
                 }
-                Err(why) => {
+                Err((reason, why)) => {
                     gossip.report_message_validation_result(&id, &from, MessageAcceptance::Reject);
-                    self.penalize(from, &why);
+                    self.penalize(from, reason, &why);
                 }
             }
         } else if m.topic == self.tx_topic.hash() {
+            if !self.within_rate(from, &id, Traffic::TxBatch { bytes }) {
+                return;
+            }
             match TxBatch::decode(&m.data) {
                 Ok(b) => {
                     let ev = NetEvent::Txs {
@@ -620,6 +698,7 @@ impl Task {
                         txs: b.txs,
                     };
                     if self.events.try_send(ev).is_err() {
+                        self.metrics.count_drop("queue_full");
                         self.swarm
                             .behaviour_mut()
                             .gossip
@@ -635,7 +714,11 @@ impl Task {
                         .behaviour_mut()
                         .gossip
                         .report_message_validation_result(&id, &from, MessageAcceptance::Reject);
-                    self.penalize(from, &format!("undecodable transaction batch: {e}"));
+                    self.penalize(
+                        from,
+                        "undecodable",
+                        &format!("undecodable transaction batch: {e}"),
+                    );
                 }
             }
         } else {
@@ -654,12 +737,19 @@ impl Task {
         use request_response::{Event, Message as RrMessage};
         match e {
             Event::Message {
+                peer,
                 message:
                     RrMessage::Request {
                         request, channel, ..
                     },
                 ..
             } => {
+                if let Err(reason) = self.rates.check(peer, Traffic::SyncRequest, Instant::now()) {
+                    // Dropping the channel fails the peer's request at once.
+                    self.metrics.count_drop(reason);
+                    tracing::debug!(%peer, "sync request dropped: over the peer's rate limit");
+                    return;
+                }
                 let source = self.source.clone();
                 let out = served.clone();
                 tokio::spawn(async move {

@@ -419,3 +419,58 @@ fn a_decided_block_is_executed_without_its_signatures_but_must_reproduce_its_roo
         }
     }
 }
+
+/// The verdict on a gossiped batch (forward it, or penalize its sender)
+/// rests only on what every honest node agrees on: each transaction is for
+/// this chain and correctly signed. A node that has committed a nonce and
+/// one that has not must give the same verdict, or the one ahead forwards
+/// what the one behind punishes it for. Before, a badly signed transaction
+/// whose nonce was already used here was dropped unchecked and its batch
+/// forwarded as valid.
+#[test]
+fn a_gossip_verdict_does_not_depend_on_local_state() {
+    use std::sync::Mutex;
+
+    use palisade_node::admission::admit_gossiped;
+    use palisade_node::metrics::Metrics;
+    use palisade_node::network::Verdict;
+
+    let mut ahead = node();
+    let proposed = proposal(&mut ahead);
+    ahead
+        .app
+        .commit(&proposed, &commit_for(&proposed.block), Durability::Synced)
+        .unwrap();
+    let behind = node();
+
+    let mut forged = transfer(1, 0, 99);
+    forged.signature.0[5] ^= 1;
+    let foreign = Transaction {
+        chain_id: ChainId::new("another-chain").unwrap(),
+        nonce: 0,
+        signer: k(2).address(),
+        action: Action::Transfer {
+            to: k(7).address(),
+            amount: 1,
+        },
+    }
+    .sign(&k(2));
+    // Well signed, but not admissible everywhere: nonce used (ahead), a
+    // signer without a role, more than the balance.
+    let used = transfer(1, 0, 55);
+    let roleless = transfer(3, 0, 1);
+    let too_much = transfer(2, 0, 1_000_000);
+    let table: Vec<(Vec<palisade_types::SignedTransaction>, Verdict)> = vec![
+        (vec![forged.clone()], Verdict::Invalid),
+        (vec![used.clone(), forged], Verdict::Invalid),
+        (vec![foreign], Verdict::Invalid),
+        (vec![used, roleless, too_much], Verdict::Valid),
+    ];
+    for n in [&ahead, &behind] {
+        for (i, (batch, want)) in table.iter().enumerate() {
+            let pool = Mutex::new(Mempool::new(MempoolConfig::default()));
+            let got = admit_gossiped(&n.app, &pool, &Metrics::new(), vec![batch.clone()]);
+            assert_eq!(got, vec![*want], "row {i}");
+        }
+    }
+}

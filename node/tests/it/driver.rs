@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use palisade_consensus::{Config, Message, TimeoutConfig};
 use palisade_node::app::App;
-use palisade_node::driver::{Committed, Driver, DriverConfig};
+use palisade_node::driver::{Committed, Driver, DriverConfig, Rejected, SyncLink};
 use palisade_node::ledger::Ledger;
 use palisade_node::mempool::{Mempool, MempoolConfig};
+use palisade_node::network::wire::CommittedBlock;
 use palisade_node::signer_store::SignerStore;
 use palisade_runtime::{initial_state, ChainParams, InitialState, Runtime, ValidatorInfo};
-use palisade_types::{Action, ChainId, Hash, Height, Keypair, Role, Transaction};
+use palisade_types::{
+    Action, ChainId, CommitCertificate, CommitSig, Hash, Height, Keypair, Role, Round, Transaction,
+    Vote, VoteType,
+};
 use tokio::sync::{broadcast, mpsc, watch};
 
 fn k(n: u8) -> Keypair {
@@ -63,6 +67,18 @@ fn start_with_interval(
     outbound: mpsc::Sender<Message>,
     block_interval: Duration,
 ) -> Running {
+    start_with_sync(dir, n, index, inbound, outbound, block_interval, None)
+}
+
+fn start_with_sync(
+    dir: &Path,
+    n: usize,
+    index: usize,
+    inbound: mpsc::Receiver<Message>,
+    outbound: mpsc::Sender<Message>,
+    block_interval: Duration,
+    sync: Option<SyncLink>,
+) -> Running {
     let init = init(n);
     let ledger = Ledger::open(&dir.join("data")).unwrap();
     let set = palisade_runtime::to_set(&init.validators).unwrap();
@@ -107,6 +123,10 @@ fn start_with_interval(
         outbound,
         ctx,
     );
+    let driver = match sync {
+        Some(link) => driver.with_sync(link),
+        None => driver,
+    };
     let task = tokio::spawn(driver.run(inbound, stop_rx));
     Running {
         app,
@@ -297,4 +317,68 @@ async fn four_validators_agree_and_survive_a_full_restart() {
         c.verify(&chain(), &set).unwrap();
     }
     stop_all(nodes).await;
+}
+
+/// A block from sync whose certificate does not verify changes nothing:
+/// the node goes on proposing and committing, and the block is handed back
+/// as rejected (so the syncer penalizes whoever served it). Before, the
+/// driver marked the height as decided by sync first, then consensus
+/// dropped the bad certificate, and the node never proposed that height.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synced_block_with_a_bad_certificate_changes_nothing() {
+    let interval = Duration::from_millis(400);
+    let dir = tempfile::tempdir().unwrap();
+    let (_in_tx, in_rx) = mpsc::channel(16);
+    let (out_tx, mut out_rx) = mpsc::channel(1024);
+    tokio::spawn(async move { while out_rx.recv().await.is_some() {} });
+    let (blocks_tx, blocks_rx) = mpsc::channel(16);
+    let (rejected_tx, mut rejected_rx) = mpsc::channel(16);
+    let link = SyncLink {
+        blocks: blocks_rx,
+        wake: Arc::new(tokio::sync::Notify::new()),
+        rejected: rejected_tx,
+    };
+    let mut node = start_with_sync(dir.path(), 1, 0, in_rx, out_tx, interval, Some(link));
+    wait_for_height(&mut node, 1).await;
+
+    // Height 2 "committed" by an outsider, sent while the node waits out
+    // its block interval.
+    let mut block = node.app.ledger().block(Height(1)).unwrap().unwrap();
+    block.header.height = Height(2);
+    let outsider = k(42);
+    let hash = block.hash();
+    let vote = Vote {
+        vote_type: VoteType::Precommit,
+        height: Height(2),
+        round: Round(0),
+        block_hash: Some(hash),
+        validator: outsider.public_key(),
+    }
+    .sign(&chain(), &outsider);
+    let commit = CommitCertificate::new(
+        Height(2),
+        Round(0),
+        hash,
+        vec![CommitSig {
+            validator: outsider.public_key(),
+            signature: vote.signature,
+        }],
+    )
+    .unwrap();
+    blocks_tx
+        .send(CommittedBlock { block, commit })
+        .await
+        .unwrap();
+
+    let rejected: Rejected = tokio::time::timeout(Duration::from_secs(10), rejected_rx.recv())
+        .await
+        .expect("the bad block was not handed back")
+        .unwrap();
+    assert_eq!(rejected.height, Height(2));
+    wait_for_height(&mut node, 3).await;
+    assert_ne!(
+        node.app.ledger().block(Height(2)).unwrap().unwrap().hash(),
+        hash
+    );
+    stop_all(vec![node]).await;
 }

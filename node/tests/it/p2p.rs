@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use palisade_consensus::Message;
+use palisade_node::metrics::Metrics;
+use palisade_node::network::rate::PeerLimits;
 use palisade_node::network::wire::{
     ConsensusGossip, SyncRequest, SyncResponse, TxBatch, MAX_SYNC_BLOCKS, MAX_TX_BATCH_BYTES,
 };
@@ -105,6 +107,7 @@ fn free_port() -> u16 {
 
 struct TestNode {
     net: NetworkHandle,
+    metrics: Arc<Metrics>,
     events: mpsc::Receiver<NetEvent>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -123,6 +126,18 @@ fn peer(seed: u8) -> PeerId {
 }
 
 fn node(seed: u8, port: u16, dial: &[(u8, u16)], allowed: &[u8], height: u64) -> TestNode {
+    node_with(seed, port, dial, allowed, height, PeerLimits::default())
+}
+
+fn node_with(
+    seed: u8,
+    port: u16,
+    dial: &[(u8, u16)],
+    allowed: &[u8],
+    height: u64,
+    limits: PeerLimits,
+) -> TestNode {
+    let metrics = Arc::new(Metrics::new());
     let cfg = NetworkConfig {
         chain_id: chain(),
         listen: vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()],
@@ -137,6 +152,8 @@ fn node(seed: u8, port: u16, dial: &[(u8, u16)], allowed: &[u8], height: u64) ->
         allowed: allowed.iter().map(|s| peer(*s)).collect::<HashSet<_>>(),
         max_peers: 8,
         sync_timeout: Duration::from_secs(5),
+        limits,
+        metrics: metrics.clone(),
     };
     let (net, events, task) = network::start(
         cfg,
@@ -144,7 +161,12 @@ fn node(seed: u8, port: u16, dial: &[(u8, u16)], allowed: &[u8], height: u64) ->
         Arc::new(FixedHeight(height)),
     )
     .unwrap();
-    TestNode { net, events, task }
+    TestNode {
+        net,
+        metrics,
+        events,
+        task,
+    }
 }
 
 async fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -325,4 +347,44 @@ async fn proposals_and_votes_are_relayed_to_peers_of_peers() {
         }
         assert!(relayed, "C never got {msg:?}");
     }
+}
+
+/// A peer that sends more sync requests than its limit gets the excess
+/// refused at once (the request fails), counted by reason in the metrics;
+/// the connection stays (an honest node catching up can be bursty).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_requests_over_a_peers_rate_are_refused_and_counted() {
+    let (pa, pb) = (free_port(), free_port());
+    let limits = PeerLimits {
+        sync_requests_per_s: 2.0,
+        ..PeerLimits::default()
+    };
+    let a = node_with(6, pa, &[], &[7], 11, limits);
+    let b = node(7, pb, &[(6, pa)], &[6], 0);
+    wait_until("connected", Duration::from_secs(10), || {
+        a.net.peer_count() == 1 && b.net.peer_count() == 1
+    })
+    .await;
+    let mut answered = 0;
+    let mut refused = 0;
+    for _ in 0..12 {
+        match b
+            .net
+            .request(a.net.local_peer_id(), SyncRequest::Status)
+            .await
+        {
+            Ok(_) => answered += 1,
+            Err(_) => refused += 1,
+        }
+    }
+    // The burst is two seconds' worth (4), plus what refills meanwhile.
+    assert!((4..=6).contains(&answered), "{answered} answered");
+    assert!(refused >= 6, "{refused} refused");
+    let text = a.metrics.render();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("palisade_p2p_dropped_total{reason=\"sync_rate\"}")),
+        "{text}"
+    );
+    assert_eq!(a.net.peer_count(), 1);
 }

@@ -40,3 +40,74 @@ fn one_block_behind_is_fetched_well_before_a_propose_timeout() {
     assert!(cfg.behind_grace < Duration::from_millis(propose / 2));
     assert!(cfg.behind_grace < cfg.poll_interval);
 }
+
+/// A sync answer is held to what was asked of the peer (issue 26): a
+/// status for a block request, more blocks than asked, other heights, or
+/// none at all from a peer that claims them are each refused (and the
+/// peer penalized by the syncer). Before, extra blocks were taken and a
+/// wrong answer only cut short.
+#[test]
+fn sync_answers_hold_only_what_was_asked() {
+    use palisade_node::network::wire::{CommittedBlock, SyncResponse};
+    use palisade_node::sync::check_blocks_answer;
+    use palisade_types::{
+        Block, BlockHeader, BoundedVec, ChainId, CommitCertificate, CommitSig, Hash, Height,
+        Keypair, PublicKey, Round, Signature, Timestamp,
+    };
+
+    let at = |h: u64, cert: u64| {
+        let block = Block {
+            header: BlockHeader {
+                chain_id: ChainId::new("sync").unwrap(),
+                height: Height(h),
+                time: Timestamp(h),
+                last_block_hash: Hash::ZERO,
+                tx_root: Hash::ZERO,
+                state_root: Hash::ZERO,
+                receipts_root: Hash::ZERO,
+                validators_hash: Hash::ZERO,
+                next_validators_hash: Hash::ZERO,
+                proposer: PublicKey([0; 32]),
+                last_commit_hash: Hash::ZERO,
+            },
+            txs: BoundedVec::default(),
+            last_commit: None,
+        };
+        let commit = CommitCertificate::new(
+            Height(cert),
+            Round(0),
+            block.hash(),
+            vec![CommitSig {
+                validator: Keypair::from_seed([1; 32]).public_key(),
+                signature: Signature([0; 64]),
+            }],
+        )
+        .unwrap();
+        CommittedBlock { block, commit }
+    };
+    let blocks = |hs: &[(u64, u64)], latest: u64| SyncResponse::Blocks {
+        latest: Height(latest),
+        blocks: hs.iter().map(|&(h, c)| at(h, c)).collect(),
+    };
+    // (asked from, count, answer, accepted?)
+    let table: Vec<(u64, u32, SyncResponse, bool)> = vec![
+        (10, 3, blocks(&[(10, 10), (11, 11), (12, 12)], 20), true),
+        // Fewer than asked: the peer's soft size limit.
+        (10, 3, blocks(&[(10, 10)], 20), true),
+        // None: the peer is behind what we asked.
+        (10, 3, blocks(&[], 9), true),
+        (10, 3, SyncResponse::Status { height: Height(20) }, false),
+        (10, 2, blocks(&[(10, 10), (11, 11), (12, 12)], 20), false),
+        (10, 3, blocks(&[(11, 11)], 20), false),
+        (10, 3, blocks(&[(10, 10), (12, 12)], 20), false),
+        (10, 3, blocks(&[(10, 11)], 20), false),
+        (10, 3, blocks(&[], 20), false),
+    ];
+    for (i, (from, count, answer, ok)) in table.into_iter().enumerate() {
+        assert_eq!(
+            check_blocks_answer(Height(from), count, &answer).is_ok(),
+            ok,
+            "row {i}"
+        );
+    }
+}

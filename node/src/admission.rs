@@ -1,0 +1,150 @@
+//! Admission of transactions gossiped by peers, and the verdict on each
+//! gossip batch that decides whether it is forwarded and whether its
+//! sender is penalized.
+
+use std::sync::Mutex;
+
+use palisade_runtime::Signatures;
+use palisade_types::{Hash, Height, SignedTransaction};
+
+use crate::app::App;
+use crate::mempool::Mempool;
+use crate::metrics::{gauge_value, Metrics};
+use crate::network::Verdict;
+
+/// A gossiped transaction on its way into the pool.
+struct Incoming {
+    tx: SignedTransaction,
+    hash: Hash,
+    /// Known to be well signed already: pooled, or verified here recently
+    /// (see [`crate::app::App::recently_verified`]).
+    known: bool,
+}
+
+/// The transactions of `batch` whose signatures are still to be checked.
+fn unverified(batch: &[Incoming]) -> Vec<&SignedTransaction> {
+    batch.iter().filter(|t| !t.known).map(|t| &t.tx).collect()
+}
+
+/// Adds gossip batches of transactions to the mempool and returns each
+/// batch's [`Verdict`].
+///
+/// The verdict decides whether the batch is forwarded and whether its
+/// sender is penalized, so it rests only on what every honest node agrees
+/// on: each transaction is for this chain and correctly signed. Nothing
+/// local counts (nonces used, the pool's contents, a full pool): an honest
+/// node that forwarded a batch must never be penalized by a peer that is
+/// a block ahead or behind it. A transaction known by its hash (which
+/// covers the signature) to be well signed is not checked again.
+pub fn admit_gossiped(
+    app: &App,
+    mempool: &Mutex<Mempool>,
+    metrics: &Metrics,
+    batches: Vec<Vec<SignedTransaction>>,
+) -> Vec<Verdict> {
+    let ledger = app.ledger();
+    let n = batches.len();
+    let Ok(next) = ledger
+        .latest_height()
+        .map(|h| Height(h.get().saturating_add(1)))
+    else {
+        return vec![Verdict::Unchecked; n];
+    };
+    let received: usize = batches.iter().map(Vec::len).sum();
+    let mut batches: Vec<Vec<Incoming>> = batches
+        .into_iter()
+        .map(|b| {
+            b.into_iter()
+                .map(|tx| Incoming {
+                    hash: tx.hash(),
+                    tx,
+                    known: false,
+                })
+                .collect()
+        })
+        .collect();
+    // Pooled ones are done with (a normal race); recently verified ones
+    // (a proposal often carries a client's transactions to the other
+    // validators before the gossip does) skip the signature check.
+    {
+        let Ok(pool) = mempool.lock() else {
+            return vec![Verdict::Unchecked; n];
+        };
+        for b in &mut batches {
+            b.retain(|t| !pool.contains(&t.hash));
+        }
+    }
+    let seen = app
+        .recently_verified()
+        .contains_each(batches.iter().flatten().map(|t| t.hash));
+    for (t, seen) in batches.iter_mut().flatten().zip(seen) {
+        t.known = seen;
+    }
+    let pooled = received.saturating_sub(batches.iter().map(Vec::len).sum::<usize>());
+    metrics
+        .gossip_txs_known
+        .inc_by(u64::try_from(pooled).unwrap_or(0));
+    let skipped = batches.iter().flatten().filter(|t| t.known).count();
+    metrics
+        .gossip_sigs_skipped
+        .inc_by(u64::try_from(skipped).unwrap_or(0));
+    // The verdict: chain id, then one batch signature check for all that
+    // are left (a batch of hundreds costs about a third of checking one by
+    // one), before the pool is locked so the consensus driver never waits
+    // behind it; if that fails, each gossip batch is checked on its own.
+    let chain_id = app.runtime().chain_id();
+    let all: Vec<&SignedTransaction> = batches.iter().flat_map(|b| unverified(b)).collect();
+    let all_ok = palisade_types::batch::verify_transaction_refs(&all).is_ok();
+    drop(all);
+    let verdicts: Vec<Verdict> = batches
+        .iter()
+        .map(|b| {
+            let foreign = b.iter().any(|t| !t.known && t.tx.tx.chain_id != *chain_id);
+            let signed =
+                all_ok || palisade_types::batch::verify_transaction_refs(&unverified(b)).is_ok();
+            if signed && !foreign {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            }
+        })
+        .collect();
+    // Admission: only a valid batch's transactions (an invalid one's
+    // sender is penalized and the batch dropped whole).
+    for (txs, verdict) in batches.into_iter().zip(&verdicts) {
+        if *verdict != Verdict::Valid {
+            continue;
+        }
+        for Incoming { tx, hash, .. } in txs {
+            // Nonce already used: committed meanwhile, nothing to add.
+            if Mempool::nonce_used(&tx, ledger.as_ref()).unwrap_or(false) {
+                continue;
+            }
+            // Checked before the pool is locked, and locked per
+            // transaction: this thread runs at a lower priority, and the
+            // driver (proposals, post-block updates) must not wait behind
+            // it while it is preempted holding the lock. Refusals here
+            // (unknown signer, nonce, funds, a full pool) are local state,
+            // not the sender's fault.
+            let checked = Mempool::check_hashed(
+                tx,
+                hash,
+                app.runtime(),
+                ledger.as_ref(),
+                next,
+                Signatures::Verified,
+            );
+            if let Ok(c) = checked {
+                let Ok(mut pool) = mempool.lock() else {
+                    return verdicts;
+                };
+                let _ = pool.insert_checked(c, ledger.as_ref());
+            }
+        }
+    }
+    if let Ok(pool) = mempool.lock() {
+        metrics.mempool_txs.set(gauge_value(pool.len() as u64));
+        metrics.mempool_bytes.set(gauge_value(pool.bytes() as u64));
+    }
+    verdicts
+}
