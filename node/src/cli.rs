@@ -106,9 +106,6 @@ pub struct StartArgs {
     /// Log format.
     #[arg(long, env = "PALISADE_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// TEST ONLY: make this validator misbehave (fault tests).
-    #[arg(long, value_enum, hide = true)]
-    pub byzantine: Option<crate::driver::Byzantine>,
 }
 
 #[derive(Debug, Args)]
@@ -445,6 +442,15 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
 }
 
 fn start(a: StartArgs) -> Result<()> {
+    start_with(a, None)
+}
+
+/// `palisade start` with an [`OutboundTap`](crate::driver::OutboundTap)
+/// on the driver (for the fault tests' Byzantine validator binary).
+pub fn start_with(
+    a: StartArgs,
+    tap: Option<std::sync::Arc<dyn crate::driver::OutboundTap>>,
+) -> Result<()> {
     let home = Home::new(&a.home);
     if !home.config_file().exists() {
         bail!(
@@ -480,7 +486,7 @@ fn start(a: StartArgs) -> Result<()> {
         .build()
         .context("start the async runtime")?;
     rt.block_on(async move {
-        let node = Node::open(home, cfg)?.with_byzantine(a.byzantine);
+        let node = Node::open(home, cfg)?.with_tap(tap);
         node.run(shutdown_signal()).await?;
         Ok::<(), anyhow::Error>(())
     })?;

@@ -60,16 +60,13 @@ enum Event {
     Synced(Box<CommittedBlock>),
 }
 
-/// Test-only misbehaviour of a validator, for fault tests that need a
-/// Byzantine peer (`palisade start --byzantine ...`, hidden). Never use on
-/// a real network: the node attacks the chain it validates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Byzantine {
-    /// Besides each vote for a block, also sign and send a nil vote for the
-    /// same height, round and step (equivocation).
-    Equivocate,
-    /// Send every vote a second time with a corrupted signature.
-    BadSignatures,
+/// Sees each message this validator signs, once its signer state is
+/// durable and just before it is sent, and may add messages to send after
+/// it. The `palisade` binary installs none; the fault tests' separate
+/// `palisade-byzantine` binary (in `tests/`) uses one to play a Byzantine
+/// validator, so no operator's node carries a way to attack its chain.
+pub trait OutboundTap: Send + Sync + std::fmt::Debug {
+    fn after_signed(&self, message: &Message) -> Vec<Message>;
 }
 
 /// How the driver reaches block sync: blocks fetched from peers come in on
@@ -121,7 +118,7 @@ pub struct Driver {
     /// When the current height started: the block interval is the least
     /// time from one height's start to the next's.
     height_started: Option<tokio::time::Instant>,
-    byzantine: Option<Byzantine>,
+    tap: Option<Arc<dyn OutboundTap>>,
     /// Blocks being written as pending in the background, by hash.
     persisting: Vec<(Hash, JoinHandle<Result<(), LedgerError>>)>,
     /// Consensus asked for a block to be kept (`PersistBlock`): the next
@@ -164,7 +161,7 @@ impl Driver {
             last_commit_at: None,
             next_start: None,
             height_started: None,
-            byzantine: None,
+            tap: None,
             persisting: Vec::new(),
             persist_required: false,
         }
@@ -184,9 +181,9 @@ impl Driver {
         self
     }
 
-    /// Makes this validator misbehave (fault tests only).
-    pub fn with_byzantine(mut self, b: Option<Byzantine>) -> Driver {
-        self.byzantine = b;
+    /// Installs an [`OutboundTap`].
+    pub fn with_tap(mut self, tap: Option<Arc<dyn OutboundTap>>) -> Driver {
+        self.tap = tap;
         self
     }
 
@@ -397,27 +394,15 @@ impl Driver {
                 if let Some(m) = &self.metrics {
                     m.signer_saves.inc();
                 }
-                if let (Some(b), Some(key), Message::Vote(v)) =
-                    (self.byzantine, &self.key, &message)
-                {
-                    let evil = match b {
-                        Byzantine::Equivocate if v.vote.block_hash.is_some() => {
-                            let mut other = v.vote.clone();
-                            other.block_hash = None;
-                            Some(other.sign(&self.cfg.consensus.chain_id, key))
-                        }
-                        Byzantine::BadSignatures => {
-                            let mut forged = v.clone();
-                            forged.signature = palisade_types::Signature([0x42; 64]);
-                            Some(forged)
-                        }
-                        Byzantine::Equivocate => None,
-                    };
-                    if let Some(e) = evil {
-                        let _ = self.outbound.send(Message::Vote(e)).await;
-                    }
-                }
+                let extra = self
+                    .tap
+                    .as_ref()
+                    .map(|t| t.after_signed(&message))
+                    .unwrap_or_default();
                 let _ = self.outbound.send(message).await;
+                for m in extra {
+                    let _ = self.outbound.send(m).await;
+                }
                 Ok(None)
             }
             Output::Broadcast(message) => {

@@ -222,7 +222,7 @@ pub struct Node {
     net_task: tokio::task::JoinHandle<()>,
     tx_gossip_rx: mpsc::Receiver<Arc<SignedTransaction>>,
     observers: Vec<PeerId>,
-    byzantine: Option<crate::driver::Byzantine>,
+    tap: Option<Arc<dyn crate::driver::OutboundTap>>,
 }
 
 impl Node {
@@ -324,16 +324,14 @@ impl Node {
             net_task,
             tx_gossip_rx,
             observers,
-            byzantine: None,
+            tap: None,
         })
     }
 
-    /// TEST ONLY: a validator that attacks the chain (fault tests).
-    pub fn with_byzantine(mut self, b: Option<crate::driver::Byzantine>) -> Node {
-        if let Some(b) = b {
-            tracing::warn!(mode = ?b, "BYZANTINE TEST MODE: this validator misbehaves on purpose");
-        }
-        self.byzantine = b;
+    /// Installs an [`OutboundTap`](crate::driver::OutboundTap) on the
+    /// consensus driver (fault tests' Byzantine validators).
+    pub fn with_tap(mut self, tap: Option<Arc<dyn crate::driver::OutboundTap>>) -> Node {
+        self.tap = tap;
         self
     }
 
@@ -348,7 +346,7 @@ impl Node {
             net_task,
             mut tx_gossip_rx,
             observers,
-            byzantine,
+            tap,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
@@ -584,7 +582,7 @@ impl Node {
         })
         .with_metrics(ctx.metrics.clone())
         .with_height(ctx.height.clone())
-        .with_byzantine(byzantine);
+        .with_tap(tap);
         let mut driver_task = tokio::spawn(driver.run(inbound_rx, stop_rx));
 
         let result = tokio::select! {

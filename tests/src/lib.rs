@@ -41,6 +41,15 @@ pub fn palisade_bin() -> PathBuf {
     profile_dir.join("palisade")
 }
 
+/// Path of the fault tests' `palisade-byzantine` binary (see
+/// `src/bin/palisade-byzantine.rs`), beside [`palisade_bin`].
+pub fn byzantine_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("PALISADE_BYZANTINE_BIN") {
+        return PathBuf::from(p);
+    }
+    palisade_bin().with_file_name("palisade-byzantine")
+}
+
 /// Three runs of `n` consecutive free loopback ports (p2p, rpc, metrics).
 fn free_port_ranges(n: u16) -> (u16, u16, u16) {
     let seed = u64::from(std::process::id())
@@ -211,6 +220,16 @@ impl Devnet {
 
     /// Starts node `i` with extra `palisade start` arguments.
     pub fn start_with(&mut self, i: usize, extra: &[&str]) {
+        self.spawn(i, palisade_bin(), &[], extra);
+    }
+
+    /// Starts node `i` as a Byzantine validator (`palisade-byzantine
+    /// MODE start ...`, a test-only binary).
+    pub fn start_byzantine(&mut self, i: usize, mode: &str) {
+        self.spawn(i, byzantine_bin(), &[mode], &[]);
+    }
+
+    fn spawn(&mut self, i: usize, bin: PathBuf, before: &[&str], extra: &[&str]) {
         assert!(self.children[i].is_none(), "node {i} is already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -220,12 +239,13 @@ impl Devnet {
         let mut cmd = match &self.netns {
             Some(net) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", &net.ns(i)]).arg(palisade_bin());
+                c.args(["netns", "exec", &net.ns(i)]).arg(&bin);
                 c
             }
-            None => Command::new(palisade_bin()),
+            None => Command::new(&bin),
         };
         let child = cmd
+            .args(before)
             .arg("start")
             .arg("--home")
             .arg(self.home(i))

@@ -36,6 +36,34 @@ fn start_without_a_home_is_one_clear_error_line() {
     );
 }
 
+/// The binary operators run has no way to misbehave on purpose: the
+/// fault tests' Byzantine modes live in the separate test-only
+/// `palisade-byzantine` binary (before, `palisade start --byzantine MODE`
+/// was a hidden option of every node).
+#[test]
+fn the_operator_binary_has_no_byzantine_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    for mode in ["equivocate", "bad-signatures"] {
+        let out = Command::new(palisade_bin())
+            .args(["start", "--home"])
+            .arg(dir.path())
+            .args(["--byzantine", mode])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("unexpected argument '--byzantine'"), "{err}");
+    }
+    let bin = std::fs::read(palisade_bin()).unwrap();
+    for needle in [&b"BYZANTINE"[..], b"bad-signatures"] {
+        assert!(
+            !bin.windows(needle.len()).any(|w| w == needle),
+            "the palisade binary still contains {:?}",
+            String::from_utf8_lossy(needle)
+        );
+    }
+}
+
 #[test]
 fn init_then_keys_show_and_genesis_validate() {
     let dir = tempfile::tempdir().unwrap();

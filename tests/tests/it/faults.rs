@@ -407,8 +407,8 @@ fn a_two_two_split_halts_then_recovers() {
     agree(&net);
 }
 
-/// Four validators, one of them (drawn from the seed) started with the
-/// test-only `--byzantine MODE`; waits until the honest three reach height
+/// Four validators, one of them (drawn from the seed) run by the test-only
+/// `palisade-byzantine MODE` binary; waits until the honest three reach height
 /// 10. Returns the network and the honest nodes.
 fn with_one_byzantine(mode: &str) -> (Devnet, Vec<usize>) {
     let mut rng = FaultRng::from_env(&format!("byzantine-{mode}"));
@@ -418,7 +418,7 @@ fn with_one_byzantine(mode: &str) -> (Devnet, Vec<usize>) {
     for i in &honest {
         net.start(*i);
     }
-    net.start_with(byzantine, &["--byzantine", mode]);
+    net.start_byzantine(byzantine, mode);
     net.wait_height(&honest, 10, Duration::from_secs(60));
     (net, honest)
 }
