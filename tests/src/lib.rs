@@ -26,6 +26,12 @@ use palisade_types::{
     encode, Action, Address, Block, ChainId, CommitCertificate, Hash, Height, Keypair, Transaction,
 };
 
+/// Whether this runs in CI (`CI=true`), where a missing prerequisite is a
+/// failure, never a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
 /// Path of the `palisade` binary built beside the running test executable
 /// (`<target>/<profile>/deps/it-*` -> `<target>/<profile>/palisade`).
 pub fn palisade_bin() -> PathBuf {
@@ -329,6 +335,23 @@ impl Devnet {
             .filter_map(|i| self.height(*i))
             .max()
             .unwrap_or(0)
+    }
+
+    /// The top height of `nodes` once it has not moved for `quiet` (at
+    /// most `timeout`: then whatever it is).
+    pub fn settled_height(&self, nodes: &[usize], quiet: Duration, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        let mut last = self.top_height(nodes);
+        let mut since = Instant::now();
+        while Instant::now() < deadline && since.elapsed() < quiet {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = self.top_height(nodes);
+            if now != last {
+                last = now;
+                since = Instant::now();
+            }
+        }
+        last
     }
 
     /// The funded admin key `palisade testnet` wrote.
@@ -896,6 +919,8 @@ impl Drop for DevNode {
 #[derive(Debug)]
 pub struct Checker {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// What was seen up to the last round.
+    latest: std::sync::Arc<std::sync::Mutex<CheckReport>>,
     thread: Option<std::thread::JoinHandle<CheckReport>>,
 }
 
@@ -927,6 +952,8 @@ impl Checker {
         use std::sync::atomic::{AtomicBool, Ordering};
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let latest = std::sync::Arc::new(std::sync::Mutex::new(CheckReport::default()));
+        let shared = latest.clone();
         let thread = std::thread::spawn(move || {
             let mut report = CheckReport {
                 evidence: vec![0.0; metrics.len()],
@@ -977,14 +1004,31 @@ impl Checker {
                     h += 1;
                 }
                 checked = h - 1;
+                if let Ok(mut l) = shared.lock() {
+                    *l = report.clone();
+                }
                 std::thread::sleep(Duration::from_millis(300));
             }
             report
         });
         Checker {
             stop,
+            latest,
             thread: Some(thread),
         }
+    }
+
+    /// Waits (at most `timeout`) until what the checker has seen so far
+    /// satisfies `f`; returns whether it did.
+    pub fn wait_for(&self, timeout: Duration, f: impl Fn(&CheckReport) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.latest.lock().is_ok_and(|r| f(&r)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
     }
 
     pub fn stop(mut self) -> CheckReport {

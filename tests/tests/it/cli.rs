@@ -490,7 +490,13 @@ fn testnet_generates_homes_that_validate() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Until the first node holds the database (RocksDB's lock file).
+    let lock = home.join("data/db/LOCK");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !lock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(lock.exists(), "the first node did not open its database");
     let a = assert_cmd::Command::new(palisade_bin())
         .arg("start")
         .arg("--home")

@@ -104,8 +104,8 @@ fn negative_control_two_nodes_sharing_a_key_are_caught_double_signing() {
     while Instant::now() < deadline && evidence(&net, 1) == 0.0 && evidence(&net, 2) == 0.0 {
         std::thread::sleep(Duration::from_millis(200));
     }
-    // Give the checker a round to scrape what the nodes recorded.
-    std::thread::sleep(Duration::from_millis(800));
+    // Until the checker has scraped what the nodes recorded.
+    check.wait_for(Duration::from_secs(10), |r| r.double_signs() > 0.0);
     let report = check.stop();
     assert!(
         report.double_signs() > 0.0,
@@ -336,7 +336,9 @@ fn a_flooded_mempool_stays_bounded_and_valid_transactions_still_land() {
     agree(&net);
 }
 
-/// A devnet in network namespaces, or a clear skip where they cannot be made.
+/// A devnet in network namespaces, or a clear skip where they cannot be
+/// made: outside CI only. In CI (`CI=true`) a missing prerequisite fails
+/// the test (`.ci/run` installs iproute2 and runs as root).
 fn isolated() -> Option<Devnet> {
     let root = Command::new("id")
         .arg("-u")
@@ -347,6 +349,11 @@ fn isolated() -> Option<Devnet> {
         .output()
         .is_ok_and(|o| o.status.success());
     if !root || !has_ip {
+        assert!(
+            !palisade_tests::in_ci(),
+            "network namespaces need root and iproute2 (root: {root}, ip: {has_ip}); \
+             CI must have both (.ci/run installs iproute2)"
+        );
         eprintln!(
             "SKIPPED: network namespaces need root and iproute2 (root: {root}, ip: {has_ip})"
         );
@@ -388,10 +395,10 @@ fn a_two_two_split_halts_then_recovers() {
     net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
     let check = checker(&net);
     net.netns.as_ref().unwrap().split(far).unwrap();
-    // Let in-flight rounds finish, then no half has two thirds: no commits.
-    // (The test still reaches the nodes on the first bridge.)
-    std::thread::sleep(Duration::from_secs(2));
-    let during = net.top_height(near);
+    // Let in-flight rounds finish (until no height moves for a second),
+    // then no half has two thirds: no commits. (The test still reaches the
+    // nodes on the first bridge.)
+    let during = net.settled_height(near, Duration::from_secs(1), Duration::from_secs(20));
     std::thread::sleep(fault_hold(rng.millis(5000, 7000), Duration::from_secs(30)));
     for i in near {
         assert_eq!(
