@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the fault and adversarial scenarios on real node processes
 # (tests/tests/it/faults.rs and network.rs) and writes a summary table to
-# docs/reliability.md. Scenarios that cut links make network namespaces and
-# need root and iproute2; without them they say SKIPPED and pass.
+# docs/reliability.md, below its marker line (the hand-kept table of attacks
+# above it stays). Scenarios that cut links make network namespaces and
+# need root and iproute2; without them they say SKIPPED and pass (in CI,
+# CI=true, they fail instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}"
@@ -27,7 +29,10 @@ seen = {}
 for r in rows:
     seen[r[0]] = r
 rows = sorted(seen.values())
-out = ["# Reliability", "",
+marker = "<!-- scripts/faults.sh writes everything below this line -->"
+doc = open("docs/reliability.md").read()
+head = doc.split(marker)[0].rstrip() + "\n\n" if marker in doc else "# Reliability\n\n"
+out = [marker, "", "## Fault scenarios: last run", "",
        "Fault and adversarial scenarios on real `palisade` processes (4 validators on this machine),",
        "run by `scripts/faults.sh`. While a scenario runs, a checker compares block hashes across",
        "nodes, watches mempool and memory bounds and collects any double sign a node detects;",
@@ -55,7 +60,7 @@ if seeds:
 skips = sorted(set(re.findall(r"SKIPPED: (.*)", text)))
 if skips:
     out += ["", "Some scenarios skipped themselves (they pass without running): " + "; ".join(skips)]
-open("docs/reliability.md", "w").write("\n".join(out) + "\n")
+open("docs/reliability.md", "w").write(head + "\n".join(out) + "\n")
 print(f"wrote docs/reliability.md ({len(rows)} scenarios)")
 PY
 exit "$status"

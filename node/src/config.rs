@@ -43,6 +43,9 @@ pub struct P2pConfig {
     /// Peer ids allowed besides the validators (observers, sentries).
     pub observers: Vec<String>,
     pub max_peers: u32,
+    /// What one peer may make this node process; past it, its messages are
+    /// dropped and counted (`palisade_p2p_dropped_total`).
+    pub rate_limits: crate::network::rate::PeerLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +113,7 @@ impl Default for P2pConfig {
             peers: Vec::new(),
             observers: Vec::new(),
             max_peers: 64,
+            rate_limits: crate::network::rate::PeerLimits::default(),
         }
     }
 }
@@ -190,6 +194,10 @@ impl NodeConfig {
                 "p2p.max_peers must be at least 1".into(),
             ));
         }
+        self.p2p
+            .rate_limits
+            .validate()
+            .map_err(ConfigError::Invalid)?;
         if self.mempool.max_txs == 0
             || self.mempool.max_bytes == 0
             || self.mempool.max_per_sender == 0

@@ -286,7 +286,7 @@ impl Node {
             allowed: allowed_peers(&ledger, &observers)?,
             max_peers: cfg.p2p.max_peers,
             sync_timeout: Duration::from_secs(20),
-            limits: network::rate::PeerLimits::default(),
+            limits: cfg.p2p.rate_limits,
             metrics: metrics.clone(),
         };
         let identity = network::identity_from_seed(node_key.seed())?;

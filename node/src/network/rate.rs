@@ -8,38 +8,69 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use libp2p::PeerId;
+use serde::{Deserialize, Serialize};
 
-/// Limits per peer. Each is a token bucket that refills at the rate and
-/// holds `BURST_SECONDS` of it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Limits per peer (`[p2p.rate_limits]` in config.toml). Each is a token
+/// bucket that refills at the rate and holds [`BURST_SECONDS`] of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PeerLimits {
     /// Consensus messages (proposals and votes) relayed per second.
-    pub consensus_msgs_per_s: f64,
-    /// Consensus bytes per second; the burst holds a full-size proposal.
-    pub consensus_bytes_per_s: f64,
+    pub consensus_msgs_per_s: u64,
+    /// Consensus bytes per second; the burst must hold a full-size proposal.
+    pub consensus_bytes_per_s: u64,
     /// Transaction batches per second.
-    pub tx_batches_per_s: f64,
+    pub tx_batches_per_s: u64,
     /// Transaction batch bytes per second.
-    pub tx_bytes_per_s: f64,
+    pub tx_bytes_per_s: u64,
     /// Sync requests served per second.
-    pub sync_requests_per_s: f64,
+    pub sync_requests_per_s: u64,
 }
 
 /// Seconds of traffic a bucket holds.
 pub const BURST_SECONDS: f64 = 2.0;
 
 impl Default for PeerLimits {
-    /// Several times what one peer relays on a loaded 100-validator network
-    /// (each vote relayed once by each peer, about 2 MB/s of transaction
-    /// gossip at 13,000 tx/s, a sync peer asking 8 ranges at a time).
+    /// Several times what one peer relays on a loaded network: about 1,000
+    /// votes a second on a 100-validator set at 5 heights a second; a
+    /// gossip message is charged only to the first peer it comes from, so
+    /// a peer relays at most every batch of the network (each node
+    /// publishes up to 100 a second), about 2 MB/s of transactions at
+    /// 13,000 tx/s; a syncing peer asks 8 ranges at a time.
     fn default() -> Self {
         PeerLimits {
-            consensus_msgs_per_s: 5_000.0,
-            consensus_bytes_per_s: 32.0 * 1024.0 * 1024.0,
-            tx_batches_per_s: 1_000.0,
-            tx_bytes_per_s: 32.0 * 1024.0 * 1024.0,
-            sync_requests_per_s: 50.0,
+            consensus_msgs_per_s: 5_000,
+            consensus_bytes_per_s: 32 * 1024 * 1024,
+            tx_batches_per_s: 5_000,
+            tx_bytes_per_s: 32 * 1024 * 1024,
+            sync_requests_per_s: 50,
         }
+    }
+}
+
+impl PeerLimits {
+    /// Checks the limits leave room for honest traffic.
+    pub fn validate(&self) -> Result<(), String> {
+        let min_burst =
+            (crate::network::wire::MAX_CONSENSUS_MSG_BYTES as f64 / BURST_SECONDS) as u64;
+        if self.consensus_bytes_per_s < min_burst {
+            return Err(format!(
+                "p2p.rate_limits.consensus_bytes_per_s must be at least {min_burst} (a full-size proposal in a {BURST_SECONDS} s burst)"
+            ));
+        }
+        let min_tx = (crate::network::wire::MAX_TX_BATCH_BYTES as f64 / BURST_SECONDS) as u64;
+        if self.tx_bytes_per_s < min_tx {
+            return Err(format!(
+                "p2p.rate_limits.tx_bytes_per_s must be at least {min_tx} (a full transaction batch in a {BURST_SECONDS} s burst)"
+            ));
+        }
+        if self.consensus_msgs_per_s == 0
+            || self.tx_batches_per_s == 0
+            || self.sync_requests_per_s == 0
+        {
+            return Err("p2p.rate_limits: message and request rates must be at least 1".into());
+        }
+        Ok(())
     }
 }
 
@@ -52,7 +83,8 @@ struct Bucket {
 }
 
 impl Bucket {
-    fn new(rate: f64, now: Instant) -> Bucket {
+    fn new(rate: u64, now: Instant) -> Bucket {
+        let rate = rate as f64;
         let burst = rate * BURST_SECONDS;
         Bucket {
             tokens: burst,
@@ -174,7 +206,7 @@ mod tests {
     #[test]
     fn a_peer_over_its_rate_is_refused_until_the_bucket_refills() {
         let limits = PeerLimits {
-            sync_requests_per_s: 10.0,
+            sync_requests_per_s: 10,
             ..PeerLimits::default()
         };
         let mut r = RateLimiter::new(limits);
@@ -197,7 +229,7 @@ mod tests {
     #[test]
     fn bytes_are_limited_apart_from_messages() {
         let limits = PeerLimits {
-            tx_bytes_per_s: 1_000.0,
+            tx_bytes_per_s: 1_000,
             ..PeerLimits::default()
         };
         let mut r = RateLimiter::new(limits);

@@ -56,18 +56,15 @@ fn start(
     inbound: mpsc::Receiver<Message>,
     outbound: mpsc::Sender<Message>,
 ) -> Running {
-    start_with_interval(dir, n, index, inbound, outbound, Duration::from_millis(5))
-}
-
-fn start_with_interval(
-    dir: &Path,
-    n: usize,
-    index: usize,
-    inbound: mpsc::Receiver<Message>,
-    outbound: mpsc::Sender<Message>,
-    block_interval: Duration,
-) -> Running {
-    start_with_sync(dir, n, index, inbound, outbound, block_interval, None)
+    start_with_sync(
+        dir,
+        n,
+        index,
+        inbound,
+        outbound,
+        Duration::from_millis(5),
+        None,
+    )
 }
 
 fn start_with_sync(
@@ -247,7 +244,7 @@ async fn heights_start_a_block_interval_apart() {
     let (_in_tx, in_rx) = mpsc::channel(16);
     let (out_tx, mut out_rx) = mpsc::channel(1024);
     tokio::spawn(async move { while out_rx.recv().await.is_some() {} });
-    let mut node = start_with_interval(dir.path(), 1, 0, in_rx, out_tx, interval);
+    let mut node = start_with_sync(dir.path(), 1, 0, in_rx, out_tx, interval, None);
     wait_for_height(&mut node, 6).await;
     let times: Vec<u64> = (1..=6)
         .map(|h| {

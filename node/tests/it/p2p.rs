@@ -356,7 +356,7 @@ async fn proposals_and_votes_are_relayed_to_peers_of_peers() {
 async fn sync_requests_over_a_peers_rate_are_refused_and_counted() {
     let (pa, pb) = (free_port(), free_port());
     let limits = PeerLimits {
-        sync_requests_per_s: 2.0,
+        sync_requests_per_s: 2,
         ..PeerLimits::default()
     };
     let a = node_with(6, pa, &[], &[7], 11, limits);
