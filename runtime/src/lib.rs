@@ -37,7 +37,7 @@ pub use execute::{
     to_set, BlockOutcome, NonceRule, Runtime, Signatures, MAX_NONCE_GAP, MAX_VALIDATOR_POWER,
 };
 pub use genesis_state::{initial_root, initial_state, InitialState};
-pub use params::ChainParams;
+pub use params::{ChainParams, MAX_VALIDATOR_UPDATE_DELAY, MIN_MAX_BLOCK_BYTES, MIN_MAX_TX_BYTES};
 pub use receipt::{receipts_root, Event, Receipt};
 pub use state::{Account, ValidatorChange, ValidatorInfo};
 pub use store::{commit_writes, get_at, get_with_proof, MemStore, StateChanges, StateStore};

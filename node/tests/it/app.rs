@@ -419,3 +419,94 @@ fn a_decided_block_is_executed_without_its_signatures_but_must_reproduce_its_roo
         }
     }
 }
+
+/// Issue 26: with every parameter at the lowest value `SetParam` allows,
+/// the proposer still includes an admin's transaction, so each can be
+/// raised again; every block executes on another node. (The proposer used
+/// to keep a fixed 128 KiB of `max_block_bytes` for the header and last
+/// commit, so at 1 KiB every block was empty for good.)
+#[test]
+fn every_parameter_lowered_to_its_minimum_can_be_raised_again() {
+    use palisade_types::Param;
+    let d = ChainParams::default();
+    let lowest = [
+        Param::MaxTxBytes(256),
+        Param::MaxBlockBytes(1024),
+        Param::MaxValueBytes(0),
+        Param::ValidatorUpdateDelay(1),
+        Param::MaxBlockTxs(1),
+    ];
+    let back = [
+        Param::MaxBlockTxs(d.max_block_txs),
+        Param::MaxBlockBytes(d.max_block_bytes),
+        Param::MaxTxBytes(d.max_tx_bytes),
+        Param::MaxValueBytes(d.max_value_bytes),
+        Param::ValidatorUpdateDelay(d.validator_update_delay),
+    ];
+    let mut a = node();
+    let b = node();
+    let mut now = d;
+    for (i, param) in lowest.into_iter().chain(back).enumerate() {
+        let h = i as u64 + 1;
+        now = now.with(param).unwrap();
+        if h <= 5 {
+            // These are the minimums: one less is refused.
+            let below = match param {
+                Param::MaxTxBytes(v) => Some(Param::MaxTxBytes(v - 1)),
+                Param::MaxBlockBytes(v) => Some(Param::MaxBlockBytes(v - 1)),
+                Param::ValidatorUpdateDelay(v) => Some(Param::ValidatorUpdateDelay(v - 1)),
+                Param::MaxBlockTxs(v) => Some(Param::MaxBlockTxs(v - 1)),
+                Param::MaxValueBytes(_) => None,
+            };
+            if let Some(below) = below {
+                assert!(now.with(below).is_err(), "{below:?} allowed");
+            }
+        }
+        add(
+            &mut a,
+            Transaction {
+                chain_id: chain(),
+                nonce: h - 1,
+                signer: k(1).address(),
+                action: Action::SetParam { param },
+            }
+            .sign(&k(1)),
+        );
+        let proposed = a
+            .app
+            .propose(&a.pool, validators()[0].public_key(), NOW + h)
+            .unwrap();
+        assert_eq!(
+            proposed.block.txs.len(),
+            1,
+            "block {h} leaves out SetParam {param:?}"
+        );
+        assert_eq!(proposed.outcome.receipts[0].code, 0, "{param:?}");
+        let checked = b
+            .app
+            .validate(proposed.block.clone(), Some(NOW + h))
+            .unwrap();
+        let commit = commit_for(&proposed.block);
+        a.app
+            .commit(&proposed, &commit, Durability::Synced)
+            .unwrap();
+        b.app.commit(&checked, &commit, Durability::Synced).unwrap();
+        a.pool
+            .update(
+                &proposed.block.txs,
+                proposed.outcome.changes.values.keys().map(Vec::as_slice),
+                a.app.runtime(),
+                a.app.ledger().as_ref(),
+                Height(h + 1),
+            )
+            .unwrap();
+    }
+    assert_eq!(now, d);
+    let raw = palisade_runtime::StateStore::get(
+        a.app.ledger().as_ref(),
+        palisade_runtime::state::keys::PARAMS,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(borsh::from_slice::<ChainParams>(&raw).unwrap(), d);
+}
