@@ -55,6 +55,7 @@ pub fn reason(e: &TxError) -> &'static str {
         TxError::InvalidPower { .. } => "invalid_power",
         TxError::ValidatorChangeTooLarge => "validator_change_too_large",
         TxError::InvalidParam(_) => "invalid_param",
+        TxError::InvalidValidatorKey { .. } => "invalid_validator_key",
     }
 }
 

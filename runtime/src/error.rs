@@ -1,4 +1,4 @@
-use palisade_types::{Hash, Role};
+use palisade_types::{Hash, KeyError, Role};
 
 /// Why a transaction was refused or failed. Every variant has a stable
 /// numeric code (receipts and JSON-RPC carry it); codes are never reused.
@@ -44,6 +44,8 @@ pub enum TxError {
     InvalidParam(&'static str),
     #[error("nonce {got} is too far ahead of the account's next nonce {expected}")]
     NonceTooFarAhead { expected: u64, got: u64 },
+    #[error("the validator's {key} is not a valid ed25519 public key: {reason}")]
+    InvalidValidatorKey { key: &'static str, reason: KeyError },
 }
 
 impl TxError {
@@ -70,6 +72,7 @@ impl TxError {
             TxError::InvalidPower { .. } => 22,
             TxError::ValidatorChangeTooLarge => 23,
             TxError::InvalidParam(_) => 24,
+            TxError::InvalidValidatorKey { .. } => 25,
         }
     }
 

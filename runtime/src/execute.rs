@@ -1,8 +1,8 @@
 use std::collections::BTreeSet;
 
 use palisade_types::{
-    batch, Action, ChainId, Hash, Height, Role, SignedTransaction, Validator, ValidatorSet,
-    MAX_TOTAL_POWER,
+    batch, Action, ChainId, Hash, Height, PublicKey, Role, SignedTransaction, Validator,
+    ValidatorSet, MAX_TOTAL_POWER,
 };
 
 use crate::receipt::{receipts_root, Event, Receipt};
@@ -462,6 +462,8 @@ impl Runtime {
                 power,
             } => {
                 need_operator(&signer)?;
+                valid_key("consensus key", consensus_key)?;
+                valid_key("node key", node_key)?;
                 st.set_account(&from, &signer);
                 let change = ValidatorChange::Add(ValidatorInfo {
                     consensus_key: *consensus_key,
@@ -588,6 +590,11 @@ fn need_operator(a: &Account) -> Result<(), TxError> {
     }
 }
 
+fn valid_key(what: &'static str, key: &PublicKey) -> Result<(), TxError> {
+    key.check_point()
+        .map_err(|reason| TxError::InvalidValidatorKey { key: what, reason })
+}
+
 fn apply_change(set: &mut Vec<ValidatorInfo>, c: &ValidatorChange) {
     match c {
         ValidatorChange::Add(v) => {
@@ -605,7 +612,7 @@ fn apply_change(set: &mut Vec<ValidatorInfo>, c: &ValidatorChange) {
     }
 }
 
-fn power_of(set: &[ValidatorInfo], k: &palisade_types::PublicKey) -> Option<u64> {
+fn power_of(set: &[ValidatorInfo], k: &PublicKey) -> Option<u64> {
     set.iter().find(|v| v.consensus_key == *k).map(|v| v.power)
 }
 

@@ -82,6 +82,16 @@ impl Chain {
             .unwrap_or_default()
     }
 
+    /// The validator set of the next height to execute.
+    pub fn validators(&self) -> Vec<ValidatorInfo> {
+        let raw = self
+            .store
+            .get(palisade_runtime::state::keys::VALIDATORS)
+            .unwrap()
+            .unwrap();
+        borsh::from_slice(&raw).unwrap()
+    }
+
     pub fn tx(&self, signer: u8, action: Action) -> SignedTransaction {
         let nonce = self.account(signer).nonce;
         self.tx_with_nonce(signer, nonce, action)
