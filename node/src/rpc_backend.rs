@@ -56,6 +56,7 @@ pub fn reason(e: &TxError) -> &'static str {
         TxError::ValidatorChangeTooLarge => "validator_change_too_large",
         TxError::InvalidParam(_) => "invalid_param",
         TxError::InvalidValidatorKey { .. } => "invalid_validator_key",
+        TxError::NotValidatorOperator => "not_validator_operator",
     }
 }
 

@@ -46,6 +46,8 @@ pub enum TxError {
     NonceTooFarAhead { expected: u64, got: u64 },
     #[error("the validator's {key} is not a valid ed25519 public key: {reason}")]
     InvalidValidatorKey { key: &'static str, reason: KeyError },
+    #[error("only the validator's operator or an admin may change it")]
+    NotValidatorOperator,
 }
 
 impl TxError {
@@ -73,6 +75,7 @@ impl TxError {
             TxError::ValidatorChangeTooLarge => 23,
             TxError::InvalidParam(_) => 24,
             TxError::InvalidValidatorKey { .. } => 25,
+            TxError::NotValidatorOperator => 26,
         }
     }
 

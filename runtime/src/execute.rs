@@ -1,7 +1,7 @@
 use std::collections::BTreeSet;
 
 use palisade_types::{
-    batch, Action, ChainId, Hash, Height, PublicKey, Role, SignedTransaction, Validator,
+    batch, Action, Address, ChainId, Hash, Height, PublicKey, Role, SignedTransaction, Validator,
     ValidatorSet, MAX_TOTAL_POWER,
 };
 
@@ -471,6 +471,7 @@ impl Runtime {
                     power: *power,
                 });
                 let at = schedule(st, height, params, change)?;
+                st.set_validator_operator(consensus_key, Some(&from));
                 ev(record, || {
                     Event::new(
                         "validator_add",
@@ -484,8 +485,10 @@ impl Runtime {
             }
             Action::RemoveValidator { consensus_key } => {
                 need_operator(&signer)?;
+                may_change(st, &signer, &from, consensus_key)?;
                 st.set_account(&from, &signer);
                 let at = schedule(st, height, params, ValidatorChange::Remove(*consensus_key))?;
+                st.set_validator_operator(consensus_key, None);
                 ev(record, || {
                     Event::new(
                         "validator_remove",
@@ -501,6 +504,7 @@ impl Runtime {
                 power,
             } => {
                 need_operator(&signer)?;
+                may_change(st, &signer, &from, consensus_key)?;
                 st.set_account(&from, &signer);
                 let at = schedule(
                     st,
@@ -587,6 +591,20 @@ fn need_operator(a: &Account) -> Result<(), TxError> {
         Ok(())
     } else {
         Err(TxError::unauthorized(Role::ValidatorOperator))
+    }
+}
+
+/// An admin may change any validator; an operator only those it added.
+fn may_change(
+    st: &Overlay<'_>,
+    signer: &Account,
+    from: &Address,
+    key: &PublicKey,
+) -> Result<(), Admit> {
+    if signer.has(Role::Admin) || st.validator_operator(key)? == Some(*from) {
+        Ok(())
+    } else {
+        Err(TxError::NotValidatorOperator.into())
     }
 }
 

@@ -10,7 +10,7 @@ use crate::{ChainParams, StateStore, StoreError};
 
 /// Key layout. Every key starts with a short tag naming its record kind.
 pub mod keys {
-    use palisade_types::{Address, Height};
+    use palisade_types::{Address, Height, PublicKey};
 
     pub const PARAMS: &[u8] = b"meta/params";
     pub const VALIDATORS: &[u8] = b"meta/validators";
@@ -37,6 +37,14 @@ pub mod keys {
     /// Validator-set changes that take effect at `height`.
     pub fn pending_validators(height: Height) -> Vec<u8> {
         [b"meta/pending/".as_slice(), &height.get().to_be_bytes()].concat()
+    }
+
+    /// Operators: this prefix, then the validator's 32-byte consensus key.
+    pub const OPERATOR_PREFIX: &[u8] = b"valop/";
+
+    /// The account that operates the validator with `consensus_key`.
+    pub fn validator_operator(consensus_key: &PublicKey) -> Vec<u8> {
+        [OPERATOR_PREFIX, consensus_key.as_bytes()].concat()
     }
 }
 
@@ -216,6 +224,17 @@ impl<'a> Overlay<'a> {
             self.delete(keys::pending_validators(h));
         } else {
             self.put(keys::pending_validators(h), encode(changes));
+        }
+    }
+
+    pub fn validator_operator(&self, k: &PublicKey) -> Result<Option<Address>, StoreError> {
+        self.get_rec(&keys::validator_operator(k))
+    }
+
+    pub fn set_validator_operator(&mut self, k: &PublicKey, operator: Option<&Address>) {
+        match operator {
+            Some(a) => self.put(keys::validator_operator(k), encode(a)),
+            None => self.delete(keys::validator_operator(k)),
         }
     }
 

@@ -254,7 +254,7 @@ fn validator_changes_take_effect_after_the_delay() {
     let mut c = Chain::new();
     let new = validator_key(9);
     let r = c.run(
-        ALICE,
+        OPERATOR,
         Action::AddValidator {
             consensus_key: new,
             node_key: key(209).public_key(),
@@ -266,7 +266,7 @@ fn validator_changes_take_effect_after_the_delay() {
     let out = c.execute(&[]).unwrap(); // block 2
     assert_eq!(out.next_validator_set.power_of(&new), 5);
     c.commit(&[]);
-    // Operator role may change power too.
+    // The operator that added it may change its power.
     let r = c.run(
         OPERATOR,
         Action::SetValidatorPower {

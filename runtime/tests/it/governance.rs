@@ -3,9 +3,37 @@
 //! checked as a whole, whatever delay each change was queued with.
 
 use palisade_runtime::TxError;
-use palisade_types::{Action, KeyError, PublicKey};
+use palisade_types::{Action, KeyError, PublicKey, Role};
 
 use crate::chain::*;
+
+/// A second validator operator.
+const OP2: u8 = 5;
+
+fn add(i: u8, power: u64) -> Action {
+    add_with_node(i, i, power)
+}
+
+fn add_with_node(i: u8, node: u8, power: u64) -> Action {
+    Action::AddValidator {
+        consensus_key: validator_key(i),
+        node_key: key(200 + node).public_key(),
+        power,
+    }
+}
+
+fn remove(i: u8) -> Action {
+    Action::RemoveValidator {
+        consensus_key: validator_key(i),
+    }
+}
+
+fn set_power(i: u8, power: u64) -> Action {
+    Action::SetValidatorPower {
+        consensus_key: validator_key(i),
+        power,
+    }
+}
 
 /// 32 bytes that are not an acceptable validator key: not a point (the
 /// `0x02…` key of the report), the identity (small order), and the identity
@@ -59,4 +87,50 @@ fn a_validator_key_that_is_not_a_valid_point_is_refused_in_the_mempool_and_in_bl
         assert!(!bad_keys().contains(&v.node_key));
         assert!(!bad_keys().contains(&v.consensus_key));
     }
+}
+
+#[test]
+fn an_operator_changes_only_the_validators_it_added() {
+    let not_operator = TxError::NotValidatorOperator.code();
+    let mut c = Chain::new();
+    let grant = Action::GrantRole {
+        account: key(OP2).address(),
+        role: Role::ValidatorOperator,
+    };
+    assert!(c.run(ALICE, grant).is_success());
+    assert!(c.run(OPERATOR, add(9, 3)).is_success()); // block 2, effective at 4
+    c.commit(&[]);
+    assert!(c
+        .validators()
+        .iter()
+        .any(|v| v.consensus_key == validator_key(9)));
+
+    // Another operator may change neither OPERATOR's validator nor a
+    // genesis one (genesis validators have no operator): refused in the
+    // mempool and in a block.
+    for action in [set_power(9, 4), remove(9), set_power(0, 11), remove(0)] {
+        let tx = c.tx(OP2, action.clone());
+        assert!(c.check(&tx).is_err(), "{action:?} admitted");
+        let r = c.commit(&[tx]).remove(0);
+        assert_eq!(r.code, not_operator, "{action:?}: {r:?}");
+    }
+    // Its own operator may, and an admin may change any validator.
+    assert!(c.run(OPERATOR, set_power(9, 4)).is_success());
+    assert_eq!(c.run(OPERATOR, set_power(0, 11)).code, not_operator);
+    assert!(c.run(ALICE, set_power(0, 11)).is_success());
+    for _ in 0..3 {
+        c.commit(&[]);
+    }
+
+    // Removing it forgets its operator: re-added by OP2, it is OP2's.
+    assert!(c.run(OPERATOR, remove(9)).is_success());
+    for _ in 0..3 {
+        c.commit(&[]);
+    }
+    assert!(c.run(OP2, add(9, 2)).is_success());
+    for _ in 0..3 {
+        c.commit(&[]);
+    }
+    assert_eq!(c.run(OPERATOR, set_power(9, 1)).code, not_operator);
+    assert!(c.run(OP2, set_power(9, 1)).is_success());
 }
