@@ -57,6 +57,10 @@ pub fn reason(e: &TxError) -> &'static str {
         TxError::InvalidParam(_) => "invalid_param",
         TxError::InvalidValidatorKey { .. } => "invalid_validator_key",
         TxError::NotValidatorOperator => "not_validator_operator",
+        TxError::NodeKeyExists => "node_key_exists",
+        TxError::TooManyValidators { .. } => "too_many_validators",
+        TxError::TotalPowerTooLarge { .. } => "total_power_too_large",
+        TxError::ValidatorChangeConflict => "validator_change_conflict",
     }
 }
 

@@ -13,7 +13,9 @@
 //! by an account that holds a role, with exactly the account's next nonce;
 //! otherwise the block carrying it is invalid. Each action then needs its
 //! role (transfer, burn, put, delete: member; mint: minter; roles and
-//! parameters: admin; validator changes: admin or validator operator). A
+//! parameters: admin; validator changes: admin, or a validator operator for
+//! the validators it added; the whole pending schedule of validator changes
+//! is checked with each new one, see `docs/spec.md` section 4.1). A
 //! transaction whose action fails gets a receipt with a stable error code
 //! and changes nothing but its nonce.
 //!

@@ -510,3 +510,74 @@ fn every_parameter_lowered_to_its_minimum_can_be_raised_again() {
     .unwrap();
     assert_eq!(borsh::from_slice::<ChainParams>(&raw).unwrap(), d);
 }
+
+/// Builds, validates on `b`, and commits on both a block of `txs`.
+fn run_block(a: &mut Node, b: &Node, txs: Vec<palisade_types::SignedTransaction>) {
+    let h = a.app.ledger().latest_height().unwrap().get() + 1;
+    for tx in txs {
+        add(a, tx);
+    }
+    let proposed = a
+        .app
+        .propose(&a.pool, validators()[0].public_key(), NOW + h)
+        .unwrap();
+    assert!(proposed.outcome.receipts.iter().all(|r| r.code == 0));
+    let checked = b
+        .app
+        .validate(proposed.block.clone(), Some(NOW + h))
+        .unwrap();
+    let commit = commit_for(&proposed.block);
+    a.app
+        .commit(&proposed, &commit, Durability::Synced)
+        .unwrap();
+    b.app.commit(&checked, &commit, Durability::Synced).unwrap();
+    a.pool
+        .update(
+            &proposed.block.txs,
+            proposed.outcome.changes.values.keys().map(Vec::as_slice),
+            a.app.runtime(),
+            a.app.ledger().as_ref(),
+            Height(h + 1),
+        )
+        .unwrap();
+}
+
+/// A validator queued to join while the delay was long stays on the
+/// allowlist after the delay is shortened (the allowlist used to look only
+/// `validator_update_delay` heights ahead).
+#[test]
+fn a_validator_queued_under_a_longer_delay_is_allowed_to_connect() {
+    use palisade_types::Param;
+    let admin = |nonce: u64, action: Action| {
+        Transaction {
+            chain_id: chain(),
+            nonce,
+            signer: k(1).address(),
+            action,
+        }
+        .sign(&k(1))
+    };
+    let set_delay = |d| Action::SetParam {
+        param: Param::ValidatorUpdateDelay(d),
+    };
+    let mut a = node();
+    let b = node();
+    run_block(&mut a, &b, vec![admin(0, set_delay(10))]);
+    let newcomer = k(120).public_key();
+    run_block(
+        &mut a,
+        &b,
+        vec![admin(
+            1,
+            Action::AddValidator {
+                consensus_key: k(119).public_key(),
+                node_key: newcomer,
+                power: 1,
+            },
+        )],
+    ); // takes effect at 12
+    run_block(&mut a, &b, vec![admin(2, set_delay(1))]);
+    let allowed = palisade_node::node::allowed_peers(a.app.ledger(), &[]).unwrap();
+    assert!(allowed.contains(&palisade_node::network::peer_id_of(&newcomer).unwrap()));
+    assert_eq!(allowed.len(), 5);
+}
