@@ -32,8 +32,8 @@ use std::path::Path;
 use borsh::BorshSerialize;
 use palisade_runtime::{initial_state, ChainParams, InitialState, StateChanges, ValidatorInfo};
 use palisade_types::{
-    sha256, Address, Amount, ChainId, Hash, PublicKey, Role, Timestamp, Validator, ValidatorSet,
-    MAX_TOTAL_POWER,
+    sha256, Address, Amount, ChainId, Hash, KeyError, PublicKey, Role, Timestamp, Validator,
+    ValidatorSet, MAX_TOTAL_POWER,
 };
 use serde::{Deserialize, Serialize};
 
@@ -147,11 +147,12 @@ pub enum GenesisError {
     DuplicateConsensusKey(PublicKey),
     #[error("node key {0} is used by more than one validator")]
     DuplicateNodeKey(PublicKey),
-    #[error("{what} {key} of validator {name} is not a valid ed25519 public key")]
+    #[error("{what} {key} of validator {name} is not a valid ed25519 public key: {reason}")]
     InvalidKey {
         what: &'static str,
         key: PublicKey,
         name: String,
+        reason: KeyError,
     },
     #[error("account {0} is listed more than once")]
     DuplicateAccount(Address),
@@ -217,11 +218,13 @@ impl Genesis {
                 return Err(GenesisError::PowerTooLarge(name));
             }
             for (what, key) in [("consensus key", v.consensus_key), ("node key", v.node_key)] {
-                if key.prepare().is_err() {
+                // The rule the runtime applies to `AddValidator`.
+                if let Err(reason) = key.check_point() {
                     return Err(GenesisError::InvalidKey {
                         what,
                         key,
                         name: name.clone(),
+                        reason,
                     });
                 }
             }

@@ -151,8 +151,29 @@ impl App {
             borsh::from_slice::<palisade_runtime::ChainParams>(&raw)
                 .map_err(|e| AppError::Missing(format!("chain parameters: {e}")))?
         };
-        // Leave room for the header and the last commit in the byte budget.
-        let budget = (params.max_block_bytes as usize).saturating_sub(128 * 1024);
+        let (prev_hash, prev_time, last_commit) = self.previous(h)?;
+        // The hashes are filled in once the block is executed; they do not
+        // change the header's length.
+        let mut header = BlockHeader {
+            chain_id: self.rt.chain_id().clone(),
+            height: h,
+            time: Timestamp(now_ms.max(prev_time.saturating_add(1))),
+            last_block_hash: prev_hash,
+            tx_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+            receipts_root: Hash::ZERO,
+            validators_hash: Hash::ZERO,
+            next_validators_hash: Hash::ZERO,
+            proposer,
+            last_commit_hash: last_commit
+                .as_ref()
+                .map_or(Hash::ZERO, CommitCertificate::hash),
+        };
+        // `max_block_bytes` bounds the transactions' bytes alone (as the
+        // runtime counts them); the whole block must also fit the network's
+        // bound with this header and last commit.
+        let budget = (params.max_block_bytes as usize)
+            .min(Block::room_for_txs(&header, last_commit.as_ref()));
         let mut txs: Vec<SignedTransaction> = mempool
             .reap(self.ledger.as_ref(), params.max_block_txs as usize, budget)
             .map_err(|e| AppError::Missing(e.to_string()))?
@@ -191,24 +212,14 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         };
-        let (prev_hash, prev_time, last_commit) = self.previous(h)?;
         let validators = self.validators(h)?;
+        header.tx_root = palisade_types::merkle::root(&hashes);
+        header.state_root = outcome.changes.root;
+        header.receipts_root = outcome.receipts_root;
+        header.validators_hash = validators.hash();
+        header.next_validators_hash = outcome.next_validator_set.hash();
         let block = Block {
-            header: BlockHeader {
-                chain_id: self.rt.chain_id().clone(),
-                height: h,
-                time: Timestamp(now_ms.max(prev_time.saturating_add(1))),
-                last_block_hash: prev_hash,
-                tx_root: palisade_types::merkle::root(&hashes),
-                state_root: outcome.changes.root,
-                receipts_root: outcome.receipts_root,
-                validators_hash: validators.hash(),
-                next_validators_hash: outcome.next_validator_set.hash(),
-                proposer,
-                last_commit_hash: last_commit
-                    .as_ref()
-                    .map_or(Hash::ZERO, CommitCertificate::hash),
-            },
+            header,
             txs: BoundedVec::new(txs)
                 .map_err(|n| AppError::Missing(format!("room for {n} txs")))?,
             last_commit,

@@ -182,31 +182,31 @@ pub fn allowed_peers(ledger: &Ledger, observers: &[PeerId]) -> Result<HashSet<Pe
         Some(raw) => borsh::from_slice(&raw).map_err(|e| state(&e))?,
         None => Vec::new(),
     };
-    let latest = ledger.latest_height()?.get();
-    let delay = match ledger.get(keys::PARAMS).map_err(|e| state(&e))? {
-        Some(raw) => {
-            borsh::from_slice::<palisade_runtime::ChainParams>(&raw)
-                .map_err(|e| state(&e))?
-                .validator_update_delay
-        }
-        None => 0,
-    };
-    for h in latest.saturating_add(1)..=latest.saturating_add(delay).saturating_add(1) {
-        if let Some(raw) = ledger
-            .get(&keys::pending_validators(Height(h)))
-            .map_err(|e| state(&e))?
-        {
-            let changes: Vec<ValidatorChange> = borsh::from_slice(&raw).map_err(|e| state(&e))?;
-            for c in changes {
-                if let ValidatorChange::Add(v) = c {
-                    infos.push(v);
-                }
+    // Every pending height (the runtime's index), whatever delay each
+    // change was queued with.
+    let st = palisade_runtime::state::Overlay::new(ledger);
+    for h in st.pending_heights().map_err(|e| state(&e))? {
+        for c in st.pending(h).map_err(|e| state(&e))? {
+            if let ValidatorChange::Add(v) = c {
+                infos.push(v);
             }
         }
     }
     let mut out: HashSet<PeerId> = observers.iter().copied().collect();
     for v in infos {
-        out.insert(network::peer_id_of(&v.node_key)?);
+        // The runtime refuses such keys now; a chain that recorded one
+        // before must still be able to start (that validator just cannot
+        // connect), not be bricked by it.
+        match network::peer_id_of(&v.node_key) {
+            Ok(p) => {
+                out.insert(p);
+            }
+            Err(e) => tracing::warn!(
+                validator = %v.consensus_key,
+                error = %e,
+                "a validator's node key is not a valid ed25519 key; it cannot connect"
+            ),
+        }
     }
     Ok(out)
 }

@@ -55,6 +55,12 @@ pub fn reason(e: &TxError) -> &'static str {
         TxError::InvalidPower { .. } => "invalid_power",
         TxError::ValidatorChangeTooLarge => "validator_change_too_large",
         TxError::InvalidParam(_) => "invalid_param",
+        TxError::InvalidValidatorKey { .. } => "invalid_validator_key",
+        TxError::NotValidatorOperator => "not_validator_operator",
+        TxError::NodeKeyExists => "node_key_exists",
+        TxError::TooManyValidators { .. } => "too_many_validators",
+        TxError::TotalPowerTooLarge { .. } => "total_power_too_large",
+        TxError::ValidatorChangeConflict => "validator_change_conflict",
     }
 }
 

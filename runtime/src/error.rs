@@ -1,4 +1,4 @@
-use palisade_types::{Hash, Role};
+use palisade_types::{Hash, KeyError, Role};
 
 /// Why a transaction was refused or failed. Every variant has a stable
 /// numeric code (receipts and JSON-RPC carry it); codes are never reused.
@@ -38,12 +38,24 @@ pub enum TxError {
     ValidatorNotFound,
     #[error("voting power must be between 1 and {max}")]
     InvalidPower { max: u64 },
-    #[error("validator-set change too large for one step: changes at one height must move less than a third of the voting power and leave at least one validator")]
+    #[error("validator-set change too large: the changes taking effect within any validator_update_delay consecutive heights must move less than a third of the voting power, and leave at least one validator")]
     ValidatorChangeTooLarge,
     #[error("invalid parameter value: {0}")]
     InvalidParam(&'static str),
     #[error("nonce {got} is too far ahead of the account's next nonce {expected}")]
     NonceTooFarAhead { expected: u64, got: u64 },
+    #[error("the validator's {key} is not a valid ed25519 public key: {reason}")]
+    InvalidValidatorKey { key: &'static str, reason: KeyError },
+    #[error("only the validator's operator or an admin may change it")]
+    NotValidatorOperator,
+    #[error("a validator with this node key exists or is pending")]
+    NodeKeyExists,
+    #[error("the validator set would have more than {max} members")]
+    TooManyValidators { max: usize },
+    #[error("the validator set's total power would exceed {max}")]
+    TotalPowerTooLarge { max: u64 },
+    #[error("conflicts with a validator-set change already pending")]
+    ValidatorChangeConflict,
 }
 
 impl TxError {
@@ -70,6 +82,12 @@ impl TxError {
             TxError::InvalidPower { .. } => 22,
             TxError::ValidatorChangeTooLarge => 23,
             TxError::InvalidParam(_) => 24,
+            TxError::InvalidValidatorKey { .. } => 25,
+            TxError::NotValidatorOperator => 26,
+            TxError::NodeKeyExists => 27,
+            TxError::TooManyValidators { .. } => 28,
+            TxError::TotalPowerTooLarge { .. } => 29,
+            TxError::ValidatorChangeConflict => 30,
         }
     }
 

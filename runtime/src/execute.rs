@@ -1,12 +1,14 @@
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+use palisade_types::limits::MAX_VALIDATORS;
 use palisade_types::{
-    batch, Action, ChainId, Hash, Height, Role, SignedTransaction, Validator, ValidatorSet,
-    MAX_TOTAL_POWER,
+    batch, Action, Address, ChainId, Hash, Height, Param, PublicKey, Role, SignedTransaction,
+    Validator, ValidatorSet, MAX_TOTAL_POWER,
 };
 
+use crate::params::MAX_VALIDATOR_UPDATE_DELAY;
 use crate::receipt::{receipts_root, Event, Receipt};
-use crate::state::{Account, Overlay, ValidatorChange, ValidatorInfo};
+use crate::state::{Account, AppliedChanges, Overlay, ValidatorChange, ValidatorInfo};
 use crate::store::{commit_writes, StateChanges};
 use crate::{BlockError, ChainParams, StateStore, StoreError, TxError};
 
@@ -265,10 +267,31 @@ impl Runtime {
         // would leave the root as it is but cost tree updates and writes,
         // and make every block look as if it touched the validator set.
         if !due.is_empty() {
+            let mut set = SimSet::new(&validators);
+            let total_before = set.total;
+            let mut moved: u128 = 0;
             for c in &due {
-                apply_change(&mut validators, c);
+                // Scheduling checked every change against the whole
+                // schedule, so none fails here; one that did (state from
+                // before the schedule index) is skipped, as it always was.
+                if let Ok(m) = set.apply(c) {
+                    moved += m;
+                }
             }
+            validators = set.into_list();
             st.set_pending(next, &Vec::new());
+            let mut heights = st.pending_heights()?;
+            heights.retain(|h| *h != next);
+            st.set_pending_heights(&heights);
+            let mut history = st.validator_history()?;
+            history
+                .retain(|e| e.height.get().saturating_add(MAX_VALIDATOR_UPDATE_DELAY) > next.get());
+            history.push(AppliedChanges {
+                height: next,
+                moved: u64::try_from(moved).unwrap_or(u64::MAX),
+                total_before: u64::try_from(total_before).unwrap_or(u64::MAX),
+            });
+            st.set_validator_history(&history);
             st.set_validators(&validators);
             st.commit_tx();
         }
@@ -462,6 +485,8 @@ impl Runtime {
                 power,
             } => {
                 need_operator(&signer)?;
+                valid_key("consensus key", consensus_key)?;
+                valid_key("node key", node_key)?;
                 st.set_account(&from, &signer);
                 let change = ValidatorChange::Add(ValidatorInfo {
                     consensus_key: *consensus_key,
@@ -469,6 +494,7 @@ impl Runtime {
                     power: *power,
                 });
                 let at = schedule(st, height, params, change)?;
+                st.set_validator_operator(consensus_key, Some(&from));
                 ev(record, || {
                     Event::new(
                         "validator_add",
@@ -482,8 +508,10 @@ impl Runtime {
             }
             Action::RemoveValidator { consensus_key } => {
                 need_operator(&signer)?;
+                may_change(st, &signer, &from, consensus_key)?;
                 st.set_account(&from, &signer);
                 let at = schedule(st, height, params, ValidatorChange::Remove(*consensus_key))?;
+                st.set_validator_operator(consensus_key, None);
                 ev(record, || {
                     Event::new(
                         "validator_remove",
@@ -499,6 +527,7 @@ impl Runtime {
                 power,
             } => {
                 need_operator(&signer)?;
+                may_change(st, &signer, &from, consensus_key)?;
                 st.set_account(&from, &signer);
                 let at = schedule(
                     st,
@@ -520,6 +549,20 @@ impl Runtime {
             Action::SetParam { param } => {
                 need(&signer, Role::Admin)?;
                 let next = params.with(*param)?;
+                if let Param::ValidatorUpdateDelay(d) = param {
+                    if *d > params.validator_update_delay {
+                        // Longer windows: the recent and pending changes
+                        // must keep to the rule under the new delay too.
+                        check_schedule(st, height, *d, &load_schedule(st)?, None).map_err(
+                            |e| match e {
+                                Admit::Tx(_) => Admit::Tx(TxError::InvalidParam(
+                                    "validator_update_delay: recent and pending validator changes would move a third or more of the power within one window of the new delay",
+                                )),
+                                s => s,
+                            },
+                        )?;
+                    }
+                }
                 st.set_account(&from, &signer);
                 st.set_params(&next);
                 ev(record, || {
@@ -588,92 +631,23 @@ fn need_operator(a: &Account) -> Result<(), TxError> {
     }
 }
 
-fn apply_change(set: &mut Vec<ValidatorInfo>, c: &ValidatorChange) {
-    match c {
-        ValidatorChange::Add(v) => {
-            if !set.iter().any(|x| x.consensus_key == v.consensus_key) {
-                set.push(*v);
-                set.sort_by_key(|x| x.consensus_key);
-            }
-        }
-        ValidatorChange::Remove(k) => set.retain(|x| x.consensus_key != *k),
-        ValidatorChange::SetPower(k, p) => {
-            if let Some(x) = set.iter_mut().find(|x| x.consensus_key == *k) {
-                x.power = *p;
-            }
-        }
+/// An admin may change any validator; an operator only those it added.
+fn may_change(
+    st: &Overlay<'_>,
+    signer: &Account,
+    from: &Address,
+    key: &PublicKey,
+) -> Result<(), Admit> {
+    if signer.has(Role::Admin) || st.validator_operator(key)? == Some(*from) {
+        Ok(())
+    } else {
+        Err(TxError::NotValidatorOperator.into())
     }
 }
 
-fn power_of(set: &[ValidatorInfo], k: &palisade_types::PublicKey) -> Option<u64> {
-    set.iter().find(|v| v.consensus_key == *k).map(|v| v.power)
-}
-
-/// Schedules `change` for `height + delay` after checking it against the
-/// set as it will be then, and that the changes due at that height move
-/// less than a third of the current power (so +2/3 of the old set stays
-/// inside the new one and can keep committing).
-fn schedule(
-    st: &mut Overlay<'_>,
-    height: Height,
-    params: &ChainParams,
-    change: ValidatorChange,
-) -> Result<Height, Admit> {
-    let at = height
-        .checked_add(params.validator_update_delay)
-        .map_err(|_| TxError::Overflow)?;
-    let current = st.validators()?;
-    let total: u64 = current.iter().map(|v| v.power).sum();
-    // The set as it will be just before `at`'s changes, then with them.
-    let mut before = current.clone();
-    let mut h = height.next().map_err(|_| TxError::Overflow)?;
-    while h < at {
-        for c in st.pending(h)? {
-            apply_change(&mut before, &c);
-        }
-        h = h.next().map_err(|_| TxError::Overflow)?;
-    }
-    let mut due = st.pending(at)?;
-    if due.iter().any(|c| c.key() == change.key()) {
-        return Err(TxError::ValidatorExists.into());
-    }
-    match change {
-        ValidatorChange::Add(v) => {
-            if power_of(&before, &v.consensus_key).is_some() {
-                return Err(TxError::ValidatorExists.into());
-            }
-            valid_power(v.power)?;
-        }
-        ValidatorChange::Remove(k) => {
-            power_of(&before, &k).ok_or(TxError::ValidatorNotFound)?;
-        }
-        ValidatorChange::SetPower(k, p) => {
-            power_of(&before, &k).ok_or(TxError::ValidatorNotFound)?;
-            valid_power(p)?;
-        }
-    }
-    due.push(change);
-    let mut delta: u128 = 0;
-    let mut after = before.clone();
-    for c in &due {
-        let old = u128::from(power_of(&before, &c.key()).unwrap_or(0));
-        let new = match c {
-            ValidatorChange::Add(v) => u128::from(v.power),
-            ValidatorChange::Remove(_) => 0,
-            ValidatorChange::SetPower(_, p) => u128::from(*p),
-        };
-        delta += old.abs_diff(new);
-        apply_change(&mut after, c);
-    }
-    let after_total: u128 = after.iter().map(|v| u128::from(v.power)).sum();
-    if delta * 3 >= u128::from(total)
-        || after.is_empty()
-        || after_total > u128::from(MAX_TOTAL_POWER)
-    {
-        return Err(TxError::ValidatorChangeTooLarge.into());
-    }
-    st.set_pending(at, &due);
-    Ok(at)
+fn valid_key(what: &'static str, key: &PublicKey) -> Result<(), TxError> {
+    key.check_point()
+        .map_err(|reason| TxError::InvalidValidatorKey { key: what, reason })
 }
 
 fn valid_power(p: u64) -> Result<(), TxError> {
@@ -681,6 +655,205 @@ fn valid_power(p: u64) -> Result<(), TxError> {
         return Err(TxError::InvalidPower {
             max: MAX_VALIDATOR_POWER,
         });
+    }
+    Ok(())
+}
+
+/// A validator set as the schedule changes it, with what the checks need
+/// at hand: members by consensus key, the node keys in use, total power.
+struct SimSet {
+    members: BTreeMap<PublicKey, ValidatorInfo>,
+    node_keys: BTreeSet<PublicKey>,
+    total: u128,
+}
+
+impl SimSet {
+    fn new(set: &[ValidatorInfo]) -> SimSet {
+        SimSet {
+            members: set.iter().map(|v| (v.consensus_key, *v)).collect(),
+            node_keys: set.iter().map(|v| v.node_key).collect(),
+            total: set.iter().map(|v| u128::from(v.power)).sum(),
+        }
+    }
+
+    /// Applies `c` if its precondition holds (an added validator's keys
+    /// are new, a removed or re-powered one is a member); returns the power
+    /// it moves. On error nothing changed.
+    fn apply(&mut self, c: &ValidatorChange) -> Result<u128, TxError> {
+        match c {
+            ValidatorChange::Add(v) => {
+                if self.members.contains_key(&v.consensus_key) {
+                    return Err(TxError::ValidatorExists);
+                }
+                if !self.node_keys.insert(v.node_key) {
+                    return Err(TxError::NodeKeyExists);
+                }
+                self.members.insert(v.consensus_key, *v);
+                self.total += u128::from(v.power);
+                Ok(u128::from(v.power))
+            }
+            ValidatorChange::Remove(k) => {
+                let v = self.members.remove(k).ok_or(TxError::ValidatorNotFound)?;
+                self.node_keys.remove(&v.node_key);
+                self.total -= u128::from(v.power);
+                Ok(u128::from(v.power))
+            }
+            ValidatorChange::SetPower(k, p) => {
+                let v = self.members.get_mut(k).ok_or(TxError::ValidatorNotFound)?;
+                let (old, new) = (u128::from(v.power), u128::from(*p));
+                v.power = *p;
+                self.total = self.total - old + new;
+                Ok(old.abs_diff(new))
+            }
+        }
+    }
+
+    /// What [`to_set`] needs (keys are unique by construction, powers
+    /// non-zero by [`valid_power`]).
+    fn check(&self) -> Result<(), TxError> {
+        if self.members.is_empty() {
+            return Err(TxError::ValidatorChangeTooLarge);
+        }
+        if self.members.len() > MAX_VALIDATORS {
+            return Err(TxError::TooManyValidators {
+                max: MAX_VALIDATORS,
+            });
+        }
+        if self.total > u128::from(MAX_TOTAL_POWER) {
+            return Err(TxError::TotalPowerTooLarge {
+                max: MAX_TOTAL_POWER,
+            });
+        }
+        Ok(())
+    }
+
+    /// Members sorted by consensus key, as `meta/validators` keeps them.
+    fn into_list(self) -> Vec<ValidatorInfo> {
+        self.members.into_values().collect()
+    }
+}
+
+/// Every pending height with its changes, ascending.
+type Schedule = Vec<(Height, Vec<ValidatorChange>)>;
+
+fn load_schedule(st: &Overlay<'_>) -> Result<Schedule, StoreError> {
+    st.pending_heights()?
+        .into_iter()
+        .map(|h| Ok((h, st.pending(h)?)))
+        .collect()
+}
+
+/// Schedules `change` for `height + delay` after checking the whole
+/// schedule with it (see [`check_schedule`]).
+fn schedule(
+    st: &mut Overlay<'_>,
+    height: Height,
+    params: &ChainParams,
+    change: ValidatorChange,
+) -> Result<Height, Admit> {
+    match change {
+        ValidatorChange::Add(v) => valid_power(v.power)?,
+        ValidatorChange::SetPower(_, p) => valid_power(p)?,
+        ValidatorChange::Remove(_) => {}
+    }
+    let at = height
+        .checked_add(params.validator_update_delay)
+        .map_err(|_| TxError::Overflow)?;
+    let mut sched = load_schedule(st)?;
+    let (pos, new_height) = match sched.binary_search_by_key(&at, |(h, _)| *h) {
+        Ok(i) => {
+            // One change per validator and height, so their order within
+            // the height does not matter.
+            if sched[i].1.iter().any(|c| c.key() == change.key()) {
+                return Err(TxError::ValidatorChangeConflict.into());
+            }
+            sched[i].1.push(change);
+            (i, false)
+        }
+        Err(i) => {
+            sched.insert(i, (at, vec![change]));
+            (i, true)
+        }
+    };
+    let new = (pos, sched[pos].1.len() - 1);
+    check_schedule(st, height, params.validator_update_delay, &sched, Some(new))?;
+    st.set_pending(at, &sched[pos].1);
+    if new_height {
+        st.set_pending_heights(&sched.iter().map(|(h, _)| *h).collect());
+    }
+    Ok(at)
+}
+
+/// Checks, during block `height`, the pending schedule `sched` from the
+/// current set: at every height each change's precondition holds, and the
+/// set that results is non-empty, has at most `MAX_VALIDATORS` members and
+/// at most `MAX_TOTAL_POWER`, unique consensus and node keys (so
+/// [`to_set`] succeeds and every node key is a distinct peer); and the
+/// changes taking effect within any `delay` consecutive heights, recent
+/// ones included, move less than a third of the power the set had before
+/// them (so more than two thirds of every set stay in the sets that follow
+/// it within a delay). `new` names the change being added (index in
+/// `sched`, index in its list): its own failed precondition is reported as
+/// such, another change's as a conflict.
+fn check_schedule(
+    st: &Overlay<'_>,
+    height: Height,
+    delay: u64,
+    sched: &Schedule,
+    new: Option<(usize, usize)>,
+) -> Result<(), Admit> {
+    let mut set = SimSet::new(&st.validators()?);
+    // Only windows that reach a height not yet executed count: earlier
+    // ones were checked when their changes were made.
+    let mut timeline: Vec<AppliedChanges> = st
+        .validator_history()?
+        .into_iter()
+        .filter(|e| e.height.get().saturating_add(delay) > height.get().saturating_add(1))
+        .collect();
+    for (i, (h, changes)) in sched.iter().enumerate() {
+        let total_before = set.total;
+        let mut moved: u128 = 0;
+        for (j, c) in changes.iter().enumerate() {
+            moved += set.apply(c).map_err(|e| {
+                if new == Some((i, j)) {
+                    e
+                } else {
+                    TxError::ValidatorChangeConflict
+                }
+            })?;
+        }
+        set.check()?;
+        timeline.push(AppliedChanges {
+            height: *h,
+            moved: u64::try_from(moved).map_err(|_| TxError::TotalPowerTooLarge {
+                max: MAX_TOTAL_POWER,
+            })?,
+            total_before: u64::try_from(total_before).map_err(|_| TxError::TotalPowerTooLarge {
+                max: MAX_TOTAL_POWER,
+            })?,
+        });
+    }
+    check_windows(&timeline, delay)?;
+    Ok(())
+}
+
+/// For each entry of `timeline` (ascending heights), the power moved by it
+/// and the entries after it within `delay` heights is less than a third of
+/// the total before it. Every window of `delay` heights holds a subset of
+/// the entries of one such run, and starts with that run's total.
+fn check_windows(timeline: &[AppliedChanges], delay: u64) -> Result<(), TxError> {
+    let mut end = 0;
+    let mut sum: u128 = 0;
+    for (i, first) in timeline.iter().enumerate() {
+        let limit = first.height.get().saturating_add(delay);
+        while let Some(e) = timeline.get(end).filter(|e| e.height.get() < limit) {
+            sum += u128::from(e.moved);
+            end += 1;
+        }
+        if sum * 3 >= u128::from(first.total_before) {
+            return Err(TxError::ValidatorChangeTooLarge);
+        }
+        sum -= u128::from(timeline[i].moved);
     }
     Ok(())
 }

@@ -13,7 +13,9 @@
 //! by an account that holds a role, with exactly the account's next nonce;
 //! otherwise the block carrying it is invalid. Each action then needs its
 //! role (transfer, burn, put, delete: member; mint: minter; roles and
-//! parameters: admin; validator changes: admin or validator operator). A
+//! parameters: admin; validator changes: admin, or a validator operator for
+//! the validators it added; the whole pending schedule of validator changes
+//! is checked with each new one, see `docs/spec.md` section 4.1). A
 //! transaction whose action fails gets a receipt with a stable error code
 //! and changes nothing but its nonce.
 //!
@@ -37,7 +39,7 @@ pub use execute::{
     to_set, BlockOutcome, NonceRule, Runtime, Signatures, MAX_NONCE_GAP, MAX_VALIDATOR_POWER,
 };
 pub use genesis_state::{initial_root, initial_state, InitialState};
-pub use params::ChainParams;
+pub use params::{ChainParams, MAX_VALIDATOR_UPDATE_DELAY, MIN_MAX_BLOCK_BYTES, MIN_MAX_TX_BYTES};
 pub use receipt::{receipts_root, Event, Receipt};
 pub use state::{Account, ValidatorChange, ValidatorInfo};
 pub use store::{commit_writes, get_at, get_with_proof, MemStore, StateChanges, StateStore};

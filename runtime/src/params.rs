@@ -5,6 +5,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::TxError;
 
+/// Smallest `max_tx_bytes`. Every governance transaction must fit under it,
+/// or an admin could lower the limit below the size of the transaction that
+/// raises it again: the largest (`AddValidator` with a 50-byte chain id) is
+/// 231 bytes (`largest_governance_tx_fits_the_smallest_limit` checks it).
+pub const MIN_MAX_TX_BYTES: u32 = 256;
+/// Smallest `max_block_bytes` (the transactions' bytes; the header and the
+/// last commit come on top, see the proposer). At least
+/// [`MIN_MAX_TX_BYTES`], so the largest admissible transaction always fits.
+pub const MIN_MAX_BLOCK_BYTES: u32 = 1024;
+/// Largest `validator_update_delay`.
+pub const MAX_VALIDATOR_UPDATE_DELAY: u64 = 1_000;
+
 /// Chain parameters, set at genesis and changed by admins (`SetParam`).
 /// Each stays within the hard limits of the wire format.
 #[derive(
@@ -40,7 +52,11 @@ fn within(v: u64, lo: u64, hi: u64, what: &'static str) -> Result<(), TxError> {
 }
 
 impl ChainParams {
-    /// Checks every parameter is within its allowed range.
+    /// Checks every parameter is within its allowed range. Each range keeps
+    /// the chain live at its ends: with every parameter at its minimum a
+    /// block still holds any governance transaction (one transaction of up
+    /// to `max_tx_bytes`, which a block of `max_block_bytes` always fits),
+    /// so an admin can always raise a parameter again.
     pub fn validate(&self) -> Result<(), TxError> {
         within(
             self.max_block_txs.into(),
@@ -50,13 +66,13 @@ impl ChainParams {
         )?;
         within(
             self.max_block_bytes.into(),
-            1024,
+            MIN_MAX_BLOCK_BYTES.into(),
             MAX_BLOCK_BYTES as u64,
             "max_block_bytes must be 1 KiB..=32 MiB",
         )?;
         within(
             self.max_tx_bytes.into(),
-            256,
+            MIN_MAX_TX_BYTES.into(),
             MAX_TX_BYTES as u64,
             "max_tx_bytes must be 256..=81920",
         )?;
@@ -69,7 +85,7 @@ impl ChainParams {
         within(
             self.validator_update_delay,
             1,
-            1_000,
+            MAX_VALIDATOR_UPDATE_DELAY,
             "validator_update_delay must be 1..=1000",
         )?;
         if u64::from(self.max_tx_bytes) > u64::from(self.max_block_bytes) {

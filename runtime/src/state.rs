@@ -10,7 +10,7 @@ use crate::{ChainParams, StateStore, StoreError};
 
 /// Key layout. Every key starts with a short tag naming its record kind.
 pub mod keys {
-    use palisade_types::{Address, Height};
+    use palisade_types::{Address, Height, PublicKey};
 
     pub const PARAMS: &[u8] = b"meta/params";
     pub const VALIDATORS: &[u8] = b"meta/validators";
@@ -37,6 +37,20 @@ pub mod keys {
     /// Validator-set changes that take effect at `height`.
     pub fn pending_validators(height: Height) -> Vec<u8> {
         [b"meta/pending/".as_slice(), &height.get().to_be_bytes()].concat()
+    }
+
+    /// Every height that has a `pending_validators` record, ascending.
+    pub const PENDING_HEIGHTS: &[u8] = b"meta/pending_heights";
+
+    /// Power moved by the validator-set changes of recent heights.
+    pub const VALIDATOR_HISTORY: &[u8] = b"meta/validator_history";
+
+    /// Operators: this prefix, then the validator's 32-byte consensus key.
+    pub const OPERATOR_PREFIX: &[u8] = b"valop/";
+
+    /// The account that operates the validator with `consensus_key`.
+    pub fn validator_operator(consensus_key: &PublicKey) -> Vec<u8> {
+        [OPERATOR_PREFIX, consensus_key.as_bytes()].concat()
     }
 }
 
@@ -104,6 +118,17 @@ impl ValidatorChange {
             ValidatorChange::Remove(k) | ValidatorChange::SetPower(k, _) => *k,
         }
     }
+}
+
+/// What the validator-set changes that took effect at one height did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct AppliedChanges {
+    pub height: Height,
+    /// Sum over the changes of |new power - old power| (an added
+    /// validator's whole power, a removed one's whole power).
+    pub moved: u64,
+    /// Total power of the set just before them.
+    pub total_before: u64,
 }
 
 fn decode<T: BorshDeserialize>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
@@ -216,6 +241,43 @@ impl<'a> Overlay<'a> {
             self.delete(keys::pending_validators(h));
         } else {
             self.put(keys::pending_validators(h), encode(changes));
+        }
+    }
+
+    /// Heights with pending validator-set changes, ascending.
+    pub fn pending_heights(&self) -> Result<Vec<Height>, StoreError> {
+        Ok(self.get_rec(keys::PENDING_HEIGHTS)?.unwrap_or_default())
+    }
+
+    pub fn set_pending_heights(&mut self, heights: &Vec<Height>) {
+        if heights.is_empty() {
+            self.delete(keys::PENDING_HEIGHTS.to_vec());
+        } else {
+            self.put(keys::PENDING_HEIGHTS.to_vec(), encode(heights));
+        }
+    }
+
+    /// Applied validator-set changes of recent heights, ascending.
+    pub fn validator_history(&self) -> Result<Vec<AppliedChanges>, StoreError> {
+        Ok(self.get_rec(keys::VALIDATOR_HISTORY)?.unwrap_or_default())
+    }
+
+    pub fn set_validator_history(&mut self, history: &Vec<AppliedChanges>) {
+        if history.is_empty() {
+            self.delete(keys::VALIDATOR_HISTORY.to_vec());
+        } else {
+            self.put(keys::VALIDATOR_HISTORY.to_vec(), encode(history));
+        }
+    }
+
+    pub fn validator_operator(&self, k: &PublicKey) -> Result<Option<Address>, StoreError> {
+        self.get_rec(&keys::validator_operator(k))
+    }
+
+    pub fn set_validator_operator(&mut self, k: &PublicKey, operator: Option<&Address>) {
+        match operator {
+            Some(a) => self.put(keys::validator_operator(k), encode(a)),
+            None => self.delete(keys::validator_operator(k)),
         }
     }
 

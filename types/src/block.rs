@@ -94,6 +94,21 @@ impl Block {
         merkle::root(&hashes)
     }
 
+    /// How many bytes of transactions (their encodings, summed) a block
+    /// with this header and last commit can carry and still encode within
+    /// [`MAX_BLOCK_BYTES`], the bound every node decodes blocks with: the
+    /// bound less the header, the transaction list's length prefix and the
+    /// optional last commit. Only `header`'s length matters, which its
+    /// chain id alone sets, so a header whose hashes are not yet known
+    /// gives the same answer.
+    pub fn room_for_txs(header: &BlockHeader, last_commit: Option<&CommitCertificate>) -> usize {
+        let overhead = crate::encoded_len(header)
+            + 4 // u32 length of `txs`
+            + 1 // tag of the `Option`
+            + last_commit.map_or(0, crate::encoded_len);
+        MAX_BLOCK_BYTES.saturating_sub(overhead)
+    }
+
     /// The hash of each transaction, in order.
     pub fn tx_hashes(&self) -> Vec<Hash> {
         self.txs.iter().map(SignedTransaction::hash).collect()

@@ -17,6 +17,17 @@ pub struct Signature(pub [u8; 64]);
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
 pub struct Address(pub [u8; 32]);
 
+/// Why 32 bytes are not acceptable as a validator's consensus or node key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("not the encoding of a point on the ed25519 curve")]
+    NotOnCurve,
+    #[error("not the canonical encoding of its point")]
+    NonCanonical,
+    #[error("a point of small order (no signature by it verifies)")]
+    SmallOrder,
+}
+
 /// Why a signature did not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -45,6 +56,27 @@ impl PublicKey {
 
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// Checks that the key can be a validator's consensus or node key: the
+    /// canonical encoding of a curve point that is not of small order.
+    /// Every key a standard RFC 8032 key generator makes passes. A point
+    /// that does not decompress cannot be a libp2p identity (a node with it
+    /// in its allowlist cannot start) and a small-order one never signs
+    /// (strict verification refuses it); a non-canonical encoding names the
+    /// same point, so the same libp2p peer, as its canonical one under
+    /// different bytes.
+    pub fn check_point(&self) -> Result<(), KeyError> {
+        let point = curve25519_dalek::edwards::CompressedEdwardsY(self.0)
+            .decompress()
+            .ok_or(KeyError::NotOnCurve)?;
+        if point.compress().0 != self.0 {
+            return Err(KeyError::NonCanonical);
+        }
+        if point.is_small_order() {
+            return Err(KeyError::SmallOrder);
+        }
+        Ok(())
     }
 
     /// The account address holding the same key.
@@ -179,6 +211,47 @@ mod tests {
             Signature(s)
         };
         assert!(PublicKey(identity).verify(b"anything", &forged).is_err());
+    }
+
+    #[test]
+    fn validator_key_points() {
+        for seed in 0..32u8 {
+            assert_eq!(
+                Keypair::from_seed([seed; 32]).public_key().check_point(),
+                Ok(())
+            );
+        }
+        // The identity (y = 1) and the point of order 2 (y = -1).
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(PublicKey(identity).check_point(), Err(KeyError::SmallOrder));
+        let mut minus_one = [0xffu8; 32];
+        minus_one[0] = 0xec;
+        minus_one[31] = 0x7f;
+        assert_eq!(
+            PublicKey(minus_one).check_point(),
+            Err(KeyError::SmallOrder)
+        );
+        // y = 2 is not on the curve (0x02 followed by zeros: the key of
+        // issue 26's report).
+        let mut two = [0u8; 32];
+        two[0] = 2;
+        assert_eq!(PublicKey(two).check_point(), Err(KeyError::NotOnCurve));
+        // y = p + 1 encodes the identity non-canonically; x = 0 with the
+        // sign bit set ("-0") is the identity too.
+        let mut p_plus_one = [0xffu8; 32];
+        p_plus_one[0] = 0xee;
+        p_plus_one[31] = 0x7f;
+        assert_eq!(
+            PublicKey(p_plus_one).check_point(),
+            Err(KeyError::NonCanonical)
+        );
+        let mut neg_zero = identity;
+        neg_zero[31] |= 0x80;
+        assert_eq!(
+            PublicKey(neg_zero).check_point(),
+            Err(KeyError::NonCanonical)
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub use bounded::{BoundedBytes, BoundedVec};
 pub use chain_id::{ChainId, ChainIdError};
 pub use codec::{decode, decode_with_limit, encode, encoded_len, hash_encoding, DecodeError, Wire};
 pub use commit::{CommitCertificate, CommitError, CommitSig};
-pub use crypto::{Address, Keypair, PreparedKey, PublicKey, Signature, SignatureError};
+pub use crypto::{Address, KeyError, Keypair, PreparedKey, PublicKey, Signature, SignatureError};
 pub use hash::{sha256, Hash};
 pub use hex_serde::{parse_hex, HexError};
 pub use ids::{ArithmeticError, Height, Round, Timestamp};

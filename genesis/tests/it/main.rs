@@ -159,3 +159,31 @@ fn clear_errors_for_bad_files() {
         .to_string()
         .contains("not valid"));
 }
+
+/// Issue 26: the runtime refuses such keys in `AddValidator`; genesis must
+/// not start a chain with them either (a small-order consensus key never
+/// signs; a non-canonical encoding names the same libp2p peer as another).
+#[test]
+fn small_order_and_non_canonical_validator_keys_are_refused() {
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut minus_one = [0xffu8; 32];
+    minus_one[0] = 0xec;
+    minus_one[31] = 0x7f;
+    let mut identity_non_canonical = [0xffu8; 32];
+    identity_non_canonical[0] = 0xee;
+    identity_non_canonical[31] = 0x7f;
+    for bad in [identity, minus_one, identity_non_canonical] {
+        for field in ["consensus_key", "node_key"] {
+            let mut v = sample();
+            v["validators"][1][field] = json!(palisade_types::PublicKey(bad).to_string());
+            let e = parse(&v).map(|_| ()).map_err(|e| e.to_string());
+            assert!(e.is_err(), "{field} {bad:02x?} accepted");
+            let e = e.unwrap_err();
+            assert!(
+                e.contains("of validator v1 is not a valid ed25519 public key"),
+                "{e}"
+            );
+        }
+    }
+}

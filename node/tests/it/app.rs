@@ -474,3 +474,203 @@ fn a_gossip_verdict_does_not_depend_on_local_state() {
         }
     }
 }
+
+/// Issue 26: with every parameter at the lowest value `SetParam` allows,
+/// the proposer still includes an admin's transaction, so each can be
+/// raised again; every block executes on another node. (The proposer used
+/// to keep a fixed 128 KiB of `max_block_bytes` for the header and last
+/// commit, so at 1 KiB every block was empty for good.)
+#[test]
+fn every_parameter_lowered_to_its_minimum_can_be_raised_again() {
+    use palisade_types::Param;
+    let d = ChainParams::default();
+    let lowest = [
+        Param::MaxTxBytes(256),
+        Param::MaxBlockBytes(1024),
+        Param::MaxValueBytes(0),
+        Param::ValidatorUpdateDelay(1),
+        Param::MaxBlockTxs(1),
+    ];
+    let back = [
+        Param::MaxBlockTxs(d.max_block_txs),
+        Param::MaxBlockBytes(d.max_block_bytes),
+        Param::MaxTxBytes(d.max_tx_bytes),
+        Param::MaxValueBytes(d.max_value_bytes),
+        Param::ValidatorUpdateDelay(d.validator_update_delay),
+    ];
+    let mut a = node();
+    let b = node();
+    let mut now = d;
+    for (i, param) in lowest.into_iter().chain(back).enumerate() {
+        let h = i as u64 + 1;
+        now = now.with(param).unwrap();
+        if h <= 5 {
+            // These are the minimums: one less is refused.
+            let below = match param {
+                Param::MaxTxBytes(v) => Some(Param::MaxTxBytes(v - 1)),
+                Param::MaxBlockBytes(v) => Some(Param::MaxBlockBytes(v - 1)),
+                Param::ValidatorUpdateDelay(v) => Some(Param::ValidatorUpdateDelay(v - 1)),
+                Param::MaxBlockTxs(v) => Some(Param::MaxBlockTxs(v - 1)),
+                Param::MaxValueBytes(_) => None,
+            };
+            if let Some(below) = below {
+                assert!(now.with(below).is_err(), "{below:?} allowed");
+            }
+        }
+        add(
+            &mut a,
+            Transaction {
+                chain_id: chain(),
+                nonce: h - 1,
+                signer: k(1).address(),
+                action: Action::SetParam { param },
+            }
+            .sign(&k(1)),
+        );
+        let proposed = a
+            .app
+            .propose(&a.pool, validators()[0].public_key(), NOW + h)
+            .unwrap();
+        assert_eq!(
+            proposed.block.txs.len(),
+            1,
+            "block {h} leaves out SetParam {param:?}"
+        );
+        assert_eq!(proposed.outcome.receipts[0].code, 0, "{param:?}");
+        let checked = b
+            .app
+            .validate(proposed.block.clone(), Some(NOW + h))
+            .unwrap();
+        let commit = commit_for(&proposed.block);
+        a.app
+            .commit(&proposed, &commit, Durability::Synced)
+            .unwrap();
+        b.app.commit(&checked, &commit, Durability::Synced).unwrap();
+        a.pool
+            .update(
+                &proposed.block.txs,
+                proposed.outcome.changes.values.keys().map(Vec::as_slice),
+                a.app.runtime(),
+                a.app.ledger().as_ref(),
+                Height(h + 1),
+            )
+            .unwrap();
+    }
+    assert_eq!(now, d);
+    let raw = palisade_runtime::StateStore::get(
+        a.app.ledger().as_ref(),
+        palisade_runtime::state::keys::PARAMS,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(borsh::from_slice::<ChainParams>(&raw).unwrap(), d);
+}
+
+/// Builds, validates on `b`, and commits on both a block of `txs`.
+fn run_block(a: &mut Node, b: &Node, txs: Vec<palisade_types::SignedTransaction>) {
+    let h = a.app.ledger().latest_height().unwrap().get() + 1;
+    for tx in txs {
+        add(a, tx);
+    }
+    let proposed = a
+        .app
+        .propose(&a.pool, validators()[0].public_key(), NOW + h)
+        .unwrap();
+    assert!(proposed.outcome.receipts.iter().all(|r| r.code == 0));
+    let checked = b
+        .app
+        .validate(proposed.block.clone(), Some(NOW + h))
+        .unwrap();
+    let commit = commit_for(&proposed.block);
+    a.app
+        .commit(&proposed, &commit, Durability::Synced)
+        .unwrap();
+    b.app.commit(&checked, &commit, Durability::Synced).unwrap();
+    a.pool
+        .update(
+            &proposed.block.txs,
+            proposed.outcome.changes.values.keys().map(Vec::as_slice),
+            a.app.runtime(),
+            a.app.ledger().as_ref(),
+            Height(h + 1),
+        )
+        .unwrap();
+}
+
+/// A validator queued to join while the delay was long stays on the
+/// allowlist after the delay is shortened (the allowlist used to look only
+/// `validator_update_delay` heights ahead).
+#[test]
+fn a_validator_queued_under_a_longer_delay_is_allowed_to_connect() {
+    use palisade_types::Param;
+    let admin = |nonce: u64, action: Action| {
+        Transaction {
+            chain_id: chain(),
+            nonce,
+            signer: k(1).address(),
+            action,
+        }
+        .sign(&k(1))
+    };
+    let set_delay = |d| Action::SetParam {
+        param: Param::ValidatorUpdateDelay(d),
+    };
+    let mut a = node();
+    let b = node();
+    run_block(&mut a, &b, vec![admin(0, set_delay(10))]);
+    let newcomer = k(120).public_key();
+    run_block(
+        &mut a,
+        &b,
+        vec![admin(
+            1,
+            Action::AddValidator {
+                consensus_key: k(119).public_key(),
+                node_key: newcomer,
+                power: 1,
+            },
+        )],
+    ); // takes effect at 12
+    run_block(&mut a, &b, vec![admin(2, set_delay(1))]);
+    let allowed = palisade_node::node::allowed_peers(a.app.ledger(), &[]).unwrap();
+    assert!(allowed.contains(&palisade_node::network::peer_id_of(&newcomer).unwrap()));
+    assert_eq!(allowed.len(), 5);
+}
+
+/// A chain whose state already holds a validator node key that is not a
+/// valid ed25519 key (recorded before the runtime refused such keys) still
+/// computes its allowlist, so its nodes can start; that validator alone
+/// cannot connect. Before, one such key made every node fail to start.
+#[test]
+fn an_undecodable_node_key_in_state_does_not_stop_the_allowlist() {
+    let bad = palisade_types::PublicKey([0x02; 32]);
+    assert!(palisade_node::network::peer_id_of(&bad).is_err());
+    let mut validators: Vec<ValidatorInfo> = validators()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ValidatorInfo {
+            consensus_key: v.public_key(),
+            node_key: k(110 + i as u8).public_key(),
+            power: 1,
+        })
+        .collect();
+    validators[3].node_key = bad;
+    let init = InitialState {
+        params: ChainParams::default(),
+        accounts: vec![(k(1).address(), 1, vec![Role::Admin])],
+        validators,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let set = palisade_runtime::to_set(&init.validators).unwrap();
+    ledger
+        .init_genesis(
+            &chain(),
+            Hash([9; 32]),
+            &initial_state(&init).unwrap(),
+            &set,
+        )
+        .unwrap();
+    let allowed = palisade_node::node::allowed_peers(&ledger, &[]).unwrap();
+    assert_eq!(allowed.len(), 3);
+}

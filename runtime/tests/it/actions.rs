@@ -254,7 +254,7 @@ fn validator_changes_take_effect_after_the_delay() {
     let mut c = Chain::new();
     let new = validator_key(9);
     let r = c.run(
-        ALICE,
+        OPERATOR,
         Action::AddValidator {
             consensus_key: new,
             node_key: key(209).public_key(),
@@ -266,7 +266,7 @@ fn validator_changes_take_effect_after_the_delay() {
     let out = c.execute(&[]).unwrap(); // block 2
     assert_eq!(out.next_validator_set.power_of(&new), 5);
     c.commit(&[]);
-    // Operator role may change power too.
+    // The operator that added it may change its power.
     let r = c.run(
         OPERATOR,
         Action::SetValidatorPower {
@@ -374,6 +374,63 @@ fn set_param_is_admin_only_and_validated() {
         },
     );
     assert_eq!(r.code, TxError::InvalidParam("").code());
+}
+
+/// An admin can always raise a lowered limit again: every governance
+/// transaction fits the smallest `max_tx_bytes`, which fits the smallest
+/// `max_block_bytes`.
+#[test]
+fn every_governance_tx_fits_the_smallest_limits() {
+    use palisade_runtime::{MIN_MAX_BLOCK_BYTES, MIN_MAX_TX_BYTES};
+    let chain_id = ChainId::new("c".repeat(palisade_types::limits::MAX_CHAIN_ID_LEN)).unwrap();
+    let k = validator_key(0);
+    let who = key(OPERATOR).address();
+    let actions = [
+        Action::AddValidator {
+            consensus_key: k,
+            node_key: k,
+            power: u64::MAX,
+        },
+        Action::RemoveValidator { consensus_key: k },
+        Action::SetValidatorPower {
+            consensus_key: k,
+            power: u64::MAX,
+        },
+        Action::GrantRole {
+            account: who,
+            role: Role::ValidatorOperator,
+        },
+        Action::RevokeRole {
+            account: who,
+            role: Role::ValidatorOperator,
+        },
+        Action::SetParam {
+            param: Param::ValidatorUpdateDelay(u64::MAX),
+        },
+    ];
+    let largest = actions
+        .into_iter()
+        .map(|action| {
+            Transaction {
+                chain_id: chain_id.clone(),
+                nonce: u64::MAX,
+                signer: key(ALICE).address(),
+                action,
+            }
+            .sign(&key(ALICE))
+            .encoded_len()
+        })
+        .max()
+        .unwrap();
+    assert_eq!(largest, 231, "update the note on MIN_MAX_TX_BYTES");
+    assert!(largest <= MIN_MAX_TX_BYTES as usize);
+    // Valid together: the smallest block holds the largest transaction.
+    let lowest = ChainParams {
+        max_tx_bytes: MIN_MAX_TX_BYTES,
+        max_block_bytes: MIN_MAX_BLOCK_BYTES,
+        ..ChainParams::default()
+    };
+    assert!(lowest.validate().is_ok());
 }
 
 #[test]

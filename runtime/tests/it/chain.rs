@@ -36,6 +36,19 @@ impl Chain {
     }
 
     pub fn with_params(params: ChainParams) -> Chain {
+        Chain::with_validators(
+            params,
+            (0..4)
+                .map(|i| ValidatorInfo {
+                    consensus_key: validator_key(i),
+                    node_key: key(200 + i).public_key(),
+                    power: 10,
+                })
+                .collect(),
+        )
+    }
+
+    pub fn with_validators(params: ChainParams, validators: Vec<ValidatorInfo>) -> Chain {
         let chain_id = ChainId::new("test-chain").unwrap();
         let init = InitialState {
             params,
@@ -49,13 +62,7 @@ impl Chain {
                 (key(CAROL).address(), 500, vec![]),
                 (key(OPERATOR).address(), 0, vec![Role::ValidatorOperator]),
             ],
-            validators: (0..4)
-                .map(|i| ValidatorInfo {
-                    consensus_key: validator_key(i),
-                    node_key: key(200 + i).public_key(),
-                    power: 10,
-                })
-                .collect(),
+            validators,
         };
         let changes = initial_state(&init).unwrap();
         let mut store = MemStore::default();
@@ -80,6 +87,16 @@ impl Chain {
             .unwrap();
         raw.map(|b| borsh::from_slice(&b).unwrap())
             .unwrap_or_default()
+    }
+
+    /// The validator set of the next height to execute.
+    pub fn validators(&self) -> Vec<ValidatorInfo> {
+        let raw = self
+            .store
+            .get(palisade_runtime::state::keys::VALIDATORS)
+            .unwrap()
+            .unwrap();
+        borsh::from_slice(&raw).unwrap()
     }
 
     pub fn tx(&self, signer: u8, action: Action) -> SignedTransaction {

@@ -3,5 +3,6 @@
 
 mod actions;
 mod chain;
+mod governance;
 mod props;
 mod state_vectors;

@@ -81,6 +81,18 @@ proptest! {
         prop_assert_eq!(b.hash(), b.header.hash());
     }
 
+    /// A block's encoding is exactly its transactions plus what
+    /// `room_for_txs` leaves out of the bound for the rest.
+    #[test]
+    fn room_for_txs_is_the_bound_less_everything_else(b in strategies::block()) {
+        let txs: usize = b.txs.iter().map(|t| t.encoded_len()).sum();
+        let room = Block::room_for_txs(&b.header, b.last_commit.as_ref());
+        prop_assert_eq!(
+            palisade_types::encoded_len(&b),
+            palisade_types::limits::MAX_BLOCK_BYTES - room + txs
+        );
+    }
+
     #[test]
     fn vote_round_trips(v in strategies::vote()) {
         round_trip(&v)?;
