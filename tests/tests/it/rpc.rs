@@ -171,7 +171,7 @@ fn bad_requests_get_stable_errors_and_the_node_keeps_going() {
     );
     assert_eq!(
         call_err(&node, "tx_submit", json!(["0x00"]))["code"],
-        -32001
+        -32040
     );
     assert_eq!(
         call_err(&node, "tx_submit", json!(["nothex"]))["code"],
@@ -248,7 +248,7 @@ fn bad_requests_get_stable_errors_and_the_node_keeps_going() {
     );
     assert_eq!(
         call_err(&node, "state_get", json!(["0x01", {"height": 1_000_000}]))["code"],
-        -32006
+        -32042
     );
 
     // Garbage, an oversized body and an oversized batch.
@@ -314,7 +314,7 @@ fn submit_batch_answers_each_transaction_in_order() {
                 assert_eq!(o["error"]["code"], -32002, "{o}");
                 assert_eq!(o["error"]["data"], "bad_signature", "{o}");
             }
-            11 => assert_eq!(o["error"]["code"], -32001, "{o}"),
+            11 => assert_eq!(o["error"]["code"], -32040, "{o}"),
             12 => assert_eq!(o["error"]["code"], -32003, "{o}"),
             _ => assert!(
                 o["hash"].is_string() && o.get("error").is_none(),
