@@ -14,6 +14,7 @@
 pub mod api;
 pub mod backend;
 pub mod errors;
+pub mod front;
 pub mod server;
 pub mod types;
 

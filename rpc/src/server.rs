@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonrpsee::core::{async_trait, SubscriptionResult};
+use jsonrpsee::core::{async_trait, RegisterMethodError, SubscriptionResult};
 use jsonrpsee::server::middleware::http::ProxyGetRequestLayer;
+use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
 use jsonrpsee::server::{
     serve_with_graceful_shutdown, stop_channel, BatchRequestConfig, Methods,
     PendingSubscriptionSink, Server, ServerConfig, ServerHandle, SubscriptionMessage,
@@ -19,6 +20,7 @@ use tokio::sync::{broadcast, Semaphore};
 use crate::api::{PalisadeApiServer, RpcResult};
 use crate::backend::{BackendError, NodeBackend, SubmitError, TxLocation};
 use crate::errors::{self, error, error_with, internal, invalid_params};
+use crate::front::{RequestCheckLayer, StructuredParamsLayer};
 use crate::types::{
     AccountResponse, BlockId, BlockResponse, BlockTxHashesResponse, CommitResponse, HeadResponse,
     Health, HexBytes, MempoolStatus, MethodsResponse, NodeStatus, ReceiptResponse, StateQuery,
@@ -58,8 +60,34 @@ const DEFAULT_WAIT_MS: u64 = 10_000;
 /// Answer to a connection over the limit: it is closed without being read.
 const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 62\r\nconnection: close\r\nretry-after: 1\r\n\r\ntoo many open connections to this node's RPC; try again later\n";
 
-/// Starts the server on `addr`; returns the bound address and a handle
-/// that stops it.
+/// Starts the server on `addr` with the Palisade API ([`methods`]).
+pub async fn start(
+    addr: SocketAddr,
+    limits: RpcLimits,
+    backend: Arc<dyn NodeBackend>,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let methods = methods(backend).map_err(|e| std::io::Error::other(e.to_string()))?;
+    serve(addr, limits, methods).await
+}
+
+/// The Palisade API as jsonrpsee methods over `backend` (what [`start`]
+/// serves; in-process callers and tests can call them directly).
+pub fn methods(backend: Arc<dyn NodeBackend>) -> Result<Methods, RegisterMethodError> {
+    let mut module = RpcImpl { backend }.into_rpc();
+    let mut names: Vec<String> = module.method_names().map(str::to_string).collect();
+    names.sort();
+    // rpc_methods answers with the full list, itself included.
+    module.remove_method("rpc_methods");
+    module.register_method("rpc_methods", move |_, _, _| {
+        Ok::<_, jsonrpsee::types::ErrorObjectOwned>(MethodsResponse {
+            methods: names.clone(),
+        })
+    })?;
+    Ok(module.into())
+}
+
+/// Serves `methods` on `addr` the way [`start`] does: the same limits,
+/// `GET /health` (as `system_health`) and request checks.
 ///
 /// The accept loop is ours rather than jsonrpsee's: jsonrpsee's connection
 /// limit counts requests being served, not open sockets, so clients that
@@ -67,10 +95,10 @@ const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nconten
 /// descriptor the node's database and peers also need) until its 30 s
 /// first-request timeout. Here at most `max_connections` sockets are open
 /// at once; one more is answered 503 and closed straight away.
-pub async fn start(
+pub async fn serve(
     addr: SocketAddr,
     limits: RpcLimits,
-    backend: Arc<dyn NodeBackend>,
+    methods: Methods,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let config = ServerConfig::builder()
         .max_request_body_size(limits.max_request_bytes)
@@ -79,30 +107,21 @@ pub async fn start(
         .max_subscriptions_per_connection(limits.max_subscriptions_per_connection)
         .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
         .build();
+    // Outermost first: answer GET /health, then bodies jsonrpsee would
+    // misclassify; RPC middleware: every call's params, batched or not,
+    // HTTP or WebSocket.
     let health = ProxyGetRequestLayer::new([("/health", "system_health")])
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let http = tower::ServiceBuilder::new()
+        .layer(health)
+        .layer(RequestCheckLayer::new(limits.max_request_bytes));
     let services = Server::builder()
         .set_config(config)
-        .set_http_middleware(tower::ServiceBuilder::new().layer(health))
+        .set_http_middleware(http)
+        .set_rpc_middleware(RpcServiceBuilder::new().layer(StructuredParamsLayer))
         .to_service_builder();
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let mut module = RpcImpl { backend }.into_rpc();
-    let mut names: Vec<String> = module.method_names().map(str::to_string).collect();
-    names.sort();
-    // rpc_methods answers with the full list, itself included.
-    module
-        .remove_method("rpc_methods")
-        .ok_or_else(|| std::io::Error::other("rpc_methods missing"))?;
-    let methods = names.clone();
-    module
-        .register_method("rpc_methods", move |_, _, _| {
-            Ok::<_, jsonrpsee::types::ErrorObjectOwned>(MethodsResponse {
-                methods: methods.clone(),
-            })
-        })
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let methods: Methods = module.into();
     let (stop, handle) = stop_channel();
     let open = Arc::new(Semaphore::new(limits.max_connections as usize));
     tokio::spawn(async move {

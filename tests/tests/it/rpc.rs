@@ -446,3 +446,143 @@ fn spec_client_in_python_submits_a_transfer() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: "));
 }
+
+/// A raw HTTP exchange with extra header lines: (status, head, body).
+fn exchange(addr: &str, request: &str) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Up to the end, or (a WebSocket handshake stays open) the head.
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+        let text = String::from_utf8_lossy(&out);
+        if text.starts_with("HTTP/1.1 101") && text.contains("\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+fn post_with(addr: &str, body: &str, headers: &str) -> (u16, String, String) {
+    exchange(
+        addr,
+        &format!(
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+/// `(id, error code)` of each answer, sorted; `result` answers as code 0.
+fn codes(body: &str) -> Vec<(Value, i64)> {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    let one = |r: &Value| (r["id"].clone(), r["error"]["code"].as_i64().unwrap_or(0));
+    let mut out: Vec<(Value, i64)> = match &v {
+        Value::Array(a) => a.iter().map(one).collect(),
+        r => vec![one(r)],
+    };
+    out.sort_by_key(|(id, c)| format!("{id}{c}"));
+    out
+}
+
+/// The JSON-RPC 2.0 specification's section 7 error examples against a
+/// real node (its methods for the example's `sum`, `subtract`, ...).
+#[test]
+fn specification_section_7_errors() {
+    let node = DevNode::start();
+    let a = node.rpc.as_str();
+    let answer = |body: &str| {
+        let (status, head, body) = post_with(a, body, "");
+        assert!(matches!(status, 200 | 204 | 400), "{head}");
+        assert_eq!(status == 204, body.is_empty(), "{head}");
+        body
+    };
+    let null = Value::Null;
+    // non-existent method
+    assert_eq!(
+        codes(&answer(
+            r#"{"jsonrpc": "2.0", "method": "foobar", "id": "1"}"#
+        )),
+        vec![(json!("1"), -32601)]
+    );
+    // invalid JSON
+    assert_eq!(
+        codes(&answer(
+            r#"{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]"#
+        )),
+        vec![(null.clone(), -32700)]
+    );
+    // invalid Request object
+    assert_eq!(
+        codes(&answer(
+            r#"{"jsonrpc": "2.0", "method": 1, "params": "bar"}"#
+        )),
+        vec![(null.clone(), -32600)]
+    );
+    // Batch, invalid JSON
+    assert_eq!(
+        codes(&answer(
+            r#"[{"jsonrpc": "2.0", "method": "chain_getHeight", "params": [], "id": "1"},{"jsonrpc": "2.0", "method"]"#
+        )),
+        vec![(null.clone(), -32700)]
+    );
+    // empty Array
+    assert_eq!(codes(&answer("[]")), vec![(null.clone(), -32600)]);
+    // invalid Batch (but not empty)
+    assert_eq!(codes(&answer("[1]")), vec![(null.clone(), -32600)]);
+    // invalid Batch
+    assert_eq!(codes(&answer("[1,2,3]")), vec![(null.clone(), -32600); 3]);
+    // Batch: calls, a notification, an invalid object, an unknown method
+    assert_eq!(
+        codes(&answer(
+            r#"[
+            {"jsonrpc": "2.0", "method": "chain_getHeight", "params": [], "id": "1"},
+            {"jsonrpc": "2.0", "method": "chain_getHeight", "params": []},
+            {"jsonrpc": "2.0", "method": "mempool_status", "id": "2"},
+            {"foo": "boo"},
+            {"jsonrpc": "2.0", "method": "foo.get", "params": {"name": "myself"}, "id": "5"},
+            {"jsonrpc": "2.0", "method": "rpc_methods", "id": "9"}
+        ]"#
+        )),
+        vec![
+            (json!("1"), 0),
+            (json!("2"), 0),
+            (json!("5"), -32601),
+            (json!("9"), 0),
+            (null.clone(), -32600),
+        ]
+    );
+    // Notifications, alone or in a batch: nothing.
+    assert_eq!(
+        answer(r#"{"jsonrpc": "2.0", "method": "chain_getHeight", "params": [1,2,3,4,5]}"#),
+        ""
+    );
+    assert_eq!(
+        answer(
+            r#"[{"jsonrpc": "2.0", "method": "chain_getHeight"},{"jsonrpc": "2.0", "method": "mempool_status"}]"#
+        ),
+        ""
+    );
+    // Not from the examples: a request that is not an object, and params
+    // that are neither array nor object.
+    assert_eq!(codes(&answer("1")), vec![(null.clone(), -32600)]);
+    assert_eq!(
+        codes(&answer(
+            r#"{"jsonrpc": "2.0", "method": "chain_getHeight", "params": "bar", "id": 1}"#
+        )),
+        vec![(json!(1), -32600)]
+    );
+}
