@@ -100,6 +100,11 @@ pub struct StartArgs {
     /// Prometheus metrics address; overrides metrics.listen.
     #[arg(long, env = "PALISADE_METRICS_LISTEN")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Origins of web pages allowed to use the JSON-RPC, comma separated
+    /// (`http://localhost:*`, `https://app.example.com`; empty: none);
+    /// overrides rpc.allowed_origins.
+    #[arg(long, env = "PALISADE_RPC_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub rpc_allowed_origins: Option<Vec<String>>,
     /// Log filter, e.g. `info` or `info,palisade_node::network=debug`.
     #[arg(long, env = "PALISADE_LOG")]
     pub log_level: Option<String>,
@@ -183,6 +188,13 @@ pub struct DevArgs {
     /// Number of funded development accounts.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub accounts: u16,
+    /// Origins of web pages allowed to use the JSON-RPC, comma separated
+    /// (empty: none). Default: pages served from this machine, any port
+    /// (`http://localhost:*`, `http://127.0.0.1:*`, `http://[::1]:*` and
+    /// their `https` forms). Like the other flags, written to a new home's
+    /// config.
+    #[arg(long, value_delimiter = ',')]
+    pub rpc_allowed_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -466,6 +478,9 @@ fn start(a: StartArgs) -> Result<()> {
     if let Some(m) = a.metrics_listen {
         cfg.metrics.listen = m;
     }
+    if let Some(o) = a.rpc_allowed_origins {
+        cfg.rpc.allowed_origins = non_empty(o);
+    }
     if let Some(l) = a.log_level {
         cfg.log.level = l;
     }
@@ -487,6 +502,12 @@ fn start(a: StartArgs) -> Result<()> {
     // Don't wait for blocking tasks (a sync answer being read) on the way out.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     Ok(())
+}
+
+/// A comma-separated list flag's entries, without empty ones (an empty
+/// value clears the list).
+pub(crate) fn non_empty(v: Vec<String>) -> Vec<String> {
+    v.into_iter().filter(|s| !s.trim().is_empty()).collect()
 }
 
 /// Ctrl-C or SIGTERM.

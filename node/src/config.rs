@@ -55,6 +55,12 @@ pub struct RpcConfig {
     pub max_connections: u32,
     pub max_batch: u32,
     pub max_subscriptions_per_connection: u32,
+    /// Web pages (origins, `scheme://host[:port]`, port `*` for any) whose
+    /// scripts may call the node; a browser request or WebSocket from any
+    /// other page is refused with HTTP 403. Empty (the default): no page
+    /// may. Requests without an `Origin` header (not from a browser) are
+    /// always served. `docs/rpc.md` has the matching rules.
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,6 +129,7 @@ impl Default for RpcConfig {
             max_connections: 256,
             max_batch: 64,
             max_subscriptions_per_connection: 64,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -206,7 +213,14 @@ impl NodeConfig {
                 "rpc limits: max_request_bytes >= 1024, max_batch and max_connections >= 1".into(),
             ));
         }
+        self.allowed_origins()?;
         Ok(())
+    }
+
+    /// `rpc.allowed_origins`, parsed.
+    pub fn allowed_origins(&self) -> Result<palisade_rpc::AllowedOrigins, ConfigError> {
+        palisade_rpc::AllowedOrigins::parse(&self.rpc.allowed_origins)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
     pub fn mempool_config(&self) -> crate::mempool::MempoolConfig {

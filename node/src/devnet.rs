@@ -205,6 +205,14 @@ pub fn dev(a: DevArgs) -> Result<()> {
         cfg.p2p.listen = vec![a.p2p_listen.clone()];
         cfg.rpc.listen = a.rpc_listen;
         cfg.metrics.listen = a.metrics_listen;
+        // Pages on this machine (a dapp's dev server) may use the dev chain.
+        cfg.rpc.allowed_origins = match &a.rpc_allowed_origins {
+            Some(o) => crate::cli::non_empty(o.clone()),
+            None => palisade_rpc::origin::LOCAL_DEV_ORIGINS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        };
         write_new(&home.config_file(), &cfg.to_toml())?;
         let _ = peer_id_of(&node_key.public_key())?;
     }

@@ -403,13 +403,17 @@ impl Node {
             max_batch: cfg.rpc.max_batch,
             max_subscriptions_per_connection: cfg.rpc.max_subscriptions_per_connection,
         };
-        let (rpc_addr, rpc_handle) = palisade_rpc::start(cfg.rpc.listen, limits, Arc::new(backend))
-            .await
-            .map_err(|source| NodeError::Listen {
-                addr: cfg.rpc.listen,
-                source,
-            })?;
-        tracing::info!(addr = %rpc_addr, "json-rpc listening (http and websocket)");
+        let origins = cfg
+            .allowed_origins()
+            .map_err(|e| NodeError::Config(e.to_string()))?;
+        let (rpc_addr, rpc_handle) =
+            palisade_rpc::start(cfg.rpc.listen, limits, origins, Arc::new(backend))
+                .await
+                .map_err(|source| NodeError::Listen {
+                    addr: cfg.rpc.listen,
+                    source,
+                })?;
+        tracing::info!(addr = %rpc_addr, allowed_origins = ?cfg.rpc.allowed_origins, "json-rpc listening (http and websocket)");
 
         // Consensus messages from the network into the driver; the
         // driver's messages out to the network.

@@ -1,7 +1,8 @@
 //! The JSON-RPC server: HTTP and WebSocket on one port, `GET /health`, and
 //! hard limits on request and response size, batch length, open
 //! connections and subscriptions per connection. Malformed requests get JSON-RPC
-//! errors with the codes of [`crate::errors`].
+//! errors with the codes of [`crate::errors`]; browser pages only from
+//! `rpc.allowed_origins` ([`crate::origin`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::api::{PalisadeApiServer, RpcResult};
 use crate::backend::{BackendError, NodeBackend, SubmitError, TxLocation};
 use crate::errors::{self, error, error_with, internal, invalid_params};
 use crate::front::{RequestCheckLayer, StructuredParamsLayer};
+use crate::origin::{AllowedOrigins, OriginLayer};
 use crate::types::{
     AccountResponse, BlockId, BlockResponse, BlockTxHashesResponse, CommitResponse, HeadResponse,
     Health, HexBytes, MempoolStatus, MethodsResponse, NodeStatus, ReceiptResponse, StateQuery,
@@ -60,14 +62,16 @@ const DEFAULT_WAIT_MS: u64 = 10_000;
 /// Answer to a connection over the limit: it is closed without being read.
 const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 62\r\nconnection: close\r\nretry-after: 1\r\n\r\ntoo many open connections to this node's RPC; try again later\n";
 
-/// Starts the server on `addr` with the Palisade API ([`methods`]).
+/// Starts the server on `addr` with the Palisade API ([`methods`]),
+/// serving browser pages only from `origins`.
 pub async fn start(
     addr: SocketAddr,
     limits: RpcLimits,
+    origins: AllowedOrigins,
     backend: Arc<dyn NodeBackend>,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let methods = methods(backend).map_err(|e| std::io::Error::other(e.to_string()))?;
-    serve(addr, limits, methods).await
+    serve(addr, limits, origins, methods).await
 }
 
 /// The Palisade API as jsonrpsee methods over `backend` (what [`start`]
@@ -87,7 +91,7 @@ pub fn methods(backend: Arc<dyn NodeBackend>) -> Result<Methods, RegisterMethodE
 }
 
 /// Serves `methods` on `addr` the way [`start`] does: the same limits,
-/// `GET /health` (as `system_health`) and request checks.
+/// origin check, `GET /health` (as `system_health`) and request checks.
 ///
 /// The accept loop is ours rather than jsonrpsee's: jsonrpsee's connection
 /// limit counts requests being served, not open sockets, so clients that
@@ -98,6 +102,7 @@ pub fn methods(backend: Arc<dyn NodeBackend>) -> Result<Methods, RegisterMethodE
 pub async fn serve(
     addr: SocketAddr,
     limits: RpcLimits,
+    origins: AllowedOrigins,
     methods: Methods,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let config = ServerConfig::builder()
@@ -107,12 +112,13 @@ pub async fn serve(
         .max_subscriptions_per_connection(limits.max_subscriptions_per_connection)
         .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
         .build();
-    // Outermost first: answer GET /health, then bodies jsonrpsee would
-    // misclassify; RPC middleware: every call's params, batched or not,
-    // HTTP or WebSocket.
+    // Outermost first: refuse other sites' pages, answer GET /health, then
+    // bodies jsonrpsee would misclassify; RPC middleware: every call's
+    // params, batched or not, HTTP or WebSocket.
     let health = ProxyGetRequestLayer::new([("/health", "system_health")])
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let http = tower::ServiceBuilder::new()
+        .layer(OriginLayer::new(origins))
         .layer(health)
         .layer(RequestCheckLayer::new(limits.max_request_bytes));
     let services = Server::builder()

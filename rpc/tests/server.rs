@@ -1,5 +1,6 @@
 //! The server over real sockets against a mock node: the JSON-RPC 2.0
-//! specification's section 7 examples.
+//! specification's section 7 examples, browser origins, `GET /health`, and
+//! the subscriptions' bounds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use jsonrpsee::core::server::{Methods, RpcModule};
 use palisade_rpc::backend::{BackendError, PoolOrChainTx, StateRead, SubmitError, TxLocation};
 use palisade_rpc::types::{MempoolStatus, NodeStatus};
-use palisade_rpc::{NodeBackend, RpcLimits};
+use palisade_rpc::{AllowedOrigins, NodeBackend, RpcLimits};
 use palisade_types::{
     Address, Block, BlockHeader, ChainId, CommitCertificate, Hash, Height, PublicKey,
     SignedTransaction, Timestamp, ValidatorSet,
@@ -160,10 +161,11 @@ struct Server {
     _handle: jsonrpsee::server::ServerHandle,
 }
 
-async fn serve(backend: Arc<Mock>) -> Server {
+async fn serve(backend: Arc<Mock>, origins: &[&str]) -> Server {
     let (addr, handle) = palisade_rpc::server::serve(
         "127.0.0.1:0".parse().unwrap(),
         RpcLimits::default(),
+        AllowedOrigins::parse(origins).unwrap(),
         spec_methods(backend),
     )
     .await
@@ -243,7 +245,7 @@ fn ok(id: Value, result: Value) -> (Value, Value) {
 #[tokio::test]
 async fn the_specification_s_examples() {
     let mock = Mock::new(16);
-    let server = serve(mock).await;
+    let server = serve(mock, &[]).await;
     let a = server.addr;
     let cases: Vec<(&str, Option<Answers>)> = vec![
         // rpc call with positional parameters
@@ -349,7 +351,7 @@ async fn the_specification_s_examples() {
 /// jsonrpsee's -32700; and `params` must be structured, batched or not.
 #[tokio::test]
 async fn json_that_is_no_request_is_an_invalid_request() {
-    let server = serve(Mock::new(16)).await;
+    let server = serve(Mock::new(16), &[]).await;
     let a = server.addr;
     for body in [
         "1",
@@ -419,4 +421,104 @@ async fn json_that_is_no_request_is_an_invalid_request() {
     let (status, _, body) = http(a, post(a, &big, "")).await;
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("-32007"), "{body}");
+}
+
+fn ws_upgrade(addr: SocketAddr, origin: Option<&str>) -> String {
+    format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{}\r\n",
+        origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default()
+    )
+}
+
+/// The status line of a WebSocket handshake (the connection stays open on
+/// success, so only the head is read).
+async fn handshake(addr: SocketAddr, origin: Option<&str>) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(ws_upgrade(addr, origin).as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !out.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&out)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test]
+async fn browser_pages_only_from_allowed_origins() {
+    let server = serve(
+        Mock::new(16),
+        &["http://localhost:*", "https://app.example"],
+    )
+    .await;
+    let a = server.addr;
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"chain_getHeight"}"#;
+
+    // No Origin: not a browser page; served.
+    let (status, _, body) = http(a, post(a, call, "")).await;
+    assert_eq!((status, keys(&body)), (200, vec![ok(json!(1), json!(7))]));
+    // An allowed page: served, and told it may read the answer.
+    let (status, head, _) = http(a, post(a, call, "Origin: http://localhost:3000\r\n")).await;
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("access-control-allow-origin: http://localhost:3000"),
+        "{head}"
+    );
+    // Any other page: refused before jsonrpsee sees it.
+    for evil in [
+        "http://evil.example",
+        "https://app.example.evil",
+        "null",
+        "http://localhost.evil:3000",
+    ] {
+        let (status, _, body) = http(a, post(a, call, &format!("Origin: {evil}\r\n"))).await;
+        assert_eq!(status, 403, "{evil}: {body}");
+        assert!(body.contains("allowed_origins"), "{body}");
+    }
+    // WebSocket handshakes alike.
+    assert!(handshake(a, None).await.contains(" 101 "));
+    assert!(handshake(a, Some("https://app.example"))
+        .await
+        .contains(" 101 "));
+    assert!(handshake(a, Some("http://evil.example"))
+        .await
+        .contains(" 403 "));
+    // And GET /health.
+    let get = |origin: &str| {
+        format!("GET /health HTTP/1.1\r\nHost: {a}\r\n{origin}Connection: close\r\n\r\n")
+    };
+    assert_eq!(http(a, get("")).await.0, 200);
+    assert_eq!(http(a, get("Origin: http://evil.example\r\n")).await.0, 403);
+    // An allowed page's preflight is answered.
+    let preflight = format!(
+        "OPTIONS / HTTP/1.1\r\nHost: {a}\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\nConnection: close\r\n\r\n"
+    );
+    let (status, head, _) = http(a, preflight).await;
+    assert_eq!(status, 204, "{head}");
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("access-control-allow-headers: content-type"));
+}
+
+#[tokio::test]
+async fn with_no_origins_configured_no_page_may_connect() {
+    let server = serve(Mock::new(16), &[]).await;
+    let a = server.addr;
+    assert!(handshake(a, Some("http://localhost:3000"))
+        .await
+        .contains(" 403 "));
+    assert!(handshake(a, None).await.contains(" 101 "));
 }

@@ -586,3 +586,32 @@ fn specification_section_7_errors() {
         vec![(json!(1), -32600)]
     );
 }
+
+#[test]
+fn browser_pages_need_an_allowed_origin() {
+    let node = DevNode::start();
+    let a = node.rpc.as_str();
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"chain_getHeight"}"#;
+    // Not a browser: served.
+    assert_eq!(post_with(a, call, "").0, 200);
+    // Any other site's page is refused, over HTTP and WebSocket.
+    let (status, _, body) = post_with(a, call, "Origin: https://evil.example\r\n");
+    assert_eq!(status, 403, "{body}");
+    let upgrade = |origin: &str| {
+        exchange(
+            a,
+            &format!(
+                "GET / HTTP/1.1\r\nHost: {a}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n"
+            ),
+        )
+        .0
+    };
+    assert_eq!(upgrade("https://evil.example"), 403);
+    // `palisade dev` allows pages on this machine.
+    assert_eq!(upgrade("http://127.0.0.1:3000"), 101);
+    let (status, head, _) = post_with(a, call, "Origin: http://localhost:5173\r\n");
+    assert_eq!(status, 200, "{head}");
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("access-control-allow-origin: http://localhost:5173"));
+}
