@@ -55,7 +55,7 @@ impl Default for RpcLimits {
 /// Most transactions in one `tx_submitBatch` (the 1 MiB body limit allows
 /// about 2,500 transfers).
 pub const MAX_SUBMIT_BATCH: usize = 1_000;
-/// Longest `tx_submitAndWait`.
+/// Longest `tx_submitAndWait`, and longest and default `tx_subscribeStatus`.
 pub const MAX_WAIT_MS: u64 = 60_000;
 const DEFAULT_WAIT_MS: u64 = 10_000;
 
@@ -344,27 +344,36 @@ impl PalisadeApiServer for RpcImpl {
         self.backend.count_request("chain_subscribeNewHeads");
         let mut commits = self.backend.subscribe_commits();
         let sink = pending.accept().await?;
+        // The last height sent: any gap before the next is reported with it.
+        let mut sent: Option<u64> = None;
         loop {
             let height = tokio::select! {
                 _ = sink.closed() => return Ok(()),
                 h = commits.recv() => match h {
                     Ok(h) => h,
-                    // A slow subscriber skips heads rather than holding the node up.
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    // A slow subscriber skips heads rather than holding the
+                    // node up; the next head says how many.
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::debug!(skipped = n, "chain_subscribeNewHeads subscriber fell behind");
+                        continue;
+                    }
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },
             };
             let Some(block) = self.backend.block(height).map_err(|e| e.to_string())? else {
                 continue;
             };
+            let h = block.header.height.get();
             let head = HeadResponse {
                 hash: block.hash(),
                 tx_count: block.txs.len(),
                 header: block.header,
+                missed: sent.map_or(0, |s| h.saturating_sub(s.saturating_add(1))),
             };
             if sink.send(json_message(&head)?).await.is_err() {
                 return Ok(());
             }
+            sent = Some(h);
         }
     }
 
@@ -467,8 +476,19 @@ impl PalisadeApiServer for RpcImpl {
         &self,
         pending: PendingSubscriptionSink,
         hash: Hash,
+        timeout_ms: Option<u64>,
     ) -> SubscriptionResult {
         self.backend.count_request("tx_subscribeStatus");
+        let wait = timeout_ms.unwrap_or(MAX_WAIT_MS);
+        if wait == 0 || wait > MAX_WAIT_MS {
+            pending
+                .reject(invalid_params(format!(
+                    "timeout_ms must be between 1 and {MAX_WAIT_MS}"
+                )))
+                .await;
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(wait);
         let mut commits = self.backend.subscribe_commits();
         let sink = pending.accept().await?;
         let mut last = None;
@@ -485,6 +505,13 @@ impl PalisadeApiServer for RpcImpl {
             }
             tokio::select! {
                 _ = sink.closed() => return Ok(()),
+                // Bounded: a subscription must not hold one of the
+                // connection's slots forever for a transaction that never
+                // commits. The last notification says so.
+                _ = tokio::time::sleep_until(deadline) => {
+                    let _ = sink.send(json_message(&TxStatus::TimedOut { after_ms: wait })?).await;
+                    return Ok(());
+                }
                 r = commits.recv() => {
                     if let Err(broadcast::error::RecvError::Closed) = r {
                         return Ok(());

@@ -102,6 +102,15 @@ pub struct HeadResponse {
     pub hash: Hash,
     pub tx_count: usize,
     pub header: BlockHeader,
+    /// Heads this subscriber missed right before this one because it read
+    /// too slowly (heights `header.height - missed` to `header.height - 1`;
+    /// `chain_getBlock` still has them). Absent when none were missed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub missed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +183,13 @@ pub enum TxStatus {
     Unknown,
     Committed {
         receipt: ReceiptResponse,
+    },
+    /// Not committed within the subscription's time limit; the last
+    /// notification. The transaction may still commit later
+    /// (`tx_getReceipt`, or subscribe again).
+    #[serde(rename_all = "camelCase")]
+    TimedOut {
+        after_ms: u64,
     },
 }
 

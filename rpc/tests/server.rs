@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsonrpsee::core::server::{Methods, RpcModule};
+use jsonrpsee::rpc_params;
 use palisade_rpc::backend::{BackendError, PoolOrChainTx, StateRead, SubmitError, TxLocation};
-use palisade_rpc::types::{MempoolStatus, NodeStatus};
+use palisade_rpc::types::{HeadResponse, MempoolStatus, NodeStatus, TxStatus};
 use palisade_rpc::{AllowedOrigins, NodeBackend, RpcLimits};
 use palisade_types::{
     Address, Block, BlockHeader, ChainId, CommitCertificate, Hash, Height, PublicKey,
@@ -521,4 +522,99 @@ async fn with_no_origins_configured_no_page_may_connect() {
         .await
         .contains(" 403 "));
     assert!(handshake(a, None).await.contains(" 101 "));
+}
+
+async fn next(
+    sub: &mut jsonrpsee::core::server::Subscription,
+) -> Option<
+    Result<
+        (TxStatus, jsonrpsee::types::SubscriptionId<'static>),
+        jsonrpsee::core::server::MethodsError,
+    >,
+> {
+    tokio::time::timeout(Duration::from_secs(5), sub.next::<TxStatus>())
+        .await
+        .expect("a notification in time")
+}
+
+#[tokio::test]
+async fn tx_status_subscription_ends_with_a_timed_out_notification() {
+    let mock = Mock::new(16);
+    let methods = palisade_rpc::server::methods(mock.clone()).unwrap();
+    let hash = Hash([5; 32]);
+    let mut sub = methods
+        .subscribe_unbounded("tx_subscribeStatus", rpc_params![hash, 300])
+        .await
+        .unwrap();
+    let (first, _) = next(&mut sub).await.unwrap().unwrap();
+    assert_eq!(first, TxStatus::Unknown);
+    // Blocks come and go without it.
+    mock.commits.send(Height(8)).unwrap();
+    let (last, _) = next(&mut sub).await.unwrap().unwrap();
+    assert_eq!(last, TxStatus::TimedOut { after_ms: 300 });
+    assert_eq!(
+        serde_json::to_value(&last).unwrap(),
+        json!({"status": "timedOut", "afterMs": 300})
+    );
+    // And then it is over.
+    assert!(next(&mut sub).await.is_none());
+
+    // The bound is enforced, and is the default.
+    for bad in [0u64, 60_001] {
+        assert!(methods
+            .subscribe_unbounded("tx_subscribeStatus", rpc_params![hash, bad])
+            .await
+            .is_err());
+    }
+    let methods = palisade_rpc::server::methods(mock).unwrap();
+    let mut sub = methods
+        .subscribe_unbounded("tx_subscribeStatus", rpc_params![hash])
+        .await
+        .unwrap();
+    assert_eq!(next(&mut sub).await.unwrap().unwrap().0, TxStatus::Unknown);
+}
+
+#[tokio::test]
+async fn a_slow_head_subscriber_is_told_what_it_missed() {
+    // A commit queue of 4 and room for one notification: reading nothing
+    // while 40 blocks commit makes the subscriber fall behind.
+    let mock = Mock::new(4);
+    let methods = palisade_rpc::server::methods(mock.clone()).unwrap();
+    let mut sub = methods
+        .subscribe("chain_subscribeNewHeads", rpc_params![], 1)
+        .await
+        .unwrap();
+    for h in 1..=40 {
+        mock.commits.send(Height(h)).unwrap();
+        tokio::task::yield_now().await;
+    }
+    let mut seen = Vec::new();
+    while seen.last().map(|(h, _)| *h) != Some(40) {
+        let (head, _) = tokio::time::timeout(Duration::from_secs(5), sub.next::<HeadResponse>())
+            .await
+            .expect("heads in time")
+            .unwrap()
+            .unwrap();
+        seen.push((head.header.height.get(), head.missed));
+    }
+    // Every height is either sent or counted as missed, in order.
+    let mut expect = 1;
+    for (h, missed) in &seen {
+        assert_eq!(*h, expect + missed, "{seen:?}");
+        expect = h + 1;
+    }
+    assert!(
+        seen.iter().any(|(_, m)| *m > 0),
+        "nothing was missed: {seen:?}"
+    );
+    // A head that missed nothing says nothing about it.
+    let plain = serde_json::to_value(HeadResponse {
+        missed: 0,
+        ..serde_json::from_value::<HeadResponse>(json!({
+            "hash": Hash([0; 32]), "txCount": 0, "header": block_at(Height(1)).header
+        }))
+        .unwrap()
+    })
+    .unwrap();
+    assert!(plain.get("missed").is_none());
 }

@@ -615,3 +615,27 @@ fn browser_pages_need_an_allowed_origin() {
         .to_ascii_lowercase()
         .contains("access-control-allow-origin: http://localhost:5173"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tx_status_subscription_ends_after_its_timeout() {
+    let node = tokio::task::spawn_blocking(DevNode::start).await.unwrap();
+    let ws = WsClientBuilder::default()
+        .build(format!("ws://{}", node.rpc))
+        .await
+        .unwrap();
+    let mut status: Subscription<TxStatus> = ws
+        .subscribe(
+            "tx_subscribeStatus",
+            rpc_params![Hash([7; 32]), 500],
+            "tx_unsubscribeStatus",
+        )
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), status.next()).await;
+    assert_eq!(first.unwrap().unwrap().unwrap(), TxStatus::Unknown);
+    let last = tokio::time::timeout(Duration::from_secs(10), status.next()).await;
+    assert_eq!(
+        last.unwrap().unwrap().unwrap(),
+        TxStatus::TimedOut { after_ms: 500 }
+    );
+}
