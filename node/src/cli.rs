@@ -105,6 +105,10 @@ pub struct StartArgs {
     /// overrides rpc.allowed_origins.
     #[arg(long, env = "PALISADE_RPC_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub rpc_allowed_origins: Option<Vec<String>>,
+    /// Unhealthy after this long without a committed block (with peers);
+    /// overrides rpc.health_max_block_age_ms.
+    #[arg(long, env = "PALISADE_RPC_HEALTH_MAX_BLOCK_AGE_MS")]
+    pub rpc_health_max_block_age_ms: Option<u64>,
     /// Log filter, e.g. `info` or `info,palisade_node::network=debug`.
     #[arg(long, env = "PALISADE_LOG")]
     pub log_level: Option<String>,
@@ -114,6 +118,10 @@ pub struct StartArgs {
     /// TEST ONLY: make this validator misbehave (fault tests).
     #[arg(long, value_enum, hide = true)]
     pub byzantine: Option<crate::driver::Byzantine>,
+    /// TEST ONLY: make the named background task panic after the given
+    /// milliseconds, as `TASK:MS` (supervision tests).
+    #[arg(long, hide = true, value_parser = crate::supervisor::parse_fault)]
+    pub fail_task: Option<crate::supervisor::TaskFault>,
 }
 
 #[derive(Debug, Args)]
@@ -195,6 +203,9 @@ pub struct DevArgs {
     /// config.
     #[arg(long, value_delimiter = ',')]
     pub rpc_allowed_origins: Option<Vec<String>>,
+    /// TEST ONLY: see `palisade start --fail-task`.
+    #[arg(long, hide = true, value_parser = crate::supervisor::parse_fault)]
+    pub fail_task: Option<crate::supervisor::TaskFault>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -481,6 +492,9 @@ fn start(a: StartArgs) -> Result<()> {
     if let Some(o) = a.rpc_allowed_origins {
         cfg.rpc.allowed_origins = non_empty(o);
     }
+    if let Some(ms) = a.rpc_health_max_block_age_ms {
+        cfg.rpc.health_max_block_age_ms = ms;
+    }
     if let Some(l) = a.log_level {
         cfg.log.level = l;
     }
@@ -495,7 +509,9 @@ fn start(a: StartArgs) -> Result<()> {
         .build()
         .context("start the async runtime")?;
     rt.block_on(async move {
-        let node = Node::open(home, cfg)?.with_byzantine(a.byzantine);
+        let node = Node::open(home, cfg)?
+            .with_byzantine(a.byzantine)
+            .with_task_fault(a.fail_task);
         node.run(shutdown_signal()).await?;
         Ok::<(), anyhow::Error>(())
     })?;

@@ -61,6 +61,10 @@ pub struct RpcConfig {
     /// may. Requests without an `Origin` header (not from a browser) are
     /// always served. `docs/rpc.md` has the matching rules.
     pub allowed_origins: Vec<String>,
+    /// `system_health` and `GET /health` report the node unhealthy when it
+    /// has committed no block for this long while it has peers (or can
+    /// commit alone).
+    pub health_max_block_age_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +134,7 @@ impl Default for RpcConfig {
             max_batch: 64,
             max_subscriptions_per_connection: 64,
             allowed_origins: Vec::new(),
+            health_max_block_age_ms: crate::health::DEFAULT_MAX_BLOCK_AGE_MS,
         }
     }
 }
@@ -214,6 +219,11 @@ impl NodeConfig {
             ));
         }
         self.allowed_origins()?;
+        if self.rpc.health_max_block_age_ms < 1_000 {
+            return Err(ConfigError::Invalid(
+                "rpc.health_max_block_age_ms must be at least 1000".into(),
+            ));
+        }
         Ok(())
     }
 

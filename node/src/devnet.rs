@@ -243,7 +243,7 @@ pub fn dev(a: DevArgs) -> Result<()> {
         .build()
         .context("start the async runtime")?;
     rt.block_on(async move {
-        let node = Node::open(home, cfg)?;
+        let node = Node::open(home, cfg)?.with_task_fault(a.fail_task);
         node.run(shutdown_signal()).await?;
         Ok::<(), anyhow::Error>(())
     })?;

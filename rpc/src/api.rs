@@ -15,7 +15,8 @@ pub type RpcResult<T> = Result<T, ErrorObjectOwned>;
 
 #[rpc(server, client)]
 pub trait PalisadeApi {
-    /// Liveness and sync state (also `GET /health`).
+    /// Whether the node is fit to serve, and if not why (also `GET /health`,
+    /// which answers 503 when it is not).
     #[method(name = "system_health")]
     async fn system_health(&self) -> RpcResult<Health>;
 

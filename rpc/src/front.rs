@@ -1,5 +1,6 @@
-//! What the server does before jsonrpsee dispatches a call: the JSON-RPC
-//! 2.0 checks jsonrpsee 0.26 gets wrong.
+//! What the server does before jsonrpsee dispatches a call: `GET /health`
+//! with an HTTP status that says whether the node is healthy, and the
+//! JSON-RPC 2.0 checks jsonrpsee 0.26 gets wrong.
 //!
 //! jsonrpsee answers a body that is JSON but not a request object with
 //! -32700 (parse error) whenever it cannot find a usable `id` in it:
@@ -24,10 +25,11 @@
 //! passed it to the method.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header;
+use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use jsonrpsee::core::BoxError;
@@ -38,9 +40,114 @@ use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
 use jsonrpsee::types::{ErrorObject, Id, InvalidRequest, Notification, Request};
 use serde_json::value::RawValue;
 
+use crate::backend::NodeBackend;
 use crate::errors::INVALID_REQUEST;
+use crate::origin::text_response;
 
 type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Answers `GET /health` from [`NodeBackend::health`]: 200 and the
+/// `system_health` JSON when the node is healthy, 503 and the same JSON
+/// (with its reasons) when it is not, so a load balancer or orchestrator
+/// needs only the status code.
+#[derive(Clone)]
+pub struct HealthLayer {
+    backend: Arc<dyn NodeBackend>,
+}
+
+impl std::fmt::Debug for HealthLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HealthLayer")
+    }
+}
+
+impl HealthLayer {
+    pub fn new(backend: Arc<dyn NodeBackend>) -> HealthLayer {
+        HealthLayer { backend }
+    }
+}
+
+impl<S> tower::Layer<S> for HealthLayer {
+    type Service = HealthEndpoint<S>;
+
+    fn layer(&self, inner: S) -> HealthEndpoint<S> {
+        HealthEndpoint {
+            inner,
+            backend: self.backend.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct HealthEndpoint<S> {
+    inner: S,
+    backend: Arc<dyn NodeBackend>,
+}
+
+impl<S> std::fmt::Debug for HealthEndpoint<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HealthEndpoint")
+    }
+}
+
+/// The `GET /health` answer for `backend` now.
+pub fn health_response(backend: &dyn NodeBackend) -> HttpResponse {
+    backend.count_request("system_health");
+    let health = backend.health();
+    let status = if health.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let Ok(json) = serde_json::to_string(&health) else {
+        return text_response(StatusCode::INTERNAL_SERVER_ERROR, "health\n".into());
+    };
+    let mut r = HttpResponse::new(HttpBody::from(json));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+impl<S, B> tower::Service<HttpRequest<B>> for HealthEndpoint<S>
+where
+    S: tower::Service<HttpRequest<B>, Response = HttpResponse>,
+    S::Error: Into<BoxError> + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<HttpResponse, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: HttpRequest<B>) -> Self::Future {
+        if req.method() == Method::GET && req.uri().path() == "/health" {
+            let backend = self.backend.clone();
+            // Reads the ledger: off the async workers.
+            return Box::pin(async move {
+                Ok(
+                    tokio::task::spawn_blocking(move || health_response(backend.as_ref()))
+                        .await
+                        .unwrap_or_else(|e| {
+                            text_response(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                format!("health check failed: {e}\n"),
+                            )
+                        }),
+                )
+            });
+        }
+        let fut = self.inner.call(req);
+        Box::pin(async move { fut.await.map_err(Into::into) })
+    }
+}
 
 /// Answers JSON bodies that are not JSON-RPC request objects with -32600,
 /// as the specification says, instead of jsonrpsee's -32700 (see the

@@ -23,4 +23,4 @@ pub mod types;
 pub use api::{PalisadeApiClient, PalisadeApiServer};
 pub use backend::{BackendError, NodeBackend, SubmitError};
 pub use origin::AllowedOrigins;
-pub use server::{start, RpcLimits};
+pub use server::{start, RpcLimits, RpcServer};

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsonrpsee::core::{async_trait, RegisterMethodError, SubscriptionResult};
-use jsonrpsee::server::middleware::http::ProxyGetRequestLayer;
 use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
 use jsonrpsee::server::{
     serve_with_graceful_shutdown, stop_channel, BatchRequestConfig, Methods,
@@ -21,7 +20,7 @@ use tokio::sync::{broadcast, Semaphore};
 use crate::api::{PalisadeApiServer, RpcResult};
 use crate::backend::{BackendError, NodeBackend, SubmitError, TxLocation};
 use crate::errors::{self, error, error_with, internal, invalid_params};
-use crate::front::{RequestCheckLayer, StructuredParamsLayer};
+use crate::front::{HealthLayer, RequestCheckLayer, StructuredParamsLayer};
 use crate::origin::{AllowedOrigins, OriginLayer};
 use crate::types::{
     AccountResponse, BlockId, BlockResponse, BlockTxHashesResponse, CommitResponse, HeadResponse,
@@ -62,6 +61,18 @@ const DEFAULT_WAIT_MS: u64 = 10_000;
 /// Answer to a connection over the limit: it is closed without being read.
 const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 62\r\nconnection: close\r\nretry-after: 1\r\n\r\ntoo many open connections to this node's RPC; try again later\n";
 
+/// A started server.
+#[derive(Debug)]
+pub struct RpcServer {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Stops it.
+    pub handle: ServerHandle,
+    /// The accept loop: it ends only when the server is stopped, so its
+    /// end at any other time (a panic) means the server is gone.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
 /// Starts the server on `addr` with the Palisade API ([`methods`]),
 /// serving browser pages only from `origins`.
 pub async fn start(
@@ -69,9 +80,9 @@ pub async fn start(
     limits: RpcLimits,
     origins: AllowedOrigins,
     backend: Arc<dyn NodeBackend>,
-) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    let methods = methods(backend).map_err(|e| std::io::Error::other(e.to_string()))?;
-    serve(addr, limits, origins, methods).await
+) -> std::io::Result<RpcServer> {
+    let methods = methods(backend.clone()).map_err(|e| std::io::Error::other(e.to_string()))?;
+    serve(addr, limits, origins, backend, methods).await
 }
 
 /// The Palisade API as jsonrpsee methods over `backend` (what [`start`]
@@ -91,7 +102,7 @@ pub fn methods(backend: Arc<dyn NodeBackend>) -> Result<Methods, RegisterMethodE
 }
 
 /// Serves `methods` on `addr` the way [`start`] does: the same limits,
-/// origin check, `GET /health` (as `system_health`) and request checks.
+/// origin check, `GET /health` (from `backend`) and request checks.
 ///
 /// The accept loop is ours rather than jsonrpsee's: jsonrpsee's connection
 /// limit counts requests being served, not open sockets, so clients that
@@ -103,8 +114,9 @@ pub async fn serve(
     addr: SocketAddr,
     limits: RpcLimits,
     origins: AllowedOrigins,
+    backend: Arc<dyn NodeBackend>,
     methods: Methods,
-) -> std::io::Result<(SocketAddr, ServerHandle)> {
+) -> std::io::Result<RpcServer> {
     let config = ServerConfig::builder()
         .max_request_body_size(limits.max_request_bytes)
         .max_response_body_size(limits.max_response_bytes)
@@ -115,11 +127,9 @@ pub async fn serve(
     // Outermost first: refuse other sites' pages, answer GET /health, then
     // bodies jsonrpsee would misclassify; RPC middleware: every call's
     // params, batched or not, HTTP or WebSocket.
-    let health = ProxyGetRequestLayer::new([("/health", "system_health")])
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let http = tower::ServiceBuilder::new()
         .layer(OriginLayer::new(origins))
-        .layer(health)
+        .layer(HealthLayer::new(backend))
         .layer(RequestCheckLayer::new(limits.max_request_bytes));
     let services = Server::builder()
         .set_config(config)
@@ -130,7 +140,7 @@ pub async fn serve(
     let local = listener.local_addr()?;
     let (stop, handle) = stop_channel();
     let open = Arc::new(Semaphore::new(limits.max_connections as usize));
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let shutdown = stop.clone().shutdown();
         tokio::pin!(shutdown);
         loop {
@@ -167,7 +177,11 @@ pub async fn serve(
             });
         }
     });
-    Ok((local, handle))
+    Ok(RpcServer {
+        addr: local,
+        handle,
+        task,
+    })
 }
 
 struct RpcImpl {
@@ -277,13 +291,11 @@ fn json_message<T: serde::Serialize>(v: &T) -> Result<SubscriptionMessage, serde
 impl PalisadeApiServer for RpcImpl {
     async fn system_health(&self) -> RpcResult<Health> {
         self.backend.count_request("system_health");
-        let s = self.backend.status().map_err(backend_err)?;
-        Ok(Health {
-            ok: true,
-            height: s.latest_height,
-            peers: s.peers,
-            syncing: s.syncing,
-        })
+        let backend = self.backend.clone();
+        // Reads the ledger: off the async workers.
+        tokio::task::spawn_blocking(move || backend.health())
+            .await
+            .map_err(|e| internal(format!("health check failed: {e}")))
     }
 
     async fn system_status(&self) -> RpcResult<NodeStatus> {

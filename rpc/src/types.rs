@@ -49,13 +49,22 @@ pub enum BlockId {
     Hash(Hash),
 }
 
+/// Whether the node is fit to serve (`system_health`, `GET /health`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
+    /// True when `reasons` is empty.
     pub ok: bool,
     pub height: u64,
     pub peers: usize,
     pub syncing: bool,
+    /// Milliseconds since this node last committed a block (or, if it has
+    /// committed none since it started, since it started).
+    #[serde(default)]
+    pub last_block_age_ms: u64,
+    /// Why the node is unhealthy, one line each; empty when healthy.
+    #[serde(default)]
+    pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,14 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jsonrpsee::core::server::{Methods, RpcModule};
 use jsonrpsee::rpc_params;
 use palisade_rpc::backend::{BackendError, PoolOrChainTx, StateRead, SubmitError, TxLocation};
-use palisade_rpc::types::{HeadResponse, MempoolStatus, NodeStatus, TxStatus};
-use palisade_rpc::{AllowedOrigins, NodeBackend, RpcLimits};
+use palisade_rpc::types::{HeadResponse, Health, MempoolStatus, NodeStatus, TxStatus};
+use palisade_rpc::{AllowedOrigins, NodeBackend, RpcLimits, RpcServer};
 use palisade_types::{
     Address, Block, BlockHeader, ChainId, CommitCertificate, Hash, Height, PublicKey,
     SignedTransaction, Timestamp, ValidatorSet,
@@ -21,14 +21,27 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::broadcast;
 
 struct Mock {
+    health: Mutex<Health>,
     commits: broadcast::Sender<Height>,
 }
 
 impl Mock {
     fn new(commit_capacity: usize) -> Arc<Mock> {
         Arc::new(Mock {
+            health: Mutex::new(healthy()),
             commits: broadcast::channel(commit_capacity).0,
         })
+    }
+}
+
+fn healthy() -> Health {
+    Health {
+        ok: true,
+        height: 7,
+        peers: 3,
+        syncing: false,
+        last_block_age_ms: 120,
+        reasons: Vec::new(),
     }
 }
 
@@ -69,6 +82,9 @@ impl NodeBackend for Mock {
             peers: 3,
             mempool_txs: 0,
         })
+    }
+    fn health(&self) -> Health {
+        self.health.lock().unwrap().clone()
     }
     fn latest_height(&self) -> Result<Height, BackendError> {
         Ok(Height(7))
@@ -156,25 +172,17 @@ fn spec_methods(backend: Arc<Mock>) -> Methods {
     all
 }
 
-/// A started server; dropping it stops it.
-struct Server {
-    addr: SocketAddr,
-    _handle: jsonrpsee::server::ServerHandle,
-}
-
-async fn serve(backend: Arc<Mock>, origins: &[&str]) -> Server {
-    let (addr, handle) = palisade_rpc::server::serve(
+async fn serve(backend: Arc<Mock>, origins: &[&str]) -> RpcServer {
+    let methods = spec_methods(backend.clone());
+    palisade_rpc::server::serve(
         "127.0.0.1:0".parse().unwrap(),
         RpcLimits::default(),
         AllowedOrigins::parse(origins).unwrap(),
-        spec_methods(backend),
+        backend,
+        methods,
     )
     .await
-    .unwrap();
-    Server {
-        addr,
-        _handle: handle,
-    }
+    .unwrap()
 }
 
 /// One raw HTTP exchange: (status, head, body).
@@ -522,6 +530,32 @@ async fn with_no_origins_configured_no_page_may_connect() {
         .await
         .contains(" 403 "));
     assert!(handshake(a, None).await.contains(" 101 "));
+}
+
+#[tokio::test]
+async fn health_answers_503_with_reasons_when_unhealthy() {
+    let mock = Mock::new(16);
+    let server = serve(mock.clone(), &[]).await;
+    let a = server.addr;
+    let get = format!("GET /health HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\n\r\n");
+    let (status, _, body) = http(a, get.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Health>(&body).unwrap(), healthy());
+
+    let sick = Health {
+        ok: false,
+        reasons: vec!["sync stopped: panicked: boom".into()],
+        ..healthy()
+    };
+    *mock.health.lock().unwrap() = sick.clone();
+    let (status, _, body) = http(a, get).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(serde_json::from_str::<Health>(&body).unwrap(), sick);
+    // system_health says the same, as a result (the call itself worked).
+    let body = rpc(a, r#"{"jsonrpc":"2.0","id":1,"method":"system_health"}"#).await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["result"]["ok"], false);
+    assert_eq!(v["result"]["reasons"][0], "sync stopped: panicked: boom");
 }
 
 async fn next(

@@ -805,6 +805,11 @@ pub struct DevNode {
 
 impl DevNode {
     pub fn start() -> DevNode {
+        DevNode::start_with(&[])
+    }
+
+    /// [`DevNode::start`] with more `palisade dev` arguments.
+    pub fn start_with(extra: &[&str]) -> DevNode {
         let dir = tempfile::tempdir().expect("tempdir");
         let (p2p, rpc, metrics) = free_port_ranges(1);
         let log = std::fs::File::create(dir.path().join("dev.log")).expect("log");
@@ -820,6 +825,7 @@ impl DevNode {
             .arg(format!("/ip4/127.0.0.1/tcp/{p2p}"))
             .arg("--block-interval-ms")
             .arg("100")
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -845,6 +851,18 @@ impl DevNode {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("dev.log")).unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// Key file of development account `i`.
