@@ -16,9 +16,10 @@
 //! Raising one's own nice value needs no privilege. Where the platform
 //! refuses, the worker logs it and runs at normal priority.
 
+use std::future::Future;
 use std::sync::{mpsc, Arc, Mutex};
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -31,6 +32,17 @@ const QUEUE: usize = 64;
 #[derive(Debug, Clone)]
 pub struct Background {
     jobs: mpsc::SyncSender<Job>,
+    /// How many of the threads still run.
+    live: watch::Receiver<usize>,
+}
+
+/// Counts a worker thread out when it ends, however it ends.
+struct Alive(Arc<watch::Sender<usize>>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 impl Background {
@@ -39,12 +51,17 @@ impl Background {
     pub fn spawn(name: &str, threads: usize, nice: i32) -> std::io::Result<Background> {
         let (jobs, rx) = mpsc::sync_channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
+        let (count, live) = watch::channel(0usize);
+        let count = Arc::new(count);
         for _ in 0..threads.max(1) {
             let rx = rx.clone();
             let thread = name.to_owned();
-            std::thread::Builder::new()
+            count.send_modify(|n| *n += 1);
+            let alive = Alive(count.clone());
+            let spawned = std::thread::Builder::new()
                 .name(name.to_owned())
                 .spawn(move || {
+                    let _alive = alive;
                     if nice != 0 {
                         if let Err(e) = lower_priority(nice) {
                             tracing::warn!(thread, error = %e, "could not lower the priority of a background thread; it runs at normal priority");
@@ -62,9 +79,28 @@ impl Background {
                             Err(_) => return,
                         }
                     }
-                })?;
+                });
+            // A thread that failed to start dropped its `Alive` with the
+            // closure; the error goes to the caller.
+            spawned?;
         }
-        Ok(Background { jobs })
+        Ok(Background { jobs, live })
+    }
+
+    /// How many of the worker threads still run.
+    pub fn live_threads(&self) -> usize {
+        *self.live.borrow()
+    }
+
+    /// Completes when every worker thread has ended (for supervision: while
+    /// the node runs, they never should). Holds no handle, so it does not
+    /// keep the workers alive itself.
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut live = self.live.clone();
+        async move {
+            // An error means every thread (and sender) is gone: stopped too.
+            let _ = live.wait_for(|n| *n == 0).await;
+        }
     }
 
     /// Runs `f` on a worker from a thread that may block (a blocking-pool

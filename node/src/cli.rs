@@ -100,6 +100,15 @@ pub struct StartArgs {
     /// Prometheus metrics address; overrides metrics.listen.
     #[arg(long, env = "PALISADE_METRICS_LISTEN")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Origins of web pages allowed to use the JSON-RPC, comma separated
+    /// (`http://localhost:*`, `https://app.example.com`; empty: none);
+    /// overrides rpc.allowed_origins.
+    #[arg(long, env = "PALISADE_RPC_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub rpc_allowed_origins: Option<Vec<String>>,
+    /// Unhealthy after this long without a committed block (with peers);
+    /// overrides rpc.health_max_block_age_ms.
+    #[arg(long, env = "PALISADE_RPC_HEALTH_MAX_BLOCK_AGE_MS")]
+    pub rpc_health_max_block_age_ms: Option<u64>,
     /// Log filter, e.g. `info` or `info,palisade_node::network=debug`.
     #[arg(long, env = "PALISADE_LOG")]
     pub log_level: Option<String>,
@@ -180,6 +189,13 @@ pub struct DevArgs {
     /// Number of funded development accounts.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub accounts: u16,
+    /// Origins of web pages allowed to use the JSON-RPC, comma separated
+    /// (empty: none). Default: pages served from this machine, any port
+    /// (`http://localhost:*`, `http://127.0.0.1:*`, `http://[::1]:*` and
+    /// their `https` forms). Like the other flags, written to a new home's
+    /// config.
+    #[arg(long, value_delimiter = ',')]
+    pub rpc_allowed_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,14 +228,29 @@ fn new_key() -> Keypair {
 }
 
 /// Runs the command line. Errors come back for `main` to print as one line.
+/// What the test-only `palisade-test-node` binary (in `tests/`) adds to a
+/// node it runs with `start` or `dev`: an outbound tap (a Byzantine
+/// validator) or a background task made to fail (supervision tests). The
+/// `palisade` binary passes none and has no option that sets them.
+#[derive(Debug, Default, Clone)]
+pub struct TestHooks {
+    pub tap: Option<std::sync::Arc<dyn crate::driver::OutboundTap>>,
+    pub task_fault: Option<crate::supervisor::TaskFault>,
+}
+
 pub fn run(cli: Cli) -> Result<()> {
+    run_with(cli, TestHooks::default())
+}
+
+/// [`run`] with [`TestHooks`] for the node that `start` or `dev` runs.
+pub fn run_with(cli: Cli, hooks: TestHooks) -> Result<()> {
     match cli.command {
         Command::Init(a) => init(a),
-        Command::Start(a) => start(a),
+        Command::Start(a) => start(a, hooks),
         Command::Testnet(a) => testnet(a),
         Command::Devnet(a) => crate::devnet::devnet(a),
         Command::Bench(a) => crate::bench::bench(a),
-        Command::Dev(a) => crate::devnet::dev(a),
+        Command::Dev(a) => crate::devnet::dev(a, hooks),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "palisade", &mut std::io::stdout());
@@ -441,16 +472,7 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
     Ok(())
 }
 
-fn start(a: StartArgs) -> Result<()> {
-    start_with(a, None)
-}
-
-/// `palisade start` with an [`OutboundTap`](crate::driver::OutboundTap)
-/// on the driver (for the fault tests' Byzantine validator binary).
-pub fn start_with(
-    a: StartArgs,
-    tap: Option<std::sync::Arc<dyn crate::driver::OutboundTap>>,
-) -> Result<()> {
+fn start(a: StartArgs, hooks: TestHooks) -> Result<()> {
     let home = Home::new(&a.home);
     if !home.config_file().exists() {
         bail!(
@@ -472,6 +494,12 @@ pub fn start_with(
     if let Some(m) = a.metrics_listen {
         cfg.metrics.listen = m;
     }
+    if let Some(o) = a.rpc_allowed_origins {
+        cfg.rpc.allowed_origins = non_empty(o);
+    }
+    if let Some(ms) = a.rpc_health_max_block_age_ms {
+        cfg.rpc.health_max_block_age_ms = ms;
+    }
     if let Some(l) = a.log_level {
         cfg.log.level = l;
     }
@@ -486,13 +514,21 @@ pub fn start_with(
         .build()
         .context("start the async runtime")?;
     rt.block_on(async move {
-        let node = Node::open(home, cfg)?.with_tap(tap);
+        let node = Node::open(home, cfg)?
+            .with_tap(hooks.tap)
+            .with_task_fault(hooks.task_fault);
         node.run(shutdown_signal()).await?;
         Ok::<(), anyhow::Error>(())
     })?;
     // Don't wait for blocking tasks (a sync answer being read) on the way out.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     Ok(())
+}
+
+/// A comma-separated list flag's entries, without empty ones (an empty
+/// value clears the list).
+pub(crate) fn non_empty(v: Vec<String>) -> Vec<String> {
+    v.into_iter().filter(|s| !s.trim().is_empty()).collect()
 }
 
 /// Ctrl-C or SIGTERM.

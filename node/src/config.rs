@@ -58,6 +58,16 @@ pub struct RpcConfig {
     pub max_connections: u32,
     pub max_batch: u32,
     pub max_subscriptions_per_connection: u32,
+    /// Web pages (origins, `scheme://host[:port]`, port `*` for any) whose
+    /// scripts may call the node; a browser request or WebSocket from any
+    /// other page is refused with HTTP 403. Empty (the default): no page
+    /// may. Requests without an `Origin` header (not from a browser) are
+    /// always served. `docs/rpc.md` has the matching rules.
+    pub allowed_origins: Vec<String>,
+    /// `system_health` and `GET /health` report the node unhealthy when it
+    /// has committed no block for this long while it has peers (or can
+    /// commit alone).
+    pub health_max_block_age_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +137,8 @@ impl Default for RpcConfig {
             max_connections: 256,
             max_batch: 64,
             max_subscriptions_per_connection: 64,
+            allowed_origins: Vec::new(),
+            health_max_block_age_ms: crate::health::DEFAULT_MAX_BLOCK_AGE_MS,
         }
     }
 }
@@ -214,7 +226,19 @@ impl NodeConfig {
                 "rpc limits: max_request_bytes >= 1024, max_batch and max_connections >= 1".into(),
             ));
         }
+        self.allowed_origins()?;
+        if self.rpc.health_max_block_age_ms < 1_000 {
+            return Err(ConfigError::Invalid(
+                "rpc.health_max_block_age_ms must be at least 1000".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// `rpc.allowed_origins`, parsed.
+    pub fn allowed_origins(&self) -> Result<palisade_rpc::AllowedOrigins, ConfigError> {
+        palisade_rpc::AllowedOrigins::parse(&self.rpc.allowed_origins)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
     pub fn mempool_config(&self) -> crate::mempool::MempoolConfig {

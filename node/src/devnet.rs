@@ -151,7 +151,7 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
 }
 
 /// `palisade dev`
-pub fn dev(a: DevArgs) -> Result<()> {
+pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
     let root = a.home.clone().unwrap_or_else(|| temp_dir("palisade-dev"));
     let home = Home::new(&root);
     let accounts: Vec<Keypair> = (0..a.accounts).map(dev_account).collect();
@@ -205,6 +205,14 @@ pub fn dev(a: DevArgs) -> Result<()> {
         cfg.p2p.listen = vec![a.p2p_listen.clone()];
         cfg.rpc.listen = a.rpc_listen;
         cfg.metrics.listen = a.metrics_listen;
+        // Pages on this machine (a dapp's dev server) may use the dev chain.
+        cfg.rpc.allowed_origins = match &a.rpc_allowed_origins {
+            Some(o) => crate::cli::non_empty(o.clone()),
+            None => palisade_rpc::origin::LOCAL_DEV_ORIGINS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        };
         write_new(&home.config_file(), &cfg.to_toml())?;
         let _ = peer_id_of(&node_key.public_key())?;
     }
@@ -235,7 +243,9 @@ pub fn dev(a: DevArgs) -> Result<()> {
         .build()
         .context("start the async runtime")?;
     rt.block_on(async move {
-        let node = Node::open(home, cfg)?;
+        let node = Node::open(home, cfg)?
+            .with_tap(hooks.tap)
+            .with_task_fault(hooks.task_fault);
         node.run(shutdown_signal()).await?;
         Ok::<(), anyhow::Error>(())
     })?;

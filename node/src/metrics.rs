@@ -11,6 +11,9 @@ use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// Computes the node's health (for `GET /health` on the metrics port).
+pub type HealthCheck = Arc<dyn Fn() -> palisade_rpc::types::Health + Send + Sync>;
+
 /// Histograms labelled by driver step.
 pub type StepHistograms = Family<Vec<(String, String)>, Histogram, fn() -> Histogram>;
 
@@ -269,12 +272,15 @@ pub fn gauge_value(v: u64) -> i64 {
 
 /// Serves `GET /metrics` (and `GET /health`) on `listener` until the
 /// task is dropped. Requests are read with a size and time bound.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, health: HealthCheck) {
     loop {
         let Ok((mut sock, _)) = listener.accept().await else {
+            // Out of descriptors, say: wait a little instead of spinning.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             continue;
         };
         let metrics = metrics.clone();
+        let health = health.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             let mut n = 0usize;
@@ -304,7 +310,24 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
                     metrics.render(),
                 ),
-                ["GET", "/health"] => ("200 OK", "text/plain", "ok\n".to_string()),
+                // The node's health, as on the RPC port: 503 when unhealthy.
+                ["GET", "/health"] => {
+                    let h = tokio::task::spawn_blocking(move || health())
+                        .await
+                        .ok()
+                        .and_then(|h| serde_json::to_string(&h).ok().map(|j| (h.ok, j)));
+                    match h {
+                        Some((true, json)) => ("200 OK", "application/json", json + "\n"),
+                        Some((false, json)) => {
+                            ("503 Service Unavailable", "application/json", json + "\n")
+                        }
+                        None => (
+                            "503 Service Unavailable",
+                            "text/plain",
+                            "health check failed\n".to_string(),
+                        ),
+                    }
+                }
                 ["GET", _] => ("404 Not Found", "text/plain", "not found\n".to_string()),
                 _ => ("400 Bad Request", "text/plain", "bad request\n".to_string()),
             };

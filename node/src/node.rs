@@ -1,6 +1,7 @@
 //! Wiring: opens the ledger, starts the network, block sync, the consensus
-//! driver, transaction ingress and gossip, and metrics, and stops them all
-//! on shutdown.
+//! driver, transaction ingress and gossip, and metrics, supervises them
+//! (one that stops stops the node: [`crate::supervisor`]), and stops them
+//! all on shutdown.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -24,12 +25,14 @@ use crate::app::App;
 use crate::background::Background;
 use crate::config::NodeConfig;
 use crate::driver::{Committed, Driver, DriverConfig, SyncLink};
+use crate::health::{assess, Facts, NodeHealth};
 use crate::home::{read_key, Home};
 use crate::ledger::Ledger;
 use crate::mempool::{AddError, Mempool};
 use crate::metrics::{gauge_value, Metrics};
 use crate::network::{self, NetEvent, NetworkConfig, NetworkHandle, Verdict};
 use crate::signer_store::SignerStore;
+use crate::supervisor::{Supervisor, TaskExit, TaskFault};
 use crate::sync::{LedgerSource, SyncConfig, SyncStatus, Syncer};
 
 /// Why the node could not start or stopped with an error.
@@ -45,6 +48,9 @@ pub enum NodeError {
     Network(#[from] network::NetError),
     #[error("consensus driver stopped: {0}")]
     Driver(#[from] crate::driver::DriverError),
+    /// A part of the node stopped while it ran; the node stopped with it.
+    #[error("{task} stopped: {why}; the node cannot run without it and stopped too")]
+    TaskStopped { task: &'static str, why: String },
     #[error("config: {0}")]
     Config(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -69,6 +75,8 @@ pub struct NodeContext {
     pub height: Arc<AtomicU64>,
     pub sync: Arc<SyncStatus>,
     pub validator: Option<palisade_types::PublicKey>,
+    /// Liveness of the node's parts, for [`NodeContext::health`].
+    pub health: Arc<NodeHealth>,
     tx_gossip: mpsc::Sender<Arc<SignedTransaction>>,
     /// Where clients' transactions are checked and admitted: below the
     /// priority of block processing (see [`crate::background`]).
@@ -76,6 +84,67 @@ pub struct NodeContext {
 }
 
 impl NodeContext {
+    /// Whether the node is fit to serve now (`system_health`, `GET
+    /// /health`): see [`crate::health`].
+    pub fn health(&self) -> palisade_rpc::types::Health {
+        let mut reasons = Vec::new();
+        let ledger = self.app.ledger();
+        let height = match ledger.latest_height() {
+            Ok(h) => h.get(),
+            Err(e) => {
+                reasons.push(format!("ledger unreadable: {e}"));
+                self.height.load(Ordering::Relaxed)
+            }
+        };
+        let commits_alone = self.commits_alone().unwrap_or_else(|e| {
+            reasons.push(format!("ledger unreadable: {e}"));
+            false
+        });
+        let facts = Facts {
+            height,
+            peers: self.net.peer_count(),
+            syncing: self.sync.syncing.load(Ordering::Relaxed),
+            sync_target: self.sync.target.load(Ordering::Relaxed).max(height),
+            commits_alone,
+            block_age: self.health.block_age(),
+            max_block_age: self.health.max_block_age(),
+        };
+        reasons.extend(assess(&self.health.tasks(), &facts));
+        palisade_rpc::types::Health {
+            ok: reasons.is_empty(),
+            height,
+            peers: facts.peers,
+            syncing: facts.syncing,
+            last_block_age_ms: u64::try_from(facts.block_age.as_millis()).unwrap_or(u64::MAX),
+            reasons,
+        }
+    }
+
+    /// Whether this node's own votes are a quorum for the next block (one
+    /// validator holding more than two thirds of the power, as in
+    /// `palisade dev`): it then commits without any peer.
+    fn commits_alone(&self) -> Result<bool, String> {
+        let Some(key) = self.validator else {
+            return Ok(false);
+        };
+        let ledger = self.app.ledger();
+        let next = ledger
+            .latest_height()
+            .map_err(|e| e.to_string())?
+            .next()
+            .map_err(|e| e.to_string())?;
+        let Some(set) = ledger.validators(next).map_err(|e| e.to_string())? else {
+            return Ok(false);
+        };
+        let mine: u128 = set
+            .validators()
+            .iter()
+            .filter(|v| v.public_key == key)
+            .map(|v| u128::from(v.power))
+            .sum();
+        Ok(mine * 3 > u128::from(set.total_power()) * 2)
+    }
+
     /// Admits transactions from a client into the mempool and queues them
     /// for gossip, one result per transaction in order. Runs on the
     /// client-admission workers; the calling thread blocks until they are
@@ -223,6 +292,7 @@ pub struct Node {
     tx_gossip_rx: mpsc::Receiver<Arc<SignedTransaction>>,
     observers: Vec<PeerId>,
     tap: Option<Arc<dyn crate::driver::OutboundTap>>,
+    task_fault: Option<TaskFault>,
 }
 
 impl Node {
@@ -307,6 +377,9 @@ impl Node {
             height: Arc::new(AtomicU64::new(latest.get())),
             sync: Arc::new(SyncStatus::default()),
             validator: validator_key.as_ref().map(Keypair::public_key),
+            health: Arc::new(NodeHealth::new(Duration::from_millis(
+                cfg.rpc.health_max_block_age_ms,
+            ))),
             tx_gossip,
             client_admission: Background::spawn(
                 "palisade-submit",
@@ -325,7 +398,19 @@ impl Node {
             tx_gossip_rx,
             observers,
             tap: None,
+            task_fault: None,
         })
+    }
+
+    /// TEST ONLY: make a supervised task fail (supervision tests, through
+    /// the test-only `palisade-test-node` binary; see
+    /// [`crate::supervisor::TaskFault`]).
+    pub fn with_task_fault(mut self, fault: Option<TaskFault>) -> Node {
+        if let Some(f) = &fault {
+            tracing::warn!(task = %f.task, "TEST ONLY: a background task of this node will be made to fail");
+        }
+        self.task_fault = fault;
+        self
     }
 
     /// Installs an [`OutboundTap`](crate::driver::OutboundTap) on the
@@ -347,9 +432,12 @@ impl Node {
             mut tx_gossip_rx,
             observers,
             tap,
+            task_fault,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = tokio::task::JoinSet::new();
+        let mut tasks = Supervisor::new(ctx.health.clone()).with_fault(task_fault);
+        tasks.watch("network", net_task);
+        tasks.spawn("submit-threads", ctx.client_admission.stopped());
 
         tracing::info!(
             moniker = %cfg.moniker,
@@ -369,21 +457,28 @@ impl Node {
                     source,
                 })?;
             tracing::info!(addr = %cfg.metrics.listen, "metrics listening");
-            tasks.spawn(crate::metrics::serve(listener, ctx.metrics.clone()));
+            let c = ctx.clone();
+            let health = move || c.health();
+            tasks.spawn(
+                "metrics",
+                crate::metrics::serve(listener, ctx.metrics.clone(), Arc::new(health)),
+            );
         }
 
-        // JSON-RPC.
+        // JSON-RPC; commits also mark the node's health.
         let (heights_tx, _) = broadcast::channel::<Height>(1024);
         {
             let mut rx = ctx.committed.subscribe();
             let tx = heights_tx.clone();
-            tasks.spawn(async move {
+            let health = ctx.health.clone();
+            tasks.spawn("commit-feed", async move {
                 loop {
                     match rx.recv().await {
                         Ok(c) => {
+                            health.block_committed();
                             let _ = tx.send(c.height);
                         }
-                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Lagged(_)) => health.block_committed(),
                         Err(broadcast::error::RecvError::Closed) => return,
                     }
                 }
@@ -403,13 +498,18 @@ impl Node {
             max_batch: cfg.rpc.max_batch,
             max_subscriptions_per_connection: cfg.rpc.max_subscriptions_per_connection,
         };
-        let (rpc_addr, rpc_handle) = palisade_rpc::start(cfg.rpc.listen, limits, Arc::new(backend))
+        let origins = cfg
+            .allowed_origins()
+            .map_err(|e| NodeError::Config(e.to_string()))?;
+        let rpc = palisade_rpc::start(cfg.rpc.listen, limits, origins, Arc::new(backend))
             .await
             .map_err(|source| NodeError::Listen {
                 addr: cfg.rpc.listen,
                 source,
             })?;
-        tracing::info!(addr = %rpc_addr, "json-rpc listening (http and websocket)");
+        tracing::info!(addr = %rpc.addr, allowed_origins = ?cfg.rpc.allowed_origins, "json-rpc listening (http and websocket)");
+        let rpc_handle = rpc.handle;
+        tasks.watch("rpc", rpc.task);
 
         // Consensus messages from the network into the driver; the
         // driver's messages out to the network.
@@ -423,9 +523,10 @@ impl Node {
             mpsc::channel::<(PeerId, libp2p::gossipsub::MessageId, Vec<SignedTransaction>)>(1_024);
         let admission = Background::spawn("palisade-admit", 1, ADMISSION_NICE)
             .map_err(|e| NodeError::State(format!("cannot start the admission thread: {e}")))?;
+        tasks.spawn("admission-threads", admission.stopped());
         {
             let ctx = ctx.clone();
-            tasks.spawn(async move {
+            tasks.spawn("gossip-admission", async move {
                 while let Some(first) = ingress_rx.recv().await {
                     // Whatever queued up meanwhile goes into the same
                     // signature batch: the busier the node, the bigger
@@ -463,7 +564,7 @@ impl Node {
         }
         // Network events.
         {
-            tasks.spawn(async move {
+            tasks.spawn("network-events", async move {
                 while let Some(ev) = net_events.recv().await {
                     match ev {
                         NetEvent::Consensus(m) => {
@@ -484,7 +585,7 @@ impl Node {
         }
         {
             let net = ctx.net.clone();
-            tasks.spawn(async move {
+            tasks.spawn("consensus-out", async move {
                 while let Some(m) = outbound_rx.recv().await {
                     if net.broadcast(m).await.is_err() {
                         return;
@@ -495,7 +596,7 @@ impl Node {
         // Transactions from our clients, gossiped in batches.
         {
             let net = ctx.net.clone();
-            tasks.spawn(async move {
+            tasks.spawn("tx-gossip", async move {
                 let mut buf = Vec::new();
                 loop {
                     let Some(first) = tx_gossip_rx.recv().await else {
@@ -522,7 +623,7 @@ impl Node {
             let mut rx = ctx.committed.subscribe();
             let mut allowed = allowed_peers(ctx.app.ledger(), &observers).unwrap_or_default();
             let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tasks.spawn(async move {
+            tasks.spawn("allowlist", async move {
                 loop {
                     tokio::select! {
                         r = rx.recv() => match r {
@@ -558,7 +659,7 @@ impl Node {
             out: synced_tx,
         };
         let (rejected_tx, rejected_rx) = mpsc::channel(64);
-        tasks.spawn(syncer.run(rejected_rx, stop_rx.clone()));
+        tasks.spawn("sync", syncer.run(rejected_rx, stop_rx.clone()));
 
         let driver = Driver::new(
             DriverConfig {
@@ -584,28 +685,83 @@ impl Node {
         .with_height(ctx.height.clone())
         .with_tap(tap);
         let mut driver_task = tokio::spawn(driver.run(inbound_rx, stop_rx));
+        ctx.health.task_started(DRIVER);
 
-        let result = tokio::select! {
-            _ = shutdown => {
+        enum Ending {
+            Shutdown,
+            Driver(Result<Result<(), crate::driver::DriverError>, tokio::task::JoinError>),
+            Task(TaskExit),
+        }
+        let ending = tokio::select! {
+            // The driver first: when it fails, tasks it fed end too, and
+            // its own error is the one to report.
+            biased;
+            r = &mut driver_task => Ending::Driver(r),
+            exit = tasks.next_exit() => Ending::Task(exit),
+            _ = shutdown => Ending::Shutdown,
+        };
+        // Stops the driver (it saves its signer state on the way out).
+        let stop_driver = async {
+            let _ = stop_tx.send(true);
+            match tokio::time::timeout(Duration::from_secs(10), &mut driver_task).await {
+                Ok(Ok(r)) => r.map_err(NodeError::from),
+                _ => Ok(()),
+            }
+        };
+        let result = match ending {
+            Ending::Shutdown => {
                 tracing::info!("shutting down");
-                let _ = stop_tx.send(true);
-                match tokio::time::timeout(Duration::from_secs(10), &mut driver_task).await {
-                    Ok(Ok(r)) => r.map_err(NodeError::from),
-                    _ => Ok(()),
+                stop_driver.await
+            }
+            Ending::Driver(r) => {
+                // It returns by itself only on shutdown; anything else is
+                // a failure, even without an error of its own.
+                let e = match r {
+                    Ok(Err(e)) => NodeError::from(e),
+                    // It ends without an error when its input closes: the
+                    // task that fed it stopped, which is the cause to
+                    // report if it shows up.
+                    Ok(Ok(())) => {
+                        match tokio::time::timeout(Duration::from_millis(500), tasks.next_exit())
+                            .await
+                        {
+                            Ok(TaskExit { task, why }) => NodeError::TaskStopped { task, why },
+                            Err(_) => NodeError::TaskStopped {
+                                task: DRIVER,
+                                why: "ended unexpectedly".into(),
+                            },
+                        }
+                    }
+                    Err(e) => NodeError::TaskStopped {
+                        task: DRIVER,
+                        why: crate::supervisor::why(e),
+                    },
+                };
+                ctx.health.task_stopped(DRIVER, e.to_string());
+                tracing::error!(error = %e, "the consensus driver stopped; stopping the node");
+                Err(e)
+            }
+            Ending::Task(TaskExit { task, why }) => {
+                tracing::error!(task, why = %why, "a background task stopped; stopping the node");
+                match stop_driver.await {
+                    // The driver failed as well: its error is the more
+                    // fundamental one (storage, signer state).
+                    Err(e) => {
+                        tracing::error!(error = %e, "the consensus driver failed too");
+                        Err(e)
+                    }
+                    Ok(()) => Err(NodeError::TaskStopped { task, why }),
                 }
             }
-            r = &mut driver_task => match r {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(NodeError::from(e)),
-                Err(e) => Err(NodeError::State(format!("consensus driver panicked: {e}"))),
-            },
         };
         let _ = rpc_handle.stop();
         tasks.abort_all();
-        net_task.abort();
         result
     }
 }
+
+/// The consensus driver's name in health reports.
+const DRIVER: &str = "consensus-driver";
 
 /// Most gossiped transactions admitted with one signature batch.
 const MAX_ADMISSION_BATCH: usize = 4_096;

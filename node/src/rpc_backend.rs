@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use palisade_rpc::backend::{
     BackendError, NodeBackend, PoolOrChainTx, StateRead, SubmitError, TxLocation,
 };
-use palisade_rpc::types::{MempoolStatus, NodeStatus};
+use palisade_rpc::types::{Health, MempoolStatus, NodeStatus};
 use palisade_runtime::{get_with_proof, Account, Receipt, StateStore, TxError};
 use palisade_types::{
     Address, Block, CommitCertificate, Hash, Height, SignedTransaction, ValidatorSet,
@@ -94,6 +94,10 @@ impl NodeBackend for Backend {
             peers: self.ctx.net.peer_count(),
             mempool_txs,
         })
+    }
+
+    fn health(&self) -> Health {
+        self.ctx.health()
     }
 
     fn latest_height(&self) -> Result<Height, BackendError> {

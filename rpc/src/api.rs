@@ -15,7 +15,8 @@ pub type RpcResult<T> = Result<T, ErrorObjectOwned>;
 
 #[rpc(server, client)]
 pub trait PalisadeApi {
-    /// Liveness and sync state (also `GET /health`).
+    /// Whether the node is fit to serve, and if not why (also `GET /health`,
+    /// which answers 503 when it is not).
     #[method(name = "system_health")]
     async fn system_health(&self) -> RpcResult<Health>;
 
@@ -48,7 +49,9 @@ pub trait PalisadeApi {
     #[method(name = "chain_getGenesis")]
     async fn chain_get_genesis(&self) -> RpcResult<serde_json::Value>;
 
-    /// Each committed block's header, as it is committed.
+    /// Each committed block's header, as it is committed. A subscriber that
+    /// reads too slowly skips heads; the next head it gets says how many
+    /// (`missed`).
     #[subscription(name = "chain_subscribeNewHeads" => "chain_newHead", unsubscribe = "chain_unsubscribeNewHeads", item = HeadResponse)]
     async fn chain_subscribe_new_heads(&self) -> SubscriptionResult;
 
@@ -81,9 +84,11 @@ pub trait PalisadeApi {
     async fn tx_get_receipt(&self, hash: Hash) -> RpcResult<Option<ReceiptResponse>>;
 
     /// The transaction's status now and at each change until it is
-    /// committed (then the subscription ends).
+    /// committed or `timeout_ms` (default and most 60 s) has passed; the
+    /// last notification is `committed` or `timedOut`, then the
+    /// subscription ends.
     #[subscription(name = "tx_subscribeStatus" => "tx_status", unsubscribe = "tx_unsubscribeStatus", item = TxStatus)]
-    async fn tx_subscribe_status(&self, hash: Hash) -> SubscriptionResult;
+    async fn tx_subscribe_status(&self, hash: Hash, timeout_ms: Option<u64>) -> SubscriptionResult;
 
     #[method(name = "state_getAccount")]
     async fn state_get_account(&self, address: Address) -> RpcResult<AccountResponse>;

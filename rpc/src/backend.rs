@@ -9,7 +9,7 @@ use palisade_types::{
 };
 use tokio::sync::broadcast;
 
-use crate::types::{MempoolStatus, NodeStatus};
+use crate::types::{Health, MempoolStatus, NodeStatus};
 
 /// A storage failure inside the node.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -51,6 +51,9 @@ pub struct TxLocation {
 
 pub trait NodeBackend: Send + Sync + 'static {
     fn status(&self) -> Result<NodeStatus, BackendError>;
+    /// Whether the node is fit to serve, computed now from its parts'
+    /// liveness (never a constant): `system_health` and `GET /health`.
+    fn health(&self) -> Health;
     fn latest_height(&self) -> Result<Height, BackendError>;
     fn block(&self, height: Height) -> Result<Option<Block>, BackendError>;
     fn height_of_block(&self, hash: &Hash) -> Result<Option<Height>, BackendError>;

@@ -3,7 +3,8 @@
 //! client cannot drift), the JSON shapes ([`types`]), stable error codes
 //! ([`errors`]), and a server with bounded requests, batches, connections
 //! and subscriptions ([`server`]) that serves HTTP and WebSocket on one
-//! port plus `GET /health`.
+//! port plus `GET /health`, to browser pages only from the origins it is
+//! given ([`origin`]).
 //!
 //! It is not the node: the server answers from a [`backend::NodeBackend`]
 //! the node implements, so this crate has no storage, network or consensus
@@ -14,9 +15,12 @@
 pub mod api;
 pub mod backend;
 pub mod errors;
+pub mod front;
+pub mod origin;
 pub mod server;
 pub mod types;
 
 pub use api::{PalisadeApiClient, PalisadeApiServer};
 pub use backend::{BackendError, NodeBackend, SubmitError};
-pub use server::{start, RpcLimits};
+pub use origin::AllowedOrigins;
+pub use server::{start, RpcLimits, RpcServer};

@@ -1,14 +1,15 @@
 //! The JSON-RPC server: HTTP and WebSocket on one port, `GET /health`, and
 //! hard limits on request and response size, batch length, open
 //! connections and subscriptions per connection. Malformed requests get JSON-RPC
-//! errors with the codes of [`crate::errors`].
+//! errors with the codes of [`crate::errors`]; browser pages only from
+//! `rpc.allowed_origins` ([`crate::origin`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonrpsee::core::{async_trait, SubscriptionResult};
-use jsonrpsee::server::middleware::http::ProxyGetRequestLayer;
+use jsonrpsee::core::{async_trait, RegisterMethodError, SubscriptionResult};
+use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
 use jsonrpsee::server::{
     serve_with_graceful_shutdown, stop_channel, BatchRequestConfig, Methods,
     PendingSubscriptionSink, Server, ServerConfig, ServerHandle, SubscriptionMessage,
@@ -19,6 +20,8 @@ use tokio::sync::{broadcast, Semaphore};
 use crate::api::{PalisadeApiServer, RpcResult};
 use crate::backend::{BackendError, NodeBackend, SubmitError, TxLocation};
 use crate::errors::{self, error, error_with, internal, invalid_params};
+use crate::front::{HealthLayer, RequestCheckLayer, StructuredParamsLayer};
+use crate::origin::{AllowedOrigins, OriginLayer};
 use crate::types::{
     AccountResponse, BlockId, BlockResponse, BlockTxHashesResponse, CommitResponse, HeadResponse,
     Health, HexBytes, MempoolStatus, MethodsResponse, NodeStatus, ReceiptResponse, StateQuery,
@@ -51,15 +54,55 @@ impl Default for RpcLimits {
 /// Most transactions in one `tx_submitBatch` (the 1 MiB body limit allows
 /// about 2,500 transfers).
 pub const MAX_SUBMIT_BATCH: usize = 1_000;
-/// Longest `tx_submitAndWait`.
+/// Longest `tx_submitAndWait`, and longest and default `tx_subscribeStatus`.
 pub const MAX_WAIT_MS: u64 = 60_000;
 const DEFAULT_WAIT_MS: u64 = 10_000;
 
 /// Answer to a connection over the limit: it is closed without being read.
 const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 62\r\nconnection: close\r\nretry-after: 1\r\n\r\ntoo many open connections to this node's RPC; try again later\n";
 
-/// Starts the server on `addr`; returns the bound address and a handle
-/// that stops it.
+/// A started server.
+#[derive(Debug)]
+pub struct RpcServer {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Stops it.
+    pub handle: ServerHandle,
+    /// The accept loop: it ends only when the server is stopped, so its
+    /// end at any other time (a panic) means the server is gone.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the server on `addr` with the Palisade API ([`methods`]),
+/// serving browser pages only from `origins`.
+pub async fn start(
+    addr: SocketAddr,
+    limits: RpcLimits,
+    origins: AllowedOrigins,
+    backend: Arc<dyn NodeBackend>,
+) -> std::io::Result<RpcServer> {
+    let methods = methods(backend.clone()).map_err(|e| std::io::Error::other(e.to_string()))?;
+    serve(addr, limits, origins, backend, methods).await
+}
+
+/// The Palisade API as jsonrpsee methods over `backend` (what [`start`]
+/// serves; in-process callers and tests can call them directly).
+pub fn methods(backend: Arc<dyn NodeBackend>) -> Result<Methods, RegisterMethodError> {
+    let mut module = RpcImpl { backend }.into_rpc();
+    let mut names: Vec<String> = module.method_names().map(str::to_string).collect();
+    names.sort();
+    // rpc_methods answers with the full list, itself included.
+    module.remove_method("rpc_methods");
+    module.register_method("rpc_methods", move |_, _, _| {
+        Ok::<_, jsonrpsee::types::ErrorObjectOwned>(MethodsResponse {
+            methods: names.clone(),
+        })
+    })?;
+    Ok(module.into())
+}
+
+/// Serves `methods` on `addr` the way [`start`] does: the same limits,
+/// origin check, `GET /health` (from `backend`) and request checks.
 ///
 /// The accept loop is ours rather than jsonrpsee's: jsonrpsee's connection
 /// limit counts requests being served, not open sockets, so clients that
@@ -67,11 +110,13 @@ const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nconten
 /// descriptor the node's database and peers also need) until its 30 s
 /// first-request timeout. Here at most `max_connections` sockets are open
 /// at once; one more is answered 503 and closed straight away.
-pub async fn start(
+pub async fn serve(
     addr: SocketAddr,
     limits: RpcLimits,
+    origins: AllowedOrigins,
     backend: Arc<dyn NodeBackend>,
-) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    methods: Methods,
+) -> std::io::Result<RpcServer> {
     let config = ServerConfig::builder()
         .max_request_body_size(limits.max_request_bytes)
         .max_response_body_size(limits.max_response_bytes)
@@ -79,33 +124,23 @@ pub async fn start(
         .max_subscriptions_per_connection(limits.max_subscriptions_per_connection)
         .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
         .build();
-    let health = ProxyGetRequestLayer::new([("/health", "system_health")])
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    // Outermost first: refuse other sites' pages, answer GET /health, then
+    // bodies jsonrpsee would misclassify; RPC middleware: every call's
+    // params, batched or not, HTTP or WebSocket.
+    let http = tower::ServiceBuilder::new()
+        .layer(OriginLayer::new(origins))
+        .layer(HealthLayer::new(backend))
+        .layer(RequestCheckLayer::new(limits.max_request_bytes));
     let services = Server::builder()
         .set_config(config)
-        .set_http_middleware(tower::ServiceBuilder::new().layer(health))
+        .set_http_middleware(http)
+        .set_rpc_middleware(RpcServiceBuilder::new().layer(StructuredParamsLayer))
         .to_service_builder();
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let mut module = RpcImpl { backend }.into_rpc();
-    let mut names: Vec<String> = module.method_names().map(str::to_string).collect();
-    names.sort();
-    // rpc_methods answers with the full list, itself included.
-    module
-        .remove_method("rpc_methods")
-        .ok_or_else(|| std::io::Error::other("rpc_methods missing"))?;
-    let methods = names.clone();
-    module
-        .register_method("rpc_methods", move |_, _, _| {
-            Ok::<_, jsonrpsee::types::ErrorObjectOwned>(MethodsResponse {
-                methods: methods.clone(),
-            })
-        })
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let methods: Methods = module.into();
     let (stop, handle) = stop_channel();
     let open = Arc::new(Semaphore::new(limits.max_connections as usize));
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let shutdown = stop.clone().shutdown();
         tokio::pin!(shutdown);
         loop {
@@ -142,7 +177,11 @@ pub async fn start(
             });
         }
     });
-    Ok((local, handle))
+    Ok(RpcServer {
+        addr: local,
+        handle,
+        task,
+    })
 }
 
 struct RpcImpl {
@@ -252,13 +291,11 @@ fn json_message<T: serde::Serialize>(v: &T) -> Result<SubscriptionMessage, serde
 impl PalisadeApiServer for RpcImpl {
     async fn system_health(&self) -> RpcResult<Health> {
         self.backend.count_request("system_health");
-        let s = self.backend.status().map_err(backend_err)?;
-        Ok(Health {
-            ok: true,
-            height: s.latest_height,
-            peers: s.peers,
-            syncing: s.syncing,
-        })
+        let backend = self.backend.clone();
+        // Reads the ledger: off the async workers.
+        tokio::task::spawn_blocking(move || backend.health())
+            .await
+            .map_err(|e| internal(format!("health check failed: {e}")))
     }
 
     async fn system_status(&self) -> RpcResult<NodeStatus> {
@@ -319,27 +356,36 @@ impl PalisadeApiServer for RpcImpl {
         self.backend.count_request("chain_subscribeNewHeads");
         let mut commits = self.backend.subscribe_commits();
         let sink = pending.accept().await?;
+        // The last height sent: any gap before the next is reported with it.
+        let mut sent: Option<u64> = None;
         loop {
             let height = tokio::select! {
                 _ = sink.closed() => return Ok(()),
                 h = commits.recv() => match h {
                     Ok(h) => h,
-                    // A slow subscriber skips heads rather than holding the node up.
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    // A slow subscriber skips heads rather than holding the
+                    // node up; the next head says how many.
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::debug!(skipped = n, "chain_subscribeNewHeads subscriber fell behind");
+                        continue;
+                    }
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },
             };
             let Some(block) = self.backend.block(height).map_err(|e| e.to_string())? else {
                 continue;
             };
+            let h = block.header.height.get();
             let head = HeadResponse {
                 hash: block.hash(),
                 tx_count: block.txs.len(),
                 header: block.header,
+                missed: sent.map_or(0, |s| h.saturating_sub(s.saturating_add(1))),
             };
             if sink.send(json_message(&head)?).await.is_err() {
                 return Ok(());
             }
+            sent = Some(h);
         }
     }
 
@@ -442,8 +488,19 @@ impl PalisadeApiServer for RpcImpl {
         &self,
         pending: PendingSubscriptionSink,
         hash: Hash,
+        timeout_ms: Option<u64>,
     ) -> SubscriptionResult {
         self.backend.count_request("tx_subscribeStatus");
+        let wait = timeout_ms.unwrap_or(MAX_WAIT_MS);
+        if wait == 0 || wait > MAX_WAIT_MS {
+            pending
+                .reject(invalid_params(format!(
+                    "timeout_ms must be between 1 and {MAX_WAIT_MS}"
+                )))
+                .await;
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(wait);
         let mut commits = self.backend.subscribe_commits();
         let sink = pending.accept().await?;
         let mut last = None;
@@ -460,6 +517,13 @@ impl PalisadeApiServer for RpcImpl {
             }
             tokio::select! {
                 _ = sink.closed() => return Ok(()),
+                // Bounded: a subscription must not hold one of the
+                // connection's slots forever for a transaction that never
+                // commits. The last notification says so.
+                _ = tokio::time::sleep_until(deadline) => {
+                    let _ = sink.send(json_message(&TxStatus::TimedOut { after_ms: wait })?).await;
+                    return Ok(());
+                }
                 r = commits.recv() => {
                     if let Err(broadcast::error::RecvError::Closed) = r {
                         return Ok(());

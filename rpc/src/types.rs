@@ -49,13 +49,22 @@ pub enum BlockId {
     Hash(Hash),
 }
 
+/// Whether the node is fit to serve (`system_health`, `GET /health`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
+    /// True when `reasons` is empty.
     pub ok: bool,
     pub height: u64,
     pub peers: usize,
     pub syncing: bool,
+    /// Milliseconds since this node last committed a block (or, if it has
+    /// committed none since it started, since it started).
+    #[serde(default)]
+    pub last_block_age_ms: u64,
+    /// Why the node is unhealthy, one line each; empty when healthy.
+    #[serde(default)]
+    pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +111,15 @@ pub struct HeadResponse {
     pub hash: Hash,
     pub tx_count: usize,
     pub header: BlockHeader,
+    /// Heads this subscriber missed right before this one because it read
+    /// too slowly (heights `header.height - missed` to `header.height - 1`;
+    /// `chain_getBlock` still has them). Absent when none were missed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub missed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +192,13 @@ pub enum TxStatus {
     Unknown,
     Committed {
         receipt: ReceiptResponse,
+    },
+    /// Not committed within the subscription's time limit; the last
+    /// notification. The transaction may still commit later
+    /// (`tx_getReceipt`, or subscribe again).
+    #[serde(rename_all = "camelCase")]
+    TimedOut {
+        after_ms: u64,
     },
 }
 

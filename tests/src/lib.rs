@@ -47,13 +47,13 @@ pub fn palisade_bin() -> PathBuf {
     profile_dir.join("palisade")
 }
 
-/// Path of the fault tests' `palisade-byzantine` binary (see
-/// `src/bin/palisade-byzantine.rs`), beside [`palisade_bin`].
-pub fn byzantine_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("PALISADE_BYZANTINE_BIN") {
+/// Path of the test-only `palisade-test-node` binary (see
+/// `src/bin/palisade-test-node.rs`), beside [`palisade_bin`].
+pub fn test_node_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("PALISADE_TEST_NODE_BIN") {
         return PathBuf::from(p);
     }
-    palisade_bin().with_file_name("palisade-byzantine")
+    palisade_bin().with_file_name("palisade-test-node")
 }
 
 /// Three runs of `n` consecutive free loopback ports (p2p, rpc, metrics).
@@ -229,10 +229,10 @@ impl Devnet {
         self.spawn(i, palisade_bin(), &[], extra);
     }
 
-    /// Starts node `i` as a Byzantine validator (`palisade-byzantine
-    /// MODE start ...`, a test-only binary).
+    /// Starts node `i` as a Byzantine validator (`palisade-test-node
+    /// --byzantine MODE start ...`, a test-only binary).
     pub fn start_byzantine(&mut self, i: usize, mode: &str) {
-        self.spawn(i, byzantine_bin(), &[mode], &[]);
+        self.spawn(i, test_node_bin(), &["--byzantine", mode], &[]);
     }
 
     fn spawn(&mut self, i: usize, bin: PathBuf, before: &[&str], extra: &[&str]) {
@@ -848,10 +848,21 @@ pub struct DevNode {
 
 impl DevNode {
     pub fn start() -> DevNode {
+        DevNode::spawn(palisade_bin(), &[])
+    }
+
+    /// A dev node run by the test-only `palisade-test-node` binary with
+    /// its options `hooks` (`--fail-task TASK:MS`, ...).
+    pub fn start_test_node(hooks: &[&str]) -> DevNode {
+        DevNode::spawn(test_node_bin(), hooks)
+    }
+
+    fn spawn(bin: PathBuf, before: &[&str]) -> DevNode {
         let dir = tempfile::tempdir().expect("tempdir");
         let (p2p, rpc, metrics) = free_port_ranges(1);
         let log = std::fs::File::create(dir.path().join("dev.log")).expect("log");
-        let child = Command::new(palisade_bin())
+        let child = Command::new(bin)
+            .args(before)
             .arg("dev")
             .arg("--home")
             .arg(dir.path().join("home"))
@@ -888,6 +899,18 @@ impl DevNode {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("dev.log")).unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// Key file of development account `i`.

@@ -77,3 +77,19 @@ fn workers_run_at_the_lower_priority_and_callers_keep_theirs() {
     assert_eq!(theirs, (before + 5).min(19));
     assert_eq!(rustix::process::getpriority_process(None).unwrap(), before);
 }
+
+#[test]
+fn the_workers_say_when_they_have_all_stopped() {
+    let bg = Background::spawn("test-bg-stop", 2, 0).unwrap();
+    assert_eq!(bg.live_threads(), 2);
+    let stopped = bg.stopped();
+    // Still running: it waits.
+    let rt = runtime();
+    assert!(rt
+        .block_on(async { tokio::time::timeout(Duration::from_millis(50), bg.stopped()).await })
+        .is_err());
+    // The last handle gone, the threads end, and it completes.
+    drop(bg);
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), stopped).await })
+        .expect("the workers' end was not reported");
+}

@@ -5,6 +5,7 @@
 mod app;
 mod background;
 mod driver;
+mod health;
 mod ledger;
 mod mempool;
 mod p2p;

@@ -37,22 +37,27 @@ fn start_without_a_home_is_one_clear_error_line() {
 }
 
 /// The binary operators run has no way to misbehave on purpose: the
-/// fault tests' Byzantine modes live in the separate test-only
-/// `palisade-byzantine` binary (before, `palisade start --byzantine MODE`
+/// tests' Byzantine modes and failing tasks live in the separate test-only
+/// `palisade-test-node` binary (before, `palisade start --byzantine MODE`
 /// was a hidden option of every node).
 #[test]
 fn the_operator_binary_has_no_byzantine_mode() {
     let dir = tempfile::tempdir().unwrap();
-    for mode in ["equivocate", "bad-signatures"] {
+    for (cmd, flag, value) in [
+        ("start", "--byzantine", "equivocate"),
+        ("start", "--byzantine", "bad-signatures"),
+        ("start", "--fail-task", "sync:1"),
+        ("dev", "--fail-task", "sync:1"),
+    ] {
         let out = Command::new(palisade_bin())
-            .args(["start", "--home"])
+            .args([cmd, "--home"])
             .arg(dir.path())
-            .args(["--byzantine", mode])
+            .args([flag, value])
             .output()
             .unwrap();
         assert!(!out.status.success());
         let err = String::from_utf8(out.stderr).unwrap();
-        assert!(err.contains("unexpected argument '--byzantine'"), "{err}");
+        assert!(err.contains(&format!("unexpected argument '{flag}'")), "{err}");
     }
     let bin = std::fs::read(palisade_bin()).unwrap();
     for needle in [&b"BYZANTINE"[..], b"bad-signatures"] {

@@ -171,7 +171,7 @@ fn bad_requests_get_stable_errors_and_the_node_keeps_going() {
     );
     assert_eq!(
         call_err(&node, "tx_submit", json!(["0x00"]))["code"],
-        -32001
+        -32040
     );
     assert_eq!(
         call_err(&node, "tx_submit", json!(["nothex"]))["code"],
@@ -248,7 +248,7 @@ fn bad_requests_get_stable_errors_and_the_node_keeps_going() {
     );
     assert_eq!(
         call_err(&node, "state_get", json!(["0x01", {"height": 1_000_000}]))["code"],
-        -32006
+        -32042
     );
 
     // Garbage, an oversized body and an oversized batch.
@@ -319,7 +319,7 @@ fn submit_batch_answers_each_transaction_in_order() {
                 assert_eq!(o["error"]["code"], -32002, "{o}");
                 assert_eq!(o["error"]["data"], "bad_signature", "{o}");
             }
-            11 => assert_eq!(o["error"]["code"], -32001, "{o}"),
+            11 => assert_eq!(o["error"]["code"], -32040, "{o}"),
             12 => assert_eq!(o["error"]["code"], -32003, "{o}"),
             _ => assert!(
                 o["hash"].is_string() && o.get("error").is_none(),
@@ -450,4 +450,221 @@ fn spec_client_in_python_submits_a_transfer() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: "));
+}
+
+/// A raw HTTP exchange with extra header lines: (status, head, body).
+fn exchange(addr: &str, request: &str) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Up to the end, or (a WebSocket handshake stays open) the head.
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+        let text = String::from_utf8_lossy(&out);
+        if text.starts_with("HTTP/1.1 101") && text.contains("\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+fn post_with(addr: &str, body: &str, headers: &str) -> (u16, String, String) {
+    exchange(
+        addr,
+        &format!(
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+/// `(id, error code)` of each answer, sorted; `result` answers as code 0.
+fn codes(body: &str) -> Vec<(Value, i64)> {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    let one = |r: &Value| (r["id"].clone(), r["error"]["code"].as_i64().unwrap_or(0));
+    let mut out: Vec<(Value, i64)> = match &v {
+        Value::Array(a) => a.iter().map(one).collect(),
+        r => vec![one(r)],
+    };
+    out.sort_by_key(|(id, c)| format!("{id}{c}"));
+    out
+}
+
+/// The JSON-RPC 2.0 specification's section 7 error examples against a
+/// real node (its methods for the example's `sum`, `subtract`, ...).
+#[test]
+fn specification_section_7_errors() {
+    let node = DevNode::start();
+    let a = node.rpc.as_str();
+    let answer = |body: &str| {
+        let (status, head, body) = post_with(a, body, "");
+        assert!(matches!(status, 200 | 204 | 400), "{head}");
+        assert_eq!(status == 204, body.is_empty(), "{head}");
+        body
+    };
+    let null = Value::Null;
+    // non-existent method
+    assert_eq!(
+        codes(&answer(
+            r#"{"jsonrpc": "2.0", "method": "foobar", "id": "1"}"#
+        )),
+        vec![(json!("1"), -32601)]
+    );
+    // invalid JSON
+    assert_eq!(
+        codes(&answer(
+            r#"{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]"#
+        )),
+        vec![(null.clone(), -32700)]
+    );
+    // invalid Request object
+    assert_eq!(
+        codes(&answer(
+            r#"{"jsonrpc": "2.0", "method": 1, "params": "bar"}"#
+        )),
+        vec![(null.clone(), -32600)]
+    );
+    // Batch, invalid JSON
+    assert_eq!(
+        codes(&answer(
+            r#"[{"jsonrpc": "2.0", "method": "chain_getHeight", "params": [], "id": "1"},{"jsonrpc": "2.0", "method"]"#
+        )),
+        vec![(null.clone(), -32700)]
+    );
+    // empty Array
+    assert_eq!(codes(&answer("[]")), vec![(null.clone(), -32600)]);
+    // invalid Batch (but not empty)
+    assert_eq!(codes(&answer("[1]")), vec![(null.clone(), -32600)]);
+    // invalid Batch
+    assert_eq!(codes(&answer("[1,2,3]")), vec![(null.clone(), -32600); 3]);
+    // Batch: calls, a notification, an invalid object, an unknown method
+    assert_eq!(
+        codes(&answer(
+            r#"[
+            {"jsonrpc": "2.0", "method": "chain_getHeight", "params": [], "id": "1"},
+            {"jsonrpc": "2.0", "method": "chain_getHeight", "params": []},
+            {"jsonrpc": "2.0", "method": "mempool_status", "id": "2"},
+            {"foo": "boo"},
+            {"jsonrpc": "2.0", "method": "foo.get", "params": {"name": "myself"}, "id": "5"},
+            {"jsonrpc": "2.0", "method": "rpc_methods", "id": "9"}
+        ]"#
+        )),
+        vec![
+            (json!("1"), 0),
+            (json!("2"), 0),
+            (json!("5"), -32601),
+            (json!("9"), 0),
+            (null.clone(), -32600),
+        ]
+    );
+    // Notifications, alone or in a batch: nothing.
+    assert_eq!(
+        answer(r#"{"jsonrpc": "2.0", "method": "chain_getHeight", "params": [1,2,3,4,5]}"#),
+        ""
+    );
+    assert_eq!(
+        answer(
+            r#"[{"jsonrpc": "2.0", "method": "chain_getHeight"},{"jsonrpc": "2.0", "method": "mempool_status"}]"#
+        ),
+        ""
+    );
+    // Not from the examples: a request that is not an object, and params
+    // that are neither array nor object.
+    assert_eq!(codes(&answer("1")), vec![(null.clone(), -32600)]);
+    assert_eq!(
+        codes(&answer(
+            r#"{"jsonrpc": "2.0", "method": "chain_getHeight", "params": "bar", "id": 1}"#
+        )),
+        vec![(json!(1), -32600)]
+    );
+}
+
+#[test]
+fn browser_pages_need_an_allowed_origin() {
+    let node = DevNode::start();
+    let a = node.rpc.as_str();
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"chain_getHeight"}"#;
+    // Not a browser: served.
+    assert_eq!(post_with(a, call, "").0, 200);
+    // Any other site's page is refused, over HTTP and WebSocket.
+    let (status, _, body) = post_with(a, call, "Origin: https://evil.example\r\n");
+    assert_eq!(status, 403, "{body}");
+    let upgrade = |origin: &str| {
+        exchange(
+            a,
+            &format!(
+                "GET / HTTP/1.1\r\nHost: {a}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n"
+            ),
+        )
+        .0
+    };
+    assert_eq!(upgrade("https://evil.example"), 403);
+    // `palisade dev` allows pages on this machine.
+    assert_eq!(upgrade("http://127.0.0.1:3000"), 101);
+    let (status, head, _) = post_with(a, call, "Origin: http://localhost:5173\r\n");
+    assert_eq!(status, 200, "{head}");
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("access-control-allow-origin: http://localhost:5173"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tx_status_subscription_ends_after_its_timeout() {
+    let node = tokio::task::spawn_blocking(DevNode::start).await.unwrap();
+    let ws = WsClientBuilder::default()
+        .build(format!("ws://{}", node.rpc))
+        .await
+        .unwrap();
+    let mut status: Subscription<TxStatus> = ws
+        .subscribe(
+            "tx_subscribeStatus",
+            rpc_params![Hash([7; 32]), 500],
+            "tx_unsubscribeStatus",
+        )
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), status.next()).await;
+    assert_eq!(first.unwrap().unwrap().unwrap(), TxStatus::Unknown);
+    let last = tokio::time::timeout(Duration::from_secs(10), status.next()).await;
+    assert_eq!(
+        last.unwrap().unwrap().unwrap(),
+        TxStatus::TimedOut { after_ms: 500 }
+    );
+}
+
+#[test]
+fn health_is_true_while_committing_and_a_dead_task_stops_the_node() {
+    let mut node = DevNode::start_test_node(&["--fail-task", "sync:3000"]);
+    // Alone but committing: healthy, with its block age.
+    let health = call(&node, "system_health", json!([]));
+    assert_eq!(health["ok"], true, "{health}");
+    assert!(
+        health["lastBlockAgeMs"].as_u64().unwrap() < 2_000,
+        "{health}"
+    );
+    assert_eq!(health["reasons"], json!([]));
+    assert!(palisade_tests::http_get(&node.rpc, "/health").is_some());
+    // Its sync task panics at 3 s: the node stops, non-zero, saying why.
+    let status = node
+        .wait_exit(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("still running without its sync task:\n{}", node.log()));
+    assert!(!status.success(), "{status}");
+    let log = node.log();
+    assert!(
+        log.contains("sync stopped: panicked: TEST ONLY: --fail-task sync"),
+        "{log}"
+    );
 }
