@@ -63,7 +63,7 @@ enum Event {
 /// Sees each message this validator signs, once its signer state is
 /// durable and just before it is sent, and may add messages to send after
 /// it. The `palisade` binary installs none; the fault tests' separate
-/// `palisade-byzantine` binary (in `tests/`) uses one to play a Byzantine
+/// `palisade-test-node` binary (in `tests/`) uses one to play a Byzantine
 /// validator, so no operator's node carries a way to attack its chain.
 pub trait OutboundTap: Send + Sync + std::fmt::Debug {
     fn after_signed(&self, message: &Message) -> Vec<Message>;
