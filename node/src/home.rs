@@ -5,9 +5,15 @@
 //! HOME/config/genesis.json      the chain
 //! HOME/config/node_key.json     libp2p identity (0600)
 //! HOME/config/validator_key.json consensus signing key (0600)
+//! HOME/config/signer_state      last signed height/round/step (fsynced)
 //! HOME/data/db/                 RocksDB ledger
-//! HOME/data/signer_state        last signed height/round/step (fsynced)
 //! ```
+//!
+//! The signer state lives beside the validator key, not under `data/`:
+//! `data/` holds only what the node can fetch again from its peers, so
+//! wiping it and re-syncing must never let the validator sign something
+//! different from what it signed before. Versions before this kept it in
+//! `data/signer_state`; [`crate::signer_store::migrate`] moves it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -59,7 +65,14 @@ impl Home {
     pub fn data_dir(&self) -> PathBuf {
         self.root.join("data")
     }
+    /// Beside the validator key (named after its location, so the two
+    /// always share a directory), never under `data/`.
     pub fn signer_state_file(&self) -> PathBuf {
+        self.validator_key_file().with_file_name("signer_state")
+    }
+    /// Where versions before this one kept the signer state; moved to
+    /// [`Home::signer_state_file`] at start.
+    pub fn legacy_signer_state_file(&self) -> PathBuf {
         self.data_dir().join("signer_state")
     }
 }

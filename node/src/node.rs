@@ -45,6 +45,8 @@ pub enum NodeError {
     Network(#[from] network::NetError),
     #[error("consensus driver stopped: {0}")]
     Driver(#[from] crate::driver::DriverError),
+    #[error(transparent)]
+    Signer(#[from] crate::signer_store::SignerStoreError),
     #[error("config: {0}")]
     Config(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -241,6 +243,8 @@ impl Node {
         };
 
         let ledger = Arc::new(Ledger::open(&home.data_dir())?);
+        // Under the data directory's lock, so no other node of this home runs.
+        crate::signer_store::migrate(&home.legacy_signer_state_file(), &home.signer_state_file())?;
         ledger.init_genesis(
             &genesis.chain_id,
             genesis_hash,
