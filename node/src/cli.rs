@@ -10,7 +10,7 @@ use palisade_types::{ChainId, Keypair, Role};
 
 use crate::app::now_ms;
 use crate::config::{LogFormat, NodeConfig};
-use crate::home::{read_key, write_key, Home};
+use crate::home::{insecure_mode, read_key_with, write_key, Home, KeyPermissions};
 use crate::network::peer_id_of;
 use crate::node::Node;
 
@@ -109,6 +109,9 @@ pub struct StartArgs {
     /// TEST ONLY: make this validator misbehave (fault tests).
     #[arg(long, value_enum, hide = true)]
     pub byzantine: Option<crate::driver::Byzantine>,
+    /// Use key files that group or others can read (refused otherwise).
+    #[arg(long, env = "PALISADE_ALLOW_INSECURE_KEY_PERMISSIONS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_insecure_key_permissions: bool,
 }
 
 #[derive(Debug, Args)]
@@ -237,7 +240,18 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("wrote {}", output.display());
             print_key(&k)
         }
-        Command::Keys(KeysCommand::Show { file }) => print_key(&read_key(&file)?),
+        Command::Keys(KeysCommand::Show { file }) => {
+            // Showing a key uses nothing secret, so a file others can read
+            // is shown, with the warning; signing with it is refused.
+            if let Some(mode) = insecure_mode(&file)? {
+                eprintln!(
+                    "warning: {} is readable by group or others (mode {mode:04o}); run `chmod 600 {}`",
+                    file.display(),
+                    file.display()
+                );
+            }
+            print_key(&read_key_with(&file, KeyPermissions::AllowInsecure)?)
+        }
         Command::Genesis(GenesisCommand::Validate { file }) => {
             let g = Genesis::from_file(&file)?;
             g.validate()?;
@@ -445,7 +459,9 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
 }
 
 fn start(a: StartArgs) -> Result<()> {
-    let home = Home::new(&a.home);
+    let home = Home::new(&a.home).with_key_permissions(KeyPermissions::allow_insecure(
+        a.allow_insecure_key_permissions,
+    ));
     if !home.config_file().exists() {
         bail!(
             "{} has no config/config.toml: run `palisade init --home {}` first",

@@ -24,7 +24,7 @@ use crate::app::App;
 use crate::background::Background;
 use crate::config::NodeConfig;
 use crate::driver::{Committed, Driver, DriverConfig, SyncLink};
-use crate::home::{read_key, Home};
+use crate::home::Home;
 use crate::ledger::Ledger;
 use crate::mempool::{AddError, Mempool};
 use crate::metrics::{gauge_value, Metrics};
@@ -235,12 +235,8 @@ impl Node {
         let genesis = Genesis::from_file(&home.genesis_file())?;
         genesis.validate()?;
         let genesis_hash = genesis.hash();
-        let node_key = read_key(&home.node_key_file())?;
-        let validator_key = if home.validator_key_file().exists() {
-            Some(read_key(&home.validator_key_file())?)
-        } else {
-            None
-        };
+        let node_key = home.node_key()?;
+        let validator_key = home.validator_key()?;
 
         let ledger = Arc::new(Ledger::open(&home.data_dir())?);
         // Under the data directory's lock, so no other node of this home runs.

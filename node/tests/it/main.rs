@@ -5,6 +5,7 @@
 mod app;
 mod background;
 mod driver;
+mod home;
 mod ledger;
 mod mempool;
 mod p2p;

@@ -485,3 +485,109 @@ fn testnet_generates_homes_that_validate() {
         stderr_of(&a)
     );
 }
+
+/// `palisade start` with `--home` and ports no other test uses.
+fn start_cmd(home: &std::path::Path) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::new(palisade_bin());
+    c.arg("start")
+        .arg("--home")
+        .arg(home)
+        .args([
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--rpc-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
+        .env_remove("PALISADE_ALLOW_INSECURE_KEY_PERMISSIONS")
+        .timeout(std::time::Duration::from_secs(10));
+    c
+}
+
+fn chmod(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A key file that group or others can read is refused when a node starts
+/// or a transaction is signed, with the chmod to run; only an explicit flag
+/// (or its environment variable) accepts it.
+#[test]
+fn key_files_others_can_read_are_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    assert_cmd::Command::new(palisade_bin())
+        .args(["init", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+    for (file, mode) in [("validator_key.json", 0o644), ("node_key.json", 0o640)] {
+        let key = home.join("config").join(file);
+        chmod(&key, mode);
+        let a = start_cmd(&home).assert().failure();
+        let err = stderr_of(&a);
+        assert!(
+            err.contains(&format!("chmod 600 {}", key.display())),
+            "start with {file} mode {mode:o}: {err}"
+        );
+        chmod(&key, 0o600);
+    }
+
+    // Accepted with the flag, or with the environment variable: the node
+    // runs (until the timeout kills it) and warns.
+    let validator_key = home.join("config/validator_key.json");
+    chmod(&validator_key, 0o604);
+    for allow in [
+        start_cmd(&home)
+            .arg("--allow-insecure-key-permissions")
+            .timeout(std::time::Duration::from_secs(4))
+            .assert(),
+        start_cmd(&home)
+            .env("PALISADE_ALLOW_INSECURE_KEY_PERMISSIONS", "true")
+            .timeout(std::time::Duration::from_secs(4))
+            .assert(),
+    ] {
+        let err = stderr_of(&allow);
+        assert!(
+            err.contains("readable by group or others") && !err.contains("error:"),
+            "{err}"
+        );
+    }
+
+    // Signing a transaction: refused before any node is contacted.
+    let a = assert_cmd::Command::new(palisade_bin())
+        .args(["tx", "burn", "--amount", "1", "--rpc", "http://127.0.0.1:1"])
+        .arg("--key-file")
+        .arg(&validator_key)
+        .env_remove("PALISADE_ALLOW_INSECURE_KEY_PERMISSIONS")
+        .assert()
+        .failure();
+    assert!(
+        stderr_of(&a).contains(&format!("chmod 600 {}", validator_key.display())),
+        "{}",
+        stderr_of(&a)
+    );
+    // With the flag it gets as far as the (absent) node.
+    let a = assert_cmd::Command::new(palisade_bin())
+        .args(["tx", "burn", "--amount", "1", "--rpc", "http://127.0.0.1:1"])
+        .arg("--key-file")
+        .arg(&validator_key)
+        .arg("--allow-insecure-key-permissions")
+        .assert()
+        .failure();
+    let err = stderr_of(&a);
+    assert!(
+        err.starts_with("warning:") && !err.contains("refusing to use it"),
+        "{err}"
+    );
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+
+    // Showing the public key is allowed, with the warning.
+    let a = assert_cmd::Command::new(palisade_bin())
+        .args(["keys", "show"])
+        .arg(&validator_key)
+        .assert()
+        .success();
+    assert!(stdout_of(&a).contains("public_key: 0x"));
+    assert!(stderr_of(&a).contains("chmod 600"), "{}", stderr_of(&a));
+}
