@@ -30,7 +30,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a node home: keys, config and (unless --genesis is given) a
-    /// one-validator genesis in which this node is the validator and admin.
+    /// one-validator genesis in which this node is the validator and a new,
+    /// separate admin key (HOME/admin_key.json) the funded admin account.
     Init(InitArgs),
     /// Run a node from its home directory.
     Start(StartArgs),
@@ -286,41 +287,20 @@ fn init(a: InitArgs) -> Result<()> {
         write_key(&home.validator_key_file(), &k)?;
         Some(k)
     };
-    let genesis = match &a.genesis {
+    let (genesis, admin) = match &a.genesis {
         Some(path) => {
             let g = Genesis::from_file(path)?;
             g.validate()?;
-            g
+            (g, None)
         }
         None => {
             let Some(vk) = &validator_key else {
                 bail!("an observer joins an existing chain: pass --genesis");
             };
-            let g = Genesis {
-                chain_id: ChainId::new(&a.chain_id)
-                    .map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?,
-                genesis_time_ms: now_ms(),
-                consensus: ConsensusParams::default(),
-                params: Default::default(),
-                validators: vec![GenesisValidator {
-                    name: a.moniker.clone(),
-                    consensus_key: vk.public_key(),
-                    node_key: node_key.public_key(),
-                    power: 10,
-                }],
-                accounts: vec![GenesisAccount {
-                    address: vk.address(),
-                    balance: 1_000_000_000_000,
-                    roles: vec![
-                        Role::Admin,
-                        Role::Member,
-                        Role::Minter,
-                        Role::ValidatorOperator,
-                    ],
-                }],
-            };
-            g.validate()?;
-            g
+            let admin = new_key();
+            let g = one_validator_genesis(&a, vk, &node_key, &admin)?;
+            write_key(&home.admin_key_file(), &admin)?;
+            (g, Some(admin))
         }
     };
     write_new(&home.genesis_file(), &genesis.to_json())?;
@@ -336,7 +316,51 @@ fn init(a: InitArgs) -> Result<()> {
     if let Some(k) = validator_key {
         println!("validator:    {}", k.public_key());
     }
+    if let Some(admin) = admin {
+        println!(
+            "admin:        {} (key {})",
+            admin.address(),
+            home.admin_key_file().display()
+        );
+        println!("  the chain's funded admin account; the node never reads this key:");
+        println!("  move it off this machine and sign admin transactions elsewhere");
+    }
     Ok(())
+}
+
+/// A new chain of one validator (this node, `vk`) whose only funded
+/// account, with every role, is `admin`: an account key of its own, never
+/// the consensus key, so a compromised node cannot spend or administer.
+fn one_validator_genesis(
+    a: &InitArgs,
+    vk: &Keypair,
+    node_key: &Keypair,
+    admin: &Keypair,
+) -> Result<Genesis> {
+    let g = Genesis {
+        chain_id: ChainId::new(&a.chain_id).map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?,
+        genesis_time_ms: now_ms(),
+        consensus: ConsensusParams::default(),
+        params: Default::default(),
+        validators: vec![GenesisValidator {
+            name: a.moniker.clone(),
+            consensus_key: vk.public_key(),
+            node_key: node_key.public_key(),
+            power: 10,
+        }],
+        accounts: vec![GenesisAccount {
+            address: admin.address(),
+            balance: 1_000_000_000_000,
+            roles: vec![
+                Role::Admin,
+                Role::Member,
+                Role::Minter,
+                Role::ValidatorOperator,
+            ],
+        }],
+    };
+    g.validate()?;
+    Ok(g)
 }
 
 pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {

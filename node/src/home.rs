@@ -102,6 +102,12 @@ impl Home {
     pub fn data_dir(&self) -> PathBuf {
         self.root.join("data")
     }
+    /// The admin account key `palisade init` writes for a new chain: an
+    /// account key, not a node key (outside `config/`; the node never
+    /// reads it), to be moved off the machine.
+    pub fn admin_key_file(&self) -> PathBuf {
+        self.root.join("admin_key.json")
+    }
     /// Beside the validator key (named after its location, so the two
     /// always share a directory), never under `data/`.
     pub fn signer_state_file(&self) -> PathBuf {

@@ -71,4 +71,6 @@ fn the_signer_state_lives_beside_the_validator_key_outside_data() {
         home.validator_key_file().parent()
     );
     assert!(!home.signer_state_file().starts_with(home.data_dir()));
+    assert!(!home.admin_key_file().starts_with(home.config_dir()));
+    assert!(!home.admin_key_file().starts_with(home.data_dir()));
 }

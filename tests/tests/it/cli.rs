@@ -486,6 +486,63 @@ fn testnet_generates_homes_that_validate() {
     );
 }
 
+/// `palisade init` for a new chain funds a separate admin account key,
+/// written outside `config/` (the node never reads it) and owner-only; the
+/// consensus key is never an account of the genesis.
+#[test]
+fn init_funds_a_separate_admin_key_never_the_consensus_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let a = assert_cmd::Command::new(palisade_bin())
+        .args(["init", "--chain-id", "admin-test", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+    let admin_file = home.join("admin_key.json");
+    let admin = palisade_node::home::read_key(&admin_file)
+        .unwrap_or_else(|e| panic!("no admin key written by init: {e}"));
+    assert!(
+        stdout_of(&a).contains(&admin.address().to_string())
+            && stdout_of(&a).contains(&admin_file.display().to_string()),
+        "init did not print the admin key: {}",
+        stdout_of(&a)
+    );
+    let validator = palisade_node::home::read_key(&home.join("config/validator_key.json")).unwrap();
+    let node = palisade_node::home::read_key(&home.join("config/node_key.json")).unwrap();
+    let genesis = palisade_genesis::Genesis::from_file(&home.join("config/genesis.json")).unwrap();
+    assert_eq!(genesis.validators.len(), 1);
+    assert_eq!(genesis.validators[0].consensus_key, validator.public_key());
+    for k in [&validator, &node] {
+        assert!(
+            genesis
+                .accounts
+                .iter()
+                .all(|acct| acct.address != k.address()),
+            "a node key ({}) is a genesis account",
+            k.address()
+        );
+    }
+    let funded: Vec<_> = genesis
+        .accounts
+        .iter()
+        .filter(|acct| acct.roles.contains(&palisade_types::Role::Admin))
+        .collect();
+    assert_eq!(funded.len(), 1, "{:?}", genesis.accounts);
+    assert_eq!(funded[0].address, admin.address());
+    assert!(funded[0].balance > 0);
+
+    // Joining an existing chain creates no admin key.
+    let joined = dir.path().join("joined");
+    assert_cmd::Command::new(palisade_bin())
+        .args(["init", "--home"])
+        .arg(&joined)
+        .arg("--genesis")
+        .arg(home.join("config/genesis.json"))
+        .assert()
+        .success();
+    assert!(!joined.join("admin_key.json").exists());
+}
+
 /// `palisade start` with `--home` and ports no other test uses.
 fn start_cmd(home: &std::path::Path) -> assert_cmd::Command {
     let mut c = assert_cmd::Command::new(palisade_bin());
