@@ -358,9 +358,12 @@ impl Driver {
                         Byzantine::Equivocate => None,
                     };
                     if let Some(e) = evil {
-                        let _ = self.outbound.send(Message::Vote(e)).await;
+                        let e = Message::Vote(e);
+                        log_signed(&e);
+                        let _ = self.outbound.send(e).await;
                     }
                 }
+                log_signed(&message);
                 let _ = self.outbound.send(message).await;
                 Ok(None)
             }
@@ -567,6 +570,28 @@ impl Driver {
                 }
                 Ok(None)
             }
+        }
+    }
+}
+
+/// One debug line per message this node signs (the end-to-end tests audit
+/// them for double signs across restarts).
+fn log_signed(message: &Message) {
+    match message {
+        Message::Proposal { proposal, .. } => {
+            let p = &proposal.proposal;
+            tracing::debug!(key = %p.proposer, height = %p.height, round = %p.round, step = %"propose", block = %p.block_hash, "signed");
+        }
+        Message::Vote(v) => {
+            let step = match v.vote.vote_type {
+                palisade_types::VoteType::Prevote => "prevote",
+                palisade_types::VoteType::Precommit => "precommit",
+            };
+            let block = v
+                .vote
+                .block_hash
+                .map_or_else(|| "nil".to_string(), |h| h.to_string());
+            tracing::debug!(key = %v.vote.validator, height = %v.vote.height, round = %v.vote.round, step = %step, block = %block, "signed");
         }
     }
 }
