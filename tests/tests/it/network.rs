@@ -4,6 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use palisade_consensus::proposer;
 use palisade_genesis::Genesis;
 use palisade_node::config::NodeConfig;
 use palisade_node::network::peer_id_of;
@@ -11,6 +12,7 @@ use palisade_tests::{
     acknowledged, audit, double_signs, http_get, metric, metric_in, palisade_bin, rpc_call,
     signed_in_log, signed_in_logs, wait_for_log, Devnet, FaultRng, Load,
 };
+use palisade_types::{Height, PublicKey, Round};
 
 /// Every block's certificate verifies against the validator set of its
 /// height, the chains of all nodes agree, and nothing is double-signed or
@@ -170,6 +172,17 @@ fn wiping_data_while_the_network_is_stuck_never_double_signs() {
     // stuck height has a live proposer; one whose proposer is down and
     // whose proposal never arrived has only nil prevotes, and then the
     // network is let go and stopped again.
+    let genesis = Genesis::from_file(&net.home(0).join("config/genesis.json")).unwrap();
+    let validators = genesis.validator_set().unwrap();
+    // `palisade testnet` names node i's validator `validator-i`.
+    let node_of = |key: PublicKey| {
+        (0..4).find(|i| {
+            genesis
+                .validators
+                .iter()
+                .any(|v| v.name == format!("validator-{i}") && v.consensus_key == key)
+        })
+    };
     let mut rng = FaultRng::from_env("wipe-stuck");
     let mut tries = 0;
     let (victim, stuck) = loop {
@@ -179,18 +192,18 @@ fn wiping_data_while_the_network_is_stuck_never_double_signs() {
         net.kill9(2);
         net.kill9(3);
         let stuck = wait_stuck(&net) + 1;
-        let signed = |i: usize, step: &str| {
-            signed_in_log(i, &net.log(i))
+        let prevoted_a_block = |i: &usize| {
+            signed_in_log(*i, &net.log(*i))
                 .into_iter()
-                .any(|s| s.height == stuck && s.step == step && s.block != "nil")
+                .any(|s| s.height == stuck && s.step == "prevote" && s.block != "nil")
         };
         // A live proposer first (its peer then prevoted a proposal that
         // is sent again); else one that prevoted a block whose proposer is
         // down (after a wipe it would see no proposal and prevote nil).
-        let pick = [0, 1]
-            .into_iter()
-            .find(|i| signed(*i, "propose"))
-            .or_else(|| [0, 1].into_iter().find(|i| signed(*i, "prevote")));
+        let first_proposer = node_of(proposer(&validators, Height(stuck), Round::ZERO));
+        let pick = first_proposer
+            .filter(|i| *i < 2)
+            .or_else(|| [0, 1].into_iter().find(prevoted_a_block));
         if let Some(victim) = pick {
             break (victim, stuck);
         }
