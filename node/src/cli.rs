@@ -10,7 +10,7 @@ use palisade_types::{ChainId, Keypair, Role};
 
 use crate::app::now_ms;
 use crate::config::{LogFormat, NodeConfig};
-use crate::home::{read_key, write_key, Home};
+use crate::home::{insecure_mode, read_key_with, write_key, Home, KeyPermissions};
 use crate::network::peer_id_of;
 use crate::node::Node;
 
@@ -30,7 +30,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a node home: keys, config and (unless --genesis is given) a
-    /// one-validator genesis in which this node is the validator and admin.
+    /// one-validator genesis in which this node is the validator and a new,
+    /// separate admin key (HOME/admin_key.json) the funded admin account.
     Init(InitArgs),
     /// Run a node from its home directory.
     Start(StartArgs),
@@ -115,6 +116,9 @@ pub struct StartArgs {
     /// Log format.
     #[arg(long, env = "PALISADE_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Use key files that group or others can read (refused otherwise).
+    #[arg(long, env = "PALISADE_ALLOW_INSECURE_KEY_PERMISSIONS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_insecure_key_permissions: bool,
 }
 
 #[derive(Debug, Args)]
@@ -196,6 +200,10 @@ pub struct DevArgs {
     /// config.
     #[arg(long, value_delimiter = ',')]
     pub rpc_allowed_origins: Option<Vec<String>>,
+    /// Use key files in an existing `--home` that group or others can read
+    /// (refused otherwise).
+    #[arg(long, env = "PALISADE_ALLOW_INSECURE_KEY_PERMISSIONS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_insecure_key_permissions: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,7 +273,18 @@ pub fn run_with(cli: Cli, hooks: TestHooks) -> Result<()> {
             println!("wrote {}", output.display());
             print_key(&k)
         }
-        Command::Keys(KeysCommand::Show { file }) => print_key(&read_key(&file)?),
+        Command::Keys(KeysCommand::Show { file }) => {
+            // Showing a key uses nothing secret, so a file others can read
+            // is shown, with the warning; signing with it is refused.
+            if let Some(mode) = insecure_mode(&file)? {
+                eprintln!(
+                    "warning: {} is readable by group or others (mode {mode:04o}); run `chmod 600 {}`",
+                    file.display(),
+                    file.display()
+                );
+            }
+            print_key(&read_key_with(&file, KeyPermissions::AllowInsecure)?)
+        }
         Command::Genesis(GenesisCommand::Validate { file }) => {
             let g = Genesis::from_file(&file)?;
             g.validate()?;
@@ -300,41 +319,20 @@ fn init(a: InitArgs) -> Result<()> {
         write_key(&home.validator_key_file(), &k)?;
         Some(k)
     };
-    let genesis = match &a.genesis {
+    let (genesis, admin) = match &a.genesis {
         Some(path) => {
             let g = Genesis::from_file(path)?;
             g.validate()?;
-            g
+            (g, None)
         }
         None => {
             let Some(vk) = &validator_key else {
                 bail!("an observer joins an existing chain: pass --genesis");
             };
-            let g = Genesis {
-                chain_id: ChainId::new(&a.chain_id)
-                    .map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?,
-                genesis_time_ms: now_ms(),
-                consensus: ConsensusParams::default(),
-                params: Default::default(),
-                validators: vec![GenesisValidator {
-                    name: a.moniker.clone(),
-                    consensus_key: vk.public_key(),
-                    node_key: node_key.public_key(),
-                    power: 10,
-                }],
-                accounts: vec![GenesisAccount {
-                    address: vk.address(),
-                    balance: 1_000_000_000_000,
-                    roles: vec![
-                        Role::Admin,
-                        Role::Member,
-                        Role::Minter,
-                        Role::ValidatorOperator,
-                    ],
-                }],
-            };
-            g.validate()?;
-            g
+            let admin = new_key();
+            let g = one_validator_genesis(&a, vk, &node_key, &admin)?;
+            write_key(&home.admin_key_file(), &admin)?;
+            (g, Some(admin))
         }
     };
     write_new(&home.genesis_file(), &genesis.to_json())?;
@@ -350,7 +348,51 @@ fn init(a: InitArgs) -> Result<()> {
     if let Some(k) = validator_key {
         println!("validator:    {}", k.public_key());
     }
+    if let Some(admin) = admin {
+        println!(
+            "admin:        {} (key {})",
+            admin.address(),
+            home.admin_key_file().display()
+        );
+        println!("  the chain's funded admin account; the node never reads this key:");
+        println!("  move it off this machine and sign admin transactions elsewhere");
+    }
     Ok(())
+}
+
+/// A new chain of one validator (this node, `vk`) whose only funded
+/// account, with every role, is `admin`: an account key of its own, never
+/// the consensus key, so a compromised node cannot spend or administer.
+fn one_validator_genesis(
+    a: &InitArgs,
+    vk: &Keypair,
+    node_key: &Keypair,
+    admin: &Keypair,
+) -> Result<Genesis> {
+    let g = Genesis {
+        chain_id: ChainId::new(&a.chain_id).map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?,
+        genesis_time_ms: now_ms(),
+        consensus: ConsensusParams::default(),
+        params: Default::default(),
+        validators: vec![GenesisValidator {
+            name: a.moniker.clone(),
+            consensus_key: vk.public_key(),
+            node_key: node_key.public_key(),
+            power: 10,
+        }],
+        accounts: vec![GenesisAccount {
+            address: admin.address(),
+            balance: 1_000_000_000_000,
+            roles: vec![
+                Role::Admin,
+                Role::Member,
+                Role::Minter,
+                Role::ValidatorOperator,
+            ],
+        }],
+    };
+    g.validate()?;
+    Ok(g)
 }
 
 pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
@@ -473,7 +515,9 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
 }
 
 fn start(a: StartArgs, hooks: TestHooks) -> Result<()> {
-    let home = Home::new(&a.home);
+    let home = Home::new(&a.home).with_key_permissions(KeyPermissions::allow_insecure(
+        a.allow_insecure_key_permissions,
+    ));
     if !home.config_file().exists() {
         bail!(
             "{} has no config/config.toml: run `palisade init --home {}` first",

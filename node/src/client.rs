@@ -14,7 +14,7 @@ use palisade_types::{
     encode, Action, Address, BoundedBytes, ChainId, Hash, Param, PublicKey, Role, Transaction,
 };
 
-use crate::home::read_key;
+use crate::home::{insecure_mode, read_key_with, KeyPermissions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -41,9 +41,13 @@ pub struct ClientArgs {
 pub struct TxArgs {
     #[command(subcommand)]
     pub action: TxAction,
-    /// Key file of the signing account.
+    /// Key file of the signing account (mode 0600: one that group or
+    /// others can read is refused).
     #[arg(long, env = "PALISADE_KEY_FILE", global = true)]
     pub key_file: Option<PathBuf>,
+    /// Sign with a key file that group or others can read.
+    #[arg(long, env = "PALISADE_ALLOW_INSECURE_KEY_PERMISSIONS", global = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_insecure_key_permissions: bool,
     /// Nonce to use (default: the account's next nonce from the node).
     #[arg(long, global = true)]
     pub nonce: Option<u64>,
@@ -328,7 +332,17 @@ pub fn tx(a: TxArgs) -> Result<()> {
         .key_file
         .as_ref()
         .ok_or_else(|| anyhow!("--key-file FILE (or PALISADE_KEY_FILE) names the signing key"))?;
-    let key = read_key(key_path)?;
+    let permissions = KeyPermissions::allow_insecure(a.allow_insecure_key_permissions);
+    if permissions == KeyPermissions::AllowInsecure {
+        if let Some(mode) = insecure_mode(key_path)? {
+            eprintln!(
+                "warning: {} is readable by group or others (mode {mode:04o}); signing with it because of --allow-insecure-key-permissions; run `chmod 600 {}`",
+                key_path.display(),
+                key_path.display()
+            );
+        }
+    }
+    let key = read_key_with(key_path, permissions)?;
     let action = action(&a.action)?;
     let url = a.client.rpc.clone();
     let output = a.client.output;

@@ -153,7 +153,9 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
 /// `palisade dev`
 pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
     let root = a.home.clone().unwrap_or_else(|| temp_dir("palisade-dev"));
-    let home = Home::new(&root);
+    let home = Home::new(&root).with_key_permissions(crate::home::KeyPermissions::allow_insecure(
+        a.allow_insecure_key_permissions,
+    ));
     let accounts: Vec<Keypair> = (0..a.accounts).map(dev_account).collect();
     if !home.config_file().exists() {
         let node_key = Keypair::generate(&mut rand::rngs::OsRng);

@@ -399,8 +399,10 @@ impl Driver {
                     .as_ref()
                     .map(|t| t.after_signed(&message))
                     .unwrap_or_default();
+                log_signed(&message);
                 let _ = self.outbound.send(message).await;
                 for m in extra {
+                    log_signed(&m);
                     let _ = self.outbound.send(m).await;
                 }
                 Ok(None)
@@ -608,6 +610,28 @@ impl Driver {
                 }
                 Ok(None)
             }
+        }
+    }
+}
+
+/// One debug line per message this node signs (the end-to-end tests audit
+/// them for double signs across restarts).
+fn log_signed(message: &Message) {
+    match message {
+        Message::Proposal { proposal, .. } => {
+            let p = &proposal.proposal;
+            tracing::debug!(key = %p.proposer, height = %p.height, round = %p.round, step = %"propose", block = %p.block_hash, "signed");
+        }
+        Message::Vote(v) => {
+            let step = match v.vote.vote_type {
+                palisade_types::VoteType::Prevote => "prevote",
+                palisade_types::VoteType::Precommit => "precommit",
+            };
+            let block = v
+                .vote
+                .block_hash
+                .map_or_else(|| "nil".to_string(), |h| h.to_string());
+            tracing::debug!(key = %v.vote.validator, height = %v.vote.height, round = %v.vote.round, step = %step, block = %block, "signed");
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::background::Background;
 use crate::config::NodeConfig;
 use crate::driver::{Committed, Driver, DriverConfig, SyncLink};
 use crate::health::{assess, Facts, NodeHealth};
-use crate::home::{read_key, Home};
+use crate::home::Home;
 use crate::ledger::Ledger;
 use crate::mempool::{AddError, Mempool};
 use crate::metrics::{gauge_value, Metrics};
@@ -51,6 +51,8 @@ pub enum NodeError {
     /// A part of the node stopped while it ran; the node stopped with it.
     #[error("{task} stopped: {why}; the node cannot run without it and stopped too")]
     TaskStopped { task: &'static str, why: String },
+    #[error(transparent)]
+    Signer(#[from] crate::signer_store::SignerStoreError),
     #[error("config: {0}")]
     Config(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -303,14 +305,12 @@ impl Node {
         let genesis = Genesis::from_file(&home.genesis_file())?;
         genesis.validate()?;
         let genesis_hash = genesis.hash();
-        let node_key = read_key(&home.node_key_file())?;
-        let validator_key = if home.validator_key_file().exists() {
-            Some(read_key(&home.validator_key_file())?)
-        } else {
-            None
-        };
+        let node_key = home.node_key()?;
+        let validator_key = home.validator_key()?;
 
         let ledger = Arc::new(Ledger::open(&home.data_dir())?);
+        // Under the data directory's lock, so no other node of this home runs.
+        crate::signer_store::migrate(&home.legacy_signer_state_file(), &home.signer_state_file())?;
         ledger.init_genesis(
             &genesis.chain_id,
             genesis_hash,

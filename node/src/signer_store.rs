@@ -1,4 +1,6 @@
-//! The consensus signer state on disk (`data/signer_state`).
+//! The consensus signer state on disk (`config/signer_state`, beside the
+//! validator key; earlier versions kept it in `data/signer_state`, see
+//! [`migrate`]).
 //!
 //! Saved before any vote or proposal leaves the node and loaded at start,
 //! so a restarted validator re-sends what it signed instead of signing
@@ -39,7 +41,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use palisade_consensus::SignerState;
+use palisade_consensus::{SignerState, Step};
+use palisade_types::{Height, Round};
 use sha2::{Digest, Sha256};
 
 const MAGIC: &[u8; 4] = b"PSS2";
@@ -270,4 +273,67 @@ fn parse_slot(slot: &[u8]) -> Result<(u64, SignerState), String> {
     }
     let state = borsh::from_slice(&slot[HEADER..end]).map_err(|e| e.to_string())?;
     Ok((u64::from_le_bytes(seq), state))
+}
+
+/// What [`migrate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Migration {
+    /// No file at the old path.
+    Nothing,
+    /// The old file held the newer state: it is now at the new path.
+    Moved,
+    /// The new path already held a state at least as new: the old file was
+    /// only removed.
+    OldDiscarded,
+}
+
+/// Where a state stands in signing order: (height, round, highest step).
+fn position(s: &SignerState) -> (Height, Round, Option<Step>) {
+    (s.height, s.round, s.step)
+}
+
+/// Moves the signer state from `old` (where earlier versions kept it,
+/// `data/signer_state`) to `new` (beside the validator key), never losing
+/// the newer of the two: when both exist, the one further along in
+/// (height, round, step) is kept. The old file is removed only once the
+/// kept state is durable at `new`; a crash in between leaves both, and the
+/// next start migrates again. A damaged file at either path is an error:
+/// the node must not start without knowing what it signed.
+pub fn migrate(old: &Path, new: &Path) -> Result<Migration, SignerStoreError> {
+    if old == new {
+        return Ok(Migration::Nothing);
+    }
+    match std::fs::symlink_metadata(old) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Migration::Nothing),
+        Err(source) => {
+            return Err(SignerStoreError::Io {
+                path: old.to_path_buf(),
+                source,
+            })
+        }
+    }
+    let old_state = SignerStore::new(old).load()?;
+    let mut to = SignerStore::new(new);
+    let new_state = to.load()?;
+    let done = if position(&old_state) > position(&new_state) {
+        if let Some(dir) = new.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| to.io(e))?;
+        }
+        // Written anew and renamed into place, file and directory synced.
+        to.save(&old_state)?;
+        Migration::Moved
+    } else {
+        Migration::OldDiscarded
+    };
+    let io = |source| SignerStoreError::Io {
+        path: old.to_path_buf(),
+        source,
+    };
+    std::fs::remove_file(old).map_err(io)?;
+    if let Some(dir) = old.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
+    tracing::info!(from = %old.display(), to = %new.display(), outcome = ?done, "moved the signer state out of the data directory, beside the validator key");
+    Ok(done)
 }

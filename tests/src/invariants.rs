@@ -100,6 +100,86 @@ pub fn audit(net: &Devnet) -> Audit {
     }
 }
 
+/// One message a node logged signing (its `signed` debug line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    /// The node whose log holds it.
+    pub node: usize,
+    /// The signing key, `0x`-hex.
+    pub key: String,
+    pub height: u64,
+    pub round: u32,
+    /// `propose`, `prevote` or `precommit`.
+    pub step: String,
+    /// The block it names, or `nil`.
+    pub block: String,
+}
+
+/// The `signed` lines of one log (nodes log one per message they sign, at
+/// debug level, as the harness runs them). A log spans every run of the
+/// node, so signatures from before and after a restart are all here.
+pub fn signed_in_log(node: usize, log: &str) -> Vec<Signed> {
+    let mut out = Vec::new();
+    for line in log.lines() {
+        if !line.contains("palisade_node::driver")
+            || !line.split_whitespace().any(|w| w == "signed")
+        {
+            continue;
+        }
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+                .map(str::to_string)
+        };
+        let (Some(key), Some(height), Some(round), Some(step), Some(block)) = (
+            field("key"),
+            field("height"),
+            field("round"),
+            field("step"),
+            field("block"),
+        ) else {
+            continue;
+        };
+        let (Ok(height), Ok(round)) = (height.parse(), round.parse()) else {
+            continue;
+        };
+        out.push(Signed {
+            node,
+            key,
+            height,
+            round,
+            step,
+            block,
+        });
+    }
+    out
+}
+
+/// Everything every node of `net` logged signing (see [`signed_in_log`]).
+pub fn signed_in_logs(net: &Devnet) -> Vec<Signed> {
+    (0..net.n)
+        .flat_map(|i| signed_in_log(i, &net.log(i)))
+        .collect()
+}
+
+/// Double signs among `signed`: pairs in which one key signed two
+/// different messages (another block, or nil and a block) for the same
+/// height, round and step — across restarts and nodes, whether or not a
+/// peer was there to catch it.
+pub fn double_signs(signed: &[Signed]) -> Vec<(Signed, Signed)> {
+    let mut first: HashMap<(&str, u64, u32, &str), &Signed> = HashMap::new();
+    let mut out = Vec::new();
+    for s in signed {
+        let prev = first
+            .entry((s.key.as_str(), s.height, s.round, s.step.as_str()))
+            .or_insert(s);
+        if prev.block != s.block {
+            out.push(((*prev).clone(), s.clone()));
+        }
+    }
+    out
+}
+
 /// Of the transactions a client had admitted (`sent`), those a running
 /// node acknowledges as committed: `tx_getReceipt` returns a receipt. Asks
 /// the nodes in `rpc` in turn, so one that is down does not matter.

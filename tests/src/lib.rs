@@ -12,7 +12,9 @@
 mod invariants;
 mod seed;
 
-pub use invariants::{acknowledged, audit, Audit};
+pub use invariants::{
+    acknowledged, audit, double_signs, signed_in_log, signed_in_logs, Audit, Signed,
+};
 pub use seed::FaultRng;
 
 use std::io::{Read, Write};

@@ -6,6 +6,7 @@ mod app;
 mod background;
 mod driver;
 mod health;
+mod home;
 mod ledger;
 mod mempool;
 mod p2p;

@@ -1,5 +1,5 @@
 use palisade_consensus::{SignedMessage, SignerState, Step};
-use palisade_node::signer_store::{SignerStore, SignerStoreError};
+use palisade_node::signer_store::{migrate, Migration, SignerStore, SignerStoreError};
 use palisade_types::{ChainId, Hash, Height, Keypair, Round, SignedVote, Vote, VoteType};
 use sha2::{Digest, Sha256};
 
@@ -242,4 +242,80 @@ fn a_file_removed_or_replaced_while_running_is_written_anew() {
     std::fs::rename(&other, &path).unwrap();
     s.save(&state()).unwrap();
     assert_eq!(SignerStore::new(&path).load().unwrap(), state());
+}
+
+/// A state further along than [`later`]: the next round.
+fn next_round() -> SignerState {
+    SignerState {
+        round: Round(3),
+        step: Some(Step::Prevote),
+        signed: vec![SignedMessage::Vote(vote(1, 3))],
+        ..state()
+    }
+}
+
+fn saved(path: &std::path::Path, s: &SignerState) {
+    SignerStore::new(path).save(s).unwrap();
+}
+
+/// The home of a node of an earlier version: the signer state in
+/// `data/signer_state`; the new place is `config/signer_state`.
+fn legacy_home() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = palisade_node::home::Home::new(dir.path());
+    let (old, new) = (home.legacy_signer_state_file(), home.signer_state_file());
+    assert_eq!(old, dir.path().join("data/signer_state"));
+    assert_eq!(new, dir.path().join("config/signer_state"));
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    (dir, old, new)
+}
+
+#[test]
+fn migration_moves_the_old_file_beside_the_validator_key() {
+    let (_dir, old, new) = legacy_home();
+    assert_eq!(migrate(&old, &new).unwrap(), Migration::Nothing);
+    saved(&old, &later());
+    assert_eq!(migrate(&old, &new).unwrap(), Migration::Moved);
+    assert!(!old.exists());
+    assert_eq!(SignerStore::new(&new).load().unwrap(), later());
+    // Idempotent.
+    assert_eq!(migrate(&old, &new).unwrap(), Migration::Nothing);
+    assert_eq!(SignerStore::new(&new).load().unwrap(), later());
+}
+
+#[test]
+fn migration_keeps_the_newer_of_two_states() {
+    // The old file further along (a downgrade and upgrade again, or a
+    // restored backup): it wins.
+    let (_dir, old, new) = legacy_home();
+    std::fs::create_dir_all(new.parent().unwrap()).unwrap();
+    saved(&new, &state());
+    saved(&old, &next_round());
+    assert_eq!(migrate(&old, &new).unwrap(), Migration::Moved);
+    assert_eq!(SignerStore::new(&new).load().unwrap(), next_round());
+    assert!(!old.exists());
+
+    // The new file further along: it stays, the old one goes.
+    let (_dir, old, new) = legacy_home();
+    std::fs::create_dir_all(new.parent().unwrap()).unwrap();
+    saved(&new, &later());
+    saved(&old, &state());
+    assert_eq!(migrate(&old, &new).unwrap(), Migration::OldDiscarded);
+    assert_eq!(SignerStore::new(&new).load().unwrap(), later());
+    assert!(!old.exists());
+}
+
+#[test]
+fn migration_refuses_a_damaged_old_file_and_touches_nothing() {
+    let (_dir, old, new) = legacy_home();
+    saved(&old, &state());
+    let len = std::fs::metadata(&old).unwrap().len() as usize;
+    flip(&old, 20);
+    flip(&old, len / 2 + 20);
+    assert!(matches!(
+        migrate(&old, &new),
+        Err(SignerStoreError::Corrupt { .. })
+    ));
+    assert!(old.exists());
+    assert!(!new.exists());
 }

@@ -57,7 +57,10 @@ fn the_operator_binary_has_no_byzantine_mode() {
             .unwrap();
         assert!(!out.status.success());
         let err = String::from_utf8(out.stderr).unwrap();
-        assert!(err.contains(&format!("unexpected argument '{flag}'")), "{err}");
+        assert!(
+            err.contains(&format!("unexpected argument '{flag}'")),
+            "{err}"
+        );
     }
     let bin = std::fs::read(palisade_bin()).unwrap();
     for needle in [&b"BYZANTINE"[..], b"bad-signatures"] {
@@ -523,4 +526,167 @@ fn testnet_generates_homes_that_validate() {
         "{}",
         stderr_of(&a)
     );
+}
+
+/// `palisade init` for a new chain funds a separate admin account key,
+/// written outside `config/` (the node never reads it) and owner-only; the
+/// consensus key is never an account of the genesis.
+#[test]
+fn init_funds_a_separate_admin_key_never_the_consensus_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let a = assert_cmd::Command::new(palisade_bin())
+        .args(["init", "--chain-id", "admin-test", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+    let admin_file = home.join("admin_key.json");
+    let admin = palisade_node::home::read_key(&admin_file)
+        .unwrap_or_else(|e| panic!("no admin key written by init: {e}"));
+    assert!(
+        stdout_of(&a).contains(&admin.address().to_string())
+            && stdout_of(&a).contains(&admin_file.display().to_string()),
+        "init did not print the admin key: {}",
+        stdout_of(&a)
+    );
+    let validator = palisade_node::home::read_key(&home.join("config/validator_key.json")).unwrap();
+    let node = palisade_node::home::read_key(&home.join("config/node_key.json")).unwrap();
+    let genesis = palisade_genesis::Genesis::from_file(&home.join("config/genesis.json")).unwrap();
+    assert_eq!(genesis.validators.len(), 1);
+    assert_eq!(genesis.validators[0].consensus_key, validator.public_key());
+    for k in [&validator, &node] {
+        assert!(
+            genesis
+                .accounts
+                .iter()
+                .all(|acct| acct.address != k.address()),
+            "a node key ({}) is a genesis account",
+            k.address()
+        );
+    }
+    let funded: Vec<_> = genesis
+        .accounts
+        .iter()
+        .filter(|acct| acct.roles.contains(&palisade_types::Role::Admin))
+        .collect();
+    assert_eq!(funded.len(), 1, "{:?}", genesis.accounts);
+    assert_eq!(funded[0].address, admin.address());
+    assert!(funded[0].balance > 0);
+
+    // Joining an existing chain creates no admin key.
+    let joined = dir.path().join("joined");
+    assert_cmd::Command::new(palisade_bin())
+        .args(["init", "--home"])
+        .arg(&joined)
+        .arg("--genesis")
+        .arg(home.join("config/genesis.json"))
+        .assert()
+        .success();
+    assert!(!joined.join("admin_key.json").exists());
+}
+
+/// `palisade start` with `--home` and ports no other test uses.
+fn start_cmd(home: &std::path::Path) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::new(palisade_bin());
+    c.arg("start")
+        .arg("--home")
+        .arg(home)
+        .args([
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--rpc-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
+        .env_remove("PALISADE_ALLOW_INSECURE_KEY_PERMISSIONS")
+        .timeout(std::time::Duration::from_secs(10));
+    c
+}
+
+fn chmod(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A key file that group or others can read is refused when a node starts
+/// or a transaction is signed, with the chmod to run; only an explicit flag
+/// (or its environment variable) accepts it.
+#[test]
+fn key_files_others_can_read_are_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    assert_cmd::Command::new(palisade_bin())
+        .args(["init", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+    for (file, mode) in [("validator_key.json", 0o644), ("node_key.json", 0o640)] {
+        let key = home.join("config").join(file);
+        chmod(&key, mode);
+        let a = start_cmd(&home).assert().failure();
+        let err = stderr_of(&a);
+        assert!(
+            err.contains(&format!("chmod 600 {}", key.display())),
+            "start with {file} mode {mode:o}: {err}"
+        );
+        chmod(&key, 0o600);
+    }
+
+    // Accepted with the flag, or with the environment variable: the node
+    // runs (until the timeout kills it) and warns.
+    let validator_key = home.join("config/validator_key.json");
+    chmod(&validator_key, 0o604);
+    for allow in [
+        start_cmd(&home)
+            .arg("--allow-insecure-key-permissions")
+            .timeout(std::time::Duration::from_secs(4))
+            .assert(),
+        start_cmd(&home)
+            .env("PALISADE_ALLOW_INSECURE_KEY_PERMISSIONS", "true")
+            .timeout(std::time::Duration::from_secs(4))
+            .assert(),
+    ] {
+        let err = stderr_of(&allow);
+        assert!(
+            err.contains("readable by group or others") && !err.contains("error:"),
+            "{err}"
+        );
+    }
+
+    // Signing a transaction: refused before any node is contacted.
+    let a = assert_cmd::Command::new(palisade_bin())
+        .args(["tx", "burn", "--amount", "1", "--rpc", "http://127.0.0.1:1"])
+        .arg("--key-file")
+        .arg(&validator_key)
+        .env_remove("PALISADE_ALLOW_INSECURE_KEY_PERMISSIONS")
+        .assert()
+        .failure();
+    assert!(
+        stderr_of(&a).contains(&format!("chmod 600 {}", validator_key.display())),
+        "{}",
+        stderr_of(&a)
+    );
+    // With the flag it gets as far as the (absent) node.
+    let a = assert_cmd::Command::new(palisade_bin())
+        .args(["tx", "burn", "--amount", "1", "--rpc", "http://127.0.0.1:1"])
+        .arg("--key-file")
+        .arg(&validator_key)
+        .arg("--allow-insecure-key-permissions")
+        .assert()
+        .failure();
+    let err = stderr_of(&a);
+    assert!(
+        err.starts_with("warning:") && !err.contains("refusing to use it"),
+        "{err}"
+    );
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+
+    // Showing the public key is allowed, with the warning.
+    let a = assert_cmd::Command::new(palisade_bin())
+        .args(["keys", "show"])
+        .arg(&validator_key)
+        .assert()
+        .success();
+    assert!(stdout_of(&a).contains("public_key: 0x"));
+    assert!(stderr_of(&a).contains("chmod 600"), "{}", stderr_of(&a));
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use palisade_genesis::Genesis;
 use palisade_node::config::NodeConfig;
 use palisade_tests::{
-    acknowledged, audit, fault_hold, palisade_bin, raw_post, rpc_call, Audit, CheckReport, Checker,
-    Devnet, FaultRng, Load,
+    acknowledged, audit, double_signs, fault_hold, palisade_bin, raw_post, rpc_call,
+    signed_in_logs, Audit, CheckReport, Checker, Devnet, FaultRng, Load,
 };
 use palisade_types::{Height, PublicKey, Round};
 use serde_json::json;
@@ -114,6 +114,13 @@ fn negative_control_two_nodes_sharing_a_key_are_caught_double_signing() {
     );
     let log = net.log(1) + &net.log(2);
     assert!(log.contains("equivocation evidence"), "no evidence logged");
+    // The signing logs show it too: the audit the double-sign tests rely
+    // on can fail.
+    net.stop_all();
+    assert!(
+        !double_signs(&signed_in_logs(&net)).is_empty(),
+        "the signing logs show no double sign of the shared key"
+    );
 }
 
 #[test]

@@ -2,15 +2,17 @@
 //! and the permissioned network.
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use palisade_consensus::proposer;
 use palisade_genesis::Genesis;
 use palisade_node::config::NodeConfig;
 use palisade_node::network::peer_id_of;
 use palisade_tests::{
-    acknowledged, audit, http_get, metric, metric_in, palisade_bin, rpc_call, wait_for_log, Devnet,
-    Load,
+    acknowledged, audit, double_signs, http_get, metric, metric_in, palisade_bin, rpc_call,
+    signed_in_log, signed_in_logs, wait_for_log, Devnet, FaultRng, Load,
 };
+use palisade_types::{Height, PublicKey, Round};
 
 /// Every block's certificate verifies against the validator set of its
 /// height, the chains of all nodes agree, and nothing is double-signed or
@@ -123,6 +125,130 @@ fn wiped_validator_resyncs_from_height_zero() {
     );
     net.stop_all();
     check_chains(&net, target as usize);
+}
+
+/// Waits until nodes 0 and 1 hold the same height and it stays put for
+/// three seconds (long past a propose timeout, so both have voted at the
+/// next height); returns it.
+fn wait_stuck(net: &Devnet) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = None;
+    let mut since = Instant::now();
+    loop {
+        let now = (net.height(0), net.height(1));
+        if last != Some(now) {
+            last = Some(now);
+            since = Instant::now();
+        }
+        if let (Some(a), Some(b)) = now {
+            if a == b && since.elapsed() >= Duration::from_secs(3) {
+                return a;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nodes 0 and 1 never settled at one height: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The operator's "wipe data/ and re-sync" procedure, done at the worst
+/// moment: the network is stuck at one height (two of four validators
+/// down: no quorum, and no round ever completes) while the wiped validator
+/// has signed there. It must come back knowing what it signed (the signer
+/// state is kept beside the validator key, not in `data/`). One that forgot
+/// would start the height afresh and sign again: a new block if it is the
+/// height's proposer, a nil prevote where it had prevoted a block whose
+/// proposer is down.
+#[test]
+fn wiping_data_while_the_network_is_stuck_never_double_signs() {
+    let mut net = Devnet::generate(4);
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 3, Duration::from_secs(60));
+    // Stop two validators until the stuck height is one where node 0 or 1
+    // signed something a restart without its signer state would sign
+    // differently. Killed together at a random moment: about every other
+    // stuck height has a live proposer; one whose proposer is down and
+    // whose proposal never arrived has only nil prevotes, and then the
+    // network is let go and stopped again.
+    let genesis = Genesis::from_file(&net.home(0).join("config/genesis.json")).unwrap();
+    let validators = genesis.validator_set().unwrap();
+    // `palisade testnet` names node i's validator `validator-i`.
+    let node_of = |key: PublicKey| {
+        (0..4).find(|i| {
+            genesis
+                .validators
+                .iter()
+                .any(|v| v.name == format!("validator-{i}") && v.consensus_key == key)
+        })
+    };
+    let mut rng = FaultRng::from_env("wipe-stuck");
+    let mut tries = 0;
+    let (victim, stuck) = loop {
+        tries += 1;
+        assert!(tries <= 25, "never stuck at a height worth wiping at");
+        std::thread::sleep(rng.millis(0, 1000));
+        net.kill9(2);
+        net.kill9(3);
+        let stuck = wait_stuck(&net) + 1;
+        let prevoted_a_block = |i: &usize| {
+            signed_in_log(*i, &net.log(*i))
+                .into_iter()
+                .any(|s| s.height == stuck && s.step == "prevote" && s.block != "nil")
+        };
+        // A live proposer first (its peer then prevoted a proposal that
+        // is sent again); else one that prevoted a block whose proposer is
+        // down (after a wipe it would see no proposal and prevote nil).
+        let first_proposer = node_of(proposer(&validators, Height(stuck), Round::ZERO));
+        let pick = first_proposer
+            .filter(|i| *i < 2)
+            .or_else(|| [0, 1].into_iter().find(prevoted_a_block));
+        if let Some(victim) = pick {
+            break (victim, stuck);
+        }
+        net.start(2);
+        net.start(3);
+        net.wait_height(&[0, 1, 2, 3], stuck + 1, Duration::from_secs(60));
+    };
+    let other = 1 - victim;
+    eprintln!("stuck at height {stuck} (try {tries}); wiping node {victim}");
+
+    net.kill9(victim);
+    std::fs::remove_dir_all(net.home(victim).join("data")).unwrap();
+    net.start(victim);
+    // It syncs back to the stuck height and stays there a while: long
+    // enough to propose and to time out waiting for a proposal.
+    net.wait_height(&[victim], stuck - 1, Duration::from_secs(60));
+    let evidence = |net: &Devnet, i: usize| net.metric(i, "palisade_evidence_total").unwrap_or(0.0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && evidence(&net, other) == 0.0 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        net.top_height(&[0, 1]),
+        stuck - 1,
+        "two of four validators committed a block"
+    );
+
+    // Quorum again: the network recovers and goes on.
+    net.start(2);
+    net.start(3);
+    net.wait_height(&[0, 1, 2, 3], stuck + 3, Duration::from_secs(120));
+    // What the validators logged signing, before and after the wipe, and
+    // what their peers caught.
+    let doubles = double_signs(&signed_in_logs(&net));
+    assert!(doubles.is_empty(), "double signs: {doubles:#?}");
+    for i in 0..4 {
+        assert_eq!(
+            net.metric(i, "palisade_evidence_total"),
+            Some(0.0),
+            "node {i} recorded equivocation evidence:\n{}",
+            net.log_tail(i)
+        );
+    }
+    net.stop_all();
+    check_chains(&net, stuck as usize + 3);
 }
 
 #[test]
