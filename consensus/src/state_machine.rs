@@ -250,6 +250,9 @@ impl Consensus {
         // What was kept is for the height after the one we were at.
         let kept_for = self.started.then(|| self.height.next().ok()).flatten();
         let (kept_proposals, kept_votes) = self.future.drain();
+        // Kept votes were verified against the set they came in under: if
+        // the new height has that same set, they need no second check.
+        let same_set = self.validators.as_ref() == Some(&validators);
         self.started = true;
         self.decided = false;
         self.height = height;
@@ -295,7 +298,14 @@ impl Consensus {
                 self.on_proposal(proposal, block, out);
             }
             for v in kept_votes {
-                self.on_vote(v, out);
+                if same_set {
+                    if !self.votes.contains(&v) {
+                        let power = self.power_of(&v.vote.validator);
+                        self.add_vote(v, power, out);
+                    }
+                } else {
+                    self.on_vote(v, out);
+                }
             }
         }
     }

@@ -274,3 +274,39 @@ fn proposals_are_bounded_in_bytes_and_by_proposer() {
         |o| matches!(o, Output::ValidateBlock { block, .. } if block.hash() == honest.hash())
     ));
 }
+
+/// A kept vote counts at the next height only if its signer is in that
+/// height's set: when the set changes between the heights, kept votes are
+/// checked again (with the same set they were checked once, on arrival).
+#[test]
+fn kept_votes_are_checked_again_when_the_set_changes() {
+    let mut net = Net::new(4);
+    let leaving = net.keys[3].clone();
+    let staying = net.keys[1].clone();
+    for k in [&leaving, &staying] {
+        net.c.handle(net.vote(k, VoteType::Prevote, 0));
+    }
+    assert_eq!(net.c.buffered().0, 2);
+    let next = ValidatorSet::new(
+        net.keys[..3]
+            .iter()
+            .map(|k| Validator {
+                public_key: k.public_key(),
+                power: 1,
+            })
+            .collect(),
+    )
+    .unwrap();
+    net.c.handle(Input::StartHeight {
+        height: Height(2),
+        validators: next,
+        restored_blocks: Vec::new(),
+    });
+    let votes = net.c.votes();
+    assert!(votes
+        .vote_of(Round(0), VoteType::Prevote, &staying.public_key())
+        .is_some());
+    assert!(votes
+        .vote_of(Round(0), VoteType::Prevote, &leaving.public_key())
+        .is_none());
+}
