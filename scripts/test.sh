@@ -4,6 +4,11 @@
 # devnet and benchmarks use, so the (slow) RocksDB build happens once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Checks (and as root installs) what the build and tests need, and sets
+# the target directory the devnet script shares.
+# shellcheck source=scripts/prereqs.sh
+source scripts/prereqs.sh
+prereqs test
 
 # End-to-end tests start the real binary; build it first.
 cargo build --release --locked --workspace --bins

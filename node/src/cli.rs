@@ -179,9 +179,13 @@ pub struct DevnetArgs {
 
 #[derive(Debug, Args)]
 pub struct DevArgs {
-    /// Home directory (default: a new temporary directory).
+    /// Home directory (default: a new temporary directory, removed on exit
+    /// unless --keep).
     #[arg(long)]
     pub home: Option<PathBuf>,
+    /// Keep the temporary home when the chain stops.
+    #[arg(long)]
+    pub keep: bool,
     #[arg(long, default_value = "127.0.0.1:8545")]
     pub rpc_listen: std::net::SocketAddr,
     #[arg(long, default_value = "127.0.0.1:9615")]

@@ -31,6 +31,19 @@ fn temp_dir(prefix: &str) -> PathBuf {
     std::env::temp_dir().join(format!("{prefix}-{}-{nanos:x}", std::process::id()))
 }
 
+/// Removes a directory tree when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!("could not remove {}: {e}", self.0.display());
+            }
+        }
+    }
+}
+
 struct Children(Vec<(usize, Child)>);
 
 impl Drop for Children {
@@ -153,6 +166,9 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
 /// `palisade dev`
 pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
     let root = a.home.clone().unwrap_or_else(|| temp_dir("palisade-dev"));
+    // A home of our own making goes when we do (however `dev` ends),
+    // unless asked to keep it; a `--home` given is never removed.
+    let _cleanup = (a.home.is_none() && !a.keep).then(|| RemoveOnDrop(root.clone()));
     let home = Home::new(&root).with_key_permissions(crate::home::KeyPermissions::allow_insecure(
         a.allow_insecure_key_permissions,
     ));
@@ -219,8 +235,13 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
         let _ = peer_id_of(&node_key.public_key())?;
     }
     let cfg = NodeConfig::load(&home.config_file())?;
+    let kept = if a.home.is_some() || a.keep {
+        ""
+    } else {
+        " (temporary: removed on exit; --keep keeps it)"
+    };
     println!(
-        "palisade dev chain (chain id palisade-dev), home {}",
+        "palisade dev chain (chain id palisade-dev), home {}{kept}",
         root.display()
     );
     println!(

@@ -690,3 +690,56 @@ fn key_files_others_can_read_are_refused_unless_allowed() {
     assert!(stdout_of(&a).contains("public_key: 0x"));
     assert!(stderr_of(&a).contains("chmod 600"), "{}", stderr_of(&a));
 }
+
+/// `palisade dev` without `--home` removes the temporary home it made when
+/// stopped with SIGTERM (as with Ctrl-C), unless `--keep` (issue 27).
+#[test]
+fn dev_removes_its_temporary_home_on_exit_unless_kept() {
+    for keep in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(palisade_bin());
+        cmd.env("TMPDIR", tmp.path())
+            .args(["dev", "--rpc-listen", "127.0.0.1:0"])
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if keep {
+            cmd.arg("--keep");
+        }
+        let mut child = cmd.spawn().unwrap();
+        let homes = || -> Vec<std::path::PathBuf> {
+            std::fs::read_dir(tmp.path())
+                .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+                .unwrap_or_default()
+        };
+        // Until the chain is up: its database is open.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !homes().iter().any(|h| h.join("data/db/LOCK").exists()) {
+            assert!(std::time::Instant::now() < deadline, "dev never started");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("dev did not stop on SIGTERM");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert!(status.success(), "{status}");
+        let left = homes();
+        if keep {
+            assert_eq!(left.len(), 1, "{left:?}");
+            assert!(left[0].join("config/genesis.json").exists());
+        } else {
+            assert!(left.is_empty(), "left behind: {left:?}");
+        }
+    }
+}

@@ -1,0 +1,47 @@
+# Sourced by scripts/test.sh, scripts/devnet.sh and .ci/run: checks what
+# the build (and, for `prereqs test`, the tests) need before anything long
+# starts, installs what is missing with apt when running as root on
+# Debian/Ubuntu, and otherwise stops with the one command to run. Also
+# sets the one target directory every script shares, so RocksDB's C++
+# (~20 minutes on 2 cores) is compiled once.
+#
+#   source scripts/prereqs.sh; prereqs build   # cargo, libclang
+#   source scripts/prereqs.sh; prereqs test    # + python3 (cryptography), iproute2
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}"
+
+prereqs() {
+    local what="${1:-build}" pkgs=() have_clang=0
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo "error: cargo not found. Install Rust (1.89 or newer) with rustup:" >&2
+        echo "  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh" >&2
+        return 1
+    fi
+    # RocksDB's bindings are generated with libclang.
+    if [ -n "${LIBCLANG_PATH:-}" ] || ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so'; then
+        have_clang=1
+    fi
+    [ "$have_clang" = 1 ] || pkgs+=(libclang-dev)
+    command -v cc >/dev/null 2>&1 && command -v c++ >/dev/null 2>&1 || pkgs+=(build-essential)
+    if [ "$what" = test ]; then
+        command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
+        # The spec-completeness test signs with a standard ed25519 library:
+        # pip where this python3 takes packages (a venv, pyenv), else
+        # Debian's package for the system python3.
+        if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import cryptography' >/dev/null 2>&1; then
+            python3 -m pip install -q cryptography >/dev/null 2>&1 || pkgs+=(python3-cryptography)
+        fi
+        # The fault scenarios build network namespaces.
+        command -v ip >/dev/null 2>&1 || pkgs+=(iproute2)
+    fi
+    [ "${#pkgs[@]}" -eq 0 ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "== installing ${pkgs[*]} (apt)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >&2 || return 1
+        return 0
+    fi
+    echo "error: missing ${pkgs[*]}. Install with:" >&2
+    echo "  sudo apt-get install -y ${pkgs[*]}" >&2
+    return 1
+}
