@@ -562,10 +562,11 @@ fn start(a: StartArgs, hooks: TestHooks) -> Result<()> {
         .build()
         .context("start the async runtime")?;
     rt.block_on(async move {
+        let stop = shutdown_signal();
         let node = Node::open(home, cfg)?
             .with_tap(hooks.tap)
             .with_task_fault(hooks.task_fault);
-        node.run(shutdown_signal()).await?;
+        node.run(stop).await?;
         Ok::<(), anyhow::Error>(())
     })?;
     // Don't wait for blocking tasks (a sync answer being read) on the way out.
@@ -579,25 +580,35 @@ pub(crate) fn non_empty(v: Vec<String>) -> Vec<String> {
     v.into_iter().filter(|s| !s.trim().is_empty()).collect()
 }
 
-/// Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called
+/// (inside the runtime), not when the future is first polled: called
+/// before the node opens, a signal during start-up also stops it cleanly
+/// (a `dev` home is removed, databases closed) instead of killing it.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
+        use tokio::signal::unix::{signal, SignalKind};
+        let int = signal(SignalKind::interrupt()).ok();
+        let term = signal(SignalKind::terminate()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
-                Err(_) => std::future::pending::<()>().await,
+            };
+            tokio::select! {
+                _ = wait(int) => {}
+                _ = wait(term) => {}
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -250,13 +250,26 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
     );
     println!("  metrics  http://{}/metrics", cfg.metrics.listen);
     println!("  development accounts (public keys; NEVER use them on a real chain):");
+    // Roles as this home's genesis grants them (an existing --home may
+    // differ from what a new one gets).
+    let genesis = Genesis::from_file(&home.genesis_file())?;
     for (i, k) in accounts.iter().enumerate() {
+        let roles: Vec<&str> = genesis
+            .accounts
+            .iter()
+            .find(|g| g.address == k.address())
+            .map(|g| g.roles.iter().map(|r| r.as_str()).collect())
+            .unwrap_or_default();
         println!(
-            "    #{i} {}  secret 0x{}  key file {}{}",
+            "    #{i} {}  secret 0x{}  key file {}  roles: {}",
             k.address(),
             hex::encode(k.seed()),
             dev_key_path(&root, i).display(),
-            if i == 0 { "  (admin, minter)" } else { "" }
+            if roles.is_empty() {
+                "none".to_string()
+            } else {
+                roles.join(", ")
+            }
         );
     }
     println!("Ctrl-C stops the chain.");
@@ -266,10 +279,11 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
         .build()
         .context("start the async runtime")?;
     rt.block_on(async move {
+        let stop = shutdown_signal();
         let node = Node::open(home, cfg)?
             .with_tap(hooks.tap)
             .with_task_fault(hooks.task_fault);
-        node.run(shutdown_signal()).await?;
+        node.run(stop).await?;
         Ok::<(), anyhow::Error>(())
     })?;
     rt.shutdown_timeout(Duration::from_secs(2));

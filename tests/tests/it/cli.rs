@@ -702,7 +702,7 @@ fn dev_removes_its_temporary_home_on_exit_unless_kept() {
             .args(["dev", "--rpc-listen", "127.0.0.1:0"])
             .args(["--metrics-listen", "127.0.0.1:0"])
             .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
-            .stdout(std::process::Stdio::null())
+            .stdout(std::fs::File::create(tmp.path().join("out.txt")).unwrap())
             .stderr(std::process::Stdio::null());
         if keep {
             cmd.arg("--keep");
@@ -710,7 +710,12 @@ fn dev_removes_its_temporary_home_on_exit_unless_kept() {
         let mut child = cmd.spawn().unwrap();
         let homes = || -> Vec<std::path::PathBuf> {
             std::fs::read_dir(tmp.path())
-                .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| e.path())
+                        .filter(|p| p.is_dir())
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         // Until the chain is up: its database is open.
@@ -734,6 +739,18 @@ fn dev_removes_its_temporary_home_on_exit_unless_kept() {
             std::thread::sleep(std::time::Duration::from_millis(50));
         };
         assert!(status.success(), "{status}");
+        // The accounts' roles as granted, not a fixed label.
+        let out = std::fs::read_to_string(tmp.path().join("out.txt")).unwrap();
+        assert!(
+            out.lines().any(|l| l.contains("#0 ")
+                && l.ends_with("roles: admin, validator_operator, member, minter")),
+            "{out}"
+        );
+        assert!(
+            out.lines()
+                .any(|l| l.contains("#1 ") && l.ends_with("roles: member")),
+            "{out}"
+        );
         let left = homes();
         if keep {
             assert_eq!(left.len(), 1, "{left:?}");
