@@ -517,44 +517,20 @@ fn every_parameter_lowered_to_its_minimum_can_be_raised_again() {
                 assert!(now.with(below).is_err(), "{below:?} allowed");
             }
         }
-        add(
-            &mut a,
-            Transaction {
-                chain_id: chain(),
-                nonce: h - 1,
-                signer: k(1).address(),
-                action: Action::SetParam { param },
-            }
-            .sign(&k(1)),
-        );
-        let proposed = a
-            .app
-            .propose(&a.pool, validators()[0].public_key(), NOW + h)
-            .unwrap();
+        let set = Transaction {
+            chain_id: chain(),
+            nonce: h - 1,
+            signer: k(1).address(),
+            action: Action::SetParam { param },
+        }
+        .sign(&k(1));
+        let proposed = run_block(&mut a, &b, vec![set]);
         assert_eq!(
             proposed.block.txs.len(),
             1,
             "block {h} leaves out SetParam {param:?}"
         );
         assert_eq!(proposed.outcome.receipts[0].code, 0, "{param:?}");
-        let checked = b
-            .app
-            .validate(proposed.block.clone(), Some(NOW + h))
-            .unwrap();
-        let commit = commit_for(&proposed.block);
-        a.app
-            .commit(&proposed, &commit, Durability::Synced)
-            .unwrap();
-        b.app.commit(&checked, &commit, Durability::Synced).unwrap();
-        a.pool
-            .update(
-                &proposed.block.txs,
-                proposed.outcome.changes.values.keys().map(Vec::as_slice),
-                a.app.runtime(),
-                a.app.ledger().as_ref(),
-                Height(h + 1),
-            )
-            .unwrap();
     }
     assert_eq!(now, d);
     let raw = palisade_runtime::StateStore::get(
@@ -566,8 +542,9 @@ fn every_parameter_lowered_to_its_minimum_can_be_raised_again() {
     assert_eq!(borsh::from_slice::<ChainParams>(&raw).unwrap(), d);
 }
 
-/// Builds, validates on `b`, and commits on both a block of `txs`.
-fn run_block(a: &mut Node, b: &Node, txs: Vec<palisade_types::SignedTransaction>) {
+/// Builds, validates on `b`, and commits on both a block of `txs`;
+/// returns the proposal.
+fn run_block(a: &mut Node, b: &Node, txs: Vec<palisade_types::SignedTransaction>) -> Executed {
     let h = a.app.ledger().latest_height().unwrap().get() + 1;
     for tx in txs {
         add(a, tx);
@@ -595,6 +572,7 @@ fn run_block(a: &mut Node, b: &Node, txs: Vec<palisade_types::SignedTransaction>
             Height(h + 1),
         )
         .unwrap();
+    proposed
 }
 
 /// A validator queued to join while the delay was long stays on the
