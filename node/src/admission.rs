@@ -116,16 +116,12 @@ pub fn admit_gossiped(
             continue;
         }
         for Incoming { tx, hash, .. } in txs {
-            // Nonce already used: committed meanwhile, nothing to add.
-            if Mempool::nonce_used(&tx, ledger.as_ref()).unwrap_or(false) {
-                continue;
-            }
             // Checked before the pool is locked, and locked per
             // transaction: this thread runs at a lower priority, and the
             // driver (proposals, post-block updates) must not wait behind
             // it while it is preempted holding the lock. Refusals here
-            // (unknown signer, nonce, funds, a full pool) are local state,
-            // not the sender's fault.
+            // (unknown signer, a nonce already used, funds, a full pool)
+            // are local state, not the sender's fault.
             let checked = Mempool::check_hashed(
                 tx,
                 hash,

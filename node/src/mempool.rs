@@ -163,13 +163,6 @@ impl Mempool {
         self.insert_checked(checked, store)
     }
 
-    /// Whether `tx`'s nonce is below its signer's committed nonce in
-    /// `store`: it can never be admitted, whatever its signature, so it is
-    /// turned away before the signature is checked.
-    pub fn nonce_used(tx: &SignedTransaction, store: &dyn StateStore) -> Result<bool, StoreError> {
-        Ok(tx.tx.nonce < account_nonce(store, &tx.tx.signer)?)
-    }
-
     /// The runtime's checks of `tx` against the latest committed state in
     /// `store`, without the pool: the node runs them before it locks the
     /// pool, so that the consensus driver never waits behind them.

@@ -145,7 +145,7 @@ impl Metrics {
         );
         registry.register(
             "gossip_txs_known",
-            "Gossiped transactions dropped before their signature check: already pooled, or their nonce already used",
+            "Gossiped transactions dropped before their signature check: already pooled",
             m.gossip_txs_known.clone(),
         );
         registry.register(

@@ -394,21 +394,3 @@ fn a_commit_between_check_and_insert_means_checking_again() {
     // Control: the same version means no commit ran, and it is kept.
     assert_eq!(run(8), (0, true));
 }
-
-#[test]
-fn a_used_nonce_is_known_without_the_signature() {
-    let mut e = env();
-    let mut pool = Mempool::new(MempoolConfig::default());
-    let first = e.tx(2, 0, 5);
-    assert!(!Mempool::nonce_used(&first, &e.store).unwrap());
-    e.commit(&mut pool, std::slice::from_ref(&first));
-    // Committed: that nonce (with any signature, even a forged one) can
-    // never be admitted again; the next one can.
-    let mut forged = e.tx(2, 0, 7);
-    forged.signature.0[3] ^= 1;
-    assert!(Mempool::nonce_used(&first, &e.store).unwrap());
-    assert!(Mempool::nonce_used(&forged, &e.store).unwrap());
-    assert!(!Mempool::nonce_used(&e.tx(2, 1, 5), &e.store).unwrap());
-    // An account that does not exist has used no nonce.
-    assert!(!Mempool::nonce_used(&e.tx(40, 0, 5), &e.store).unwrap());
-}
