@@ -150,7 +150,7 @@ impl Metrics {
         );
         registry.register(
             "gossip_sigs_skipped",
-            "Gossiped transactions whose signature was not checked again: verified already while validating a block",
+            "Gossiped transactions whose signature was not checked again: verified already while validating a block, or committed",
             m.gossip_sigs_skipped.clone(),
         );
         registry.register(
