@@ -9,7 +9,7 @@ use palisade_genesis::{ConsensusParams, Genesis, GenesisAccount, GenesisValidato
 use palisade_types::{ChainId, Keypair, Role};
 
 use crate::app::now_ms;
-use crate::config::{LogFormat, NodeConfig};
+use crate::config::NodeConfig;
 use crate::home::{insecure_mode, read_key_with, write_key, Home, KeyPermissions};
 use crate::network::peer_id_of;
 use crate::node::Node;
@@ -63,6 +63,24 @@ pub enum Command {
     Query(crate::client::QueryCommand),
     /// A node's chain, height, peers and sync state.
     Status(crate::client::ClientArgs),
+    /// A node's settings.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the settings `palisade start` would run with (same home,
+    /// variables and flags) as TOML, each with where its value came from
+    /// (default, the config file, a PALISADE_* variable or a flag) and the
+    /// variable that sets it.
+    Show {
+        /// Home directory (see `palisade init`).
+        #[arg(long, env = "PALISADE_HOME")]
+        home: PathBuf,
+        #[command(flatten)]
+        settings: crate::config::layers::SettingFlags,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -89,33 +107,11 @@ pub struct StartArgs {
     /// Home directory (see `palisade init`).
     #[arg(long, env = "PALISADE_HOME")]
     pub home: PathBuf,
-    /// libp2p listen addresses (comma separated); overrides p2p.listen.
-    #[arg(long, env = "PALISADE_P2P_LISTEN", value_delimiter = ',')]
-    pub p2p_listen: Option<Vec<String>>,
-    /// Peers to dial (comma separated multiaddrs); overrides p2p.peers.
-    #[arg(long, env = "PALISADE_PEERS", value_delimiter = ',')]
-    pub peers: Option<Vec<String>>,
-    /// JSON-RPC address; overrides rpc.listen.
-    #[arg(long, env = "PALISADE_RPC_LISTEN")]
-    pub rpc_listen: Option<std::net::SocketAddr>,
-    /// Prometheus metrics address; overrides metrics.listen.
-    #[arg(long, env = "PALISADE_METRICS_LISTEN")]
-    pub metrics_listen: Option<std::net::SocketAddr>,
-    /// Origins of web pages allowed to use the JSON-RPC, comma separated
-    /// (`http://localhost:*`, `https://app.example.com`; empty: none);
-    /// overrides rpc.allowed_origins.
-    #[arg(long, env = "PALISADE_RPC_ALLOWED_ORIGINS", value_delimiter = ',')]
-    pub rpc_allowed_origins: Option<Vec<String>>,
-    /// Unhealthy after this long without a committed block (with peers);
-    /// overrides rpc.health_max_block_age_ms.
-    #[arg(long, env = "PALISADE_RPC_HEALTH_MAX_BLOCK_AGE_MS")]
-    pub rpc_health_max_block_age_ms: Option<u64>,
-    /// Log filter, e.g. `info` or `info,palisade_node::network=debug`.
-    #[arg(long, env = "PALISADE_LOG")]
-    pub log_level: Option<String>,
-    /// Log format.
-    #[arg(long, env = "PALISADE_LOG_FORMAT", value_enum)]
-    pub log_format: Option<LogFormat>,
+    /// Settings over config/config.toml. Every setting also has a
+    /// variable, PALISADE_<SECTION>_<KEY> (`PALISADE_RPC_LISTEN`); flags
+    /// win over variables. `palisade config show` lists them all.
+    #[command(flatten)]
+    pub settings: crate::config::layers::SettingFlags,
     /// Use key files that group or others can read (refused otherwise).
     #[arg(long, env = "PALISADE_ALLOW_INSECURE_KEY_PERMISSIONS", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_insecure_key_permissions: bool,
@@ -271,6 +267,13 @@ pub fn run_with(cli: Cli, hooks: TestHooks) -> Result<()> {
         Command::Tx(a) => crate::client::tx(a),
         Command::Query(q) => crate::client::query(q),
         Command::Status(a) => crate::client::status(a),
+        Command::Config(ConfigCommand::Show { home, settings }) => {
+            let home = Home::new(&home);
+            require_config(&home)?;
+            let layered = crate::config::layers::load(&home.config_file(), &settings)?;
+            print!("{}", crate::config::show::render(&layered));
+            Ok(())
+        }
         Command::Keys(KeysCommand::Generate { output }) => {
             let k = new_key();
             write_key(&output, &k)?;
@@ -522,39 +525,8 @@ fn start(a: StartArgs, hooks: TestHooks) -> Result<()> {
     let home = Home::new(&a.home).with_key_permissions(KeyPermissions::allow_insecure(
         a.allow_insecure_key_permissions,
     ));
-    if !home.config_file().exists() {
-        bail!(
-            "{} has no config/config.toml: run `palisade init --home {}` first",
-            a.home.display(),
-            a.home.display()
-        );
-    }
-    let mut cfg = NodeConfig::load(&home.config_file())?;
-    if let Some(l) = a.p2p_listen {
-        cfg.p2p.listen = l;
-    }
-    if let Some(p) = a.peers {
-        cfg.p2p.peers = p;
-    }
-    if let Some(r) = a.rpc_listen {
-        cfg.rpc.listen = r;
-    }
-    if let Some(m) = a.metrics_listen {
-        cfg.metrics.listen = m;
-    }
-    if let Some(o) = a.rpc_allowed_origins {
-        cfg.rpc.allowed_origins = non_empty(o);
-    }
-    if let Some(ms) = a.rpc_health_max_block_age_ms {
-        cfg.rpc.health_max_block_age_ms = ms;
-    }
-    if let Some(l) = a.log_level {
-        cfg.log.level = l;
-    }
-    if let Some(f) = a.log_format {
-        cfg.log.format = f;
-    }
-    cfg.validate()?;
+    require_config(&home)?;
+    let cfg = crate::config::layers::load(&home.config_file(), &a.settings)?.config;
     crate::logging::init(&cfg.log)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -571,6 +543,17 @@ fn start(a: StartArgs, hooks: TestHooks) -> Result<()> {
     })?;
     // Don't wait for blocking tasks (a sync answer being read) on the way out.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    Ok(())
+}
+
+fn require_config(home: &Home) -> Result<()> {
+    if !home.config_file().exists() {
+        bail!(
+            "{} has no config/config.toml: run `palisade init --home {}` first",
+            home.root().display(),
+            home.root().display()
+        );
+    }
     Ok(())
 }
 

@@ -97,6 +97,21 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
     }
     let exe = std::env::current_exe().context("locate the palisade binary")?;
     let mut children = Children(Vec::new());
+    let setting_vars = crate::config::layers::setting_env_vars();
+    let ignored: Vec<&String> = setting_vars
+        .iter()
+        .filter(|v| std::env::var_os(v).is_some())
+        .collect();
+    if !ignored.is_empty() {
+        eprintln!(
+            "warning: ignoring {} for the devnet's nodes (each has its own config.toml)",
+            ignored
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     for i in 0..n {
         let log = dir.join(format!("node{i}.log"));
         let file = std::fs::OpenOptions::new()
@@ -104,7 +119,13 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
             .append(true)
             .open(&log)
             .with_context(|| format!("open {}", log.display()))?;
-        let child = Command::new(&exe)
+        let mut cmd = Command::new(&exe);
+        // Each node's settings are in its own config.toml: one
+        // PALISADE_RPC_LISTEN for all four would make them collide.
+        for var in &setting_vars {
+            cmd.env_remove(var);
+        }
+        let child = cmd
             .arg("start")
             .arg("--home")
             .arg(net.join(format!("node{i}")))
@@ -234,7 +255,8 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
         write_new(&home.config_file(), &cfg.to_toml())?;
         let _ = peer_id_of(&node_key.public_key())?;
     }
-    let cfg = NodeConfig::load(&home.config_file())?;
+    // The home's config under PALISADE_* variables, as `start` reads it.
+    let cfg = crate::config::layers::load(&home.config_file(), &Default::default())?.config;
     let kept = if a.home.is_some() || a.keep {
         ""
     } else {

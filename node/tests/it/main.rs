@@ -4,6 +4,7 @@
 
 mod app;
 mod background;
+mod config_layers;
 mod driver;
 mod health;
 mod home;

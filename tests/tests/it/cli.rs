@@ -760,3 +760,79 @@ fn dev_removes_its_temporary_home_on_exit_unless_kept() {
         }
     }
 }
+
+/// Every setting can come from a `PALISADE_*` variable, for `start` as for
+/// `config show`, which names the variable as the value's source; a flag
+/// wins over the variable (issue 27).
+#[test]
+fn settings_from_the_environment_reach_the_node_and_config_show_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    assert_cmd::Command::new(palisade_bin())
+        .args(["init", "--home"])
+        .arg(&home)
+        .assert()
+        .success();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let rpc = format!("127.0.0.1:{port}");
+    let a = assert_cmd::Command::new(palisade_bin())
+        .args(["config", "show", "--home"])
+        .arg(&home)
+        .args(["--set", "mempool.max_txs=1234"])
+        .env("PALISADE_RPC_LISTEN", &rpc)
+        .env("PALISADE_RPC_MAX_BATCH", "7")
+        .env("PALISADE_MEMPOOL_MAX_TXS", "999")
+        .assert()
+        .success();
+    let shown = stdout_of(&a);
+    for line in [
+        format!("listen = \"{rpc}\""),
+        "max_batch = 7".to_string(),
+        "max_txs = 1234".to_string(),
+    ] {
+        assert!(shown.contains(&line), "{line} missing:\n{shown}");
+    }
+    assert!(shown.contains("# from PALISADE_RPC_MAX_BATCH;"), "{shown}");
+    assert!(shown.contains("# from --set mempool.max_txs;"), "{shown}");
+
+    // The node runs with them: RPC where the variable says, its limits as set.
+    let mut node = std::process::Command::new(palisade_bin())
+        .args(["start", "--home"])
+        .arg(&home)
+        .env("PALISADE_RPC_LISTEN", &rpc)
+        .env("PALISADE_METRICS_LISTEN", "127.0.0.1:0")
+        .env("PALISADE_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0")
+        .env("PALISADE_MEMPOOL_MAX_TXS", "999")
+        .env("PALISADE_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        match palisade_tests::rpc_call(&rpc, "mempool_status", serde_json::json!([])) {
+            Ok(v) => break Ok(v),
+            Err(e) if std::time::Instant::now() > deadline => break Err(e),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    };
+    let _ = node.kill();
+    let _ = node.wait();
+    let status = status.expect("the node serves RPC at PALISADE_RPC_LISTEN");
+    assert_eq!(status["maxTxs"], 999, "{status}");
+
+    // A variable that names no setting stops the node before it starts.
+    let a = start_cmd(&home)
+        .env("PALISADE_RPC_MAX_BATH", "7")
+        .assert()
+        .failure();
+    assert!(
+        stderr_of(&a).contains("PALISADE_RPC_MAX_BATH is not a setting"),
+        "{}",
+        stderr_of(&a)
+    );
+}

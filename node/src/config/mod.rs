@@ -1,7 +1,12 @@
 //! `config/config.toml`: the node's settings. Every field has a default, so
 //! an empty file is valid; unknown fields are errors (a misspelt setting
-//! must not be silently ignored). Command-line flags and `PALISADE_*`
-//! environment variables override the file (see `palisade start --help`).
+//! must not be silently ignored). `PALISADE_*` environment variables and
+//! command-line flags override the file, every setting alike ([`layers`]);
+//! `palisade config show` prints the result and where each value came from
+//! ([`show`]).
+
+pub mod layers;
+pub mod show;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
