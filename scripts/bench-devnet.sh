@@ -14,10 +14,12 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}"
 # Steps of 1,000 around the knee: a 10 s point that lands on a jump (say
 # 5,000 to 7,500) can tip the network into big blocks and stop the sweep
-# a quarter below where finer steps saturate (docs/benchmarks.md).
+# a quarter below where finer steps saturate
+# (docs/benchmarks/history/2026-12-04-r3-vote-path.md).
 RATES="${RATES:-500 1000 2000 3000 4000 5000 6000 7000 8000 9000 10000 11000 12000 15000 20000}"
 DURATION="${DURATION:-10}"
-# Short blocks pipeline better under load (see docs/benchmarks.md).
+# Short blocks pipeline better under load (see
+# docs/benchmarks/history/2026-11-25-verify-once.md).
 BLOCK_INTERVAL_MS="${BLOCK_INTERVAL_MS:-50}"
 # Clients that submit many transactions use tx_submitBatch (one batch
 # signature check per call); PER_CALL=1 measures one tx_submit per tx.

@@ -28,6 +28,6 @@ fn main() -> ExitCode {
 // consolidating and searching its bins for the node's mix of small tree
 // nodes and megabyte write batches, and its stalls landed on the consensus
 // driver: paired runs at 8,000 tx/s gave p50 282-672 ms against 897-1,400
-// with glibc (docs/benchmarks.md).
+// with glibc (docs/benchmarks/history/2026-12-04-r1-jemalloc.md).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

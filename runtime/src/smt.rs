@@ -74,7 +74,8 @@ fn load(source: &dyn PageSource, hash: &Hash) -> Result<Arc<Page>, StoreError> {
 /// page, which the walk only borrows. Building an intermediate tree of
 /// boxed nodes first (cloning leaves out of the old pages) and laying it
 /// out afterwards moved every slot twice; the update was then about half
-/// of a block's execution time (docs/benchmarks.md, sixth round).
+/// of a block's execution time
+/// (docs/benchmarks/history/2026-12-04-r6-tree-update.md).
 pub fn update(
     source: &dyn PageSource,
     root: Hash,

@@ -187,8 +187,9 @@ struct Latest {
 /// waits on this node's synced commits and signer-state saves; a flush
 /// writes a 64 MiB file in one go, and at full priority it took one of the
 /// cores and the disk queue for up to a second, during which every height
-/// waited (docs/benchmarks.md, "flushes"). A flush has the time of filling
-/// the next memtable to finish before writes would stall.
+/// waited (docs/benchmarks/history/2026-12-04-r4-flushes.md). A flush has
+/// the time of filling the next memtable to finish before writes would
+/// stall.
 fn db_options() -> Result<Options, LedgerError> {
     let mut opts = Options::default();
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);

@@ -4,8 +4,9 @@
 //! Account keys are 37 bytes and accounts about 40: as `Vec<u8>` every
 //! cache probe followed a pointer to compare the key (`memcmp` under the
 //! value cache was 1.9% of all CPU at 8,000 tx/s, under 0.3% inline) and
-//! every hit allocated to copy the value (docs/benchmarks.md, fifth
-//! round). Inline, the key is compared inside the hash table's own slot.
+//! every hit allocated to copy the value
+//! (docs/benchmarks/history/2026-12-04-r5-value-cache.md). Inline, the key
+//! is compared inside the hash table's own slot.
 
 use std::borrow::Borrow;
 use std::hash::{Hash as StdHash, Hasher};
