@@ -34,6 +34,7 @@ pub enum Command {
     /// separate admin key (HOME/admin_key.json) the funded admin account.
     Init(InitArgs),
     /// Run a node from its home directory.
+    #[command(after_help = SETTINGS_HELP)]
     Start(StartArgs),
     /// Generate keys, a genesis and configs for N validators on this machine.
     Testnet(TestnetArgs),
@@ -68,12 +69,18 @@ pub enum Command {
     Config(ConfigCommand),
 }
 
+const SETTINGS_HELP: &str = "Every setting of config/config.toml can also be set by its variable, \
+PALISADE_<SECTION>_<KEY> (rpc.listen: PALISADE_RPC_LISTEN), or by --set KEY=VALUE. \
+Flags win over variables, variables over the file. `palisade config show --home HOME` \
+prints the settings in effect and where each came from.";
+
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print the settings `palisade start` would run with (same home,
     /// variables and flags) as TOML, each with where its value came from
     /// (default, the config file, a PALISADE_* variable or a flag) and the
     /// variable that sets it.
+    #[command(after_help = SETTINGS_HELP)]
     Show {
         /// Home directory (see `palisade init`).
         #[arg(long, env = "PALISADE_HOME")]
@@ -107,9 +114,6 @@ pub struct StartArgs {
     /// Home directory (see `palisade init`).
     #[arg(long, env = "PALISADE_HOME")]
     pub home: PathBuf,
-    /// Settings over config/config.toml. Every setting also has a
-    /// variable, PALISADE_<SECTION>_<KEY> (`PALISADE_RPC_LISTEN`); flags
-    /// win over variables. `palisade config show` lists them all.
     #[command(flatten)]
     pub settings: crate::config::layers::SettingFlags,
     /// Use key files that group or others can read (refused otherwise).
