@@ -15,7 +15,7 @@ use crate::cli::{shutdown_signal, write_new, DevArgs, DevnetArgs, TestnetArgs};
 use crate::config::NodeConfig;
 use crate::home::{write_key, Home};
 use crate::network::peer_id_of;
-use crate::node::Node;
+use crate::node::{Bound, Node};
 
 /// The well-known development account `i`: its key is derived from a
 /// public string, so anyone can sign for it. For `palisade dev` only.
@@ -262,39 +262,50 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
     } else {
         " (temporary: removed on exit; --keep keeps it)"
     };
-    println!(
-        "palisade dev chain (chain id palisade-dev), home {}{kept}",
-        root.display()
-    );
-    println!(
-        "  rpc      http://{}   ws://{}",
-        cfg.rpc.listen, cfg.rpc.listen
-    );
-    println!("  metrics  http://{}/metrics", cfg.metrics.listen);
-    println!("  development accounts (public keys; NEVER use them on a real chain):");
     // Roles as this home's genesis grants them (an existing --home may
     // differ from what a new one gets).
     let genesis = Genesis::from_file(&home.genesis_file())?;
-    for (i, k) in accounts.iter().enumerate() {
-        let roles: Vec<&str> = genesis
-            .accounts
-            .iter()
-            .find(|g| g.address == k.address())
-            .map(|g| g.roles.iter().map(|r| r.as_str()).collect())
-            .unwrap_or_default();
+    let account_lines: Vec<String> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let roles: Vec<&str> = genesis
+                .accounts
+                .iter()
+                .find(|g| g.address == k.address())
+                .map(|g| g.roles.iter().map(|r| r.as_str()).collect())
+                .unwrap_or_default();
+            format!(
+                "    #{i} {}  secret 0x{}  key file {}  roles: {}",
+                k.address(),
+                hex::encode(k.seed()),
+                dev_key_path(&root, i).display(),
+                if roles.is_empty() {
+                    "none".to_string()
+                } else {
+                    roles.join(", ")
+                }
+            )
+        })
+        .collect();
+    // Printed once the servers are bound, with the addresses they got: a
+    // port 0 in the configuration is the system's choice, known only then.
+    let banner = move |b: Bound| {
         println!(
-            "    #{i} {}  secret 0x{}  key file {}  roles: {}",
-            k.address(),
-            hex::encode(k.seed()),
-            dev_key_path(&root, i).display(),
-            if roles.is_empty() {
-                "none".to_string()
-            } else {
-                roles.join(", ")
-            }
+            "palisade dev chain (chain id palisade-dev), home {}{kept}",
+            root.display()
         );
-    }
-    println!("Ctrl-C stops the chain.");
+        println!("  rpc      http://{}   ws://{}", b.rpc, b.rpc);
+        match b.metrics {
+            Some(m) => println!("  metrics  http://{m}/metrics"),
+            None => println!("  metrics  disabled"),
+        }
+        println!("  development accounts (public keys; NEVER use them on a real chain):");
+        for l in &account_lines {
+            println!("{l}");
+        }
+        println!("Ctrl-C stops the chain.");
+    };
     crate::logging::init(&cfg.log)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -302,10 +313,30 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
         .context("start the async runtime")?;
     rt.block_on(async move {
         let stop = shutdown_signal();
+        let (bound_tx, mut bound_rx) = tokio::sync::oneshot::channel();
         let node = Node::open(home, cfg)?
             .with_tap(hooks.tap)
-            .with_task_fault(hooks.task_fault);
-        node.run(stop).await?;
+            .with_task_fault(hooks.task_fault)
+            .on_bound(bound_tx);
+        let run = node.run(stop);
+        tokio::pin!(run);
+        tokio::select! {
+            biased;
+            b = &mut bound_rx => {
+                if let Ok(b) = b {
+                    banner(b);
+                }
+            }
+            r = &mut run => {
+                // Stopped (a signal during start-up) right after binding.
+                if let Ok(b) = bound_rx.try_recv() {
+                    banner(b);
+                }
+                r?;
+                return Ok(());
+            }
+        }
+        run.await?;
         Ok::<(), anyhow::Error>(())
     })?;
     rt.shutdown_timeout(Duration::from_secs(2));

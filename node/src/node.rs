@@ -19,7 +19,7 @@ use palisade_runtime::{
     Runtime, Signatures, StateStore, StoreError, TxError, ValidatorChange, ValidatorInfo,
 };
 use palisade_types::{Hash, Height, Keypair, SignedTransaction};
-use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify};
 
 use crate::app::App;
 use crate::background::Background;
@@ -295,6 +295,16 @@ pub struct Node {
     observers: Vec<PeerId>,
     tap: Option<Arc<dyn crate::driver::OutboundTap>>,
     task_fault: Option<TaskFault>,
+    bound: Option<oneshot::Sender<Bound>>,
+}
+
+/// The addresses a running node's servers listen on: with port 0 in the
+/// configuration, the ports the system chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    pub rpc: SocketAddr,
+    /// None when metrics are disabled.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Node {
@@ -399,6 +409,7 @@ impl Node {
             observers,
             tap: None,
             task_fault: None,
+            bound: None,
         })
     }
 
@@ -420,6 +431,14 @@ impl Node {
         self
     }
 
+    /// Has [`run`](Node::run) send the addresses its RPC and metrics
+    /// servers listen on once both are bound, for whoever prints them
+    /// (`palisade dev` with `--rpc-listen 127.0.0.1:0`).
+    pub fn on_bound(mut self, bound: oneshot::Sender<Bound>) -> Node {
+        self.bound = Some(bound);
+        self
+    }
+
     /// Runs until `shutdown` completes or a fatal error.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
         let Node {
@@ -433,6 +452,7 @@ impl Node {
             observers,
             tap,
             task_fault,
+            bound,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = Supervisor::new(ctx.health.clone()).with_fault(task_fault);
@@ -449,6 +469,7 @@ impl Node {
             "node starting"
         );
 
+        let mut metrics_addr = None;
         if cfg.metrics.enabled {
             let listener = tokio::net::TcpListener::bind(cfg.metrics.listen)
                 .await
@@ -456,7 +477,9 @@ impl Node {
                     addr: cfg.metrics.listen,
                     source,
                 })?;
-            tracing::info!(addr = %cfg.metrics.listen, "metrics listening");
+            let addr = listener.local_addr().unwrap_or(cfg.metrics.listen);
+            metrics_addr = Some(addr);
+            tracing::info!(%addr, "metrics listening");
             let c = ctx.clone();
             let health = move || c.health();
             tasks.spawn(
@@ -508,6 +531,13 @@ impl Node {
                 source,
             })?;
         tracing::info!(addr = %rpc.addr, allowed_origins = ?cfg.rpc.allowed_origins, "json-rpc listening (http and websocket)");
+        if let Some(tx) = bound {
+            // Nobody waiting any more is no reason to stop the node.
+            let _ = tx.send(Bound {
+                rpc: rpc.addr,
+                metrics: metrics_addr,
+            });
+        }
         let rpc_handle = rpc.handle;
         tasks.watch("rpc", rpc.task);
 

@@ -171,8 +171,30 @@ pub fn all() -> Vec<Vector> {
         name: "genesis-state",
         fields: vec![
             ("admin", alice.address().to_string()),
+            ("admin_balance", init.accounts[0].1.to_string()),
+            (
+                "admin_roles",
+                init.accounts[0]
+                    .2
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
             ("validator", init.validators[0].consensus_key.to_string()),
-            ("params", "defaults".into()),
+            ("validator_node_key", init.validators[0].node_key.to_string()),
+            ("validator_power", init.validators[0].power.to_string()),
+            (
+                "params",
+                format!(
+                    "max_block_txs {}, max_block_bytes {}, max_tx_bytes {}, max_value_bytes {}, validator_update_delay {}",
+                    init.params.max_block_txs,
+                    init.params.max_block_bytes,
+                    init.params.max_tx_bytes,
+                    init.params.max_value_bytes,
+                    init.params.validator_update_delay
+                ),
+            ),
             (
                 "state_root",
                 initial_root(&init).expect("genesis state").to_string(),

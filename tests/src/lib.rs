@@ -850,16 +850,21 @@ pub struct DevNode {
 
 impl DevNode {
     pub fn start() -> DevNode {
-        DevNode::spawn(palisade_bin(), &[])
+        DevNode::spawn(palisade_bin(), &[], 100)
+    }
+
+    /// A dev node making a block every `block_interval_ms` (`start`: 100).
+    pub fn start_with_block_interval(block_interval_ms: u64) -> DevNode {
+        DevNode::spawn(palisade_bin(), &[], block_interval_ms)
     }
 
     /// A dev node run by the test-only `palisade-test-node` binary with
     /// its options `hooks` (`--fail-task TASK:MS`, ...).
     pub fn start_test_node(hooks: &[&str]) -> DevNode {
-        DevNode::spawn(test_node_bin(), hooks)
+        DevNode::spawn(test_node_bin(), hooks, 100)
     }
 
-    fn spawn(bin: PathBuf, before: &[&str]) -> DevNode {
+    fn spawn(bin: PathBuf, before: &[&str], block_interval_ms: u64) -> DevNode {
         let dir = tempfile::tempdir().expect("tempdir");
         let (p2p, rpc, metrics) = free_port_ranges(1);
         let log = std::fs::File::create(dir.path().join("dev.log")).expect("log");
@@ -875,7 +880,7 @@ impl DevNode {
             .arg("--p2p-listen")
             .arg(format!("/ip4/127.0.0.1/tcp/{p2p}"))
             .arg("--block-interval-ms")
-            .arg("100")
+            .arg(block_interval_ms.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -718,9 +718,15 @@ fn dev_removes_its_temporary_home_on_exit_unless_kept() {
                 })
                 .unwrap_or_default()
         };
-        // Until the chain is up: its database is open.
+        // Until the chain is up: its database is open and its banner,
+        // printed once the servers are bound, is out.
+        let out = tmp.path().join("out.txt");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !homes().iter().any(|h| h.join("data/db/LOCK").exists()) {
+        while !homes().iter().any(|h| h.join("data/db/LOCK").exists())
+            || !std::fs::read_to_string(&out)
+                .unwrap_or_default()
+                .contains("Ctrl-C stops the chain.")
+        {
             assert!(std::time::Instant::now() < deadline, "dev never started");
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -834,5 +840,69 @@ fn settings_from_the_environment_reach_the_node_and_config_show_names_them() {
         stderr_of(&a).contains("PALISADE_RPC_MAX_BATH is not a setting"),
         "{}",
         stderr_of(&a)
+    );
+}
+
+/// `palisade dev` with port 0 for RPC and metrics prints the ports the
+/// system chose, and they answer (issue 27: it printed port 0).
+#[test]
+fn dev_prints_the_ports_it_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out.txt");
+    let mut child = Command::new(palisade_bin())
+        .args(["dev", "--home"])
+        .arg(tmp.path().join("home"))
+        .args(["--rpc-listen", "127.0.0.1:0"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let text = loop {
+        let t = std::fs::read_to_string(&out).unwrap_or_default();
+        if t.contains("Ctrl-C stops the chain.") {
+            break t;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("dev printed no banner: {t}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let addr_after = |prefix: &str| -> std::net::SocketAddr {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line: {text}"));
+        let url = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_else(|| panic!("{line}"));
+        url.trim_start_matches("http://")
+            .trim_end_matches("/metrics")
+            .parse()
+            .unwrap_or_else(|e| panic!("{line}: {e}"))
+    };
+    let rpc = addr_after("rpc ");
+    let metrics = addr_after("metrics ");
+    assert_ne!(rpc.port(), 0, "{text}");
+    assert_ne!(metrics.port(), 0, "{text}");
+    assert!(text.contains(&format!("ws://{rpc}")), "{text}");
+    let height =
+        palisade_tests::rpc_call(&rpc.to_string(), "chain_getHeight", serde_json::json!([]));
+    let metrics_body = palisade_tests::http_get(&metrics.to_string(), "/metrics");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(
+        height.is_ok_and(|h| h.is_u64()),
+        "rpc at {rpc} does not answer"
+    );
+    assert!(
+        metrics_body.is_some_and(|b| b.contains("palisade_")),
+        "metrics at {metrics} do not answer"
     );
 }

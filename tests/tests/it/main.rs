@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod doc_examples;
 mod faults;
 mod network;
 mod rpc;
