@@ -4,4 +4,5 @@
 mod cli;
 mod faults;
 mod network;
+mod operators_guide;
 mod rpc;
