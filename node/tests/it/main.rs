@@ -5,6 +5,7 @@
 mod app;
 mod background;
 mod driver;
+mod genesis_cmd;
 mod health;
 mod home;
 mod ledger;
