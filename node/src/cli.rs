@@ -29,9 +29,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a node home: keys, config and (unless --genesis is given) a
-    /// one-validator genesis in which this node is the validator and a new,
-    /// separate admin key (HOME/admin_key.json) the funded admin account.
+    /// Create a node home: keys, config and a genesis: by default a new
+    /// one-validator chain in which this node is the validator and a new,
+    /// separate admin key (HOME/admin_key.json) the funded admin account;
+    /// with --genesis FILE an existing chain; with --no-genesis none yet (a
+    /// validator in a genesis ceremony, see `palisade genesis`).
     Init(InitArgs),
     /// Run a node from its home directory.
     #[command(after_help = SETTINGS_HELP)]
@@ -101,12 +103,30 @@ pub struct InitArgs {
     /// Use this genesis file instead of creating one (joining a chain).
     #[arg(long)]
     pub genesis: Option<PathBuf>,
+    /// Write keys and config but no genesis: a validator of a chain whose
+    /// genesis is still being assembled (a genesis ceremony). Prints the
+    /// `palisade genesis add-validator` line for the coordinator; put the
+    /// genesis.json they send in HOME/config/ before `palisade start`.
+    #[arg(long, conflicts_with_all = ["genesis", "chain_id"])]
+    pub no_genesis: bool,
     /// A name for this node in logs.
     #[arg(long, default_value = "palisade")]
     pub moniker: String,
     /// Do not create a validator key (an observer node).
     #[arg(long)]
     pub observer: bool,
+    /// libp2p listen addresses written to the config (comma separated).
+    /// Default /ip4/127.0.0.1/tcp/26656 reaches this machine only; other
+    /// machines need e.g. /ip4/0.0.0.0/tcp/26656.
+    #[arg(long, value_delimiter = ',')]
+    pub p2p_listen: Option<Vec<String>>,
+    /// JSON-RPC address written to the config (default 127.0.0.1:8545).
+    #[arg(long)]
+    pub rpc_listen: Option<std::net::SocketAddr>,
+    /// Prometheus metrics address written to the config (default
+    /// 127.0.0.1:9615).
+    #[arg(long)]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -222,11 +242,7 @@ pub enum KeysCommand {
     Show { file: PathBuf },
 }
 
-#[derive(Debug, Subcommand)]
-pub enum GenesisCommand {
-    /// Check a genesis file and print its hash.
-    Validate { file: PathBuf },
-}
+pub use crate::genesis_cmd::GenesisCommand;
 
 pub(crate) fn write_new(path: &Path, text: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
@@ -296,16 +312,7 @@ pub fn run_with(cli: Cli, hooks: TestHooks) -> Result<()> {
             }
             print_key(&read_key_with(&file, KeyPermissions::AllowInsecure)?)
         }
-        Command::Genesis(GenesisCommand::Validate { file }) => {
-            let g = Genesis::from_file(&file)?;
-            g.validate()?;
-            println!("genesis is valid");
-            println!("chain_id:     {}", g.chain_id);
-            println!("validators:   {}", g.validators.len());
-            println!("accounts:     {}", g.accounts.len());
-            println!("genesis_hash: {}", g.hash());
-            Ok(())
-        }
+        Command::Genesis(c) => crate::genesis_cmd::run(c),
     }
 }
 
@@ -321,6 +328,33 @@ fn init(a: InitArgs) -> Result<()> {
     if home.config_file().exists() || home.node_key_file().exists() {
         bail!("{} is already initialized", a.home.display());
     }
+    if a.observer && a.genesis.is_none() && !a.no_genesis {
+        bail!("an observer joins an existing chain: pass --genesis FILE (or --no-genesis and add it later)");
+    }
+    // Everything the flags could get wrong is checked before the first
+    // file is written, so a refused init leaves no half-made home.
+    let mut cfg = NodeConfig {
+        moniker: a.moniker.clone(),
+        ..NodeConfig::default()
+    };
+    if let Some(l) = &a.p2p_listen {
+        cfg.p2p.listen = non_empty(l.clone());
+        for addr in &cfg.p2p.listen {
+            addr.parse::<libp2p::Multiaddr>()
+                .map_err(|e| anyhow::anyhow!("--p2p-listen {addr}: {e}"))?;
+        }
+    }
+    if let Some(r) = a.rpc_listen {
+        cfg.rpc.listen = r;
+    }
+    if let Some(m) = a.metrics_listen {
+        cfg.metrics.listen = m;
+    }
+    cfg.validate()?;
+    let joined = match &a.genesis {
+        Some(path) => Some(Genesis::from_file(path)?),
+        None => None,
+    };
     let node_key = new_key();
     write_key(&home.node_key_file(), &node_key)?;
     let validator_key = if a.observer {
@@ -330,43 +364,73 @@ fn init(a: InitArgs) -> Result<()> {
         write_key(&home.validator_key_file(), &k)?;
         Some(k)
     };
-    let (genesis, admin) = match &a.genesis {
-        Some(path) => {
-            let g = Genesis::from_file(path)?;
-            g.validate()?;
-            (g, None)
-        }
-        None => {
-            let Some(vk) = &validator_key else {
-                bail!("an observer joins an existing chain: pass --genesis");
-            };
+    let (genesis, admin) = match (joined, &validator_key) {
+        (Some(g), _) => (Some(g), None),
+        (None, _) if a.no_genesis => (None, None),
+        (None, None) => bail!("an observer joins an existing chain: pass --genesis"),
+        (None, Some(vk)) => {
             let admin = new_key();
             let g = one_validator_genesis(&a, vk, &node_key, &admin)?;
             write_key(&home.admin_key_file(), &admin)?;
-            (g, Some(admin))
+            (Some(g), Some(admin))
         }
     };
-    write_new(&home.genesis_file(), &genesis.to_json())?;
-    let cfg = NodeConfig {
-        moniker: a.moniker,
-        ..NodeConfig::default()
-    };
+    if let Some(g) = &genesis {
+        write_new(&home.genesis_file(), &g.to_json())?;
+    }
     write_new(&home.config_file(), &cfg.to_toml())?;
+
+    let peer_id = peer_id_of(&node_key.public_key())?.to_string();
     println!("initialized {}", a.home.display());
-    println!("chain_id:     {}", genesis.chain_id);
-    println!("genesis_hash: {}", genesis.hash());
-    println!("peer_id:      {}", peer_id_of(&node_key.public_key())?);
-    if let Some(k) = validator_key {
-        println!("validator:    {}", k.public_key());
+    println!("moniker:       {}", a.moniker);
+    if let Some(g) = &genesis {
+        println!("chain_id:      {}", g.chain_id);
+        println!("genesis_hash:  {}", g.hash());
+    }
+    println!("peer_id:       {peer_id}");
+    println!("node_key:      {}", node_key.public_key());
+    if let Some(k) = &validator_key {
+        println!("consensus_key: {}", k.public_key());
+    }
+    if let Some(listen) = cfg.p2p.listen.first() {
+        println!(
+            "p2p_address:   {}",
+            crate::genesis_cmd::p2p_address(listen, &peer_id)
+        );
+    }
+    let networked = a.no_genesis || a.genesis.is_some();
+    if networked && !crate::genesis_cmd::listens_beyond_loopback(&cfg.p2p.listen) {
+        println!("note: p2p listens on loopback only, so other machines cannot connect: rerun init with --p2p-listen /ip4/0.0.0.0/tcp/26656 (or edit p2p.listen in config.toml)");
     }
     if let Some(admin) = admin {
         println!(
-            "admin:        {} (key {})",
+            "admin:         {} (key {})",
             admin.address(),
             home.admin_key_file().display()
         );
         println!("  the chain's funded admin account; the node never reads this key:");
         println!("  move it off this machine and sign admin transactions elsewhere");
+    }
+    if genesis.is_none() {
+        match &validator_key {
+            Some(k) => {
+                println!("for the genesis coordinator (public keys only, nothing secret):");
+                println!(
+                    "  palisade genesis add-validator genesis.json --name {} --consensus-key {} --node-key {} --power 10",
+                    a.moniker,
+                    k.public_key(),
+                    node_key.public_key()
+                );
+                println!("  and the p2p_address above, for the other validators' peer lists");
+            }
+            None => println!(
+                "add this observer's peer_id to the validators' p2p.observers, or they refuse it"
+            ),
+        }
+        println!(
+            "no genesis yet: put the chain's genesis.json at {} before `palisade start`",
+            home.genesis_file().display()
+        );
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ pub mod config;
 mod deadline;
 pub mod devnet;
 pub mod driver;
+pub mod genesis_cmd;
 pub mod health;
 pub mod home;
 pub mod ledger;

@@ -40,6 +40,8 @@ use crate::sync::{LedgerSource, SyncConfig, SyncStatus, Syncer};
 pub enum NodeError {
     #[error("genesis: {0}")]
     Genesis(#[from] palisade_genesis::GenesisError),
+    #[error("no genesis file: put the chain's genesis.json at {0} (every node of a chain has the same one; `palisade genesis validate FILE` prints the hash to compare)")]
+    NoGenesis(std::path::PathBuf),
     #[error(transparent)]
     Key(#[from] crate::home::KeyFileError),
     #[error(transparent)]
@@ -312,6 +314,9 @@ impl Node {
     pub fn open(home: Home, cfg: NodeConfig) -> Result<Node, NodeError> {
         cfg.validate()
             .map_err(|e| NodeError::Config(e.to_string()))?;
+        if !home.genesis_file().exists() {
+            return Err(NodeError::NoGenesis(home.genesis_file()));
+        }
         let genesis = Genesis::from_file(&home.genesis_file())?;
         genesis.validate()?;
         let genesis_hash = genesis.hash();

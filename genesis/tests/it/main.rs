@@ -187,3 +187,34 @@ fn small_order_and_non_canonical_validator_keys_are_refused() {
         }
     }
 }
+
+/// A draft (a genesis being assembled in a ceremony) may lack validators
+/// and an admin, and nothing else: every other rule still holds, and the
+/// order of its lists is kept as written.
+#[test]
+fn drafts_may_be_incomplete_but_not_wrong() {
+    let mut v = sample();
+    v["validators"] = json!([]);
+    v["accounts"] = json!([]);
+    let g = Genesis::from_json_draft(&v.to_string()).unwrap();
+    assert!(g.validators.is_empty());
+    assert_eq!(
+        g.validate().unwrap_err().to_string(),
+        "genesis has no validators"
+    );
+
+    let mut v = sample();
+    v["accounts"][0]["roles"] = json!(["member"]);
+    Genesis::from_json_draft(&v.to_string()).unwrap();
+    assert!(err(v).starts_with("no account has the admin role"));
+
+    let mut v = sample();
+    v["validators"][1]["node_key"] = json!(k(20));
+    let e = Genesis::from_json_draft(&v.to_string()).unwrap_err();
+    assert!(e.to_string().starts_with("node key"), "{e}");
+
+    let mut v = sample();
+    v["validators"].as_array_mut().unwrap().reverse();
+    let g = Genesis::from_json_draft(&v.to_string()).unwrap();
+    assert_eq!(g.validators[0].name, "v1");
+}

@@ -6,6 +6,7 @@ mod app;
 mod background;
 mod config_layers;
 mod driver;
+mod genesis_cmd;
 mod health;
 mod home;
 mod ledger;

@@ -906,3 +906,69 @@ fn dev_prints_the_ports_it_bound() {
         "metrics at {metrics} do not answer"
     );
 }
+
+/// `palisade init --no-genesis` (a validator in a genesis ceremony) writes
+/// keys and config but no genesis, prints the public parts and the
+/// `genesis add-validator` line for the coordinator, and the node refuses
+/// to start until the genesis is in place, naming where it goes.
+#[test]
+fn init_without_genesis_prints_the_ceremony_line_and_start_says_where_genesis_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let a = assert_cmd::Command::new(palisade_bin())
+        .args(["init", "--no-genesis", "--moniker", "validator-7", "--home"])
+        .arg(&home)
+        .args(["--p2p-listen", "/ip4/10.1.2.3/tcp/26700"])
+        .assert()
+        .success();
+    let out = stdout_of(&a);
+    let node = palisade_node::home::read_key(&home.join("config/node_key.json")).unwrap();
+    let validator = palisade_node::home::read_key(&home.join("config/validator_key.json")).unwrap();
+    let peer_id = palisade_node::network::peer_id_of(&node.public_key()).unwrap();
+    for line in [
+        format!("node_key:      {}", node.public_key()),
+        format!("consensus_key: {}", validator.public_key()),
+        format!("p2p_address:   /ip4/10.1.2.3/tcp/26700/p2p/{peer_id}"),
+        format!(
+            "palisade genesis add-validator genesis.json --name validator-7 --consensus-key {} --node-key {} --power 10",
+            validator.public_key(),
+            node.public_key()
+        ),
+    ] {
+        assert!(out.contains(&line), "no {line:?} in:\n{out}");
+    }
+    assert!(!home.join("config/genesis.json").exists());
+    assert!(!home.join("admin_key.json").exists());
+    let cfg = palisade_node::config::NodeConfig::load(&home.join("config/config.toml")).unwrap();
+    assert_eq!(cfg.p2p.listen, vec!["/ip4/10.1.2.3/tcp/26700".to_string()]);
+
+    let a = start_cmd(&home).assert().failure();
+    let err = stderr_of(&a);
+    assert!(
+        err.contains("no genesis file")
+            && err.contains(&home.join("config/genesis.json").display().to_string()),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // A bad flag leaves no half-made home behind.
+    let bad = dir.path().join("bad");
+    assert_cmd::Command::new(palisade_bin())
+        .args([
+            "init",
+            "--no-genesis",
+            "--p2p-listen",
+            "not-an-address",
+            "--home",
+        ])
+        .arg(&bad)
+        .assert()
+        .failure();
+    assert!(!bad.exists());
+    // --no-genesis makes no chain, so a chain id is a mistake.
+    assert_cmd::Command::new(palisade_bin())
+        .args(["init", "--no-genesis", "--chain-id", "x", "--home"])
+        .arg(&bad)
+        .assert()
+        .failure();
+}

@@ -5,4 +5,5 @@ mod cli;
 mod doc_examples;
 mod faults;
 mod network;
+mod operators_guide;
 mod rpc;
