@@ -510,20 +510,10 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
     }
     let admin = new_key();
     write_key(&a.output.join("admin_key.json"), &admin)?;
-    let half = (a.propose_timeout_ms / 2).max(50);
     let genesis = Genesis {
         chain_id,
         genesis_time_ms: now_ms(),
-        consensus: ConsensusParams {
-            propose_ms: a.propose_timeout_ms,
-            propose_delta_ms: half,
-            prevote_ms: half,
-            prevote_delta_ms: half / 2,
-            precommit_ms: half,
-            precommit_delta_ms: half / 2,
-            max_timeout_ms: 30_000,
-            block_interval_ms: a.block_interval_ms,
-        },
+        consensus: crate::genesis_cmd::timing(a.propose_timeout_ms, 30_000, a.block_interval_ms),
         params: Default::default(),
         validators,
         accounts: std::iter::once(GenesisAccount {

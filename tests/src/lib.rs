@@ -34,6 +34,32 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// Whether network-namespace tests can run here (root and iproute2). A
+/// missing prerequisite is a skip (with a message) outside CI and a test
+/// failure in CI, which installs iproute2 and runs as root (`.ci/run`).
+pub fn netns_prerequisites() -> bool {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let has_ip = std::process::Command::new("ip")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !root || !has_ip {
+        assert!(
+            !in_ci(),
+            "network namespaces need root and iproute2 (root: {root}, ip: {has_ip}); \
+             CI must have both (.ci/run installs iproute2)"
+        );
+        eprintln!(
+            "SKIPPED: network namespaces need root and iproute2 (root: {root}, ip: {has_ip})"
+        );
+        return false;
+    }
+    true
+}
+
 /// Path of the `palisade` binary built beside the running test executable
 /// (`<target>/<profile>/deps/it-*` -> `<target>/<profile>/palisade`).
 pub fn palisade_bin() -> PathBuf {

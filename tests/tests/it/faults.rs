@@ -347,23 +347,7 @@ fn a_flooded_mempool_stays_bounded_and_valid_transactions_still_land() {
 /// made: outside CI only. In CI (`CI=true`) a missing prerequisite fails
 /// the test (`.ci/run` installs iproute2 and runs as root).
 fn isolated() -> Option<Devnet> {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let has_ip = Command::new("ip")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !root || !has_ip {
-        assert!(
-            !palisade_tests::in_ci(),
-            "network namespaces need root and iproute2 (root: {root}, ip: {has_ip}); \
-             CI must have both (.ci/run installs iproute2)"
-        );
-        eprintln!(
-            "SKIPPED: network namespaces need root and iproute2 (root: {root}, ip: {has_ip})"
-        );
+    if !palisade_tests::netns_prerequisites() {
         return None;
     }
     // As root with iproute2 a failure is a real failure, never a skip.

@@ -408,31 +408,6 @@ fn wait_all_commit(m: &mut Machines, h: u64, timeout: Duration) {
     }
 }
 
-/// Root and iproute2, as the fault tests need them: a skip outside CI, a
-/// failure in it.
-fn prerequisites() -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let has_ip = Command::new("ip")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !root || !has_ip {
-        assert!(
-            !palisade_tests::in_ci(),
-            "network namespaces need root and iproute2 (root: {root}, ip: {has_ip}); \
-             CI must have both (.ci/run installs iproute2)"
-        );
-        eprintln!(
-            "SKIPPED: network namespaces need root and iproute2 (root: {root}, ip: {has_ip})"
-        );
-        return false;
-    }
-    true
-}
-
 #[test]
 fn the_documented_blocks_are_found() {
     let b = blocks(DOC);
@@ -461,7 +436,7 @@ fn the_documented_blocks_are_found() {
 
 #[test]
 fn a_four_machine_network_from_the_operators_guide() {
-    if !prerequisites() {
+    if !palisade_tests::netns_prerequisites() {
         return;
     }
     let net = NetNs::create(MACHINES).expect("create the namespaces");
