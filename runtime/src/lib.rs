@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod evm;
 mod execute;
 mod genesis_state;
 pub mod page;

@@ -3,6 +3,7 @@
 
 mod actions;
 mod chain;
+mod evm;
 mod governance;
 mod props;
 mod state_vectors;

@@ -1,0 +1,24 @@
+//! The EVM inside the runtime (issue 28, first part): revm executes calls
+//! and contract creations against the same state tree as everything else,
+//! so the state root in each header covers EVM accounts, code and storage.
+//!
+//! revm sees the state through [`db::EvmView`], a read-only adapter over the
+//! block's [`Overlay`](crate::state::Overlay); what a transaction changed
+//! comes back as revm's state diff, which [`commit::write_diff`] writes into
+//! the overlay in a fixed order. Execution knows nothing of RPC or
+//! networking, and nothing here depends on a hash map's iteration order.
+//!
+//! Not yet wired to transactions: the native `evm_call`/`evm_create`
+//! actions, raw Ethereum transactions and the account mapping come next.
+
+mod commit;
+mod db;
+mod guard;
+mod records;
+mod run;
+
+pub use records::{keys, EvmAccount, EMPTY_CODE_HASH};
+pub use run::{run_evm, EvmCall, EvmEnv, EvmError, EvmLog, EvmOutcome, EvmStatus, EvmTarget, SPEC};
+
+/// A 20-byte EVM address.
+pub type EvmAddress = [u8; 20];

@@ -1,0 +1,220 @@
+//! Running one EVM call or creation.
+
+use revm::context::{BlockEnv, CfgEnv, TxEnv};
+use revm::context_interface::result::{EVMError, ExecutionResult, Output};
+use revm::primitives::hardfork::SpecId;
+use revm::primitives::{Address, Bytes, TxKind, B256, U256};
+use revm::{Context, InspectEvm, MainBuilder, MainContext};
+
+use super::commit::write_diff;
+use super::db::EvmView;
+use super::guard::DeployGuard;
+use super::records::{read_account, write_account, EvmAccount, EMPTY_CODE_HASH};
+use super::EvmAddress;
+use crate::state::Overlay;
+use crate::StoreError;
+
+/// The hardfork the chain's EVM follows. Fixed, not revm's default: a new
+/// hardfork changes results, so it is a decision of the chain, not of a
+/// library upgrade.
+pub const SPEC: SpecId = SpecId::OSAKA;
+
+/// The block an EVM transaction runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvmEnv {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    pub height: u64,
+    /// Block time, Unix milliseconds (the EVM sees seconds).
+    pub time_ms: u64,
+    /// Most gas one transaction may use.
+    pub tx_gas_limit: u64,
+    /// Receives the fees (none while gas is free).
+    pub beneficiary: EvmAddress,
+}
+
+/// What a transaction calls, or that it creates a contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvmTarget {
+    Call(EvmAddress),
+    Create,
+}
+
+/// One EVM transaction, its sender already authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvmCall {
+    pub caller: EvmAddress,
+    pub target: EvmTarget,
+    pub value: u128,
+    pub data: Vec<u8>,
+    pub gas_limit: u64,
+    /// Must equal the caller's EVM nonce.
+    pub nonce: u64,
+}
+
+/// How an executed transaction ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvmStatus {
+    Success,
+    /// REVERT: the output is the revert data.
+    Revert,
+    /// Out of gas, an invalid opcode and the like.
+    Halt(String),
+    /// The sender may not create contracts and the transaction tried to.
+    DeployDenied,
+}
+
+/// A log a contract emitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvmLog {
+    pub address: EvmAddress,
+    pub topics: Vec<[u8; 32]>,
+    pub data: Vec<u8>,
+}
+
+/// An executed transaction: it is in the block and its sender's nonce
+/// moved, whatever the status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvmOutcome {
+    pub status: EvmStatus,
+    pub gas_used: u64,
+    /// Return data, or revert data.
+    pub output: Vec<u8>,
+    /// The new contract of a successful creation.
+    pub created: Option<EvmAddress>,
+    /// Logs, on success only (a failed call's logs are void).
+    pub logs: Vec<EvmLog>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvmError {
+    /// The transaction cannot run at all (wrong nonce, gas limit above the
+    /// cap or below the intrinsic cost, oversized init code, funds short of
+    /// value + gas): nothing changed.
+    #[error("EVM transaction not executable: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs `call` against `st` and, unless it is not executable, writes what
+/// it changed. `may_deploy`: whether the sender holds the right to create
+/// contracts (checked at every creation, nested ones included).
+pub fn run_evm(
+    st: &mut Overlay<'_>,
+    env: &EvmEnv,
+    call: &EvmCall,
+    may_deploy: bool,
+) -> Result<EvmOutcome, EvmError> {
+    let mut cfg = CfgEnv::new_with_spec(SPEC);
+    cfg.chain_id = env.chain_id;
+    cfg.tx_gas_limit_cap = Some(env.tx_gas_limit);
+    let block = BlockEnv {
+        number: U256::from(env.height),
+        beneficiary: Address::from(env.beneficiary),
+        timestamp: U256::from(env.time_ms / 1000),
+        gas_limit: env.tx_gas_limit,
+        basefee: 0,
+        difficulty: U256::ZERO,
+        // No randomness beacon: PREVRANDAO is zero on every node.
+        prevrandao: Some(B256::ZERO),
+        ..BlockEnv::default()
+    };
+    let tx = TxEnv {
+        caller: Address::from(call.caller),
+        kind: match call.target {
+            EvmTarget::Call(to) => TxKind::Call(Address::from(to)),
+            EvmTarget::Create => TxKind::Create,
+        },
+        value: U256::from(call.value),
+        data: Bytes::from(call.data.clone()),
+        gas_limit: call.gas_limit,
+        gas_price: 0,
+        nonce: call.nonce,
+        chain_id: Some(env.chain_id),
+        ..TxEnv::default()
+    };
+    let guard = DeployGuard {
+        allowed: may_deploy,
+        denied: false,
+    };
+    let (result, denied) = {
+        let view = EvmView { st: &*st };
+        let mut evm = Context::mainnet()
+            .with_ref_db(view)
+            .with_block(block)
+            .with_cfg(cfg)
+            .build_mainnet_with_inspector(guard);
+        let result = evm.inspect_tx(tx);
+        (result, evm.inspector.denied)
+    };
+    let done = match result {
+        Ok(done) => done,
+        Err(EVMError::Database(e)) => return Err(EvmError::Store(e)),
+        Err(e) => return Err(EvmError::Invalid(e.to_string())),
+    };
+    let gas_used = done.result.tx_gas_used();
+    if denied {
+        // Refused as a whole: only the sender's nonce moves (gas is free;
+        // with fees this is where they would be charged).
+        bump_nonce(st, &call.caller)?;
+        return Ok(EvmOutcome {
+            status: EvmStatus::DeployDenied,
+            gas_used,
+            output: Vec::new(),
+            created: None,
+            logs: Vec::new(),
+        });
+    }
+    write_diff(st, done.state)?;
+    Ok(match done.result {
+        ExecutionResult::Success { logs, output, .. } => {
+            let (output, created) = match output {
+                Output::Call(b) => (b.to_vec(), None),
+                Output::Create(b, a) => (b.to_vec(), a.map(|a| a.0 .0)),
+            };
+            EvmOutcome {
+                status: EvmStatus::Success,
+                gas_used,
+                output,
+                created,
+                logs: logs
+                    .into_iter()
+                    .map(|l| EvmLog {
+                        address: l.address.0 .0,
+                        topics: l.data.topics().iter().map(|t| t.0).collect(),
+                        data: l.data.data.to_vec(),
+                    })
+                    .collect(),
+            }
+        }
+        ExecutionResult::Revert { output, .. } => EvmOutcome {
+            status: EvmStatus::Revert,
+            gas_used,
+            output: output.to_vec(),
+            created: None,
+            logs: Vec::new(),
+        },
+        ExecutionResult::Halt { reason, .. } => EvmOutcome {
+            status: EvmStatus::Halt(format!("{reason:?}")),
+            gas_used,
+            output: Vec::new(),
+            created: None,
+            logs: Vec::new(),
+        },
+    })
+}
+
+fn bump_nonce(st: &mut Overlay<'_>, a: &EvmAddress) -> Result<(), StoreError> {
+    let mut acct = read_account(st, a)?.unwrap_or(EvmAccount {
+        balance: 0,
+        nonce: 0,
+        code_hash: EMPTY_CODE_HASH,
+    });
+    acct.nonce = acct
+        .nonce
+        .checked_add(1)
+        .ok_or_else(|| StoreError::Corrupt("EVM nonce overflow".into()))?;
+    write_account(st, a, Some(&acct));
+    Ok(())
+}

@@ -1,0 +1,380 @@
+//! The EVM over the state tree: contracts deployed and called with
+//! hand-assembled bytecode, their code, storage and balances in the state
+//! (and so in the root), failures leaving only the nonce, the deployer rule
+//! at every creation, and the same writes on every run.
+
+use palisade_runtime::evm::{
+    keys, run_evm, EvmAccount, EvmCall, EvmEnv, EvmError, EvmOutcome, EvmStatus, EvmTarget,
+    EMPTY_CODE_HASH,
+};
+use palisade_runtime::state::Overlay;
+use palisade_runtime::{commit_writes, get_with_proof, smt, MemStore, StateStore};
+use palisade_types::Hash;
+
+/// Runtime code: stores the first calldata word in slot 0, logs it
+/// (LOG0) and returns it.
+const STORE_RUNTIME: &[u8] = &[
+    0x60, 0x00, 0x35, // CALLDATALOAD(0)
+    0x80, // DUP1
+    0x60, 0x00, 0x55, // SSTORE(0, v)
+    0x60, 0x00, 0x52, // MSTORE(0, v)
+    0x60, 0x20, 0x60, 0x00, 0xa0, // LOG0(0, 32)
+    0x60, 0x20, 0x60, 0x00, 0xf3, // RETURN(0, 32)
+];
+
+/// Runtime code: REVERT with the 4 bytes "nope".
+const REVERT_RUNTIME: &[u8] = &[
+    0x63, b'n', b'o', b'p', b'e', // PUSH4 "nope"
+    0x60, 0xe0, 0x1b, // SHL 224: to the word's first bytes
+    0x60, 0x00, 0x52, // MSTORE(0, ..)
+    0x60, 0x04, 0x60, 0x00, 0xfd, // REVERT(0, 4)
+];
+
+/// Runtime code: CREATE a contract with empty init code and return its
+/// address (zero if the creation failed).
+const FACTORY_RUNTIME: &[u8] = &[
+    0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0xf0, // CREATE(0, 0, 0)
+    0x60, 0x00, 0x52, // MSTORE(0, addr)
+    0x60, 0x20, 0x60, 0x00, 0xf3, // RETURN(0, 32)
+];
+
+/// Init code that deploys `runtime` (at most 255 bytes).
+fn init_code(runtime: &[u8]) -> Vec<u8> {
+    let len = u8::try_from(runtime.len()).unwrap();
+    let mut code = vec![
+        0x60, len,  // PUSH1 len
+        0x80, // DUP1
+        0x60, 11, // PUSH1 offset of the runtime in this code
+        0x60, 0x00, // PUSH1 0
+        0x39, // CODECOPY(0, 11, len)
+        0x60, 0x00, // PUSH1 0
+        0xf3, // RETURN(0, len)
+    ];
+    code.extend_from_slice(runtime);
+    code
+}
+
+fn word(n: u8) -> Vec<u8> {
+    let mut w = vec![0u8; 32];
+    w[31] = n;
+    w
+}
+
+const ALICE: [u8; 20] = [0xa1; 20];
+const BOB: [u8; 20] = [0xb0; 20];
+
+struct Chain {
+    store: MemStore,
+    root: Hash,
+    env: EvmEnv,
+}
+
+impl Chain {
+    fn new() -> Chain {
+        Chain {
+            store: MemStore::default(),
+            root: smt::EMPTY,
+            env: EvmEnv {
+                chain_id: 4242,
+                height: 1,
+                time_ms: 1_700_000_000_000,
+                tx_gas_limit: 16_777_216,
+                beneficiary: [0; 20],
+            },
+        }
+    }
+
+    /// Applies `f`'s writes to the store as one block.
+    fn block<T>(&mut self, f: impl FnOnce(&mut Overlay<'_>) -> T) -> T {
+        let mut st = Overlay::new(&self.store);
+        let out = f(&mut st);
+        st.commit_tx();
+        let writes = st.into_writes();
+        let changes = commit_writes(&self.store, self.root, writes).unwrap();
+        self.store.apply(&changes);
+        self.root = changes.root;
+        self.env.height += 1;
+        out
+    }
+
+    fn run(&mut self, call: EvmCall, may_deploy: bool) -> Result<EvmOutcome, EvmError> {
+        let env = self.env.clone();
+        self.block(|st| run_evm(st, &env, &call, may_deploy))
+    }
+
+    fn fund(&mut self, a: [u8; 20], balance: u128) {
+        self.block(|st| {
+            st.put(
+                keys::account(&a),
+                palisade_types::encode(&EvmAccount {
+                    balance,
+                    nonce: 0,
+                    code_hash: EMPTY_CODE_HASH,
+                }),
+            );
+            let s = st.supply().unwrap();
+            st.set_supply(s + balance);
+        });
+    }
+
+    fn account(&self, a: &[u8; 20]) -> Option<EvmAccount> {
+        self.store
+            .get(&keys::account(a))
+            .unwrap()
+            .map(|b| borsh::from_slice(&b).unwrap())
+    }
+
+    fn slot(&self, a: &[u8; 20], n: u8) -> Option<Vec<u8>> {
+        let mut s = [0u8; 32];
+        s[31] = n;
+        self.store.get(&keys::slot(a, &s)).unwrap()
+    }
+
+    fn nonce(&self, a: &[u8; 20]) -> u64 {
+        self.account(a).map_or(0, |a| a.nonce)
+    }
+
+    fn deploy(&mut self, from: [u8; 20], runtime: &[u8]) -> [u8; 20] {
+        let nonce = self.nonce(&from);
+        let out = self
+            .run(
+                call(from, EvmTarget::Create, init_code(runtime), nonce),
+                true,
+            )
+            .unwrap();
+        assert_eq!(out.status, EvmStatus::Success, "{out:?}");
+        out.created.unwrap()
+    }
+
+    fn supply(&self) -> u128 {
+        self.store
+            .get(b"meta/supply")
+            .unwrap()
+            .map_or(0, |b| borsh::from_slice(&b).unwrap())
+    }
+}
+
+fn call(caller: [u8; 20], target: EvmTarget, data: Vec<u8>, nonce: u64) -> EvmCall {
+    EvmCall {
+        caller,
+        target,
+        value: 0,
+        data,
+        gas_limit: 1_000_000,
+        nonce,
+    }
+}
+
+fn keccak(b: &[u8]) -> [u8; 32] {
+    revm::primitives::keccak256(b).0
+}
+
+#[test]
+fn a_deployed_contract_keeps_code_storage_and_logs_in_the_state() {
+    let mut c = Chain::new();
+    let empty_root = c.root;
+    let contract = c.deploy(ALICE, STORE_RUNTIME);
+    // The CREATE address rule: keccak256(rlp([sender, nonce]))[12..].
+    assert_eq!(
+        contract,
+        revm::primitives::Address::from(ALICE).create(0).0 .0
+    );
+    let acct = c.account(&contract).unwrap();
+    assert_eq!(acct.code_hash, keccak(STORE_RUNTIME));
+    assert_eq!(acct.nonce, 1, "EIP-161: a contract starts at nonce 1");
+    assert_eq!(
+        c.store.get(&keys::code(&acct.code_hash)).unwrap().unwrap(),
+        STORE_RUNTIME
+    );
+    assert_eq!(c.nonce(&ALICE), 1);
+    assert_ne!(c.root, empty_root);
+
+    let out = c
+        .run(call(ALICE, EvmTarget::Call(contract), word(42), 1), false)
+        .unwrap();
+    assert_eq!(out.status, EvmStatus::Success);
+    assert_eq!(out.output, word(42));
+    assert_eq!(out.logs.len(), 1);
+    assert_eq!(out.logs[0].address, contract);
+    assert_eq!(out.logs[0].data, word(42));
+    assert!(
+        out.gas_used > 21_000 && out.gas_used < 100_000,
+        "{}",
+        out.gas_used
+    );
+    assert_eq!(c.slot(&contract, 0), Some(word(42)));
+    assert_eq!(c.nonce(&ALICE), 2);
+    // The slot is in the state root: a proof against the root shows it.
+    let key = keys::slot(&contract, &[0; 32]);
+    let (v, proof) = get_with_proof(&c.store, c.root, &key).unwrap();
+    assert_eq!(v, Some(word(42)));
+    assert!(smt::verify(&c.root, &key, Some(&word(42)), &proof));
+    assert!(!smt::verify(&c.root, &key, Some(&word(43)), &proof));
+
+    // Writing zero removes the slot's entry.
+    let out = c
+        .run(call(ALICE, EvmTarget::Call(contract), word(0), 2), false)
+        .unwrap();
+    assert_eq!(out.status, EvmStatus::Success);
+    assert_eq!(c.slot(&contract, 0), None);
+}
+
+#[test]
+fn a_revert_keeps_only_the_nonce_and_returns_its_data() {
+    let mut c = Chain::new();
+    let contract = c.deploy(ALICE, REVERT_RUNTIME);
+    let store = c.deploy(ALICE, STORE_RUNTIME);
+    let before = c.account(&contract);
+    let out = c
+        .run(call(BOB, EvmTarget::Call(contract), word(7), 0), false)
+        .unwrap();
+    assert_eq!(out.status, EvmStatus::Revert);
+    assert_eq!(out.output, b"nope");
+    assert!(out.logs.is_empty());
+    assert_eq!(c.account(&contract), before);
+    assert_eq!(c.nonce(&BOB), 1);
+
+    // Out of gas: a halt, storage untouched.
+    let mut tight = call(BOB, EvmTarget::Call(store), word(9), 1);
+    // Above the intrinsic cost and the EIP-7623 floor, far below an SSTORE.
+    tight.gas_limit = 22_000;
+    let out = c.run(tight, false).unwrap();
+    assert!(matches!(out.status, EvmStatus::Halt(_)), "{out:?}");
+    assert_eq!(c.slot(&store, 0), None);
+    assert_eq!(c.nonce(&BOB), 2);
+}
+
+#[test]
+fn a_transaction_that_cannot_run_changes_nothing() {
+    let mut c = Chain::new();
+    let contract = c.deploy(ALICE, STORE_RUNTIME);
+    let root = c.root;
+    for bad in [
+        call(ALICE, EvmTarget::Call(contract), word(1), 5), // nonce ahead
+        call(ALICE, EvmTarget::Call(contract), word(1), 0), // nonce used
+        EvmCall {
+            gas_limit: 20_000, // below the intrinsic 21,000
+            ..call(ALICE, EvmTarget::Call(contract), word(1), 1)
+        },
+        EvmCall {
+            gas_limit: 16_777_217, // above the per-transaction cap
+            ..call(ALICE, EvmTarget::Call(contract), word(1), 1)
+        },
+        EvmCall {
+            value: 1, // no balance
+            ..call(ALICE, EvmTarget::Call(contract), word(1), 1)
+        },
+    ] {
+        let e = c.run(bad.clone(), false).unwrap_err();
+        assert!(matches!(e, EvmError::Invalid(_)), "{bad:?}: {e:?}");
+        assert_eq!(c.root, root, "{bad:?} changed the state");
+    }
+}
+
+#[test]
+fn only_deployers_create_contracts_directly_or_through_a_factory() {
+    let mut c = Chain::new();
+    let root = c.root;
+    let out = c
+        .run(
+            call(BOB, EvmTarget::Create, init_code(STORE_RUNTIME), 0),
+            false,
+        )
+        .unwrap();
+    assert_eq!(out.status, EvmStatus::DeployDenied);
+    assert_eq!(out.created, None);
+    assert_ne!(c.root, root);
+    assert_eq!(
+        c.nonce(&BOB),
+        1,
+        "a refused transaction still uses its nonce"
+    );
+    let would_be = revm::primitives::Address::from(BOB).create(0).0 .0;
+    assert_eq!(c.account(&would_be), None);
+
+    let factory = c.deploy(ALICE, FACTORY_RUNTIME);
+    // A non-deployer calling the factory: refused as a whole.
+    let out = c
+        .run(call(BOB, EvmTarget::Call(factory), vec![], 1), false)
+        .unwrap();
+    assert_eq!(out.status, EvmStatus::DeployDenied);
+    assert_eq!(c.nonce(&factory), 1, "the factory created nothing");
+    // A deployer calling it: the factory creates a contract.
+    let out = c
+        .run(call(ALICE, EvmTarget::Call(factory), vec![], 1), true)
+        .unwrap();
+    assert_eq!(out.status, EvmStatus::Success);
+    let child = revm::primitives::Address::from(factory).create(1).0 .0;
+    assert_eq!(&out.output[12..], child.as_slice());
+    assert_eq!(c.nonce(&factory), 2);
+    assert!(c.account(&child).is_some());
+}
+
+#[test]
+fn value_moves_between_accounts_and_the_supply_stays_the_sum() {
+    let mut c = Chain::new();
+    c.fund(ALICE, 100);
+    assert_eq!(c.supply(), 100);
+    let out = c
+        .run(
+            EvmCall {
+                value: 40,
+                ..call(ALICE, EvmTarget::Call(BOB), vec![], 0)
+            },
+            false,
+        )
+        .unwrap();
+    assert_eq!(out.status, EvmStatus::Success);
+    assert_eq!(out.gas_used, 21_000);
+    assert_eq!(c.account(&ALICE).unwrap().balance, 60);
+    assert_eq!(c.account(&BOB).unwrap().balance, 40);
+    assert_eq!(c.supply(), 100);
+    // More than the balance: not executable.
+    let e = c
+        .run(
+            EvmCall {
+                value: 61,
+                ..call(ALICE, EvmTarget::Call(BOB), vec![], 1)
+            },
+            false,
+        )
+        .unwrap_err();
+    assert!(matches!(e, EvmError::Invalid(_)), "{e:?}");
+}
+
+/// Two nodes running the same transactions write the same state: the same
+/// root after every block, whatever order revm's maps hold things in.
+#[test]
+fn the_same_transactions_give_the_same_roots() {
+    let run = || {
+        let mut c = Chain::new();
+        c.fund(ALICE, 1_000);
+        let mut roots = Vec::new();
+        let store = c.deploy(ALICE, STORE_RUNTIME);
+        roots.push(c.root);
+        let factory = c.deploy(ALICE, FACTORY_RUNTIME);
+        roots.push(c.root);
+        for i in 0..20u8 {
+            let nonce = c.nonce(&ALICE);
+            let (target, data) = match i % 3 {
+                0 => (EvmTarget::Call(store), word(i)),
+                1 => (EvmTarget::Call(factory), vec![]),
+                _ => (EvmTarget::Call([i; 20]), vec![]),
+            };
+            let out = c
+                .run(
+                    EvmCall {
+                        value: u128::from(i % 2),
+                        ..call(ALICE, target, data, nonce)
+                    },
+                    true,
+                )
+                .unwrap();
+            assert_ne!(out.status, EvmStatus::DeployDenied);
+            roots.push(c.root);
+        }
+        assert_eq!(c.supply(), 1_000);
+        roots
+    };
+    assert_eq!(run(), run());
+}
