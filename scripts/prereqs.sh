@@ -13,7 +13,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}"
 prereqs() {
     local what="${1:-build}" pkgs=() have_clang=0
     if ! command -v cargo >/dev/null 2>&1; then
-        echo "error: cargo not found. Install Rust (1.91 or newer) with rustup:" >&2
+        echo "error: cargo not found. Install Rust (1.94.1 or newer) with rustup:" >&2
         echo "  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh" >&2
         return 1
     fi
