@@ -11,6 +11,9 @@ use palisade_runtime::state::Overlay;
 use palisade_runtime::{commit_writes, get_with_proof, smt, MemStore, StateStore};
 use palisade_types::Hash;
 
+#[path = "../support/token.rs"]
+mod token;
+
 /// Runtime code: stores the first calldata word in slot 0, logs it
 /// (LOG0) and returns it.
 const STORE_RUNTIME: &[u8] = &[
@@ -377,4 +380,72 @@ fn the_same_transactions_give_the_same_roots() {
         roots
     };
     assert_eq!(run(), run());
+}
+
+/// A real ERC-20, compiled by solc-js: deployed, transferred, read back,
+/// its Transfer events and its custom error as Ethereum tools expect them.
+#[test]
+fn an_erc20_compiled_by_solc_works() {
+    let mut c = Chain::new();
+    let out = c
+        .run(
+            EvmCall {
+                gas_limit: 2_000_000,
+                ..call(ALICE, EvmTarget::Create, token::creation_code(1_000_000), 0)
+            },
+            true,
+        )
+        .unwrap();
+    assert_eq!(out.status, EvmStatus::Success, "{out:?}");
+    let tok = out.created.unwrap();
+    let transfer_topic = keccak(b"Transfer(address,address,uint256)");
+    assert_eq!(out.logs.len(), 1);
+    assert_eq!(out.logs[0].topics[0], transfer_topic);
+
+    let out = c
+        .run(
+            call(ALICE, EvmTarget::Call(tok), token::transfer(&BOB, 250), 1),
+            false,
+        )
+        .unwrap();
+    assert_eq!(out.status, EvmStatus::Success, "{out:?}");
+    assert_eq!(out.output, word(1), "transfer returns true");
+    let log = &out.logs[0];
+    assert_eq!(log.address, tok);
+    assert_eq!(log.topics.len(), 3);
+    assert_eq!(log.topics[0], transfer_topic);
+    assert_eq!(&log.topics[1][12..], ALICE.as_slice());
+    assert_eq!(&log.topics[2][12..], BOB.as_slice());
+    assert_eq!(token::decode_u128(&log.data), 250);
+    assert!(out.gas_used < 60_000, "{}", out.gas_used);
+
+    let balance = |c: &mut Chain, who: &[u8; 20]| {
+        let nonce = c.nonce(&ALICE);
+        let out = c
+            .run(
+                call(ALICE, EvmTarget::Call(tok), token::balance_of(who), nonce),
+                false,
+            )
+            .unwrap();
+        token::decode_u128(&out.output)
+    };
+    assert_eq!(balance(&mut c, &ALICE), 999_750);
+    assert_eq!(balance(&mut c, &BOB), 250);
+
+    // More than BOB has: the custom error, with its arguments.
+    let out = c
+        .run(
+            call(BOB, EvmTarget::Call(tok), token::transfer(&ALICE, 251), 0),
+            false,
+        )
+        .unwrap();
+    assert_eq!(out.status, EvmStatus::Revert);
+    assert_eq!(
+        out.output[..4],
+        token::selector("InsufficientBalance(uint256,uint256)")
+    );
+    assert_eq!(token::decode_u128(&out.output[4..36]), 250);
+    assert_eq!(token::decode_u128(&out.output[36..68]), 251);
+    assert!(out.logs.is_empty());
+    assert_eq!(balance(&mut c, &BOB), 250);
 }
