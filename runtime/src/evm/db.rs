@@ -6,25 +6,25 @@ use revm::primitives::{Address, Bytes, StorageKey, StorageValue, B256, KECCAK_EM
 use revm::state::AccountInfo;
 use revm::DatabaseRef;
 
-use super::records::{read_account, read_code, read_slot};
-use crate::state::Overlay;
+use super::records::{read_account, read_code, read_slot, StateRead};
 use crate::StoreError;
 
 impl DBErrorMarker for StoreError {}
 
 /// What revm reads: accounts, code and storage as the block has them so
-/// far (committed state under the block's earlier writes).
-pub(crate) struct EvmView<'o, 'a> {
-    pub st: &'o Overlay<'a>,
+/// far (committed state under the block's earlier writes), or as a past
+/// block left them.
+pub(crate) struct EvmView<'r, R: StateRead> {
+    pub st: &'r R,
 }
 
-impl std::fmt::Debug for EvmView<'_, '_> {
+impl<R: StateRead> std::fmt::Debug for EvmView<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("EvmView")
     }
 }
 
-impl DatabaseRef for EvmView<'_, '_> {
+impl<R: StateRead> DatabaseRef for EvmView<'_, R> {
     type Error = StoreError;
 
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, StoreError> {

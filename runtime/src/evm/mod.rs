@@ -17,8 +17,11 @@ mod guard;
 mod records;
 mod run;
 
-pub use records::{keys, EvmAccount, EMPTY_CODE_HASH};
-pub use run::{run_evm, EvmCall, EvmEnv, EvmError, EvmLog, EvmOutcome, EvmStatus, EvmTarget, SPEC};
+pub use records::{keys, AtRoot, EvmAccount, StateRead, EMPTY_CODE_HASH};
+pub use run::{
+    call_evm, estimate_gas, run_evm, EstimateError, EvmCall, EvmEnv, EvmError, EvmLog, EvmOutcome,
+    EvmStatus, EvmTarget, SPEC,
+};
 
 /// A 20-byte EVM address.
 pub type EvmAddress = [u8; 20];

@@ -3,7 +3,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::state::Overlay;
-use crate::StoreError;
+use crate::{StateStore, StoreError};
 
 use super::EvmAddress;
 
@@ -42,16 +42,48 @@ pub struct EvmAccount {
     pub code_hash: [u8; 32],
 }
 
+/// Where the EVM reads state from: a block being executed (its overlay),
+/// or the committed state at some root (calls and gas estimates against a
+/// past block).
+pub trait StateRead {
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+impl StateRead for Overlay<'_> {
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(key)
+    }
+}
+
+/// The committed state under `root` (which the store must still hold).
+#[derive(Clone, Copy)]
+pub struct AtRoot<'a> {
+    pub store: &'a dyn StateStore,
+    pub root: palisade_types::Hash,
+}
+
+impl std::fmt::Debug for AtRoot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AtRoot({})", self.root)
+    }
+}
+
+impl StateRead for AtRoot<'_> {
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        crate::get_at(self.store, self.root, key)
+    }
+}
+
 fn corrupt(key: &[u8], what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("EVM record {}: {what}", hex::encode(key)))
 }
 
 pub(crate) fn read_account(
-    st: &Overlay<'_>,
+    st: &impl StateRead,
     a: &EvmAddress,
 ) -> Result<Option<EvmAccount>, StoreError> {
     let key = keys::account(a);
-    st.get(&key)?
+    st.read(&key)?
         .map(|b| borsh::from_slice(&b).map_err(|e| corrupt(&key, e)))
         .transpose()
 }
@@ -65,19 +97,19 @@ pub(crate) fn write_account(st: &mut Overlay<'_>, a: &EvmAddress, acct: Option<&
 
 /// A slot's value: 32 bytes big-endian; zero is stored as no entry.
 pub(crate) fn read_slot(
-    st: &Overlay<'_>,
+    st: &impl StateRead,
     a: &EvmAddress,
     slot: &[u8; 32],
 ) -> Result<[u8; 32], StoreError> {
     let key = keys::slot(a, slot);
-    match st.get(&key)? {
+    match st.read(&key)? {
         None => Ok([0; 32]),
         Some(v) => <[u8; 32]>::try_from(v.as_slice()).map_err(|_| corrupt(&key, "not 32 bytes")),
     }
 }
 
-pub(crate) fn read_code(st: &Overlay<'_>, hash: &[u8; 32]) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn read_code(st: &impl StateRead, hash: &[u8; 32]) -> Result<Vec<u8>, StoreError> {
     let key = keys::code(hash);
-    st.get(&key)?
+    st.read(&key)?
         .ok_or_else(|| corrupt(&key, "code of an account is missing"))
 }

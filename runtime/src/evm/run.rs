@@ -4,12 +4,13 @@ use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::result::{EVMError, ExecutionResult, Output};
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::{Address, Bytes, TxKind, B256, U256};
+use revm::state::EvmState;
 use revm::{Context, InspectEvm, MainBuilder, MainContext};
 
 use super::commit::write_diff;
 use super::db::EvmView;
 use super::guard::DeployGuard;
-use super::records::{read_account, write_account, EvmAccount, EMPTY_CODE_HASH};
+use super::records::{read_account, write_account, EvmAccount, StateRead, EMPTY_CODE_HASH};
 use super::EvmAddress;
 use crate::state::Overlay;
 use crate::StoreError;
@@ -97,18 +98,27 @@ pub enum EvmError {
     Store(#[from] StoreError),
 }
 
-/// Runs `call` against `st` and, unless it is not executable, writes what
-/// it changed. `may_deploy`: whether the sender holds the right to create
-/// contracts (checked at every creation, nested ones included).
-pub fn run_evm(
-    st: &mut Overlay<'_>,
+/// What revm returned, before anything is written.
+struct Executed {
+    result: ExecutionResult,
+    state: EvmState,
+    /// The deployer rule refused a creation.
+    denied: bool,
+}
+
+/// Runs `call` on the state `st` reads, writing nothing. `simulate`: a
+/// call or gas estimate (any nonce is accepted), not a transaction.
+fn execute(
+    st: &impl StateRead,
     env: &EvmEnv,
     call: &EvmCall,
     may_deploy: bool,
-) -> Result<EvmOutcome, EvmError> {
+    simulate: bool,
+) -> Result<Executed, EvmError> {
     let mut cfg = CfgEnv::new_with_spec(SPEC);
     cfg.chain_id = env.chain_id;
     cfg.tx_gas_limit_cap = Some(env.tx_gas_limit);
+    cfg.disable_nonce_check = simulate;
     let block = BlockEnv {
         number: U256::from(env.height),
         beneficiary: Address::from(env.beneficiary),
@@ -138,36 +148,37 @@ pub fn run_evm(
         allowed: may_deploy,
         denied: false,
     };
-    let (result, denied) = {
-        let view = EvmView { st: &*st };
-        let mut evm = Context::mainnet()
-            .with_ref_db(view)
-            .with_block(block)
-            .with_cfg(cfg)
-            .build_mainnet_with_inspector(guard);
-        let result = evm.inspect_tx(tx);
-        (result, evm.inspector.denied)
-    };
-    let done = match result {
+    let mut evm = Context::mainnet()
+        .with_ref_db(EvmView { st })
+        .with_block(block)
+        .with_cfg(cfg)
+        .build_mainnet_with_inspector(guard);
+    let done = match evm.inspect_tx(tx) {
         Ok(done) => done,
         Err(EVMError::Database(e)) => return Err(EvmError::Store(e)),
         Err(e) => return Err(EvmError::Invalid(e.to_string())),
     };
-    let gas_used = done.result.tx_gas_used();
+    Ok(Executed {
+        result: done.result,
+        state: done.state,
+        denied: evm.inspector.denied,
+    })
+}
+
+/// The outcome of `result`, or of a refused creation.
+fn outcome(result: ExecutionResult, denied: bool) -> EvmOutcome {
+    let gas_used = result.tx_gas_used();
+    let failed = |status, output: Vec<u8>| EvmOutcome {
+        status,
+        gas_used,
+        output,
+        created: None,
+        logs: Vec::new(),
+    };
     if denied {
-        // Refused as a whole: only the sender's nonce moves (gas is free;
-        // with fees this is where they would be charged).
-        bump_nonce(st, &call.caller)?;
-        return Ok(EvmOutcome {
-            status: EvmStatus::DeployDenied,
-            gas_used,
-            output: Vec::new(),
-            created: None,
-            logs: Vec::new(),
-        });
+        return failed(EvmStatus::DeployDenied, Vec::new());
     }
-    write_diff(st, done.state)?;
-    Ok(match done.result {
+    match result {
         ExecutionResult::Success { logs, output, .. } => {
             let (output, created) = match output {
                 Output::Call(b) => (b.to_vec(), None),
@@ -188,21 +199,100 @@ pub fn run_evm(
                     .collect(),
             }
         }
-        ExecutionResult::Revert { output, .. } => EvmOutcome {
-            status: EvmStatus::Revert,
-            gas_used,
-            output: output.to_vec(),
-            created: None,
-            logs: Vec::new(),
-        },
-        ExecutionResult::Halt { reason, .. } => EvmOutcome {
-            status: EvmStatus::Halt(format!("{reason:?}")),
-            gas_used,
-            output: Vec::new(),
-            created: None,
-            logs: Vec::new(),
-        },
-    })
+        ExecutionResult::Revert { output, .. } => failed(EvmStatus::Revert, output.to_vec()),
+        ExecutionResult::Halt { reason, .. } => {
+            failed(EvmStatus::Halt(format!("{reason:?}")), Vec::new())
+        }
+    }
+}
+
+/// Runs `call` against `st` and, unless it is not executable, writes what
+/// it changed. `may_deploy`: whether the sender holds the right to create
+/// contracts (checked at every creation, nested ones included).
+pub fn run_evm(
+    st: &mut Overlay<'_>,
+    env: &EvmEnv,
+    call: &EvmCall,
+    may_deploy: bool,
+) -> Result<EvmOutcome, EvmError> {
+    let done = execute(&*st, env, call, may_deploy, false)?;
+    if done.denied {
+        // Refused as a whole: only the sender's nonce moves (gas is free;
+        // with fees this is where they would be charged).
+        bump_nonce(st, &call.caller)?;
+    } else {
+        write_diff(st, done.state)?;
+    }
+    Ok(outcome(done.result, done.denied))
+}
+
+/// `call` run on the state `st` reads, as `eth_call` does: nothing is
+/// written and the nonce is not checked.
+pub fn call_evm(
+    st: &impl StateRead,
+    env: &EvmEnv,
+    call: &EvmCall,
+    may_deploy: bool,
+) -> Result<EvmOutcome, EvmError> {
+    let done = execute(st, env, call, may_deploy, true)?;
+    Ok(outcome(done.result, done.denied))
+}
+
+/// The least gas limit with which `call` succeeds (`eth_estimateGas`), or
+/// how it fails with all the gas a transaction may have. A binary search
+/// over [`call_evm`]: the gas a successful run used is a lower bound, not
+/// the answer, since refunds and the 63/64 rule (EIP-150) need headroom.
+pub fn estimate_gas(
+    st: &impl StateRead,
+    env: &EvmEnv,
+    call: &EvmCall,
+    may_deploy: bool,
+) -> Result<u64, EstimateError> {
+    let with = |gas_limit: u64| {
+        call_evm(
+            st,
+            env,
+            &EvmCall {
+                gas_limit,
+                ..call.clone()
+            },
+            may_deploy,
+        )
+    };
+    let full = with(env.tx_gas_limit).map_err(EstimateError::Evm)?;
+    if full.status != EvmStatus::Success {
+        return Err(EstimateError::Fails(full));
+    }
+    // Invariant: `hi` succeeds; `lo` fails or is below the minimum.
+    let (mut lo, mut hi) = (full.gas_used.saturating_sub(1), env.tx_gas_limit);
+    // Usually enough on the first try.
+    let guess = full.gas_used.saturating_mul(64) / 63 + 2_300;
+    if guess < hi {
+        match with(guess) {
+            Ok(o) if o.status == EvmStatus::Success => hi = guess,
+            _ => lo = guess,
+        }
+    }
+    // Each step halves the range: at most 24 for a 2^24 cap.
+    while lo + 1 < hi {
+        let mid = lo + (hi - lo) / 2;
+        match with(mid) {
+            Ok(o) if o.status == EvmStatus::Success => hi = mid,
+            _ => lo = mid,
+        }
+    }
+    Ok(hi)
+}
+
+/// Why no gas limit works.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EstimateError {
+    #[error(transparent)]
+    Evm(EvmError),
+    /// It fails even with the most gas a transaction may have: the outcome
+    /// says how (revert data included).
+    #[error("execution fails: {:?}", .0.status)]
+    Fails(EvmOutcome),
 }
 
 fn bump_nonce(st: &mut Overlay<'_>, a: &EvmAddress) -> Result<(), StoreError> {

@@ -4,8 +4,8 @@
 //! at every creation, and the same writes on every run.
 
 use palisade_runtime::evm::{
-    keys, run_evm, EvmAccount, EvmCall, EvmEnv, EvmError, EvmOutcome, EvmStatus, EvmTarget,
-    EMPTY_CODE_HASH,
+    call_evm, estimate_gas, keys, run_evm, AtRoot, EstimateError, EvmAccount, EvmCall, EvmEnv,
+    EvmError, EvmOutcome, EvmStatus, EvmTarget, EMPTY_CODE_HASH,
 };
 use palisade_runtime::state::Overlay;
 use palisade_runtime::{commit_writes, get_with_proof, smt, MemStore, StateStore};
@@ -448,4 +448,93 @@ fn an_erc20_compiled_by_solc_works() {
     assert_eq!(token::decode_u128(&out.output[36..68]), 251);
     assert!(out.logs.is_empty());
     assert_eq!(balance(&mut c, &BOB), 250);
+}
+
+/// `eth_call` and `eth_estimateGas`: a call against the state of any kept
+/// root, writing nothing; the least gas limit that works, exactly.
+#[test]
+fn calls_and_gas_estimates_read_past_roots_and_write_nothing() {
+    let mut c = Chain::new();
+    let deploy = EvmCall {
+        gas_limit: 2_000_000,
+        ..call(ALICE, EvmTarget::Create, token::creation_code(1_000), 0)
+    };
+    let tok = c.run(deploy, true).unwrap().created.unwrap();
+    let before = c.root;
+    c.run(
+        call(ALICE, EvmTarget::Call(tok), token::transfer(&BOB, 10), 1),
+        false,
+    )
+    .unwrap();
+    let after = c.root;
+    let env = c.env.clone();
+    // Any nonce: a call is not a transaction.
+    let ask = call(BOB, EvmTarget::Call(tok), token::balance_of(&BOB), 77);
+    for (root, want) in [(before, 0), (after, 10)] {
+        let at = AtRoot {
+            store: &c.store,
+            root,
+        };
+        let out = call_evm(&at, &env, &ask, false).unwrap();
+        assert_eq!(out.status, EvmStatus::Success);
+        assert_eq!(token::decode_u128(&out.output), want);
+    }
+    assert_eq!(c.root, after, "a call changed the state");
+
+    let at = AtRoot {
+        store: &c.store,
+        root: after,
+    };
+    let send = call(BOB, EvmTarget::Call(tok), token::transfer(&ALICE, 4), 0);
+    let gas = estimate_gas(&at, &env, &send, false).unwrap();
+    let with = |g: u64| {
+        call_evm(
+            &at,
+            &env,
+            &EvmCall {
+                gas_limit: g,
+                ..send.clone()
+            },
+            false,
+        )
+    };
+    assert_eq!(with(gas).unwrap().status, EvmStatus::Success);
+    assert!(
+        with(gas - 1).map_or(true, |o| o.status != EvmStatus::Success),
+        "{gas} is not the least"
+    );
+    // The estimate is a real limit: the transaction succeeds with it.
+    let out = c
+        .run(
+            EvmCall {
+                gas_limit: gas,
+                ..send.clone()
+            },
+            false,
+        )
+        .unwrap();
+    assert_eq!(out.status, EvmStatus::Success);
+
+    // A transfer that cannot succeed: the estimate says why.
+    let at = AtRoot {
+        store: &c.store,
+        root: c.root,
+    };
+    let too_much = call(BOB, EvmTarget::Call(tok), token::transfer(&ALICE, 7), 1);
+    match estimate_gas(&at, &env, &too_much, false) {
+        Err(EstimateError::Fails(o)) => {
+            assert_eq!(o.status, EvmStatus::Revert);
+            assert_eq!(
+                o.output[..4],
+                token::selector("InsufficientBalance(uint256,uint256)")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A creation by a non-deployer fails in a call as in a block.
+    let create = call(BOB, EvmTarget::Create, init_code(STORE_RUNTIME), 0);
+    assert_eq!(
+        call_evm(&at, &env, &create, false).unwrap().status,
+        EvmStatus::DeployDenied
+    );
 }
