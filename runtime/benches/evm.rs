@@ -10,6 +10,8 @@ use palisade_runtime::state::Overlay;
 use palisade_runtime::{commit_writes, smt, MemStore};
 use palisade_types::Hash;
 
+// Shared with the tests, which use all of it.
+#[allow(dead_code)]
 #[path = "../tests/support/token.rs"]
 mod token;
 
