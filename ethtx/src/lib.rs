@@ -44,6 +44,8 @@ pub enum EthTxError {
     WrongChain { got: u64, want: u64 },
     #[error("signature has a high s value (EIP-2)")]
     HighS,
+    #[error("priority fee {tip} exceeds the fee cap {cap}")]
+    TipAboveFeeCap { tip: u128, cap: u128 },
     #[error("invalid signature: no sender can be recovered")]
     BadSignature,
 }
@@ -128,8 +130,14 @@ pub fn decode(raw: &[u8], chain_id: u64) -> Result<EthTx, EthTxError> {
     if *env.tx_hash() != hash {
         return Err(EthTxError::Malformed("not canonically encoded".into()));
     }
+    if let Some(tip) = env.max_priority_fee_per_gas() {
+        let cap = env.max_fee_per_gas();
+        if tip > cap {
+            return Err(EthTxError::TipAboveFeeCap { tip, cap });
+        }
+    }
     let sig = env.signature();
-    if sig.s() > SECP256K1N_HALF {
+    if !low_s(&sig.s().to_be_bytes::<32>()) {
         return Err(EthTxError::HighS);
     }
     let mut signature = [0u8; 64];
@@ -161,6 +169,11 @@ pub fn decode(raw: &[u8], chain_id: u64) -> Result<EthTx, EthTxError> {
         signature,
         y_parity: sig.v(),
     })
+}
+
+/// Whether `s` (32 bytes, big-endian) is at most half the group order.
+pub(crate) fn low_s(s: &[u8; 32]) -> bool {
+    U256::from_be_bytes(*s) <= SECP256K1N_HALF
 }
 
 /// The sender as alloy recovers it (k256): the reference the faster

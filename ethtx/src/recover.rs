@@ -32,6 +32,14 @@ fn address_of(xy: &[u8]) -> Address {
 }
 
 pub(crate) fn recover_one(tx: &EthTx, backend: Backend) -> Result<Address, EthTxError> {
+    // Checked here too (not only in `decode`), so both backends refuse a
+    // high-s signature alike: libsecp256k1 would recover it, k256 not.
+    let s: [u8; 32] = tx.signature[32..]
+        .try_into()
+        .map_err(|_| EthTxError::BadSignature)?;
+    if !crate::low_s(&s) {
+        return Err(EthTxError::HighS);
+    }
     match backend {
         Backend::Libsecp256k1 => {
             let id = RecoveryId::try_from(i32::from(tx.y_parity))
@@ -70,21 +78,19 @@ pub fn recover_batch(txs: &[EthTx], threads: usize) -> Vec<Result<Address, EthTx
         let parts: Vec<_> = txs
             .chunks(chunk)
             .map(|part| {
-                let handle = s.spawn(move || {
+                s.spawn(move || {
                     part.iter()
                         .map(|t| recover_one(t, Backend::default()))
                         .collect::<Vec<_>>()
-                });
-                (part.len(), handle)
+                })
             })
             .collect();
         parts
             .into_iter()
-            .flat_map(|(len, h)| {
-                // Recovery does not panic; were it to, its transactions
-                // count as unrecoverable rather than take the node down.
-                h.join()
-                    .unwrap_or_else(|_| vec![Err(EthTxError::BadSignature); len])
+            .flat_map(|h| {
+                // A panic is a bug, not a verdict on the transactions: it
+                // goes on up rather than become "bad signature" on one node.
+                h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
             })
             .collect()
     })

@@ -168,7 +168,7 @@ fn missing(g: &Genesis) -> Option<String> {
 }
 
 /// The consensus timing of a base propose timeout: prevote and precommit
-/// get half, their per-round increases a quarter (never under 50 ms);
+/// get half (at least 50 ms), their per-round increases a quarter;
 /// gives [`ConsensusParams::default`] for 1000 ms and 30 s.
 pub(crate) fn timing(
     propose_ms: u64,
@@ -206,7 +206,7 @@ pub fn new_genesis(a: &NewArgs) -> Result<Genesis> {
         accounts: Vec::new(),
     };
     g.check_draft()?;
-    write_atomic(&a.output, &g.to_json())?;
+    write_atomic_new(&a.output, &g.to_json())?;
     Ok(g)
 }
 
@@ -335,37 +335,47 @@ pub fn validate(file: &Path) -> Result<Genesis> {
 /// the same directory, synced, renamed over `path`, and the directory
 /// synced so the rename itself survives a crash.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    write_atomic_with(path, text, false)
+}
+
+/// [`write_atomic`] that never replaces an existing file, even one made
+/// while this was writing (`genesis new`).
+pub fn write_atomic_new(path: &Path, text: &str) -> Result<()> {
+    write_atomic_with(path, text, true)
+}
+
+fn write_atomic_with(path: &Path, text: &str, no_clobber: bool) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} names no file", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> Result<()> {
-        let mut f =
-            std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        f.write_all(text.as_bytes())
-            .and_then(|()| f.write_all(b"\n"))
-            .and_then(|()| f.sync_all())
-            .with_context(|| format!("write {}", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result?;
+    // A new file of a random name, created exclusively: nobody else's file
+    // (or link) in the directory can be written through it.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".genesis-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .with_context(|| format!("create a temporary file in {}", dir.display()))?;
+    tmp.write_all(text.as_bytes())
+        .and_then(|()| tmp.write_all(b"\n"))
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("write {}", tmp.path().display()))?;
+    let persisted = if no_clobber {
+        tmp.persist_noclobber(path)
+    } else {
+        tmp.persist(path)
+    };
+    persisted.map_err(|e| anyhow::anyhow!("write {}: {}", path.display(), e.error))?;
+    // The rename is done; syncing the directory makes it survive a crash.
+    // Failing that, the edit still took effect, so say so rather than fail.
     #[cfg(unix)]
-    std::fs::File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("sync {}", dir.display()))?;
+    if let Err(e) = std::fs::File::open(&dir).and_then(|d| d.sync_all()) {
+        eprintln!(
+            "warning: wrote {} but could not sync {}: {e}",
+            path.display(),
+            dir.display()
+        );
+    }
     Ok(())
 }
 

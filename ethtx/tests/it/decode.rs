@@ -160,6 +160,22 @@ fn refusals() {
     let twin = Signature::new(sig.r(), n - sig.s(), !sig.v());
     let env: TxEnvelope = eip1559(42, 0).into_signed(twin).into();
     assert_eq!(decode(&raw(env), 42).unwrap_err(), EthTxError::HighS);
+    // Handed a high-s signature directly, both backends refuse it alike.
+    let mut tx = decode(&raw(signed.clone().into()), 42).unwrap();
+    tx.signature[32..].copy_from_slice(&(n - sig.s()).to_be_bytes::<32>());
+    tx.y_parity = !tx.y_parity;
+    for backend in [Backend::Libsecp256k1, Backend::K256] {
+        assert_eq!(tx.recover_sender(backend).unwrap_err(), EthTxError::HighS);
+    }
+    // A tip above the fee cap (EIP-1559 forbids it).
+    let greedy = TxEip1559 {
+        max_priority_fee_per_gas: 8,
+        ..eip1559(42, 0)
+    };
+    assert_eq!(
+        decode(&raw(sign(greedy, &k).into()), 42).unwrap_err(),
+        EthTxError::TipAboveFeeCap { tip: 8, cap: 7 }
+    );
     // Trailing bytes, truncation, garbage, oversize.
     let good = raw(signed.into());
     let mut long = good.clone();

@@ -132,7 +132,7 @@ fn parse_value(kind: Kind, text: &str, what: &str) -> Result<Value, ConfigError>
     let bad =
         |expected: &str| ConfigError::Invalid(format!("{what}: expected {expected}, got {text:?}"));
     Ok(match kind {
-        Kind::Text => Value::from(text.to_string()),
+        Kind::Text => Value::from(text.trim().to_string()),
         Kind::Number => Value::from(
             text.trim()
                 .parse::<u64>()
@@ -335,7 +335,19 @@ impl Layered {
 /// Loads `file` (which must exist) under the environment and `flags`, and
 /// checks the result.
 pub fn load(file: &Path, flags: &SettingFlags) -> Result<Layered, ConfigError> {
-    load_with_env(file, flags, std::env::vars())
+    // `vars()` would panic on any variable that is not UTF-8, ours or not:
+    // only a PALISADE_ one that is not is an error.
+    let mut env = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        let Some(k) = k.to_str().filter(|k| k.starts_with("PALISADE_")) else {
+            continue;
+        };
+        let v = v
+            .into_string()
+            .map_err(|_| ConfigError::Invalid(format!("{k} is not valid UTF-8")))?;
+        env.push((k.to_string(), v));
+    }
+    load_with_env(file, flags, env)
 }
 
 /// [`load`] with the environment given (tests).

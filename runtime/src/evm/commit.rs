@@ -4,22 +4,38 @@ use revm::primitives::KECCAK_EMPTY;
 use revm::state::EvmState;
 
 use super::records::{keys, read_account, write_account, EvmAccount};
+use super::EvmAddress;
 use crate::state::Overlay;
 use crate::StoreError;
 
+/// One account's new state, checked and ready to write.
+struct Change {
+    address: EvmAddress,
+    /// `None` removes the account.
+    account: Option<EvmAccount>,
+    /// New code to store under its hash.
+    code: Option<([u8; 32], Vec<u8>)>,
+    /// Changed slots, in slot order: `None` clears one.
+    slots: Vec<([u8; 32], Option<[u8; 32]>)>,
+}
+
 /// Writes revm's state diff into `st`: accounts by address, then their
-/// changed slots by slot (revm's maps iterate in a random order), new code
-/// by hash, and the total supply moved by the net change of balances (a
-/// contract that destroys itself in its creating transaction, sending its
-/// balance to itself, burns it).
+/// changed slots by slot (revm's maps iterate in a random order), code
+/// under its hash, and the total supply moved by the net change of
+/// balances (a contract that destroys itself in its creating transaction,
+/// sending its balance to itself, burns it).
+///
+/// Everything is checked before anything is written, so an error leaves
+/// `st` as it was.
 pub(crate) fn write_diff(st: &mut Overlay<'_>, state: EvmState) -> Result<(), StoreError> {
     let mut touched: Vec<_> = state.into_iter().filter(|(_, a)| a.is_touched()).collect();
     touched.sort_by_key(|(addr, _)| *addr);
     let (mut before, mut after) = (0u128, 0u128);
     let overflow = || StoreError::Corrupt("EVM balances overflow u128".into());
+    let mut changes = Vec::with_capacity(touched.len());
     for (addr, acct) in touched {
-        let a = addr.0 .0;
-        let old = read_account(st, &a)?;
+        let address = addr.0 .0;
+        let old = read_account(&*st, &address)?;
         before = before
             .checked_add(old.map_or(0, |o| o.balance))
             .ok_or_else(overflow)?;
@@ -27,46 +43,82 @@ pub(crate) fn write_diff(st: &mut Overlay<'_>, state: EvmState) -> Result<(), St
         // destroyed, so it has no stored slots to remove. EIP-161: a
         // touched account left empty is removed.
         if acct.is_selfdestructed() || acct.is_empty() {
-            write_account(st, &a, None);
+            changes.push(Change {
+                address,
+                account: None,
+                code: None,
+                slots: Vec::new(),
+            });
             continue;
         }
         let balance = u128::try_from(acct.info.balance).map_err(|_| overflow())?;
         after = after.checked_add(balance).ok_or_else(overflow)?;
         let code_hash = acct.info.code_hash;
-        if code_hash != KECCAK_EMPTY {
-            if let Some(code) = &acct.info.code {
-                if acct.is_created() {
-                    st.put(keys::code(&code_hash.0), code.original_bytes().to_vec());
-                }
+        // Code is stored whenever an account's code hash is new to it
+        // (today only by creation), so no record names code that is not
+        // there.
+        let new_code = code_hash != KECCAK_EMPTY
+            && (acct.is_created() || old.is_none_or(|o| o.code_hash != code_hash.0));
+        let code = match (&acct.info.code, new_code) {
+            (Some(code), true) => Some((code_hash.0, code.original_bytes().to_vec())),
+            (None, true) => {
+                return Err(StoreError::Corrupt(format!(
+                    "EVM account 0x{} has new code {code_hash} but revm gave none",
+                    hex::encode(address)
+                )))
             }
-        }
-        write_account(
-            st,
-            &a,
-            Some(&EvmAccount {
+            (_, false) => None,
+        };
+        let mut slots: Vec<_> = acct
+            .changed_storage_slots()
+            .map(|(k, s)| {
+                let value =
+                    (!s.present_value.is_zero()).then(|| s.present_value.to_be_bytes::<32>());
+                (k.to_be_bytes::<32>(), value)
+            })
+            .collect();
+        slots.sort_by_key(|(k, _)| *k);
+        changes.push(Change {
+            address,
+            account: Some(EvmAccount {
                 balance,
                 nonce: acct.info.nonce,
                 code_hash: code_hash.0,
             }),
-        );
-        let mut slots: Vec<_> = acct.changed_storage_slots().collect();
-        slots.sort_by_key(|(k, _)| **k);
-        for (k, slot) in slots {
-            let key = keys::slot(&a, &k.to_be_bytes::<32>());
-            if slot.present_value.is_zero() {
-                st.delete(key);
-            } else {
-                st.put(key, slot.present_value.to_be_bytes::<32>().to_vec());
+            code,
+            slots,
+        });
+    }
+    // The EVM moves value and may burn it, never creates it: `after` is at
+    // most `before`, and the supply covers `before`.
+    let supply = match after.cmp(&before) {
+        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Less => Some(
+            st.supply()?
+                .checked_sub(before - after)
+                .ok_or_else(|| StoreError::Corrupt("supply does not cover EVM balances".into()))?,
+        ),
+        std::cmp::Ordering::Greater => Some(
+            st.supply()?
+                .checked_add(after - before)
+                .ok_or_else(overflow)?,
+        ),
+    };
+    for c in changes {
+        write_account(st, &c.address, c.account.as_ref());
+        if let Some((hash, code)) = c.code {
+            st.put(keys::code(&hash), code);
+        }
+        for (slot, value) in c.slots {
+            let key = keys::slot(&c.address, &slot);
+            match value {
+                Some(v) => st.put(key, v.to_vec()),
+                None => st.delete(key),
             }
         }
     }
-    if before != after {
-        let supply = st.supply()?;
-        let supply = supply
-            .checked_add(after)
-            .and_then(|s| s.checked_sub(before))
-            .ok_or_else(|| StoreError::Corrupt("supply does not cover EVM balances".into()))?;
-        st.set_supply(supply);
+    if let Some(s) = supply {
+        st.set_supply(s);
     }
     Ok(())
 }

@@ -59,9 +59,13 @@ pub enum EvmStatus {
     Success,
     /// REVERT: the output is the revert data.
     Revert,
-    /// Out of gas, an invalid opcode and the like.
+    /// Out of gas, an invalid opcode and the like. The text is revm's and
+    /// may change with it: for people, never for anything hashed (receipts
+    /// will carry a code of Palisade's own).
     Halt(String),
-    /// The sender may not create contracts and the transaction tried to.
+    /// The sender may not create contracts and the transaction tried to:
+    /// any creation attempt counts, even one that would have failed or
+    /// whose failure the contract would have caught.
     DeployDenied,
 }
 
@@ -270,7 +274,8 @@ pub fn estimate_gas(
     if guess < hi {
         match with(guess) {
             Ok(o) if o.status == EvmStatus::Success => hi = guess,
-            _ => lo = guess,
+            Ok(_) | Err(EvmError::Invalid(_)) => lo = guess,
+            Err(e @ EvmError::Store(_)) => return Err(EstimateError::Evm(e)),
         }
     }
     // Each step halves the range: at most 24 for a 2^24 cap.
@@ -278,7 +283,9 @@ pub fn estimate_gas(
         let mid = lo + (hi - lo) / 2;
         match with(mid) {
             Ok(o) if o.status == EvmStatus::Success => hi = mid,
-            _ => lo = mid,
+            // Too little gas: out of gas, or below the intrinsic cost.
+            Ok(_) | Err(EvmError::Invalid(_)) => lo = mid,
+            Err(e @ EvmError::Store(_)) => return Err(EstimateError::Evm(e)),
         }
     }
     Ok(hi)

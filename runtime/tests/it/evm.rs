@@ -538,3 +538,31 @@ fn calls_and_gas_estimates_read_past_roots_and_write_nothing() {
         EvmStatus::DeployDenied
     );
 }
+
+/// A contract that destroys itself in its creating transaction, naming
+/// itself as heir, burns what it was sent (EIP-6780): the account goes and
+/// the supply falls by the amount, even with a supply near the maximum.
+#[test]
+fn value_burnt_by_a_self_destroying_creation_leaves_the_supply() {
+    for (held, supply) in [(1_000u128, 1_000u128), (u128::MAX / 2, u128::MAX - 5)] {
+        let mut c = Chain::new();
+        c.fund(ALICE, held);
+        c.block(|st| st.set_supply(supply));
+        let burn = held / 2;
+        let init = vec![0x30, 0xff]; // SELFDESTRUCT(ADDRESS)
+        let out = c
+            .run(
+                EvmCall {
+                    value: burn,
+                    ..call(ALICE, EvmTarget::Create, init, 0)
+                },
+                true,
+            )
+            .unwrap();
+        assert_eq!(out.status, EvmStatus::Success, "{out:?}");
+        let created = revm::primitives::Address::from(ALICE).create(0).0 .0;
+        assert_eq!(c.account(&created), None);
+        assert_eq!(c.account(&ALICE).unwrap().balance, held - burn);
+        assert_eq!(c.supply(), supply - burn);
+    }
+}
