@@ -213,9 +213,17 @@ fn env_layers(
                 .map(|s| s.key.clone()),
         };
         let Some(key) = key else {
-            if sections.iter().any(|p| var.starts_with(p.as_str())) {
+            // A variable in a settings section, or one a letter or two from
+            // a setting's (`PALISADE_MONIKR`), is a mistake to report, not
+            // someone else's variable to ignore.
+            let near = all
+                .iter()
+                .map(Setting::env_var)
+                .find(|v| edit_distance(v, &var) <= 2);
+            if near.is_some() || sections.iter().any(|p| var.starts_with(p.as_str())) {
+                let hint = near.map_or(String::new(), |v| format!("did you mean {v}? "));
                 return Err(ConfigError::Invalid(format!(
-                    "{var} is not a setting (`palisade config show` lists every setting and its variable)"
+                    "{var} is not a setting ({hint}`palisade config show` lists every setting and its variable)"
                 )));
             }
             continue;
@@ -231,6 +239,24 @@ fn env_layers(
         ));
     }
     Ok(layers)
+}
+
+/// Levenshtein distance, for suggesting the variable meant.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(here + 1);
+            prev = here;
+        }
+    }
+    row[b.len()]
 }
 
 /// The settings the flags name, one layer per flag.

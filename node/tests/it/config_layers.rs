@@ -231,6 +231,15 @@ fn bad_values_name_the_variable_flag_or_file_and_unknown_names_are_refused() {
             .to_string();
         assert!(e.contains(want), "{vars:?} {flags:?}: {e}");
     }
+    // A top-level setting misspelt: refused, with the variable meant.
+    let e = load_with_env(
+        &path,
+        &SettingFlags::default(),
+        env(&[("PALISADE_MONIKR", "x")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("did you mean PALISADE_MONIKER?"), "{e}");
     // Variables outside the settings' sections are not settings and not errors.
     let l = load_with_env(
         &path,
@@ -239,6 +248,13 @@ fn bad_values_name_the_variable_flag_or_file_and_unknown_names_are_refused() {
             ("PALISADE_HOME", "/x"),
             ("PALISADE_RPC", "http://x"),
             ("PALISADE_FAULT_SEED", "1"),
+            ("PALISADE_KEY_FILE", "/k"),
+            ("PALISADE_BIN", "/b"),
+            ("PALISADE_TEST_NODE_BIN", "/t"),
+            ("PALISADE_FAULTS_FULL", "1"),
+            ("PALISADE_SIM_SEEDS_PER_CHUNK", "9"),
+            ("PALISADE_DOC_EXAMPLES", "write"),
+            ("PALISADE_ALLOW_INSECURE_KEY_PERMISSIONS", "1"),
         ]),
     )
     .unwrap();
