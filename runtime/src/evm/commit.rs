@@ -3,6 +3,7 @@
 use revm::primitives::KECCAK_EMPTY;
 use revm::state::EvmState;
 
+use super::db::Loaded;
 use super::records::{keys, read_account, write_account, EvmAccount};
 use super::EvmAddress;
 use crate::state::Overlay;
@@ -27,7 +28,13 @@ struct Change {
 ///
 /// Everything is checked before anything is written, so an error leaves
 /// `st` as it was.
-pub(crate) fn write_diff(st: &mut Overlay<'_>, state: EvmState) -> Result<(), StoreError> {
+/// `loaded`: the records revm read before the transaction (an account
+/// missing from it, which revm never leaves out, is read again).
+pub(crate) fn write_diff(
+    st: &mut Overlay<'_>,
+    state: EvmState,
+    loaded: &Loaded,
+) -> Result<(), StoreError> {
     let mut touched: Vec<_> = state.into_iter().filter(|(_, a)| a.is_touched()).collect();
     touched.sort_by_key(|(addr, _)| *addr);
     let (mut before, mut after) = (0u128, 0u128);
@@ -35,7 +42,10 @@ pub(crate) fn write_diff(st: &mut Overlay<'_>, state: EvmState) -> Result<(), St
     let mut changes = Vec::with_capacity(touched.len());
     for (addr, acct) in touched {
         let address = addr.0 .0;
-        let old = read_account(&*st, &address)?;
+        let old = match loaded.get(&address) {
+            Some(record) => *record,
+            None => read_account(&*st, &address)?,
+        };
         before = before
             .checked_add(old.map_or(0, |o| o.balance))
             .ok_or_else(overflow)?;

@@ -6,16 +6,35 @@ use revm::primitives::{Address, Bytes, StorageKey, StorageValue, B256, KECCAK_EM
 use revm::state::AccountInfo;
 use revm::DatabaseRef;
 
-use super::records::{read_account, read_code, read_slot, StateRead};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use super::records::{read_account, read_code, read_slot, EvmAccount, StateRead};
+use super::EvmAddress;
 use crate::StoreError;
 
 impl DBErrorMarker for StoreError {}
+
+/// The account records revm loaded, as they were before the transaction:
+/// every account it touches it loads first, so writing the diff needs no
+/// second read of them.
+pub(crate) type Loaded = BTreeMap<EvmAddress, Option<EvmAccount>>;
 
 /// What revm reads: accounts, code and storage as the block has them so
 /// far (committed state under the block's earlier writes), or as a past
 /// block left them.
 pub(crate) struct EvmView<'r, R: StateRead> {
     pub st: &'r R,
+    pub loaded: RefCell<Loaded>,
+}
+
+impl<'r, R: StateRead> EvmView<'r, R> {
+    pub fn new(st: &'r R) -> Self {
+        EvmView {
+            st,
+            loaded: RefCell::new(Loaded::new()),
+        }
+    }
 }
 
 impl<R: StateRead> std::fmt::Debug for EvmView<'_, R> {
@@ -30,7 +49,9 @@ impl<R: StateRead> DatabaseRef for EvmView<'_, R> {
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, StoreError> {
         // `with_code_hash` leaves the code out (the default holds empty
         // code), so revm loads it by hash when a call needs it.
-        Ok(read_account(self.st, &address.0 .0)?.map(|a| {
+        let record = read_account(self.st, &address.0 .0)?;
+        self.loaded.borrow_mut().insert(address.0 .0, record);
+        Ok(record.map(|a| {
             AccountInfo {
                 balance: U256::from(a.balance),
                 nonce: a.nonce,

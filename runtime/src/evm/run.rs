@@ -8,7 +8,7 @@ use revm::state::EvmState;
 use revm::{Context, InspectEvm, MainBuilder, MainContext};
 
 use super::commit::write_diff;
-use super::db::EvmView;
+use super::db::{EvmView, Loaded};
 use super::guard::DeployGuard;
 use super::records::{read_account, write_account, EvmAccount, StateRead, EMPTY_CODE_HASH};
 use super::EvmAddress;
@@ -108,6 +108,8 @@ struct Executed {
     state: EvmState,
     /// The deployer rule refused a creation.
     denied: bool,
+    /// The account records revm read.
+    loaded: Loaded,
 }
 
 /// Runs `call` on the state `st` reads, writing nothing. `simulate`: a
@@ -153,7 +155,7 @@ fn execute(
         denied: false,
     };
     let mut evm = Context::mainnet()
-        .with_ref_db(EvmView { st })
+        .with_ref_db(EvmView::new(st))
         .with_block(block)
         .with_cfg(cfg)
         .build_mainnet_with_inspector(guard);
@@ -162,10 +164,13 @@ fn execute(
         Err(EVMError::Database(e)) => return Err(EvmError::Store(e)),
         Err(e) => return Err(EvmError::Invalid(e.to_string())),
     };
+    let denied = evm.inspector.denied;
+    let loaded = evm.ctx.journaled_state.database.0.loaded.take();
     Ok(Executed {
         result: done.result,
         state: done.state,
-        denied: evm.inspector.denied,
+        denied,
+        loaded,
     })
 }
 
@@ -225,7 +230,7 @@ pub fn run_evm(
         // with fees this is where they would be charged).
         bump_nonce(st, &call.caller)?;
     } else {
-        write_diff(st, done.state)?;
+        write_diff(st, done.state, &done.loaded)?;
     }
     Ok(outcome(done.result, done.denied))
 }
