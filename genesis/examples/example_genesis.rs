@@ -17,8 +17,9 @@ fn main() {
     "max_timeout_ms": 30000, "block_interval_ms": 250
   }},
   "params": {{
-    "max_block_txs": 20000, "max_block_bytes": 8388608, "max_tx_bytes": 32768,
-    "max_value_bytes": 16384, "validator_update_delay": 2
+    "max_block_txs": 20000, "max_block_bytes": 8388608, "max_tx_bytes": 65536,
+    "max_value_bytes": 16384, "validator_update_delay": 2,
+    "max_block_gas": 1000000000, "min_gas_price": "0", "evm_chain_id": 1337
   }},
   "validators": [
     {{ "name": "validator-0", "consensus_key": "{}", "node_key": "{}", "power": 10 }},
@@ -27,6 +28,9 @@ fn main() {
   "accounts": [
     {{ "address": "{}", "balance": "1000000000", "roles": ["admin", "member", "minter"] }},
     {{ "address": "{}", "balance": "5000", "roles": ["member"] }}
+  ],
+  "evm_accounts": [
+    {{ "address": "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266", "balance": "7000", "roles": ["member", "deployer"] }}
   ]
 }}
 "#,

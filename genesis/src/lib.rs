@@ -9,7 +9,7 @@
 //!   "consensus": { "propose_ms": 1000, "propose_delta_ms": 500, "prevote_ms": 500,
 //!                  "prevote_delta_ms": 250, "precommit_ms": 500, "precommit_delta_ms": 250,
 //!                  "max_timeout_ms": 30000, "block_interval_ms": 250 },
-//!   "params": { "max_block_txs": 20000, "max_block_bytes": 8388608, "max_tx_bytes": 32768,
+//!   "params": { "max_block_txs": 20000, "max_block_bytes": 8388608, "max_tx_bytes": 65536,
 //!               "max_value_bytes": 16384, "validator_update_delay": 2 },
 //!   "validators": [ { "name": "v0", "consensus_key": "0x…", "node_key": "0x…", "power": 10 } ],
 //!   "accounts": [ { "address": "0x…", "balance": "1000000", "roles": ["admin", "member"] } ]
@@ -32,8 +32,8 @@ use std::path::Path;
 use borsh::BorshSerialize;
 use palisade_runtime::{initial_state, ChainParams, InitialState, StateChanges, ValidatorInfo};
 use palisade_types::{
-    sha256, Address, Amount, ChainId, Hash, KeyError, PublicKey, Role, Timestamp, Validator,
-    ValidatorSet, MAX_TOTAL_POWER,
+    sha256, Address, Amount, ChainId, EvmAddress, Hash, KeyError, PublicKey, Role, Timestamp,
+    Validator, ValidatorSet, MAX_TOTAL_POWER,
 };
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +92,20 @@ pub struct GenesisAccount {
     pub roles: Vec<Role>,
 }
 
+/// A genesis EVM account: an Ethereum (secp256k1) address funded and given
+/// roles at genesis, as `palisade dev` does for the standard development
+/// accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisEvmAccount {
+    pub address: EvmAddress,
+    #[serde(with = "amount")]
+    pub balance: Amount,
+    /// `member` and `deployer` only (an EVM address can send nothing else).
+    #[serde(default)]
+    pub roles: Vec<Role>,
+}
+
 mod amount {
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -123,6 +137,9 @@ pub struct Genesis {
     pub params: ChainParams,
     pub validators: Vec<GenesisValidator>,
     pub accounts: Vec<GenesisAccount>,
+    /// Ethereum accounts (20-byte addresses); optional.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evm_accounts: Vec<GenesisEvmAccount>,
 }
 
 fn read(path: &Path) -> Result<String, GenesisError> {
@@ -165,6 +182,17 @@ pub enum GenesisError {
     DuplicateAccount(Address),
     #[error("account {0} lists a role twice")]
     DuplicateRole(Address),
+    #[error("EVM account {0} is listed more than once")]
+    DuplicateEvmAccount(EvmAddress),
+    #[error("EVM account {0} lists a role twice")]
+    DuplicateEvmRole(EvmAddress),
+    #[error("EVM account {address} cannot hold the {role} role (only member and deployer)")]
+    RoleNotForEvmAccount {
+        address: EvmAddress,
+        role: &'static str,
+    },
+    #[error("EVM account {evm} is the EVM address of account {native}: list that account instead")]
+    EvmAccountIsNative { evm: EvmAddress, native: Address },
     #[error(
         "no account has the admin role: nobody could ever manage roles, validators or parameters"
     )]
@@ -287,6 +315,36 @@ impl Genesis {
                 .checked_add(a.balance)
                 .ok_or(GenesisError::SupplyOverflow)?;
         }
+        let natives: std::collections::BTreeMap<EvmAddress, Address> = self
+            .accounts
+            .iter()
+            .map(|a| (palisade_runtime::evm::evm_address(&a.address), a.address))
+            .collect();
+        let mut evm_addrs = BTreeSet::new();
+        for a in &self.evm_accounts {
+            if !evm_addrs.insert(a.address) {
+                return Err(GenesisError::DuplicateEvmAccount(a.address));
+            }
+            if let Some(native) = natives.get(&a.address) {
+                return Err(GenesisError::EvmAccountIsNative {
+                    evm: a.address,
+                    native: *native,
+                });
+            }
+            let roles: BTreeSet<Role> = a.roles.iter().copied().collect();
+            if roles.len() != a.roles.len() {
+                return Err(GenesisError::DuplicateEvmRole(a.address));
+            }
+            if let Some(r) = roles.iter().find(|r| !Role::EVM.contains(r)) {
+                return Err(GenesisError::RoleNotForEvmAccount {
+                    address: a.address,
+                    role: r.as_str(),
+                });
+            }
+            supply = supply
+                .checked_add(a.balance)
+                .ok_or(GenesisError::SupplyOverflow)?;
+        }
         if complete && !admin {
             return Err(GenesisError::NoAdmin);
         }
@@ -312,6 +370,10 @@ impl Genesis {
         self.validators.sort_by_key(|v| v.consensus_key);
         self.accounts.sort_by_key(|a| a.address);
         for a in &mut self.accounts {
+            a.roles.sort();
+        }
+        self.evm_accounts.sort_by_key(|a| a.address);
+        for a in &mut self.evm_accounts {
             a.roles.sort();
         }
     }
@@ -346,6 +408,11 @@ impl Genesis {
             params: self.params,
             accounts: self
                 .accounts
+                .iter()
+                .map(|a| (a.address, a.balance, a.roles.clone()))
+                .collect(),
+            evm_accounts: self
+                .evm_accounts
                 .iter()
                 .map(|a| (a.address, a.balance, a.roles.clone()))
                 .collect(),

@@ -37,6 +37,7 @@ impl Chain {
         let senders: Vec<Keypair> = (0..TXS).map(key).collect();
         let validator = key(TXS + 1);
         let init = InitialState {
+            evm_accounts: Vec::new(),
             params: ChainParams::default(),
             accounts: senders
                 .iter()

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use palisade_runtime::{BlockError as RuntimeBlockError, BlockOutcome, Runtime, Signatures};
+use palisade_runtime::{
+    BlockContext, BlockError as RuntimeBlockError, BlockOutcome, Runtime, Signatures,
+};
 use palisade_types::{
     Block, BlockHeader, BoundedVec, CommitCertificate, Hash, Height, PublicKey, SignedTransaction,
     Timestamp, ValidatorSet,
@@ -190,7 +192,10 @@ impl App {
             match self.rt.execute_block_hashed(
                 self.ledger.as_ref(),
                 root,
-                h,
+                BlockContext {
+                    height: h,
+                    time_ms: header.time.as_millis(),
+                },
                 &txs,
                 &hashes,
                 Signatures::Verified,
@@ -331,7 +336,10 @@ impl App {
         let outcome = self.rt.execute_block_hashed(
             self.ledger.as_ref(),
             root,
-            h,
+            BlockContext {
+                height: h,
+                time_ms: hd.time.as_millis(),
+            },
             &block.txs,
             tx_hashes,
             Signatures::Verified,

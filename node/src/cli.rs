@@ -445,6 +445,7 @@ fn one_validator_genesis(
     admin: &Keypair,
 ) -> Result<Genesis> {
     let g = Genesis {
+        evm_accounts: Vec::new(),
         chain_id: ChainId::new(&a.chain_id).map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?,
         genesis_time_ms: now_ms(),
         consensus: ConsensusParams::default(),
@@ -463,6 +464,7 @@ fn one_validator_genesis(
                 Role::Member,
                 Role::Minter,
                 Role::ValidatorOperator,
+                Role::Deployer,
             ],
         }],
     };
@@ -511,6 +513,7 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
     let admin = new_key();
     write_key(&a.output.join("admin_key.json"), &admin)?;
     let genesis = Genesis {
+        evm_accounts: Vec::new(),
         chain_id,
         genesis_time_ms: now_ms(),
         consensus: crate::genesis_cmd::timing(a.propose_timeout_ms, 30_000, a.block_interval_ms),
@@ -524,6 +527,7 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
                 Role::Member,
                 Role::Minter,
                 Role::ValidatorOperator,
+                Role::Deployer,
             ],
         })
         .chain((0..a.bench_accounts).map(|i| GenesisAccount {

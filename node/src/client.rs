@@ -11,7 +11,8 @@ use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use palisade_rpc::types::{BlockId, HexBytes, ReceiptResponse, StateQuery};
 use palisade_rpc::PalisadeApiClient;
 use palisade_types::{
-    encode, Action, Address, BoundedBytes, ChainId, Hash, Param, PublicKey, Role, Transaction,
+    encode, Action, Address, BoundedBytes, ChainId, EvmAddress, Hash, Param, PublicKey, Role,
+    Transaction,
 };
 
 use crate::home::{insecure_mode, read_key_with, KeyPermissions};
@@ -102,19 +103,48 @@ pub enum TxAction {
         #[arg(long)]
         key: String,
     },
-    /// Give an account a role (admin).
+    /// Give an account a role (admin). A 20-byte EVM address (0x and 40
+    /// hex digits) may hold member and deployer.
     Grant {
         #[arg(long)]
-        account: Address,
+        account: AccountArg,
         #[arg(long)]
         role: Role,
     },
-    /// Take a role from an account (admin).
+    /// Take a role from an account or EVM address (admin).
     Revoke {
         #[arg(long)]
-        account: Address,
+        account: AccountArg,
         #[arg(long)]
         role: Role,
+    },
+    /// Call an EVM contract, or send value to an EVM address, as this
+    /// account's EVM address (role member).
+    EvmCall {
+        #[arg(long)]
+        to: EvmAddress,
+        /// Value to send, in the smallest unit.
+        #[arg(long, default_value_t = 0)]
+        value: u128,
+        /// Call data, 0x-hex (an ABI-encoded call).
+        #[arg(long, default_value = "0x")]
+        data: String,
+        /// Most gas the call may use.
+        #[arg(long, default_value_t = DEFAULT_GAS_LIMIT)]
+        gas_limit: u64,
+    },
+    /// Deploy an EVM contract (roles member and deployer).
+    EvmCreate {
+        /// Creation code (init code with constructor arguments appended):
+        /// 0x-hex, or @FILE holding hex as solc writes it (`--bin`).
+        #[arg(long)]
+        code: String,
+        /// Value to give the contract, in the smallest unit.
+        #[arg(long, default_value_t = 0)]
+        value: u128,
+        /// Most gas the creation may use.
+        #[arg(long, default_value_t = DEFAULT_GAS_LIMIT)]
+        gas_limit: u64,
     },
     /// Add a validator (validator operator).
     ValidatorAdd {
@@ -146,6 +176,34 @@ pub enum TxAction {
     },
 }
 
+/// Gas limit of `tx evm-call` and `tx evm-create` when none is given:
+/// enough for most calls and deployments, within the per-transaction cap.
+pub const DEFAULT_GAS_LIMIT: u64 = 5_000_000;
+
+/// An account as `grant`/`revoke` name it: a native address (64 hex
+/// digits) or an EVM address (40).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountArg {
+    Native(Address),
+    Evm(EvmAddress),
+}
+
+impl std::str::FromStr for AccountArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<AccountArg, String> {
+        match s.trim_start_matches("0x").len() {
+            40 => s.parse().map(AccountArg::Evm).map_err(|e| format!("{s:?}: {e}")),
+            64 => s
+                .parse()
+                .map(AccountArg::Native)
+                .map_err(|e| format!("{s:?}: {e}")),
+            n => Err(format!(
+                "{s:?} is {n} hex digits: an account is 0x and 64 hex digits, an EVM address 0x and 40"
+            )),
+        }
+    }
+}
+
 /// Chain parameters an admin may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ParamName {
@@ -154,6 +212,8 @@ pub enum ParamName {
     MaxTxBytes,
     MaxValueBytes,
     ValidatorUpdateDelay,
+    MaxBlockGas,
+    MinGasPrice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,6 +299,23 @@ fn bytes_arg(s: &str) -> Result<Vec<u8>> {
     }
 }
 
+fn hex_arg(what: &str, s: &str) -> Result<Vec<u8>> {
+    let t = s.trim();
+    let digits = t.strip_prefix("0x").unwrap_or(t);
+    hex::decode(digits).map_err(|e| anyhow!("{what} is not hex: {e}"))
+}
+
+/// `--code`: hex, or `@FILE` holding hex (solc's `--bin` output).
+fn code_arg(s: &str) -> Result<Vec<u8>> {
+    match s.strip_prefix('@') {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+            hex_arg(path, &text)
+        }
+        None => hex_arg("--code", s),
+    }
+}
+
 fn bounded<const N: usize>(what: &str, s: &str) -> Result<BoundedBytes<N>> {
     BoundedBytes::new(bytes_arg(s)?).map_err(|len| anyhow!("{what} is {len} bytes; at most {N}"))
 }
@@ -267,13 +344,47 @@ fn action(a: &TxAction) -> Result<Action> {
             namespace: bounded("namespace", namespace)?,
             key: bounded("key", key)?,
         },
-        TxAction::Grant { account, role } => Action::GrantRole {
-            account: *account,
-            role: *role,
+        TxAction::Grant { account, role } => match account {
+            AccountArg::Native(account) => Action::GrantRole {
+                account: *account,
+                role: *role,
+            },
+            AccountArg::Evm(address) => Action::GrantEvmRole {
+                address: *address,
+                role: *role,
+            },
         },
-        TxAction::Revoke { account, role } => Action::RevokeRole {
-            account: *account,
-            role: *role,
+        TxAction::Revoke { account, role } => match account {
+            AccountArg::Native(account) => Action::RevokeRole {
+                account: *account,
+                role: *role,
+            },
+            AccountArg::Evm(address) => Action::RevokeEvmRole {
+                address: *address,
+                role: *role,
+            },
+        },
+        TxAction::EvmCall {
+            to,
+            value,
+            data,
+            gas_limit,
+        } => Action::EvmCall {
+            to: *to,
+            value: *value,
+            data: BoundedBytes::new(hex_arg("--data", data)?)
+                .map_err(|len| anyhow!("--data is {len} bytes; too large for a transaction"))?,
+            gas_limit: *gas_limit,
+        },
+        TxAction::EvmCreate {
+            code,
+            value,
+            gas_limit,
+        } => Action::EvmCreate {
+            value: *value,
+            code: BoundedBytes::new(code_arg(code)?)
+                .map_err(|len| anyhow!("--code is {len} bytes; too large for a transaction"))?,
+            gas_limit: *gas_limit,
         },
         TxAction::ValidatorAdd {
             consensus_key,
@@ -306,6 +417,8 @@ fn action(a: &TxAction) -> Result<Action> {
                     ParamName::MaxTxBytes => Param::MaxTxBytes(small()?),
                     ParamName::MaxValueBytes => Param::MaxValueBytes(small()?),
                     ParamName::ValidatorUpdateDelay => Param::ValidatorUpdateDelay(*value),
+                    ParamName::MaxBlockGas => Param::MaxBlockGas(*value),
+                    ParamName::MinGasPrice => Param::MinGasPrice(u128::from(*value)),
                 },
             }
         }
@@ -313,7 +426,7 @@ fn action(a: &TxAction) -> Result<Action> {
 }
 
 fn receipt_text(r: &ReceiptResponse) -> String {
-    if r.success {
+    let mut text = if r.success {
         format!(
             "committed {} in block {} (index {}): success",
             r.tx_hash, r.height, r.index
@@ -323,7 +436,20 @@ fn receipt_text(r: &ReceiptResponse) -> String {
             "committed {} in block {} (index {}): FAILED code {}: {}",
             r.tx_hash, r.height, r.index, r.code, r.error
         )
+    };
+    if let Some(e) = &r.evm {
+        text.push_str(&format!("\n  gas used {}", e.gas_used));
+        if let Some(c) = e.contract_address {
+            text.push_str(&format!("\n  contract {c}"));
+        }
+        if !e.output.is_empty() {
+            text.push_str(&format!("\n  output 0x{}", hex::encode(&e.output)));
+        }
+        if !e.logs.is_empty() {
+            text.push_str(&format!("\n  logs {}", e.logs.len()));
+        }
     }
+    text
 }
 
 /// `palisade tx ...`
@@ -452,7 +578,7 @@ pub fn query(q: QueryCommand) -> Result<()> {
                 print(ca.output, &a, || {
                     let roles: Vec<&str> = a.roles.iter().map(|r| r.as_str()).collect();
                     format!(
-                        "account {}\n  balance {}\n  nonce   {}\n  roles   {}",
+                        "account {}\n  balance {}\n  nonce   {}\n  roles   {}\n  evm     {}",
                         a.address,
                         a.balance,
                         a.nonce,
@@ -460,7 +586,8 @@ pub fn query(q: QueryCommand) -> Result<()> {
                             "-".to_string()
                         } else {
                             roles.join(", ")
-                        }
+                        },
+                        a.evm_address
                     )
                 })
             }

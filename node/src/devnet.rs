@@ -200,6 +200,7 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
         write_key(&home.node_key_file(), &node_key)?;
         write_key(&home.validator_key_file(), &validator_key)?;
         let genesis = Genesis {
+            evm_accounts: Vec::new(),
             chain_id: ChainId::new("palisade-dev").map_err(|e| anyhow::anyhow!("{e}"))?,
             genesis_time_ms: now_ms(),
             consensus: ConsensusParams {
@@ -219,15 +220,17 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
                 .map(|(i, k)| GenesisAccount {
                     address: k.address(),
                     balance: 1_000_000_000_000,
+                    // A development chain: every account may deploy.
                     roles: if i == 0 {
                         vec![
                             Role::Admin,
                             Role::Member,
                             Role::Minter,
                             Role::ValidatorOperator,
+                            Role::Deployer,
                         ]
                     } else {
-                        vec![Role::Member]
+                        vec![Role::Member, Role::Deployer]
                     },
                 })
                 .collect(),

@@ -198,6 +198,7 @@ pub fn new_genesis(a: &NewArgs) -> Result<Genesis> {
         );
     }
     let g = Genesis {
+        evm_accounts: Vec::new(),
         chain_id,
         genesis_time_ms: a.genesis_time_ms.unwrap_or_else(crate::app::now_ms),
         consensus: timing(a.propose_timeout_ms, a.max_timeout_ms, a.block_interval_ms),

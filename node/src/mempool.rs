@@ -357,7 +357,8 @@ impl Mempool {
     /// a write can affect are re-checked: those whose signer or named
     /// account was written, every other kind of action, and any whose
     /// admission overlapped a commit; all of them when the block wrote
-    /// anything but accounts (parameters, the validator set, data). Returns
+    /// anything but accounts and EVM records (parameters, the validator
+    /// set, data). Returns
     /// how many were dropped as invalid.
     pub fn update<'k>(
         &mut self,
@@ -398,6 +399,9 @@ impl Mempool {
                 Some(a) => {
                     self.written.insert(Address(a));
                 }
+                // EVM records (a new account's EVM index among them) only
+                // bear on EVM actions, which are re-checked anyway.
+                None if key.starts_with(b"evm/") => {}
                 None => everything = true,
             }
         }

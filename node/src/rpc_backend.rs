@@ -61,6 +61,13 @@ pub fn reason(e: &TxError) -> &'static str {
         TxError::TooManyValidators { .. } => "too_many_validators",
         TxError::TotalPowerTooLarge { .. } => "total_power_too_large",
         TxError::ValidatorChangeConflict => "validator_change_conflict",
+        TxError::RoleNotForEvmAddress(_) => "role_not_for_evm_address",
+        TxError::EvmReverted { .. } => "evm_reverted",
+        TxError::EvmHalted(_) => "evm_halted",
+        TxError::EvmNotExecutable(_) => "evm_not_executable",
+        TxError::GasLimitTooHigh { .. } => "gas_limit_too_high",
+        TxError::BlockGasExhausted { .. } => "block_gas_exhausted",
+        TxError::GasPriceTooLow { .. } => "gas_price_too_low",
     }
 }
 

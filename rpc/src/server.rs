@@ -215,6 +215,7 @@ impl RpcImpl {
                 code: r.code,
                 error: r.error,
                 events: r.events,
+                evm: r.evm,
             },
         ))
     }
@@ -536,6 +537,7 @@ impl PalisadeApiServer for RpcImpl {
     async fn state_get_account(&self, address: Address) -> RpcResult<AccountResponse> {
         self.backend.count_request("state_getAccount");
         let acct = self.backend.account(&address).map_err(backend_err)?;
+        let evm_address = palisade_runtime::evm::evm_address(&address);
         Ok(match acct {
             Some(a) => AccountResponse {
                 address,
@@ -543,6 +545,7 @@ impl PalisadeApiServer for RpcImpl {
                 nonce: a.nonce,
                 roles: a.role_list(),
                 exists: true,
+                evm_address,
             },
             None => AccountResponse {
                 address,
@@ -550,6 +553,7 @@ impl PalisadeApiServer for RpcImpl {
                 nonce: 0,
                 roles: Vec::new(),
                 exists: false,
+                evm_address,
             },
         })
     }

@@ -2,9 +2,10 @@
 //! counts are JSON numbers, amounts are decimal strings.
 
 use palisade_runtime::smt::Proof;
-use palisade_runtime::Event;
+use palisade_runtime::{Event, EvmReceipt};
 use palisade_types::{
-    Address, Block, BlockHeader, CommitCertificate, Hash, PublicKey, Role, SignedTransaction,
+    Address, Block, BlockHeader, CommitCertificate, EvmAddress, Hash, PublicKey, Role,
+    SignedTransaction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -180,6 +181,10 @@ pub struct ReceiptResponse {
     pub code: u16,
     pub error: String,
     pub events: Vec<Event>,
+    /// An EVM transaction's gas used, created contract, logs and output
+    /// (absent for other actions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evm: Option<EvmReceipt>,
 }
 
 /// Where a transaction stands, as the status subscription reports it.
@@ -212,6 +217,9 @@ pub struct AccountResponse {
     pub roles: Vec<Role>,
     /// Whether the account exists (an absent account reads as zero).
     pub exists: bool,
+    /// The account's address in the EVM, `keccak256(address)[12..]`: the
+    /// same balance, seen by contracts and Ethereum tools.
+    pub evm_address: EvmAddress,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use palisade_runtime::evm::{run_evm, EvmCall, EvmEnv, EvmStatus, EvmTarget};
 use palisade_runtime::state::Overlay;
 use palisade_runtime::{commit_writes, smt, MemStore};
-use palisade_types::Hash;
+use palisade_types::{EvmAddress, Hash};
 
 // Shared with the tests, which use all of it.
 #[allow(dead_code)]
@@ -17,17 +17,17 @@ mod token;
 
 const TXS: usize = 1_000;
 
-fn sender(i: usize) -> [u8; 20] {
+fn sender(i: usize) -> EvmAddress {
     let mut a = [0x5e; 20];
     a[12..].copy_from_slice(&(i as u64).to_be_bytes());
-    a
+    EvmAddress(a)
 }
 
-fn recipient(i: usize, round: u64) -> [u8; 20] {
+fn recipient(i: usize, round: u64) -> EvmAddress {
     let mut a = [0x7e; 20];
     a[4..12].copy_from_slice(&round.to_be_bytes());
     a[12..].copy_from_slice(&(i as u64).to_be_bytes());
-    a
+    EvmAddress(a)
 }
 
 fn env(height: u64) -> EvmEnv {
@@ -36,17 +36,19 @@ fn env(height: u64) -> EvmEnv {
         height,
         time_ms: 1_700_000_000_000 + height * 200,
         tx_gas_limit: 16_777_216,
-        beneficiary: [0; 20],
+        beneficiary: EvmAddress([0; 20]),
+        base_fee: 0,
     }
 }
 
-fn call(caller: [u8; 20], target: EvmTarget, data: Vec<u8>, nonce: u64) -> EvmCall {
+fn call(caller: EvmAddress, target: EvmTarget, data: Vec<u8>, nonce: u64) -> EvmCall {
     EvmCall {
         caller,
         target,
         value: 0,
         data,
         gas_limit: 2_000_000,
+        gas_price: 0,
         nonce,
     }
 }
@@ -65,7 +67,7 @@ fn block(store: &mut MemStore, root: Hash, height: u64, calls: &[EvmCall]) -> Ha
 }
 
 /// A token deployed by sender 0 and 1,000 tokens given to each sender.
-fn setup() -> (MemStore, Hash, [u8; 20]) {
+fn setup() -> (MemStore, Hash, EvmAddress) {
     let mut store = MemStore::default();
     let deployer = sender(0);
     let mut st = Overlay::new(&store);

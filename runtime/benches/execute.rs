@@ -66,6 +66,7 @@ fn bench(c: &mut Criterion) {
     let chain = ChainId::new("bench").expect("valid");
     let senders: Vec<Keypair> = (0..TXS).map(key).collect();
     let init = InitialState {
+        evm_accounts: Vec::new(),
         params: ChainParams::default(),
         accounts: members(&senders),
         validators: vec![ValidatorInfo {
@@ -100,6 +101,7 @@ fn bench(c: &mut Criterion) {
     // leaves in different parts of the tree, as under the bench load.
     let everyone: Vec<Keypair> = (0..ACCOUNTS).map(key).collect();
     let init = InitialState {
+        evm_accounts: Vec::new(),
         accounts: members(&everyone),
         ..init
     };

@@ -56,6 +56,27 @@ pub enum TxError {
     TotalPowerTooLarge { max: u64 },
     #[error("conflicts with a validator-set change already pending")]
     ValidatorChangeConflict,
+    #[error("role {0} cannot be held by an EVM address (only member and deployer can)")]
+    RoleNotForEvmAddress(&'static str),
+    #[error("execution reverted{}", revert_suffix(.reason))]
+    EvmReverted { reason: Option<String> },
+    #[error("EVM execution halted: {0}")]
+    EvmHalted(&'static str),
+    #[error("EVM transaction not executable: {0}")]
+    EvmNotExecutable(&'static str),
+    #[error("gas limit {limit} is above the most one transaction may use, {max}")]
+    GasLimitTooHigh { limit: u64, max: u64 },
+    #[error("the block has {left} gas left, the transaction's gas limit is {limit}")]
+    BlockGasExhausted { left: u64, limit: u64 },
+    #[error("gas price {price} is below the chain's minimum {min}")]
+    GasPriceTooLow { price: u128, min: u128 },
+}
+
+fn revert_suffix(reason: &Option<String>) -> String {
+    match reason {
+        Some(r) => format!(": {r}"),
+        None => String::new(),
+    }
 }
 
 impl TxError {
@@ -88,6 +109,13 @@ impl TxError {
             TxError::TooManyValidators { .. } => 28,
             TxError::TotalPowerTooLarge { .. } => 29,
             TxError::ValidatorChangeConflict => 30,
+            TxError::RoleNotForEvmAddress(_) => 31,
+            TxError::EvmReverted { .. } => 40,
+            TxError::EvmHalted(_) => 41,
+            TxError::EvmNotExecutable(_) => 42,
+            TxError::GasLimitTooHigh { .. } => 43,
+            TxError::BlockGasExhausted { .. } => 44,
+            TxError::GasPriceTooLow { .. } => 45,
         }
     }
 

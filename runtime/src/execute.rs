@@ -2,12 +2,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use palisade_types::limits::MAX_VALIDATORS;
 use palisade_types::{
-    batch, Action, Address, ChainId, Hash, Height, Param, PublicKey, Role, SignedTransaction,
-    Validator, ValidatorSet, MAX_TOTAL_POWER,
+    batch, Action, Address, Amount, ChainId, EvmAddress, Hash, Height, Param, PublicKey, Role,
+    SignedTransaction, Validator, ValidatorSet, MAX_TOTAL_POWER,
 };
 
-use crate::params::MAX_VALIDATOR_UPDATE_DELAY;
-use crate::receipt::{receipts_root, Event, Receipt};
+use crate::evm::{self, EvmCall, EvmEnv, EvmError, EvmStatus, EvmTarget};
+use crate::params::{MAX_TX_GAS, MAX_VALIDATOR_UPDATE_DELAY};
+use crate::receipt::{receipts_root, Event, EvmReceipt, Receipt};
 use crate::state::{Account, AppliedChanges, Overlay, ValidatorChange, ValidatorInfo};
 use crate::store::{commit_writes, StateChanges};
 use crate::{BlockError, ChainParams, StateStore, StoreError, TxError};
@@ -51,6 +52,43 @@ pub struct BlockOutcome {
     pub next_validator_set: ValidatorSet,
 }
 
+/// The block a transaction runs in, as the EVM sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockContext {
+    pub height: Height,
+    /// The header's time, Unix milliseconds (TIMESTAMP is its seconds).
+    pub time_ms: u64,
+}
+
+impl From<Height> for BlockContext {
+    /// A block at `height` with time zero (tests, and mempool checks whose
+    /// verdict no contract's view of the time may change: a revert is not
+    /// a refusal).
+    fn from(height: Height) -> BlockContext {
+        BlockContext { height, time_ms: 0 }
+    }
+}
+
+/// What a transaction's action did.
+#[derive(Debug, Default)]
+struct Applied {
+    events: Vec<Event>,
+    evm: Option<EvmReceipt>,
+    /// It ran and failed (an EVM revert, halt or refused creation): its
+    /// nonces (and gas fee) are used, nothing else changed, and its
+    /// receipt carries this error.
+    failure: Option<TxError>,
+}
+
+impl From<Vec<Event>> for Applied {
+    fn from(events: Vec<Event>) -> Applied {
+        Applied {
+            events,
+            ..Applied::default()
+        }
+    }
+}
+
 /// The state machine of one chain.
 #[derive(Debug, Clone)]
 pub struct Runtime {
@@ -74,6 +112,9 @@ impl Runtime {
     /// With the account's next nonce the action itself is also tried
     /// (without effect), so a transaction that would fail is refused here
     /// rather than wasting block space. The outer error is a storage failure.
+    /// An EVM action that would revert is admitted (as Ethereum nodes
+    /// do: its sender learns why from the receipt); one that would create
+    /// a contract its sender may not is refused.
     pub fn check_tx(
         &self,
         store: &dyn StateStore,
@@ -84,10 +125,14 @@ impl Runtime {
     ) -> Result<Result<(), TxError>, StoreError> {
         let mut st = Overlay::new(store);
         let params = st.params()?;
+        let ctx = BlockContext::from(height);
         let run = |st: &mut Overlay<'_>| -> Result<(), Admit> {
             let acct = self.admit(st, tx, &params, sigs, nonces)?;
             if tx.tx.nonce == acct.nonce {
-                self.apply(st, height, tx, acct, &params, false)?;
+                let applied = self.apply(st, &ctx, tx, acct, &params, false)?;
+                if let Some(e @ TxError::Unauthorized(_)) = applied.failure {
+                    return Err(Admit::Tx(e));
+                }
             }
             Ok(())
         };
@@ -142,6 +187,7 @@ impl Runtime {
                 got: tx.tx.nonce,
             }));
         }
+        check_evm_action(&tx.tx.action, &acct, params)?;
         if sigs != Signatures::Verified
             && !batch::verify_cofactored(
                 &tx.tx.signer.public_key(),
@@ -154,17 +200,18 @@ impl Runtime {
         Ok(acct)
     }
 
-    /// Executes block `height`'s transactions on the state at `root`.
+    /// Executes block `block`'s transactions on the state at `root`
+    /// (`block`: the height, or the height and time).
     pub fn execute_block(
         &self,
         store: &dyn StateStore,
         root: Hash,
-        height: Height,
+        block: impl Into<BlockContext>,
         txs: &[SignedTransaction],
         sigs: Signatures,
     ) -> Result<BlockOutcome, BlockError> {
         let hashes: Vec<Hash> = txs.iter().map(SignedTransaction::hash).collect();
-        self.execute_block_hashed(store, root, height, txs, &hashes, sigs)
+        self.execute_block_hashed(store, root, block, txs, &hashes, sigs)
     }
 
     /// [`Runtime::execute_block`] with each transaction's hash already
@@ -173,11 +220,13 @@ impl Runtime {
         &self,
         store: &dyn StateStore,
         root: Hash,
-        height: Height,
+        block: impl Into<BlockContext>,
         txs: &[SignedTransaction],
         hashes: &[Hash],
         sigs: Signatures,
     ) -> Result<BlockOutcome, BlockError> {
+        let ctx = block.into();
+        let height = ctx.height;
         let mut st = Overlay::new(store);
         let params = st.params()?;
         if txs.len() > params.max_block_txs as usize {
@@ -207,6 +256,7 @@ impl Runtime {
         // Parameters may change within the block, but only by SetParam:
         // read them again only after one.
         let mut params_now = params;
+        let mut gas_used: u64 = 0;
         for (index, tx) in txs.iter().enumerate() {
             let hash = hashes.get(index).copied().unwrap_or_else(|| tx.hash());
             if !seen.insert(hash) {
@@ -219,20 +269,39 @@ impl Runtime {
                     max: params.max_block_bytes as usize,
                 });
             }
+            let inadmissible = |e| match e {
+                Admit::Tx(error) => BlockError::InadmissibleTx { index, hash, error },
+                Admit::Store(s) => BlockError::Store(s),
+            };
             let acct = self
                 .admit(&st, tx, &params_now, sigs, NonceRule::Exact)
-                .map_err(|e| match e {
-                    Admit::Tx(error) => BlockError::InadmissibleTx { index, hash, error },
-                    Admit::Store(s) => BlockError::Store(s),
-                })?;
-            let receipt = match self.apply(&mut st, height, tx, acct, &params_now, true) {
-                Ok(events) => {
+                .map_err(inadmissible)?;
+            // Each EVM transaction's whole gas limit must fit what the
+            // block has left, as Ethereum counts it.
+            if let Some(limit) = evm_gas_limit(&tx.tx.action) {
+                let left = params_now.max_block_gas.saturating_sub(gas_used);
+                if limit > left {
+                    return Err(inadmissible(Admit::Tx(TxError::BlockGasExhausted {
+                        left,
+                        limit,
+                    })));
+                }
+            }
+            let receipt = match self.apply(&mut st, &ctx, tx, acct, &params_now, true) {
+                Ok(applied) => {
                     st.commit_tx();
+                    if let Some(e) = &applied.evm {
+                        gas_used = gas_used.saturating_add(e.gas_used);
+                    }
+                    let (code, error) = applied
+                        .failure
+                        .map_or((0, String::new()), |e| (e.code(), e.to_string()));
                     Receipt {
                         tx_hash: hash,
-                        code: 0,
-                        error: String::new(),
-                        events,
+                        code,
+                        error,
+                        events: applied.events,
+                        evm: applied.evm,
                     }
                 }
                 Err(Admit::Tx(e)) => {
@@ -247,6 +316,7 @@ impl Runtime {
                         code: e.code(),
                         error: e.to_string(),
                         events: Vec::new(),
+                        evm: None,
                     }
                 }
                 Err(Admit::Store(s)) => return Err(BlockError::Store(s)),
@@ -314,12 +384,13 @@ impl Runtime {
     fn apply(
         &self,
         st: &mut Overlay<'_>,
-        height: Height,
+        ctx: &BlockContext,
         tx: &SignedTransaction,
         mut signer: Account,
         params: &ChainParams,
         record: bool,
-    ) -> Result<Vec<Event>, Admit> {
+    ) -> Result<Applied, Admit> {
+        let height = ctx.height;
         let from = tx.tx.signer;
         signer.nonce = signer.nonce.checked_add(1).ok_or(TxError::Overflow)?;
         let need = |a: &Account, r: Role| {
@@ -342,7 +413,7 @@ impl Runtime {
                     st.set_account(&from, &signer);
                 } else {
                     st.set_account(&from, &signer);
-                    let mut dest = st.account(to)?.unwrap_or_default();
+                    let mut dest = account_or_new(st, to)?;
                     dest.balance = dest.balance.checked_add(*amount).ok_or(TxError::Overflow)?;
                     st.set_account(to, &dest);
                 }
@@ -362,7 +433,7 @@ impl Runtime {
                 nonzero(*amount)?;
                 let supply = st.supply()?.checked_add(*amount).ok_or(TxError::Overflow)?;
                 st.set_account(&from, &signer);
-                let mut dest = st.account(to)?.unwrap_or_default();
+                let mut dest = account_or_new(st, to)?;
                 dest.balance = dest.balance.checked_add(*amount).ok_or(TxError::Overflow)?;
                 st.set_account(to, &dest);
                 st.set_supply(supply);
@@ -439,7 +510,7 @@ impl Runtime {
             Action::GrantRole { account, role } => {
                 need(&signer, Role::Admin)?;
                 st.set_account(&from, &signer);
-                let mut a = st.account(account)?.unwrap_or_default();
+                let mut a = account_or_new(st, account)?;
                 if *role == Role::Admin && !a.has(Role::Admin) {
                     let n = st.admins()?.checked_add(1).ok_or(TxError::Overflow)?;
                     st.set_admins(n);
@@ -459,7 +530,7 @@ impl Runtime {
             Action::RevokeRole { account, role } => {
                 need(&signer, Role::Admin)?;
                 st.set_account(&from, &signer);
-                let mut a = st.account(account)?.unwrap_or_default();
+                let mut a = account_or_new(st, account)?;
                 if *role == Role::Admin && a.has(Role::Admin) {
                     let n = st.admins()?;
                     if n <= 1 {
@@ -569,9 +640,203 @@ impl Runtime {
                     Event::new("set_param", &[("param", format!("{param:?}"))])
                 })
             }
+            Action::GrantEvmRole { address, role } | Action::RevokeEvmRole { address, role } => {
+                need(&signer, Role::Admin)?;
+                if !Role::EVM.contains(role) {
+                    return Err(TxError::RoleNotForEvmAddress(role.as_str()).into());
+                }
+                let grant = matches!(tx.tx.action, Action::GrantEvmRole { .. });
+                st.set_account(&from, &signer);
+                set_evm_role(st, address, *role, grant)?;
+                ev(record, || {
+                    Event::new(
+                        if grant { "grant" } else { "revoke" },
+                        &[
+                            ("account", address.to_string()),
+                            ("role", role.as_str().into()),
+                        ],
+                    )
+                })
+            }
+            Action::EvmCall {
+                to,
+                value,
+                data,
+                gas_limit,
+            } => {
+                st.set_account(&from, &signer);
+                let target = EvmTarget::Call(*to);
+                return native_evm(
+                    st, ctx, params, &from, &signer, target, *value, data, *gas_limit,
+                );
+            }
+            Action::EvmCreate {
+                value,
+                code,
+                gas_limit,
+            } => {
+                st.set_account(&from, &signer);
+                let target = EvmTarget::Create;
+                return native_evm(
+                    st, ctx, params, &from, &signer, target, *value, code, *gas_limit,
+                );
+            }
         };
-        Ok(events)
+        Ok(events.into())
     }
+}
+
+/// The gas limit of an EVM action.
+fn evm_gas_limit(action: &Action) -> Option<u64> {
+    match action {
+        Action::EvmCall { gas_limit, .. } | Action::EvmCreate { gas_limit, .. } => Some(*gas_limit),
+        _ => None,
+    }
+}
+
+/// Most gas one transaction may use under `params`.
+pub fn max_tx_gas(params: &ChainParams) -> u64 {
+    MAX_TX_GAS.min(params.max_block_gas)
+}
+
+/// What makes an EVM action inadmissible (a block holding it is invalid):
+/// a sender without `member`, a creation by one without `deployer`, a gas
+/// limit above the cap. The rest (gas below the intrinsic cost, funds) is
+/// found by running it.
+fn check_evm_action(action: &Action, acct: &Account, params: &ChainParams) -> Result<(), TxError> {
+    let Some(limit) = evm_gas_limit(action) else {
+        return Ok(());
+    };
+    if !acct.has(Role::Member) {
+        return Err(TxError::unauthorized(Role::Member));
+    }
+    if matches!(action, Action::EvmCreate { .. }) && !acct.has(Role::Deployer) {
+        return Err(TxError::unauthorized(Role::Deployer));
+    }
+    let max = max_tx_gas(params);
+    if limit > max {
+        return Err(TxError::GasLimitTooHigh { limit, max });
+    }
+    Ok(())
+}
+
+/// Runs a native account's `evm_call` or `evm_create` as its EVM address,
+/// paying the base fee per gas. The native nonce was bumped by the caller;
+/// the EVM nonce moves in the EVM.
+#[allow(clippy::too_many_arguments)]
+fn native_evm(
+    st: &mut Overlay<'_>,
+    ctx: &BlockContext,
+    params: &ChainParams,
+    from: &Address,
+    signer: &Account,
+    target: EvmTarget,
+    value: Amount,
+    data: &[u8],
+    gas_limit: u64,
+) -> Result<Applied, Admit> {
+    let caller = evm::evm_address(from);
+    let nonce = evm::read_account(&*st, &caller)?.map_or(0, |a| a.nonce);
+    let env = evm_env(ctx, params);
+    let call = EvmCall {
+        caller,
+        target,
+        value,
+        data: data.to_vec(),
+        gas_limit,
+        gas_price: params.min_gas_price,
+        nonce,
+    };
+    let outcome = match evm::run_evm(st, &env, &call, signer.has(Role::Deployer)) {
+        Ok(o) => o,
+        Err(EvmError::Store(e)) => return Err(Admit::Store(e)),
+        Err(EvmError::Invalid(why)) => return Err(TxError::EvmNotExecutable(why).into()),
+    };
+    Ok(evm_applied(outcome))
+}
+
+/// The EVM environment of a block under `params`.
+pub fn evm_env(ctx: &BlockContext, params: &ChainParams) -> EvmEnv {
+    EvmEnv {
+        chain_id: params.evm_chain_id,
+        height: ctx.height.get(),
+        time_ms: ctx.time_ms,
+        tx_gas_limit: max_tx_gas(params),
+        // Fees above the base fee go to no one's key: gas on a
+        // permissioned chain pays for nothing a proposer provides.
+        beneficiary: EvmAddress::default(),
+        // `validate` keeps it within 64 bits.
+        base_fee: u64::try_from(params.min_gas_price).unwrap_or(u64::MAX),
+    }
+}
+
+/// A receipt's part of an executed EVM transaction.
+fn evm_applied(o: evm::EvmOutcome) -> Applied {
+    let failure = match o.status {
+        EvmStatus::Success => None,
+        EvmStatus::Revert => Some(TxError::EvmReverted {
+            reason: evm::revert_reason(&o.output),
+        }),
+        EvmStatus::Halt(why) => Some(TxError::EvmHalted(why)),
+        EvmStatus::DeployDenied => Some(TxError::unauthorized(Role::Deployer)),
+    };
+    Applied {
+        events: Vec::new(),
+        evm: Some(EvmReceipt {
+            gas_used: o.gas_used,
+            contract_address: o.created,
+            logs: o.logs,
+            output: o.output,
+        }),
+        failure,
+    }
+}
+
+/// The account at `a`, or a new one: a new account's EVM address is
+/// recorded (`evm/native/`), so the EVM sees its balance from then on.
+fn account_or_new(st: &mut Overlay<'_>, a: &Address) -> Result<Account, StoreError> {
+    if let Some(acct) = st.account(a)? {
+        return Ok(acct);
+    }
+    st.put(
+        evm::keys::native(&evm::evm_address(a)),
+        a.as_bytes().to_vec(),
+    );
+    Ok(Account::default())
+}
+
+/// Grants or revokes an EVM role: on the native account behind the
+/// address, or on the address itself.
+fn set_evm_role(
+    st: &mut Overlay<'_>,
+    address: &EvmAddress,
+    role: Role,
+    grant: bool,
+) -> Result<(), StoreError> {
+    if let Some(native) = evm::read_native(&*st, address)? {
+        let mut a = account_or_new(st, &native)?;
+        if grant {
+            a.grant(role);
+        } else {
+            a.revoke(role);
+        }
+        st.set_account(&native, &a);
+        return Ok(());
+    }
+    let mut roles = evm::read_roles(&*st, address)?;
+    let bit = 1u8 << role as u8;
+    if grant {
+        roles |= bit;
+    } else {
+        roles &= !bit;
+    }
+    let key = evm::keys::roles(address);
+    if roles == 0 {
+        st.delete(key);
+    } else {
+        st.put(key, vec![roles]);
+    }
+    Ok(())
 }
 
 /// Admission failure: the transaction's fault, or the store's.

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use palisade_types::{Address, Amount, Hash, Role};
+use palisade_types::{Address, Amount, EvmAddress, Hash, Role};
 
 use crate::smt::EMPTY;
 use crate::state::{Account, Overlay, ValidatorInfo};
@@ -13,6 +13,8 @@ pub struct InitialState {
     pub params: ChainParams,
     pub accounts: Vec<(Address, Amount, Vec<Role>)>,
     pub validators: Vec<ValidatorInfo>,
+    /// Ethereum accounts: address, balance, roles (member and deployer).
+    pub evm_accounts: Vec<(EvmAddress, Amount, Vec<Role>)>,
 }
 
 /// Writes of the genesis state, with its root. Fails only if the supply
@@ -42,6 +44,31 @@ pub fn initial_state(init: &InitialState) -> Result<StateChanges, StoreError> {
             admins += 1;
         }
         st.set_account(addr, a);
+        // Every native account has an EVM face (see `execute::account_or_new`).
+        st.put(
+            crate::evm::keys::native(&crate::evm::evm_address(addr)),
+            addr.as_bytes().to_vec(),
+        );
+    }
+    for (addr, balance, roles) in &init.evm_accounts {
+        supply = supply
+            .checked_add(*balance)
+            .ok_or_else(|| StoreError::Corrupt("genesis supply overflows".into()))?;
+        if *balance != 0 {
+            let record = crate::evm::EvmAccount {
+                balance: *balance,
+                nonce: 0,
+                code_hash: crate::evm::EMPTY_CODE_HASH,
+            };
+            st.put(
+                crate::evm::keys::account(addr),
+                palisade_types::encode(&record),
+            );
+        }
+        let bits = roles.iter().fold(0u8, |b, r| b | 1 << *r as u8);
+        if bits != 0 {
+            st.put(crate::evm::keys::roles(addr), vec![bits]);
+        }
     }
     let mut validators = init.validators.clone();
     validators.sort_by_key(|v| v.consensus_key);

@@ -37,10 +37,14 @@ pub mod test_vectors;
 
 pub use error::{BlockError, StoreError, TxError};
 pub use execute::{
-    to_set, BlockOutcome, NonceRule, Runtime, Signatures, MAX_NONCE_GAP, MAX_VALIDATOR_POWER,
+    evm_env, max_tx_gas, to_set, BlockContext, BlockOutcome, NonceRule, Runtime, Signatures,
+    MAX_NONCE_GAP, MAX_VALIDATOR_POWER,
 };
 pub use genesis_state::{initial_root, initial_state, InitialState};
-pub use params::{ChainParams, MAX_VALIDATOR_UPDATE_DELAY, MIN_MAX_BLOCK_BYTES, MIN_MAX_TX_BYTES};
-pub use receipt::{receipts_root, Event, Receipt};
+pub use params::{
+    ChainParams, DEFAULT_EVM_CHAIN_ID, MAX_MAX_BLOCK_GAS, MAX_TX_GAS, MAX_VALIDATOR_UPDATE_DELAY,
+    MIN_MAX_BLOCK_BYTES, MIN_MAX_BLOCK_GAS, MIN_MAX_TX_BYTES,
+};
+pub use receipt::{receipts_root, Event, EvmLog, EvmReceipt, Receipt};
 pub use state::{Account, ValidatorChange, ValidatorInfo};
 pub use store::{commit_writes, get_at, get_with_proof, MemStore, StateChanges, StateStore};

@@ -30,6 +30,41 @@ pub struct ChainParams {
     pub max_value_bytes: u32,
     /// A validator-set change made in block h takes effect at h + this (>= 1).
     pub validator_update_delay: u64,
+    /// Most EVM gas a block's transactions may use together (their gas
+    /// limits, counted as each is included). One transaction may use at
+    /// most this or [`MAX_TX_GAS`], the smaller.
+    #[serde(default = "default_max_block_gas")]
+    pub max_block_gas: u64,
+    /// Least gas price (wei per gas) an EVM transaction must offer: the
+    /// base fee of every block, burnt. Zero (the default) is a gas-free
+    /// network.
+    #[serde(default, with = "palisade_types::amount_str")]
+    pub min_gas_price: u128,
+    /// The EIP-155 chain id that Ethereum transactions sign for. Set at
+    /// genesis, never changed (a signed transaction names it).
+    #[serde(default = "default_evm_chain_id")]
+    pub evm_chain_id: u64,
+}
+
+/// Most gas one EVM transaction may use (EIP-7825's cap, 2^24).
+pub const MAX_TX_GAS: u64 = 1 << 24;
+/// Least `max_block_gas`: a block must fit a transaction of
+/// [`MAX_TX_GAS`], or contracts deployable elsewhere could not be here.
+pub const MIN_MAX_BLOCK_GAS: u64 = MAX_TX_GAS;
+/// Largest `max_block_gas` (a block of it runs for seconds, not minutes).
+pub const MAX_MAX_BLOCK_GAS: u64 = 10_000_000_000;
+/// The EIP-155 chain id a chain gets when its genesis names none (1337,
+/// the usual id of private development networks). Networks that share
+/// member keys should each set their own, so a transaction signed for one
+/// cannot be replayed on another.
+pub const DEFAULT_EVM_CHAIN_ID: u64 = 1337;
+
+fn default_max_block_gas() -> u64 {
+    ChainParams::default().max_block_gas
+}
+
+fn default_evm_chain_id() -> u64 {
+    DEFAULT_EVM_CHAIN_ID
 }
 
 impl Default for ChainParams {
@@ -37,9 +72,12 @@ impl Default for ChainParams {
         ChainParams {
             max_block_txs: 20_000,
             max_block_bytes: 8 * 1024 * 1024,
-            max_tx_bytes: 32 * 1024,
+            max_tx_bytes: 64 * 1024,
             max_value_bytes: 16 * 1024,
             validator_update_delay: 2,
+            max_block_gas: 1_000_000_000,
+            min_gas_price: 0,
+            evm_chain_id: DEFAULT_EVM_CHAIN_ID,
         }
     }
 }
@@ -88,6 +126,26 @@ impl ChainParams {
             MAX_VALIDATOR_UPDATE_DELAY,
             "validator_update_delay must be 1..=1000",
         )?;
+        within(
+            self.max_block_gas,
+            MIN_MAX_BLOCK_GAS,
+            MAX_MAX_BLOCK_GAS,
+            "max_block_gas must be 16777216..=10000000000",
+        )?;
+        // The EVM's base fee is 64 bits.
+        if self.min_gas_price > u128::from(u64::MAX) {
+            return Err(TxError::InvalidParam(
+                "min_gas_price must be 0..=18446744073709551615",
+            ));
+        }
+        // A chain id must fit an EIP-155 `v` (chain_id * 2 + 36) in 64 bits
+        // for the tools that keep it so.
+        within(
+            self.evm_chain_id,
+            1,
+            u64::MAX / 2 - 36,
+            "evm_chain_id must be 1..=9223372036854775771",
+        )?;
         if u64::from(self.max_tx_bytes) > u64::from(self.max_block_bytes) {
             return Err(TxError::InvalidParam(
                 "max_tx_bytes must not exceed max_block_bytes",
@@ -105,6 +163,8 @@ impl ChainParams {
             Param::MaxTxBytes(v) => next.max_tx_bytes = v,
             Param::MaxValueBytes(v) => next.max_value_bytes = v,
             Param::ValidatorUpdateDelay(v) => next.validator_update_delay = v,
+            Param::MaxBlockGas(v) => next.max_block_gas = v,
+            Param::MinGasPrice(v) => next.min_gas_price = v,
         }
         next.validate()?;
         Ok(next)

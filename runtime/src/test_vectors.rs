@@ -5,10 +5,13 @@
 use palisade_types::test_vectors::Vector;
 use palisade_types::{sha256, Keypair, Role};
 
+use crate::evm::{self, EvmAccount};
 use crate::smt::{self, EMPTY};
 use crate::state::{keys, Account, ValidatorInfo};
 use crate::store::{commit_writes, get_with_proof, MemStore};
-use crate::{initial_root, receipts_root, ChainParams, Event, InitialState, Receipt};
+use crate::{
+    initial_root, receipts_root, ChainParams, Event, EvmLog, EvmReceipt, InitialState, Receipt,
+};
 
 fn hex0x(b: &[u8]) -> String {
     format!("0x{}", hex(b))
@@ -145,6 +148,7 @@ pub fn all() -> Vec<Vector> {
         code: 0,
         error: String::new(),
         events: vec![Event::new("transfer", &[("amount", "5".into())])],
+        evm: None,
     };
     out.push(Vector {
         name: "receipt",
@@ -158,7 +162,68 @@ pub fn all() -> Vec<Vector> {
         ],
     });
 
+    let alice_evm = evm::evm_address(&alice.address());
+    out.push(Vector {
+        name: "evm-native-address",
+        fields: vec![
+            ("address", alice.address().to_string()),
+            ("evm_address", alice_evm.to_string()),
+            ("index_key", hex0x(&evm::keys::native(&alice_evm))),
+            ("index_value", hex0x(alice.address().as_bytes())),
+        ],
+    });
+
+    let contract = palisade_types::EvmAddress([0xcc; 20]);
+    let code = [0x60u8, 0x00, 0x60, 0x00, 0xf3];
+    let code_hash = revm::primitives::keccak256(code).0;
+    let record = EvmAccount {
+        balance: 5,
+        nonce: 1,
+        code_hash,
+    };
+    let mut slot = [0u8; 32];
+    slot[31] = 1;
+    out.push(Vector {
+        name: "evm-records",
+        fields: vec![
+            ("address", contract.to_string()),
+            ("code", hex0x(&code)),
+            ("code_hash", hex0x(&code_hash)),
+            ("account_key", hex0x(&evm::keys::account(&contract))),
+            ("account_value", hex0x(&palisade_types::encode(&record))),
+            ("code_key", hex0x(&evm::keys::code(&code_hash))),
+            ("slot", hex0x(&slot)),
+            ("slot_key", hex0x(&evm::keys::slot(&contract, &slot))),
+            ("roles_key", hex0x(&evm::keys::roles(&contract))),
+        ],
+    });
+
+    let evm_receipt = Receipt {
+        tx_hash: sha256(b"evm tx"),
+        code: 0,
+        error: String::new(),
+        events: Vec::new(),
+        evm: Some(EvmReceipt {
+            gas_used: 21_000,
+            contract_address: Some(contract),
+            logs: vec![EvmLog {
+                address: contract,
+                topics: vec![sha256(b"topic")],
+                data: vec![1, 2],
+            }],
+            output: vec![0xaa],
+        }),
+    };
+    out.push(Vector {
+        name: "receipt-evm",
+        fields: vec![
+            ("tx_hash", evm_receipt.tx_hash.to_string()),
+            ("encoding", hex0x(&palisade_types::encode(&evm_receipt))),
+        ],
+    });
+
     let init = InitialState {
+        evm_accounts: Vec::new(),
         params: ChainParams::default(),
         accounts: vec![(alice.address(), 1_000_000, vec![Role::Admin, Role::Member])],
         validators: vec![ValidatorInfo {
@@ -187,12 +252,15 @@ pub fn all() -> Vec<Vector> {
             (
                 "params",
                 format!(
-                    "max_block_txs {}, max_block_bytes {}, max_tx_bytes {}, max_value_bytes {}, validator_update_delay {}",
+                    "max_block_txs {}, max_block_bytes {}, max_tx_bytes {}, max_value_bytes {}, validator_update_delay {}, max_block_gas {}, min_gas_price {}, evm_chain_id {}",
                     init.params.max_block_txs,
                     init.params.max_block_bytes,
                     init.params.max_tx_bytes,
                     init.params.max_value_bytes,
-                    init.params.validator_update_delay
+                    init.params.validator_update_delay,
+                    init.params.max_block_gas,
+                    init.params.min_gas_price,
+                    init.params.evm_chain_id
                 ),
             ),
             (

@@ -17,6 +17,21 @@ pub struct Signature(pub [u8; 64]);
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
 pub struct Address(pub [u8; 32]);
 
+/// A 20-byte EVM address: a contract's, an Ethereum (secp256k1) account's,
+/// or the EVM face of a native account (`keccak256(address)[12..]`, see
+/// `palisade_runtime::evm::evm_address`). Shown and parsed as `0x` and 40 hex
+/// digits (either case; no EIP-55 checksum is required).
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize,
+)]
+pub struct EvmAddress(pub [u8; 20]);
+
+impl EvmAddress {
+    pub fn as_bytes(&self) -> &[u8; 20] {
+        &self.0
+    }
+}
+
 /// Why 32 bytes are not acceptable as a validator's consensus or node key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -179,10 +194,12 @@ macro_rules! hex_display {
 hex_display!(PublicKey, "PublicKey");
 hex_display!(Address, "Address");
 hex_display!(Signature, "Signature");
+hex_display!(EvmAddress, "EvmAddress");
 
 crate::hex_serde::impl_hex_fixed!(PublicKey, 32);
 crate::hex_serde::impl_hex_fixed!(Address, 32);
 crate::hex_serde::impl_hex_fixed!(Signature, 64);
+crate::hex_serde::impl_hex_fixed!(EvmAddress, 20);
 
 #[cfg(test)]
 mod tests {

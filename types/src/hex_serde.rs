@@ -127,3 +127,18 @@ mod tests {
         }
     }
 }
+
+/// Serde for byte strings of any length as `0x`-hex (EVM call data, return
+/// data, log data).
+pub mod bytes_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("0x{}", hex::encode(v)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        super::parse_hex(&s).map_err(serde::de::Error::custom)
+    }
+}

@@ -37,13 +37,16 @@ pub use bounded::{BoundedBytes, BoundedVec};
 pub use chain_id::{ChainId, ChainIdError};
 pub use codec::{decode, decode_with_limit, encode, encoded_len, hash_encoding, DecodeError, Wire};
 pub use commit::{CommitCertificate, CommitError, CommitSig};
-pub use crypto::{Address, KeyError, Keypair, PreparedKey, PublicKey, Signature, SignatureError};
+pub use crypto::{
+    Address, EvmAddress, KeyError, Keypair, PreparedKey, PublicKey, Signature, SignatureError,
+};
 pub use hash::{sha256, Hash};
-pub use hex_serde::{parse_hex, HexError};
+pub use hex_serde::{amount_str, bytes_hex, parse_hex, HexError};
 pub use ids::{ArithmeticError, Height, Round, Timestamp};
 pub use signing::{signing_bytes, Domain};
 pub use tx::{
-    Action, Amount, DataKey, DataValue, Namespace, Param, Role, SignedTransaction, Transaction,
+    Action, Amount, DataKey, DataValue, EvmData, Namespace, Param, Role, SignedTransaction,
+    Transaction,
 };
 pub use validator::{Validator, ValidatorSet, ValidatorSetError, MAX_TOTAL_POWER};
 pub use vote::{Proposal, SignedProposal, SignedVote, Vote, VoteType};

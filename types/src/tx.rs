@@ -3,8 +3,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::{MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TX_BYTES, MAX_VALUE_LEN};
 use crate::{
-    signing_bytes, Address, BoundedBytes, ChainId, Domain, Hash, Keypair, PublicKey, Signature,
-    SignatureError, Wire,
+    signing_bytes, Address, BoundedBytes, ChainId, Domain, EvmAddress, Hash, Keypair, PublicKey,
+    Signature, SignatureError, Wire,
 };
 
 /// Token amount in the chain's smallest unit.
@@ -15,6 +15,9 @@ pub type Namespace = BoundedBytes<MAX_NAMESPACE_LEN>;
 pub type DataKey = BoundedBytes<MAX_KEY_LEN>;
 /// Stored value (at most 64 KiB on the wire; the chain parameter may be lower).
 pub type DataValue = BoundedBytes<MAX_VALUE_LEN>;
+/// EVM call data or contract creation code (bounded by the transaction's
+/// size; `max_tx_bytes` and EIP-3860's init code limit apply on top).
+pub type EvmData = BoundedBytes<MAX_TX_BYTES>;
 
 /// A permission an account can hold. The borsh tag is the variant index.
 #[derive(
@@ -43,15 +46,24 @@ pub enum Role {
     Member = 2,
     /// May mint new tokens.
     Minter = 3,
+    /// May create EVM contracts (directly, or through a contract that runs
+    /// CREATE or CREATE2), beside `member`.
+    Deployer = 4,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 5] = [
         Role::Admin,
         Role::ValidatorOperator,
         Role::Member,
         Role::Minter,
+        Role::Deployer,
     ];
+
+    /// The roles a 20-byte EVM address may hold: it can only send EVM
+    /// transactions, so the roles of native governance stay with native
+    /// (ed25519) accounts.
+    pub const EVM: [Role; 2] = [Role::Member, Role::Deployer];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -59,6 +71,7 @@ impl Role {
             Role::ValidatorOperator => "validator_operator",
             Role::Member => "member",
             Role::Minter => "minter",
+            Role::Deployer => "deployer",
         }
     }
 }
@@ -70,7 +83,7 @@ impl std::str::FromStr for Role {
             .into_iter()
             .find(|r| r.as_str() == s || r.as_str().replace('_', "-") == s)
             .ok_or_else(|| {
-                format!("unknown role {s:?} (expected admin, validator_operator, member or minter)")
+                format!("unknown role {s:?} (expected admin, validator_operator, member, minter or deployer)")
             })
     }
 }
@@ -100,6 +113,10 @@ pub enum Param {
     MaxValueBytes(u32),
     /// Heights between a validator-set change's block and the height it takes effect.
     ValidatorUpdateDelay(u64),
+    /// Most EVM gas per block.
+    MaxBlockGas(u64),
+    /// Least EVM gas price, in wei (the smallest unit) per gas.
+    MinGasPrice(#[serde(with = "crate::hex_serde::amount_str")] u128),
 }
 
 /// What a transaction does. The borsh tag (one byte) is the variant index;
@@ -153,6 +170,29 @@ pub enum Action {
     },
     /// Change a chain parameter (admin).
     SetParam { param: Param },
+    /// Call the EVM contract (or pay the address) `to` as the signer's EVM
+    /// address, sending `value` (role `member`; creations inside need
+    /// `deployer`).
+    EvmCall {
+        to: EvmAddress,
+        #[serde(with = "crate::hex_serde::amount_str")]
+        value: Amount,
+        data: EvmData,
+        gas_limit: u64,
+    },
+    /// Create an EVM contract running `code` (its init code) with `value`
+    /// (roles `member` and `deployer`).
+    EvmCreate {
+        #[serde(with = "crate::hex_serde::amount_str")]
+        value: Amount,
+        code: EvmData,
+        gas_limit: u64,
+    },
+    /// Give a 20-byte EVM address the role `role` (admin; `member` or
+    /// `deployer`). The EVM address of a native account names that account.
+    GrantEvmRole { address: EvmAddress, role: Role },
+    /// Take the role `role` from a 20-byte EVM address (admin).
+    RevokeEvmRole { address: EvmAddress, role: Role },
 }
 
 /// An unsigned transaction.

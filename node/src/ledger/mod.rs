@@ -65,7 +65,9 @@ pub enum Durability {
 /// `txs` (there is no `receipts` column family).
 /// 3: no copy of each latest value beside the tree (`state` holds pages and
 /// blobs only; values are read from the tree).
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4: receipts have an EVM part, and the state the EVM's records (a chain
+/// of schema 3 gives other state roots under this build's rules).
+pub const SCHEMA_VERSION: u32 = 4;
 
 const CF_BLOCKS: &str = "blocks";
 const CF_BLOCK_INDEX: &str = "block_index";

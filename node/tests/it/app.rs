@@ -35,6 +35,7 @@ fn validators() -> Vec<Keypair> {
 
 fn node() -> Node {
     let init = InitialState {
+        evm_accounts: Vec::new(),
         params: ChainParams::default(),
         accounts: vec![
             (k(1).address(), 1_000_000, vec![Role::Admin, Role::Member]),
@@ -490,6 +491,7 @@ fn every_parameter_lowered_to_its_minimum_can_be_raised_again() {
         Param::MaxValueBytes(0),
         Param::ValidatorUpdateDelay(1),
         Param::MaxBlockTxs(1),
+        Param::MaxBlockGas(palisade_runtime::MIN_MAX_BLOCK_GAS),
     ];
     let back = [
         Param::MaxBlockTxs(d.max_block_txs),
@@ -497,6 +499,7 @@ fn every_parameter_lowered_to_its_minimum_can_be_raised_again() {
         Param::MaxTxBytes(d.max_tx_bytes),
         Param::MaxValueBytes(d.max_value_bytes),
         Param::ValidatorUpdateDelay(d.validator_update_delay),
+        Param::MaxBlockGas(d.max_block_gas),
     ];
     let mut a = node();
     let b = node();
@@ -504,14 +507,15 @@ fn every_parameter_lowered_to_its_minimum_can_be_raised_again() {
     for (i, param) in lowest.into_iter().chain(back).enumerate() {
         let h = i as u64 + 1;
         now = now.with(param).unwrap();
-        if h <= 5 {
+        if h <= 6 {
             // These are the minimums: one less is refused.
             let below = match param {
                 Param::MaxTxBytes(v) => Some(Param::MaxTxBytes(v - 1)),
                 Param::MaxBlockBytes(v) => Some(Param::MaxBlockBytes(v - 1)),
                 Param::ValidatorUpdateDelay(v) => Some(Param::ValidatorUpdateDelay(v - 1)),
                 Param::MaxBlockTxs(v) => Some(Param::MaxBlockTxs(v - 1)),
-                Param::MaxValueBytes(_) => None,
+                Param::MaxBlockGas(v) => Some(Param::MaxBlockGas(v - 1)),
+                Param::MaxValueBytes(_) | Param::MinGasPrice(_) => None,
             };
             if let Some(below) = below {
                 assert!(now.with(below).is_err(), "{below:?} allowed");
@@ -634,6 +638,7 @@ fn an_undecodable_node_key_in_state_does_not_stop_the_allowlist() {
         .collect();
     validators[3].node_key = bad;
     let init = InitialState {
+        evm_accounts: Vec::new(),
         params: ChainParams::default(),
         accounts: vec![(k(1).address(), 1, vec![Role::Admin])],
         validators,
@@ -651,4 +656,73 @@ fn an_undecodable_node_key_in_state_does_not_stop_the_allowlist() {
         .unwrap();
     let allowed = palisade_node::node::allowed_peers(&ledger, &[]).unwrap();
     assert_eq!(allowed.len(), 3);
+}
+
+/// Contracts see the block's header time (TIMESTAMP, in seconds), on the
+/// proposer and on the validator that re-executes the block alike.
+#[test]
+fn evm_transactions_see_the_header_time() {
+    use palisade_types::BoundedBytes;
+    let mut a = node();
+    let b = node();
+    let sign = |nonce, action| {
+        Transaction {
+            chain_id: chain(),
+            nonce,
+            signer: k(1).address(),
+            action,
+        }
+        .sign(&k(1))
+    };
+    run_block(
+        &mut a,
+        &b,
+        vec![sign(
+            0,
+            Action::GrantRole {
+                account: k(1).address(),
+                role: Role::Deployer,
+            },
+        )],
+    );
+    // Runtime code TIMESTAMP, MSTORE(0), RETURN(0, 32), behind init code
+    // that copies it out.
+    let runtime = [0x42, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xf3];
+    let mut init = vec![0x60, 9, 0x80, 0x60, 11, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3];
+    init.extend_from_slice(&runtime);
+    let created = run_block(
+        &mut a,
+        &b,
+        vec![sign(
+            1,
+            Action::EvmCreate {
+                value: 0,
+                code: BoundedBytes::new(init).unwrap(),
+                gas_limit: 200_000,
+            },
+        )],
+    );
+    let contract = created.outcome.receipts[0]
+        .evm
+        .as_ref()
+        .unwrap()
+        .contract_address
+        .unwrap();
+    let called = run_block(
+        &mut a,
+        &b,
+        vec![sign(
+            2,
+            Action::EvmCall {
+                to: contract,
+                value: 0,
+                data: BoundedBytes::new(vec![]).unwrap(),
+                gas_limit: 100_000,
+            },
+        )],
+    );
+    let out = &called.outcome.receipts[0].evm.as_ref().unwrap().output;
+    let secs = called.block.header.time.as_millis() / 1000;
+    assert_eq!(out[24..], secs.to_be_bytes());
+    assert!(out[..24].iter().all(|b| *b == 0));
 }

@@ -29,6 +29,7 @@ fn chain() -> ChainId {
 
 fn init(n: usize) -> InitialState {
     InitialState {
+        evm_accounts: Vec::new(),
         params: ChainParams::default(),
         accounts: vec![(k(1).address(), 1_000_000, vec![Role::Admin, Role::Member])],
         validators: (0..n)

@@ -19,6 +19,7 @@ fn dev_home(dir: &std::path::Path) -> (Home, NodeConfig) {
     write_key(&home.node_key_file(), &node_key).unwrap();
     write_key(&home.validator_key_file(), &validator).unwrap();
     let genesis = Genesis {
+        evm_accounts: Vec::new(),
         chain_id: ChainId::new("health-test").unwrap(),
         genesis_time_ms: palisade_node::app::now_ms(),
         consensus: ConsensusParams {

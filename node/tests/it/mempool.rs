@@ -19,6 +19,7 @@ fn k(n: u8) -> Keypair {
 fn env() -> Env {
     let chain = ChainId::new("mempool-test").unwrap();
     let init = InitialState {
+        evm_accounts: Vec::new(),
         params: ChainParams::default(),
         accounts: vec![
             (k(1).address(), 1_000, vec![Role::Admin, Role::Member]),

@@ -3,17 +3,22 @@
 use revm::primitives::KECCAK_EMPTY;
 use revm::state::EvmState;
 
-use super::db::Loaded;
-use super::records::{keys, read_account, write_account, EvmAccount};
-use super::EvmAddress;
-use crate::state::Overlay;
+use palisade_types::{Address, EvmAddress};
+
+use super::db::{load_account, Loaded};
+use super::records::{keys, read_native_account, write_account, EvmAccount, EMPTY_CODE_HASH};
+use crate::state::{Account, Overlay};
 use crate::StoreError;
 
 /// One account's new state, checked and ready to write.
 struct Change {
     address: EvmAddress,
-    /// `None` removes the account.
+    /// `None` removes the `evm/acct/` record.
     account: Option<EvmAccount>,
+    /// The native account behind the address, with its new balance: it
+    /// is written back, never removed (it holds roles and a nonce of its
+    /// own).
+    native: Option<(Address, Account)>,
     /// New code to store under its hash.
     code: Option<([u8; 32], Vec<u8>)>,
     /// Changed slots, in slot order: `None` clears one.
@@ -30,6 +35,10 @@ struct Change {
 /// `st` as it was.
 /// `loaded`: the records revm read before the transaction (an account
 /// missing from it, which revm never leaves out, is read again).
+///
+/// The EVM address of a native account keeps its balance in the native
+/// record: that balance is written there, and only a non-zero EVM nonce
+/// in `evm/acct/`.
 pub(crate) fn write_diff(
     st: &mut Overlay<'_>,
     state: EvmState,
@@ -41,14 +50,42 @@ pub(crate) fn write_diff(
     let overflow = || StoreError::Corrupt("EVM balances overflow u128".into());
     let mut changes = Vec::with_capacity(touched.len());
     for (addr, acct) in touched {
-        let address = addr.0 .0;
-        let old = match loaded.get(&address) {
-            Some(record) => *record,
-            None => read_account(&*st, &address)?,
+        let address = EvmAddress(addr.0 .0);
+        let loaded_acct = match loaded.get(&address) {
+            Some(l) => *l,
+            None => load_account(&*st, &address)?,
         };
+        let old = loaded_acct.record;
         before = before
-            .checked_add(old.map_or(0, |o| o.balance))
+            .checked_add(loaded_acct.balance())
             .ok_or_else(overflow)?;
+        if let Some((native, _)) = loaded_acct.native {
+            // No code can live at a native account's address (its creation
+            // would collide with a keccak preimage), so it is never
+            // created or destroyed: only its balance and nonce move.
+            if acct.info.code_hash != KECCAK_EMPTY && acct.info.code_hash.0 != [0; 32] {
+                return Err(StoreError::Corrupt(format!(
+                    "EVM code at native account address {address}"
+                )));
+            }
+            let balance = u128::try_from(acct.info.balance).map_err(|_| overflow())?;
+            after = after.checked_add(balance).ok_or_else(overflow)?;
+            let mut record = read_native_account(&*st, &native)?;
+            record.balance = balance;
+            let nonce = acct.info.nonce;
+            changes.push(Change {
+                address,
+                account: (nonce != 0).then_some(EvmAccount {
+                    balance: 0,
+                    nonce,
+                    code_hash: EMPTY_CODE_HASH,
+                }),
+                native: Some((native, record)),
+                code: None,
+                slots: Vec::new(),
+            });
+            continue;
+        }
         // EIP-6780: only an account created in this transaction can be
         // destroyed, so it has no stored slots to remove. EIP-161: a
         // touched account left empty is removed.
@@ -56,6 +93,7 @@ pub(crate) fn write_diff(
             changes.push(Change {
                 address,
                 account: None,
+                native: None,
                 code: None,
                 slots: Vec::new(),
             });
@@ -73,8 +111,7 @@ pub(crate) fn write_diff(
             (Some(code), true) => Some((code_hash.0, code.original_bytes().to_vec())),
             (None, true) => {
                 return Err(StoreError::Corrupt(format!(
-                    "EVM account 0x{} has new code {code_hash} but revm gave none",
-                    hex::encode(address)
+                    "EVM account {address} has new code {code_hash} but revm gave none"
                 )))
             }
             (_, false) => None,
@@ -95,6 +132,7 @@ pub(crate) fn write_diff(
                 nonce: acct.info.nonce,
                 code_hash: code_hash.0,
             }),
+            native: None,
             code,
             slots,
         });
@@ -115,7 +153,14 @@ pub(crate) fn write_diff(
         ),
     };
     for c in changes {
-        write_account(st, &c.address, c.account.as_ref());
+        if let Some((native, record)) = &c.native {
+            st.set_account(native, record);
+        }
+        // A native address without an EVM nonce has no record to remove
+        // unless it had one (a nonce is never lowered, so it had none).
+        if c.native.is_none() || c.account.is_some() {
+            write_account(st, &c.address, c.account.as_ref());
+        }
         if let Some((hash, code)) = c.code {
             st.put(keys::code(&hash), code);
         }

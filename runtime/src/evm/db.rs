@@ -9,16 +9,52 @@ use revm::DatabaseRef;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use super::records::{read_account, read_code, read_slot, EvmAccount, StateRead};
-use super::EvmAddress;
+use palisade_types::{Address as NativeAddress, EvmAddress};
+
+use super::records::{
+    read_account, read_code, read_native, read_native_account, read_slot, EvmAccount, StateRead,
+};
 use crate::StoreError;
 
 impl DBErrorMarker for StoreError {}
 
-/// The account records revm loaded, as they were before the transaction:
-/// every account it touches it loads first, so writing the diff needs no
-/// second read of them.
-pub(crate) type Loaded = BTreeMap<EvmAddress, Option<EvmAccount>>;
+/// An account as revm loaded it, before the transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoadedAccount {
+    /// Its `evm/acct/` record.
+    pub record: Option<EvmAccount>,
+    /// For the EVM address of a native account: that account and the
+    /// balance it had (the one revm saw).
+    pub native: Option<(NativeAddress, u128)>,
+}
+
+impl LoadedAccount {
+    /// The balance revm saw.
+    pub fn balance(&self) -> u128 {
+        match self.native {
+            Some((_, b)) => b,
+            None => self.record.map_or(0, |r| r.balance),
+        }
+    }
+}
+
+/// The accounts revm loaded: every account it touches it loads first, so
+/// writing the diff needs no second read of them.
+pub(crate) type Loaded = BTreeMap<EvmAddress, LoadedAccount>;
+
+/// Reads the account at `a` as revm sees it: a native account's balance
+/// with its EVM nonce, or an EVM account's record.
+pub(crate) fn load_account(
+    st: &impl StateRead,
+    a: &EvmAddress,
+) -> Result<LoadedAccount, StoreError> {
+    let record = read_account(st, a)?;
+    let native = match read_native(st, a)? {
+        Some(n) => Some((n, read_native_account(st, &n)?.balance)),
+        None => None,
+    };
+    Ok(LoadedAccount { record, native })
+}
 
 /// What revm reads: accounts, code and storage as the block has them so
 /// far (committed state under the block's earlier writes), or as a past
@@ -49,16 +85,23 @@ impl<R: StateRead> DatabaseRef for EvmView<'_, R> {
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, StoreError> {
         // `with_code_hash` leaves the code out (the default holds empty
         // code), so revm loads it by hash when a call needs it.
-        let record = read_account(self.st, &address.0 .0)?;
-        self.loaded.borrow_mut().insert(address.0 .0, record);
-        Ok(record.map(|a| {
+        let a = EvmAddress(address.0 .0);
+        let loaded = load_account(self.st, &a)?;
+        self.loaded.borrow_mut().insert(a, loaded);
+        if loaded.record.is_none() && loaded.native.is_none() {
+            return Ok(None);
+        }
+        let (nonce, code_hash) = loaded
+            .record
+            .map_or((0, KECCAK_EMPTY), |r| (r.nonce, B256::from(r.code_hash)));
+        Ok(Some(
             AccountInfo {
-                balance: U256::from(a.balance),
-                nonce: a.nonce,
+                balance: U256::from(loaded.balance()),
+                nonce,
                 ..AccountInfo::default()
             }
-            .with_code_hash(B256::from(a.code_hash))
-        }))
+            .with_code_hash(code_hash),
+        ))
     }
 
     fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, StoreError> {
@@ -71,7 +114,11 @@ impl<R: StateRead> DatabaseRef for EvmView<'_, R> {
     }
 
     fn storage_ref(&self, address: Address, index: StorageKey) -> Result<StorageValue, StoreError> {
-        let v = read_slot(self.st, &address.0 .0, &index.to_be_bytes::<32>())?;
+        let v = read_slot(
+            self.st,
+            &EvmAddress(address.0 .0),
+            &index.to_be_bytes::<32>(),
+        )?;
         Ok(U256::from_be_bytes(v))
     }
 

@@ -14,14 +14,17 @@
 mod commit;
 mod db;
 mod guard;
+mod reasons;
 mod records;
 mod run;
 
-pub use records::{keys, AtRoot, EvmAccount, StateRead, EMPTY_CODE_HASH};
+pub use palisade_types::EvmAddress;
+pub use reasons::revert_reason;
+pub use records::{
+    create_address, evm_address, keccak256, keys, read_account, read_code, read_native, read_roles,
+    read_slot, AtRoot, EvmAccount, StateRead, EMPTY_CODE_HASH,
+};
 pub use run::{
-    call_evm, estimate_gas, run_evm, EstimateError, EvmCall, EvmEnv, EvmError, EvmLog, EvmOutcome,
+    call_evm, estimate_gas, run_evm, EstimateError, EvmCall, EvmEnv, EvmError, EvmOutcome,
     EvmStatus, EvmTarget, SPEC,
 };
-
-/// A 20-byte EVM address.
-pub type EvmAddress = [u8; 20];

@@ -1,11 +1,10 @@
 //! How EVM accounts, code and storage are kept in the state tree.
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use palisade_types::{Address, EvmAddress};
 
-use crate::state::Overlay;
+use crate::state::{Account, Overlay};
 use crate::{StateStore, StoreError};
-
-use super::EvmAddress;
 
 /// keccak256 of empty code: the code hash of an account without code.
 pub const EMPTY_CODE_HASH: [u8; 32] = revm::primitives::KECCAK_EMPTY.0;
@@ -20,21 +19,56 @@ pub mod keys {
     pub const CODE_PREFIX: &[u8] = b"evm/code/";
     /// Storage: this prefix, the 20-byte address, the 32-byte slot.
     pub const SLOT_PREFIX: &[u8] = b"evm/slot/";
+    /// The native account behind an EVM address: this prefix, the 20-byte
+    /// address; the value is the 32-byte native address.
+    pub const NATIVE_PREFIX: &[u8] = b"evm/native/";
+    /// Roles of an EVM address that is no native account's: this prefix,
+    /// the 20-byte address; the value is the role bit set (one byte).
+    pub const ROLES_PREFIX: &[u8] = b"evm/roles/";
 
     pub fn account(a: &EvmAddress) -> Vec<u8> {
-        [ACCOUNT_PREFIX, a.as_slice()].concat()
+        [ACCOUNT_PREFIX, a.as_bytes()].concat()
     }
     pub fn code(hash: &[u8; 32]) -> Vec<u8> {
         [CODE_PREFIX, hash.as_slice()].concat()
     }
     pub fn slot(a: &EvmAddress, slot: &[u8; 32]) -> Vec<u8> {
-        [SLOT_PREFIX, a.as_slice(), slot.as_slice()].concat()
+        [SLOT_PREFIX, a.as_bytes(), slot.as_slice()].concat()
     }
+    pub fn native(a: &EvmAddress) -> Vec<u8> {
+        [NATIVE_PREFIX, a.as_bytes()].concat()
+    }
+    pub fn roles(a: &EvmAddress) -> Vec<u8> {
+        [ROLES_PREFIX, a.as_bytes()].concat()
+    }
+}
+
+/// The EVM address of a native account: the last 20 bytes of the keccak256
+/// of its 32-byte address (its ed25519 public key), as an Ethereum address
+/// is of a secp256k1 key.
+pub fn evm_address(a: &Address) -> EvmAddress {
+    let h = keccak256(a.as_bytes());
+    let mut out = [0u8; 20];
+    out.copy_from_slice(&h[12..]);
+    EvmAddress(out)
+}
+
+/// Keccak-256 (Ethereum's hash, not SHA3-256).
+pub fn keccak256(bytes: &[u8]) -> [u8; 32] {
+    revm::primitives::keccak256(bytes).0
+}
+
+/// The address of the contract `sender` creates with its EVM nonce
+/// `nonce` (CREATE: `keccak256(rlp([sender, nonce]))[12..]`).
+pub fn create_address(sender: &EvmAddress, nonce: u64) -> EvmAddress {
+    EvmAddress(revm::primitives::Address::from(sender.0).create(nonce).0 .0)
 }
 
 /// An EVM account: balance, nonce and the keccak256 of its code
 /// ([`EMPTY_CODE_HASH`] for none). An account that is empty in the sense of
-/// EIP-161 (no balance, nonce or code) has no record.
+/// EIP-161 (no balance, nonce or code) has no record. For the EVM address
+/// of a native account the balance is kept in the native record (`acct/`),
+/// this record keeps only the EVM nonce, and its balance field is zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct EvmAccount {
     pub balance: u128,
@@ -78,10 +112,7 @@ fn corrupt(key: &[u8], what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("EVM record {}: {what}", hex::encode(key)))
 }
 
-pub(crate) fn read_account(
-    st: &impl StateRead,
-    a: &EvmAddress,
-) -> Result<Option<EvmAccount>, StoreError> {
+pub fn read_account(st: &impl StateRead, a: &EvmAddress) -> Result<Option<EvmAccount>, StoreError> {
     let key = keys::account(a);
     st.read(&key)?
         .map(|b| borsh::from_slice(&b).map_err(|e| corrupt(&key, e)))
@@ -95,8 +126,44 @@ pub(crate) fn write_account(st: &mut Overlay<'_>, a: &EvmAddress, acct: Option<&
     }
 }
 
+/// The native account whose EVM address `a` is, if any.
+pub fn read_native(st: &impl StateRead, a: &EvmAddress) -> Result<Option<Address>, StoreError> {
+    let key = keys::native(a);
+    st.read(&key)?
+        .map(|b| {
+            <[u8; 32]>::try_from(b.as_slice())
+                .map(Address)
+                .map_err(|_| corrupt(&key, "not 32 bytes"))
+        })
+        .transpose()
+}
+
+pub(crate) fn read_native_account(st: &impl StateRead, a: &Address) -> Result<Account, StoreError> {
+    let key = crate::state::keys::account(a);
+    match st.read(&key)? {
+        Some(b) => borsh::from_slice(&b).map_err(|e| corrupt(&key, e)),
+        None => Err(corrupt(&key, "native account of an EVM address is missing")),
+    }
+}
+
+/// The role bit set of an EVM address: its native account's roles, or
+/// those granted to the address itself.
+pub fn read_roles(st: &impl StateRead, a: &EvmAddress) -> Result<u8, StoreError> {
+    if let Some(native) = read_native(st, a)? {
+        return Ok(read_native_account(st, &native)?.roles);
+    }
+    let key = keys::roles(a);
+    match st.read(&key)? {
+        None => Ok(0),
+        Some(b) => match b.as_slice() {
+            [r] => Ok(*r),
+            _ => Err(corrupt(&key, "not one byte")),
+        },
+    }
+}
+
 /// A slot's value: 32 bytes big-endian; zero is stored as no entry.
-pub(crate) fn read_slot(
+pub fn read_slot(
     st: &impl StateRead,
     a: &EvmAddress,
     slot: &[u8; 32],
@@ -108,7 +175,7 @@ pub(crate) fn read_slot(
     }
 }
 
-pub(crate) fn read_code(st: &impl StateRead, hash: &[u8; 32]) -> Result<Vec<u8>, StoreError> {
+pub fn read_code(st: &impl StateRead, hash: &[u8; 32]) -> Result<Vec<u8>, StoreError> {
     let key = keys::code(hash);
     st.read(&key)?
         .ok_or_else(|| corrupt(&key, "code of an account is missing"))

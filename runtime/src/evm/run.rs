@@ -7,11 +7,14 @@ use revm::primitives::{Address, Bytes, TxKind, B256, U256};
 use revm::state::EvmState;
 use revm::{Context, InspectEvm, MainBuilder, MainContext};
 
+use palisade_types::{EvmAddress, Hash};
+
 use super::commit::write_diff;
 use super::db::{EvmView, Loaded};
 use super::guard::DeployGuard;
+use super::reasons;
 use super::records::{read_account, write_account, EvmAccount, StateRead, EMPTY_CODE_HASH};
-use super::EvmAddress;
+use crate::receipt::EvmLog;
 use crate::state::Overlay;
 use crate::StoreError;
 
@@ -30,8 +33,10 @@ pub struct EvmEnv {
     pub time_ms: u64,
     /// Most gas one transaction may use.
     pub tx_gas_limit: u64,
-    /// Receives the fees (none while gas is free).
+    /// Receives the priority fees (COINBASE).
     pub beneficiary: EvmAddress,
+    /// Base fee per gas, burnt: the chain's `min_gas_price`.
+    pub base_fee: u64,
 }
 
 /// What a transaction calls, or that it creates a contract.
@@ -49,6 +54,9 @@ pub struct EvmCall {
     pub value: u128,
     pub data: Vec<u8>,
     pub gas_limit: u64,
+    /// Price per gas the sender pays (at least the base fee), with the
+    /// part above the base fee going to the beneficiary.
+    pub gas_price: u128,
     /// Must equal the caller's EVM nonce.
     pub nonce: u64,
 }
@@ -59,22 +67,13 @@ pub enum EvmStatus {
     Success,
     /// REVERT: the output is the revert data.
     Revert,
-    /// Out of gas, an invalid opcode and the like. The text is revm's and
-    /// may change with it: for people, never for anything hashed (receipts
-    /// will carry a code of Palisade's own).
-    Halt(String),
+    /// Out of gas, an invalid opcode and the like, named by Palisade
+    /// (stable across revm versions: receipts carry it).
+    Halt(&'static str),
     /// The sender may not create contracts and the transaction tried to:
     /// any creation attempt counts, even one that would have failed or
     /// whose failure the contract would have caught.
     DeployDenied,
-}
-
-/// A log a contract emitted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EvmLog {
-    pub address: EvmAddress,
-    pub topics: Vec<[u8; 32]>,
-    pub data: Vec<u8>,
 }
 
 /// An executed transaction: it is in the block and its sender's nonce
@@ -97,7 +96,7 @@ pub enum EvmError {
     /// cap or below the intrinsic cost, oversized init code, funds short of
     /// value + gas): nothing changed.
     #[error("EVM transaction not executable: {0}")]
-    Invalid(String),
+    Invalid(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -127,25 +126,25 @@ fn execute(
     cfg.disable_nonce_check = simulate;
     let block = BlockEnv {
         number: U256::from(env.height),
-        beneficiary: Address::from(env.beneficiary),
+        beneficiary: Address::from(env.beneficiary.0),
         timestamp: U256::from(env.time_ms / 1000),
         gas_limit: env.tx_gas_limit,
-        basefee: 0,
+        basefee: env.base_fee,
         difficulty: U256::ZERO,
         // No randomness beacon: PREVRANDAO is zero on every node.
         prevrandao: Some(B256::ZERO),
         ..BlockEnv::default()
     };
     let tx = TxEnv {
-        caller: Address::from(call.caller),
+        caller: Address::from(call.caller.0),
         kind: match call.target {
-            EvmTarget::Call(to) => TxKind::Call(Address::from(to)),
+            EvmTarget::Call(to) => TxKind::Call(Address::from(to.0)),
             EvmTarget::Create => TxKind::Create,
         },
         value: U256::from(call.value),
         data: Bytes::from(call.data.clone()),
         gas_limit: call.gas_limit,
-        gas_price: 0,
+        gas_price: call.gas_price,
         nonce: call.nonce,
         chain_id: Some(env.chain_id),
         ..TxEnv::default()
@@ -162,7 +161,11 @@ fn execute(
     let done = match evm.inspect_tx(tx) {
         Ok(done) => done,
         Err(EVMError::Database(e)) => return Err(EvmError::Store(e)),
-        Err(e) => return Err(EvmError::Invalid(e.to_string())),
+        Err(EVMError::Transaction(e)) => return Err(EvmError::Invalid(reasons::invalid(&e))),
+        Err(EVMError::Header(_)) => return Err(EvmError::Invalid("invalid block environment")),
+        Err(EVMError::Custom(_) | EVMError::CustomAny(_)) => {
+            return Err(EvmError::Invalid("transaction refused by the EVM"))
+        }
     };
     let denied = evm.inspector.denied;
     let loaded = evm.ctx.journaled_state.database.0.loaded.take();
@@ -191,7 +194,7 @@ fn outcome(result: ExecutionResult, denied: bool) -> EvmOutcome {
         ExecutionResult::Success { logs, output, .. } => {
             let (output, created) = match output {
                 Output::Call(b) => (b.to_vec(), None),
-                Output::Create(b, a) => (b.to_vec(), a.map(|a| a.0 .0)),
+                Output::Create(b, a) => (b.to_vec(), a.map(|a| EvmAddress(a.0 .0))),
             };
             EvmOutcome {
                 status: EvmStatus::Success,
@@ -201,8 +204,8 @@ fn outcome(result: ExecutionResult, denied: bool) -> EvmOutcome {
                 logs: logs
                     .into_iter()
                     .map(|l| EvmLog {
-                        address: l.address.0 .0,
-                        topics: l.data.topics().iter().map(|t| t.0).collect(),
+                        address: EvmAddress(l.address.0 .0),
+                        topics: l.data.topics().iter().map(|t| Hash(t.0)).collect(),
                         data: l.data.data.to_vec(),
                     })
                     .collect(),
@@ -210,7 +213,7 @@ fn outcome(result: ExecutionResult, denied: bool) -> EvmOutcome {
         }
         ExecutionResult::Revert { output, .. } => failed(EvmStatus::Revert, output.to_vec()),
         ExecutionResult::Halt { reason, .. } => {
-            failed(EvmStatus::Halt(format!("{reason:?}")), Vec::new())
+            failed(EvmStatus::Halt(reasons::halt(&reason)), Vec::new())
         }
     }
 }

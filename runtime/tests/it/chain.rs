@@ -51,6 +51,7 @@ impl Chain {
     pub fn with_validators(params: ChainParams, validators: Vec<ValidatorInfo>) -> Chain {
         let chain_id = ChainId::new("test-chain").unwrap();
         let init = InitialState {
+            evm_accounts: Vec::new(),
             params,
             accounts: vec![
                 (

@@ -9,10 +9,10 @@ use palisade_runtime::evm::{
 };
 use palisade_runtime::state::Overlay;
 use palisade_runtime::{commit_writes, get_with_proof, smt, MemStore, StateStore};
-use palisade_types::Hash;
+use palisade_types::{EvmAddress, Hash};
 
 #[path = "../support/token.rs"]
-mod token;
+pub mod token;
 
 /// Runtime code: stores the first calldata word in slot 0, logs it
 /// (LOG0) and returns it.
@@ -35,14 +35,14 @@ const REVERT_RUNTIME: &[u8] = &[
 
 /// Runtime code: CREATE a contract with empty init code and return its
 /// address (zero if the creation failed).
-const FACTORY_RUNTIME: &[u8] = &[
+pub const FACTORY_RUNTIME: &[u8] = &[
     0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0xf0, // CREATE(0, 0, 0)
     0x60, 0x00, 0x52, // MSTORE(0, addr)
     0x60, 0x20, 0x60, 0x00, 0xf3, // RETURN(0, 32)
 ];
 
 /// Init code that deploys `runtime` (at most 255 bytes).
-fn init_code(runtime: &[u8]) -> Vec<u8> {
+pub fn init_code(runtime: &[u8]) -> Vec<u8> {
     let len = u8::try_from(runtime.len()).unwrap();
     let mut code = vec![
         0x60, len,  // PUSH1 len
@@ -63,8 +63,8 @@ fn word(n: u8) -> Vec<u8> {
     w
 }
 
-const ALICE: [u8; 20] = [0xa1; 20];
-const BOB: [u8; 20] = [0xb0; 20];
+const ALICE: EvmAddress = EvmAddress([0xa1; 20]);
+const BOB: EvmAddress = EvmAddress([0xb0; 20]);
 
 struct Chain {
     store: MemStore,
@@ -82,7 +82,8 @@ impl Chain {
                 height: 1,
                 time_ms: 1_700_000_000_000,
                 tx_gas_limit: 16_777_216,
-                beneficiary: [0; 20],
+                beneficiary: EvmAddress([0; 20]),
+                base_fee: 0,
             },
         }
     }
@@ -105,7 +106,7 @@ impl Chain {
         self.block(|st| run_evm(st, &env, &call, may_deploy))
     }
 
-    fn fund(&mut self, a: [u8; 20], balance: u128) {
+    fn fund(&mut self, a: EvmAddress, balance: u128) {
         self.block(|st| {
             st.put(
                 keys::account(&a),
@@ -120,24 +121,24 @@ impl Chain {
         });
     }
 
-    fn account(&self, a: &[u8; 20]) -> Option<EvmAccount> {
+    fn account(&self, a: &EvmAddress) -> Option<EvmAccount> {
         self.store
             .get(&keys::account(a))
             .unwrap()
             .map(|b| borsh::from_slice(&b).unwrap())
     }
 
-    fn slot(&self, a: &[u8; 20], n: u8) -> Option<Vec<u8>> {
+    fn slot(&self, a: &EvmAddress, n: u8) -> Option<Vec<u8>> {
         let mut s = [0u8; 32];
         s[31] = n;
         self.store.get(&keys::slot(a, &s)).unwrap()
     }
 
-    fn nonce(&self, a: &[u8; 20]) -> u64 {
+    fn nonce(&self, a: &EvmAddress) -> u64 {
         self.account(a).map_or(0, |a| a.nonce)
     }
 
-    fn deploy(&mut self, from: [u8; 20], runtime: &[u8]) -> [u8; 20] {
+    fn deploy(&mut self, from: EvmAddress, runtime: &[u8]) -> EvmAddress {
         let nonce = self.nonce(&from);
         let out = self
             .run(
@@ -157,13 +158,14 @@ impl Chain {
     }
 }
 
-fn call(caller: [u8; 20], target: EvmTarget, data: Vec<u8>, nonce: u64) -> EvmCall {
+fn call(caller: EvmAddress, target: EvmTarget, data: Vec<u8>, nonce: u64) -> EvmCall {
     EvmCall {
         caller,
         target,
         value: 0,
         data,
         gas_limit: 1_000_000,
+        gas_price: 0,
         nonce,
     }
 }
@@ -180,7 +182,7 @@ fn a_deployed_contract_keeps_code_storage_and_logs_in_the_state() {
     // The CREATE address rule: keccak256(rlp([sender, nonce]))[12..].
     assert_eq!(
         contract,
-        revm::primitives::Address::from(ALICE).create(0).0 .0
+        EvmAddress(revm::primitives::Address::from(ALICE.0).create(0).0 .0)
     );
     let acct = c.account(&contract).unwrap();
     assert_eq!(acct.code_hash, keccak(STORE_RUNTIME));
@@ -292,7 +294,7 @@ fn only_deployers_create_contracts_directly_or_through_a_factory() {
         1,
         "a refused transaction still uses its nonce"
     );
-    let would_be = revm::primitives::Address::from(BOB).create(0).0 .0;
+    let would_be = EvmAddress(revm::primitives::Address::from(BOB.0).create(0).0 .0);
     assert_eq!(c.account(&would_be), None);
 
     let factory = c.deploy(ALICE, FACTORY_RUNTIME);
@@ -307,8 +309,8 @@ fn only_deployers_create_contracts_directly_or_through_a_factory() {
         .run(call(ALICE, EvmTarget::Call(factory), vec![], 1), true)
         .unwrap();
     assert_eq!(out.status, EvmStatus::Success);
-    let child = revm::primitives::Address::from(factory).create(1).0 .0;
-    assert_eq!(&out.output[12..], child.as_slice());
+    let child = EvmAddress(revm::primitives::Address::from(factory.0).create(1).0 .0);
+    assert_eq!(&out.output[12..], child.as_bytes().as_slice());
     assert_eq!(c.nonce(&factory), 2);
     assert!(c.account(&child).is_some());
 }
@@ -362,7 +364,7 @@ fn the_same_transactions_give_the_same_roots() {
             let (target, data) = match i % 3 {
                 0 => (EvmTarget::Call(store), word(i)),
                 1 => (EvmTarget::Call(factory), vec![]),
-                _ => (EvmTarget::Call([i; 20]), vec![]),
+                _ => (EvmTarget::Call(EvmAddress([i; 20])), vec![]),
             };
             let out = c
                 .run(
@@ -400,7 +402,7 @@ fn an_erc20_compiled_by_solc_works() {
     let tok = out.created.unwrap();
     let transfer_topic = keccak(b"Transfer(address,address,uint256)");
     assert_eq!(out.logs.len(), 1);
-    assert_eq!(out.logs[0].topics[0], transfer_topic);
+    assert_eq!(out.logs[0].topics[0], Hash(transfer_topic));
 
     let out = c
         .run(
@@ -413,13 +415,13 @@ fn an_erc20_compiled_by_solc_works() {
     let log = &out.logs[0];
     assert_eq!(log.address, tok);
     assert_eq!(log.topics.len(), 3);
-    assert_eq!(log.topics[0], transfer_topic);
-    assert_eq!(&log.topics[1][12..], ALICE.as_slice());
-    assert_eq!(&log.topics[2][12..], BOB.as_slice());
+    assert_eq!(log.topics[0], Hash(transfer_topic));
+    assert_eq!(&log.topics[1].0[12..], ALICE.as_bytes().as_slice());
+    assert_eq!(&log.topics[2].0[12..], BOB.as_bytes().as_slice());
     assert_eq!(token::decode_u128(&log.data), 250);
     assert!(out.gas_used < 60_000, "{}", out.gas_used);
 
-    let balance = |c: &mut Chain, who: &[u8; 20]| {
+    let balance = |c: &mut Chain, who: &EvmAddress| {
         let nonce = c.nonce(&ALICE);
         let out = c
             .run(
@@ -560,7 +562,7 @@ fn value_burnt_by_a_self_destroying_creation_leaves_the_supply() {
             )
             .unwrap();
         assert_eq!(out.status, EvmStatus::Success, "{out:?}");
-        let created = revm::primitives::Address::from(ALICE).create(0).0 .0;
+        let created = EvmAddress(revm::primitives::Address::from(ALICE.0).create(0).0 .0);
         assert_eq!(c.account(&created), None);
         assert_eq!(c.account(&ALICE).unwrap().balance, held - burn);
         assert_eq!(c.supply(), supply - burn);

@@ -4,6 +4,7 @@
 mod actions;
 mod chain;
 mod evm;
+mod evm_actions;
 mod governance;
 mod props;
 mod state_vectors;

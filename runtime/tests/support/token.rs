@@ -1,6 +1,7 @@
 //! The ERC-20 of `tests/fixtures/Token.sol` (compiled by solc-js into
 //! `Token.json`) and the ABI encoding of its calls, for tests and benches.
 
+use palisade_types::EvmAddress;
 use revm::primitives::keccak256;
 
 const TOKEN_JSON: &str = include_str!("../fixtures/Token.json");
@@ -17,9 +18,9 @@ fn word_u128(v: u128) -> [u8; 32] {
     w
 }
 
-fn word_address(a: &[u8; 20]) -> [u8; 32] {
+fn word_address(a: &EvmAddress) -> [u8; 32] {
     let mut w = [0u8; 32];
-    w[12..].copy_from_slice(a);
+    w[12..].copy_from_slice(a.as_bytes());
     w
 }
 
@@ -32,7 +33,7 @@ pub fn creation_code(supply: u128) -> Vec<u8> {
     code
 }
 
-pub fn transfer(to: &[u8; 20], value: u128) -> Vec<u8> {
+pub fn transfer(to: &EvmAddress, value: u128) -> Vec<u8> {
     [
         selector("transfer(address,uint256)").as_slice(),
         &word_address(to),
@@ -41,7 +42,7 @@ pub fn transfer(to: &[u8; 20], value: u128) -> Vec<u8> {
     .concat()
 }
 
-pub fn balance_of(who: &[u8; 20]) -> Vec<u8> {
+pub fn balance_of(who: &EvmAddress) -> Vec<u8> {
     [
         selector("balanceOf(address)").as_slice(),
         &word_address(who),

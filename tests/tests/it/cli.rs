@@ -749,12 +749,12 @@ fn dev_removes_its_temporary_home_on_exit_unless_kept() {
         let out = std::fs::read_to_string(tmp.path().join("out.txt")).unwrap();
         assert!(
             out.lines().any(|l| l.contains("#0 ")
-                && l.ends_with("roles: admin, validator_operator, member, minter")),
+                && l.ends_with("roles: admin, validator_operator, member, minter, deployer")),
             "{out}"
         );
         assert!(
             out.lines()
-                .any(|l| l.contains("#1 ") && l.ends_with("roles: member")),
+                .any(|l| l.contains("#1 ") && l.ends_with("roles: member, deployer")),
             "{out}"
         );
         let left = homes();
@@ -971,4 +971,132 @@ fn init_without_genesis_prints_the_ceremony_line_and_start_says_where_genesis_go
         .arg(&bad)
         .assert()
         .failure();
+}
+
+/// `tx evm-create`, `tx evm-call` and EVM roles from the command line: the
+/// solc-compiled ERC-20 of the runtime's tests deployed from a file, a
+/// token transfer with its log, a revert with its reason and a non-zero
+/// exit, and a role granted to a 20-byte address (and refused for one it
+/// cannot hold).
+#[test]
+fn evm_contracts_from_the_command_line() {
+    let node = palisade_tests::DevNode::start();
+    let admin = node.key_file(0);
+    let bob = node.key_file(1);
+    let dir = tempfile::tempdir().unwrap();
+    let token: serde_json::Value =
+        serde_json::from_str(include_str!("../../../runtime/tests/fixtures/Token.json")).unwrap();
+    let mut supply = [0u8; 32];
+    supply[30..].copy_from_slice(&1000u16.to_be_bytes());
+    let code = format!(
+        "{}{}\n",
+        token["bytecode"].as_str().unwrap(),
+        hex::encode(supply)
+    );
+    let code_file = dir.path().join("token.bin");
+    std::fs::write(&code_file, code).unwrap();
+    let a = cli(&node)
+        .args(["tx", "evm-create", "--wait", "--code"])
+        .arg(format!("@{}", code_file.display()))
+        .arg("--key-file")
+        .arg(&admin)
+        .assert()
+        .success();
+    let out = stdout_of(&a);
+    let contract = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("contract "))
+        .unwrap_or_else(|| panic!("no contract address: {out}"))
+        .to_string();
+
+    // Bob's EVM address, as `query account` prints it.
+    let bob_address = palisade_node::devnet::dev_account(1).address().to_string();
+    let a = cli(&node)
+        .args(["query", "account", &bob_address])
+        .assert()
+        .success();
+    let bob_evm = stdout_of(&a)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("evm "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let word = |hex20: &str| format!("{:0>64}", hex20.trim_start_matches("0x"));
+    let selector = |sig: &str| hex::encode(revm_selector(sig));
+    let transfer = format!(
+        "0x{}{}{:064x}",
+        selector("transfer(address,uint256)"),
+        word(&bob_evm),
+        7
+    );
+    let a = cli(&node)
+        .args(["tx", "evm-call", "--to", &contract, "--data", &transfer])
+        .args(["--wait", "--key-file"])
+        .arg(&admin)
+        .assert()
+        .success();
+    let out = stdout_of(&a);
+    assert!(out.contains(": success") && out.contains("logs 1"), "{out}");
+
+    // Bob spends without an allowance: reverted, with the reason.
+    let admin_evm =
+        palisade_runtime::evm::evm_address(&palisade_node::devnet::dev_account(0).address());
+    let transfer_from = format!(
+        "0x{}{}{}{:064x}",
+        selector("transferFrom(address,address,uint256)"),
+        word(&admin_evm.to_string()),
+        word(&bob_evm),
+        1
+    );
+    let a = cli(&node)
+        .args([
+            "tx",
+            "evm-call",
+            "--to",
+            &contract,
+            "--data",
+            &transfer_from,
+        ])
+        .args(["--wait", "--key-file"])
+        .arg(&bob)
+        .assert()
+        .failure();
+    let out = stdout_of(&a);
+    assert!(
+        out.contains("FAILED code 40: execution reverted: allowance exceeded"),
+        "{out}"
+    );
+
+    // Roles for a 20-byte address: member yes, admin no.
+    let outsider = "0x00000000000000000000000000000000000000aa";
+    cli(&node)
+        .args(["tx", "grant", "--account", outsider, "--role", "member"])
+        .args(["--wait", "--key-file"])
+        .arg(&admin)
+        .assert()
+        .success();
+    let a = cli(&node)
+        .args(["tx", "grant", "--account", outsider, "--role", "admin"])
+        .args(["--wait", "--key-file"])
+        .arg(&admin)
+        .assert()
+        .failure();
+    assert!(
+        stderr_of(&a).contains("role_not_for_evm_address"),
+        "{}",
+        stderr_of(&a)
+    );
+    // A malformed address is refused before anything is sent.
+    let a = cli(&node)
+        .args(["tx", "grant", "--account", "0x1234", "--role", "member"])
+        .arg("--key-file")
+        .arg(&admin)
+        .assert()
+        .failure();
+    assert!(stderr_of(&a).contains("hex digits"), "{}", stderr_of(&a));
+}
+
+fn revm_selector(signature: &str) -> [u8; 4] {
+    let h = palisade_runtime::evm::keccak256(signature.as_bytes());
+    [h[0], h[1], h[2], h[3]]
 }

@@ -499,6 +499,10 @@ fn check_actions(ex: &Example) -> Vec<String> {
             Action::RemoveValidator { .. } => "remove_validator",
             Action::SetValidatorPower { .. } => "set_validator_power",
             Action::SetParam { .. } => "set_param",
+            Action::EvmCall { .. } => "evm_call",
+            Action::EvmCreate { .. } => "evm_create",
+            Action::GrantEvmRole { .. } => "grant_evm_role",
+            Action::RevokeEvmRole { .. } => "revoke_evm_role",
         }
     }
     let mut errs = Vec::new();
@@ -515,7 +519,7 @@ fn check_actions(ex: &Example) -> Vec<String> {
             Err(e) => errs.push(format!("{m} is not an action: {e}")),
         }
     }
-    if seen.len() != 11 {
+    if seen.len() != 15 {
         errs.push(format!("only these actions are shown: {seen:?}"));
     }
     errs
@@ -757,6 +761,13 @@ fn receipt_codes_are_documented() {
             TxError::TooManyValidators { .. } => 23,
             TxError::TotalPowerTooLarge { .. } => 24,
             TxError::ValidatorChangeConflict => 25,
+            TxError::RoleNotForEvmAddress(_) => 26,
+            TxError::EvmReverted { .. } => 27,
+            TxError::EvmHalted(_) => 28,
+            TxError::EvmNotExecutable(_) => 29,
+            TxError::GasLimitTooHigh { .. } => 30,
+            TxError::BlockGasExhausted { .. } => 31,
+            TxError::GasPriceTooLow { .. } => 32,
         }
     }
     let all = [
@@ -801,6 +812,13 @@ fn receipt_codes_are_documented() {
         TxError::TooManyValidators { max: 0 },
         TxError::TotalPowerTooLarge { max: 0 },
         TxError::ValidatorChangeConflict,
+        TxError::RoleNotForEvmAddress(""),
+        TxError::EvmReverted { reason: None },
+        TxError::EvmHalted(""),
+        TxError::EvmNotExecutable(""),
+        TxError::GasLimitTooHigh { limit: 0, max: 0 },
+        TxError::BlockGasExhausted { left: 0, limit: 0 },
+        TxError::GasPriceTooLow { price: 0, min: 0 },
     ];
     for (i, e) in all.iter().enumerate() {
         assert_eq!(position(e), i, "{e:?} is out of place");
