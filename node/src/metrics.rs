@@ -230,14 +230,11 @@ pub struct ProcessStats {
 
 impl ProcessStats {
     pub fn read() -> Option<ProcessStats> {
-        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // Fields after the command name (which may hold spaces) in parens.
-        let rest = stat.rsplit_once(')')?.1;
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let utime: f64 = f.get(11)?.parse().ok()?;
-        let stime: f64 = f.get(12)?.parse().ok()?;
-        // Clock ticks are 100 per second on every Linux this runs on.
-        let cpu_seconds = (utime + stime) / 100.0;
+        // The process's CPU clock counts nanoseconds, all threads included
+        // (`/proc/self/stat` counts 10 ms ticks: a short measurement could
+        // read zero).
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+        let cpu_seconds = t.tv_sec as f64 + t.tv_nsec as f64 / 1e9;
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
         let rss_kb: u64 = status
             .lines()

@@ -6,6 +6,7 @@ use palisade_types::{
     SignedTransaction, Validator, ValidatorSet, MAX_TOTAL_POWER,
 };
 
+use crate::eth_tx::{admit_eth, apply_eth, EthAdmit, EthTxInput};
 use crate::evm::{self, EvmCall, EvmEnv, EvmError, EvmStatus, EvmTarget};
 use crate::params::{MAX_TX_GAS, MAX_VALIDATOR_UPDATE_DELAY};
 use crate::receipt::{receipts_root, Event, EvmReceipt, Receipt};
@@ -71,7 +72,7 @@ impl From<Height> for BlockContext {
 
 /// What a transaction's action did.
 #[derive(Debug, Default)]
-struct Applied {
+pub(crate) struct Applied {
     events: Vec<Event>,
     evm: Option<EvmReceipt>,
     /// It ran and failed (an EVM revert, halt or refused creation): its
@@ -141,6 +142,38 @@ impl Runtime {
             Err(Admit::Tx(e)) => Ok(Err(e)),
             Err(Admit::Store(e)) => Err(e),
         }
+    }
+
+    /// Mempool admission of an Ethereum transaction, as [`Runtime::check_tx`]
+    /// for a native one: the checks a block applies, and with the sender's
+    /// next EVM nonce a trial run (a revert is admitted, a creation its
+    /// sender may not make is not).
+    pub fn check_eth_tx(
+        &self,
+        store: &dyn StateStore,
+        height: Height,
+        tx: &EthTxInput,
+        nonces: NonceRule,
+    ) -> Result<Result<(), TxError>, StoreError> {
+        let mut st = Overlay::new(store);
+        let params = st.params()?;
+        let nonce = match admit_eth(&st, tx, &params, nonces) {
+            Ok(n) => n,
+            Err(EthAdmit::Tx(e)) => return Ok(Err(e)),
+            Err(EthAdmit::Store(e)) => return Err(e),
+        };
+        if tx.nonce == nonce {
+            match apply_eth(&mut st, &BlockContext::from(height), &params, tx) {
+                Ok(Applied {
+                    failure: Some(e @ TxError::Unauthorized(_)),
+                    ..
+                }) => return Ok(Err(e)),
+                Ok(_) => {}
+                Err(EthAdmit::Tx(e)) => return Ok(Err(e)),
+                Err(EthAdmit::Store(e)) => return Err(e),
+            }
+        }
+        Ok(Ok(()))
     }
 
     /// Checks that make a transaction admissible at all: chain, size,
@@ -225,13 +258,31 @@ impl Runtime {
         hashes: &[Hash],
         sigs: Signatures,
     ) -> Result<BlockOutcome, BlockError> {
+        self.execute_block_full(store, root, block, txs, hashes, sigs, &[])
+    }
+
+    /// [`Runtime::execute_block_hashed`] of a block that also carries
+    /// Ethereum transactions, which run after the native ones, in order
+    /// (their receipts follow the native transactions' receipts).
+    #[allow(clippy::too_many_arguments)]
+    pub fn execute_block_full(
+        &self,
+        store: &dyn StateStore,
+        root: Hash,
+        block: impl Into<BlockContext>,
+        txs: &[SignedTransaction],
+        hashes: &[Hash],
+        sigs: Signatures,
+        eth: &[EthTxInput],
+    ) -> Result<BlockOutcome, BlockError> {
         let ctx = block.into();
         let height = ctx.height;
         let mut st = Overlay::new(store);
         let params = st.params()?;
-        if txs.len() > params.max_block_txs as usize {
+        let count = txs.len().saturating_add(eth.len());
+        if count > params.max_block_txs as usize {
             return Err(BlockError::TooManyTxs {
-                count: txs.len(),
+                count,
                 max: params.max_block_txs as usize,
             });
         }
@@ -325,6 +376,47 @@ impl Runtime {
                 params_now = st.params()?;
             }
             receipts.push(receipt);
+        }
+        for (i, tx) in eth.iter().enumerate() {
+            let index = txs.len() + i;
+            let hash = tx.hash;
+            let inadmissible = |e| match e {
+                EthAdmit::Tx(error) => BlockError::InadmissibleTx { index, hash, error },
+                EthAdmit::Store(s) => BlockError::Store(s),
+            };
+            if !seen.insert(hash) {
+                return Err(BlockError::DuplicateTx(hash));
+            }
+            bytes = bytes.saturating_add(tx.encoded_len);
+            if bytes > params.max_block_bytes as usize {
+                return Err(BlockError::TooManyBytes {
+                    bytes,
+                    max: params.max_block_bytes as usize,
+                });
+            }
+            admit_eth(&st, tx, &params_now, NonceRule::Exact).map_err(inadmissible)?;
+            let left = params_now.max_block_gas.saturating_sub(gas_used);
+            if tx.gas_limit > left {
+                return Err(inadmissible(EthAdmit::Tx(TxError::BlockGasExhausted {
+                    left,
+                    limit: tx.gas_limit,
+                })));
+            }
+            let applied = apply_eth(&mut st, &ctx, &params_now, tx).map_err(inadmissible)?;
+            st.commit_tx();
+            if let Some(e) = &applied.evm {
+                gas_used = gas_used.saturating_add(e.gas_used);
+            }
+            let (code, error) = applied
+                .failure
+                .map_or((0, String::new()), |e| (e.code(), e.to_string()));
+            receipts.push(Receipt {
+                tx_hash: hash,
+                code,
+                error,
+                events: Vec::new(),
+                evm: applied.evm,
+            });
         }
 
         // Validator-set changes due at the next height.
@@ -745,6 +837,8 @@ fn native_evm(
         data: data.to_vec(),
         gas_limit,
         gas_price: params.min_gas_price,
+        priority_fee: None,
+        access_list: Vec::new(),
         nonce,
     };
     let outcome = match evm::run_evm(st, &env, &call, signer.has(Role::Deployer)) {
@@ -771,7 +865,7 @@ pub fn evm_env(ctx: &BlockContext, params: &ChainParams) -> EvmEnv {
 }
 
 /// A receipt's part of an executed EVM transaction.
-fn evm_applied(o: evm::EvmOutcome) -> Applied {
+pub(crate) fn evm_applied(o: evm::EvmOutcome) -> Applied {
     let failure = match o.status {
         EvmStatus::Success => None,
         EvmStatus::Revert => Some(TxError::EvmReverted {

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod eth_tx;
 pub mod evm;
 mod execute;
 mod genesis_state;
@@ -36,6 +37,7 @@ mod store;
 pub mod test_vectors;
 
 pub use error::{BlockError, StoreError, TxError};
+pub use eth_tx::EthTxInput;
 pub use execute::{
     evm_env, max_tx_gas, to_set, BlockContext, BlockOutcome, NonceRule, Runtime, Signatures,
     MAX_NONCE_GAP, MAX_VALIDATOR_POWER,

@@ -2,6 +2,7 @@
 
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::result::{EVMError, ExecutionResult, Output};
+use revm::context_interface::transaction::{AccessList, AccessListItem};
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::{Address, Bytes, TxKind, B256, U256};
 use revm::state::EvmState;
@@ -55,8 +56,13 @@ pub struct EvmCall {
     pub data: Vec<u8>,
     pub gas_limit: u64,
     /// Price per gas the sender pays (at least the base fee), with the
-    /// part above the base fee going to the beneficiary.
+    /// part above the base fee going to the beneficiary; for an EIP-1559
+    /// transaction its fee cap.
     pub gas_price: u128,
+    /// An EIP-1559 transaction's priority fee (its tip).
+    pub priority_fee: Option<u128>,
+    /// Addresses and slots to warm up first (EIP-2930).
+    pub access_list: Vec<(EvmAddress, Vec<[u8; 32]>)>,
     /// Must equal the caller's EVM nonce.
     pub nonce: u64,
 }
@@ -145,6 +151,24 @@ fn execute(
         data: Bytes::from(call.data.clone()),
         gas_limit: call.gas_limit,
         gas_price: call.gas_price,
+        gas_priority_fee: call.priority_fee,
+        // Only the fee rules differ between the types revm is told of.
+        tx_type: if call.priority_fee.is_some() {
+            2
+        } else if call.access_list.is_empty() {
+            0
+        } else {
+            1
+        },
+        access_list: AccessList(
+            call.access_list
+                .iter()
+                .map(|(a, keys)| AccessListItem {
+                    address: Address::from(a.0),
+                    storage_keys: keys.iter().map(|k| B256::from(*k)).collect(),
+                })
+                .collect(),
+        ),
         nonce: call.nonce,
         chain_id: Some(env.chain_id),
         ..TxEnv::default()

@@ -5,8 +5,8 @@ use palisade_runtime::{
     Runtime, Signatures, StateStore, TxError, ValidatorInfo,
 };
 use palisade_types::{
-    Action, Address, ChainId, Hash, Height, Keypair, PublicKey, Role, SignedTransaction,
-    Transaction,
+    Action, Address, ChainId, EvmAddress, Hash, Height, Keypair, PublicKey, Role,
+    SignedTransaction, Transaction,
 };
 
 pub struct Chain {
@@ -30,28 +30,39 @@ pub fn validator_key(i: u8) -> PublicKey {
     key(100 + i).public_key()
 }
 
+pub fn four_validators() -> Vec<ValidatorInfo> {
+    (0..4)
+        .map(|i| ValidatorInfo {
+            consensus_key: validator_key(i),
+            node_key: key(200 + i).public_key(),
+            power: 10,
+        })
+        .collect()
+}
+
 impl Chain {
     pub fn new() -> Chain {
         Chain::with_params(ChainParams::default())
     }
 
     pub fn with_params(params: ChainParams) -> Chain {
-        Chain::with_validators(
-            params,
-            (0..4)
-                .map(|i| ValidatorInfo {
-                    consensus_key: validator_key(i),
-                    node_key: key(200 + i).public_key(),
-                    power: 10,
-                })
-                .collect(),
-        )
+        Chain::with_validators(params, four_validators())
     }
 
     pub fn with_validators(params: ChainParams, validators: Vec<ValidatorInfo>) -> Chain {
+        Chain::with_evm_accounts(params, validators, Vec::new())
+    }
+
+    /// The usual accounts and validators, the given parameters, and
+    /// Ethereum accounts (address, balance, roles).
+    pub fn with_evm_accounts(
+        params: ChainParams,
+        validators: Vec<ValidatorInfo>,
+        evm_accounts: Vec<(EvmAddress, u128, Vec<Role>)>,
+    ) -> Chain {
         let chain_id = ChainId::new("test-chain").unwrap();
         let init = InitialState {
-            evm_accounts: Vec::new(),
+            evm_accounts,
             params,
             accounts: vec![
                 (

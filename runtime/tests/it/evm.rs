@@ -166,6 +166,8 @@ fn call(caller: EvmAddress, target: EvmTarget, data: Vec<u8>, nonce: u64) -> Evm
         data,
         gas_limit: 1_000_000,
         gas_price: 0,
+        priority_fee: None,
+        access_list: Vec::new(),
         nonce,
     }
 }

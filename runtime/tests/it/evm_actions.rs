@@ -79,6 +79,8 @@ fn view(c: &Chain, from: EvmAddress, to: EvmAddress, data: Vec<u8>) -> Vec<u8> {
             data,
             gas_limit: 1_000_000,
             gas_price: 0,
+            priority_fee: None,
+            access_list: Vec::new(),
             nonce: 0,
         },
         false,

@@ -3,6 +3,7 @@
 
 mod actions;
 mod chain;
+mod eth_txs;
 mod evm;
 mod evm_actions;
 mod governance;
