@@ -6,7 +6,8 @@
 # (~20 minutes on 2 cores) is compiled once.
 #
 #   source scripts/prereqs.sh; prereqs build   # cargo, libclang
-#   source scripts/prereqs.sh; prereqs test    # + python3 (cryptography), iproute2
+#   source scripts/prereqs.sh; prereqs test    # + python3 (cryptography), iproute2,
+#                                              # node + npm and tests/eth's packages
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}"
 
@@ -33,8 +34,30 @@ prereqs() {
         fi
         # The fault scenarios build network namespaces.
         command -v ip >/dev/null 2>&1 || pkgs+=(iproute2)
+        # The Ethereum client tests run ethers under Node.js.
+        command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+        command -v npm >/dev/null 2>&1 || pkgs+=(npm)
     fi
-    [ "${#pkgs[@]}" -eq 0 ] && return 0
+    if [ "${#pkgs[@]}" -ne 0 ]; then
+        prereqs_install "${pkgs[@]}" || return 1
+    fi
+    [ "$what" = test ] || return 0
+    # The client libraries, exactly as locked, installed once; nothing
+    # downloads while the tests run.
+    local eth_dir
+    eth_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/eth"
+    if ! cmp -s "$eth_dir/package-lock.json" "$eth_dir/node_modules/.installed-lock.json" 2>/dev/null; then
+        echo "== npm ci (tests/eth)" >&2
+        (cd "$eth_dir" && npm ci --no-audit --no-fund --loglevel=error >&2 &&
+            cp package-lock.json node_modules/.installed-lock.json) || {
+            echo "error: npm ci in $eth_dir failed (the Ethereum client tests need its packages)" >&2
+            return 1
+        }
+    fi
+}
+
+prereqs_install() {
+    local pkgs=("$@")
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "== installing ${pkgs[*]} (apt)" >&2
         DEBIAN_FRONTEND=noninteractive apt-get update -qq &&

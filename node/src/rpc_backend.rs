@@ -72,6 +72,10 @@ pub fn reason(e: &TxError) -> &'static str {
 }
 
 impl NodeBackend for Backend {
+    fn store(&self) -> &dyn StateStore {
+        self.ctx.app.ledger().as_ref()
+    }
+
     fn status(&self) -> Result<NodeStatus, BackendError> {
         let ledger = self.ctx.app.ledger();
         let latest = ledger.latest_height().map_err(err)?;

@@ -90,4 +90,7 @@ pub trait NodeBackend: Send + Sync + 'static {
     fn subscribe_commits(&self) -> broadcast::Receiver<Height>;
     /// Counts a request for metrics.
     fn count_request(&self, method: &str);
+    /// The state store, for reads under any kept root (the Ethereum
+    /// methods run the EVM on it).
+    fn store(&self) -> &dyn palisade_runtime::StateStore;
 }

@@ -58,6 +58,13 @@ pub const TIMEOUT: i32 = -32041;
 /// The requested height is above the latest or below what is kept.
 pub const HEIGHT_UNAVAILABLE: i32 = -32042;
 
+/// The Ethereum methods' code for a call or gas estimate that reverted,
+/// as Ethereum nodes answer it (`data`: the revert data).
+pub const EXECUTION_REVERTED: i32 = 3;
+/// The Ethereum methods' code for a call that failed otherwise (out of gas,
+/// an invalid opcode), jsonrpsee's and Ethereum nodes' -32000.
+pub const EXECUTION_FAILED: i32 = jsonrpsee::types::error::CALL_EXECUTION_FAILED_CODE;
+
 /// Palisade's own codes.
 pub const PALISADE: &[i32] = &[
     TX_REJECTED,
@@ -87,6 +94,8 @@ pub const ALL: &[i32] = &[
     TX_MALFORMED,
     TIMEOUT,
     HEIGHT_UNAVAILABLE,
+    EXECUTION_REVERTED,
+    EXECUTION_FAILED,
 ];
 
 pub fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod backend;
 pub mod errors;
+pub mod eth;
 pub mod front;
 pub mod origin;
 pub mod server;

@@ -88,7 +88,13 @@ pub async fn start(
 /// The Palisade API as jsonrpsee methods over `backend` (what [`start`]
 /// serves; in-process callers and tests can call them directly).
 pub fn methods(backend: Arc<dyn NodeBackend>) -> Result<Methods, RegisterMethodError> {
-    let mut module = RpcImpl { backend }.into_rpc();
+    let mut module = RpcImpl {
+        backend: backend.clone(),
+    }
+    .into_rpc();
+    module.merge(crate::eth::EthApiServer::into_rpc(crate::eth::EthImpl {
+        backend,
+    }))?;
     let mut names: Vec<String> = module.method_names().map(str::to_string).collect();
     names.sort();
     // rpc_methods answers with the full list, itself included.

@@ -23,6 +23,7 @@ use tokio::sync::broadcast;
 struct Mock {
     health: Mutex<Health>,
     commits: broadcast::Sender<Height>,
+    store: palisade_runtime::MemStore,
 }
 
 impl Mock {
@@ -30,6 +31,7 @@ impl Mock {
         Arc::new(Mock {
             health: Mutex::new(healthy()),
             commits: broadcast::channel(commit_capacity).0,
+            store: palisade_runtime::MemStore::default(),
         })
     }
 }
@@ -140,6 +142,9 @@ impl NodeBackend for Mock {
         self.commits.subscribe()
     }
     fn count_request(&self, _: &str) {}
+    fn store(&self) -> &dyn palisade_runtime::StateStore {
+        &self.store
+    }
 }
 
 /// The methods of the specification's examples, beside Palisade's.

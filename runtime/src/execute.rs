@@ -81,6 +81,26 @@ pub(crate) struct Applied {
     failure: Option<TxError>,
 }
 
+impl Applied {
+    /// The receipt of transaction `hash`, adding its EVM gas to the
+    /// block's `gas_used`.
+    fn receipt(self, hash: Hash, gas_used: &mut u64) -> Receipt {
+        if let Some(e) = &self.evm {
+            *gas_used = gas_used.saturating_add(e.gas_used);
+        }
+        let (code, error) = self
+            .failure
+            .map_or((0, String::new()), |e| (e.code(), e.to_string()));
+        Receipt {
+            tx_hash: hash,
+            code,
+            error,
+            events: self.events,
+            evm: self.evm,
+        }
+    }
+}
+
 impl From<Vec<Event>> for Applied {
     fn from(events: Vec<Event>) -> Applied {
         Applied {
@@ -341,19 +361,7 @@ impl Runtime {
             let receipt = match self.apply(&mut st, &ctx, tx, acct, &params_now, true) {
                 Ok(applied) => {
                     st.commit_tx();
-                    if let Some(e) = &applied.evm {
-                        gas_used = gas_used.saturating_add(e.gas_used);
-                    }
-                    let (code, error) = applied
-                        .failure
-                        .map_or((0, String::new()), |e| (e.code(), e.to_string()));
-                    Receipt {
-                        tx_hash: hash,
-                        code,
-                        error,
-                        events: applied.events,
-                        evm: applied.evm,
-                    }
+                    applied.receipt(hash, &mut gas_used)
                 }
                 Err(Admit::Tx(e)) => {
                     // No effect but the used nonce.
@@ -404,19 +412,7 @@ impl Runtime {
             }
             let applied = apply_eth(&mut st, &ctx, &params_now, tx).map_err(inadmissible)?;
             st.commit_tx();
-            if let Some(e) = &applied.evm {
-                gas_used = gas_used.saturating_add(e.gas_used);
-            }
-            let (code, error) = applied
-                .failure
-                .map_or((0, String::new()), |e| (e.code(), e.to_string()));
-            receipts.push(Receipt {
-                tx_hash: hash,
-                code,
-                error,
-                events: Vec::new(),
-                evm: applied.evm,
-            });
+            receipts.push(applied.receipt(hash, &mut gas_used));
         }
 
         // Validator-set changes due at the next height.

@@ -80,11 +80,19 @@ const VARYING: &[&str] = &[
     "siblings",
     "leaf",
     "subscription",
+    "parentHash",
+    "timestamp",
+    "oldestBlock",
+    "gasUsedRatio",
+    "blockHash",
+    "blockNumber",
 ];
 
 /// Methods whose whole result varies (a height, a subscription id).
 const VARYING_RESULT: &[&str] = &[
     "chain_getHeight",
+    "eth_blockNumber",
+    "web3_clientVersion",
     "chain_subscribeNewHeads",
     "tx_subscribeStatus",
 ];

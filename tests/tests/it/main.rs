@@ -3,6 +3,7 @@
 
 mod cli;
 mod doc_examples;
+mod eth_clients;
 mod faults;
 mod network;
 mod operators_guide;

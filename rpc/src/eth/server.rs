@@ -1,0 +1,607 @@
+//! The Ethereum methods over a [`NodeBackend`].
+
+use std::sync::Arc;
+
+use jsonrpsee::core::async_trait;
+use jsonrpsee::types::ErrorObjectOwned;
+use palisade_runtime::evm::{
+    self, AtRoot, EstimateError, EvmCall, EvmError, EvmOutcome, EvmStatus, EvmTarget,
+};
+use palisade_runtime::{
+    evm_env, get_at, max_tx_gas, BlockContext, ChainParams, Receipt, StateStore,
+};
+use palisade_types::{Action, Block, EvmAddress, Hash, Height, Role};
+
+use super::api::EthApiServer;
+use super::quantity::{data, parse_data, parse_q, parse_q64, parse_word, q};
+use super::types::{BlockSpec, CallRequest, EthBlock, FeeHistory, SyncStatus};
+use crate::api::RpcResult;
+use crate::backend::{BackendError, NodeBackend};
+use crate::errors::{self, error, error_with, internal, invalid_params};
+
+/// Most blocks one `eth_feeHistory` covers (as Ethereum nodes allow).
+pub const MAX_FEE_HISTORY_BLOCKS: u64 = 1_024;
+
+/// keccak256 of the RLP of an empty list: the uncles hash of every block.
+const EMPTY_UNCLES: &str = "0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347";
+
+/// Serves the Ethereum methods from `backend`.
+pub struct EthImpl {
+    pub backend: Arc<dyn NodeBackend>,
+}
+
+impl std::fmt::Debug for EthImpl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EthImpl")
+    }
+}
+
+fn backend_err(e: BackendError) -> ErrorObjectOwned {
+    internal(format!("node storage: {e}"))
+}
+
+fn store_err(e: palisade_runtime::StoreError) -> ErrorObjectOwned {
+    internal(format!("node storage: {e}"))
+}
+
+fn unavailable(what: impl std::fmt::Display) -> ErrorObjectOwned {
+    error(
+        errors::HEIGHT_UNAVAILABLE,
+        format!("block {what} is not available on this node"),
+    )
+}
+
+/// The error an Ethereum client expects for a call that did not succeed.
+fn failed(o: &EvmOutcome) -> ErrorObjectOwned {
+    match &o.status {
+        EvmStatus::Success => internal("not a failure"),
+        EvmStatus::Revert => {
+            let message = match evm::revert_reason(&o.output) {
+                Some(r) => format!("execution reverted: {r}"),
+                None => "execution reverted".to_string(),
+            };
+            error_with(errors::EXECUTION_REVERTED, message, &data(&o.output))
+        }
+        EvmStatus::Halt(why) => error(errors::EXECUTION_FAILED, *why),
+        EvmStatus::DeployDenied => error(
+            errors::EXECUTION_FAILED,
+            "the sender lacks the deployer role and the call creates a contract",
+        ),
+    }
+}
+
+fn evm_err(e: EvmError) -> ErrorObjectOwned {
+    match e {
+        EvmError::Invalid(why) => error(errors::EXECUTION_FAILED, why),
+        EvmError::Store(s) => store_err(s),
+    }
+}
+
+/// Whether a receipt's transaction ran in the EVM.
+fn is_evm(r: &Receipt) -> bool {
+    r.evm.is_some()
+}
+
+/// The 2048-bit bloom filter of logs (Ethereum's `logsBloom`).
+fn logs_bloom<'a>(receipts: impl Iterator<Item = &'a Receipt>) -> [u8; 256] {
+    let mut bloom = [0u8; 256];
+    let mut add = |item: &[u8]| {
+        let h = evm::keccak256(item);
+        for i in [0, 2, 4] {
+            let bit = (usize::from(h[i]) << 8 | usize::from(h[i + 1])) & 2047;
+            bloom[255 - bit / 8] |= 1 << (bit % 8);
+        }
+    };
+    for r in receipts {
+        for log in r.evm.iter().flat_map(|e| &e.logs) {
+            add(log.address.as_bytes());
+            for t in &log.topics {
+                add(&t.0);
+            }
+        }
+    }
+    bloom
+}
+
+impl EthImpl {
+    fn latest(&self) -> RpcResult<Height> {
+        self.backend.latest_height().map_err(backend_err)
+    }
+
+    /// The height `spec` names (the latest when none).
+    fn height(&self, spec: Option<&BlockSpec>) -> RpcResult<Height> {
+        let latest = self.latest()?;
+        let h = match spec {
+            None => latest,
+            Some(BlockSpec::Tag(t)) => match t.as_str() {
+                "latest" | "pending" | "safe" | "finalized" => latest,
+                "earliest" => Height::GENESIS,
+                n => Height(parse_q64(n, "block")?),
+            },
+            Some(BlockSpec::Number { block_number }) => Height(parse_q64(block_number, "block")?),
+            Some(BlockSpec::Hash { block_hash, .. }) => {
+                let hash: Hash = block_hash
+                    .parse()
+                    .map_err(|e| invalid_params(format!("blockHash: {e}")))?;
+                self.backend
+                    .height_of_block(&hash)
+                    .map_err(backend_err)?
+                    .ok_or_else(|| unavailable(block_hash))?
+            }
+        };
+        if h > latest {
+            return Err(unavailable(h));
+        }
+        Ok(h)
+    }
+
+    /// The state after `h`, and the chain parameters in it.
+    fn state(&self, h: Height) -> RpcResult<(AtRoot<'_>, ChainParams)> {
+        let root = self
+            .backend
+            .state_root(h)
+            .map_err(backend_err)?
+            .ok_or_else(|| unavailable(h))?;
+        let store: &dyn StateStore = self.backend.store();
+        let raw = get_at(store, root, palisade_runtime::state::keys::PARAMS)
+            .map_err(store_err)?
+            .ok_or_else(|| internal("chain parameters missing"))?;
+        let params: ChainParams =
+            borsh::from_slice(&raw).map_err(|e| internal(format!("chain parameters: {e}")))?;
+        Ok((AtRoot { store, root }, params))
+    }
+
+    fn latest_params(&self) -> RpcResult<ChainParams> {
+        let h = self.latest()?;
+        Ok(self.state(h)?.1)
+    }
+
+    fn block_time_ms(&self, h: Height) -> RpcResult<u64> {
+        Ok(self
+            .backend
+            .block(h)
+            .map_err(backend_err)?
+            .map_or(0, |b| b.header.time.as_millis()))
+    }
+
+    /// `call` as the EVM runs it after block `h`, with the caller's right
+    /// to deploy.
+    fn prepare(
+        &self,
+        call: &CallRequest,
+        h: Height,
+    ) -> RpcResult<(AtRoot<'_>, palisade_runtime::evm::EvmEnv, EvmCall, bool)> {
+        let (at, params) = self.state(h)?;
+        let mut env = evm_env(
+            &BlockContext {
+                height: h,
+                time_ms: self.block_time_ms(h)?,
+            },
+            &params,
+        );
+        let address = |s: &str, what: &str| -> RpcResult<EvmAddress> {
+            s.parse()
+                .map_err(|e| invalid_params(format!("{what}: {e}")))
+        };
+        let caller = match &call.from {
+            Some(f) => address(f, "from")?,
+            None => EvmAddress::default(),
+        };
+        let target = match &call.to {
+            Some(t) => EvmTarget::Call(address(t, "to")?),
+            None => EvmTarget::Create,
+        };
+        let input = match (&call.input, &call.data) {
+            (Some(i), Some(d)) if i != d => {
+                return Err(invalid_params("data and input differ; give one"))
+            }
+            (Some(x), _) | (None, Some(x)) => parse_data(x, "input")?,
+            (None, None) => Vec::new(),
+        };
+        let opt = |v: &Option<String>, what| v.as_deref().map(|s| parse_q(s, what)).transpose();
+        let max = max_tx_gas(&params);
+        let gas_limit = match &call.gas {
+            Some(g) => parse_q64(g, "gas")?.min(max),
+            None => max,
+        };
+        let gas_price = opt(&call.gas_price, "gasPrice")?
+            .or(opt(&call.max_fee_per_gas, "maxFeePerGas")?)
+            .unwrap_or(0);
+        // A call that names no price pays none, as on Ethereum nodes.
+        if gas_price == 0 {
+            env.base_fee = 0;
+        }
+        let access_list = call
+            .access_list
+            .iter()
+            .flatten()
+            .map(|e| {
+                Ok((
+                    address(&e.address, "accessList address")?,
+                    e.storage_keys
+                        .iter()
+                        .map(|k| parse_word(k, "storage key"))
+                        .collect::<RpcResult<Vec<_>>>()?,
+                ))
+            })
+            .collect::<RpcResult<Vec<_>>>()?;
+        let may_deploy =
+            evm::read_roles(&at, &caller).map_err(store_err)? & (1 << Role::Deployer as u8) != 0;
+        let nonce = match &call.nonce {
+            Some(n) => parse_q64(n, "nonce")?,
+            None => evm::read_account(&at, &caller)
+                .map_err(store_err)?
+                .map_or(0, |a| a.nonce),
+        };
+        Ok((
+            at,
+            env,
+            EvmCall {
+                caller,
+                target,
+                value: opt(&call.value, "value")?.unwrap_or(0),
+                data: input,
+                gas_limit,
+                gas_price,
+                priority_fee: opt(&call.max_priority_fee_per_gas, "maxPriorityFeePerGas")?,
+                access_list,
+                nonce,
+            },
+            may_deploy,
+        ))
+    }
+
+    /// The receipts of `block`'s transactions, in order.
+    fn receipts(&self, block: &Block) -> RpcResult<Vec<Receipt>> {
+        block
+            .tx_hashes()
+            .iter()
+            .map(|h| {
+                self.backend
+                    .receipt(h)
+                    .map_err(backend_err)?
+                    .map(|(r, _)| r)
+                    .ok_or_else(|| internal(format!("receipt of {h} missing")))
+            })
+            .collect()
+    }
+
+    fn eth_block(&self, block: &Block, full: bool) -> RpcResult<EthBlock> {
+        let h = block.height();
+        let receipts = self.receipts(block)?;
+        let (_, params) = self.state(h)?;
+        let gas_used: u64 = receipts
+            .iter()
+            .filter_map(|r| r.evm.as_ref())
+            .map(|e| e.gas_used)
+            .sum();
+        let hash = block.hash();
+        let mut transactions = Vec::new();
+        for (index, (tx, r)) in block.txs.iter().zip(&receipts).enumerate() {
+            if !is_evm(r) {
+                continue;
+            }
+            transactions.push(if full {
+                tx_object(tx, r, &hash, h, index, &params)
+            } else {
+                serde_json::Value::String(r.tx_hash.to_string())
+            });
+        }
+        let hd = &block.header;
+        Ok(EthBlock {
+            number: q(h.get().into()),
+            hash: hash.to_string(),
+            parent_hash: hd.last_block_hash.to_string(),
+            timestamp: q((hd.time.as_millis() / 1000).into()),
+            gas_limit: q(params.max_block_gas.into()),
+            gas_used: q(gas_used.into()),
+            base_fee_per_gas: q(params.min_gas_price),
+            miner: EvmAddress::default().to_string(),
+            state_root: hd.state_root.to_string(),
+            transactions_root: hd.tx_root.to_string(),
+            receipts_root: hd.receipts_root.to_string(),
+            logs_bloom: data(&logs_bloom(receipts.iter())),
+            sha3_uncles: EMPTY_UNCLES.into(),
+            uncles: Vec::new(),
+            difficulty: "0x0".into(),
+            total_difficulty: "0x0".into(),
+            nonce: "0x0000000000000000".into(),
+            mix_hash: Hash::ZERO.to_string(),
+            extra_data: "0x".into(),
+            size: q(palisade_types::encoded_len(block) as u128),
+            transactions,
+        })
+    }
+}
+
+/// A native EVM action as an Ethereum transaction object: from the
+/// signer's EVM address, the native nonce, no secp256k1 signature.
+fn tx_object(
+    tx: &palisade_types::SignedTransaction,
+    r: &Receipt,
+    block_hash: &Hash,
+    h: Height,
+    index: usize,
+    params: &ChainParams,
+) -> serde_json::Value {
+    let (to, value, input, gas) = match &tx.tx.action {
+        Action::EvmCall {
+            to,
+            value,
+            data: d,
+            gas_limit,
+        } => (Some(to.to_string()), *value, d.to_vec(), *gas_limit),
+        Action::EvmCreate {
+            value,
+            code,
+            gas_limit,
+        } => (None, *value, code.to_vec(), *gas_limit),
+        _ => (None, 0, Vec::new(), 0),
+    };
+    serde_json::json!({
+        "hash": r.tx_hash.to_string(),
+        "nonce": q(tx.tx.nonce.into()),
+        "blockHash": block_hash.to_string(),
+        "blockNumber": q(h.get().into()),
+        "transactionIndex": q(index as u128),
+        "from": evm::evm_address(&tx.tx.signer).to_string(),
+        "to": to,
+        "value": q(value),
+        "gas": q(gas.into()),
+        "gasPrice": q(params.min_gas_price),
+        "input": data(&input),
+        "type": "0x0",
+        "chainId": q(params.evm_chain_id.into()),
+        "v": "0x0",
+        "r": "0x0",
+        "s": "0x0",
+    })
+}
+
+#[async_trait]
+impl EthApiServer for EthImpl {
+    async fn web3_client_version(&self) -> RpcResult<String> {
+        self.backend.count_request("web3_clientVersion");
+        Ok(format!("palisade/{}", env!("CARGO_PKG_VERSION")))
+    }
+
+    async fn net_version(&self) -> RpcResult<String> {
+        self.backend.count_request("net_version");
+        Ok(self.latest_params()?.evm_chain_id.to_string())
+    }
+
+    async fn net_peer_count(&self) -> RpcResult<String> {
+        self.backend.count_request("net_peerCount");
+        let s = self.backend.status().map_err(backend_err)?;
+        Ok(q(s.peers as u128))
+    }
+
+    async fn net_listening(&self) -> RpcResult<bool> {
+        self.backend.count_request("net_listening");
+        Ok(true)
+    }
+
+    async fn eth_chain_id(&self) -> RpcResult<String> {
+        self.backend.count_request("eth_chainId");
+        Ok(q(self.latest_params()?.evm_chain_id.into()))
+    }
+
+    async fn eth_block_number(&self) -> RpcResult<String> {
+        self.backend.count_request("eth_blockNumber");
+        Ok(q(self.latest()?.get().into()))
+    }
+
+    async fn eth_syncing(&self) -> RpcResult<serde_json::Value> {
+        self.backend.count_request("eth_syncing");
+        let s = self.backend.status().map_err(backend_err)?;
+        if !s.syncing {
+            return Ok(serde_json::Value::Bool(false));
+        }
+        serde_json::to_value(SyncStatus {
+            starting_block: q(0),
+            current_block: q(s.latest_height.into()),
+            highest_block: q(s.sync_target.into()),
+        })
+        .map_err(|e| internal(e.to_string()))
+    }
+
+    async fn eth_gas_price(&self) -> RpcResult<String> {
+        self.backend.count_request("eth_gasPrice");
+        Ok(q(self.latest_params()?.min_gas_price))
+    }
+
+    async fn eth_max_priority_fee_per_gas(&self) -> RpcResult<String> {
+        self.backend.count_request("eth_maxPriorityFeePerGas");
+        Ok(q(0))
+    }
+
+    async fn eth_fee_history(
+        &self,
+        block_count: serde_json::Value,
+        newest: BlockSpec,
+        percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory> {
+        self.backend.count_request("eth_feeHistory");
+        let count = match &block_count {
+            serde_json::Value::Number(n) => n
+                .as_u64()
+                .ok_or_else(|| invalid_params("blockCount must be a whole number"))?,
+            serde_json::Value::String(s) => parse_q64(s, "blockCount")?,
+            _ => return Err(invalid_params("blockCount must be a number or a quantity")),
+        };
+        if count == 0 || count > MAX_FEE_HISTORY_BLOCKS {
+            return Err(invalid_params(format!(
+                "blockCount must be 1..={MAX_FEE_HISTORY_BLOCKS}"
+            )));
+        }
+        if let Some(p) = &percentiles {
+            if p.len() > 100
+                || p.iter().any(|x| !(0.0..=100.0).contains(x))
+                || p.windows(2).any(|w| w[0] > w[1])
+            {
+                return Err(invalid_params(
+                    "rewardPercentiles: at most 100 values in 0..=100, ascending",
+                ));
+            }
+        }
+        let newest = self.height(Some(&newest))?;
+        let oldest = newest.get().saturating_add(1).saturating_sub(count).max(1);
+        let mut base = Vec::new();
+        let mut ratio = Vec::new();
+        let mut reward = Vec::new();
+        for h in oldest..=newest.get() {
+            let (_, params) = self.state(Height(h))?;
+            let block = self
+                .backend
+                .block(Height(h))
+                .map_err(backend_err)?
+                .ok_or_else(|| unavailable(h))?;
+            let used: u64 = self
+                .receipts(&block)?
+                .iter()
+                .filter_map(|r| r.evm.as_ref())
+                .map(|e| e.gas_used)
+                .sum();
+            base.push(q(params.min_gas_price));
+            ratio.push(used as f64 / params.max_block_gas as f64);
+            if let Some(p) = &percentiles {
+                reward.push(vec![q(0); p.len()]);
+            }
+        }
+        // The base fee of the block after the newest.
+        base.push(q(self.latest_params()?.min_gas_price));
+        Ok(FeeHistory {
+            oldest_block: q(oldest.into()),
+            base_fee_per_gas: base,
+            gas_used_ratio: ratio,
+            reward: percentiles.map(|_| reward),
+        })
+    }
+
+    async fn eth_get_balance(
+        &self,
+        address: EvmAddress,
+        block: Option<BlockSpec>,
+    ) -> RpcResult<String> {
+        self.backend.count_request("eth_getBalance");
+        let (at, _) = self.state(self.height(block.as_ref())?)?;
+        let balance = match evm::read_native(&at, &address).map_err(store_err)? {
+            Some(native) => get_at(
+                at.store,
+                at.root,
+                &palisade_runtime::state::keys::account(&native),
+            )
+            .map_err(store_err)?
+            .map(|b| borsh::from_slice::<palisade_runtime::Account>(&b))
+            .transpose()
+            .map_err(|e| internal(e.to_string()))?
+            .map_or(0, |a| a.balance),
+            None => evm::read_account(&at, &address)
+                .map_err(store_err)?
+                .map_or(0, |a| a.balance),
+        };
+        Ok(q(balance))
+    }
+
+    async fn eth_get_transaction_count(
+        &self,
+        address: EvmAddress,
+        block: Option<BlockSpec>,
+    ) -> RpcResult<String> {
+        self.backend.count_request("eth_getTransactionCount");
+        let (at, _) = self.state(self.height(block.as_ref())?)?;
+        let nonce = evm::read_account(&at, &address)
+            .map_err(store_err)?
+            .map_or(0, |a| a.nonce);
+        Ok(q(nonce.into()))
+    }
+
+    async fn eth_get_code(
+        &self,
+        address: EvmAddress,
+        block: Option<BlockSpec>,
+    ) -> RpcResult<String> {
+        self.backend.count_request("eth_getCode");
+        let (at, _) = self.state(self.height(block.as_ref())?)?;
+        let code = match evm::read_account(&at, &address).map_err(store_err)? {
+            Some(a) if a.code_hash != evm::EMPTY_CODE_HASH => {
+                evm::read_code(&at, &a.code_hash).map_err(store_err)?
+            }
+            _ => Vec::new(),
+        };
+        Ok(data(&code))
+    }
+
+    async fn eth_get_storage_at(
+        &self,
+        address: EvmAddress,
+        slot: String,
+        block: Option<BlockSpec>,
+    ) -> RpcResult<String> {
+        self.backend.count_request("eth_getStorageAt");
+        let slot = parse_word(&slot, "slot")?;
+        let (at, _) = self.state(self.height(block.as_ref())?)?;
+        Ok(data(
+            &evm::read_slot(&at, &address, &slot).map_err(store_err)?,
+        ))
+    }
+
+    async fn eth_call(&self, call: CallRequest, block: Option<BlockSpec>) -> RpcResult<String> {
+        self.backend.count_request("eth_call");
+        let h = self.height(block.as_ref())?;
+        let (at, env, c, may_deploy) = self.prepare(&call, h)?;
+        let out = evm::call_evm(&at, &env, &c, may_deploy).map_err(evm_err)?;
+        if out.status != EvmStatus::Success {
+            return Err(failed(&out));
+        }
+        Ok(data(&out.output))
+    }
+
+    async fn eth_estimate_gas(
+        &self,
+        call: CallRequest,
+        block: Option<BlockSpec>,
+    ) -> RpcResult<String> {
+        self.backend.count_request("eth_estimateGas");
+        let h = self.height(block.as_ref())?;
+        let (at, env, c, may_deploy) = self.prepare(&call, h)?;
+        match evm::estimate_gas(&at, &env, &c, may_deploy) {
+            Ok(gas) => Ok(q(gas.into())),
+            Err(EstimateError::Fails(o)) => Err(failed(&o)),
+            Err(EstimateError::Evm(e)) => Err(evm_err(e)),
+        }
+    }
+
+    async fn eth_get_block_by_number(
+        &self,
+        block: BlockSpec,
+        full: bool,
+    ) -> RpcResult<Option<EthBlock>> {
+        self.backend.count_request("eth_getBlockByNumber");
+        let h = match self.height(Some(&block)) {
+            Ok(h) => h,
+            // A number beyond the chain: no such block (null), as
+            // Ethereum nodes answer.
+            Err(e) if e.code() == errors::HEIGHT_UNAVAILABLE => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match self.backend.block(h).map_err(backend_err)? {
+            Some(b) => Ok(Some(self.eth_block(&b, full)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn eth_get_block_by_hash(&self, hash: String, full: bool) -> RpcResult<Option<EthBlock>> {
+        self.backend.count_request("eth_getBlockByHash");
+        let hash: Hash = hash
+            .parse()
+            .map_err(|e| invalid_params(format!("block hash: {e}")))?;
+        let Some(h) = self.backend.height_of_block(&hash).map_err(backend_err)? else {
+            return Ok(None);
+        };
+        match self.backend.block(h).map_err(backend_err)? {
+            Some(b) => Ok(Some(self.eth_block(&b, full)?)),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Real Ethereum client libraries against a real node: ethers v6 (npm,
+//! installed from `tests/eth/package-lock.json` by the test prerequisites)
+//! reads a `palisade dev` chain through the Ethereum JSON-RPC methods.
+//! The ERC-20 is the solc-compiled token of the runtime's tests, deployed
+//! with `palisade tx evm-create`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use palisade_tests::{in_ci, palisade_bin, DevNode};
+
+fn eth_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("eth")
+}
+
+/// Node.js with the locked packages, or (outside CI) a reason to skip.
+fn ethers_ready() -> bool {
+    let node = Command::new("node").arg("--version").output();
+    let installed = eth_dir().join("node_modules/ethers/package.json").exists();
+    match (node, installed) {
+        (Ok(o), true) if o.status.success() => true,
+        _ if in_ci() => panic!(
+            "node and tests/eth/node_modules are required in CI (scripts/prereqs.sh test installs them)"
+        ),
+        _ => {
+            eprintln!("skipped: run `source scripts/prereqs.sh; prereqs test` to install node and tests/eth");
+            false
+        }
+    }
+}
+
+fn deploy_token(node: &DevNode, supply: u16) -> String {
+    let token: serde_json::Value =
+        serde_json::from_str(include_str!("../../../runtime/tests/fixtures/Token.json")).unwrap();
+    let mut arg = [0u8; 32];
+    arg[30..].copy_from_slice(&supply.to_be_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token.bin");
+    std::fs::write(
+        &file,
+        format!(
+            "{}{}",
+            token["bytecode"].as_str().unwrap(),
+            hex::encode(arg)
+        ),
+    )
+    .unwrap();
+    let out = Command::new(palisade_bin())
+        .env("PALISADE_RPC", format!("http://{}", node.rpc))
+        .args(["tx", "evm-create", "--wait", "--code"])
+        .arg(format!("@{}", file.display()))
+        .arg("--key-file")
+        .arg(node.key_file(0))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("contract "))
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_string()
+}
+
+#[test]
+fn ethers_reads_state_calls_contracts_and_decodes_reverts() {
+    if !ethers_ready() {
+        return;
+    }
+    let node = DevNode::start();
+    let token = deploy_token(&node, 1000);
+    let holder =
+        palisade_runtime::evm::evm_address(&palisade_node::devnet::dev_account(0).address());
+    let spender =
+        palisade_runtime::evm::evm_address(&palisade_node::devnet::dev_account(1).address());
+    let out = Command::new("node")
+        .current_dir(eth_dir())
+        .arg("read.mjs")
+        .arg(format!("http://{}", node.rpc))
+        .arg(&token)
+        .arg(holder.to_string())
+        .arg(spender.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(r["chainId"], "1337", "{r}");
+    assert!(r["blockNumber"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(r["blockHasBaseFee"], true, "{r}");
+    assert!(r["blockTimestamp"].as_u64().unwrap() > 1_700_000_000, "{r}");
+    assert_eq!(r["gasPrice"], "0", "{r}");
+    // Base fee 0: ethers falls back to legacy pricing (no EIP-1559 fees).
+    assert_eq!(r["maxPriorityFeePerGas"], "null", "{r}");
+    // Account #0's one balance, seen through its EVM address.
+    assert_eq!(r["holderBalance"], "1000000000000", "{r}");
+    assert_eq!(r["holderNonce"], 1, "the creation used EVM nonce 0: {r}");
+    assert!(r["codeLength"].as_u64().unwrap() > 100, "{r}");
+    assert_eq!(r["name"], "Palisade Test Token", "{r}");
+    assert_eq!(r["tokenBalance"], "1000", "{r}");
+    let estimate: u64 = r["estimate"].as_str().unwrap().parse().unwrap();
+    assert!((30_000..100_000).contains(&estimate), "{r}");
+    assert_eq!(r["revert"], "allowance exceeded", "{r}");
+    assert_eq!(
+        r["customError"], "InsufficientBalance(0,1000000000000000000000000000000)",
+        "{r}"
+    );
+}
