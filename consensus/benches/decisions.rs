@@ -55,12 +55,13 @@ fn setup(n: usize) -> Setup {
         .expect("n >= 2")
         .clone();
     let block = Arc::new(Block {
+        eth_txs: Default::default(),
         header: BlockHeader {
             chain_id: chain.clone(),
             height: h,
             time: Timestamp(NEXT_TIME.fetch_add(1, Ordering::Relaxed)),
             last_block_hash: Hash::ZERO,
-            tx_root: Block::compute_tx_root(&[]),
+            tx_root: Block::compute_tx_root(&[], &[]),
             state_root: Hash::ZERO,
             receipts_root: Hash::ZERO,
             validators_hash: set.hash(),

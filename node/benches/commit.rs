@@ -96,12 +96,13 @@ impl Chain {
             .execute_block(self.ledger.as_ref(), root, h, &txs, Signatures::Verified)
             .expect("executes");
         let block = Block {
+            eth_txs: Default::default(),
             header: BlockHeader {
                 chain_id: self.rt.chain_id().clone(),
                 height: h,
                 time: Timestamp(h.get()),
                 last_block_hash: Hash::ZERO,
-                tx_root: Block::compute_tx_root(&txs),
+                tx_root: Block::compute_tx_root(&txs, &[]),
                 state_root: outcome.changes.root,
                 receipts_root: outcome.receipts_root,
                 validators_hash: outcome.next_validator_set.hash(),

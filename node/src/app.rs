@@ -6,12 +6,14 @@
 use std::sync::Arc;
 
 use palisade_runtime::{
-    BlockContext, BlockError as RuntimeBlockError, BlockOutcome, Runtime, Signatures,
+    BlockContext, BlockError as RuntimeBlockError, BlockOutcome, EthTxInput, Runtime, Signatures,
 };
 use palisade_types::{
-    Block, BlockHeader, BoundedVec, CommitCertificate, Hash, Height, PublicKey, SignedTransaction,
-    Timestamp, ValidatorSet,
+    Block, BlockHeader, BoundedVec, CommitCertificate, EthTransaction, Hash, Height, PublicKey,
+    SignedTransaction, Timestamp, ValidatorSet,
 };
+
+use crate::eth_txs::EthSenders;
 
 use crate::ledger::{Durability, Ledger, LedgerError};
 use crate::mempool::Mempool;
@@ -73,6 +75,8 @@ pub struct App {
     ledger: Arc<Ledger>,
     genesis_hash: Hash,
     verified: RecentlyVerified,
+    /// Ethereum transactions decoded and their senders recovered.
+    eth_senders: EthSenders,
 }
 
 impl App {
@@ -82,7 +86,25 @@ impl App {
             ledger,
             genesis_hash,
             verified: RecentlyVerified::new(),
+            eth_senders: EthSenders::new(),
         }
+    }
+
+    /// Ethereum transactions this node decoded, with their senders.
+    pub fn eth_senders(&self) -> &EthSenders {
+        &self.eth_senders
+    }
+
+    /// The chain parameters in the latest committed state.
+    pub fn params(&self) -> Result<palisade_runtime::ChainParams, AppError> {
+        let raw = palisade_runtime::StateStore::get(
+            self.ledger.as_ref(),
+            palisade_runtime::state::keys::PARAMS,
+        )
+        .map_err(|e| AppError::Missing(e.to_string()))?
+        .ok_or_else(|| AppError::Missing("chain parameters".into()))?;
+        borsh::from_slice::<palisade_runtime::ChainParams>(&raw)
+            .map_err(|e| AppError::Missing(format!("chain parameters: {e}")))
     }
 
     /// Transactions whose signatures this node verified while validating
@@ -145,14 +167,7 @@ impl App {
             .ledger
             .state_root(h.prev().unwrap_or(Height::GENESIS))?;
         let root = state.ok_or_else(|| AppError::Missing("state root".into()))?;
-        let params = {
-            let st = self.ledger.as_ref();
-            let raw = palisade_runtime::StateStore::get(st, palisade_runtime::state::keys::PARAMS)
-                .map_err(|e| AppError::Missing(e.to_string()))?
-                .ok_or_else(|| AppError::Missing("chain parameters".into()))?;
-            borsh::from_slice::<palisade_runtime::ChainParams>(&raw)
-                .map_err(|e| AppError::Missing(format!("chain parameters: {e}")))?
-        };
+        let params = self.params()?;
         let (prev_hash, prev_time, last_commit) = self.previous(h)?;
         // The hashes are filled in once the block is executed; they do not
         // change the header's length.
@@ -182,6 +197,17 @@ impl App {
             .iter()
             .map(|t| (**t).clone())
             .collect();
+        let native_bytes: usize = txs.iter().map(SignedTransaction::encoded_len).sum();
+        let (mut eth, mut eth_inputs): (Vec<EthTransaction>, Vec<EthTxInput>) = mempool
+            .eth
+            .reap(
+                self.ledger.as_ref(),
+                (params.max_block_txs as usize).saturating_sub(txs.len()),
+                budget.saturating_sub(native_bytes),
+            )
+            .map_err(|e| AppError::Missing(e.to_string()))?
+            .into_iter()
+            .unzip();
         // Each transaction was admissible on its own, but one earlier in
         // the block can make a later one inadmissible (a role revoked, a
         // parameter lowered). Leave such a transaction out — with the
@@ -189,7 +215,7 @@ impl App {
         // again; each pass removes at least one, so this ends.
         let mut hashes: Vec<Hash> = txs.iter().map(SignedTransaction::hash).collect();
         let outcome = loop {
-            match self.rt.execute_block_hashed(
+            match self.rt.execute_block_full(
                 self.ledger.as_ref(),
                 root,
                 BlockContext {
@@ -199,8 +225,23 @@ impl App {
                 &txs,
                 &hashes,
                 Signatures::Verified,
+                &eth_inputs,
             ) {
                 Ok(o) => break o,
+                Err(RuntimeBlockError::InadmissibleTx { index, hash, error })
+                    if index >= txs.len() && index - txs.len() < eth.len() =>
+                {
+                    tracing::debug!(tx = %hash, %error, "left out of the proposal");
+                    let k = index - txs.len();
+                    let sender = eth_inputs[k].sender;
+                    (eth, eth_inputs) = std::mem::take(&mut eth)
+                        .into_iter()
+                        .zip(std::mem::take(&mut eth_inputs))
+                        .enumerate()
+                        .filter(|(i, (_, inp))| *i < k || inp.sender != sender)
+                        .map(|(_, kept)| kept)
+                        .unzip();
+                }
                 Err(RuntimeBlockError::InadmissibleTx { index, hash, error })
                     if index < txs.len() =>
                 {
@@ -218,12 +259,20 @@ impl App {
             }
         };
         let validators = self.validators(h)?;
-        header.tx_root = palisade_types::merkle::root(&hashes);
+        header.tx_root = palisade_types::merkle::root(
+            &hashes
+                .iter()
+                .copied()
+                .chain(eth_inputs.iter().map(|t| t.hash))
+                .collect::<Vec<_>>(),
+        );
         header.state_root = outcome.changes.root;
         header.receipts_root = outcome.receipts_root;
         header.validators_hash = validators.hash();
         header.next_validators_hash = outcome.next_validator_set.hash();
         let block = Block {
+            eth_txs: BoundedVec::new(eth)
+                .map_err(|n| AppError::Missing(format!("room for {n} Ethereum txs")))?,
             header,
             txs: BoundedVec::new(txs)
                 .map_err(|n| AppError::Missing(format!("room for {n} txs")))?,
@@ -271,7 +320,7 @@ impl App {
         verified: &[bool],
     ) -> Result<Executed, AppError> {
         let computed;
-        let tx_hashes = if tx_hashes.len() == block.txs.len() {
+        let tx_hashes = if tx_hashes.len() == block.tx_count() {
             tx_hashes
         } else {
             computed = block.tx_hashes();
@@ -333,7 +382,22 @@ impl App {
         }
         self.verified
             .extend(unverified.iter().filter_map(|(i, _)| tx_hashes.get(*i)));
-        let outcome = self.rt.execute_block_hashed(
+        let eth_inputs = if block.eth_txs.is_empty() {
+            Vec::new()
+        } else {
+            let chain_id = self.params()?.evm_chain_id;
+            self.eth_senders
+                .prepare(&block.eth_txs, chain_id)
+                .map_err(|(k, error)| {
+                    let index = block.txs.len() + k;
+                    AppError::Execution(RuntimeBlockError::InadmissibleTx {
+                        index,
+                        hash: tx_hashes.get(index).copied().unwrap_or_default(),
+                        error,
+                    })
+                })?
+        };
+        let outcome = self.rt.execute_block_full(
             self.ledger.as_ref(),
             root,
             BlockContext {
@@ -341,8 +405,9 @@ impl App {
                 time_ms: hd.time.as_millis(),
             },
             &block.txs,
-            tx_hashes,
+            tx_hashes.get(..block.txs.len()).unwrap_or_default(),
             Signatures::Verified,
+            &eth_inputs,
         )?;
         eq("state_root", outcome.changes.root, hd.state_root)?;
         eq("receipts_root", outcome.receipts_root, hd.receipts_root)?;

@@ -200,7 +200,14 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
         write_key(&home.node_key_file(), &node_key)?;
         write_key(&home.validator_key_file(), &validator_key)?;
         let genesis = Genesis {
-            evm_accounts: Vec::new(),
+            evm_accounts: crate::dev_eth::dev_evm_addresses()
+                .into_iter()
+                .map(|address| palisade_genesis::GenesisEvmAccount {
+                    address,
+                    balance: crate::dev_eth::DEV_EVM_BALANCE,
+                    roles: vec![Role::Member, Role::Deployer],
+                })
+                .collect(),
             chain_id: ChainId::new("palisade-dev").map_err(|e| anyhow::anyhow!("{e}"))?,
             genesis_time_ms: now_ms(),
             consensus: ConsensusParams {
@@ -268,6 +275,12 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
     // Roles as this home's genesis grants them (an existing --home may
     // differ from what a new one gets).
     let genesis = Genesis::from_file(&home.genesis_file())?;
+    let evm_chain_id = genesis.params.evm_chain_id;
+    let genesis_evm: Vec<String> = genesis
+        .evm_accounts
+        .iter()
+        .map(|a| a.address.to_string())
+        .collect();
     let account_lines: Vec<String> = accounts
         .iter()
         .enumerate()
@@ -306,6 +319,14 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
         println!("  development accounts (public keys; NEVER use them on a real chain):");
         for l in &account_lines {
             println!("{l}");
+        }
+        println!(
+            "  Ethereum development accounts (the test mnemonic's; 10000 ether, member and deployer; EIP-155 chain id {evm_chain_id}):"
+        );
+        for (i, (address, key)) in crate::dev_eth::DEV_EVM_ACCOUNTS.iter().enumerate() {
+            if genesis_evm.iter().any(|g| g == address) {
+                println!("    ({i}) {address}  private key {key}");
+            }
         }
         println!("Ctrl-C stops the chain.");
     };

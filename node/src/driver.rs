@@ -550,7 +550,7 @@ impl Driver {
                 let _ = self.committed.send(Committed {
                     height,
                     hash,
-                    txs: txs.len(),
+                    txs: block.tx_count(),
                 });
                 let t = Instant::now();
                 {
@@ -576,6 +576,18 @@ impl Driver {
                         next,
                     ) {
                         tracing::error!(error = %e, "mempool update failed");
+                    }
+                    let (touched, everything) =
+                        crate::eth_pool::touched(executed.outcome.changes.values.keys());
+                    if let Err(e) = pool.eth.update(
+                        hashes.get(txs.len()..).unwrap_or_default(),
+                        &touched,
+                        everything,
+                        self.app.runtime(),
+                        self.app.ledger().as_ref(),
+                        next,
+                    ) {
+                        tracing::error!(error = %e, "Ethereum mempool update failed");
                     }
                     if let Some(m) = &self.metrics {
                         m.mempool_txs.set(gauge_value(pool.len() as u64));

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use palisade_runtime::{NonceRule, Runtime, Signatures, StateStore, StoreError, TxError};
 use palisade_types::{Action, Address, Hash, Height, SignedTransaction};
 
+use crate::eth_pool::EthPool;
 use crate::ledger::cache::DigestHasher;
 
 /// Keyed by transaction hashes and addresses, which are uniformly random:
@@ -105,12 +106,16 @@ pub struct Mempool {
     /// Accounts written by blocks whose update has not completed yet: the
     /// transactions that depend on them must be checked again.
     written: Set<Address>,
+    /// Pending Ethereum transactions, in a pool of their own (EVM nonces,
+    /// 20-byte senders).
+    pub eth: EthPool,
 }
 
 impl Mempool {
     pub fn new(cfg: MempoolConfig) -> Mempool {
         Mempool {
             cfg,
+            eth: EthPool::new(cfg),
             ..Mempool::default()
         }
     }

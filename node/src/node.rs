@@ -232,6 +232,54 @@ impl NodeContext {
     }
 }
 
+impl NodeContext {
+    /// Admits a raw Ethereum transaction from a client into the Ethereum
+    /// pool: decoded and its sender recovered (once; cached), then the
+    /// runtime's checks. Runs on the client-admission workers.
+    pub fn submit_eth(&self, raw: Vec<u8>) -> Result<Hash, AddError> {
+        let ctx = self.clone();
+        self.client_admission
+            .run_blocking(move || ctx.admit_eth(raw))
+            .unwrap_or_else(|| {
+                Err(AddError::Store(StoreError::Backend(
+                    "the transaction admission workers stopped".into(),
+                )))
+            })
+    }
+
+    fn admit_eth(&self, raw: Vec<u8>) -> Result<Hash, AddError> {
+        let store = |e: &dyn std::fmt::Display| AddError::Store(StoreError::Backend(e.to_string()));
+        let tx = palisade_types::EthTransaction(palisade_types::BoundedBytes::new(raw).map_err(
+            |len| {
+                AddError::Rejected(TxError::TooLarge {
+                    size: len,
+                    max: palisade_types::limits::MAX_TX_BYTES,
+                })
+            },
+        )?);
+        let ledger = self.app.ledger();
+        let next = ledger
+            .latest_height()
+            .map_err(|e| store(&e))?
+            .next()
+            .map_err(|e| store(&e))?;
+        let chain_id = self.app.params().map_err(|e| store(&e))?.evm_chain_id;
+        let input = self
+            .app
+            .eth_senders()
+            .prepare(std::slice::from_ref(&tx), chain_id)
+            .map_err(|(_, e)| AddError::Rejected(e))?
+            .pop()
+            .ok_or_else(|| store(&"no sender recovered"))?;
+        let mut pool = self
+            .mempool
+            .lock()
+            .map_err(|_| store(&"mempool lock poisoned"))?;
+        pool.eth
+            .add(tx, input, self.app.runtime(), ledger.as_ref(), next)
+    }
+}
+
 /// Consensus timeouts from genesis.
 pub fn timeouts(g: &Genesis) -> TimeoutConfig {
     let c = &g.consensus;

@@ -4,12 +4,12 @@
 use std::sync::atomic::Ordering;
 
 use palisade_rpc::backend::{
-    BackendError, NodeBackend, PoolOrChainTx, StateRead, SubmitError, TxLocation,
+    BackendError, EthTxFound, NodeBackend, PoolOrChainTx, StateRead, SubmitError, TxLocation,
 };
 use palisade_rpc::types::{Health, MempoolStatus, NodeStatus};
 use palisade_runtime::{get_with_proof, Account, Receipt, StateStore, TxError};
 use palisade_types::{
-    Address, Block, CommitCertificate, Hash, Height, SignedTransaction, ValidatorSet,
+    Address, Block, CommitCertificate, EvmAddress, Hash, Height, SignedTransaction, ValidatorSet,
 };
 use tokio::sync::broadcast;
 
@@ -68,12 +68,55 @@ pub fn reason(e: &TxError) -> &'static str {
         TxError::GasLimitTooHigh { .. } => "gas_limit_too_high",
         TxError::BlockGasExhausted { .. } => "block_gas_exhausted",
         TxError::GasPriceTooLow { .. } => "gas_price_too_low",
+        TxError::EthTxMalformed(_) => "eth_tx_malformed",
     }
 }
 
 impl NodeBackend for Backend {
     fn store(&self) -> &dyn StateStore {
         self.ctx.app.ledger().as_ref()
+    }
+
+    fn submit_eth(&self, raw: Vec<u8>) -> Result<Hash, SubmitError> {
+        self.ctx.submit_eth(raw).map_err(submit_error)
+    }
+
+    fn eth_tx(&self, hash: &Hash) -> Result<Option<EthTxFound>, BackendError> {
+        let ledger = self.ctx.app.ledger();
+        if let Some((raw, (height, index))) = ledger.eth_tx(hash).map_err(err)? {
+            let chain_id = self.ctx.app.params().map_err(err)?.evm_chain_id;
+            let input = self
+                .ctx
+                .app
+                .eth_senders()
+                .prepare(std::slice::from_ref(&raw), chain_id)
+                .map_err(|(_, e)| err(e))?
+                .pop()
+                .ok_or_else(|| err("no sender recovered"))?;
+            return Ok(Some(EthTxFound {
+                raw,
+                input,
+                location: Some(TxLocation { height, index }),
+            }));
+        }
+        let pool = self
+            .ctx
+            .mempool
+            .lock()
+            .map_err(|_| err("mempool lock poisoned"))?;
+        Ok(pool.eth.get(hash).map(|(raw, input)| EthTxFound {
+            raw: raw.clone(),
+            input: input.clone(),
+            location: None,
+        }))
+    }
+
+    fn eth_pending_nonce(&self, address: &EvmAddress, committed: u64) -> u64 {
+        self.ctx
+            .mempool
+            .lock()
+            .map(|p| p.eth.pending_nonce(address, committed))
+            .unwrap_or(committed)
     }
 
     fn status(&self) -> Result<NodeStatus, BackendError> {
@@ -203,7 +246,7 @@ impl NodeBackend for Backend {
             .ctx
             .mempool
             .lock()
-            .map(|p| (p.len(), p.bytes()))
+            .map(|p| (p.len() + p.eth.len(), p.bytes() + p.eth.bytes()))
             .unwrap_or((0, 0));
         MempoolStatus {
             txs,
@@ -214,7 +257,10 @@ impl NodeBackend for Backend {
     }
 
     fn in_mempool(&self, hash: &Hash) -> bool {
-        self.ctx.mempool.lock().is_ok_and(|p| p.contains(hash))
+        self.ctx
+            .mempool
+            .lock()
+            .is_ok_and(|p| p.contains(hash) || p.eth.contains(hash))
     }
 
     fn subscribe_commits(&self) -> broadcast::Receiver<Height> {

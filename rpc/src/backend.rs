@@ -5,7 +5,8 @@
 use palisade_runtime::smt::Proof;
 use palisade_runtime::{Account, Receipt};
 use palisade_types::{
-    Address, Block, CommitCertificate, Hash, Height, SignedTransaction, ValidatorSet,
+    Address, Block, CommitCertificate, EthTransaction, EvmAddress, Hash, Height, SignedTransaction,
+    ValidatorSet,
 };
 use tokio::sync::broadcast;
 
@@ -93,4 +94,21 @@ pub trait NodeBackend: Send + Sync + 'static {
     /// The state store, for reads under any kept root (the Ethereum
     /// methods run the EVM on it).
     fn store(&self) -> &dyn palisade_runtime::StateStore;
+    /// Admits a raw Ethereum transaction (EIP-2718 bytes); its hash is
+    /// keccak256 of the bytes.
+    fn submit_eth(&self, raw: Vec<u8>) -> Result<Hash, SubmitError>;
+    /// An Ethereum transaction committed or pending here, with what the
+    /// runtime knows of it (sender, fields) and, once committed, where.
+    fn eth_tx(&self, hash: &Hash) -> Result<Option<EthTxFound>, BackendError>;
+    /// The next EVM nonce of `address` counting its pending transactions,
+    /// given its committed one.
+    fn eth_pending_nonce(&self, address: &EvmAddress, committed: u64) -> u64;
+}
+
+/// An Ethereum transaction, decoded, and where it is once committed.
+#[derive(Debug, Clone)]
+pub struct EthTxFound {
+    pub raw: EthTransaction,
+    pub input: palisade_runtime::EthTxInput,
+    pub location: Option<TxLocation>,
 }

@@ -49,6 +49,7 @@ fn healthy() -> Health {
 
 fn block_at(h: Height) -> Block {
     Block {
+        eth_txs: Default::default(),
         header: BlockHeader {
             chain_id: ChainId::new("mock").unwrap(),
             height: h,
@@ -144,6 +145,20 @@ impl NodeBackend for Mock {
     fn count_request(&self, _: &str) {}
     fn store(&self) -> &dyn palisade_runtime::StateStore {
         &self.store
+    }
+    fn submit_eth(&self, _: Vec<u8>) -> Result<Hash, palisade_rpc::SubmitError> {
+        Err(palisade_rpc::SubmitError::Internal(
+            "no Ethereum pool".into(),
+        ))
+    }
+    fn eth_tx(
+        &self,
+        _: &Hash,
+    ) -> Result<Option<palisade_rpc::backend::EthTxFound>, palisade_rpc::BackendError> {
+        Ok(None)
+    }
+    fn eth_pending_nonce(&self, _: &palisade_types::EvmAddress, committed: u64) -> u64 {
+        committed
     }
 }
 

@@ -70,6 +70,8 @@ pub enum TxError {
     BlockGasExhausted { left: u64, limit: u64 },
     #[error("gas price {price} is below the chain's minimum {min}")]
     GasPriceTooLow { price: u128, min: u128 },
+    #[error("not an admissible Ethereum transaction: {0}")]
+    EthTxMalformed(String),
 }
 
 fn revert_suffix(reason: &Option<String>) -> String {
@@ -116,6 +118,7 @@ impl TxError {
             TxError::GasLimitTooHigh { .. } => 43,
             TxError::BlockGasExhausted { .. } => 44,
             TxError::GasPriceTooLow { .. } => 45,
+            TxError::EthTxMalformed(_) => 46,
         }
     }
 

@@ -3,8 +3,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::{MAX_BLOCK_BYTES, MAX_BLOCK_TXS, MAX_HEADER_BYTES};
 use crate::{
-    merkle, BoundedVec, ChainId, CommitCertificate, Hash, Height, PublicKey, SignedTransaction,
-    Timestamp, Wire,
+    merkle, BoundedVec, ChainId, CommitCertificate, EthTransaction, Hash, Height, PublicKey,
+    SignedTransaction, Timestamp, Wire,
 };
 
 /// Block header. Its hash is the block hash that votes and commits refer to.
@@ -42,6 +42,9 @@ pub struct BlockHeader {
 pub struct Block {
     pub header: BlockHeader,
     pub txs: BoundedVec<SignedTransaction, MAX_BLOCK_TXS>,
+    /// Ethereum transactions, executed after `txs` (together at most
+    /// `MAX_BLOCK_TXS`).
+    pub eth_txs: BoundedVec<EthTransaction, MAX_BLOCK_TXS>,
     pub last_commit: Option<CommitCertificate>,
 }
 
@@ -64,6 +67,8 @@ pub enum BlockError {
     LastCommitBlock { commit: Hash, header: Hash },
     #[error("block height must be at least 1")]
     ZeroHeight,
+    #[error("block has {0} transactions; at most {MAX_BLOCK_TXS} of both kinds")]
+    TooManyTxs(usize),
     #[error("transaction {index} is for chain {found}, not {expected}")]
     TxChainId {
         index: usize,
@@ -88,9 +93,14 @@ impl Block {
         self.header.height
     }
 
-    /// Merkle root over the hashes of `txs`, as `tx_root` must be.
-    pub fn compute_tx_root(txs: &[SignedTransaction]) -> Hash {
-        let hashes: Vec<Hash> = txs.iter().map(SignedTransaction::hash).collect();
+    /// Merkle root over the hashes of `txs`, then of `eth_txs` (keccak256
+    /// of their bytes), as `tx_root` must be.
+    pub fn compute_tx_root(txs: &[SignedTransaction], eth_txs: &[EthTransaction]) -> Hash {
+        let hashes: Vec<Hash> = txs
+            .iter()
+            .map(SignedTransaction::hash)
+            .chain(eth_txs.iter().map(EthTransaction::hash))
+            .collect();
         merkle::root(&hashes)
     }
 
@@ -104,17 +114,28 @@ impl Block {
     pub fn room_for_txs(header: &BlockHeader, last_commit: Option<&CommitCertificate>) -> usize {
         let overhead = crate::encoded_len(header)
             + 4 // u32 length of `txs`
+            + 4 // u32 length of `eth_txs`
             + 1 // tag of the `Option`
             + last_commit.map_or(0, crate::encoded_len);
         MAX_BLOCK_BYTES.saturating_sub(overhead)
     }
 
-    /// The hash of each transaction, in order.
+    /// The hash of each transaction, in order: `txs`, then `eth_txs`.
     pub fn tx_hashes(&self) -> Vec<Hash> {
-        self.txs.iter().map(SignedTransaction::hash).collect()
+        self.txs
+            .iter()
+            .map(SignedTransaction::hash)
+            .chain(self.eth_txs.iter().map(EthTransaction::hash))
+            .collect()
     }
 
-    /// Checks what can be checked from the block alone: the tx root, every
+    /// Transactions of both kinds.
+    pub fn tx_count(&self) -> usize {
+        self.txs.len() + self.eth_txs.len()
+    }
+
+    /// Checks what can be checked from the block alone: the number of
+    /// transactions, the tx root, every
     /// transaction's chain id, and that `last_commit` is present exactly above
     /// height 1, is for the previous height and block, and matches its hash.
     /// Signatures, state and validators need context and are checked by the
@@ -132,10 +153,13 @@ impl Block {
         if h.height == Height::GENESIS {
             return Err(BlockError::ZeroHeight);
         }
-        let computed = if tx_hashes.len() == self.txs.len() {
+        if self.tx_count() > MAX_BLOCK_TXS {
+            return Err(BlockError::TooManyTxs(self.tx_count()));
+        }
+        let computed = if tx_hashes.len() == self.tx_count() {
             merkle::root(tx_hashes)
         } else {
-            Self::compute_tx_root(&self.txs)
+            Self::compute_tx_root(&self.txs, &self.eth_txs)
         };
         if computed != h.tx_root {
             return Err(BlockError::TxRoot {

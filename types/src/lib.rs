@@ -20,6 +20,7 @@ mod chain_id;
 mod codec;
 mod commit;
 mod crypto;
+mod eth_tx;
 mod hash;
 mod hex_serde;
 mod ids;
@@ -40,6 +41,7 @@ pub use commit::{CommitCertificate, CommitError, CommitSig};
 pub use crypto::{
     Address, EvmAddress, KeyError, Keypair, PreparedKey, PublicKey, Signature, SignatureError,
 };
+pub use eth_tx::{keccak256, EthTransaction};
 pub use hash::{sha256, Hash};
 pub use hex_serde::{amount_str, bytes_hex, parse_hex, HexError};
 pub use ids::{ArithmeticError, Height, Round, Timestamp};

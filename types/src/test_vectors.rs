@@ -101,6 +101,29 @@ pub fn all() -> Vec<Vector> {
         ],
     });
 
+    // The standard test mnemonic's account 1 pays account 0 1,000 wei on
+    // chain 1337 (EIP-1559; signed by ethers, as docs/rpc.md sends it).
+    let eth = crate::EthTransaction(
+        crate::BoundedBytes::new(
+            crate::parse_hex("0x02f86682053980808082520894f39fd6e51aad88f6f4ce6ab8827279cfffb922668203e880c001a0d9f5b74d0adc688537e00c2683b371660553d448017f908b9ada5b386c7b411ba0542f6d3954f3ab9f26faaea8f0139ec5435b7113d78ebb50a9d6d6929cbbdb89")
+                .expect("fixed hex"),
+        )
+        .expect("small"),
+    );
+    let with_eth = crate::Block::compute_tx_root(
+        std::slice::from_ref(&transfer_signed),
+        std::slice::from_ref(&eth),
+    );
+    out.push(Vector {
+        name: "eth-tx",
+        fields: vec![
+            ("bytes", hex0x(eth.bytes())),
+            ("hash", eth.hash().to_string()),
+            ("block_encoding", hex0x(&encode(&eth))),
+            ("tx_root_with_transfer_tx", with_eth.to_string()),
+        ],
+    });
+
     let tx_hashes = [transfer_signed.hash(), put_signed.hash()];
     let tx_root = merkle::root(&tx_hashes);
     out.push(Vector {

@@ -639,12 +639,13 @@ impl Simulation {
             .map(|(_, c)| c.clone());
         let set_hash = self.validators.hash();
         Block {
+            eth_txs: Default::default(),
             header: BlockHeader {
                 chain_id: self.config.chain_id.clone(),
                 height,
                 time: Timestamp(self.now),
                 last_block_hash: self.prev_hash(i, height).unwrap_or(Hash::ZERO),
-                tx_root: Block::compute_tx_root(&[]),
+                tx_root: Block::compute_tx_root(&[], &[]),
                 state_root: Hash::ZERO,
                 receipts_root: Hash::ZERO,
                 validators_hash: set_hash,

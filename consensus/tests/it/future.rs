@@ -93,6 +93,7 @@ impl Net {
             })
             .collect();
         Arc::new(Block {
+            eth_txs: Default::default(),
             header: BlockHeader {
                 chain_id: self.chain.clone(),
                 height: Height(2),

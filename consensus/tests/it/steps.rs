@@ -157,12 +157,13 @@ impl Harness {
 
     fn block(&self, id: u8) -> Arc<Block> {
         Arc::new(Block {
+            eth_txs: Default::default(),
             header: BlockHeader {
                 chain_id: self.chain.clone(),
                 height: Height(1),
                 time: Timestamp(u64::from(id)),
                 last_block_hash: Hash::ZERO,
-                tx_root: Block::compute_tx_root(&[]),
+                tx_root: Block::compute_tx_root(&[], &[]),
                 state_root: Hash::ZERO,
                 receipts_root: Hash::ZERO,
                 validators_hash: self.set.hash(),

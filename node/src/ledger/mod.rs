@@ -43,8 +43,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use palisade_runtime::page::Page;
 use palisade_runtime::{Receipt, StateChanges, StateStore, StoreError};
 use palisade_types::{
-    decode, decode_with_limit, encode, Block, BlockHeader, ChainId, CommitCertificate, Hash,
-    Height, SignedTransaction, ValidatorSet, Wire,
+    decode, decode_with_limit, encode, Block, BlockHeader, ChainId, CommitCertificate,
+    EthTransaction, Hash, Height, SignedTransaction, ValidatorSet, Wire,
 };
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
@@ -473,7 +473,7 @@ impl Ledger {
                 block: hash,
             });
         }
-        if receipts.len() != block.txs.len() {
+        if receipts.len() != block.tx_count() {
             return Err(corrupt(
                 "receipts",
                 "one receipt per transaction is required",
@@ -482,7 +482,7 @@ impl Ledger {
         // Sized up front: a busy block's batch is megabytes, and growing it
         // by doubling copied all of it several times.
         let block_bytes = encode(block);
-        let entries = block.txs.len() + state.blobs.len();
+        let entries = block.tx_count() + state.blobs.len();
         let mut b = WriteBatch::with_capacity_bytes(
             block_bytes.len()
                 + 160 * entries
@@ -497,11 +497,18 @@ impl Ledger {
         let txs_cf = self.cf(CF_TXS)?;
         // In key order: RocksDB's memtable inserts neighbouring keys much
         // faster than scattered ones (it reuses the skip-list position).
-        let mut by_hash = Vec::with_capacity(block.txs.len());
+        let mut by_hash = Vec::with_capacity(block.tx_count());
         // Each receipt names its transaction's hash: no need to hash the
         // transactions again.
         for (i, r) in receipts.iter().enumerate() {
-            debug_assert_eq!(Some(r.tx_hash), block.txs.get(i).map(|t| t.hash()));
+            debug_assert_eq!(
+                Some(r.tx_hash),
+                block
+                    .txs
+                    .get(i)
+                    .map(|t| t.hash())
+                    .or_else(|| block.eth_txs.get(i - block.txs.len()).map(|t| t.hash()))
+            );
             let index = u32::try_from(i).map_err(|e| corrupt("tx index", e))?;
             by_hash.push((r.tx_hash, index, r));
         }
@@ -692,6 +699,23 @@ impl Ledger {
             .block(h)?
             .ok_or_else(|| corrupt("txs", format!("block {h} missing")))?;
         Ok(block.txs.get(i as usize).cloned())
+    }
+
+    /// A committed Ethereum transaction's bytes and where it is.
+    pub fn eth_tx(
+        &self,
+        tx_hash: &Hash,
+    ) -> Result<Option<(EthTransaction, TxPosition)>, LedgerError> {
+        let Some((h, i)) = self.tx_location(tx_hash)? else {
+            return Ok(None);
+        };
+        let block = self
+            .block(h)?
+            .ok_or_else(|| corrupt("txs", format!("block {h} missing")))?;
+        Ok((i as usize)
+            .checked_sub(block.txs.len())
+            .and_then(|k| block.eth_txs.get(k))
+            .map(|t| (t.clone(), (h, i))))
     }
 
     /// A committed transaction's receipt and where the transaction is

@@ -237,7 +237,7 @@ fn tampered_blocks_are_refused() {
     let bad = tampered(&p, |b| {
         let mut txs = b.txs.to_vec();
         txs.push(sneaky);
-        b.header.tx_root = Block::compute_tx_root(&txs);
+        b.header.tx_root = Block::compute_tx_root(&txs, &[]);
         b.txs = palisade_types::BoundedVec::new(txs).unwrap();
     });
     let e = b.app.validate(bad, Some(NOW)).unwrap_err();
@@ -307,7 +307,7 @@ fn only_signatures_this_node_verified_are_skipped() {
     forged.signature = palisade_types::Signature([9; 64]);
     let bad = tampered(&p, |b| {
         let txs = vec![forged.clone()];
-        b.header.tx_root = Block::compute_tx_root(&txs);
+        b.header.tx_root = Block::compute_tx_root(&txs, &[]);
         b.txs = palisade_types::BoundedVec::new(txs).unwrap();
     });
     // What the driver passes: which of the block's transactions this node's
@@ -346,7 +346,7 @@ fn validation_remembers_the_signatures_it_verified() {
     forged.signature = palisade_types::Signature([9; 64]);
     let bad = tampered(&p, |blk| {
         let txs = vec![forged.clone()];
-        blk.header.tx_root = Block::compute_tx_root(&txs);
+        blk.header.tx_root = Block::compute_tx_root(&txs, &[]);
         blk.txs = palisade_types::BoundedVec::new(txs).unwrap();
     });
     assert!(b.app.validate(bad, Some(NOW)).is_err());

@@ -73,12 +73,13 @@ fn commit_next_as(
         .unwrap();
     let set = out.next_validator_set.clone();
     let block = Block {
+        eth_txs: Default::default(),
         header: BlockHeader {
             chain_id: f.chain.clone(),
             height: h,
             time: Timestamp(h.get()),
             last_block_hash: prev_hash,
-            tx_root: Block::compute_tx_root(std::slice::from_ref(&tx)),
+            tx_root: Block::compute_tx_root(std::slice::from_ref(&tx), &[]),
             state_root: out.changes.root,
             receipts_root: out.receipts_root,
             validators_hash: set.hash(),

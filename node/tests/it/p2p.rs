@@ -276,6 +276,7 @@ fn proposal(key: &Keypair, txs: u64) -> Message {
         })
         .collect();
     let block = Block {
+        eth_txs: Default::default(),
         header: BlockHeader {
             chain_id: chain(),
             height: Height(3),

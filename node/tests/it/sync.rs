@@ -57,6 +57,7 @@ fn sync_answers_hold_only_what_was_asked() {
 
     let at = |h: u64, cert: u64| {
         let block = Block {
+            eth_txs: Default::default(),
             header: BlockHeader {
                 chain_id: ChainId::new("sync").unwrap(),
                 height: Height(h),

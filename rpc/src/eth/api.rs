@@ -98,4 +98,23 @@ pub trait EthApi {
 
     #[method(name = "eth_getBlockByHash")]
     async fn eth_get_block_by_hash(&self, hash: String, full: bool) -> RpcResult<Option<EthBlock>>;
+
+    /// Admits a signed Ethereum transaction (EIP-2718 bytes); answers its
+    /// hash, keccak256 of the bytes.
+    #[method(name = "eth_sendRawTransaction")]
+    async fn eth_send_raw_transaction(&self, raw: String) -> RpcResult<String>;
+
+    /// An EVM transaction committed or pending here; null if unknown.
+    #[method(name = "eth_getTransactionByHash")]
+    async fn eth_get_transaction_by_hash(
+        &self,
+        hash: String,
+    ) -> RpcResult<Option<serde_json::Value>>;
+
+    /// A committed EVM transaction's receipt; null until committed.
+    #[method(name = "eth_getTransactionReceipt")]
+    async fn eth_get_transaction_receipt(
+        &self,
+        hash: String,
+    ) -> RpcResult<Option<serde_json::Value>>;
 }

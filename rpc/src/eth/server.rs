@@ -16,7 +16,7 @@ use super::api::EthApiServer;
 use super::quantity::{data, parse_data, parse_q, parse_q64, parse_word, q};
 use super::types::{BlockSpec, CallRequest, EthBlock, FeeHistory, SyncStatus};
 use crate::api::RpcResult;
-use crate::backend::{BackendError, NodeBackend};
+use crate::backend::{BackendError, EthTxFound, NodeBackend, SubmitError, TxLocation};
 use crate::errors::{self, error, error_with, internal, invalid_params};
 
 /// Most blocks one `eth_feeHistory` covers (as Ethereum nodes allow).
@@ -287,6 +287,19 @@ impl EthImpl {
                 serde_json::Value::String(r.tx_hash.to_string())
             });
         }
+        for (k, raw) in block.eth_txs.iter().enumerate() {
+            let index = block.txs.len() + k;
+            transactions.push(if full {
+                let found = self
+                    .backend
+                    .eth_tx(&raw.hash())
+                    .map_err(backend_err)?
+                    .ok_or_else(|| internal("transaction of a committed block missing"))?;
+                eth_tx_object(&found, Some((&hash, h, index)), &params)?
+            } else {
+                serde_json::Value::String(raw.hash().to_string())
+            });
+        }
         let hd = &block.header;
         Ok(EthBlock {
             number: q(h.get().into()),
@@ -356,6 +369,71 @@ fn tx_object(
         "r": "0x0",
         "s": "0x0",
     })
+}
+
+/// A big-endian number of any length as a quantity.
+fn q_bytes(b: &[u8]) -> String {
+    let digits = hex::encode(b);
+    let trimmed = digits.trim_start_matches('0');
+    format!("0x{}", if trimmed.is_empty() { "0" } else { trimmed })
+}
+
+/// The EIP-2718 type byte of a transaction (legacy: 0).
+fn tx_type_of(found: &EthTxFound) -> u8 {
+    match found.raw.bytes().first() {
+        Some(t @ (1 | 2)) => *t,
+        _ => 0,
+    }
+}
+
+/// An Ethereum transaction as clients read it, with its signature.
+fn eth_tx_object(
+    found: &EthTxFound,
+    at: Option<(&Hash, Height, usize)>,
+    params: &ChainParams,
+) -> RpcResult<serde_json::Value> {
+    let tx = palisade_ethtx::decode(found.raw.bytes(), params.evm_chain_id)
+        .map_err(|e| internal(format!("stored transaction: {e}")))?;
+    let i = &found.input;
+    let ty = tx_type_of(found);
+    let v: u128 = match ty {
+        0 => u128::from(params.evm_chain_id) * 2 + 35 + u128::from(tx.y_parity),
+        _ => u128::from(tx.y_parity),
+    };
+    let mut o = serde_json::json!({
+        "hash": i.hash.to_string(),
+        "nonce": q(i.nonce.into()),
+        "blockHash": at.map(|(b, _, _)| b.to_string()),
+        "blockNumber": at.map(|(_, h, _)| q(h.get().into())),
+        "transactionIndex": at.map(|(_, _, k)| q(k as u128)),
+        "from": i.sender.to_string(),
+        "to": i.to.map(|t| t.to_string()),
+        "value": q(i.value),
+        "gas": q(i.gas_limit.into()),
+        "gasPrice": q(i.max_fee_per_gas),
+        "input": data(&i.data),
+        "type": q(ty.into()),
+        "chainId": q(i.chain_id.into()),
+        "v": q(v),
+        "r": q_bytes(&tx.signature[..32]),
+        "s": q_bytes(&tx.signature[32..]),
+    });
+    if ty != 0 {
+        o["yParity"] = serde_json::Value::String(q(u128::from(tx.y_parity)));
+        o["accessList"] = serde_json::json!(i
+            .access_list
+            .iter()
+            .map(|(a, keys)| serde_json::json!({
+                "address": a.to_string(),
+                "storageKeys": keys.iter().map(|k| data(k)).collect::<Vec<_>>(),
+            }))
+            .collect::<Vec<_>>());
+    }
+    if let Some(tip) = i.max_priority_fee_per_gas {
+        o["maxFeePerGas"] = serde_json::Value::String(q(i.max_fee_per_gas));
+        o["maxPriorityFeePerGas"] = serde_json::Value::String(q(tip));
+    }
+    Ok(o)
 }
 
 #[async_trait]
@@ -513,7 +591,13 @@ impl EthApiServer for EthImpl {
         let nonce = evm::read_account(&at, &address)
             .map_err(store_err)?
             .map_or(0, |a| a.nonce);
-        Ok(q(nonce.into()))
+        let pending = matches!(&block, Some(BlockSpec::Tag(t)) if t == "pending");
+        Ok(q(if pending {
+            self.backend.eth_pending_nonce(&address, nonce)
+        } else {
+            nonce
+        }
+        .into()))
     }
 
     async fn eth_get_code(
@@ -589,6 +673,200 @@ impl EthApiServer for EthImpl {
             Some(b) => Ok(Some(self.eth_block(&b, full)?)),
             None => Ok(None),
         }
+    }
+
+    async fn eth_send_raw_transaction(&self, raw: String) -> RpcResult<String> {
+        self.backend.count_request("eth_sendRawTransaction");
+        let bytes = parse_data(&raw, "transaction")?;
+        if bytes.len() > palisade_types::limits::MAX_TX_BYTES {
+            return Err(error(
+                errors::TX_MALFORMED,
+                format!(
+                    "transaction is {} bytes; at most {}",
+                    bytes.len(),
+                    palisade_types::limits::MAX_TX_BYTES
+                ),
+            ));
+        }
+        let backend = self.backend.clone();
+        let result = tokio::task::spawn_blocking(move || backend.submit_eth(bytes))
+            .await
+            .map_err(|e| internal(e.to_string()))?;
+        match result {
+            Ok(h) => Ok(h.to_string()),
+            Err(SubmitError::Duplicate) => Err(error(
+                errors::TX_DUPLICATE,
+                "already known: the transaction is in the mempool",
+            )),
+            Err(SubmitError::Full(why)) => Err(error(
+                errors::MEMPOOL_FULL,
+                format!("mempool is full: {why}"),
+            )),
+            Err(SubmitError::Rejected { code, message }) => Err(error_with(
+                errors::TX_REJECTED,
+                format!("transaction rejected: {message}"),
+                code,
+            )),
+            Err(SubmitError::Internal(m)) => Err(internal(m)),
+        }
+    }
+
+    async fn eth_get_transaction_by_hash(
+        &self,
+        hash: String,
+    ) -> RpcResult<Option<serde_json::Value>> {
+        self.backend.count_request("eth_getTransactionByHash");
+        let hash: Hash = hash
+            .parse()
+            .map_err(|e| invalid_params(format!("transaction hash: {e}")))?;
+        let params = self.latest_params()?;
+        if let Some(found) = self.backend.eth_tx(&hash).map_err(backend_err)? {
+            let at = match &found.location {
+                Some(TxLocation { height, index }) => {
+                    let block = self
+                        .backend
+                        .block(*height)
+                        .map_err(backend_err)?
+                        .ok_or_else(|| unavailable(height))?;
+                    Some((block.hash(), *height, *index as usize))
+                }
+                None => None,
+            };
+            return eth_tx_object(&found, at.as_ref().map(|(b, h, i)| (b, *h, *i)), &params)
+                .map(Some);
+        }
+        // A native EVM action.
+        let Some((tx, Some(TxLocation { height, index }))) =
+            self.backend.tx(&hash).map_err(backend_err)?
+        else {
+            return Ok(None);
+        };
+        let Some((r, _)) = self.backend.receipt(&hash).map_err(backend_err)? else {
+            return Ok(None);
+        };
+        if !is_evm(&r) {
+            return Ok(None);
+        }
+        let block = self
+            .backend
+            .block(height)
+            .map_err(backend_err)?
+            .ok_or_else(|| unavailable(height))?;
+        Ok(Some(tx_object(
+            &tx,
+            &r,
+            &block.hash(),
+            height,
+            index as usize,
+            &params,
+        )))
+    }
+
+    async fn eth_get_transaction_receipt(
+        &self,
+        hash: String,
+    ) -> RpcResult<Option<serde_json::Value>> {
+        self.backend.count_request("eth_getTransactionReceipt");
+        let hash: Hash = hash
+            .parse()
+            .map_err(|e| invalid_params(format!("transaction hash: {e}")))?;
+        let Some((r, TxLocation { height, index })) =
+            self.backend.receipt(&hash).map_err(backend_err)?
+        else {
+            return Ok(None);
+        };
+        let Some(e) = r.evm.as_ref() else {
+            return Ok(None);
+        };
+        let block = self
+            .backend
+            .block(height)
+            .map_err(backend_err)?
+            .ok_or_else(|| unavailable(height))?;
+        let (_, params) = self.state(height)?;
+        let receipts = self.receipts(&block)?;
+        let index = index as usize;
+        let before = receipts.get(..index).unwrap_or_default();
+        let cumulative: u64 = before
+            .iter()
+            .chain(std::iter::once(&r))
+            .filter_map(|x| x.evm.as_ref())
+            .map(|x| x.gas_used)
+            .sum();
+        let first_log: usize = before
+            .iter()
+            .filter_map(|x| x.evm.as_ref())
+            .map(|x| x.logs.len())
+            .sum();
+        let block_hash = block.hash();
+        let (from, to, tx_type, price) = match block.txs.get(index) {
+            Some(tx) => {
+                let to = match &tx.tx.action {
+                    Action::EvmCall { to, .. } => Some(to.to_string()),
+                    _ => None,
+                };
+                (
+                    evm::evm_address(&tx.tx.signer),
+                    to,
+                    0u8,
+                    params.min_gas_price,
+                )
+            }
+            None => {
+                let found = self
+                    .backend
+                    .eth_tx(&hash)
+                    .map_err(backend_err)?
+                    .ok_or_else(|| internal("transaction of a receipt missing"))?;
+                let i = &found.input;
+                let price = match i.max_priority_fee_per_gas {
+                    Some(tip) => i
+                        .max_fee_per_gas
+                        .min(params.min_gas_price.saturating_add(tip)),
+                    None => i.max_fee_per_gas,
+                };
+                (
+                    i.sender,
+                    i.to.map(|t| t.to_string()),
+                    tx_type_of(&found),
+                    price,
+                )
+            }
+        };
+        let logs: Vec<serde_json::Value> = e
+            .logs
+            .iter()
+            .enumerate()
+            .map(|(k, l)| {
+                serde_json::json!({
+                    "address": l.address.to_string(),
+                    "topics": l.topics.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+                    "data": data(&l.data),
+                    "blockNumber": q(height.get().into()),
+                    "blockHash": block_hash.to_string(),
+                    "transactionHash": hash.to_string(),
+                    "transactionIndex": q(index as u128),
+                    "logIndex": q((first_log + k) as u128),
+                    "removed": false,
+                })
+            })
+            .collect();
+        Ok(Some(serde_json::json!({
+            "transactionHash": hash.to_string(),
+            "transactionIndex": q(index as u128),
+            "blockHash": block_hash.to_string(),
+            "blockNumber": q(height.get().into()),
+            "from": from.to_string(),
+            "to": to,
+            "cumulativeGasUsed": q(cumulative.into()),
+            "gasUsed": q(e.gas_used.into()),
+            "effectiveGasPrice": q(price),
+            "contractAddress": e.contract_address.map(|a| a.to_string()),
+            "logs": logs,
+            "logsBloom": data(&logs_bloom(std::iter::once(&r))),
+            "status": if r.code == 0 { "0x1" } else { "0x0" },
+            "type": q(tx_type.into()),
+        })))
     }
 
     async fn eth_get_block_by_hash(&self, hash: String, full: bool) -> RpcResult<Option<EthBlock>> {

@@ -22,7 +22,7 @@ pub use palisade_types::EvmAddress;
 pub use reasons::revert_reason;
 pub use records::{
     create_address, evm_address, keccak256, keys, read_account, read_code, read_native, read_roles,
-    read_slot, AtRoot, EvmAccount, StateRead, EMPTY_CODE_HASH,
+    read_slot, AtRoot, EvmAccount, Latest, StateRead, EMPTY_CODE_HASH,
 };
 pub use run::{
     call_evm, estimate_gas, run_evm, EstimateError, EvmCall, EvmEnv, EvmError, EvmOutcome,

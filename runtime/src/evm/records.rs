@@ -108,6 +108,22 @@ impl StateRead for AtRoot<'_> {
     }
 }
 
+/// The store's latest committed state (what the mempool checks against).
+#[derive(Clone, Copy)]
+pub struct Latest<'a>(pub &'a dyn StateStore);
+
+impl std::fmt::Debug for Latest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Latest")
+    }
+}
+
+impl StateRead for Latest<'_> {
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(key)
+    }
+}
+
 fn corrupt(key: &[u8], what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("EVM record {}: {what}", hex::encode(key)))
 }

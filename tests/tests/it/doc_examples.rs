@@ -776,6 +776,7 @@ fn receipt_codes_are_documented() {
             TxError::GasLimitTooHigh { .. } => 30,
             TxError::BlockGasExhausted { .. } => 31,
             TxError::GasPriceTooLow { .. } => 32,
+            TxError::EthTxMalformed(_) => 33,
         }
     }
     let all = [
@@ -827,6 +828,7 @@ fn receipt_codes_are_documented() {
         TxError::GasLimitTooHigh { limit: 0, max: 0 },
         TxError::BlockGasExhausted { left: 0, limit: 0 },
         TxError::GasPriceTooLow { price: 0, min: 0 },
+        TxError::EthTxMalformed(String::new()),
     ];
     for (i, e) in all.iter().enumerate() {
         assert_eq!(position(e), i, "{e:?} is out of place");

@@ -113,3 +113,60 @@ fn ethers_reads_state_calls_contracts_and_decodes_reverts() {
         "{r}"
     );
 }
+
+#[test]
+fn ethers_deploys_calls_and_pays_with_the_development_accounts() {
+    if !ethers_ready() {
+        return;
+    }
+    let node = DevNode::start();
+    let keys = palisade_node::dev_eth::DEV_EVM_ACCOUNTS;
+    let out = Command::new("node")
+        .current_dir(eth_dir())
+        .arg("send.mjs")
+        .arg(format!("http://{}", node.rpc))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../runtime/tests/fixtures/Token.json"
+        ))
+        .arg(keys[0].1)
+        .arg(keys[1].1)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let token = r["tokenAddress"].as_str().unwrap().to_lowercase();
+    // CREATE from account 0 at nonce 0.
+    let expected = palisade_runtime::evm::create_address(&keys[0].0.parse().unwrap(), 0);
+    assert_eq!(token, expected.to_string(), "{r}");
+    assert_eq!(r["deployStatus"], 1, "{r}");
+    assert_eq!(
+        r["deployContract"].as_str().unwrap().to_lowercase(),
+        token,
+        "{r}"
+    );
+    assert_eq!(r["transferStatus"], 1, "{r}");
+    assert_eq!(r["transferEvents"], serde_json::json!(["Transfer"]), "{r}");
+    assert_eq!(r["balance1"], "25", "{r}");
+    assert_eq!(
+        r["fetchedFrom"].as_str().unwrap().to_lowercase(),
+        keys[0].0,
+        "{r}"
+    );
+    assert_eq!(
+        r["fetchedTo"].as_str().unwrap().to_lowercase(),
+        token,
+        "{r}"
+    );
+    assert_eq!(r["fetchedNonce"], 1, "{r}");
+    assert_eq!(r["typedType"], 2, "{r}");
+    assert_eq!(r["received"], "10", "{r}");
+    assert_eq!(r["nonce0"], 4, "{r}");
+    assert_eq!(r["failedStatus"], 0, "{r}");
+    assert!(r["outsider"].as_str().unwrap().contains("member"), "{r}");
+}

@@ -173,6 +173,7 @@ pub fn block() -> impl Strategy<Value = Block> {
         proptest::option::of(commit()),
     )
         .prop_map(|(header, txs, last_commit)| Block {
+            eth_txs: Default::default(),
             header,
             txs: BoundedVec::new(txs).unwrap(),
             last_commit,

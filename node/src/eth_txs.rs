@@ -1,0 +1,116 @@
+//! Ethereum transactions in the node: decoded and their secp256k1 senders
+//! recovered once per node (at admission, or when a block brings one this
+//! node has not seen), cached by hash like the ed25519 verdicts, and handed
+//! to the runtime as [`EthTxInput`]s.
+
+use std::sync::Mutex;
+
+use palisade_ethtx::{decode, recover_batch, EthTx};
+use palisade_runtime::{EthTxInput, TxError};
+use palisade_types::{EthTransaction, EvmAddress, Hash};
+
+use crate::ledger::cache::{DigestHasher, Generations};
+
+/// Entries per generation: several full blocks.
+const GENERATION: usize = 1 << 15;
+
+/// Threads that recover a batch of senders (a block's, or a gossip batch's).
+const RECOVERY_THREADS: usize = 4;
+
+/// Why bytes are not an admissible Ethereum transaction before any state
+/// is read: they do not decode, name another chain, or their signature
+/// gives no sender.
+pub fn malformed(e: impl std::fmt::Display) -> TxError {
+    TxError::EthTxMalformed(e.to_string())
+}
+
+/// The runtime's view of a decoded transaction from `sender`.
+pub fn input(tx: &EthTx, sender: EvmAddress, encoded_len: usize) -> Result<EthTxInput, TxError> {
+    let value = u128::try_from(tx.value).map_err(|_| TxError::Overflow)?;
+    Ok(EthTxInput {
+        hash: Hash(tx.hash.0),
+        encoded_len,
+        sender,
+        chain_id: tx.chain_id,
+        nonce: tx.nonce,
+        gas_limit: tx.gas_limit,
+        max_fee_per_gas: tx.max_fee_per_gas,
+        max_priority_fee_per_gas: tx.max_priority_fee_per_gas,
+        to: tx.to.map(|a| EvmAddress(a.0 .0)),
+        value,
+        data: tx.input.clone(),
+        access_list: tx
+            .access_list
+            .iter()
+            .map(|(a, keys)| (EvmAddress(a.0 .0), keys.iter().map(|k| k.0).collect()))
+            .collect(),
+    })
+}
+
+/// Decoded transactions with their senders, by hash.
+#[derive(Debug)]
+pub struct EthSenders {
+    cache: Mutex<Generations<Hash, EthTxInput, DigestHasher>>,
+}
+
+impl Default for EthSenders {
+    fn default() -> Self {
+        EthSenders::new()
+    }
+}
+
+impl EthSenders {
+    pub fn new() -> EthSenders {
+        EthSenders {
+            cache: Mutex::new(Generations::with_hasher(
+                GENERATION,
+                GENERATION,
+                DigestHasher::new(),
+            )),
+        }
+    }
+
+    /// Each of `txs` decoded for chain `chain_id` and its sender recovered:
+    /// from the cache, or (the rest, in one batch off this thread's
+    /// loop) from the bytes. An error names the first transaction that
+    /// fails and why.
+    pub fn prepare(
+        &self,
+        txs: &[EthTransaction],
+        chain_id: u64,
+    ) -> Result<Vec<EthTxInput>, (usize, TxError)> {
+        let hashes: Vec<Hash> = txs.iter().map(EthTransaction::hash).collect();
+        let mut known: Vec<Option<EthTxInput>> = match self.cache.lock() {
+            Ok(mut c) => hashes.iter().map(|h| c.get(h)).collect(),
+            Err(_) => vec![None; txs.len()],
+        };
+        let mut todo = Vec::new();
+        for (i, t) in txs.iter().enumerate() {
+            // A cached entry is for this chain: one node serves one chain.
+            if known[i].is_none() {
+                let tx = decode(t.bytes(), chain_id).map_err(|e| (i, malformed(e)))?;
+                todo.push((i, tx));
+            }
+        }
+        let decoded: Vec<EthTx> = todo.iter().map(|(_, t)| t.clone()).collect();
+        let senders = recover_batch(&decoded, RECOVERY_THREADS);
+        let mut fresh = Vec::with_capacity(todo.len());
+        for ((i, tx), sender) in todo.into_iter().zip(senders) {
+            let sender = sender.map_err(|e| (i, malformed(e)))?;
+            let inp =
+                input(&tx, EvmAddress(sender.0 .0), txs[i].bytes().len()).map_err(|e| (i, e))?;
+            fresh.push(inp.clone());
+            known[i] = Some(inp);
+        }
+        if let Ok(mut c) = self.cache.lock() {
+            for inp in fresh {
+                c.insert(inp.hash, inp, 1);
+            }
+        }
+        known
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| k.ok_or((i, malformed("sender not recovered"))))
+            .collect()
+    }
+}
