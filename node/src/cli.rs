@@ -163,6 +163,11 @@ pub struct TestnetArgs {
     /// `palisade bench`. Their keys are public: test networks only.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub bench_accounts: u32,
+    /// Also fund the standard test mnemonic's ten Ethereum accounts (member
+    /// and deployer), as `palisade dev` does. Their keys are public: test
+    /// networks only.
+    #[arg(long)]
+    pub dev_evm_accounts: bool,
 }
 
 /// Loopback ports of a local network: node i uses base + i.
@@ -513,7 +518,11 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
     let admin = new_key();
     write_key(&a.output.join("admin_key.json"), &admin)?;
     let genesis = Genesis {
-        evm_accounts: Vec::new(),
+        evm_accounts: if a.dev_evm_accounts {
+            crate::dev_eth::genesis_accounts()
+        } else {
+            Vec::new()
+        },
         chain_id,
         genesis_time_ms: now_ms(),
         consensus: crate::genesis_cmd::timing(a.propose_timeout_ms, 30_000, a.block_interval_ms),

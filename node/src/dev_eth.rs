@@ -62,6 +62,19 @@ pub fn dev_evm_addresses() -> Vec<EvmAddress> {
         .collect()
 }
 
+/// The accounts as genesis funds them: 10,000 ether each, `member` and
+/// `deployer`.
+pub fn genesis_accounts() -> Vec<palisade_genesis::GenesisEvmAccount> {
+    dev_evm_addresses()
+        .into_iter()
+        .map(|address| palisade_genesis::GenesisEvmAccount {
+            address,
+            balance: DEV_EVM_BALANCE,
+            roles: vec![palisade_types::Role::Member, palisade_types::Role::Deployer],
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

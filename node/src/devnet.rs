@@ -82,6 +82,7 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
             block_interval_ms: a.block_interval_ms,
             propose_timeout_ms: 1000,
             bench_accounts: a.bench_accounts,
+            dev_evm_accounts: true,
         })?;
     } else {
         let existing = (0..)
@@ -200,14 +201,7 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
         write_key(&home.node_key_file(), &node_key)?;
         write_key(&home.validator_key_file(), &validator_key)?;
         let genesis = Genesis {
-            evm_accounts: crate::dev_eth::dev_evm_addresses()
-                .into_iter()
-                .map(|address| palisade_genesis::GenesisEvmAccount {
-                    address,
-                    balance: crate::dev_eth::DEV_EVM_BALANCE,
-                    roles: vec![Role::Member, Role::Deployer],
-                })
-                .collect(),
+            evm_accounts: crate::dev_eth::genesis_accounts(),
             chain_id: ChainId::new("palisade-dev").map_err(|e| anyhow::anyhow!("{e}"))?,
             genesis_time_ms: now_ms(),
             consensus: ConsensusParams {

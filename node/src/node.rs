@@ -82,6 +82,7 @@ pub struct NodeContext {
     /// Liveness of the node's parts, for [`NodeContext::health`].
     pub health: Arc<NodeHealth>,
     tx_gossip: mpsc::Sender<Arc<SignedTransaction>>,
+    eth_gossip: mpsc::Sender<palisade_types::EthTransaction>,
     /// Where clients' transactions are checked and admitted: below the
     /// priority of block processing (see [`crate::background`]).
     client_admission: Background,
@@ -271,12 +272,50 @@ impl NodeContext {
             .map_err(|(_, e)| AddError::Rejected(e))?
             .pop()
             .ok_or_else(|| store(&"no sender recovered"))?;
-        let mut pool = self
-            .mempool
-            .lock()
-            .map_err(|_| store(&"mempool lock poisoned"))?;
-        pool.eth
-            .add(tx, input, self.app.runtime(), ledger.as_ref(), next)
+        let hash = {
+            let mut pool = self
+                .mempool
+                .lock()
+                .map_err(|_| store(&"mempool lock poisoned"))?;
+            pool.eth
+                .add(tx.clone(), input, self.app.runtime(), ledger.as_ref(), next)?
+        };
+        // Best effort: a full queue means peers get it from the block.
+        let _ = self.eth_gossip.try_send(tx);
+        Ok(hash)
+    }
+
+    /// Admits a batch of Ethereum transactions a peer gossiped. Invalid
+    /// when one does not decode or its signature gives no sender (only a
+    /// faulty or malicious peer sends those); one the state refuses (a used
+    /// nonce, a lost role) is only not admitted, as it may have been valid
+    /// where the peer checked it.
+    pub fn admit_gossiped_eth(&self, txs: Vec<palisade_types::EthTransaction>) -> Verdict {
+        let Ok(params) = self.app.params() else {
+            return Verdict::Unchecked;
+        };
+        let inputs = match self.app.eth_senders().prepare(&txs, params.evm_chain_id) {
+            Ok(i) => i,
+            Err(_) => return Verdict::Invalid,
+        };
+        let ledger = self.app.ledger();
+        let Ok(next) = ledger.latest_height().map(|h| h.next()) else {
+            return Verdict::Unchecked;
+        };
+        let Ok(next) = next else {
+            return Verdict::Unchecked;
+        };
+        let Ok(mut pool) = self.mempool.lock() else {
+            return Verdict::Unchecked;
+        };
+        for (tx, input) in txs.into_iter().zip(inputs) {
+            // Refusals by the state are expected (already included,
+            // already pooled); they say nothing about the peer.
+            let _ = pool
+                .eth
+                .add(tx, input, self.app.runtime(), ledger.as_ref(), next);
+        }
+        Verdict::Valid
     }
 }
 
@@ -342,6 +381,7 @@ pub struct Node {
     net_events: mpsc::Receiver<NetEvent>,
     net_task: tokio::task::JoinHandle<()>,
     tx_gossip_rx: mpsc::Receiver<Arc<SignedTransaction>>,
+    eth_gossip_rx: mpsc::Receiver<palisade_types::EthTransaction>,
     observers: Vec<PeerId>,
     tap: Option<Arc<dyn crate::driver::OutboundTap>>,
     task_fault: Option<TaskFault>,
@@ -429,6 +469,7 @@ impl Node {
         metrics.height.set(gauge_value(latest.get()));
         let (committed, _) = broadcast::channel(1024);
         let (tx_gossip, tx_gossip_rx) = mpsc::channel(65_536);
+        let (eth_gossip, eth_gossip_rx) = mpsc::channel(65_536);
         let ctx = NodeContext {
             genesis: Arc::new(genesis),
             genesis_hash,
@@ -444,6 +485,7 @@ impl Node {
                 cfg.rpc.health_max_block_age_ms,
             ))),
             tx_gossip,
+            eth_gossip,
             client_admission: Background::spawn(
                 "palisade-submit",
                 std::thread::available_parallelism().map_or(1, usize::from),
@@ -459,6 +501,7 @@ impl Node {
             net_events,
             net_task,
             tx_gossip_rx,
+            eth_gossip_rx,
             observers,
             tap: None,
             task_fault: None,
@@ -502,6 +545,7 @@ impl Node {
             mut net_events,
             net_task,
             mut tx_gossip_rx,
+            mut eth_gossip_rx,
             observers,
             tap,
             task_fault,
@@ -645,6 +689,48 @@ impl Node {
                 }
             });
         }
+        // Ethereum transactions gossiped by peers: sender recovery runs on
+        // a blocking thread, one batch at a time.
+        let (eth_ingress_tx, mut eth_ingress_rx) = mpsc::channel::<(
+            PeerId,
+            libp2p::gossipsub::MessageId,
+            Vec<palisade_types::EthTransaction>,
+        )>(256);
+        {
+            let ctx = ctx.clone();
+            tasks.spawn("eth-gossip-admission", async move {
+                while let Some((from, id, txs)) = eth_ingress_rx.recv().await {
+                    let c = ctx.clone();
+                    let verdict = tokio::task::spawn_blocking(move || c.admit_gossiped_eth(txs))
+                        .await
+                        .unwrap_or(Verdict::Unchecked);
+                    let _ = ctx.net.report_txs(id, from, verdict).await;
+                }
+            });
+        }
+        // Ethereum transactions from our clients, gossiped in batches.
+        {
+            let net = ctx.net.clone();
+            tasks.spawn("eth-tx-gossip", async move {
+                let mut buf = Vec::new();
+                loop {
+                    let Some(first) = eth_gossip_rx.recv().await else {
+                        return;
+                    };
+                    buf.push(first);
+                    let deadline = tokio::time::Instant::now() + Duration::from_millis(10);
+                    while buf.len() < 4_096 {
+                        match tokio::time::timeout_at(deadline, eth_gossip_rx.recv()).await {
+                            Ok(Some(t)) => buf.push(t),
+                            _ => break,
+                        }
+                    }
+                    if net.publish_eth_txs(std::mem::take(&mut buf)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
         // Network events.
         {
             tasks.spawn("network-events", async move {
@@ -661,6 +747,9 @@ impl Node {
                             // batch that finds the queue full is dropped
                             // unvalidated (never forwarded).
                             let _ = ingress_tx.try_send((from, id, txs));
+                        }
+                        NetEvent::EthTxs { from, id, txs } => {
+                            let _ = eth_ingress_tx.try_send((from, id, txs));
                         }
                     }
                 }

@@ -257,6 +257,57 @@ impl Devnet {
         self.spawn(i, palisade_bin(), &[], extra);
     }
 
+    /// Starts the validators with an observer allowed in their
+    /// configuration (stopping any that run first, to reload it), then the
+    /// observer (a node without a validator key) on port slot `n`,
+    /// dialing every validator. Returns the observer's process (the
+    /// caller kills it), its RPC address and its log.
+    pub fn start_observer(&mut self) -> (Child, String, PathBuf) {
+        let home = self.dir.path().join("observer");
+        let out = Command::new(palisade_bin())
+            .args(["init", "--observer", "--home"])
+            .arg(&home)
+            .arg("--genesis")
+            .arg(self.home(0).join("config/genesis.json"))
+            .output()
+            .expect("palisade init --observer");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let node_key = palisade_node::home::read_key(&home.join("config/node_key.json"))
+            .expect("observer key");
+        let observer_id = palisade_node::network::peer_id_of(&node_key.public_key())
+            .expect("peer id")
+            .to_string();
+        self.stop_all();
+        for i in 0..self.n {
+            let path = self.home(i).join("config/config.toml");
+            let mut cfg = palisade_node::config::NodeConfig::load(&path).expect("config");
+            cfg.p2p.observers.push(observer_id.clone());
+            std::fs::write(&path, cfg.to_toml()).expect("write config");
+        }
+        // Node 1 dials every other validator; with node 1 itself that is all.
+        let validator_peers: Vec<String> = {
+            let load = |i: usize| {
+                palisade_node::config::NodeConfig::load(&self.home(i).join("config/config.toml"))
+                    .expect("config")
+            };
+            let mut p = load(1).p2p.peers.clone();
+            for a in load(0).p2p.peers {
+                if !p.contains(&a) {
+                    p.push(a);
+                }
+            }
+            p
+        };
+        self.start_all();
+        let log = self.dir.path().join("observer.log");
+        let child = self.spawn_extra(&home, self.n, &validator_peers, &log);
+        (child, self.rpc_addr(self.n), log)
+    }
+
     /// Starts node `i` as a Byzantine validator (`palisade-test-node
     /// --byzantine MODE start ...`, a test-only binary).
     pub fn start_byzantine(&mut self, i: usize, mode: &str) {

@@ -33,7 +33,7 @@ use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, Respons
 use libp2p::swarm::{dial_opts::DialOpts, NetworkBehaviour, SwarmEvent};
 use libp2p::{allow_block_list, connection_limits, identify, identity, ping, Multiaddr, PeerId};
 use palisade_consensus::Message;
-use palisade_types::{sha256, ChainId, PublicKey, SignedTransaction};
+use palisade_types::{sha256, ChainId, EthTransaction, PublicKey, SignedTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use codec::SyncCodec;
@@ -41,7 +41,7 @@ pub use codec::SYNC_PROTOCOL;
 use rate::{PeerLimits, RateLimiter, Traffic};
 
 use crate::metrics::Metrics;
-use wire::{ConsensusGossip, SyncRequest, SyncResponse, TxBatch};
+use wire::{ConsensusGossip, EthTxBatch, SyncRequest, SyncResponse, TxBatch};
 
 /// Settings of the network.
 #[derive(Debug, Clone)]
@@ -85,6 +85,13 @@ pub enum NetEvent {
         id: MessageId,
         txs: Vec<SignedTransaction>,
     },
+    /// A batch of Ethereum transactions; answer with
+    /// [`NetworkHandle::report_txs`].
+    EthTxs {
+        from: PeerId,
+        id: MessageId,
+        txs: Vec<EthTransaction>,
+    },
 }
 
 /// Why a network call failed.
@@ -106,6 +113,7 @@ pub trait SyncSource: Send + Sync + 'static {
 enum Command {
     Broadcast(Box<Message>),
     PublishTxs(Vec<Arc<SignedTransaction>>),
+    PublishEthTxs(Vec<EthTransaction>),
     Report {
         id: MessageId,
         from: PeerId,
@@ -157,6 +165,11 @@ impl NetworkHandle {
     /// Gossips transactions this node admitted from its own clients.
     pub async fn publish_txs(&self, txs: Vec<Arc<SignedTransaction>>) -> Result<(), NetError> {
         self.send(Command::PublishTxs(txs)).await
+    }
+
+    /// Gossips Ethereum transactions this node admitted from its clients.
+    pub async fn publish_eth_txs(&self, txs: Vec<EthTransaction>) -> Result<(), NetError> {
+        self.send(Command::PublishEthTxs(txs)).await
     }
 
     /// Verdict on a [`NetEvent::Txs`] batch: forwarded if valid; the sender
@@ -290,8 +303,10 @@ pub fn start(
             .map_err(|e| setup(&e))?;
     let consensus_topic = IdentTopic::new(format!("/palisade/{}/consensus/1", cfg.chain_id));
     let tx_topic = IdentTopic::new(format!("/palisade/{}/txs/1", cfg.chain_id));
+    let eth_tx_topic = IdentTopic::new(format!("/palisade/{}/eth-txs/1", cfg.chain_id));
     gossip.subscribe(&consensus_topic).map_err(|e| setup(&e))?;
     gossip.subscribe(&tx_topic).map_err(|e| setup(&e))?;
+    gossip.subscribe(&eth_tx_topic).map_err(|e| setup(&e))?;
 
     let mut allow = allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default();
     for p in &cfg.allowed {
@@ -363,6 +378,7 @@ pub fn start(
         swarm,
         consensus_topic,
         tx_topic,
+        eth_tx_topic,
         chain_id: cfg.chain_id,
         allowed: cfg.allowed,
         dial_targets,
@@ -385,6 +401,7 @@ struct Task {
     swarm: libp2p::Swarm<Behaviour>,
     consensus_topic: IdentTopic,
     tx_topic: IdentTopic,
+    eth_tx_topic: IdentTopic,
     chain_id: ChainId,
     allowed: HashSet<PeerId>,
     dial_targets: HashMap<PeerId, Vec<Multiaddr>>,
@@ -498,6 +515,27 @@ impl Task {
                 if !batch.is_empty() {
                     let data = TxBatch { txs: batch }.encode();
                     self.publish(self.tx_topic.clone(), data);
+                }
+            }
+            Command::PublishEthTxs(txs) => {
+                let mut batch = Vec::new();
+                let mut bytes = 0usize;
+                for t in txs {
+                    let n = t.encoded_len();
+                    if bytes + n > wire::MAX_TX_BATCH_BYTES - 64 && !batch.is_empty() {
+                        let data = EthTxBatch {
+                            txs: std::mem::take(&mut batch),
+                        }
+                        .encode();
+                        self.publish(self.eth_tx_topic.clone(), data);
+                        bytes = 0;
+                    }
+                    bytes += n;
+                    batch.push(t);
+                }
+                if !batch.is_empty() {
+                    let data = EthTxBatch { txs: batch }.encode();
+                    self.publish(self.eth_tx_topic.clone(), data);
                 }
             }
             Command::Report { id, from, verdict } => {
@@ -718,6 +756,41 @@ impl Task {
                         from,
                         "undecodable",
                         &format!("undecodable transaction batch: {e}"),
+                    );
+                }
+            }
+        } else if m.topic == self.eth_tx_topic.hash() {
+            if !self.within_rate(from, &id, Traffic::TxBatch { bytes }) {
+                return;
+            }
+            match EthTxBatch::decode(&m.data) {
+                Ok(b) => {
+                    let ev = NetEvent::EthTxs {
+                        from,
+                        id: id.clone(),
+                        txs: b.txs,
+                    };
+                    if self.events.try_send(ev).is_err() {
+                        self.metrics.count_drop("queue_full");
+                        self.swarm
+                            .behaviour_mut()
+                            .gossip
+                            .report_message_validation_result(
+                                &id,
+                                &from,
+                                MessageAcceptance::Ignore,
+                            );
+                    }
+                }
+                Err(e) => {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossip
+                        .report_message_validation_result(&id, &from, MessageAcceptance::Reject);
+                    self.penalize(
+                        from,
+                        "undecodable",
+                        &format!("undecodable Ethereum transaction batch: {e}"),
                     );
                 }
             }

@@ -9,7 +9,7 @@ use palisade_types::{
     encode, sha256, Action, ChainId, Hash, Height, Keypair, Round, Transaction, Vote, VoteType,
 };
 
-use super::wire::{ConsensusGossip, SyncRequest, SyncResponse, TxBatch};
+use super::wire::{ConsensusGossip, EthTxBatch, SyncRequest, SyncResponse, TxBatch};
 
 fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
@@ -73,6 +73,21 @@ pub fn all() -> Vec<Vector> {
         ],
     });
 
+    let eth = palisade_types::EthTransaction(
+        palisade_types::BoundedBytes::new(palisade_types::parse_hex(ETH_TX).expect("fixed hex"))
+            .expect("small"),
+    );
+    let eth_batch = EthTxBatch { txs: vec![eth] }.encode();
+    out.push(Vector {
+        name: "eth-tx-batch",
+        fields: vec![
+            ("topic", format!("/palisade/{CHAIN_ID}/eth-txs/1")),
+            ("txs", "[eth-tx of spec.md]".into()),
+            ("encoding", hex0x(&eth_batch)),
+            ("message_id", hex0x(&message_id(&eth_batch))),
+        ],
+    });
+
     out.push(Vector {
         name: "sync-status",
         fields: vec![
@@ -106,3 +121,7 @@ pub fn all() -> Vec<Vector> {
     });
     out
 }
+
+/// The `eth-tx` vector of spec.md: the standard test mnemonic's account 1
+/// paying account 0 1,000 wei on chain 1337.
+const ETH_TX: &str = "0x02f86682053980808082520894f39fd6e51aad88f6f4ce6ab8827279cfffb922668203e880c001a0d9f5b74d0adc688537e00c2683b371660553d448017f908b9ada5b386c7b411ba0542f6d3954f3ab9f26faaea8f0139ec5435b7113d78ebb50a9d6d6929cbbdb89";

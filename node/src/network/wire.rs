@@ -8,8 +8,8 @@ use std::sync::Arc;
 use borsh::{BorshDeserialize, BorshSerialize};
 use palisade_consensus::Message;
 use palisade_types::{
-    decode_with_limit, encode, limits, Block, CommitCertificate, DecodeError, Height,
-    SignedProposal, SignedTransaction, SignedVote,
+    decode_with_limit, encode, limits, Block, CommitCertificate, DecodeError, EthTransaction,
+    Height, SignedProposal, SignedTransaction, SignedVote,
 };
 
 /// Largest consensus gossip message: a proposal with a full block.
@@ -93,6 +93,23 @@ impl TxBatch {
 
     pub fn decode(bytes: &[u8]) -> Result<TxBatch, DecodeError> {
         decode_with_limit(bytes, "transaction batch", MAX_TX_BATCH_BYTES)
+    }
+}
+
+/// A batch of Ethereum transactions (raw EIP-2718 bytes) on their gossip
+/// topic.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct EthTxBatch {
+    pub txs: Vec<EthTransaction>,
+}
+
+impl EthTxBatch {
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<EthTxBatch, DecodeError> {
+        decode_with_limit(bytes, "Ethereum transaction batch", MAX_TX_BATCH_BYTES)
     }
 }
 

@@ -120,11 +120,49 @@ fn ethers_deploys_calls_and_pays_with_the_development_accounts() {
         return;
     }
     let node = DevNode::start();
+    check_send(&node.rpc);
+}
+
+/// The same on four validators, sending through node 1: its Ethereum
+/// transactions reach the other proposers by gossip, and every node ends
+/// with the same contract.
+#[test]
+fn ethers_on_a_four_validator_devnet() {
+    if !ethers_ready() {
+        return;
+    }
+    let mut net = palisade_tests::Devnet::generate_with(4, &["--dev-evm-accounts"]);
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 2, std::time::Duration::from_secs(60));
+    let token = check_send(&net.rpc_addr(1));
+    let h = net.settled_height(
+        &[0, 1, 2, 3],
+        std::time::Duration::from_millis(500),
+        std::time::Duration::from_secs(30),
+    );
+    let codes: Vec<serde_json::Value> = (0..4)
+        .map(|i| {
+            palisade_tests::rpc_call(
+                &net.rpc_addr(i),
+                "eth_getCode",
+                serde_json::json!([token, format!("0x{h:x}")]),
+            )
+            .unwrap()
+        })
+        .collect();
+    assert!(codes[0].as_str().unwrap().len() > 100, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == codes[0]), "{codes:?}");
+    net.stop_all();
+}
+
+/// Runs `send.mjs` against `rpc` and checks what it saw; the token's
+/// address.
+fn check_send(rpc: &str) -> String {
     let keys = palisade_node::dev_eth::DEV_EVM_ACCOUNTS;
     let out = Command::new("node")
         .current_dir(eth_dir())
         .arg("send.mjs")
-        .arg(format!("http://{}", node.rpc))
+        .arg(format!("http://{rpc}"))
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../runtime/tests/fixtures/Token.json"
@@ -169,4 +207,56 @@ fn ethers_deploys_calls_and_pays_with_the_development_accounts() {
     assert_eq!(r["nonce0"], 4, "{r}");
     assert_eq!(r["failedStatus"], 0, "{r}");
     assert!(r["outsider"].as_str().unwrap().contains("member"), "{r}");
+    token
+}
+
+/// An observer proposes nothing: an Ethereum transaction sent to it
+/// reaches a block only through gossip to the validators.
+#[test]
+fn an_ethereum_transaction_sent_to_an_observer_is_gossiped_and_committed() {
+    let mut net = palisade_tests::Devnet::generate_with(4, &["--dev-evm-accounts"]);
+    let (mut observer, rpc, log) = net.start_observer();
+    net.wait_height(&[0, 1, 2, 3], 2, std::time::Duration::from_secs(60));
+    // The standard test mnemonic's account 1 pays account 0 1,000 wei
+    // (EIP-1559, chain 1337, nonce 0): the vector of docs/spec.md.
+    let raw = "0x02f86682053980808082520894f39fd6e51aad88f6f4ce6ab8827279cfffb922668203e880c001a0d9f5b74d0adc688537e00c2683b371660553d448017f908b9ada5b386c7b411ba0542f6d3954f3ab9f26faaea8f0139ec5435b7113d78ebb50a9d6d6929cbbdb89";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let hash = loop {
+        // The observer needs a moment to connect and catch up.
+        match palisade_tests::rpc_call(&rpc, "eth_sendRawTransaction", serde_json::json!([raw])) {
+            Ok(h) => break h,
+            Err(e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{e}: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
+    };
+    assert_eq!(
+        hash,
+        "0xa787808e70335da0629da586605e2d261f71e86c72fffdedbe58ca18f01a8774"
+    );
+    let receipt = loop {
+        let r = palisade_tests::rpc_call(
+            &net.rpc_addr(0),
+            "eth_getTransactionReceipt",
+            serde_json::json!([hash]),
+        )
+        .unwrap();
+        if !r.is_null() || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = observer.kill();
+    let _ = observer.wait();
+    net.stop_all();
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    assert_eq!(
+        receipt["from"], "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
+        "{receipt}"
+    );
 }

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use palisade_consensus::proposer;
 use palisade_genesis::Genesis;
-use palisade_node::config::NodeConfig;
 use palisade_node::network::peer_id_of;
 use palisade_tests::{
     acknowledged, audit, double_signs, http_get, metric, metric_in, palisade_bin, rpc_call,
@@ -366,44 +365,7 @@ fn validators_restarted_mid_load_never_double_sign() {
 #[test]
 fn observer_follows_the_chain_and_serves_rpc() {
     let mut net = Devnet::generate(4);
-    // An observer: no validator key, allowed by the validators' config.
-    let home = net.dir.path().join("observer");
-    let out = Command::new(palisade_bin())
-        .args(["init", "--observer", "--home"])
-        .arg(&home)
-        .arg("--genesis")
-        .arg(net.home(0).join("config/genesis.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let node_key = palisade_node::home::read_key(&home.join("config/node_key.json")).unwrap();
-    let observer_id = peer_id_of(&node_key.public_key()).unwrap().to_string();
-    for i in 0..4 {
-        let path = net.home(i).join("config/config.toml");
-        let mut cfg = NodeConfig::load(&path).unwrap();
-        cfg.p2p.observers.push(observer_id.clone());
-        std::fs::write(&path, cfg.to_toml()).unwrap();
-    }
-    // Node 1 dials every other validator; with node 1 itself that is all.
-    let validator_peers: Vec<String> = {
-        let c0 = NodeConfig::load(&net.home(0).join("config/config.toml")).unwrap();
-        let c1 = NodeConfig::load(&net.home(1).join("config/config.toml")).unwrap();
-        let mut p = c1.p2p.peers.clone();
-        for a in c0.p2p.peers {
-            if !p.contains(&a) {
-                p.push(a);
-            }
-        }
-        p
-    };
-    net.start_all();
-    let rpc_addr = net.rpc_addr(4);
-    let log_path = net.dir.path().join("observer.log");
-    let mut child = net.spawn_extra(&home, 4, &validator_peers, &log_path);
+    let (mut child, rpc_addr, log_path) = net.start_observer();
     net.wait_height(&[0, 1, 2, 3], 10, Duration::from_secs(60));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut observed = 0;
