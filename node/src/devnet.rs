@@ -151,6 +151,15 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
         "  funded admin key (all roles): {}",
         net.join("admin_key.json").display()
     );
+    let genesis = Genesis::from_file(&Home::new(net.join("node0")).genesis_file())?;
+    if !genesis.evm_accounts.is_empty() {
+        println!(
+            "  Ethereum development accounts: the standard test mnemonic's ten (EIP-155 chain id {}; keys as `palisade dev` prints them), e.g. {} key {}",
+            genesis.params.evm_chain_id,
+            crate::dev_eth::DEV_EVM_ACCOUNTS[0].0,
+            crate::dev_eth::DEV_EVM_ACCOUNTS[0].1
+        );
+    }
     println!("Ctrl-C stops every node.");
 
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -34,8 +34,13 @@ fn validators() -> Vec<Keypair> {
 }
 
 fn node() -> Node {
+    node_with_evm(Vec::new())
+}
+
+/// A node whose genesis also funds Ethereum accounts.
+fn node_with_evm(evm_accounts: Vec<(palisade_types::EvmAddress, u128, Vec<Role>)>) -> Node {
     let init = InitialState {
-        evm_accounts: Vec::new(),
+        evm_accounts,
         params: ChainParams::default(),
         accounts: vec![
             (k(1).address(), 1_000_000, vec![Role::Admin, Role::Member]),
@@ -725,4 +730,99 @@ fn evm_transactions_see_the_header_time() {
     let secs = called.block.header.time.as_millis() / 1000;
     assert_eq!(out[24..], secs.to_be_bytes());
     assert!(out[..24].iter().all(|b| *b == 0));
+}
+
+/// Signed by ethers with key 0x11..11 (address 0x19e7..ff2a) for chain
+/// 1337, nonce 0, EIP-1559 at zero fees: a contract creation, and a
+/// payment of 5 wei to 0xf39f..2266.
+const ETH_CREATE: &str = "0x02f851820539808080830186a0808000c001a063922ba5a5f333f9f9ad17e2a3ca3fb7288a5260f579e0cbd7f2159d7e4a34f9a0196de908892b60bcc0d923ee470f80dacd7c2256c3eaa3c6cace39c351ba61d2";
+const ETH_PAY: &str = "0x02f86482053980808082520894f39fd6e51aad88f6f4ce6ab8827279cfffb922660580c001a04845b972c1c96ef7b3051e18c28166a1fc054e895e1098d54d1761d59033c87aa04927361906fdea3b4c8f5a72d8969ec4ff7413deee4380ecf9a942eb1d88fbb0";
+
+fn eth(raw: &str) -> palisade_types::EthTransaction {
+    palisade_types::EthTransaction(
+        palisade_types::BoundedBytes::new(palisade_types::parse_hex(raw).unwrap()).unwrap(),
+    )
+}
+
+/// An Ethereum transaction goes from the proposer's pool into its block
+/// and the validator, which never saw it, decodes it, recovers its sender
+/// and reaches the same roots; a block smuggling in a creation by a sender
+/// without `deployer` (what a Byzantine proposer would do) is refused by
+/// the validator, whatever roots its header claims.
+#[test]
+fn ethereum_transactions_in_proposals_and_a_forbidden_creation_refused() {
+    let sender: palisade_types::EvmAddress = "0x19e7e376e7c213b7e7e7e46cc70a5dd086daff2a"
+        .parse()
+        .unwrap();
+    let genesis = || node_with_evm(vec![(sender, 1_000, vec![Role::Member])]);
+    let mut a = genesis();
+    let b = genesis();
+
+    let pay = eth(ETH_PAY);
+    let next = Height(1);
+    let input = a
+        .app
+        .eth_senders()
+        .prepare(
+            std::slice::from_ref(&pay),
+            palisade_runtime::DEFAULT_EVM_CHAIN_ID,
+        )
+        .unwrap()
+        .remove(0);
+    assert_eq!(input.sender, sender);
+    a.pool
+        .eth
+        .add(
+            pay.clone(),
+            input,
+            a.app.runtime(),
+            a.app.ledger().as_ref(),
+            next,
+        )
+        .unwrap();
+    let proposed = a
+        .app
+        .propose(&a.pool, validators()[0].public_key(), NOW + 1)
+        .unwrap();
+    assert_eq!(proposed.block.eth_txs.len(), 1);
+    assert_eq!(proposed.outcome.receipts[0].tx_hash, pay.hash());
+    assert_eq!(proposed.outcome.receipts[0].code, 0);
+    let checked = b
+        .app
+        .validate(proposed.block.clone(), Some(NOW + 1))
+        .unwrap();
+    assert_eq!(checked.outcome.changes.root, proposed.outcome.changes.root);
+
+    // The same proposal with the forbidden creation added.
+    let create = eth(ETH_CREATE);
+    let bad = tampered(&proposed, |blk| {
+        let mut txs = blk.eth_txs.to_vec();
+        txs.push(create.clone());
+        blk.header.tx_root = Block::compute_tx_root(&blk.txs, &txs);
+        blk.eth_txs = palisade_types::BoundedVec::new(txs).unwrap();
+    });
+    let e = b.app.validate(bad, Some(NOW + 1)).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            AppError::Execution(palisade_runtime::BlockError::InadmissibleTx {
+                index: 1,
+                error: palisade_runtime::TxError::Unauthorized("deployer"),
+                ..
+            })
+        ),
+        "{e}"
+    );
+    // And bytes that are no transaction at all.
+    let junk = tampered(&proposed, |blk| {
+        let txs = vec![eth("0x02c0")];
+        blk.header.tx_root = Block::compute_tx_root(&blk.txs, &txs);
+        blk.eth_txs = palisade_types::BoundedVec::new(txs).unwrap();
+    });
+    let e = b.app.validate(junk, Some(NOW + 1)).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("not an admissible Ethereum transaction"),
+        "{e}"
+    );
 }
