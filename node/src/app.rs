@@ -198,12 +198,24 @@ impl App {
             .map(|t| (**t).clone())
             .collect();
         let native_bytes: usize = txs.iter().map(SignedTransaction::encoded_len).sum();
+        // The gas limits of the native EVM actions come first; Ethereum
+        // transactions get what is left, so a block is not built only to
+        // be cut back.
+        let native_gas: u64 = txs
+            .iter()
+            .filter_map(|t| match &t.tx.action {
+                palisade_types::Action::EvmCall { gas_limit, .. }
+                | palisade_types::Action::EvmCreate { gas_limit, .. } => Some(*gas_limit),
+                _ => None,
+            })
+            .fold(0u64, u64::saturating_add);
         let (mut eth, mut eth_inputs): (Vec<EthTransaction>, Vec<EthTxInput>) = mempool
             .eth
             .reap(
                 self.ledger.as_ref(),
                 (params.max_block_txs as usize).saturating_sub(txs.len()),
                 budget.saturating_sub(native_bytes),
+                params.max_block_gas.saturating_sub(native_gas),
             )
             .map_err(|e| AppError::Missing(e.to_string()))?
             .into_iter()
@@ -228,6 +240,24 @@ impl App {
                 &eth_inputs,
             ) {
                 Ok(o) => break o,
+                // The block's gas is used up: everything from here on
+                // waits for the next block (one pass, not one per
+                // transaction that no longer fits).
+                Err(RuntimeBlockError::InadmissibleTx {
+                    index,
+                    error: palisade_runtime::TxError::BlockGasExhausted { .. },
+                    ..
+                }) if index < txs.len() + eth.len() => {
+                    if index < txs.len() {
+                        txs.truncate(index);
+                        hashes.truncate(index);
+                        eth.clear();
+                        eth_inputs.clear();
+                    } else {
+                        eth.truncate(index - txs.len());
+                        eth_inputs.truncate(index - txs.len());
+                    }
+                }
                 Err(RuntimeBlockError::InadmissibleTx { index, hash, error })
                     if index >= txs.len() && index - txs.len() < eth.len() =>
                 {

@@ -74,7 +74,9 @@ impl EthPool {
     }
 
     /// Admits `raw` (decoded and its sender recovered as `input`) after the
-    /// runtime's checks against `store` for block `next_height`.
+    /// runtime's checks against `store` for block `next_height`. (The node
+    /// runs those checks without holding the pool: [`EthPool::precheck`],
+    /// then [`Runtime::check_eth_tx`], then [`EthPool::insert_checked`].)
     pub fn add(
         &mut self,
         raw: EthTransaction,
@@ -83,31 +85,44 @@ impl EthPool {
         store: &dyn StateStore,
         next_height: Height,
     ) -> Result<Hash, AddError> {
-        let hash = input.hash;
-        if self.by_hash.contains_key(&hash) {
+        self.precheck(&input)?;
+        rt.check_eth_tx(store, next_height, &input, NonceRule::Window)??;
+        self.insert_checked(raw, input)
+    }
+
+    /// The pool's own, cheap, checks: not pooled yet, its nonce not taken,
+    /// room for it.
+    pub fn precheck(&self, input: &EthTxInput) -> Result<(), AddError> {
+        if self.by_hash.contains_key(&input.hash) {
             return Err(AddError::Duplicate);
         }
-        rt.check_eth_tx(store, next_height, &input, NonceRule::Window)??;
-        let queue_len = self.by_sender.get(&input.sender).map_or(0, BTreeMap::len);
-        if self
-            .by_sender
-            .get(&input.sender)
-            .is_some_and(|q| q.contains_key(&input.nonce))
-        {
+        let queue = self.by_sender.get(&input.sender);
+        if queue.is_some_and(|q| q.contains_key(&input.nonce)) {
             return Err(AddError::NonceTaken);
         }
-        if queue_len >= self.cfg.max_per_sender {
+        if queue.map_or(0, BTreeMap::len) >= self.cfg.max_per_sender {
             return Err(AddError::Full("transactions of this sender"));
         }
         if self.by_hash.len() >= self.cfg.max_txs {
             return Err(AddError::Full("transactions"));
         }
-        let size = raw.bytes().len();
-        if self.bytes + size > self.cfg.max_bytes {
+        if self.bytes + input.encoded_len > self.cfg.max_bytes {
             return Err(AddError::Full("bytes"));
         }
+        Ok(())
+    }
+
+    /// Inserts a transaction the runtime admitted (the pool's checks run
+    /// again: the pool may have changed meanwhile).
+    pub fn insert_checked(
+        &mut self,
+        raw: EthTransaction,
+        input: EthTxInput,
+    ) -> Result<Hash, AddError> {
+        self.precheck(&input)?;
+        let hash = input.hash;
         self.seq += 1;
-        self.bytes += size;
+        self.bytes += raw.bytes().len();
         self.by_sender
             .entry(input.sender)
             .or_default()
@@ -137,13 +152,14 @@ impl EthPool {
 
     /// Transactions for a block: for each sender the run of consecutive
     /// nonces from its next one (read from `store`), senders in order of
-    /// their oldest transaction, within `max_txs` and `max_bytes` (counting
-    /// each transaction's encoded size).
+    /// their oldest transaction, within `max_txs`, `max_bytes` (counting
+    /// each transaction's encoded size) and `max_gas` (their gas limits).
     pub fn reap(
         &self,
         store: &dyn StateStore,
         max_txs: usize,
         max_bytes: usize,
+        max_gas: u64,
     ) -> Result<Vec<(EthTransaction, EthTxInput)>, StoreError> {
         let at_latest = palisade_runtime::evm::Latest(store);
         let mut senders: Vec<(u64, &EvmAddress, &BTreeMap<u64, Hash>)> = self
@@ -161,6 +177,7 @@ impl EthPool {
         senders.sort_by_key(|(seq, _, _)| *seq);
         let mut out = Vec::new();
         let mut bytes = 0usize;
+        let mut gas = 0u64;
         'senders: for (_, sender, q) in senders {
             let mut next =
                 palisade_runtime::evm::read_account(&at_latest, sender)?.map_or(0, |a| a.nonce);
@@ -170,10 +187,11 @@ impl EthPool {
                 if out.len() >= max_txs {
                     break 'senders;
                 }
-                if bytes + size > max_bytes {
+                if bytes + size > max_bytes || gas.saturating_add(e.input.gas_limit) > max_gas {
                     break;
                 }
                 bytes += size;
+                gas = gas.saturating_add(e.input.gas_limit);
                 out.push((e.raw.clone(), e.input.clone()));
                 next += 1;
             }

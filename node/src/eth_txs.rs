@@ -11,8 +11,13 @@ use palisade_types::{EthTransaction, EvmAddress, Hash};
 
 use crate::ledger::cache::{DigestHasher, Generations};
 
-/// Entries per generation: several full blocks.
-const GENERATION: usize = 1 << 15;
+/// Weight per generation, in KiB of transaction data (each entry weighs
+/// its bytes, rounded up to the KiB): 32 MiB, several full blocks of
+/// ordinary transactions, and at most 64 MiB held for all two generations
+/// whatever transactions a peer or client sends.
+const GENERATION_KIB: usize = 32 * 1024;
+/// Entries a generation is sized for.
+const GENERATION_ENTRIES: usize = 1 << 15;
 
 /// Threads that recover a batch of senders (a block's, or a gossip batch's).
 const RECOVERY_THREADS: usize = 4;
@@ -63,8 +68,8 @@ impl EthSenders {
     pub fn new() -> EthSenders {
         EthSenders {
             cache: Mutex::new(Generations::with_hasher(
-                GENERATION,
-                GENERATION,
+                GENERATION_KIB,
+                GENERATION_ENTRIES,
                 DigestHasher::new(),
             )),
         }
@@ -104,7 +109,8 @@ impl EthSenders {
         }
         if let Ok(mut c) = self.cache.lock() {
             for inp in fresh {
-                c.insert(inp.hash, inp, 1);
+                let weight = 1 + (inp.data.len() + inp.access_list.len() * 64) / 1024;
+                c.insert(inp.hash, inp, weight);
             }
         }
         known

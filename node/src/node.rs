@@ -272,14 +272,7 @@ impl NodeContext {
             .map_err(|(_, e)| AddError::Rejected(e))?
             .pop()
             .ok_or_else(|| store(&"no sender recovered"))?;
-        let hash = {
-            let mut pool = self
-                .mempool
-                .lock()
-                .map_err(|_| store(&"mempool lock poisoned"))?;
-            pool.eth
-                .add(tx.clone(), input, self.app.runtime(), ledger.as_ref(), next)?
-        };
+        let hash = self.admit_eth_checked(tx.clone(), input, next)?;
         // Best effort: a full queue means peers get it from the block.
         let _ = self.eth_gossip.try_send(tx);
         Ok(hash)
@@ -305,17 +298,41 @@ impl NodeContext {
         let Ok(next) = next else {
             return Verdict::Unchecked;
         };
-        let Ok(mut pool) = self.mempool.lock() else {
-            return Verdict::Unchecked;
-        };
         for (tx, input) in txs.into_iter().zip(inputs) {
             // Refusals by the state are expected (already included,
             // already pooled); they say nothing about the peer.
-            let _ = pool
-                .eth
-                .add(tx, input, self.app.runtime(), ledger.as_ref(), next);
+            let _ = self.admit_eth_checked(tx, input, next);
         }
         Verdict::Valid
+    }
+
+    /// Pools an Ethereum transaction whose sender is known: the pool's
+    /// cheap checks, then the runtime's (an EVM trial run) without holding
+    /// the pool, so the consensus driver never waits behind them, then the
+    /// insertion.
+    fn admit_eth_checked(
+        &self,
+        tx: palisade_types::EthTransaction,
+        input: palisade_runtime::EthTxInput,
+        next: Height,
+    ) -> Result<Hash, AddError> {
+        let poisoned = || AddError::Store(StoreError::Backend("mempool lock poisoned".into()));
+        self.mempool
+            .lock()
+            .map_err(|_| poisoned())?
+            .eth
+            .precheck(&input)?;
+        self.app.runtime().check_eth_tx(
+            self.app.ledger().as_ref(),
+            next,
+            &input,
+            palisade_runtime::NonceRule::Window,
+        )??;
+        self.mempool
+            .lock()
+            .map_err(|_| poisoned())?
+            .eth
+            .insert_checked(tx, input)
     }
 }
 

@@ -116,6 +116,11 @@ pub struct Runtime {
     chain_id: ChainId,
 }
 
+/// Most bytes of an EVM transaction's output (return or revert data) its
+/// receipt keeps: enough for any revert reason or custom error worth
+/// reading; calls that return more are read with `eth_call`.
+pub const MAX_RECEIPT_OUTPUT: usize = 4096;
+
 /// Largest power of a single validator.
 pub const MAX_VALIDATOR_POWER: u64 = 1 << 50;
 
@@ -870,13 +875,15 @@ pub(crate) fn evm_applied(o: evm::EvmOutcome) -> Applied {
         EvmStatus::Halt(why) => Some(TxError::EvmHalted(why)),
         EvmStatus::DeployDenied => Some(TxError::unauthorized(Role::Deployer)),
     };
+    let mut output = o.output;
+    output.truncate(MAX_RECEIPT_OUTPUT);
     Applied {
         events: Vec::new(),
         evm: Some(EvmReceipt {
             gas_used: o.gas_used,
             contract_address: o.created,
             logs: o.logs,
-            output: o.output,
+            output,
         }),
         failure,
     }
@@ -884,15 +891,32 @@ pub(crate) fn evm_applied(o: evm::EvmOutcome) -> Applied {
 
 /// The account at `a`, or a new one: a new account's EVM address is
 /// recorded (`evm/native/`), so the EVM sees its balance from then on.
+/// Whatever that address received or was granted before the account
+/// existed becomes the account's: its EVM balance moves into the native
+/// balance (the supply is unchanged) and its roles join the account's.
 fn account_or_new(st: &mut Overlay<'_>, a: &Address) -> Result<Account, StoreError> {
     if let Some(acct) = st.account(a)? {
         return Ok(acct);
     }
-    st.put(
-        evm::keys::native(&evm::evm_address(a)),
-        a.as_bytes().to_vec(),
-    );
-    Ok(Account::default())
+    let e = evm::evm_address(a);
+    st.put(evm::keys::native(&e), a.as_bytes().to_vec());
+    let mut acct = Account::default();
+    if let Some(mut record) = evm::read_account(&*st, &e)? {
+        acct.balance = record.balance;
+        record.balance = 0;
+        let key = evm::keys::account(&e);
+        if record.nonce != 0 || record.code_hash != evm::EMPTY_CODE_HASH {
+            st.put(key, palisade_types::encode(&record));
+        } else {
+            st.delete(key);
+        }
+    }
+    let roles_key = evm::keys::roles(&e);
+    if let Some(bits) = st.get(&roles_key)? {
+        acct.roles |= bits.first().copied().unwrap_or(0);
+        st.delete(roles_key);
+    }
+    Ok(acct)
 }
 
 /// Grants or revokes an EVM role: on the native account behind the

@@ -40,7 +40,7 @@ pub use error::{BlockError, StoreError, TxError};
 pub use eth_tx::EthTxInput;
 pub use execute::{
     evm_env, max_tx_gas, to_set, BlockContext, BlockOutcome, NonceRule, Runtime, Signatures,
-    MAX_NONCE_GAP, MAX_VALIDATOR_POWER,
+    MAX_NONCE_GAP, MAX_RECEIPT_OUTPUT, MAX_VALIDATOR_POWER,
 };
 pub use genesis_state::{initial_root, initial_state, InitialState};
 pub use params::{

@@ -120,8 +120,11 @@ const BACKGROUND_SYNC_BYTES: u64 = 1 << 20;
 /// `height` before the ledger is initialized from a genesis.
 const NO_HEIGHT: u64 = u64::MAX;
 
-/// Receipts are bounded by their transaction's events; this is a sanity cap.
-const MAX_RECEIPT_BYTES: usize = 1 << 20;
+/// Receipts are bounded by their transaction's events, and an EVM
+/// transaction's by its gas (logs cost at least 8 gas a byte; a
+/// transaction has at most 2^24 gas: under 3 MiB of logs) and the capped
+/// output; this is a sanity cap above both.
+const MAX_RECEIPT_BYTES: usize = 8 << 20;
 
 /// A RocksDB key and its value, as an iterator yields them.
 type KeyValue = (Box<[u8]>, Box<[u8]>);

@@ -436,64 +436,10 @@ fn eth_tx_object(
     Ok(o)
 }
 
-#[async_trait]
-impl EthApiServer for EthImpl {
-    async fn web3_client_version(&self) -> RpcResult<String> {
-        self.backend.count_request("web3_clientVersion");
-        Ok(format!("palisade/{}", env!("CARGO_PKG_VERSION")))
-    }
-
-    async fn net_version(&self) -> RpcResult<String> {
-        self.backend.count_request("net_version");
-        Ok(self.latest_params()?.evm_chain_id.to_string())
-    }
-
-    async fn net_peer_count(&self) -> RpcResult<String> {
-        self.backend.count_request("net_peerCount");
-        let s = self.backend.status().map_err(backend_err)?;
-        Ok(q(s.peers as u128))
-    }
-
-    async fn net_listening(&self) -> RpcResult<bool> {
-        self.backend.count_request("net_listening");
-        Ok(true)
-    }
-
-    async fn eth_chain_id(&self) -> RpcResult<String> {
-        self.backend.count_request("eth_chainId");
-        Ok(q(self.latest_params()?.evm_chain_id.into()))
-    }
-
-    async fn eth_block_number(&self) -> RpcResult<String> {
-        self.backend.count_request("eth_blockNumber");
-        Ok(q(self.latest()?.get().into()))
-    }
-
-    async fn eth_syncing(&self) -> RpcResult<serde_json::Value> {
-        self.backend.count_request("eth_syncing");
-        let s = self.backend.status().map_err(backend_err)?;
-        if !s.syncing {
-            return Ok(serde_json::Value::Bool(false));
-        }
-        serde_json::to_value(SyncStatus {
-            starting_block: q(0),
-            current_block: q(s.latest_height.into()),
-            highest_block: q(s.sync_target.into()),
-        })
-        .map_err(|e| internal(e.to_string()))
-    }
-
-    async fn eth_gas_price(&self) -> RpcResult<String> {
-        self.backend.count_request("eth_gasPrice");
-        Ok(q(self.latest_params()?.min_gas_price))
-    }
-
-    async fn eth_max_priority_fee_per_gas(&self) -> RpcResult<String> {
-        self.backend.count_request("eth_maxPriorityFeePerGas");
-        Ok(q(0))
-    }
-
-    async fn eth_fee_history(
+/// The methods that run the EVM or read many blocks, run off the async
+/// threads (consensus and networking share them).
+impl EthImpl {
+    fn eth_fee_history_sync(
         &self,
         block_count: serde_json::Value,
         newest: BlockSpec,
@@ -556,81 +502,7 @@ impl EthApiServer for EthImpl {
         })
     }
 
-    async fn eth_get_balance(
-        &self,
-        address: EvmAddress,
-        block: Option<BlockSpec>,
-    ) -> RpcResult<String> {
-        self.backend.count_request("eth_getBalance");
-        let (at, _) = self.state(self.height(block.as_ref())?)?;
-        let balance = match evm::read_native(&at, &address).map_err(store_err)? {
-            Some(native) => get_at(
-                at.store,
-                at.root,
-                &palisade_runtime::state::keys::account(&native),
-            )
-            .map_err(store_err)?
-            .map(|b| borsh::from_slice::<palisade_runtime::Account>(&b))
-            .transpose()
-            .map_err(|e| internal(e.to_string()))?
-            .map_or(0, |a| a.balance),
-            None => evm::read_account(&at, &address)
-                .map_err(store_err)?
-                .map_or(0, |a| a.balance),
-        };
-        Ok(q(balance))
-    }
-
-    async fn eth_get_transaction_count(
-        &self,
-        address: EvmAddress,
-        block: Option<BlockSpec>,
-    ) -> RpcResult<String> {
-        self.backend.count_request("eth_getTransactionCount");
-        let (at, _) = self.state(self.height(block.as_ref())?)?;
-        let nonce = evm::read_account(&at, &address)
-            .map_err(store_err)?
-            .map_or(0, |a| a.nonce);
-        let pending = matches!(&block, Some(BlockSpec::Tag(t)) if t == "pending");
-        Ok(q(if pending {
-            self.backend.eth_pending_nonce(&address, nonce)
-        } else {
-            nonce
-        }
-        .into()))
-    }
-
-    async fn eth_get_code(
-        &self,
-        address: EvmAddress,
-        block: Option<BlockSpec>,
-    ) -> RpcResult<String> {
-        self.backend.count_request("eth_getCode");
-        let (at, _) = self.state(self.height(block.as_ref())?)?;
-        let code = match evm::read_account(&at, &address).map_err(store_err)? {
-            Some(a) if a.code_hash != evm::EMPTY_CODE_HASH => {
-                evm::read_code(&at, &a.code_hash).map_err(store_err)?
-            }
-            _ => Vec::new(),
-        };
-        Ok(data(&code))
-    }
-
-    async fn eth_get_storage_at(
-        &self,
-        address: EvmAddress,
-        slot: String,
-        block: Option<BlockSpec>,
-    ) -> RpcResult<String> {
-        self.backend.count_request("eth_getStorageAt");
-        let slot = parse_word(&slot, "slot")?;
-        let (at, _) = self.state(self.height(block.as_ref())?)?;
-        Ok(data(
-            &evm::read_slot(&at, &address, &slot).map_err(store_err)?,
-        ))
-    }
-
-    async fn eth_call(&self, call: CallRequest, block: Option<BlockSpec>) -> RpcResult<String> {
+    fn eth_call_sync(&self, call: CallRequest, block: Option<BlockSpec>) -> RpcResult<String> {
         self.backend.count_request("eth_call");
         let h = self.height(block.as_ref())?;
         let (at, env, c, may_deploy) = self.prepare(&call, h)?;
@@ -641,7 +513,7 @@ impl EthApiServer for EthImpl {
         Ok(data(&out.output))
     }
 
-    async fn eth_estimate_gas(
+    fn eth_estimate_gas_sync(
         &self,
         call: CallRequest,
         block: Option<BlockSpec>,
@@ -656,7 +528,7 @@ impl EthApiServer for EthImpl {
         }
     }
 
-    async fn eth_get_block_by_number(
+    fn eth_get_block_by_number_sync(
         &self,
         block: BlockSpec,
         full: bool,
@@ -675,94 +547,7 @@ impl EthApiServer for EthImpl {
         }
     }
 
-    async fn eth_send_raw_transaction(&self, raw: String) -> RpcResult<String> {
-        self.backend.count_request("eth_sendRawTransaction");
-        let bytes = parse_data(&raw, "transaction")?;
-        if bytes.len() > palisade_types::limits::MAX_TX_BYTES {
-            return Err(error(
-                errors::TX_MALFORMED,
-                format!(
-                    "transaction is {} bytes; at most {}",
-                    bytes.len(),
-                    palisade_types::limits::MAX_TX_BYTES
-                ),
-            ));
-        }
-        let backend = self.backend.clone();
-        let result = tokio::task::spawn_blocking(move || backend.submit_eth(bytes))
-            .await
-            .map_err(|e| internal(e.to_string()))?;
-        match result {
-            Ok(h) => Ok(h.to_string()),
-            Err(SubmitError::Duplicate) => Err(error(
-                errors::TX_DUPLICATE,
-                "already known: the transaction is in the mempool",
-            )),
-            Err(SubmitError::Full(why)) => Err(error(
-                errors::MEMPOOL_FULL,
-                format!("mempool is full: {why}"),
-            )),
-            Err(SubmitError::Rejected { code, message }) => Err(error_with(
-                errors::TX_REJECTED,
-                format!("transaction rejected: {message}"),
-                code,
-            )),
-            Err(SubmitError::Internal(m)) => Err(internal(m)),
-        }
-    }
-
-    async fn eth_get_transaction_by_hash(
-        &self,
-        hash: String,
-    ) -> RpcResult<Option<serde_json::Value>> {
-        self.backend.count_request("eth_getTransactionByHash");
-        let hash: Hash = hash
-            .parse()
-            .map_err(|e| invalid_params(format!("transaction hash: {e}")))?;
-        let params = self.latest_params()?;
-        if let Some(found) = self.backend.eth_tx(&hash).map_err(backend_err)? {
-            let at = match &found.location {
-                Some(TxLocation { height, index }) => {
-                    let block = self
-                        .backend
-                        .block(*height)
-                        .map_err(backend_err)?
-                        .ok_or_else(|| unavailable(height))?;
-                    Some((block.hash(), *height, *index as usize))
-                }
-                None => None,
-            };
-            return eth_tx_object(&found, at.as_ref().map(|(b, h, i)| (b, *h, *i)), &params)
-                .map(Some);
-        }
-        // A native EVM action.
-        let Some((tx, Some(TxLocation { height, index }))) =
-            self.backend.tx(&hash).map_err(backend_err)?
-        else {
-            return Ok(None);
-        };
-        let Some((r, _)) = self.backend.receipt(&hash).map_err(backend_err)? else {
-            return Ok(None);
-        };
-        if !is_evm(&r) {
-            return Ok(None);
-        }
-        let block = self
-            .backend
-            .block(height)
-            .map_err(backend_err)?
-            .ok_or_else(|| unavailable(height))?;
-        Ok(Some(tx_object(
-            &tx,
-            &r,
-            &block.hash(),
-            height,
-            index as usize,
-            &params,
-        )))
-    }
-
-    async fn eth_get_transaction_receipt(
+    fn eth_get_transaction_receipt_sync(
         &self,
         hash: String,
     ) -> RpcResult<Option<serde_json::Value>> {
@@ -869,7 +654,7 @@ impl EthApiServer for EthImpl {
         })))
     }
 
-    async fn eth_get_block_by_hash(&self, hash: String, full: bool) -> RpcResult<Option<EthBlock>> {
+    fn eth_get_block_by_hash_sync(&self, hash: String, full: bool) -> RpcResult<Option<EthBlock>> {
         self.backend.count_request("eth_getBlockByHash");
         let hash: Hash = hash
             .parse()
@@ -881,5 +666,308 @@ impl EthApiServer for EthImpl {
             Some(b) => Ok(Some(self.eth_block(&b, full)?)),
             None => Ok(None),
         }
+    }
+
+    fn eth_get_transaction_by_hash_sync(
+        &self,
+        hash: String,
+    ) -> RpcResult<Option<serde_json::Value>> {
+        self.backend.count_request("eth_getTransactionByHash");
+        let hash: Hash = hash
+            .parse()
+            .map_err(|e| invalid_params(format!("transaction hash: {e}")))?;
+        let params = self.latest_params()?;
+        if let Some(found) = self.backend.eth_tx(&hash).map_err(backend_err)? {
+            let at = match &found.location {
+                Some(TxLocation { height, index }) => {
+                    let block = self
+                        .backend
+                        .block(*height)
+                        .map_err(backend_err)?
+                        .ok_or_else(|| unavailable(height))?;
+                    Some((block.hash(), *height, *index as usize))
+                }
+                None => None,
+            };
+            return eth_tx_object(&found, at.as_ref().map(|(b, h, i)| (b, *h, *i)), &params)
+                .map(Some);
+        }
+        // A native EVM action.
+        let Some((tx, Some(TxLocation { height, index }))) =
+            self.backend.tx(&hash).map_err(backend_err)?
+        else {
+            return Ok(None);
+        };
+        let Some((r, _)) = self.backend.receipt(&hash).map_err(backend_err)? else {
+            return Ok(None);
+        };
+        if !is_evm(&r) {
+            return Ok(None);
+        }
+        let block = self
+            .backend
+            .block(height)
+            .map_err(backend_err)?
+            .ok_or_else(|| unavailable(height))?;
+        Ok(Some(tx_object(
+            &tx,
+            &r,
+            &block.hash(),
+            height,
+            index as usize,
+            &params,
+        )))
+    }
+}
+
+#[async_trait]
+impl EthApiServer for EthImpl {
+    async fn web3_client_version(&self) -> RpcResult<String> {
+        self.backend.count_request("web3_clientVersion");
+        Ok(format!("palisade/{}", env!("CARGO_PKG_VERSION")))
+    }
+
+    async fn net_version(&self) -> RpcResult<String> {
+        self.backend.count_request("net_version");
+        Ok(self.latest_params()?.evm_chain_id.to_string())
+    }
+
+    async fn net_peer_count(&self) -> RpcResult<String> {
+        self.backend.count_request("net_peerCount");
+        let s = self.backend.status().map_err(backend_err)?;
+        Ok(q(s.peers as u128))
+    }
+
+    async fn net_listening(&self) -> RpcResult<bool> {
+        self.backend.count_request("net_listening");
+        Ok(true)
+    }
+
+    async fn eth_chain_id(&self) -> RpcResult<String> {
+        self.backend.count_request("eth_chainId");
+        Ok(q(self.latest_params()?.evm_chain_id.into()))
+    }
+
+    async fn eth_block_number(&self) -> RpcResult<String> {
+        self.backend.count_request("eth_blockNumber");
+        Ok(q(self.latest()?.get().into()))
+    }
+
+    async fn eth_syncing(&self) -> RpcResult<serde_json::Value> {
+        self.backend.count_request("eth_syncing");
+        let s = self.backend.status().map_err(backend_err)?;
+        if !s.syncing {
+            return Ok(serde_json::Value::Bool(false));
+        }
+        serde_json::to_value(SyncStatus {
+            starting_block: q(0),
+            current_block: q(s.latest_height.into()),
+            highest_block: q(s.sync_target.into()),
+        })
+        .map_err(|e| internal(e.to_string()))
+    }
+
+    async fn eth_gas_price(&self) -> RpcResult<String> {
+        self.backend.count_request("eth_gasPrice");
+        Ok(q(self.latest_params()?.min_gas_price))
+    }
+
+    async fn eth_max_priority_fee_per_gas(&self) -> RpcResult<String> {
+        self.backend.count_request("eth_maxPriorityFeePerGas");
+        Ok(q(0))
+    }
+
+    async fn eth_fee_history(
+        &self,
+        block_count: serde_json::Value,
+        newest: BlockSpec,
+        percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory> {
+        let me = EthImpl {
+            backend: self.backend.clone(),
+        };
+        tokio::task::spawn_blocking(move || {
+            me.eth_fee_history_sync(block_count, newest, percentiles)
+        })
+        .await
+        .map_err(|e| internal(e.to_string()))?
+    }
+
+    async fn eth_get_balance(
+        &self,
+        address: EvmAddress,
+        block: Option<BlockSpec>,
+    ) -> RpcResult<String> {
+        self.backend.count_request("eth_getBalance");
+        let (at, _) = self.state(self.height(block.as_ref())?)?;
+        let balance = match evm::read_native(&at, &address).map_err(store_err)? {
+            Some(native) => get_at(
+                at.store,
+                at.root,
+                &palisade_runtime::state::keys::account(&native),
+            )
+            .map_err(store_err)?
+            .map(|b| borsh::from_slice::<palisade_runtime::Account>(&b))
+            .transpose()
+            .map_err(|e| internal(e.to_string()))?
+            .map_or(0, |a| a.balance),
+            None => evm::read_account(&at, &address)
+                .map_err(store_err)?
+                .map_or(0, |a| a.balance),
+        };
+        Ok(q(balance))
+    }
+
+    async fn eth_get_transaction_count(
+        &self,
+        address: EvmAddress,
+        block: Option<BlockSpec>,
+    ) -> RpcResult<String> {
+        self.backend.count_request("eth_getTransactionCount");
+        let (at, _) = self.state(self.height(block.as_ref())?)?;
+        let nonce = evm::read_account(&at, &address)
+            .map_err(store_err)?
+            .map_or(0, |a| a.nonce);
+        let pending = matches!(&block, Some(BlockSpec::Tag(t)) if t == "pending");
+        Ok(q(if pending {
+            self.backend.eth_pending_nonce(&address, nonce)
+        } else {
+            nonce
+        }
+        .into()))
+    }
+
+    async fn eth_get_code(
+        &self,
+        address: EvmAddress,
+        block: Option<BlockSpec>,
+    ) -> RpcResult<String> {
+        self.backend.count_request("eth_getCode");
+        let (at, _) = self.state(self.height(block.as_ref())?)?;
+        let code = match evm::read_account(&at, &address).map_err(store_err)? {
+            Some(a) if a.code_hash != evm::EMPTY_CODE_HASH => {
+                evm::read_code(&at, &a.code_hash).map_err(store_err)?
+            }
+            _ => Vec::new(),
+        };
+        Ok(data(&code))
+    }
+
+    async fn eth_get_storage_at(
+        &self,
+        address: EvmAddress,
+        slot: String,
+        block: Option<BlockSpec>,
+    ) -> RpcResult<String> {
+        self.backend.count_request("eth_getStorageAt");
+        let slot = parse_word(&slot, "slot")?;
+        let (at, _) = self.state(self.height(block.as_ref())?)?;
+        Ok(data(
+            &evm::read_slot(&at, &address, &slot).map_err(store_err)?,
+        ))
+    }
+
+    async fn eth_call(&self, call: CallRequest, block: Option<BlockSpec>) -> RpcResult<String> {
+        let me = EthImpl {
+            backend: self.backend.clone(),
+        };
+        tokio::task::spawn_blocking(move || me.eth_call_sync(call, block))
+            .await
+            .map_err(|e| internal(e.to_string()))?
+    }
+
+    async fn eth_estimate_gas(
+        &self,
+        call: CallRequest,
+        block: Option<BlockSpec>,
+    ) -> RpcResult<String> {
+        let me = EthImpl {
+            backend: self.backend.clone(),
+        };
+        tokio::task::spawn_blocking(move || me.eth_estimate_gas_sync(call, block))
+            .await
+            .map_err(|e| internal(e.to_string()))?
+    }
+
+    async fn eth_get_block_by_number(
+        &self,
+        block: BlockSpec,
+        full: bool,
+    ) -> RpcResult<Option<EthBlock>> {
+        let me = EthImpl {
+            backend: self.backend.clone(),
+        };
+        tokio::task::spawn_blocking(move || me.eth_get_block_by_number_sync(block, full))
+            .await
+            .map_err(|e| internal(e.to_string()))?
+    }
+
+    async fn eth_send_raw_transaction(&self, raw: String) -> RpcResult<String> {
+        self.backend.count_request("eth_sendRawTransaction");
+        let bytes = parse_data(&raw, "transaction")?;
+        if bytes.len() > palisade_types::limits::MAX_TX_BYTES {
+            return Err(error(
+                errors::TX_MALFORMED,
+                format!(
+                    "transaction is {} bytes; at most {}",
+                    bytes.len(),
+                    palisade_types::limits::MAX_TX_BYTES
+                ),
+            ));
+        }
+        let backend = self.backend.clone();
+        let result = tokio::task::spawn_blocking(move || backend.submit_eth(bytes))
+            .await
+            .map_err(|e| internal(e.to_string()))?;
+        match result {
+            Ok(h) => Ok(h.to_string()),
+            Err(SubmitError::Duplicate) => Err(error(
+                errors::TX_DUPLICATE,
+                "already known: the transaction is in the mempool",
+            )),
+            Err(SubmitError::Full(why)) => Err(error(
+                errors::MEMPOOL_FULL,
+                format!("mempool is full: {why}"),
+            )),
+            Err(SubmitError::Rejected { code, message }) => Err(error_with(
+                errors::TX_REJECTED,
+                format!("transaction rejected: {message}"),
+                code,
+            )),
+            Err(SubmitError::Internal(m)) => Err(internal(m)),
+        }
+    }
+
+    async fn eth_get_transaction_by_hash(
+        &self,
+        hash: String,
+    ) -> RpcResult<Option<serde_json::Value>> {
+        let me = EthImpl {
+            backend: self.backend.clone(),
+        };
+        tokio::task::spawn_blocking(move || me.eth_get_transaction_by_hash_sync(hash))
+            .await
+            .map_err(|e| internal(e.to_string()))?
+    }
+
+    async fn eth_get_transaction_receipt(
+        &self,
+        hash: String,
+    ) -> RpcResult<Option<serde_json::Value>> {
+        let me = EthImpl {
+            backend: self.backend.clone(),
+        };
+        tokio::task::spawn_blocking(move || me.eth_get_transaction_receipt_sync(hash))
+            .await
+            .map_err(|e| internal(e.to_string()))?
+    }
+
+    async fn eth_get_block_by_hash(&self, hash: String, full: bool) -> RpcResult<Option<EthBlock>> {
+        let me = EthImpl {
+            backend: self.backend.clone(),
+        };
+        tokio::task::spawn_blocking(move || me.eth_get_block_by_hash_sync(hash, full))
+            .await
+            .map_err(|e| internal(e.to_string()))?
     }
 }

@@ -253,9 +253,10 @@ pub fn run_evm(
 ) -> Result<EvmOutcome, EvmError> {
     let done = execute(&*st, env, call, may_deploy, false)?;
     if done.denied {
-        // Refused as a whole: only the sender's nonce moves (gas is free;
-        // with fees this is where they would be charged).
+        // Refused as a whole: the sender's nonce moves and it pays for the
+        // gas used, nothing else happens.
         bump_nonce(st, &call.caller)?;
+        charge_refused(st, env, call, done.result.tx_gas_used())?;
     } else {
         write_diff(st, done.state, &done.loaded)?;
     }
@@ -332,6 +333,53 @@ pub enum EstimateError {
     /// says how (revert data included).
     #[error("execution fails: {:?}", .0.status)]
     Fails(EvmOutcome),
+}
+
+/// The gas fee of a transaction refused for a creation its sender may not
+/// make, taken from the sender and burnt whole (a refused transaction pays
+/// no tip): what revm would have charged had it been an ordinary failure,
+/// so a refused creation is never a free way to burn gas.
+fn charge_refused(
+    st: &mut Overlay<'_>,
+    env: &EvmEnv,
+    call: &EvmCall,
+    gas_used: u64,
+) -> Result<(), StoreError> {
+    let price = match call.priority_fee {
+        Some(tip) => call
+            .gas_price
+            .min(u128::from(env.base_fee).saturating_add(tip)),
+        None => call.gas_price,
+    };
+    let fee = price.saturating_mul(u128::from(gas_used));
+    if fee == 0 {
+        return Ok(());
+    }
+    // revm checked the balance covers the whole gas limit at this price.
+    let paid = match super::records::read_native(&*st, &call.caller)? {
+        Some(native) => {
+            let mut a = super::records::read_native_account(&*st, &native)?;
+            let paid = fee.min(a.balance);
+            a.balance -= paid;
+            st.set_account(&native, &a);
+            paid
+        }
+        None => {
+            let Some(mut a) = read_account(&*st, &call.caller)? else {
+                return Ok(());
+            };
+            let paid = fee.min(a.balance);
+            a.balance -= paid;
+            write_account(st, &call.caller, Some(&a));
+            paid
+        }
+    };
+    let supply = st
+        .supply()?
+        .checked_sub(paid)
+        .ok_or_else(|| StoreError::Corrupt("supply does not cover a balance".into()))?;
+    st.set_supply(supply);
+    Ok(())
 }
 
 fn bump_nonce(st: &mut Overlay<'_>, a: &EvmAddress) -> Result<(), StoreError> {

@@ -493,3 +493,102 @@ fn the_same_evm_blocks_give_the_same_root_on_another_node() {
     };
     assert_eq!(run(), run());
 }
+
+/// Value and roles an address got before its native account existed
+/// become the account's when it is created (nothing is stranded under the
+/// EVM record, and the supply stays the sum of balances).
+#[test]
+fn what_an_address_got_before_its_account_existed_becomes_the_account_s() {
+    let mut c = Chain::new();
+    let fresh = key(88).address();
+    let e = evm_address(&fresh);
+    let supply_before = supply(&c);
+    let r = c.run(ALICE, call(e, 40, vec![]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = c.run(
+        ALICE,
+        Action::GrantEvmRole {
+            address: e,
+            role: Role::Member,
+        },
+    );
+    assert_eq!(r.code, 0);
+    // Now the account comes to be.
+    let r = c.run(
+        ALICE,
+        Action::Transfer {
+            to: fresh,
+            amount: 2,
+        },
+    );
+    assert_eq!(r.code, 0);
+    let acct = c.account_of(&fresh);
+    assert_eq!(acct.balance, 42);
+    assert!(acct.has(Role::Member));
+    assert_eq!(
+        evm::read_account(
+            &AtRoot {
+                store: &c.store,
+                root: c.root
+            },
+            &e
+        )
+        .unwrap(),
+        None
+    );
+    assert_eq!(c.store.get(&keys::roles(&e)).unwrap(), None);
+    assert_eq!(supply(&c), supply_before);
+    // And its first EVM call spends that balance, not a stale copy.
+    let tx = c.tx_with_nonce(88, 0, call(evm_of(ALICE), 42, vec![]));
+    let r = c.commit(&[tx]).remove(0);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(c.account_of(&fresh).balance, 0);
+    assert_eq!(supply(&c), supply_before);
+}
+
+/// With a gas price, a call refused for a creation its sender may not make
+/// still pays for the gas it used (burnt), like any failed transaction.
+#[test]
+fn a_refused_creation_pays_for_its_gas() {
+    let mut c = Chain::with_params(ChainParams {
+        min_gas_price: 1,
+        ..ChainParams::default()
+    });
+    grant(&mut c, ALICE, Role::Deployer);
+    let r = c.run(
+        ALICE,
+        Action::EvmCreate {
+            value: 0,
+            code: BoundedBytes::new(init_code(FACTORY_RUNTIME)).unwrap(),
+            gas_limit: 300_000,
+        },
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let factory = r.evm.unwrap().contract_address.unwrap();
+    // Bob needs the whole gas limit's price to be let in.
+    let r = c.run(
+        ALICE,
+        Action::Transfer {
+            to: key(BOB).address(),
+            amount: 200_000,
+        },
+    );
+    assert_eq!(r.code, 0);
+    let before = c.account(BOB).balance;
+    let supply_before = supply(&c);
+    let tx = c.tx(
+        BOB,
+        Action::EvmCall {
+            to: factory,
+            value: 0,
+            data: BoundedBytes::new(vec![]).unwrap(),
+            gas_limit: 100_000,
+        },
+    );
+    let r = c.commit(&[tx]).remove(0);
+    assert_eq!(r.error, "signer lacks the deployer role");
+    let used = u128::from(r.evm.unwrap().gas_used);
+    assert!(used > 21_000);
+    assert_eq!(c.account(BOB).balance, before - used);
+    assert_eq!(supply(&c), supply_before - used);
+}
