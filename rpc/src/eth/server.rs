@@ -82,6 +82,18 @@ fn is_evm(r: &Receipt) -> bool {
     r.evm.is_some()
 }
 
+/// The position of the block's transaction `index` among its EVM
+/// transactions: its `transactionIndex` in the Ethereum view, where only
+/// those are listed.
+fn evm_position(receipts: &[Receipt], index: usize) -> usize {
+    receipts
+        .get(..index)
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| is_evm(r))
+        .count()
+}
+
 /// The 2048-bit bloom filter of logs (Ethereum's `logsBloom`).
 fn logs_bloom<'a>(receipts: impl Iterator<Item = &'a Receipt>) -> [u8; 256] {
     let mut bloom = [0u8; 256];
@@ -282,7 +294,7 @@ impl EthImpl {
                 continue;
             }
             transactions.push(if full {
-                tx_object(tx, r, &hash, h, index, &params)
+                tx_object(tx, r, &hash, h, evm_position(&receipts, index), &params)
             } else {
                 serde_json::Value::String(r.tx_hash.to_string())
             });
@@ -295,7 +307,11 @@ impl EthImpl {
                     .eth_tx(&raw.hash())
                     .map_err(backend_err)?
                     .ok_or_else(|| internal("transaction of a committed block missing"))?;
-                eth_tx_object(&found, Some((&hash, h, index)), &params)?
+                eth_tx_object(
+                    &found,
+                    Some((&hash, h, evm_position(&receipts, index))),
+                    &params,
+                )?
             } else {
                 serde_json::Value::String(raw.hash().to_string())
             });
@@ -410,7 +426,13 @@ fn eth_tx_object(
         "to": i.to.map(|t| t.to_string()),
         "value": q(i.value),
         "gas": q(i.gas_limit.into()),
-        "gasPrice": q(i.max_fee_per_gas),
+        // Mined: the price it paid; pending: its fee cap.
+        "gasPrice": q(match (i.max_priority_fee_per_gas, at) {
+            (Some(tip), Some(_)) => i
+                .max_fee_per_gas
+                .min(params.min_gas_price.saturating_add(tip)),
+            _ => i.max_fee_per_gas,
+        }),
         "input": data(&i.data),
         "type": q(ty.into()),
         "chainId": q(i.chain_id.into()),
@@ -571,6 +593,7 @@ impl EthImpl {
         let (_, params) = self.state(height)?;
         let receipts = self.receipts(&block)?;
         let index = index as usize;
+        let position = evm_position(&receipts, index);
         let before = receipts.get(..index).unwrap_or_default();
         let cumulative: u64 = before
             .iter()
@@ -630,7 +653,7 @@ impl EthImpl {
                     "blockNumber": q(height.get().into()),
                     "blockHash": block_hash.to_string(),
                     "transactionHash": hash.to_string(),
-                    "transactionIndex": q(index as u128),
+                    "transactionIndex": q(position as u128),
                     "logIndex": q((first_log + k) as u128),
                     "removed": false,
                 })
@@ -638,7 +661,7 @@ impl EthImpl {
             .collect();
         Ok(Some(serde_json::json!({
             "transactionHash": hash.to_string(),
-            "transactionIndex": q(index as u128),
+            "transactionIndex": q(position as u128),
             "blockHash": block_hash.to_string(),
             "blockNumber": q(height.get().into()),
             "from": from.to_string(),
@@ -685,7 +708,12 @@ impl EthImpl {
                         .block(*height)
                         .map_err(backend_err)?
                         .ok_or_else(|| unavailable(height))?;
-                    Some((block.hash(), *height, *index as usize))
+                    let receipts = self.receipts(&block)?;
+                    Some((
+                        block.hash(),
+                        *height,
+                        evm_position(&receipts, *index as usize),
+                    ))
                 }
                 None => None,
             };
@@ -709,12 +737,13 @@ impl EthImpl {
             .block(height)
             .map_err(backend_err)?
             .ok_or_else(|| unavailable(height))?;
+        let receipts = self.receipts(&block)?;
         Ok(Some(tx_object(
             &tx,
             &r,
             &block.hash(),
             height,
-            index as usize,
+            evm_position(&receipts, index as usize),
             &params,
         )))
     }
