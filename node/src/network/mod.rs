@@ -496,47 +496,17 @@ impl Task {
                 self.publish(self.consensus_topic.clone(), data);
             }
             Command::PublishTxs(txs) => {
-                // Split into batches under the gossip size bound.
-                let mut batch = Vec::new();
-                let mut bytes = 0usize;
-                for t in txs {
-                    let n = t.encoded_len();
-                    if bytes + n > wire::MAX_TX_BATCH_BYTES - 64 && !batch.is_empty() {
-                        let data = TxBatch {
-                            txs: std::mem::take(&mut batch),
-                        }
-                        .encode();
-                        self.publish(self.tx_topic.clone(), data);
-                        bytes = 0;
-                    }
-                    bytes += n;
-                    batch.push((*t).clone());
-                }
-                if !batch.is_empty() {
-                    let data = TxBatch { txs: batch }.encode();
-                    self.publish(self.tx_topic.clone(), data);
-                }
+                let topic = self.tx_topic.clone();
+                let items: Vec<SignedTransaction> = txs.iter().map(|t| (**t).clone()).collect();
+                self.publish_batched(topic, items, SignedTransaction::encoded_len, |txs| {
+                    TxBatch { txs }.encode()
+                });
             }
             Command::PublishEthTxs(txs) => {
-                let mut batch = Vec::new();
-                let mut bytes = 0usize;
-                for t in txs {
-                    let n = t.encoded_len();
-                    if bytes + n > wire::MAX_TX_BATCH_BYTES - 64 && !batch.is_empty() {
-                        let data = EthTxBatch {
-                            txs: std::mem::take(&mut batch),
-                        }
-                        .encode();
-                        self.publish(self.eth_tx_topic.clone(), data);
-                        bytes = 0;
-                    }
-                    bytes += n;
-                    batch.push(t);
-                }
-                if !batch.is_empty() {
-                    let data = EthTxBatch { txs: batch }.encode();
-                    self.publish(self.eth_tx_topic.clone(), data);
-                }
+                let topic = self.eth_tx_topic.clone();
+                self.publish_batched(topic, txs, EthTransaction::encoded_len, |txs| {
+                    EthTxBatch { txs }.encode()
+                });
             }
             Command::Report { id, from, verdict } => {
                 let acceptance = match verdict {
@@ -580,6 +550,65 @@ impl Task {
                     }
                 }
                 self.allowed = allowed;
+            }
+        }
+    }
+
+    /// Publishes `items` on `topic` in batches under the gossip bound.
+    fn publish_batched<T>(
+        &mut self,
+        topic: IdentTopic,
+        items: Vec<T>,
+        size: impl Fn(&T) -> usize,
+        encode: impl Fn(Vec<T>) -> Vec<u8>,
+    ) {
+        let mut batch = Vec::new();
+        let mut bytes = 0usize;
+        for t in items {
+            let n = size(&t);
+            if bytes + n > wire::MAX_TX_BATCH_BYTES - 64 && !batch.is_empty() {
+                self.publish(topic.clone(), encode(std::mem::take(&mut batch)));
+                bytes = 0;
+            }
+            bytes += n;
+            batch.push(t);
+        }
+        if !batch.is_empty() {
+            self.publish(topic, encode(batch));
+        }
+    }
+
+    /// A transaction batch from `from`: within its rate, decoded (only
+    /// then) into the event for the node, which reports a verdict; a batch
+    /// that does not decode is rejected and its peer penalized.
+    fn on_tx_batch(
+        &mut self,
+        from: PeerId,
+        id: MessageId,
+        bytes: usize,
+        decode: impl FnOnce() -> Result<NetEvent, palisade_types::DecodeError>,
+        what: &str,
+    ) {
+        if !self.within_rate(from, &id, Traffic::TxBatch { bytes }) {
+            return;
+        }
+        let decoded = decode();
+        let gossip_verdict = |me: &mut Self, acceptance| {
+            me.swarm
+                .behaviour_mut()
+                .gossip
+                .report_message_validation_result(&id, &from, acceptance);
+        };
+        match decoded {
+            Ok(ev) => {
+                if self.events.try_send(ev).is_err() {
+                    self.metrics.count_drop("queue_full");
+                    gossip_verdict(self, MessageAcceptance::Ignore);
+                }
+            }
+            Err(e) => {
+                gossip_verdict(self, MessageAcceptance::Reject);
+                self.penalize(from, "undecodable", &format!("undecodable {what}: {e}"));
             }
         }
     }
@@ -725,75 +754,25 @@ impl Task {
                 }
             }
         } else if m.topic == self.tx_topic.hash() {
-            if !self.within_rate(from, &id, Traffic::TxBatch { bytes }) {
-                return;
-            }
-            match TxBatch::decode(&m.data) {
-                Ok(b) => {
-                    let ev = NetEvent::Txs {
-                        from,
-                        id: id.clone(),
-                        txs: b.txs,
-                    };
-                    if self.events.try_send(ev).is_err() {
-                        self.metrics.count_drop("queue_full");
-                        self.swarm
-                            .behaviour_mut()
-                            .gossip
-                            .report_message_validation_result(
-                                &id,
-                                &from,
-                                MessageAcceptance::Ignore,
-                            );
-                    }
-                }
-                Err(e) => {
-                    self.swarm
-                        .behaviour_mut()
-                        .gossip
-                        .report_message_validation_result(&id, &from, MessageAcceptance::Reject);
-                    self.penalize(
-                        from,
-                        "undecodable",
-                        &format!("undecodable transaction batch: {e}"),
-                    );
-                }
-            }
+            let event_id = id.clone();
+            let decode = || {
+                TxBatch::decode(&m.data).map(|b| NetEvent::Txs {
+                    from,
+                    id: event_id,
+                    txs: b.txs,
+                })
+            };
+            self.on_tx_batch(from, id, bytes, decode, "transaction batch");
         } else if m.topic == self.eth_tx_topic.hash() {
-            if !self.within_rate(from, &id, Traffic::TxBatch { bytes }) {
-                return;
-            }
-            match EthTxBatch::decode(&m.data) {
-                Ok(b) => {
-                    let ev = NetEvent::EthTxs {
-                        from,
-                        id: id.clone(),
-                        txs: b.txs,
-                    };
-                    if self.events.try_send(ev).is_err() {
-                        self.metrics.count_drop("queue_full");
-                        self.swarm
-                            .behaviour_mut()
-                            .gossip
-                            .report_message_validation_result(
-                                &id,
-                                &from,
-                                MessageAcceptance::Ignore,
-                            );
-                    }
-                }
-                Err(e) => {
-                    self.swarm
-                        .behaviour_mut()
-                        .gossip
-                        .report_message_validation_result(&id, &from, MessageAcceptance::Reject);
-                    self.penalize(
-                        from,
-                        "undecodable",
-                        &format!("undecodable Ethereum transaction batch: {e}"),
-                    );
-                }
-            }
+            let event_id = id.clone();
+            let decode = || {
+                EthTxBatch::decode(&m.data).map(|b| NetEvent::EthTxs {
+                    from,
+                    id: event_id,
+                    txs: b.txs,
+                })
+            };
+            self.on_tx_batch(from, id, bytes, decode, "Ethereum transaction batch");
         } else {
             self.swarm
                 .behaviour_mut()
