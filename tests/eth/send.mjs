@@ -57,7 +57,13 @@ const typed = await w0.sendTransaction({
 const typedReceipt = await typed.wait();
 out.typedType = typedReceipt.type;
 out.received = ((await provider.getBalance(w1.address)) - before).toString();
-out.nonce0 = await provider.getTransactionCount(w0.address, "pending");
+// The committed EVM nonce after four transactions: read until this node
+// shows the block that the last receipt came from (bounded).
+for (let i = 0; i < 50; i++) {
+  out.nonce0 = await provider.getTransactionCount(w0.address, "latest");
+  if (out.nonce0 >= 4) break;
+  await new Promise((r) => setTimeout(r, 100));
+}
 
 // A transaction that reverts in its block: status 0.
 try {
