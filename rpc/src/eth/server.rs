@@ -52,6 +52,12 @@ fn unavailable(what: impl std::fmt::Display) -> ErrorObjectOwned {
 }
 
 /// The error an Ethereum client expects for a call that did not succeed.
+/// A 32-byte hash parameter.
+fn parse_hash(s: &str, what: &str) -> RpcResult<Hash> {
+    s.parse()
+        .map_err(|e| invalid_params(format!("{what}: {e}")))
+}
+
 fn failed(o: &EvmOutcome) -> ErrorObjectOwned {
     match &o.status {
         EvmStatus::Success => internal("not a failure"),
@@ -132,9 +138,7 @@ impl EthImpl {
             },
             Some(BlockSpec::Number { block_number }) => Height(parse_q64(block_number, "block")?),
             Some(BlockSpec::Hash { block_hash, .. }) => {
-                let hash: Hash = block_hash
-                    .parse()
-                    .map_err(|e| invalid_params(format!("blockHash: {e}")))?;
+                let hash = parse_hash(block_hash, "blockHash")?;
                 self.backend
                     .height_of_block(&hash)
                     .map_err(backend_err)?
@@ -161,6 +165,14 @@ impl EthImpl {
         let params: ChainParams =
             borsh::from_slice(&raw).map_err(|e| internal(format!("chain parameters: {e}")))?;
         Ok((AtRoot { store, root }, params))
+    }
+
+    /// The committed block at `h` (one the chain has: -32042 if missing).
+    fn block_at(&self, h: Height) -> RpcResult<Block> {
+        self.backend
+            .block(h)
+            .map_err(backend_err)?
+            .ok_or_else(|| unavailable(h))
     }
 
     fn latest_params(&self) -> RpcResult<ChainParams> {
@@ -497,11 +509,7 @@ impl EthImpl {
         let mut reward = Vec::new();
         for h in oldest..=newest.get() {
             let (_, params) = self.state(Height(h))?;
-            let block = self
-                .backend
-                .block(Height(h))
-                .map_err(backend_err)?
-                .ok_or_else(|| unavailable(h))?;
+            let block = self.block_at(Height(h))?;
             let used: u64 = self
                 .receipts(&block)?
                 .iter()
@@ -574,9 +582,7 @@ impl EthImpl {
         hash: String,
     ) -> RpcResult<Option<serde_json::Value>> {
         self.backend.count_request("eth_getTransactionReceipt");
-        let hash: Hash = hash
-            .parse()
-            .map_err(|e| invalid_params(format!("transaction hash: {e}")))?;
+        let hash = parse_hash(&hash, "transaction hash")?;
         let Some((r, TxLocation { height, index })) =
             self.backend.receipt(&hash).map_err(backend_err)?
         else {
@@ -585,11 +591,7 @@ impl EthImpl {
         let Some(e) = r.evm.as_ref() else {
             return Ok(None);
         };
-        let block = self
-            .backend
-            .block(height)
-            .map_err(backend_err)?
-            .ok_or_else(|| unavailable(height))?;
+        let block = self.block_at(height)?;
         let (_, params) = self.state(height)?;
         let receipts = self.receipts(&block)?;
         let index = index as usize;
@@ -679,9 +681,7 @@ impl EthImpl {
 
     fn eth_get_block_by_hash_sync(&self, hash: String, full: bool) -> RpcResult<Option<EthBlock>> {
         self.backend.count_request("eth_getBlockByHash");
-        let hash: Hash = hash
-            .parse()
-            .map_err(|e| invalid_params(format!("block hash: {e}")))?;
+        let hash = parse_hash(&hash, "block hash")?;
         let Some(h) = self.backend.height_of_block(&hash).map_err(backend_err)? else {
             return Ok(None);
         };
@@ -696,18 +696,12 @@ impl EthImpl {
         hash: String,
     ) -> RpcResult<Option<serde_json::Value>> {
         self.backend.count_request("eth_getTransactionByHash");
-        let hash: Hash = hash
-            .parse()
-            .map_err(|e| invalid_params(format!("transaction hash: {e}")))?;
+        let hash = parse_hash(&hash, "transaction hash")?;
         let params = self.latest_params()?;
         if let Some(found) = self.backend.eth_tx(&hash).map_err(backend_err)? {
             let at = match &found.location {
                 Some(TxLocation { height, index }) => {
-                    let block = self
-                        .backend
-                        .block(*height)
-                        .map_err(backend_err)?
-                        .ok_or_else(|| unavailable(height))?;
+                    let block = self.block_at(*height)?;
                     let receipts = self.receipts(&block)?;
                     Some((
                         block.hash(),
@@ -732,11 +726,7 @@ impl EthImpl {
         if !is_evm(&r) {
             return Ok(None);
         }
-        let block = self
-            .backend
-            .block(height)
-            .map_err(backend_err)?
-            .ok_or_else(|| unavailable(height))?;
+        let block = self.block_at(height)?;
         let receipts = self.receipts(&block)?;
         Ok(Some(tx_object(
             &tx,
