@@ -7,7 +7,8 @@
 #
 #   source scripts/prereqs.sh; prereqs build   # cargo, libclang
 #   source scripts/prereqs.sh; prereqs test    # + python3 (cryptography), iproute2,
-#                                              # node + npm and tests/eth's packages
+#                                              # node + npm and tests/eth's packages,
+#                                              # python3-venv and tests/py/.venv
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}"
 
@@ -37,6 +38,11 @@ prereqs() {
         # The Ethereum client tests run ethers under Node.js.
         command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
         command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+        # The web3.py test runs in a virtual environment of its own; Debian
+        # ships the system python3's ensurepip, which venv needs, apart.
+        if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+            pkgs+=(python3-venv)
+        fi
     fi
     if [ "${#pkgs[@]}" -ne 0 ]; then
         prereqs_install "${pkgs[@]}" || return 1
@@ -44,13 +50,30 @@ prereqs() {
     [ "$what" = test ] || return 0
     # The client libraries, exactly as locked, installed once; nothing
     # downloads while the tests run.
-    local eth_dir
-    eth_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/eth"
+    local root eth_dir py_dir
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    eth_dir="$root/tests/eth"
     if ! cmp -s "$eth_dir/package-lock.json" "$eth_dir/node_modules/.installed-lock.json" 2>/dev/null; then
         echo "== npm ci (tests/eth)" >&2
         (cd "$eth_dir" && npm ci --no-audit --no-fund --loglevel=error >&2 &&
             cp package-lock.json node_modules/.installed-lock.json) || {
             echo "error: npm ci in $eth_dir failed (the Ethereum client tests need its packages)" >&2
+            return 1
+        }
+    fi
+    # The same for the Python clients (web3.py, eth-account): a virtual
+    # environment in tests/py/.venv (the system python3 may refuse pip,
+    # PEP 668), every package pinned and checked against the hashes in
+    # tests/py/requirements.txt; remade when that file changes.
+    py_dir="$root/tests/py"
+    if ! [ -x "$py_dir/.venv/bin/python" ] ||
+        ! cmp -s "$py_dir/requirements.txt" "$py_dir/.venv/.installed-requirements.txt" 2>/dev/null; then
+        echo "== pip install (tests/py/.venv)" >&2
+        (python3 -m venv --clear "$py_dir/.venv" >&2 &&
+            "$py_dir/.venv/bin/python" -m pip install -q --disable-pip-version-check \
+                --require-hashes -r "$py_dir/requirements.txt" >&2 &&
+            cp "$py_dir/requirements.txt" "$py_dir/.venv/.installed-requirements.txt") || {
+            echo "error: installing $py_dir/requirements.txt into $py_dir/.venv failed (the web3.py test needs it)" >&2
             return 1
         }
     fi

@@ -162,6 +162,14 @@ impl NodeBackend for Backend {
         self.ctx.app.ledger().block(height).map_err(err)
     }
 
+    fn log_blooms(
+        &self,
+        from: Height,
+        to: Height,
+    ) -> Result<Vec<(Height, palisade_runtime::evm::LogsBloom)>, BackendError> {
+        self.ctx.app.ledger().log_blooms(from, to).map_err(err)
+    }
+
     fn height_of_block(&self, hash: &Hash) -> Result<Option<Height>, BackendError> {
         self.ctx.app.ledger().height_of(hash).map_err(err)
     }

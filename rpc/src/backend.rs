@@ -103,6 +103,13 @@ pub trait NodeBackend: Send + Sync + 'static {
     /// The next EVM nonce of `address` counting its pending transactions,
     /// given its committed one.
     fn eth_pending_nonce(&self, address: &EvmAddress, committed: u64) -> u64;
+    /// The logs bloom of each committed block from `from` to `to` that may
+    /// have EVM logs, in height order (blocks without logs are left out).
+    fn log_blooms(
+        &self,
+        from: Height,
+        to: Height,
+    ) -> Result<Vec<(Height, palisade_runtime::evm::LogsBloom)>, BackendError>;
 }
 
 /// An Ethereum transaction, decoded, and where it is once committed.

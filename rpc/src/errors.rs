@@ -57,6 +57,8 @@ pub const TX_MALFORMED: i32 = -32040;
 pub const TIMEOUT: i32 = -32041;
 /// The requested height is above the latest or below what is kept.
 pub const HEIGHT_UNAVAILABLE: i32 = -32042;
+/// An `eth_getLogs` query spans too many blocks or selects too many logs.
+pub const TOO_MANY_RESULTS: i32 = -32043;
 
 /// The Ethereum methods' code for a call or gas estimate that reverted,
 /// as Ethereum nodes answer it (`data`: the revert data).
@@ -73,6 +75,7 @@ pub const PALISADE: &[i32] = &[
     TX_MALFORMED,
     TIMEOUT,
     HEIGHT_UNAVAILABLE,
+    TOO_MANY_RESULTS,
 ];
 
 /// Every code this server sends: the specification's, jsonrpsee's and
@@ -94,6 +97,7 @@ pub const ALL: &[i32] = &[
     TX_MALFORMED,
     TIMEOUT,
     HEIGHT_UNAVAILABLE,
+    TOO_MANY_RESULTS,
     EXECUTION_REVERTED,
     EXECUTION_FAILED,
 ];

@@ -95,6 +95,13 @@ impl NodeBackend for Mock {
     fn block(&self, height: Height) -> Result<Option<Block>, BackendError> {
         Ok(Some(block_at(height)))
     }
+    fn log_blooms(
+        &self,
+        _: Height,
+        _: Height,
+    ) -> Result<Vec<(Height, palisade_runtime::evm::LogsBloom)>, BackendError> {
+        Ok(Vec::new())
+    }
     fn height_of_block(&self, _: &Hash) -> Result<Option<Height>, BackendError> {
         Ok(None)
     }

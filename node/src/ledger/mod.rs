@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use palisade_runtime::evm::{LogsBloom, BLOOM_BYTES};
 use palisade_runtime::page::Page;
 use palisade_runtime::{Receipt, StateChanges, StateStore, StoreError};
 use palisade_types::{
@@ -98,6 +99,11 @@ const META_VALS: &[u8] = b"vals/";
 /// Blocks consensus asked to keep (locked or valid) before their height is
 /// decided: `pending/` ‖ height ‖ block hash.
 const META_PENDING: &[u8] = b"pending/";
+/// The logs bloom of each block that has EVM logs: `bloom/` ‖ height.
+const META_BLOOM: &[u8] = b"bloom/";
+/// The first height this ledger kept blooms for (a ledger written before
+/// blooms were kept has none for its earlier blocks).
+const META_BLOOMS_FROM: &[u8] = b"blooms_from";
 
 const STATE_PAGE: u8 = b'p';
 const STATE_BLOB: u8 = b'b';
@@ -332,6 +338,15 @@ impl Ledger {
                 }
             }
         }
+        if ledger.meta(META_BLOOMS_FROM)?.is_none() {
+            let from = ledger
+                .stored_latest_height()?
+                .map_or(Ok(Height(1)), |h| h.next())
+                .map_err(|e| corrupt("height", e))?;
+            ledger
+                .db
+                .put_cf(ledger.cf(CF_META)?, META_BLOOMS_FROM, height_key(from))?;
+        }
         Ok(ledger)
     }
 
@@ -528,6 +543,10 @@ impl Ledger {
             encode(next_validators),
         );
         b.put_cf(meta, META_LATEST, height_key(h));
+        let bloom = LogsBloom::of_receipts(receipts);
+        if !bloom.is_empty() {
+            b.put_cf(meta, bloom_key(h), bloom.0);
+        }
         // Blocks kept for this height's consensus are no longer needed.
         // Only this height can have any: every commit removes its own. They
         // are deleted key by key: a range deletion per block piles up range
@@ -677,6 +696,49 @@ impl Ledger {
         self.get_decoded(CF_COMMITS, &height_key(h))
     }
 
+    /// The logs bloom of each block from `from` to `to` that may have
+    /// logs, in height order: the kept bloom of blocks with logs, and a
+    /// full one for blocks older than the ledger's blooms.
+    pub fn log_blooms(
+        &self,
+        from: Height,
+        to: Height,
+    ) -> Result<Vec<(Height, LogsBloom)>, LedgerError> {
+        let mut out = Vec::new();
+        // The genesis state has no block and no logs.
+        let from = from.max(Height(1));
+        if from > to {
+            return Ok(out);
+        }
+        let kept_from = match self.meta(META_BLOOMS_FROM)? {
+            Some(v) => Height(
+                <[u8; 8]>::try_from(v.as_slice())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| corrupt("blooms_from", "not 8 bytes"))?,
+            ),
+            None => Height(1),
+        };
+        for h in from.get()..kept_from.get().min(to.get().saturating_add(1)) {
+            out.push((Height(h), LogsBloom::FULL));
+        }
+        let start = bloom_key(from.max(kept_from));
+        let end = bloom_key(to);
+        let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
+        for item in self.db.iterator_cf(self.cf(CF_META)?, mode) {
+            let (key, value) = item?;
+            if key.as_ref() > end.as_slice() || !key.starts_with(META_BLOOM) {
+                break;
+            }
+            let h = <[u8; 8]>::try_from(&key[META_BLOOM.len()..])
+                .map(u64::from_be_bytes)
+                .map_err(|_| corrupt("bloom key", "not a height"))?;
+            let bloom = <[u8; BLOOM_BYTES]>::try_from(value.as_ref())
+                .map_err(|_| corrupt("bloom", "not 256 bytes"))?;
+            out.push((Height(h), LogsBloom(bloom)));
+        }
+        Ok(out)
+    }
+
     pub fn height_of(&self, block_hash: &Hash) -> Result<Option<Height>, LedgerError> {
         match self.db.get_cf(self.cf(CF_BLOCK_INDEX)?, block_hash.0)? {
             None => Ok(None),
@@ -767,6 +829,10 @@ fn cache_value(latest: &mut Latest, key: &[u8], value: Option<&[u8]>) {
 
 fn vals_key(h: Height) -> Vec<u8> {
     [META_VALS, &height_key(h)].concat()
+}
+
+fn bloom_key(h: Height) -> Vec<u8> {
+    [META_BLOOM, &height_key(h)].concat()
 }
 
 fn root_key(h: Height) -> Vec<u8> {

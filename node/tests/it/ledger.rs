@@ -27,7 +27,11 @@ fn fixture() -> Fixture {
         init: InitialState {
             evm_accounts: Vec::new(),
             params: ChainParams::default(),
-            accounts: vec![(alice.address(), 1_000, vec![Role::Admin, Role::Member])],
+            accounts: vec![(
+                alice.address(),
+                1_000,
+                vec![Role::Admin, Role::Member, Role::Deployer],
+            )],
             validators: vec![ValidatorInfo {
                 consensus_key: validator.public_key(),
                 node_key: Keypair::from_seed([8; 32]).public_key(),
@@ -54,16 +58,28 @@ fn commit_next_as(
     prev_hash: Hash,
     durability: Durability,
 ) -> (Block, Hash) {
+    let transfer = Action::Transfer {
+        to: Keypair::from_seed([2; 32]).address(),
+        amount: 10,
+    };
+    commit_action(l, f, prev_hash, transfer, durability)
+}
+
+/// Executes and commits the next block with one transaction of Alice's.
+fn commit_action(
+    l: &Ledger,
+    f: &Fixture,
+    prev_hash: Hash,
+    action: Action,
+    durability: Durability,
+) -> (Block, Hash) {
     let h = l.latest_height().unwrap().next().unwrap();
     let nonce = h.get() - 1;
     let tx = Transaction {
         chain_id: f.chain.clone(),
         nonce,
         signer: f.alice.address(),
-        action: Action::Transfer {
-            to: Keypair::from_seed([2; 32]).address(),
-            amount: 10,
-        },
+        action,
     }
     .sign(&f.alice);
     let rt = Runtime::new(f.chain.clone());
@@ -260,6 +276,69 @@ fn blocks_state_and_indexes_survive_reopen() {
     assert!(smt::verify(&old, &key, v1.as_deref(), &p1));
     assert_eq!(l.block(Height(4)).unwrap(), None);
     assert_eq!(l.block_header(Height(4)).unwrap(), None);
+}
+
+/// Init code that emits one log (LOG1, topic 0x11..11, the word 42) and
+/// leaves no code.
+fn logging_creation() -> Action {
+    let mut code = vec![0x60, 0x2a, 0x60, 0x00, 0x52, 0x7f];
+    code.extend([0x11; 32]);
+    code.extend([0x60, 0x20, 0x60, 0x00, 0xa1, 0x00]);
+    Action::EvmCreate {
+        value: 0,
+        code: palisade_types::BoundedBytes::new(code).unwrap(),
+        gas_limit: 100_000,
+    }
+}
+
+#[test]
+fn blocks_with_logs_keep_their_bloom_and_older_blocks_read_as_full() {
+    use palisade_runtime::evm::LogsBloom;
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let genesis = initial_state(&f.init).unwrap();
+    {
+        let l = Ledger::open(dir.path()).unwrap();
+        l.init_genesis(&f.chain, f.genesis_hash, &genesis, &set_of(&f))
+            .unwrap();
+        let (_, h1) = commit_next(&l, &f, f.genesis_hash);
+        let (_, h2) = commit_action(&l, &f, h1, logging_creation(), Durability::Synced);
+        let (_, h3) = commit_next(&l, &f, h2);
+        commit_action(&l, &f, h3, logging_creation(), Durability::Synced);
+        let blooms = l.log_blooms(Height(0), Height(4)).unwrap();
+        let heights: Vec<u64> = blooms.iter().map(|(h, _)| h.get()).collect();
+        assert_eq!(heights, vec![2, 4]);
+        let b = l.block(Height(2)).unwrap().unwrap();
+        let (receipt, _) = l.receipt(&b.txs[0].hash()).unwrap().unwrap();
+        assert_eq!(receipt.evm.unwrap().logs.len(), 1, "{}", receipt.error);
+        let bloom = blooms[0].1;
+        assert!(bloom.may_contain(&[0x11; 32]));
+        assert!(!bloom.may_contain(&[0x22; 32]));
+        assert!(blooms[1].1.may_contain(&[0x11; 32]));
+        assert_eq!(
+            l.log_blooms(Height(3), Height(3)).unwrap(),
+            Vec::<(Height, LogsBloom)>::new()
+        );
+        assert_eq!(l.log_blooms(Height(4), Height(2)).unwrap(), vec![]);
+    }
+    // A ledger written before blooms were kept: its blocks before the
+    // first kept one may hold logs, so they read as full blooms.
+    {
+        let opts = rocksdb::Options::default();
+        let cfs = rocksdb::DB::list_cf(&opts, dir.path().join("db")).unwrap();
+        let db = rocksdb::DB::open_cf(&opts, dir.path().join("db"), cfs).unwrap();
+        let meta = db.cf_handle("meta").unwrap();
+        db.put_cf(meta, b"blooms_from", 3u64.to_be_bytes()).unwrap();
+        db.delete_cf(meta, [&b"bloom/"[..], &2u64.to_be_bytes()].concat())
+            .unwrap();
+    }
+    let l = Ledger::open(dir.path()).unwrap();
+    let blooms = l.log_blooms(Height(1), Height(4)).unwrap();
+    let got: Vec<(u64, bool)> = blooms
+        .iter()
+        .map(|(h, b)| (h.get(), *b == LogsBloom::FULL))
+        .collect();
+    assert_eq!(got, vec![(1, true), (2, true), (4, false)]);
 }
 
 #[test]

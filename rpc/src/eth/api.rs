@@ -3,7 +3,9 @@
 use jsonrpsee::proc_macros::rpc;
 use palisade_types::EvmAddress;
 
-use super::types::{BlockSpec, CallRequest, EthBlock, FeeHistory};
+use jsonrpsee::core::SubscriptionResult;
+
+use super::types::{BlockSpec, CallRequest, EthBlock, EthLog, FeeHistory, LogFilter};
 use crate::api::RpcResult;
 
 #[rpc(server, client)]
@@ -18,6 +20,10 @@ pub trait EthApi {
 
     #[method(name = "net_peerCount")]
     async fn net_peer_count(&self) -> RpcResult<String>;
+
+    /// Always empty: the node holds no Ethereum keys; clients sign.
+    #[method(name = "eth_accounts")]
+    async fn eth_accounts(&self) -> RpcResult<Vec<String>>;
 
     #[method(name = "net_listening")]
     async fn net_listening(&self) -> RpcResult<bool>;
@@ -117,4 +123,16 @@ pub trait EthApi {
         &self,
         hash: String,
     ) -> RpcResult<Option<serde_json::Value>>;
+
+    /// The logs a filter selects from committed blocks: at most
+    /// [`MAX_LOG_BLOCKS`](super::logs::MAX_LOG_BLOCKS) blocks and
+    /// [`MAX_LOGS`](super::logs::MAX_LOGS) logs (else -32043).
+    #[method(name = "eth_getLogs")]
+    async fn eth_get_logs(&self, filter: LogFilter) -> RpcResult<Vec<EthLog>>;
+
+    /// `newHeads`: each committed block's header; `logs` (with a filter's
+    /// `address` and `topics`): each log of each committed block that it
+    /// selects, one notification per log.
+    #[subscription(name = "eth_subscribe" => "eth_subscription", unsubscribe = "eth_unsubscribe", item = serde_json::Value)]
+    async fn eth_subscribe(&self, kind: String, filter: Option<LogFilter>) -> SubscriptionResult;
 }

@@ -10,6 +10,7 @@
 //! own methods.
 
 pub mod api;
+mod logs;
 mod quantity;
 mod server;
 pub mod types;

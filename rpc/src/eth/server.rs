@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use jsonrpsee::core::async_trait;
+use jsonrpsee::core::{async_trait, SubscriptionResult};
 use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::PendingSubscriptionSink;
 use palisade_runtime::evm::{
     self, AtRoot, EstimateError, EvmCall, EvmError, EvmOutcome, EvmStatus, EvmTarget,
 };
@@ -11,10 +12,12 @@ use palisade_runtime::{
     evm_env, get_at, max_tx_gas, BlockContext, ChainParams, Receipt, StateStore,
 };
 use palisade_types::{Action, Block, EvmAddress, Hash, Height, Role};
+use tokio::sync::broadcast;
 
 use super::api::EthApiServer;
+use super::logs::{self, Matcher, MAX_LOGS, MAX_LOG_BLOCKS};
 use super::quantity::{data, parse_data, parse_q, parse_q64, parse_word, q};
-use super::types::{BlockSpec, CallRequest, EthBlock, FeeHistory, SyncStatus};
+use super::types::{BlockSpec, CallRequest, EthBlock, EthLog, FeeHistory, LogFilter, SyncStatus};
 use crate::api::RpcResult;
 use crate::backend::{BackendError, EthTxFound, NodeBackend, SubmitError, TxLocation};
 use crate::errors::{self, error, error_with, internal, invalid_params};
@@ -100,27 +103,6 @@ fn evm_position(receipts: &[Receipt], index: usize) -> usize {
         .count()
 }
 
-/// The 2048-bit bloom filter of logs (Ethereum's `logsBloom`).
-fn logs_bloom<'a>(receipts: impl Iterator<Item = &'a Receipt>) -> [u8; 256] {
-    let mut bloom = [0u8; 256];
-    let mut add = |item: &[u8]| {
-        let h = evm::keccak256(item);
-        for i in [0, 2, 4] {
-            let bit = (usize::from(h[i]) << 8 | usize::from(h[i + 1])) & 2047;
-            bloom[255 - bit / 8] |= 1 << (bit % 8);
-        }
-    };
-    for r in receipts {
-        for log in r.evm.iter().flat_map(|e| &e.logs) {
-            add(log.address.as_bytes());
-            for t in &log.topics {
-                add(&t.0);
-            }
-        }
-    }
-    bloom
-}
-
 impl EthImpl {
     fn latest(&self) -> RpcResult<Height> {
         self.backend.latest_height().map_err(backend_err)
@@ -129,7 +111,16 @@ impl EthImpl {
     /// The height `spec` names (the latest when none).
     fn height(&self, spec: Option<&BlockSpec>) -> RpcResult<Height> {
         let latest = self.latest()?;
-        let h = match spec {
+        let h = self.named_height(spec, latest)?;
+        if h > latest {
+            return Err(unavailable(h));
+        }
+        Ok(h)
+    }
+
+    /// The height `spec` names, which may be above `latest`.
+    fn named_height(&self, spec: Option<&BlockSpec>, latest: Height) -> RpcResult<Height> {
+        Ok(match spec {
             None => latest,
             Some(BlockSpec::Tag(t)) => match t.as_str() {
                 "latest" | "pending" | "safe" | "finalized" => latest,
@@ -139,16 +130,15 @@ impl EthImpl {
             Some(BlockSpec::Number { block_number }) => Height(parse_q64(block_number, "block")?),
             Some(BlockSpec::Hash { block_hash, .. }) => {
                 let hash = parse_hash(block_hash, "blockHash")?;
-                self.backend
-                    .height_of_block(&hash)
-                    .map_err(backend_err)?
-                    .ok_or_else(|| unavailable(block_hash))?
+                match self.backend.height_of_block(&hash).map_err(backend_err)? {
+                    Some(h) => h,
+                    None if hash == self.backend.status().map_err(backend_err)?.genesis_hash => {
+                        Height::GENESIS
+                    }
+                    None => return Err(unavailable(block_hash)),
+                }
             }
-        };
-        if h > latest {
-            return Err(unavailable(h));
-        }
-        Ok(h)
+        })
     }
 
     /// The state after `h`, and the chain parameters in it.
@@ -290,6 +280,44 @@ impl EthImpl {
             .collect()
     }
 
+    /// Block 0 as Ethereum clients expect it: the genesis, which has no
+    /// block of its own here; its hash is the genesis hash (block 1's
+    /// parent), its state the genesis state.
+    fn genesis_block(&self) -> RpcResult<EthBlock> {
+        let status = self.backend.status().map_err(backend_err)?;
+        let time_ms = self
+            .backend
+            .genesis()
+            .get("genesis_time_ms")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        let (at, params) = self.state(Height::GENESIS)?;
+        let empty = palisade_types::merkle::root::<&[u8]>(&[]);
+        Ok(EthBlock {
+            number: q(0),
+            hash: status.genesis_hash.to_string(),
+            parent_hash: Hash::ZERO.to_string(),
+            timestamp: q((time_ms / 1000).into()),
+            gas_limit: q(params.max_block_gas.into()),
+            gas_used: q(0),
+            base_fee_per_gas: q(params.min_gas_price),
+            miner: EvmAddress::default().to_string(),
+            state_root: at.root.to_string(),
+            transactions_root: empty.to_string(),
+            receipts_root: empty.to_string(),
+            logs_bloom: data(&evm::LogsBloom::default().0),
+            sha3_uncles: EMPTY_UNCLES.into(),
+            uncles: Vec::new(),
+            difficulty: "0x0".into(),
+            total_difficulty: "0x0".into(),
+            nonce: "0x0000000000000000".into(),
+            mix_hash: Hash::ZERO.to_string(),
+            extra_data: "0x".into(),
+            size: q(0),
+            transactions: Vec::new(),
+        })
+    }
+
     fn eth_block(&self, block: &Block, full: bool) -> RpcResult<EthBlock> {
         let h = block.height();
         let receipts = self.receipts(block)?;
@@ -341,7 +369,7 @@ impl EthImpl {
             state_root: hd.state_root.to_string(),
             transactions_root: hd.tx_root.to_string(),
             receipts_root: hd.receipts_root.to_string(),
-            logs_bloom: data(&logs_bloom(receipts.iter())),
+            logs_bloom: data(&evm::LogsBloom::of_receipts(&receipts).0),
             sha3_uncles: EMPTY_UNCLES.into(),
             uncles: Vec::new(),
             difficulty: "0x0".into(),
@@ -571,6 +599,9 @@ impl EthImpl {
             Err(e) if e.code() == errors::HEIGHT_UNAVAILABLE => return Ok(None),
             Err(e) => return Err(e),
         };
+        if h == Height::GENESIS {
+            return self.genesis_block().map(Some);
+        }
         match self.backend.block(h).map_err(backend_err)? {
             Some(b) => Ok(Some(self.eth_block(&b, full)?)),
             None => Ok(None),
@@ -602,11 +633,6 @@ impl EthImpl {
             .chain(std::iter::once(&r))
             .filter_map(|x| x.evm.as_ref())
             .map(|x| x.gas_used)
-            .sum();
-        let first_log: usize = before
-            .iter()
-            .filter_map(|x| x.evm.as_ref())
-            .map(|x| x.logs.len())
             .sum();
         let block_hash = block.hash();
         let (from, to, tx_type, price) = match block.txs.get(index) {
@@ -643,23 +669,9 @@ impl EthImpl {
                 )
             }
         };
-        let logs: Vec<serde_json::Value> = e
-            .logs
-            .iter()
-            .enumerate()
-            .map(|(k, l)| {
-                serde_json::json!({
-                    "address": l.address.to_string(),
-                    "topics": l.topics.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
-                    "data": data(&l.data),
-                    "blockNumber": q(height.get().into()),
-                    "blockHash": block_hash.to_string(),
-                    "transactionHash": hash.to_string(),
-                    "transactionIndex": q(position as u128),
-                    "logIndex": q((first_log + k) as u128),
-                    "removed": false,
-                })
-            })
+        let logs: Vec<EthLog> = logs::block_logs(&block_hash, height, &receipts)
+            .filter(|(i, _, _)| *i == index)
+            .map(|(_, _, view)| view)
             .collect();
         Ok(Some(serde_json::json!({
             "transactionHash": hash.to_string(),
@@ -673,7 +685,7 @@ impl EthImpl {
             "effectiveGasPrice": q(price),
             "contractAddress": e.contract_address.map(|a| a.to_string()),
             "logs": logs,
-            "logsBloom": data(&logs_bloom(std::iter::once(&r))),
+            "logsBloom": data(&evm::LogsBloom::of_receipts([&r]).0),
             "status": if r.code == 0 { "0x1" } else { "0x0" },
             "type": q(tx_type.into()),
         })))
@@ -683,6 +695,9 @@ impl EthImpl {
         self.backend.count_request("eth_getBlockByHash");
         let hash = parse_hash(&hash, "block hash")?;
         let Some(h) = self.backend.height_of_block(&hash).map_err(backend_err)? else {
+            if hash == self.backend.status().map_err(backend_err)?.genesis_hash {
+                return self.genesis_block().map(Some);
+            }
             return Ok(None);
         };
         match self.backend.block(h).map_err(backend_err)? {
@@ -739,6 +754,115 @@ impl EthImpl {
     }
 }
 
+impl EthImpl {
+    /// The heights a `getLogs` filter spans.
+    fn log_range(&self, filter: &LogFilter) -> RpcResult<(Height, Height)> {
+        if let Some(hash) = &filter.block_hash {
+            if filter.from_block.is_some() || filter.to_block.is_some() {
+                return Err(invalid_params(
+                    "blockHash and fromBlock/toBlock are exclusive; give one",
+                ));
+            }
+            let h = self.height(Some(&BlockSpec::Hash {
+                block_hash: hash.clone(),
+                require_canonical: None,
+            }))?;
+            return Ok((h, h));
+        }
+        let tag = |s: &Option<String>| BlockSpec::Tag(s.clone().unwrap_or_else(|| "latest".into()));
+        let latest = self.latest()?;
+        let from = self.named_height(Some(&tag(&filter.from_block)), latest)?;
+        let to = self.named_height(Some(&tag(&filter.to_block)), latest)?;
+        if from > to {
+            return Err(invalid_params(format!(
+                "fromBlock {from} is after toBlock {to}"
+            )));
+        }
+        if to.get() - from.get() >= MAX_LOG_BLOCKS {
+            return Err(error(
+                errors::TOO_MANY_RESULTS,
+                format!(
+                    "the range {from}..={to} spans more than {MAX_LOG_BLOCKS} blocks; query a shorter one"
+                ),
+            ));
+        }
+        if to > latest {
+            return Err(unavailable(to));
+        }
+        Ok((from, to))
+    }
+
+    fn eth_get_logs_sync(&self, filter: LogFilter) -> RpcResult<Vec<EthLog>> {
+        self.backend.count_request("eth_getLogs");
+        let matcher = Matcher::new(&filter)?;
+        let (from, to) = self.log_range(&filter)?;
+        let mut out = Vec::new();
+        for (h, bloom) in self.backend.log_blooms(from, to).map_err(backend_err)? {
+            if !matcher.may_match(&bloom) {
+                continue;
+            }
+            let block = self.block_at(h)?;
+            logs::select(&matcher, &block, &self.receipts(&block)?, &mut out);
+            if out.len() > MAX_LOGS {
+                return Err(error(
+                    errors::TOO_MANY_RESULTS,
+                    format!(
+                        "the query selects more than {MAX_LOGS} logs; narrow the block range or the filter"
+                    ),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A committed block's header as `newHeads` sends it (the block
+    /// without its transactions).
+    fn head_sync(&self, h: Height) -> RpcResult<Option<serde_json::Value>> {
+        let Some(block) = self.backend.block(h).map_err(backend_err)? else {
+            return Ok(None);
+        };
+        let mut head = serde_json::to_value(self.eth_block(&block, false)?)
+            .map_err(|e| internal(e.to_string()))?;
+        if let Some(o) = head.as_object_mut() {
+            for field in ["transactions", "uncles", "size", "totalDifficulty"] {
+                o.remove(field);
+            }
+        }
+        Ok(Some(head))
+    }
+
+    /// The logs of block `h` that `matcher` selects.
+    fn block_logs_sync(&self, matcher: &Matcher, h: Height) -> RpcResult<Vec<EthLog>> {
+        let mut out = Vec::new();
+        for (_, bloom) in self.backend.log_blooms(h, h).map_err(backend_err)? {
+            if matcher.may_match(&bloom) {
+                let block = self.block_at(h)?;
+                logs::select(matcher, &block, &self.receipts(&block)?, &mut out);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs `f` off the async threads with a handle on the same backend.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&EthImpl) -> RpcResult<T> + Send + 'static,
+    ) -> RpcResult<T> {
+        let me = EthImpl {
+            backend: self.backend.clone(),
+        };
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|e| internal(e.to_string()))?
+    }
+}
+
+/// What an `eth_subscribe` subscription sends.
+enum Subscription {
+    NewHeads,
+    Logs(Matcher),
+}
+
 #[async_trait]
 impl EthApiServer for EthImpl {
     async fn web3_client_version(&self) -> RpcResult<String> {
@@ -755,6 +879,11 @@ impl EthApiServer for EthImpl {
         self.backend.count_request("net_peerCount");
         let s = self.backend.status().map_err(backend_err)?;
         Ok(q(s.peers as u128))
+    }
+
+    async fn eth_accounts(&self) -> RpcResult<Vec<String>> {
+        self.backend.count_request("eth_accounts");
+        Ok(Vec::new())
     }
 
     async fn net_listening(&self) -> RpcResult<bool> {
@@ -979,6 +1108,83 @@ impl EthApiServer for EthImpl {
         tokio::task::spawn_blocking(move || me.eth_get_transaction_receipt_sync(hash))
             .await
             .map_err(|e| internal(e.to_string()))?
+    }
+
+    async fn eth_get_logs(&self, filter: LogFilter) -> RpcResult<Vec<EthLog>> {
+        self.blocking(move |me| me.eth_get_logs_sync(filter)).await
+    }
+
+    async fn eth_subscribe(
+        &self,
+        pending: PendingSubscriptionSink,
+        kind: String,
+        filter: Option<LogFilter>,
+    ) -> SubscriptionResult {
+        self.backend.count_request("eth_subscribe");
+        let what = match (kind.as_str(), &filter) {
+            ("newHeads", None) => Ok(Subscription::NewHeads),
+            ("newHeads", Some(_)) => Err(invalid_params("newHeads takes no filter")),
+            ("logs", f) => {
+                let f = f.clone().unwrap_or_default();
+                if f.from_block.is_some() || f.to_block.is_some() || f.block_hash.is_some() {
+                    Err(invalid_params(
+                        "a logs subscription sends logs of blocks committed from now on; \
+                         its filter takes address and topics only (use eth_getLogs for past blocks)",
+                    ))
+                } else {
+                    Matcher::new(&f).map(Subscription::Logs)
+                }
+            }
+            (other, _) => Err(invalid_params(format!(
+                "unknown subscription {other:?}: this node offers newHeads and logs"
+            ))),
+        };
+        let what = match what {
+            Ok(w) => Arc::new(w),
+            Err(e) => {
+                pending.reject(e).await;
+                return Ok(());
+            }
+        };
+        let mut commits = self.backend.subscribe_commits();
+        let sink = pending.accept().await?;
+        loop {
+            let height = tokio::select! {
+                _ = sink.closed() => return Ok(()),
+                h = commits.recv() => match h {
+                    Ok(h) => h,
+                    // A slow subscriber skips blocks rather than holding
+                    // the node up.
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::debug!(skipped = n, "eth_subscribe subscriber fell behind");
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+            };
+            let what = what.clone();
+            let items: Vec<serde_json::Value> = self
+                .blocking(move |me| match &*what {
+                    Subscription::NewHeads => Ok(me.head_sync(height)?.into_iter().collect()),
+                    Subscription::Logs(m) => me
+                        .block_logs_sync(m, height)?
+                        .into_iter()
+                        .map(|l| serde_json::to_value(l).map_err(|e| internal(e.to_string())))
+                        .collect(),
+                })
+                .await
+                .map_err(|e| e.message().to_string())?;
+            for item in items {
+                let message = serde_json::value::to_raw_value(&item)?;
+                if sink
+                    .send(jsonrpsee::SubscriptionMessage::from(message))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+            }
+        }
     }
 
     async fn eth_get_block_by_hash(&self, hash: String, full: bool) -> RpcResult<Option<EthBlock>> {

@@ -114,3 +114,60 @@ pub struct FeeHistory {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reward: Option<Vec<Vec<String>>>,
 }
+
+/// One value or a list of them (a filter's `address`, each of its topic
+/// positions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn values(&self) -> &[String] {
+        match self {
+            OneOrMany::One(v) => std::slice::from_ref(v),
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// Which logs `eth_getLogs` returns and an `eth_subscribe` `logs`
+/// subscription sends: from blocks `fromBlock..=toBlock` (or the block
+/// `blockHash`), emitted by one of `address` (any when absent or empty),
+/// with each topic position matching one of its values (`null` or `[]`:
+/// any).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogFilter {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_block: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_block: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<OneOrMany>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topics: Option<Vec<Option<OneOrMany>>>,
+}
+
+/// A log as Ethereum clients read it (`eth_getLogs`, receipts, `logs`
+/// subscriptions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EthLog {
+    pub address: String,
+    pub topics: Vec<String>,
+    pub data: String,
+    pub block_number: String,
+    pub block_hash: String,
+    pub transaction_hash: String,
+    /// Among the block's EVM transactions.
+    pub transaction_index: String,
+    /// Among the block's logs.
+    pub log_index: String,
+    /// Always false: a committed block is final.
+    pub removed: bool,
+}

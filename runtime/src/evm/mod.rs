@@ -11,6 +11,7 @@
 //! Not yet wired to transactions: the native `evm_call`/`evm_create`
 //! actions, raw Ethereum transactions and the account mapping come next.
 
+mod bloom;
 mod commit;
 mod db;
 mod guard;
@@ -18,6 +19,7 @@ mod reasons;
 mod records;
 mod run;
 
+pub use bloom::{LogsBloom, BLOOM_BYTES};
 pub use palisade_types::EvmAddress;
 pub use reasons::revert_reason;
 pub use records::{

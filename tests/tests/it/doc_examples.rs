@@ -86,6 +86,7 @@ const VARYING: &[&str] = &[
     "gasUsedRatio",
     "blockHash",
     "blockNumber",
+    "number",
 ];
 
 /// Methods whose whole result varies (a height, a subscription id).
@@ -95,6 +96,7 @@ const VARYING_RESULT: &[&str] = &[
     "web3_clientVersion",
     "chain_subscribeNewHeads",
     "tx_subscribeStatus",
+    "eth_subscribe",
 ];
 
 /// Varying values a later request may name: block hashes and heights,

@@ -4,6 +4,8 @@
 mod cli;
 mod doc_examples;
 mod eth_clients;
+mod eth_conformance;
+mod eth_web3py;
 mod faults;
 mod network;
 mod operators_guide;
