@@ -233,6 +233,7 @@ impl App {
                 BlockContext {
                     height: h,
                     time_ms: header.time.as_millis(),
+                    parent_hash: header.last_block_hash,
                 },
                 &txs,
                 &hashes,
@@ -433,6 +434,7 @@ impl App {
             BlockContext {
                 height: h,
                 time_ms: hd.time.as_millis(),
+                parent_hash: hd.last_block_hash,
             },
             &block.txs,
             tx_hashes.get(..block.txs.len()).unwrap_or_default(),

@@ -439,7 +439,8 @@ fn receipt_text(r: &ReceiptResponse) -> String {
     };
     if let Some(e) = &r.evm {
         text.push_str(&format!("\n  gas used {}", e.gas_used));
-        if let Some(c) = e.contract_address {
+        // A failed creation's receipt names the address it would have had.
+        if let (Some(c), true) = (e.contract_address, r.success) {
             text.push_str(&format!("\n  contract {c}"));
         }
         if !e.output.is_empty() {

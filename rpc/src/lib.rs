@@ -19,6 +19,7 @@ pub mod eth;
 pub mod front;
 pub mod origin;
 pub mod server;
+mod subscription_id;
 pub mod types;
 
 pub use api::{PalisadeApiClient, PalisadeApiServer};

@@ -128,6 +128,7 @@ pub async fn serve(
         .max_response_body_size(limits.max_response_bytes)
         .max_connections(limits.max_connections)
         .max_subscriptions_per_connection(limits.max_subscriptions_per_connection)
+        .set_id_provider(crate::subscription_id::HexIdProvider)
         .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
         .build();
     // Outermost first: refuse other sites' pages, answer GET /health, then

@@ -36,6 +36,7 @@ fn env(height: u64) -> EvmEnv {
         height,
         time_ms: 1_700_000_000_000 + height * 200,
         tx_gas_limit: 16_777_216,
+        block_gas_limit: 1_000_000_000,
         beneficiary: EvmAddress([0; 20]),
         base_fee: 0,
     }

@@ -59,6 +59,9 @@ pub struct BlockContext {
     pub height: Height,
     /// The header's time, Unix milliseconds (TIMESTAMP is its seconds).
     pub time_ms: u64,
+    /// The previous block's hash (the genesis hash for block 1): recorded
+    /// for BLOCKHASH before the block's transactions run.
+    pub parent_hash: Hash,
 }
 
 impl From<Height> for BlockContext {
@@ -66,7 +69,11 @@ impl From<Height> for BlockContext {
     /// verdict no contract's view of the time may change: a revert is not
     /// a refusal).
     fn from(height: Height) -> BlockContext {
-        BlockContext { height, time_ms: 0 }
+        BlockContext {
+            height,
+            time_ms: 0,
+            parent_hash: Hash::ZERO,
+        }
     }
 }
 
@@ -304,6 +311,13 @@ impl Runtime {
         let height = ctx.height;
         let mut st = Overlay::new(store);
         let params = st.params()?;
+        if let Some(parent) = height.get().checked_sub(1) {
+            st.put(
+                evm::keys::block_hash(parent),
+                evm::block_hash_record(&ctx.parent_hash.0, parent),
+            );
+            st.commit_tx();
+        }
         let count = txs.len().saturating_add(eth.len());
         if count > params.max_block_txs as usize {
             return Err(BlockError::TooManyTxs {
@@ -857,6 +871,7 @@ pub fn evm_env(ctx: &BlockContext, params: &ChainParams) -> EvmEnv {
         height: ctx.height.get(),
         time_ms: ctx.time_ms,
         tx_gas_limit: max_tx_gas(params),
+        block_gas_limit: params.max_block_gas,
         // Fees above the base fee go to no one's key: gas on a
         // permissioned chain pays for nothing a proposer provides.
         beneficiary: EvmAddress::default(),

@@ -38,7 +38,8 @@ pub struct EvmLog {
 #[serde(rename_all = "camelCase")]
 pub struct EvmReceipt {
     pub gas_used: u64,
-    /// The contract a successful creation made.
+    /// A creation's contract: the one it made or, when it failed, the
+    /// address it would have had (as Ethereum receipts give it).
     pub contract_address: Option<EvmAddress>,
     /// Logs, in order (none when the transaction failed).
     pub logs: Vec<EvmLog>,

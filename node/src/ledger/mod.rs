@@ -68,7 +68,10 @@ pub enum Durability {
 /// blobs only; values are read from the tree).
 /// 4: receipts have an EVM part, and the state the EVM's records (a chain
 /// of schema 3 gives other state roots under this build's rules).
-pub const SCHEMA_VERSION: u32 = 4;
+/// 5: each block records its parent's hash in the state (BLOCKHASH), so a
+/// chain of schema 4 gives other state roots; blocks with logs keep a
+/// logs bloom in `meta`.
+pub const SCHEMA_VERSION: u32 = 5;
 
 const CF_BLOCKS: &str = "blocks";
 const CF_BLOCK_INDEX: &str = "block_index";

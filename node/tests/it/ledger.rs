@@ -470,7 +470,7 @@ fn a_schema_1_database_gets_the_schema_error() {
 /// reads values from the tree only, so such a database is refused too.
 #[test]
 fn a_schema_2_database_gets_the_schema_error() {
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     let names = ["blocks", "block_index", "commits", "txs", "state", "meta"];
     assert_schema_refused(&names, 2);
 }
@@ -481,6 +481,14 @@ fn a_schema_2_database_gets_the_schema_error() {
 fn a_schema_3_database_gets_the_schema_error() {
     let names = ["blocks", "block_index", "commits", "txs", "state", "meta"];
     assert_schema_refused(&names, 3);
+}
+
+/// Schema 4 did not record block hashes for BLOCKHASH: its blocks give
+/// other state roots under this build's rules.
+#[test]
+fn a_schema_4_database_gets_the_schema_error() {
+    let names = ["blocks", "block_index", "commits", "txs", "state", "meta"];
+    assert_schema_refused(&names, 4);
 }
 
 #[test]

@@ -187,9 +187,10 @@ impl EthImpl {
     ) -> RpcResult<(AtRoot<'_>, palisade_runtime::evm::EvmEnv, EvmCall, bool)> {
         let (at, params) = self.state(h)?;
         let mut env = evm_env(
+            // A call writes nothing, so the parent hash is not needed.
             &BlockContext {
-                height: h,
                 time_ms: self.block_time_ms(h)?,
+                ..BlockContext::from(h)
             },
             &params,
         );

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use palisade_types::{Address as NativeAddress, EvmAddress};
 
 use super::records::{
-    read_account, read_code, read_native, read_native_account, read_slot, EvmAccount, StateRead,
+    read_account, read_block_hash, read_code, read_native, read_native_account, read_slot,
+    EvmAccount, StateRead,
 };
 use crate::StoreError;
 
@@ -122,9 +123,9 @@ impl<R: StateRead> DatabaseRef for EvmView<'_, R> {
         Ok(U256::from_be_bytes(v))
     }
 
-    /// Block hashes are not part of the state yet: BLOCKHASH gives zero, as
-    /// Ethereum does for a height out of its window. Deterministic either way.
-    fn block_hash_ref(&self, _number: u64) -> Result<B256, StoreError> {
-        Ok(B256::ZERO)
+    /// The last 256 block hashes are in the state (revm asks only for
+    /// those: older and future heights are zero without a read).
+    fn block_hash_ref(&self, number: u64) -> Result<B256, StoreError> {
+        Ok(read_block_hash(self.st, number)?.map_or(B256::ZERO, B256::from))
     }
 }

@@ -23,8 +23,9 @@ pub use bloom::{LogsBloom, BLOOM_BYTES};
 pub use palisade_types::EvmAddress;
 pub use reasons::revert_reason;
 pub use records::{
-    create_address, evm_address, keccak256, keys, read_account, read_code, read_native, read_roles,
-    read_slot, AtRoot, EvmAccount, Latest, StateRead, EMPTY_CODE_HASH,
+    block_hash_record, create_address, evm_address, keccak256, keys, read_account, read_block_hash,
+    read_code, read_native, read_roles, read_slot, AtRoot, EvmAccount, Latest, StateRead,
+    EMPTY_CODE_HASH,
 };
 pub use run::{
     call_evm, estimate_gas, run_evm, EstimateError, EvmCall, EvmEnv, EvmError, EvmOutcome,

@@ -25,6 +25,10 @@ pub mod keys {
     /// Roles of an EVM address that is no native account's: this prefix,
     /// the 20-byte address; the value is the role bit set (one byte).
     pub const ROLES_PREFIX: &[u8] = b"evm/roles/";
+    /// The hashes of the last 256 blocks (BLOCKHASH): this prefix, the
+    /// height modulo 256 (one byte); the value is the 32-byte block hash
+    /// and the height (8 bytes, big-endian).
+    pub const BLOCK_HASH_PREFIX: &[u8] = b"evm/bh/";
 
     pub fn account(a: &EvmAddress) -> Vec<u8> {
         [ACCOUNT_PREFIX, a.as_bytes()].concat()
@@ -41,6 +45,27 @@ pub mod keys {
     pub fn roles(a: &EvmAddress) -> Vec<u8> {
         [ROLES_PREFIX, a.as_bytes()].concat()
     }
+    pub fn block_hash(height: u64) -> Vec<u8> {
+        [BLOCK_HASH_PREFIX, &[(height % 256) as u8]].concat()
+    }
+}
+
+/// The hash of block `height` if it is among the last 256 recorded.
+pub fn read_block_hash(st: &impl StateRead, height: u64) -> Result<Option<[u8; 32]>, StoreError> {
+    let Some(v) = st.read(&keys::block_hash(height))? else {
+        return Ok(None);
+    };
+    let (hash, at) = v
+        .split_first_chunk::<32>()
+        .ok_or_else(|| StoreError::Corrupt("block hash record: not 40 bytes".into()))?;
+    let at = <[u8; 8]>::try_from(at)
+        .map_err(|_| StoreError::Corrupt("block hash record: not 40 bytes".into()))?;
+    Ok((u64::from_be_bytes(at) == height).then_some(*hash))
+}
+
+/// The record [`read_block_hash`] reads.
+pub fn block_hash_record(hash: &[u8; 32], height: u64) -> Vec<u8> {
+    [hash.as_slice(), &height.to_be_bytes()].concat()
 }
 
 /// The EVM address of a native account: the last 20 bytes of the keccak256

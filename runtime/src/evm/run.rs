@@ -14,7 +14,9 @@ use super::commit::write_diff;
 use super::db::{EvmView, Loaded};
 use super::guard::DeployGuard;
 use super::reasons;
-use super::records::{read_account, write_account, EvmAccount, StateRead, EMPTY_CODE_HASH};
+use super::records::{
+    create_address, read_account, write_account, EvmAccount, StateRead, EMPTY_CODE_HASH,
+};
 use crate::receipt::EvmLog;
 use crate::state::Overlay;
 use crate::StoreError;
@@ -34,6 +36,9 @@ pub struct EvmEnv {
     pub time_ms: u64,
     /// Most gas one transaction may use.
     pub tx_gas_limit: u64,
+    /// Most gas one block may use (`max_block_gas`): GASLIMIT, as in the
+    /// block's header.
+    pub block_gas_limit: u64,
     /// Receives the priority fees (COINBASE).
     pub beneficiary: EvmAddress,
     /// Base fee per gas, burnt: the chain's `min_gas_price`.
@@ -90,7 +95,8 @@ pub struct EvmOutcome {
     pub gas_used: u64,
     /// Return data, or revert data.
     pub output: Vec<u8>,
-    /// The new contract of a successful creation.
+    /// A creation's contract: the one it made, or (when it failed) the
+    /// address it would have had.
     pub created: Option<EvmAddress>,
     /// Logs, on success only (a failed call's logs are void).
     pub logs: Vec<EvmLog>,
@@ -134,7 +140,7 @@ fn execute(
         number: U256::from(env.height),
         beneficiary: Address::from(env.beneficiary.0),
         timestamp: U256::from(env.time_ms / 1000),
-        gas_limit: env.tx_gas_limit,
+        gas_limit: env.block_gas_limit,
         basefee: env.base_fee,
         difficulty: U256::ZERO,
         // No randomness beacon: PREVRANDAO is zero on every node.
@@ -201,14 +207,20 @@ fn execute(
     })
 }
 
-/// The outcome of `result`, or of a refused creation.
-fn outcome(result: ExecutionResult, denied: bool) -> EvmOutcome {
+/// The outcome of `call`'s `result`, or of a refused creation. A
+/// creation names its address even when it failed, as Ethereum receipts
+/// do (the sender's nonce was used either way).
+fn outcome(call: &EvmCall, result: ExecutionResult, denied: bool) -> EvmOutcome {
     let gas_used = result.tx_gas_used();
+    let would_create = match call.target {
+        EvmTarget::Create => Some(create_address(&call.caller, call.nonce)),
+        EvmTarget::Call(_) => None,
+    };
     let failed = |status, output: Vec<u8>| EvmOutcome {
         status,
         gas_used,
         output,
-        created: None,
+        created: would_create,
         logs: Vec::new(),
     };
     if denied {
@@ -260,7 +272,7 @@ pub fn run_evm(
     } else {
         write_diff(st, done.state, &done.loaded)?;
     }
-    Ok(outcome(done.result, done.denied))
+    Ok(outcome(call, done.result, done.denied))
 }
 
 /// `call` run on the state `st` reads, as `eth_call` does: nothing is
@@ -272,7 +284,7 @@ pub fn call_evm(
     may_deploy: bool,
 ) -> Result<EvmOutcome, EvmError> {
     let done = execute(st, env, call, may_deploy, true)?;
-    Ok(outcome(done.result, done.denied))
+    Ok(outcome(call, done.result, done.denied))
 }
 
 /// The least gas limit with which `call` succeeds (`eth_estimateGas`), or

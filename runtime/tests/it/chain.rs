@@ -144,18 +144,31 @@ impl Chain {
         &self,
         txs: &[SignedTransaction],
     ) -> Result<BlockOutcome, palisade_runtime::BlockError> {
-        self.rt.execute_block(
-            &self.store,
-            self.root,
-            Height(self.height.get() + 1),
-            txs,
-            Signatures::Verify,
-        )
+        self.execute_in(Height(self.height.get() + 1).into(), txs)
+    }
+
+    /// Executes the next block, `ctx` its header's time and parent.
+    pub fn execute_in(
+        &self,
+        ctx: palisade_runtime::BlockContext,
+        txs: &[SignedTransaction],
+    ) -> Result<BlockOutcome, palisade_runtime::BlockError> {
+        self.rt
+            .execute_block(&self.store, self.root, ctx, txs, Signatures::Verify)
     }
 
     /// Executes and commits a block; returns its receipts.
     pub fn commit(&mut self, txs: &[SignedTransaction]) -> Vec<Receipt> {
-        let out = self.execute(txs).expect("block executes");
+        self.commit_in(Height(self.height.get() + 1).into(), txs)
+    }
+
+    /// [`Chain::commit`] with the block's time and parent hash.
+    pub fn commit_in(
+        &mut self,
+        ctx: palisade_runtime::BlockContext,
+        txs: &[SignedTransaction],
+    ) -> Vec<Receipt> {
+        let out = self.execute_in(ctx, txs).expect("block executes");
         self.store.apply(&out.changes);
         self.root = out.changes.root;
         self.height = Height(self.height.get() + 1);

@@ -82,6 +82,7 @@ impl Chain {
                 height: 1,
                 time_ms: 1_700_000_000_000,
                 tx_gas_limit: 16_777_216,
+                block_gas_limit: 1_000_000_000,
                 beneficiary: EvmAddress([0; 20]),
                 base_fee: 0,
             },
@@ -289,7 +290,6 @@ fn only_deployers_create_contracts_directly_or_through_a_factory() {
         )
         .unwrap();
     assert_eq!(out.status, EvmStatus::DeployDenied);
-    assert_eq!(out.created, None);
     assert_ne!(c.root, root);
     assert_eq!(
         c.nonce(&BOB),
@@ -297,6 +297,8 @@ fn only_deployers_create_contracts_directly_or_through_a_factory() {
         "a refused transaction still uses its nonce"
     );
     let would_be = EvmAddress(revm::primitives::Address::from(BOB.0).create(0).0 .0);
+    // Named as Ethereum receipts name a failed creation's, never created.
+    assert_eq!(out.created, Some(would_be));
     assert_eq!(c.account(&would_be), None);
 
     let factory = c.deploy(ALICE, FACTORY_RUNTIME);

@@ -592,3 +592,53 @@ fn a_refused_creation_pays_for_its_gas() {
     assert_eq!(c.account(BOB).balance, before - used);
     assert_eq!(supply(&c), supply_before - used);
 }
+
+/// Runtime code returning BLOCKHASH of the height in its calldata.
+const BLOCKHASH_RUNTIME: &[u8] = &[
+    0x60, 0x00, 0x35, 0x40, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xf3,
+];
+
+#[test]
+fn blockhash_gives_the_last_256_block_hashes() {
+    let mut c = Chain::new();
+    grant(&mut c, ALICE, Role::Deployer);
+    let r = c.run(ALICE, create(init_code(BLOCKHASH_RUNTIME)));
+    assert_eq!(r.code, 0, "{r:?}");
+    let contract = r.evm.as_ref().unwrap().contract_address.unwrap();
+    // Blocks whose parent hashes are known: height h's parent is [h - 1; 32].
+    let parent = |h: u64| palisade_types::Hash([(h - 1) as u8; 32]);
+    for _ in 0..300 {
+        let h = c.height.get() + 1;
+        c.commit_in(
+            palisade_runtime::BlockContext {
+                height: palisade_types::Height(h),
+                time_ms: h * 1000,
+                parent_hash: parent(h),
+            },
+            &[],
+        );
+    }
+    let latest = c.height.get();
+    let rec = evm::read_block_hash(
+        &AtRoot {
+            store: &c.store,
+            root: c.root,
+        },
+        latest - 1,
+    )
+    .unwrap();
+    assert_eq!(rec, Some(parent(latest).0), "record of {}", latest - 1);
+    let ask = |n: u64| {
+        let mut data = [0u8; 32];
+        data[24..].copy_from_slice(&n.to_be_bytes());
+        view(&c, evm_of(BOB), contract, data.to_vec())
+    };
+    // A call at the latest root runs as block `latest`: it sees the hashes
+    // of the 256 blocks before it, recorded as each block began.
+    for n in [latest - 1, latest - 100, latest - 256] {
+        assert_eq!(ask(n), parent(n + 1).0.to_vec(), "BLOCKHASH({n})");
+    }
+    for n in [latest, latest + 1, latest - 257, 0] {
+        assert_eq!(ask(n), vec![0u8; 32], "BLOCKHASH({n})");
+    }
+}

@@ -2,7 +2,10 @@
 //! installed from `tests/eth/package-lock.json` by the test prerequisites)
 //! reads a `palisade dev` chain through the Ethereum JSON-RPC methods.
 //! The ERC-20 is the solc-compiled token of the runtime's tests, deployed
-//! with `palisade tx evm-create`.
+//! with `palisade tx evm-create`. `contracts.mjs` runs a dapp's whole
+//! workflow (solc-js compiling, deploying, events through eth_getLogs and
+//! eth_subscribe, revert reasons and custom errors) on `palisade dev` and
+//! across the nodes of a 4-validator devnet.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -208,6 +211,172 @@ fn check_send(rpc: &str) -> String {
     assert_eq!(r["failedStatus"], 0, "{r}");
     assert!(r["outsider"].as_str().unwrap().contains("member"), "{r}");
     token
+}
+
+/// How long `contracts.mjs` may run (it bounds its own waits and whole
+/// run tighter than this).
+const CONTRACTS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Checks `contracts.mjs` must report, and report passed: a summary that
+/// silently lost a part (a renamed or skipped check) fails here.
+const CONTRACTS_REQUIRED_CHECKS: &[&str] = &[
+    "compiled",
+    "Token: address is CREATE(sender, nonce)",
+    "Token: deploy gasUsed within the estimate",
+    "Token: code on the reading node",
+    "Events: code on the reading node",
+    "transfer estimate is an ERC-20 transfer's",
+    "t1 gasUsed within the estimate",
+    "s1 receipt's five logs",
+    "anonymous Raw log's topics",
+    "token balances",
+    "balance before t1's block",
+    "s1 receipt on the reading node",
+    "Transfer: the logs are the receipts'",
+    "Transfer(from account 0)",
+    "Transfer(any, to account 2)",
+    "Transfer([account 0, account 1], account 2): OR in a position",
+    "Transfer(account 1, account 1): none",
+    "Transfer in t3's block only",
+    "Tagged(\"beta\"): an indexed string",
+    "anonymous log by its first topic",
+    "getLogs with two addresses: every receipt's log, in order",
+    "getLogs by blockHash",
+    "getLogs with an unmatched topic",
+    "getLogs for an address without logs",
+    "require string: reason",
+    "custom error InsufficientBalance(80, 10^30)",
+    "custom error with an address TooLarge(5000, 1000, account 2)",
+    "Panic(0x12)",
+    "revert without data",
+    "estimateGas reverts with TooLarge",
+    "estimateGas reverts with a require string",
+    "interface.parseError of the revert data",
+    "eth_call's error: code 3, execution reverted, the revert data",
+    "raw eth_subscribe newHeads answers a hex string id",
+    "raw eth_subscribe logs answers a hex string id",
+    "logs subscription, two addresses: every log of the later transactions",
+    "contract.on(Transfer(from account 0))",
+    "provider.on({address, topics: [Stored, null, key 7]})",
+    "contract.on(Tagged(\"beta\"))",
+    "newHeads: every block of the transactions",
+    "newHeads: standard header fields",
+    "newHeads header = eth_getBlockByNumber's",
+    "raw logs notifications",
+    "eth_unsubscribe answers true",
+    "no newHeads after eth_unsubscribe",
+];
+
+/// Runs `contracts.mjs`, sending to `send` and reading and subscribing on
+/// `read` (bounded), checks its summary and returns it.
+fn check_contracts(send: &str, read: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let stdout_path = dir.path().join("stdout.json");
+    let stderr_path = dir.path().join("stderr.txt");
+    let mut child = Command::new("node")
+        .current_dir(eth_dir())
+        .arg("contracts.mjs")
+        .arg(format!("http://{send}"))
+        .arg(format!("http://{read}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + CONTRACTS_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let status = status.unwrap_or_else(|| {
+        panic!("contracts.mjs ran past {CONTRACTS_TIMEOUT:?}: {stdout}{stderr}")
+    });
+    let r: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("contracts.mjs printed no summary ({e}): {stdout}{stderr}"));
+    assert_eq!(r["failures"], serde_json::json!([]), "{r:#}{stderr}");
+    assert_eq!(r["ok"], true, "{r:#}{stderr}");
+    assert!(status.success(), "{status}: {r}{stderr}");
+    for name in CONTRACTS_REQUIRED_CHECKS {
+        assert_eq!(
+            r["checks"][name], true,
+            "check {name:?} missing or failed: {r:#}"
+        );
+    }
+    assert_eq!(r["chainId"], "1337", "{r}");
+    // The standard test mnemonic's accounts 0, 1 and 2.
+    let keys = palisade_node::dev_eth::DEV_EVM_ACCOUNTS;
+    let accounts: Vec<String> = r["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_lowercase())
+        .collect();
+    assert_eq!(accounts, [keys[0].0, keys[1].0, keys[2].0], "{r}");
+    // A fresh chain: account 0's first two creations.
+    let sender = keys[0].0.parse().unwrap();
+    for (name, nonce) in [("token", 0), ("events", 1)] {
+        assert_eq!(
+            r[name].as_str().unwrap().to_lowercase(),
+            palisade_runtime::evm::create_address(&sender, nonce).to_string(),
+            "{r}"
+        );
+    }
+    r
+}
+
+/// solc-js compiles the ERC-20 and a contract with events and custom
+/// errors; ethers deploys them on `palisade dev`, transfers, reads
+/// balances, estimates gas, queries the events by indexed arguments
+/// (eth_getLogs), decodes revert reasons and custom errors of failing
+/// calls, and receives the events and new heads of later blocks over a
+/// WebSocket subscription on the same port.
+#[test]
+fn ethers_compiles_deploys_queries_events_and_subscribes_on_palisade_dev() {
+    if !ethers_ready() {
+        return;
+    }
+    let node = DevNode::start();
+    check_contracts(&node.rpc, &node.rpc);
+}
+
+/// The same on four validators: the transactions go to node 1, and node 2
+/// answers the reads, log queries and subscriptions. Afterwards every node
+/// returns the same logs for the token.
+#[test]
+fn ethers_contracts_events_and_subscriptions_across_a_four_validator_devnet() {
+    if !ethers_ready() {
+        return;
+    }
+    let mut net = palisade_tests::Devnet::generate_with(4, &["--dev-evm-accounts"]);
+    net.start_all();
+    net.wait_height(&[0, 1, 2, 3], 2, std::time::Duration::from_secs(60));
+    let r = check_contracts(&net.rpc_addr(1), &net.rpc_addr(2));
+    let h = net.settled_height(
+        &[0, 1, 2, 3],
+        std::time::Duration::from_millis(500),
+        std::time::Duration::from_secs(30),
+    );
+    let filter = serde_json::json!([{
+        "address": r["token"],
+        "fromBlock": "0x1",
+        "toBlock": format!("0x{h:x}"),
+    }]);
+    let logs: Vec<serde_json::Value> = (0..4)
+        .map(|i| palisade_tests::rpc_call(&net.rpc_addr(i), "eth_getLogs", filter.clone()).unwrap())
+        .collect();
+    // The mint and three transfers.
+    assert_eq!(logs[0].as_array().map(Vec::len), Some(4), "{logs:?}");
+    assert!(logs.iter().all(|l| *l == logs[0]), "{logs:?}");
+    net.stop_all();
 }
 
 /// An observer proposes nothing: an Ethereum transaction sent to it
