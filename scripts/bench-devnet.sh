@@ -9,6 +9,8 @@
 #   RATES="500 1000 2000" DURATION=10 BLOCK_INTERVAL_MS=200 ./scripts/bench-devnet.sh
 #   PER_CALL=1 ./scripts/bench-devnet.sh       # JSON-RPC batches of tx_submit
 #                                              # instead of tx_submitBatch
+#   WORKLOAD=erc20 ./scripts/bench-devnet.sh   # ERC-20 transfers in Ethereum
+#                                              # transactions
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}"
@@ -25,6 +27,9 @@ BLOCK_INTERVAL_MS="${BLOCK_INTERVAL_MS:-50}"
 # signature check per call); PER_CALL=1 measures one tx_submit per tx.
 submit_mode="--submit-batch"
 [ "${PER_CALL:-0}" = 1 ] && submit_mode=""
+WORKLOAD="${WORKLOAD:-transfer}"
+# Ethereum transactions go in JSON-RPC batches of eth_sendRawTransaction.
+[ "$WORKLOAD" = erc20 ] && submit_mode=""
 # Below Linux's ephemeral range (32768-60999): a port in it can be taken
 # by another node's outgoing connection before its own node binds it.
 BASE_P2P=27556 BASE_RPC=28545 BASE_METRICS=29615
@@ -37,7 +42,7 @@ out="docs/benchmarks-latest.md"
 {
     echo "# Latest benchmark sweep"
     echo
-    echo "$(date -u +%Y-%m-%dT%H:%MZ), $machine; 4 validators and the load generator on this one machine; ${DURATION} s per rate; block interval ${BLOCK_INTERVAL_MS} ms; submitted with ${submit_mode:-one tx_submit per transaction in JSON-RPC batches}."
+    echo "$(date -u +%Y-%m-%dT%H:%MZ), $machine; 4 validators and the load generator on this one machine; ${DURATION} s per rate; block interval ${BLOCK_INTERVAL_MS} ms; workload ${WORKLOAD}; submitted with ${submit_mode:-one call per transaction in JSON-RPC batches}."
     echo
     echo "| offered tx/s | committed tx/s | p50 ms | p95 ms | p99 ms | blocks/s | CPU s / 1k tx / node | max RSS MiB | disk B / tx / node | generator CPU s | CPU steal % |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|"
@@ -54,7 +59,7 @@ reports="$DIR/reports.jsonl"
 for rate in $RATES; do
     check_nodes
     before=$(cpu_ticks)
-    json=$("$BIN" bench --rpc "$rpc" --metrics "$metrics" --rate "$rate" --duration-s "$DURATION" --json $submit_mode 2>/dev/null) || { echo "rate $rate: bench failed" >&2; break; }
+    json=$("$BIN" bench --rpc "$rpc" --metrics "$metrics" --rate "$rate" --duration-s "$DURATION" --workload "$WORKLOAD" --json $submit_mode 2>/dev/null) || { echo "rate $rate: bench failed" >&2; break; }
     row=$(python3 scripts/bench_row.py "$json" "$rate" "$reports") && sat=0 || sat=$?
     row="$row $(steal_pct "$before" "$(cpu_ticks)") |"
     echo "$row" | tee -a "$out"

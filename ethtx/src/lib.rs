@@ -17,7 +17,9 @@ use alloy_primitives::{keccak256, TxKind};
 pub use alloy_primitives::{Address, B256, U256};
 
 mod recover;
+mod sign;
 pub use recover::{recover_batch, Backend};
+pub use sign::{Eip1559, EthSigner};
 
 /// Most bytes a raw transaction may have (the chain's `max_tx_bytes`, at
 /// most 80 KiB, is checked beside it).

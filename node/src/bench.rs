@@ -12,6 +12,10 @@
 //! batch was sent to the moment the head of the block holding it arrived.
 //! Node resource use (CPU seconds, RSS, bytes written) comes from each
 //! node's metrics endpoint, read before and after.
+//!
+//! `--workload erc20` offers ERC-20 `transfer` calls instead, signed by
+//! secp256k1 accounts and sent with `eth_sendRawTransaction`
+//! ([`crate::bench_erc20`]); the method and the report are the same.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,8 +40,23 @@ pub fn bench_account(i: u32) -> Keypair {
     Keypair::from_seed(sha256(format!("palisade bench account {i}").as_bytes()).0)
 }
 
+/// What the load is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// Native transfers signed with ed25519.
+    Transfer,
+    /// ERC-20 `transfer` calls in Ethereum transactions (EIP-1559,
+    /// secp256k1).
+    Erc20,
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// Native transfers, or ERC-20 transfers sent as Ethereum
+    /// transactions (the token is deployed and handed out first).
+    #[arg(long, value_enum, default_value_t = Workload::Transfer)]
+    pub workload: Workload,
     /// JSON-RPC endpoints (host:port, comma separated); batches go to them
     /// in turn.
     #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:8545")]
@@ -72,6 +91,7 @@ pub struct BenchArgs {
 /// What one run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
+    pub workload: Workload,
     pub offered_tps: f64,
     pub sent: usize,
     pub accepted: usize,
@@ -93,6 +113,9 @@ pub struct BenchReport {
     /// came before it). On a machine it shares with the nodes, that is CPU
     /// they did not have.
     pub generator_cpu_s: Option<f64>,
+    /// ERC-20 load: of up to 1,000 committed transfers checked, how many
+    /// failed (reverted); must be 0.
+    pub failed_in_sample: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -150,6 +173,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     } else {
         let opt =
             |v: Option<f64>, unit: &str| v.map_or("n/a".to_string(), |x| format!("{x:.2}{unit}"));
+        println!("workload     {:?}", report.workload);
         println!(
             "offered      {:.0} tx/s ({} sent, {} accepted, {} rejected)",
             report.offered_tps, report.sent, report.accepted, report.rejected
@@ -179,32 +203,24 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             "generator    {} CPU (this process, same window)",
             opt(report.generator_cpu_s, " s")
         );
+        if let Some(f) = report.failed_in_sample {
+            println!("receipts     {f} failed of a sample of committed transfers");
+        }
+    }
+    if report.failed_in_sample.is_some_and(|f| f > 0) {
+        bail!("committed transfers failed: the measured load did not do what it should");
     }
     Ok(())
 }
 
-async fn run(a: &BenchArgs) -> Result<BenchReport> {
-    let url = |addr: &str| format!("http://{addr}");
-    let clients = a
-        .rpc
-        .iter()
-        .map(|addr| {
-            HttpClientBuilder::default()
-                .max_request_size(64 * 1024 * 1024)
-                .request_timeout(Duration::from_secs(60))
-                .build(url(addr))
-                .with_context(|| format!("RPC endpoint {addr}"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let first = &clients[0];
-    let status = first
-        .system_status()
-        .await
-        .map_err(|e| anyhow!("{}: {e}", a.rpc[0]))?;
-    let chain_id = ChainId::new(status.chain_id.clone()).map_err(|e| anyhow!("{e}"))?;
-    let total = usize::try_from(a.rate.saturating_mul(a.duration_s)).unwrap_or(usize::MAX);
-    let senders = (a.accounts as usize).min(total).max(1);
-
+/// Native transfers from the first `senders` bench accounts, signed.
+async fn sign_transfers(
+    first: &jsonrpsee::http_client::HttpClient,
+    chain_id: &ChainId,
+    senders: usize,
+    total: usize,
+    a: &BenchArgs,
+) -> Result<Vec<(Hash, String)>> {
     // Nonces of the senders, fetched in batches.
     eprintln!("bench: reading {senders} account nonces");
     let keys: Vec<Keypair> = (0..senders as u32).map(bench_account).collect();
@@ -233,9 +249,8 @@ async fn run(a: &BenchArgs) -> Result<BenchReport> {
         }
     }
 
-    // Sign everything before the clock starts.
     eprintln!("bench: signing {total} transfers from {senders} accounts");
-    let txs: Vec<(Hash, String)> = (0..total)
+    Ok((0..total)
         .map(|j| {
             let s = j % senders;
             let to = keys[(s + 1) % senders].address();
@@ -249,7 +264,42 @@ async fn run(a: &BenchArgs) -> Result<BenchReport> {
             let bytes = encode(&tx);
             (sha256(&bytes), format!("0x{}", hex::encode(bytes)))
         })
-        .collect();
+        .collect())
+}
+
+async fn run(a: &BenchArgs) -> Result<BenchReport> {
+    let url = |addr: &str| format!("http://{addr}");
+    let clients = a
+        .rpc
+        .iter()
+        .map(|addr| {
+            HttpClientBuilder::default()
+                .max_request_size(64 * 1024 * 1024)
+                .request_timeout(Duration::from_secs(60))
+                .build(url(addr))
+                .with_context(|| format!("RPC endpoint {addr}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let first = &clients[0];
+    let status = first
+        .system_status()
+        .await
+        .map_err(|e| anyhow!("{}: {e}", a.rpc[0]))?;
+    let chain_id = ChainId::new(status.chain_id.clone()).map_err(|e| anyhow!("{e}"))?;
+    let total = usize::try_from(a.rate.saturating_mul(a.duration_s)).unwrap_or(usize::MAX);
+    let senders = (a.accounts as usize).min(total).max(1);
+
+    let (txs, erc20) = match a.workload {
+        Workload::Transfer => (
+            sign_transfers(first, &chain_id, senders, total, a).await?,
+            None,
+        ),
+        Workload::Erc20 => {
+            let setup = crate::bench_erc20::prepare(first, senders).await?;
+            eprintln!("bench: signing {total} ERC-20 transfers from {senders} accounts");
+            (crate::bench_erc20::sign_load(&setup, total), Some(setup))
+        }
+    };
 
     // Commits, as heads arrive.
     let ws = WsClientBuilder::default()
@@ -322,7 +372,11 @@ async fn run(a: &BenchArgs) -> Result<BenchReport> {
         let sent_at = sent_at.clone();
         let accepted = accepted.clone();
         let rejected = rejected.clone();
-        let per_call = !a.submit_batch;
+        let method = match (a.workload, a.submit_batch) {
+            (Workload::Erc20, _) => "eth_sendRawTransaction",
+            (Workload::Transfer, false) => "tx_submit",
+            (Workload::Transfer, true) => "tx_submitBatch",
+        };
         tasks.spawn(async move {
             let now = Instant::now();
             if let Ok(mut m) = sent_at.lock() {
@@ -330,10 +384,10 @@ async fn run(a: &BenchArgs) -> Result<BenchReport> {
                     m.insert(*h, now);
                 }
             }
-            let ok = if per_call {
+            let ok = if method != "tx_submitBatch" {
                 let mut b = BatchRequestBuilder::new();
                 for (_, hex) in &chunk {
-                    let _ = b.insert("tx_submit", rpc_params![hex]);
+                    let _ = b.insert(method, rpc_params![hex]);
                 }
                 client
                     .batch_request::<serde_json::Value>(b)
@@ -423,7 +477,21 @@ async fn run(a: &BenchArgs) -> Result<BenchReport> {
         }
         Some(nodes.iter().map(|(b, a)| f(a) - f(b)).sum::<f64>() / nodes.len() as f64)
     };
+    let failed_in_sample = match &erc20 {
+        Some(_) => {
+            let sample: Vec<Hash> = committed
+                .keys()
+                .filter(|h| sent_at.contains_key(h))
+                .take(1_000)
+                .copied()
+                .collect();
+            Some(crate::bench_erc20::failed_receipts(first, &sample).await?)
+        }
+        None => None,
+    };
     Ok(BenchReport {
+        workload: a.workload,
+        failed_in_sample,
         offered_tps: total as f64 / send_elapsed.as_secs_f64(),
         sent: total,
         accepted,

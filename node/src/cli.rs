@@ -160,7 +160,9 @@ pub struct TestnetArgs {
     #[arg(long, default_value_t = 1000)]
     pub propose_timeout_ms: u64,
     /// Also fund this many well-known load-test accounts (role member) for
-    /// `palisade bench`. Their keys are public: test networks only.
+    /// `palisade bench`, and as many Ethereum ones (member; the first also
+    /// deployer) for `palisade bench --workload erc20`. Their keys are
+    /// public: test networks only.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub bench_accounts: u32,
     /// Also fund the standard test mnemonic's ten Ethereum accounts (member
@@ -522,7 +524,10 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
             crate::dev_eth::genesis_accounts()
         } else {
             Vec::new()
-        },
+        }
+        .into_iter()
+        .chain(crate::bench_erc20::genesis_accounts(a.bench_accounts))
+        .collect(),
         chain_id,
         genesis_time_ms: now_ms(),
         consensus: crate::genesis_cmd::timing(a.propose_timeout_ms, 30_000, a.block_interval_ms),

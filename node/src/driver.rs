@@ -67,6 +67,11 @@ enum Event {
 /// validator, so no operator's node carries a way to attack its chain.
 pub trait OutboundTap: Send + Sync + std::fmt::Debug {
     fn after_signed(&self, message: &Message) -> Vec<Message>;
+    /// Changes a block this node built before it is proposed (a Byzantine
+    /// proposer); true if it changed it.
+    fn tamper_proposal(&self, _block: &mut palisade_types::Block) -> bool {
+        false
+    }
 }
 
 /// How the driver reaches block sync: blocks fetched from peers come in on
@@ -443,8 +448,16 @@ impl Driver {
                     self.app.propose(&pool, proposer, now_ms())?
                 };
                 self.observe("propose", t);
-                let block = executed.block.clone();
-                self.executed.insert(block.hash(), executed);
+                let mut block = executed.block.clone();
+                // A tampered block's execution is not the one above: it is
+                // executed again if it is ever decided.
+                if !self
+                    .tap
+                    .as_ref()
+                    .is_some_and(|tap| tap.tamper_proposal(Arc::make_mut(&mut block)))
+                {
+                    self.executed.insert(block.hash(), executed);
+                }
                 self.persist_in_background(block.clone());
                 Ok(Some(Input::ProposeBlock {
                     height,

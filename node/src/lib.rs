@@ -12,6 +12,7 @@ pub mod admission;
 pub mod app;
 pub mod background;
 pub mod bench;
+pub mod bench_erc20;
 pub mod cli;
 pub mod client;
 pub mod config;

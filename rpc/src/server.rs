@@ -386,7 +386,7 @@ impl PalisadeApiServer for RpcImpl {
             let h = block.header.height.get();
             let head = HeadResponse {
                 hash: block.hash(),
-                tx_count: block.txs.len(),
+                tx_count: block.tx_count(),
                 header: block.header,
                 missed: sent.map_or(0, |s| h.saturating_sub(s.saturating_add(1))),
             };

@@ -30,6 +30,27 @@ use palisade_types::{
 
 /// Whether this runs in CI (`CI=true`), where a missing prerequisite is a
 /// failure, never a skip.
+/// A signed Ethereum transaction (EIP-1559, chain id 1337, nonce 0) that
+/// creates a contract from an address no genesis gives a role: refused by
+/// every honest node (no `member`, no `deployer`). The Byzantine test node
+/// puts it in the blocks it proposes.
+pub fn forbidden_creation() -> Vec<u8> {
+    let Ok(signer) = palisade_ethtx::EthSigner::from_secret([0x5a; 32]) else {
+        return Vec::new();
+    };
+    signer.sign_eip1559(&palisade_ethtx::Eip1559 {
+        chain_id: 1337,
+        nonce: 0,
+        gas_limit: 100_000,
+        max_fee_per_gas: 0,
+        max_priority_fee_per_gas: 0,
+        to: None,
+        value: 0,
+        // Init code returning empty code.
+        input: vec![0x60, 0x00, 0x60, 0x00, 0xf3],
+    })
+}
+
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }

@@ -220,3 +220,32 @@ fn a_batch_recovers_exactly_what_single_recovery_does() {
         }
     }
 }
+
+/// The load generator's signer gives the bytes alloy and k256 give (both
+/// sign with RFC 6979 nonces), and Palisade decodes and recovers them.
+#[test]
+fn eth_signer_signs_as_alloy_and_k256_do() {
+    use palisade_ethtx::{Eip1559, EthSigner};
+    let signer = EthSigner::from_secret([7; 32]).unwrap();
+    assert_eq!(signer.address(), address_of(&key(7)));
+    let fields = eip1559(1337, 4);
+    let raw = signer.sign_eip1559(&Eip1559 {
+        chain_id: fields.chain_id,
+        nonce: fields.nonce,
+        gas_limit: fields.gas_limit,
+        max_fee_per_gas: fields.max_fee_per_gas,
+        max_priority_fee_per_gas: fields.max_priority_fee_per_gas,
+        to: Some(Address::repeat_byte(0x35)),
+        value: 1_000,
+        input: vec![0xa9, 0x05, 0x9c, 0xbb],
+    });
+    let reference = TxEnvelope::from(sign(fields, &key(7))).encoded_2718();
+    assert_eq!(hex::encode(&raw), hex::encode(&reference));
+    let tx = decode(&raw, 1337).unwrap();
+    assert_eq!(tx.nonce, 4);
+    for backend in [Backend::Libsecp256k1, Backend::K256] {
+        assert_eq!(tx.recover_sender(backend).unwrap(), signer.address());
+    }
+    assert!(EthSigner::from_secret([0; 32]).is_err());
+    assert!(EthSigner::from_secret([0xff; 32]).is_err());
+}

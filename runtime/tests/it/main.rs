@@ -6,6 +6,7 @@ mod chain;
 mod eth_txs;
 mod evm;
 mod evm_actions;
+mod evm_props;
 mod governance;
 mod props;
 mod state_vectors;

@@ -8,6 +8,10 @@
 //!   nil vote for the same height, round and step (double signing);
 //! - `--byzantine bad-signatures`: each vote again with a corrupted
 //!   signature;
+//! - `--byzantine forbidden-eth-tx`: each block it proposes also carries
+//!   `palisade_tests::forbidden_creation()`, a contract creation by
+//!   an address without `member` or `deployer` (honest validators must
+//!   refuse the block);
 //! - `--fail-task TASK:MS`: the named background task panics after MS
 //!   milliseconds.
 
@@ -26,13 +30,15 @@ use palisade_node::home::{read_key, Home};
 use palisade_node::supervisor::parse_fault;
 use palisade_types::{ChainId, Keypair, Signature};
 
-const USAGE: &str = "usage: palisade-test-node [--byzantine equivocate|bad-signatures] \
+const USAGE: &str =
+    "usage: palisade-test-node [--byzantine equivocate|bad-signatures|forbidden-eth-tx] \
                      [--fail-task TASK:MS] start|dev [palisade options]";
 
 #[derive(Debug, Clone, Copy)]
 enum Mode {
     Equivocate,
     BadSignatures,
+    ForbiddenEthTx,
 }
 
 #[derive(Debug)]
@@ -43,6 +49,24 @@ struct Byzantine {
 }
 
 impl OutboundTap for Byzantine {
+    fn tamper_proposal(&self, block: &mut palisade_types::Block) -> bool {
+        if !matches!(self.mode, Mode::ForbiddenEthTx) {
+            return false;
+        }
+        let mut txs = block.eth_txs.to_vec();
+        let Ok(raw) = palisade_types::BoundedBytes::new(palisade_tests::forbidden_creation())
+        else {
+            return false;
+        };
+        txs.push(palisade_types::EthTransaction(raw));
+        let Ok(txs) = palisade_types::BoundedVec::new(txs) else {
+            return false;
+        };
+        block.header.tx_root = palisade_types::Block::compute_tx_root(&block.txs, &txs);
+        block.eth_txs = txs;
+        true
+    }
+
     fn after_signed(&self, message: &Message) -> Vec<Message> {
         let Message::Vote(v) = message else {
             return Vec::new();
@@ -53,7 +77,7 @@ impl OutboundTap for Byzantine {
                 other.block_hash = None;
                 vec![Message::Vote(other.sign(&self.chain_id, &self.key))]
             }
-            Mode::Equivocate => Vec::new(),
+            Mode::Equivocate | Mode::ForbiddenEthTx => Vec::new(),
             Mode::BadSignatures => {
                 let mut forged = v.clone();
                 forged.signature = Signature([0x42; 64]);
@@ -76,6 +100,7 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
                 mode = Some(match value.as_str() {
                     "equivocate" => Mode::Equivocate,
                     "bad-signatures" => Mode::BadSignatures,
+                    "forbidden-eth-tx" => Mode::ForbiddenEthTx,
                     _ => bail!("unknown mode {value:?}; {USAGE}"),
                 })
             }

@@ -455,6 +455,54 @@ fn a_validator_sending_bad_signatures_is_cut_off_and_the_chain_goes_on() {
     agree(&net);
 }
 
+/// A proposer that puts a forbidden Ethereum transaction (a contract
+/// creation by an address without `member` or `deployer`) in each block it
+/// proposes: the honest validators refuse every such block, later rounds
+/// decide the heights, and the transaction is in no committed block.
+#[test]
+fn a_proposer_including_a_forbidden_ethereum_transaction_is_refused() {
+    let (mut net, honest) = with_one_byzantine("forbidden-eth-tx");
+    let rejected = |net: &Devnet| -> f64 {
+        honest
+            .iter()
+            .map(|i| {
+                net.metric(*i, "palisade_rejected_blocks_total")
+                    .unwrap_or(0.0)
+            })
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rejected(&net) < 2.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the honest validators never refused the Byzantine proposals"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(honest
+        .iter()
+        .any(|i| net.log(*i).contains("lacks the member role")));
+    let h = net.top_height(&honest);
+    net.wait_height(&honest, h + 5, Duration::from_secs(60));
+    let hash = format!(
+        "0x{}",
+        hex::encode(palisade_types::keccak256(
+            &palisade_tests::forbidden_creation()
+        ))
+    );
+    for i in &honest {
+        let r = palisade_tests::rpc_call(
+            &net.rpc_addr(*i),
+            "eth_getTransactionByHash",
+            serde_json::json!([hash]),
+        )
+        .unwrap();
+        assert_eq!(r, serde_json::Value::Null, "node {i}");
+    }
+    net.stop_all();
+    agree(&net);
+}
+
 #[test]
 fn each_validator_killed_in_turn_under_load_the_proposer_too() {
     let mut rng = FaultRng::from_env("kill-each-in-turn");
