@@ -134,7 +134,33 @@ pub(crate) fn apply_eth(
     tx: &EthTxInput,
 ) -> Result<Applied, EthAdmit> {
     let may_deploy = evm::read_roles(&*st, &tx.sender)? & (1 << Role::Deployer as u8) != 0;
-    let call = EvmCall {
+    match evm::run_evm(st, &evm_env(ctx, params), &eth_call(tx), may_deploy) {
+        Ok(outcome) => Ok(evm_applied(outcome)),
+        Err(EvmError::Store(e)) => Err(EthAdmit::Store(e)),
+        Err(EvmError::Invalid(why)) => Err(TxError::EvmNotExecutable(why).into()),
+    }
+}
+
+/// Whether the EVM would start an admitted transaction whose nonce is the
+/// sender's next, without running it: the checks [`apply_eth`] would fail
+/// it on (funds, intrinsic gas, fee fields). A mempool's check; a call
+/// that reverts or a factory's refused creation is still admissible (it
+/// pays for its gas in the block).
+pub(crate) fn precheck_eth(
+    st: &Overlay<'_>,
+    ctx: &BlockContext,
+    params: &ChainParams,
+    tx: &EthTxInput,
+) -> Result<(), EthAdmit> {
+    match evm::precheck(st, &evm_env(ctx, params), &eth_call(tx)) {
+        Ok(()) => Ok(()),
+        Err(EvmError::Store(e)) => Err(EthAdmit::Store(e)),
+        Err(EvmError::Invalid(why)) => Err(TxError::EvmNotExecutable(why).into()),
+    }
+}
+
+fn eth_call(tx: &EthTxInput) -> EvmCall {
+    EvmCall {
         caller: tx.sender,
         target: tx.to.map_or(EvmTarget::Create, EvmTarget::Call),
         value: tx.value,
@@ -144,10 +170,5 @@ pub(crate) fn apply_eth(
         priority_fee: tx.max_priority_fee_per_gas,
         access_list: tx.access_list.clone(),
         nonce: tx.nonce,
-    };
-    match evm::run_evm(st, &evm_env(ctx, params), &call, may_deploy) {
-        Ok(outcome) => Ok(evm_applied(outcome)),
-        Err(EvmError::Store(e)) => Err(EthAdmit::Store(e)),
-        Err(EvmError::Invalid(why)) => Err(TxError::EvmNotExecutable(why).into()),
     }
 }

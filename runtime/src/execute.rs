@@ -6,7 +6,7 @@ use palisade_types::{
     SignedTransaction, Validator, ValidatorSet, MAX_TOTAL_POWER,
 };
 
-use crate::eth_tx::{admit_eth, apply_eth, EthAdmit, EthTxInput};
+use crate::eth_tx::{admit_eth, apply_eth, precheck_eth, EthAdmit, EthTxInput};
 use crate::evm::{self, EvmCall, EvmEnv, EvmError, EvmStatus, EvmTarget};
 use crate::params::{MAX_TX_GAS, MAX_VALIDATOR_UPDATE_DELAY};
 use crate::receipt::{receipts_root, Event, EvmReceipt, Receipt};
@@ -187,20 +187,18 @@ impl Runtime {
         tx: &EthTxInput,
         nonces: NonceRule,
     ) -> Result<Result<(), TxError>, StoreError> {
-        let mut st = Overlay::new(store);
+        let st = Overlay::new(store);
         let params = st.params()?;
         let nonce = match admit_eth(&st, tx, &params, nonces) {
             Ok(n) => n,
             Err(EthAdmit::Tx(e)) => return Ok(Err(e)),
             Err(EthAdmit::Store(e)) => return Err(e),
         };
+        // The EVM's own checks, without running it (a run cost as much as
+        // executing the transaction, for every admission and re-check).
         if tx.nonce == nonce {
-            match apply_eth(&mut st, &BlockContext::from(height), &params, tx) {
-                Ok(Applied {
-                    failure: Some(e @ TxError::Unauthorized(_)),
-                    ..
-                }) => return Ok(Err(e)),
-                Ok(_) => {}
+            match precheck_eth(&st, &BlockContext::from(height), &params, tx) {
+                Ok(()) => {}
                 Err(EthAdmit::Tx(e)) => return Ok(Err(e)),
                 Err(EthAdmit::Store(e)) => return Err(e),
             }

@@ -28,6 +28,6 @@ pub use records::{
     EMPTY_CODE_HASH,
 };
 pub use run::{
-    call_evm, estimate_gas, run_evm, EstimateError, EvmCall, EvmEnv, EvmError, EvmOutcome,
-    EvmStatus, EvmTarget, SPEC,
+    call_evm, estimate_gas, precheck, run_evm, EstimateError, EvmCall, EvmEnv, EvmError,
+    EvmOutcome, EvmStatus, EvmTarget, SPEC,
 };

@@ -123,15 +123,9 @@ struct Executed {
     loaded: Loaded,
 }
 
-/// Runs `call` on the state `st` reads, writing nothing. `simulate`: a
+/// revm's configuration, block and transaction for `call`. `simulate`: a
 /// call or gas estimate (any nonce is accepted), not a transaction.
-fn execute(
-    st: &impl StateRead,
-    env: &EvmEnv,
-    call: &EvmCall,
-    may_deploy: bool,
-    simulate: bool,
-) -> Result<Executed, EvmError> {
+fn environments(env: &EvmEnv, call: &EvmCall, simulate: bool) -> (CfgEnv, BlockEnv, TxEnv) {
     let mut cfg = CfgEnv::new_with_spec(SPEC);
     cfg.chain_id = env.chain_id;
     cfg.tx_gas_limit_cap = Some(env.tx_gas_limit);
@@ -179,6 +173,44 @@ fn execute(
         chain_id: Some(env.chain_id),
         ..TxEnv::default()
     };
+    (cfg, block, tx)
+}
+
+/// Whether the EVM would start `call` on the state `st` reads (revm's own
+/// checks before execution: nonce, intrinsic and floor gas, gas caps, fee
+/// fields, funds for value and gas, init code size), without running it:
+/// what a mempool needs, at a fraction of an execution's cost.
+pub fn precheck(st: &impl StateRead, env: &EvmEnv, call: &EvmCall) -> Result<(), EvmError> {
+    use revm::handler::{EthFrame, Handler, MainnetHandler};
+    let (cfg, block, tx) = environments(env, call, false);
+    let mut evm = Context::mainnet()
+        .with_ref_db(EvmView::new(st))
+        .with_block(block)
+        .with_cfg(cfg)
+        .with_tx(tx)
+        .build_mainnet();
+    let handler = MainnetHandler::<_, EVMError<StoreError>, EthFrame>::default();
+    match handler.validate(&mut evm) {
+        Ok(_) => Ok(()),
+        Err(EVMError::Database(e)) => Err(EvmError::Store(e)),
+        Err(EVMError::Transaction(e)) => Err(EvmError::Invalid(reasons::invalid(&e))),
+        Err(EVMError::Header(_)) => Err(EvmError::Invalid("invalid block environment")),
+        Err(EVMError::Custom(_) | EVMError::CustomAny(_)) => {
+            Err(EvmError::Invalid("transaction refused by the EVM"))
+        }
+    }
+}
+
+/// Runs `call` on the state `st` reads, writing nothing. `simulate`: a
+/// call or gas estimate (any nonce is accepted), not a transaction.
+fn execute(
+    st: &impl StateRead,
+    env: &EvmEnv,
+    call: &EvmCall,
+    may_deploy: bool,
+    simulate: bool,
+) -> Result<Executed, EvmError> {
+    let (cfg, block, tx) = environments(env, call, simulate);
     let guard = DeployGuard {
         allowed: may_deploy,
         denied: false,

@@ -215,6 +215,12 @@ fn chain_nonce_gas_and_funds_are_checked_before_execution() {
         gas_limit: 20_000,
         ..tx(MEMBER, 0, Some(DEPLOYER), vec![])
     };
+    // The mempool's check (revm's checks, without running the EVM) and
+    // execution refuse the same way.
+    assert_eq!(
+        check(&c, &low),
+        Err(TxError::EvmNotExecutable("intrinsic gas too low"))
+    );
     assert_eq!(
         inadmissible(&c, low),
         TxError::EvmNotExecutable("intrinsic gas too low")
