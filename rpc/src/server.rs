@@ -295,6 +295,28 @@ fn json_message<T: serde::Serialize>(v: &T) -> Result<SubscriptionMessage, serde
     serde_json::value::to_raw_value(v).map(SubscriptionMessage::from)
 }
 
+/// The next committed height for a subscription, or `None` once its sink
+/// is closed or the node stops. A subscriber too slow to keep up skips
+/// heights rather than holding the node up.
+pub(crate) async fn next_commit(
+    commits: &mut broadcast::Receiver<Height>,
+    sink: &jsonrpsee::SubscriptionSink,
+    what: &str,
+) -> Option<Height> {
+    loop {
+        tokio::select! {
+            _ = sink.closed() => return None,
+            h = commits.recv() => match h {
+                Ok(h) => return Some(h),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!(skipped = n, subscription = what, "subscriber fell behind");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            },
+        }
+    }
+}
+
 #[async_trait]
 impl PalisadeApiServer for RpcImpl {
     async fn system_health(&self) -> RpcResult<Health> {
@@ -366,20 +388,8 @@ impl PalisadeApiServer for RpcImpl {
         let sink = pending.accept().await?;
         // The last height sent: any gap before the next is reported with it.
         let mut sent: Option<u64> = None;
-        loop {
-            let height = tokio::select! {
-                _ = sink.closed() => return Ok(()),
-                h = commits.recv() => match h {
-                    Ok(h) => h,
-                    // A slow subscriber skips heads rather than holding the
-                    // node up; the next head says how many.
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::debug!(skipped = n, "chain_subscribeNewHeads subscriber fell behind");
-                        continue;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
-                },
-            };
+        // The next head says how many were skipped.
+        while let Some(height) = next_commit(&mut commits, &sink, "chain_subscribeNewHeads").await {
             let Some(block) = self.backend.block(height).map_err(|e| e.to_string())? else {
                 continue;
             };
@@ -395,6 +405,7 @@ impl PalisadeApiServer for RpcImpl {
             }
             sent = Some(h);
         }
+        Ok(())
     }
 
     async fn tx_submit(&self, tx: HexBytes) -> RpcResult<SubmitResponse> {

@@ -12,7 +12,6 @@ use palisade_runtime::{
     evm_env, get_at, max_tx_gas, BlockContext, ChainParams, Receipt, StateStore,
 };
 use palisade_types::{Action, Block, EvmAddress, Hash, Height, Role};
-use tokio::sync::broadcast;
 
 use super::api::EthApiServer;
 use super::logs::{self, Matcher, MAX_LOGS, MAX_LOG_BLOCKS};
@@ -1149,20 +1148,9 @@ impl EthApiServer for EthImpl {
         };
         let mut commits = self.backend.subscribe_commits();
         let sink = pending.accept().await?;
-        loop {
-            let height = tokio::select! {
-                _ = sink.closed() => return Ok(()),
-                h = commits.recv() => match h {
-                    Ok(h) => h,
-                    // A slow subscriber skips blocks rather than holding
-                    // the node up.
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::debug!(skipped = n, "eth_subscribe subscriber fell behind");
-                        continue;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
-                },
-            };
+        while let Some(height) =
+            crate::server::next_commit(&mut commits, &sink, "eth_subscribe").await
+        {
             let what = what.clone();
             let items: Vec<serde_json::Value> = self
                 .blocking(move |me| match &*what {
@@ -1186,6 +1174,7 @@ impl EthApiServer for EthImpl {
                 }
             }
         }
+        Ok(())
     }
 
     async fn eth_get_block_by_hash(&self, hash: String, full: bool) -> RpcResult<Option<EthBlock>> {

@@ -109,9 +109,14 @@ impl<R: StateRead> DatabaseRef for EvmView<'_, R> {
         if code_hash == KECCAK_EMPTY || code_hash == B256::ZERO {
             return Ok(Bytecode::default());
         }
+        if let Some(code) = analysed::get(&code_hash) {
+            return Ok(code);
+        }
         let bytes = read_code(self.st, &code_hash.0)?;
-        Bytecode::new_raw_checked(Bytes::from(bytes))
-            .map_err(|e| StoreError::Corrupt(format!("EVM code {code_hash}: {e}")))
+        let code = Bytecode::new_raw_checked(Bytes::from(bytes))
+            .map_err(|e| StoreError::Corrupt(format!("EVM code {code_hash}: {e}")))?;
+        analysed::put(code_hash, &code);
+        Ok(code)
     }
 
     fn storage_ref(&self, address: Address, index: StorageKey) -> Result<StorageValue, StoreError> {
@@ -127,5 +132,50 @@ impl<R: StateRead> DatabaseRef for EvmView<'_, R> {
     /// those: older and future heights are zero without a read).
     fn block_hash_ref(&self, number: u64) -> Result<B256, StoreError> {
         Ok(read_block_hash(self.st, number)?.map_or(B256::ZERO, B256::from))
+    }
+}
+
+/// Contracts' code as revm analysed it (jump destinations), by code hash.
+/// Code is addressed by its keccak256, so an entry can never be stale; a
+/// fresh EVM runs each transaction, and without this every call analysed
+/// the same contract again.
+mod analysed {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+
+    use revm::bytecode::Bytecode;
+    use revm::primitives::B256;
+
+    /// Bytes of code kept (about 32 contracts of the 24 KiB maximum, or
+    /// hundreds of typical ones); when full, it starts again empty.
+    const MAX_BYTES: usize = 1 << 20;
+
+    #[derive(Default)]
+    struct Cache {
+        codes: HashMap<B256, Bytecode>,
+        bytes: usize,
+    }
+
+    fn cache() -> &'static Mutex<Cache> {
+        static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+        CACHE.get_or_init(Mutex::default)
+    }
+
+    pub fn get(hash: &B256) -> Option<Bytecode> {
+        cache().lock().ok()?.codes.get(hash).cloned()
+    }
+
+    pub fn put(hash: B256, code: &Bytecode) {
+        let Ok(mut c) = cache().lock() else {
+            return;
+        };
+        let len = code.len();
+        if c.bytes + len > MAX_BYTES {
+            c.codes.clear();
+            c.bytes = 0;
+        }
+        if c.codes.insert(hash, code.clone()).is_none() {
+            c.bytes += len;
+        }
     }
 }

@@ -61,7 +61,7 @@ fn grant(c: &mut Chain, n: u8, role: Role) {
 }
 
 /// `data` called on `to` as `from`, read-only at the latest root.
-fn view(c: &Chain, from: EvmAddress, to: EvmAddress, data: Vec<u8>) -> Vec<u8> {
+pub fn view(c: &Chain, from: EvmAddress, to: EvmAddress, data: Vec<u8>) -> Vec<u8> {
     let env = palisade_runtime::evm_env(
         &palisade_runtime::BlockContext::from(c.height),
         &ChainParams::default(),

@@ -3,8 +3,8 @@
 //! balances always sum to its supply, and the native supply stays the sum
 //! of balances whatever value moves through the EVM.
 
-use palisade_runtime::evm::{self, evm_address, AtRoot, EvmCall, EvmStatus, EvmTarget};
-use palisade_runtime::{ChainParams, Receipt};
+use palisade_runtime::evm::evm_address;
+use palisade_runtime::Receipt;
 use palisade_types::{Action, BoundedBytes, EvmAddress, Hash, Role, SignedTransaction};
 use proptest::prelude::*;
 
@@ -138,32 +138,8 @@ fn signed(c: &Chain, ops: &[Op], tok: EvmAddress, slots: EvmAddress) -> Vec<Sign
 }
 
 fn token_balance(c: &Chain, tok: EvmAddress, who: u8) -> u128 {
-    let env = palisade_runtime::evm_env(
-        &palisade_runtime::BlockContext::from(c.height),
-        &ChainParams::default(),
-    );
-    let out = evm::call_evm(
-        &AtRoot {
-            store: &c.store,
-            root: c.root,
-        },
-        &env,
-        &EvmCall {
-            caller: evm_of(ALICE),
-            target: EvmTarget::Call(tok),
-            value: 0,
-            data: token::balance_of(&evm_of(who)),
-            gas_limit: 1_000_000,
-            gas_price: 0,
-            priority_fee: None,
-            access_list: Vec::new(),
-            nonce: 0,
-        },
-        false,
-    )
-    .unwrap();
-    assert_eq!(out.status, EvmStatus::Success);
-    token::decode_u128(&out.output)
+    let out = crate::evm_actions::view(c, evm_of(ALICE), tok, token::balance_of(&evm_of(who)));
+    token::decode_u128(&out)
 }
 
 fn supply(c: &Chain) -> u128 {
