@@ -81,6 +81,18 @@ impl NodeBackend for Backend {
         self.ctx.submit_eth(raw).map_err(submit_error)
     }
 
+    fn eth_inputs(
+        &self,
+        raws: &[palisade_types::EthTransaction],
+    ) -> Result<Vec<palisade_runtime::EthTxInput>, BackendError> {
+        let chain_id = self.ctx.app.params().map_err(err)?.evm_chain_id;
+        self.ctx
+            .app
+            .eth_senders()
+            .prepare(raws, chain_id)
+            .map_err(|(_, e)| err(e))
+    }
+
     fn eth_tx(&self, hash: &Hash) -> Result<Option<EthTxFound>, BackendError> {
         let ledger = self.ctx.app.ledger();
         if let Some((raw, (height, index))) = ledger.eth_tx(hash).map_err(err)? {

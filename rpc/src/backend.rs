@@ -100,6 +100,13 @@ pub trait NodeBackend: Send + Sync + 'static {
     /// An Ethereum transaction committed or pending here, with what the
     /// runtime knows of it (sender, fields) and, once committed, where.
     fn eth_tx(&self, hash: &Hash) -> Result<Option<EthTxFound>, BackendError>;
+    /// What the runtime knows of each of `raws` (sender, fields), in
+    /// order: for a committed block's transactions, without looking each
+    /// up again.
+    fn eth_inputs(
+        &self,
+        raws: &[EthTransaction],
+    ) -> Result<Vec<palisade_runtime::EthTxInput>, BackendError>;
     /// The next EVM nonce of `address` counting its pending transactions,
     /// given its committed one.
     fn eth_pending_nonce(&self, address: &EvmAddress, committed: u64) -> u64;

@@ -164,6 +164,17 @@ impl NodeBackend for Mock {
     ) -> Result<Option<palisade_rpc::backend::EthTxFound>, palisade_rpc::BackendError> {
         Ok(None)
     }
+    fn eth_inputs(
+        &self,
+        raws: &[palisade_types::EthTransaction],
+    ) -> Result<Vec<palisade_runtime::EthTxInput>, palisade_rpc::BackendError> {
+        if raws.is_empty() {
+            return Ok(Vec::new());
+        }
+        Err(palisade_rpc::BackendError(
+            "no Ethereum transactions here".into(),
+        ))
+    }
     fn eth_pending_nonce(&self, _: &palisade_types::EvmAddress, committed: u64) -> u64 {
         committed
     }

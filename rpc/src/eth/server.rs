@@ -328,32 +328,48 @@ impl EthImpl {
             .map(|e| e.gas_used)
             .sum();
         let hash = block.hash();
+        // Each transaction's index among the block's EVM transactions.
+        let positions: Vec<usize> = receipts
+            .iter()
+            .scan(0usize, |n, r| {
+                let at = *n;
+                *n += usize::from(is_evm(r));
+                Some(at)
+            })
+            .collect();
+        let position = |index: usize| positions.get(index).copied().unwrap_or_default();
         let mut transactions = Vec::new();
         for (index, (tx, r)) in block.txs.iter().zip(&receipts).enumerate() {
             if !is_evm(r) {
                 continue;
             }
             transactions.push(if full {
-                tx_object(tx, r, &hash, h, evm_position(&receipts, index), &params)
+                tx_object(tx, r, &hash, h, position(index), &params)
             } else {
                 serde_json::Value::String(r.tx_hash.to_string())
             });
         }
+        // Senders of the whole block at once (cached, or recovered as a
+        // batch), not a lookup of each transaction.
+        let inputs = if full {
+            self.backend
+                .eth_inputs(&block.eth_txs)
+                .map_err(backend_err)?
+        } else {
+            Vec::new()
+        };
         for (k, raw) in block.eth_txs.iter().enumerate() {
             let index = block.txs.len() + k;
-            transactions.push(if full {
-                let found = self
-                    .backend
-                    .eth_tx(&raw.hash())
-                    .map_err(backend_err)?
-                    .ok_or_else(|| internal("transaction of a committed block missing"))?;
-                eth_tx_object(
-                    &found,
-                    Some((&hash, h, evm_position(&receipts, index))),
-                    &params,
-                )?
-            } else {
-                serde_json::Value::String(raw.hash().to_string())
+            transactions.push(match inputs.get(k) {
+                Some(input) => {
+                    let found = EthTxFound {
+                        raw: raw.clone(),
+                        input: input.clone(),
+                        location: None,
+                    };
+                    eth_tx_object(&found, Some((&hash, h, position(index))), &params)?
+                }
+                None => serde_json::Value::String(raw.hash().to_string()),
             });
         }
         let hd = &block.header;

@@ -340,12 +340,15 @@ pub fn estimate_gas(
             may_deploy,
         )
     };
-    let full = with(env.tx_gas_limit).map_err(EstimateError::Evm)?;
+    // At most the caller's gas limit (as Ethereum nodes cap an estimate by
+    // the `gas` asked for), itself at most what a transaction may have.
+    let cap = call.gas_limit.min(env.tx_gas_limit);
+    let full = with(cap).map_err(EstimateError::Evm)?;
     if full.status != EvmStatus::Success {
         return Err(EstimateError::Fails(full));
     }
     // Invariant: `hi` succeeds; `lo` fails or is below the minimum.
-    let (mut lo, mut hi) = (full.gas_used.saturating_sub(1), env.tx_gas_limit);
+    let (mut lo, mut hi) = (full.gas_used.saturating_sub(1), cap);
     // Usually enough on the first try.
     let guess = full.gas_used.saturating_mul(64) / 63 + 2_300;
     if guess < hi {

@@ -509,6 +509,21 @@ fn calls_and_gas_estimates_read_past_roots_and_write_nothing() {
         with(gas - 1).map_or(true, |o| o.status != EvmStatus::Success),
         "{gas} is not the least"
     );
+    // Capped by the caller's gas: with less than it needs, the estimate
+    // fails as the call would (out of gas), rather than answering more.
+    match estimate_gas(
+        &at,
+        &env,
+        &EvmCall {
+            gas_limit: gas - 1,
+            ..send.clone()
+        },
+        false,
+    ) {
+        Err(EstimateError::Fails(o)) => assert!(matches!(o.status, EvmStatus::Halt(_)), "{o:?}"),
+        other => panic!("{other:?}"),
+    }
+
     // The estimate is a real limit: the transaction succeeds with it.
     let out = c
         .run(
