@@ -20,6 +20,8 @@ struct Entry {
     raw: EthTransaction,
     input: EthTxInput,
     seq: u64,
+    /// The height it was admitted for.
+    added: Height,
 }
 
 /// The pool. Not thread-safe by itself; the node wraps it in a lock.
@@ -87,7 +89,7 @@ impl EthPool {
     ) -> Result<Hash, AddError> {
         self.precheck(&input)?;
         rt.check_eth_tx(store, next_height, &input, NonceRule::Window)??;
-        self.insert_checked(raw, input)
+        self.insert_checked(raw, input, next_height)
     }
 
     /// The pool's own, cheap, checks: not pooled yet, its nonce not taken,
@@ -118,6 +120,7 @@ impl EthPool {
         &mut self,
         raw: EthTransaction,
         input: EthTxInput,
+        added: Height,
     ) -> Result<Hash, AddError> {
         self.precheck(&input)?;
         let hash = input.hash;
@@ -133,6 +136,7 @@ impl EthPool {
                 raw,
                 input,
                 seq: self.seq,
+                added,
             },
         );
         Ok(hash)
@@ -201,8 +205,10 @@ impl EthPool {
 
     /// After a block: drops `included`, then checks again every pending
     /// transaction of the senders in `touched` (all of them when
-    /// `everything`), dropping those the new state refuses. Returns how
-    /// many were dropped as invalid.
+    /// `everything`), dropping those the new state refuses, and those that
+    /// waited behind a nonce gap for more than `gap_ttl_blocks` (as the
+    /// native pool does: future nonces cannot hold the pool's room).
+    /// Returns how many were dropped.
     pub fn update(
         &mut self,
         included: &[Hash],
@@ -243,7 +249,42 @@ impl EthPool {
                 dropped += 1;
             }
         }
-        Ok(dropped)
+        Ok(dropped + self.expire_gapped(store, next_height)?)
+    }
+
+    /// Drops transactions older than `gap_ttl_blocks` that still wait for
+    /// a nonce no pending transaction of their sender has. Only old ones
+    /// are looked at, so a block costs one pass over the pool and a state
+    /// read per old transaction.
+    fn expire_gapped(
+        &mut self,
+        store: &dyn StateStore,
+        next_height: Height,
+    ) -> Result<usize, StoreError> {
+        let ttl = self.cfg.gap_ttl_blocks;
+        let old: Vec<(Hash, EvmAddress, u64)> = self
+            .by_hash
+            .iter()
+            .filter(|(_, e)| next_height.get().saturating_sub(e.added.get()) > ttl)
+            .map(|(h, e)| (*h, e.input.sender, e.input.nonce))
+            .collect();
+        let at_latest = palisade_runtime::evm::Latest(store);
+        let mut expired = Vec::new();
+        for (h, sender, nonce) in old {
+            let committed =
+                palisade_runtime::evm::read_account(&at_latest, &sender)?.map_or(0, |a| a.nonce);
+            let gapped = self
+                .by_sender
+                .get(&sender)
+                .is_some_and(|q| (committed..nonce).any(|n| !q.contains_key(&n)));
+            if gapped {
+                expired.push(h);
+            }
+        }
+        for h in &expired {
+            self.remove(h);
+        }
+        Ok(expired.len())
     }
 }
 

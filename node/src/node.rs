@@ -332,7 +332,7 @@ impl NodeContext {
             .lock()
             .map_err(|_| poisoned())?
             .eth
-            .insert_checked(tx, input)
+            .insert_checked(tx, input, next)
     }
 }
 

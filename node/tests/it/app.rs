@@ -826,3 +826,65 @@ fn ethereum_transactions_in_proposals_and_a_forbidden_creation_refused() {
         "{e}"
     );
 }
+
+/// A transaction waiting behind a nonce gap leaves the Ethereum pool after
+/// `gap_ttl_blocks`; one that can run next stays, however old.
+#[test]
+fn ethereum_transactions_behind_a_gap_expire() {
+    let signer = palisade_ethtx::EthSigner::from_secret([0x21; 32]).unwrap();
+    let sender = palisade_types::EvmAddress(signer.address().0 .0);
+    let mut a = node_with_evm(vec![(sender, 0, vec![Role::Member])]);
+    let signed = |nonce: u64| {
+        eth(&format!(
+            "0x{}",
+            hex::encode(signer.sign_eip1559(&palisade_ethtx::Eip1559 {
+                chain_id: palisade_runtime::DEFAULT_EVM_CHAIN_ID,
+                nonce,
+                gas_limit: 21_000,
+                max_fee_per_gas: 0,
+                max_priority_fee_per_gas: 0,
+                to: Some(palisade_ethtx::Address::repeat_byte(7)),
+                value: 0,
+                input: Vec::new(),
+            }))
+        ))
+    };
+    let added = Height(1);
+    for nonce in [0, 3] {
+        let raw = signed(nonce);
+        let input = a
+            .app
+            .eth_senders()
+            .prepare(
+                std::slice::from_ref(&raw),
+                palisade_runtime::DEFAULT_EVM_CHAIN_ID,
+            )
+            .unwrap()
+            .remove(0);
+        a.pool
+            .eth
+            .add(raw, input, a.app.runtime(), a.app.ledger().as_ref(), added)
+            .unwrap();
+    }
+    let ttl = MempoolConfig::default().gap_ttl_blocks;
+    let update = |a: &mut Node, next: u64| {
+        a.pool
+            .eth
+            .update(
+                &[],
+                &[],
+                false,
+                a.app.runtime(),
+                a.app.ledger().as_ref(),
+                Height(next),
+            )
+            .unwrap()
+    };
+    // Within the time-to-live nothing goes.
+    assert_eq!(update(&mut a, 1 + ttl), 0);
+    assert_eq!(a.pool.eth.len(), 2);
+    // Past it, nonce 3 (1 and 2 missing) goes; nonce 0, next to run, stays.
+    assert_eq!(update(&mut a, 2 + ttl), 1);
+    assert_eq!(a.pool.eth.len(), 1);
+    assert!(a.pool.eth.contains(&signed(0).hash()));
+}
