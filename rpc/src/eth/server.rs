@@ -127,17 +127,31 @@ impl EthImpl {
                 n => Height(parse_q64(n, "block")?),
             },
             Some(BlockSpec::Number { block_number }) => Height(parse_q64(block_number, "block")?),
-            Some(BlockSpec::Hash { block_hash, .. }) => {
-                let hash = parse_hash(block_hash, "blockHash")?;
-                match self.backend.height_of_block(&hash).map_err(backend_err)? {
-                    Some(h) => h,
-                    None if hash == self.backend.status().map_err(backend_err)?.genesis_hash => {
-                        Height::GENESIS
-                    }
-                    None => return Err(unavailable(block_hash)),
-                }
-            }
+            Some(BlockSpec::Hash { block_hash, .. }) => self
+                .height_of_hash(&parse_hash(block_hash, "blockHash")?)?
+                .ok_or_else(|| unavailable(block_hash))?,
         })
+    }
+
+    /// The height of the committed block `hash`; the genesis hash names
+    /// height 0 (block 1's parent), which has no block of its own here.
+    fn height_of_hash(&self, hash: &Hash) -> RpcResult<Option<Height>> {
+        if let Some(h) = self.backend.height_of_block(hash).map_err(backend_err)? {
+            return Ok(Some(h));
+        }
+        let genesis = self.backend.status().map_err(backend_err)?.genesis_hash;
+        Ok((*hash == genesis).then_some(Height::GENESIS))
+    }
+
+    /// The Ethereum view of the block at `h` (the genesis at 0), or none.
+    fn eth_block_at(&self, h: Height, full: bool) -> RpcResult<Option<EthBlock>> {
+        if h == Height::GENESIS {
+            return self.genesis_block().map(Some);
+        }
+        match self.backend.block(h).map_err(backend_err)? {
+            Some(b) => Ok(Some(self.eth_block(&b, full)?)),
+            None => Ok(None),
+        }
     }
 
     /// The state after `h`, and the chain parameters in it.
@@ -615,13 +629,7 @@ impl EthImpl {
             Err(e) if e.code() == errors::HEIGHT_UNAVAILABLE => return Ok(None),
             Err(e) => return Err(e),
         };
-        if h == Height::GENESIS {
-            return self.genesis_block().map(Some);
-        }
-        match self.backend.block(h).map_err(backend_err)? {
-            Some(b) => Ok(Some(self.eth_block(&b, full)?)),
-            None => Ok(None),
-        }
+        self.eth_block_at(h, full)
     }
 
     fn eth_get_transaction_receipt_sync(
@@ -709,15 +717,8 @@ impl EthImpl {
 
     fn eth_get_block_by_hash_sync(&self, hash: String, full: bool) -> RpcResult<Option<EthBlock>> {
         self.backend.count_request("eth_getBlockByHash");
-        let hash = parse_hash(&hash, "block hash")?;
-        let Some(h) = self.backend.height_of_block(&hash).map_err(backend_err)? else {
-            if hash == self.backend.status().map_err(backend_err)?.genesis_hash {
-                return self.genesis_block().map(Some);
-            }
-            return Ok(None);
-        };
-        match self.backend.block(h).map_err(backend_err)? {
-            Some(b) => Ok(Some(self.eth_block(&b, full)?)),
+        match self.height_of_hash(&parse_hash(&hash, "block hash")?)? {
+            Some(h) => self.eth_block_at(h, full),
             None => Ok(None),
         }
     }
