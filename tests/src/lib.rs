@@ -51,6 +51,46 @@ pub fn forbidden_creation() -> Vec<u8> {
     })
 }
 
+/// Whether the third-party client software a test drives (`what`) is
+/// installed. In CI its absence is a failure (`scripts/prereqs.sh test`
+/// installs it); elsewhere the test is skipped with a message.
+pub fn clients_ready(found: bool, what: &str) -> bool {
+    if found {
+        return true;
+    }
+    assert!(
+        !in_ci(),
+        "{what} are required in CI (scripts/prereqs.sh test installs them)"
+    );
+    eprintln!("skipped: run `source scripts/prereqs.sh; prereqs test` to install {what}");
+    false
+}
+
+/// Whether `program args` runs and exits with success.
+pub fn runs(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> bool {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs a client script to its end and returns the JSON summary it
+/// prints as the last line of its standard output. Panics with all it
+/// printed, after `context`, if it failed or printed no summary.
+pub fn run_summary(cmd: &mut std::process::Command, context: &str) -> serde_json::Value {
+    let out = cmd.output().expect("run the client script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{context}{}:\n{stdout}{stderr}",
+        out.status
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("{context}no JSON summary ({e}):\n{stdout}{stderr}"))
+}
+
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use palisade_tests::{in_ci, palisade_bin, DevNode};
+use palisade_tests::{clients_ready, palisade_bin, run_summary, runs, DevNode};
 
 fn eth_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("eth")
@@ -18,18 +18,10 @@ fn eth_dir() -> PathBuf {
 
 /// Node.js with the locked packages, or (outside CI) a reason to skip.
 fn ethers_ready() -> bool {
-    let node = Command::new("node").arg("--version").output();
-    let installed = eth_dir().join("node_modules/ethers/package.json").exists();
-    match (node, installed) {
-        (Ok(o), true) if o.status.success() => true,
-        _ if in_ci() => panic!(
-            "node and tests/eth/node_modules are required in CI (scripts/prereqs.sh test installs them)"
-        ),
-        _ => {
-            eprintln!("skipped: run `source scripts/prereqs.sh; prereqs test` to install node and tests/eth");
-            false
-        }
-    }
+    clients_ready(
+        runs("node", &["--version"]) && eth_dir().join("node_modules/ethers/package.json").exists(),
+        "node and tests/eth/node_modules",
+    )
 }
 
 fn deploy_token(node: &DevNode, supply: u16) -> String {
@@ -79,22 +71,16 @@ fn ethers_reads_state_calls_contracts_and_decodes_reverts() {
         palisade_runtime::evm::evm_address(&palisade_node::devnet::dev_account(0).address());
     let spender =
         palisade_runtime::evm::evm_address(&palisade_node::devnet::dev_account(1).address());
-    let out = Command::new("node")
-        .current_dir(eth_dir())
-        .arg("read.mjs")
-        .arg(format!("http://{}", node.rpc))
-        .arg(&token)
-        .arg(holder.to_string())
-        .arg(spender.to_string())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let r = run_summary(
+        Command::new("node")
+            .current_dir(eth_dir())
+            .arg("read.mjs")
+            .arg(format!("http://{}", node.rpc))
+            .arg(&token)
+            .arg(holder.to_string())
+            .arg(spender.to_string()),
+        "read.mjs: ",
     );
-    let r: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(r["chainId"], "1337", "{r}");
     assert!(r["blockNumber"].as_u64().unwrap() >= 1, "{r}");
     assert_eq!(r["blockHasBaseFee"], true, "{r}");
@@ -162,25 +148,19 @@ fn ethers_on_a_four_validator_devnet() {
 /// address.
 fn check_send(rpc: &str) -> String {
     let keys = palisade_node::dev_eth::DEV_EVM_ACCOUNTS;
-    let out = Command::new("node")
-        .current_dir(eth_dir())
-        .arg("send.mjs")
-        .arg(format!("http://{rpc}"))
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../runtime/tests/fixtures/Token.json"
-        ))
-        .arg(keys[0].1)
-        .arg(keys[1].1)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let r = run_summary(
+        Command::new("node")
+            .current_dir(eth_dir())
+            .arg("send.mjs")
+            .arg(format!("http://{rpc}"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../runtime/tests/fixtures/Token.json"
+            ))
+            .arg(keys[0].1)
+            .arg(keys[1].1),
+        "send.mjs: ",
     );
-    let r: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     let token = r["tokenAddress"].as_str().unwrap().to_lowercase();
     // CREATE from account 0 at nonce 0.
     let expected = palisade_runtime::evm::create_address(&keys[0].0.parse().unwrap(), 0);

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use palisade_tests::{in_ci, DevNode};
+use palisade_tests::{clients_ready, run_summary, runs, DevNode};
 
 fn eth_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("eth")
@@ -19,7 +19,6 @@ fn eth_dir() -> PathBuf {
 
 /// Node.js, the locked packages and anvil, or (outside CI) a reason to skip.
 fn anvil_ready() -> bool {
-    let node = Command::new("node").arg("--version").output();
     let dir = eth_dir();
     let installed = [
         "node_modules/ethers/package.json",
@@ -28,18 +27,10 @@ fn anvil_ready() -> bool {
     ]
     .iter()
     .all(|p| dir.join(p).exists());
-    match (node, installed) {
-        (Ok(o), true) if o.status.success() => true,
-        _ if in_ci() => panic!(
-            "node and tests/eth/node_modules (ethers, solc, anvil) are required in CI (scripts/prereqs.sh test installs them)"
-        ),
-        _ => {
-            eprintln!(
-                "skipped: run `source scripts/prereqs.sh; prereqs test` to install node and tests/eth (ethers, solc, anvil)"
-            );
-            false
-        }
-    }
+    clients_ready(
+        runs("node", &["--version"]) && installed,
+        "node and tests/eth/node_modules (ethers, solc, anvil)",
+    )
 }
 
 #[test]
@@ -48,24 +39,16 @@ fn the_same_transactions_give_the_same_results_as_anvil() {
         return;
     }
     let node = DevNode::start();
-    let out = Command::new("node")
-        .current_dir(eth_dir())
-        .arg("differential.mjs")
-        .arg(format!("http://{}", node.rpc))
-        // Every difference fails the test: none is tolerated.
-        .env_remove("PALISADE_CONFORMANCE_TOLERATE")
-        .env_remove("ANVIL")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(
-        out.status.success(),
-        "palisade and anvil differ (or the test failed):\n{stdout}{stderr}"
+    let r = run_summary(
+        Command::new("node")
+            .current_dir(eth_dir())
+            .arg("differential.mjs")
+            .arg(format!("http://{}", node.rpc))
+            // Every difference fails the test: none is tolerated.
+            .env_remove("PALISADE_CONFORMANCE_TOLERATE")
+            .env_remove("ANVIL"),
+        "palisade and anvil differ (or the test failed): ",
     );
-    let last = stdout.lines().last().unwrap_or_default();
-    let r: serde_json::Value =
-        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(r["differences"], 0, "{r}");
     assert_eq!(r["tolerated"], serde_json::json!([]), "{r}");

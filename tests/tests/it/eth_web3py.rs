@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use palisade_tests::{in_ci, DevNode};
+use palisade_tests::{clients_ready, runs, DevNode};
 
 fn tests_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,26 +22,14 @@ fn venv_python() -> PathBuf {
 /// The virtual environment with web3.py, and Node.js with solc-js, or
 /// (outside CI) a reason to skip.
 fn web3py_ready() -> bool {
-    let python = Command::new(venv_python())
-        .args(["-c", "import web3, eth_account"])
-        .output();
-    let node = Command::new("node").arg("--version").output();
-    let solc = tests_dir()
-        .join("eth/node_modules/solc/package.json")
-        .exists();
-    match (python, node, solc) {
-        (Ok(p), Ok(n), true) if p.status.success() && n.status.success() => true,
-        _ if in_ci() => panic!(
-            "tests/py/.venv (web3.py), node and tests/eth/node_modules are required in CI \
-             (scripts/prereqs.sh test installs them)"
-        ),
-        _ => {
-            eprintln!(
-                "skipped: run `source scripts/prereqs.sh; prereqs test` to install tests/py/.venv and tests/eth"
-            );
-            false
-        }
-    }
+    clients_ready(
+        runs(venv_python(), &["-c", "import web3, eth_account"])
+            && runs("node", &["--version"])
+            && tests_dir()
+                .join("eth/node_modules/solc/package.json")
+                .exists(),
+        "tests/py/.venv (web3.py), node and tests/eth/node_modules",
+    )
 }
 
 /// Compiles the runtime's test ERC-20 with solc-js into `dir`; the path of
