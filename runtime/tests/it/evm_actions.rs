@@ -49,7 +49,7 @@ fn evm_nonce(c: &Chain, a: &EvmAddress) -> u64 {
     .map_or(0, |r| r.nonce)
 }
 
-fn grant(c: &mut Chain, n: u8, role: Role) {
+pub fn grant(c: &mut Chain, n: u8, role: Role) {
     let r = c.run(
         ALICE,
         Action::GrantRole {

@@ -76,14 +76,7 @@ fn evm_of(n: u8) -> EvmAddress {
 fn setup() -> (Chain, EvmAddress, EvmAddress) {
     let mut c = Chain::new();
     for (n, role) in [(ALICE, Role::Deployer), (CAROL, Role::Member)] {
-        let r = c.run(
-            ALICE,
-            Action::GrantRole {
-                account: key(n).address(),
-                role,
-            },
-        );
-        assert_eq!(r.code, 0, "{r:?}");
+        crate::evm_actions::grant(&mut c, n, role);
     }
     for n in [BOB, CAROL] {
         let r = c.run(
