@@ -7,7 +7,8 @@
 #
 #   source scripts/prereqs.sh; prereqs build   # cargo, libclang
 #   source scripts/prereqs.sh; prereqs test    # + python3 (cryptography), iproute2,
-#                                              # node + npm and tests/eth's packages,
+#                                              # node + npm and the packages of tests/eth,
+#                                              # tests/explorer and explorer, chromium,
 #                                              # python3-venv and tests/py/.venv
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}"
@@ -38,6 +39,8 @@ prereqs() {
         # The Ethereum client tests run ethers under Node.js.
         command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
         command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+        # The explorer's browser test drives Debian's Chromium (headless).
+        command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
         # The web3.py test runs in a virtual environment of its own; Debian
         # ships the system python3's ensurepip, which venv needs, apart.
         if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
@@ -50,17 +53,14 @@ prereqs() {
     [ "$what" = test ] || return 0
     # The client libraries, exactly as locked, installed once; nothing
     # downloads while the tests run.
-    local root eth_dir py_dir
+    local root py_dir npm_dir
     root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-    eth_dir="$root/tests/eth"
-    if ! cmp -s "$eth_dir/package-lock.json" "$eth_dir/node_modules/.installed-lock.json" 2>/dev/null; then
-        echo "== npm ci (tests/eth)" >&2
-        (cd "$eth_dir" && npm ci --no-audit --no-fund --loglevel=error >&2 &&
-            cp package-lock.json node_modules/.installed-lock.json) || {
-            echo "error: npm ci in $eth_dir failed (the Ethereum client tests need its packages)" >&2
-            return 1
-        }
-    fi
+    # tests/eth: the Ethereum client libraries; tests/explorer:
+    # playwright-core (it drives the system's Chromium, never downloads one);
+    # explorer: the explorer's build toolchain.
+    for npm_dir in tests/eth tests/explorer explorer; do
+        prereqs_npm_ci "$root/$npm_dir" || return 1
+    done
     # The same for the Python clients (web3.py, eth-account): a virtual
     # environment in tests/py/.venv (the system python3 may refuse pip,
     # PEP 668), every package pinned and checked against the hashes in
@@ -77,6 +77,20 @@ prereqs() {
             return 1
         }
     fi
+}
+
+# `npm ci` in $1 unless its node_modules already holds exactly its lockfile.
+prereqs_npm_ci() {
+    local dir="$1"
+    if cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-lock.json" 2>/dev/null; then
+        return 0
+    fi
+    echo "== npm ci (${dir##*/})" >&2
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >&2 &&
+        cp package-lock.json node_modules/.installed-lock.json) || {
+        echo "error: npm ci in $dir failed (the tests need its packages)" >&2
+        return 1
+    }
 }
 
 prereqs_install() {

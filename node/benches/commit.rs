@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use palisade_node::ledger::{Durability, Ledger};
+use palisade_node::ledger::{BlockWrite, Durability, Ledger};
 use palisade_runtime::{
     initial_state, BlockOutcome, ChainParams, InitialState, Runtime, Signatures, ValidatorInfo,
 };
@@ -140,11 +140,18 @@ fn bench(c: &mut Criterion) {
                 chain
                     .ledger
                     .commit_block(
-                        &block,
-                        &commit,
-                        &outcome.receipts,
-                        &outcome.changes,
-                        &outcome.next_validator_set,
+                        BlockWrite {
+                            block: &block,
+                            commit: &commit,
+                            receipts: &outcome.receipts,
+                            state: &outcome.changes,
+                            next_validators: &outcome.next_validator_set,
+                            accounts: &palisade_node::app::tx_parties(
+                                &block,
+                                &[],
+                                &outcome.receipts,
+                            ),
+                        },
                         Durability::Synced,
                     )
                     .expect("commits")

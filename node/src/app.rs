@@ -5,17 +5,18 @@
 
 use std::sync::Arc;
 
+use palisade_runtime::evm::evm_address;
 use palisade_runtime::{
     BlockContext, BlockError as RuntimeBlockError, BlockOutcome, EthTxInput, Runtime, Signatures,
 };
 use palisade_types::{
-    Block, BlockHeader, BoundedVec, CommitCertificate, EthTransaction, Hash, Height, PublicKey,
-    SignedTransaction, Timestamp, ValidatorSet,
+    Action, Block, BlockHeader, BoundedVec, CommitCertificate, EthTransaction, EvmAddress, Hash,
+    Height, PublicKey, SignedTransaction, Timestamp, ValidatorSet,
 };
 
 use crate::eth_txs::EthSenders;
 
-use crate::ledger::{Durability, Ledger, LedgerError};
+use crate::ledger::{BlockWrite, Durability, Ledger, LedgerError};
 use crate::mempool::Mempool;
 use crate::verified::RecentlyVerified;
 
@@ -66,6 +67,50 @@ pub enum AppError {
 pub struct Executed {
     pub block: Arc<Block>,
     pub outcome: BlockOutcome,
+    /// The accounts each transaction touched, by index in the block, for
+    /// the ledger's account index ([`tx_parties`]).
+    pub parties: Vec<(EvmAddress, u32)>,
+}
+
+/// The accounts a block's transactions touched, under their EVM
+/// addresses: each native transaction's signer and the account its action
+/// names, each Ethereum transaction's sender and recipient, and each
+/// contract a transaction created. Value moved inside the EVM (a token's
+/// own balances) is the contract's business, not listed here.
+pub fn tx_parties(
+    block: &Block,
+    eth_inputs: &[EthTxInput],
+    receipts: &[palisade_runtime::Receipt],
+) -> Vec<(EvmAddress, u32)> {
+    let mut out = Vec::with_capacity(2 * block.tx_count());
+    let mut index = 0u32;
+    for t in block.txs.iter() {
+        out.push((evm_address(&t.tx.signer), index));
+        let named = match &t.tx.action {
+            Action::Transfer { to, .. } | Action::Mint { to, .. } => Some(evm_address(to)),
+            Action::GrantRole { account, .. } | Action::RevokeRole { account, .. } => {
+                Some(evm_address(account))
+            }
+            Action::EvmCall { to, .. } => Some(*to),
+            Action::GrantEvmRole { address, .. } | Action::RevokeEvmRole { address, .. } => {
+                Some(*address)
+            }
+            _ => None,
+        };
+        out.extend(named.map(|a| (a, index)));
+        index = index.saturating_add(1);
+    }
+    for t in eth_inputs {
+        out.push((t.sender, index));
+        out.extend(t.to.map(|a| (a, index)));
+        index = index.saturating_add(1);
+    }
+    for (i, r) in receipts.iter().enumerate() {
+        if let Some(c) = r.evm.as_ref().and_then(|e| e.contract_address) {
+            out.push((c, u32::try_from(i).unwrap_or(u32::MAX)));
+        }
+    }
+    out
 }
 
 /// Builds, checks and commits blocks against the ledger.
@@ -136,7 +181,14 @@ impl App {
     }
 
     /// (hash, time, commit) of the block before `h`; genesis for h = 1.
-    fn previous(&self, h: Height) -> Result<(Hash, u64, Option<CommitCertificate>), AppError> {
+    /// The previous block's hash and time, and the certificate to carry as
+    /// `last_commit`: `fuller` when it certifies that block (it may hold
+    /// precommits that came after we decided), else the stored one.
+    fn previous(
+        &self,
+        h: Height,
+        fuller: Option<CommitCertificate>,
+    ) -> Result<(Hash, u64, Option<CommitCertificate>), AppError> {
         match h.prev() {
             Some(Height::GENESIS) | None => Ok((self.genesis_hash, 0, None)),
             Some(p) => {
@@ -144,11 +196,15 @@ impl App {
                     .ledger
                     .block_header(p)?
                     .ok_or_else(|| AppError::Missing(format!("block {p}")))?;
-                let commit = self
-                    .ledger
-                    .commit(p)?
-                    .ok_or_else(|| AppError::Missing(format!("commit {p}")))?;
-                Ok((header.hash(), header.time.as_millis(), Some(commit)))
+                let hash = header.hash();
+                let commit = match fuller.filter(|c| c.height == p && c.block_hash == hash) {
+                    Some(c) => c,
+                    None => self
+                        .ledger
+                        .commit(p)?
+                        .ok_or_else(|| AppError::Missing(format!("commit {p}")))?,
+                };
+                Ok((hash, header.time.as_millis(), Some(commit)))
             }
         }
     }
@@ -162,13 +218,25 @@ impl App {
         proposer: PublicKey,
         now_ms: u64,
     ) -> Result<Executed, AppError> {
+        self.propose_with(mempool, proposer, now_ms, None)
+    }
+
+    /// [`App::propose`], carrying `last_commit` as the previous block's
+    /// certificate when it is one (see [`crate::late_precommits`]).
+    pub fn propose_with(
+        &self,
+        mempool: &Mempool,
+        proposer: PublicKey,
+        now_ms: u64,
+        last_commit: Option<CommitCertificate>,
+    ) -> Result<Executed, AppError> {
         let h = self.next_height()?;
         let state = self
             .ledger
             .state_root(h.prev().unwrap_or(Height::GENESIS))?;
         let root = state.ok_or_else(|| AppError::Missing("state root".into()))?;
         let params = self.params()?;
-        let (prev_hash, prev_time, last_commit) = self.previous(h)?;
+        let (prev_hash, prev_time, last_commit) = self.previous(h, last_commit)?;
         // The hashes are filled in once the block is executed; they do not
         // change the header's length.
         let mut header = BlockHeader {
@@ -309,9 +377,11 @@ impl App {
                 .map_err(|n| AppError::Missing(format!("room for {n} txs")))?,
             last_commit,
         };
+        let parties = tx_parties(&block, &eth_inputs, &outcome.receipts);
         Ok(Executed {
             block: Arc::new(block),
             outcome,
+            parties,
         })
     }
 
@@ -369,7 +439,7 @@ impl App {
             return Err(AppError::WrongChain(hd.chain_id.to_string()));
         }
         block.validate_basic_hashed(tx_hashes)?;
-        let (prev_hash, prev_time, _) = self.previous(h)?;
+        let (prev_hash, prev_time, _) = self.previous(h, None)?;
         eq("last_block_hash", prev_hash, hd.last_block_hash)?;
         if hd.time.as_millis() <= prev_time && h > Height(1) {
             return Err(AppError::TimeNotMonotonic {
@@ -448,7 +518,12 @@ impl App {
             outcome.next_validator_set.hash(),
             hd.next_validators_hash,
         )?;
-        Ok(Executed { block, outcome })
+        let parties = tx_parties(&block, &eth_inputs, &outcome.receipts);
+        Ok(Executed {
+            block,
+            outcome,
+            parties,
+        })
     }
 
     /// Writes a decided block with its certificate and execution result,
@@ -460,11 +535,14 @@ impl App {
         durability: Durability,
     ) -> Result<(), AppError> {
         self.ledger.commit_block(
-            &executed.block,
-            commit,
-            &executed.outcome.receipts,
-            &executed.outcome.changes,
-            &executed.outcome.next_validator_set,
+            BlockWrite {
+                block: &executed.block,
+                commit,
+                receipts: &executed.outcome.receipts,
+                state: &executed.outcome.changes,
+                next_validators: &executed.outcome.next_validator_set,
+                accounts: &executed.parties,
+            },
             durability,
         )?;
         // Every committed transaction is well signed (its block had +2/3

@@ -64,8 +64,8 @@ pub enum Command {
     /// Read blocks, transactions, accounts, validators and state from a node.
     #[command(subcommand)]
     Query(crate::client::QueryCommand),
-    /// A node's chain, height, peers and sync state.
-    Status(crate::client::ClientArgs),
+    /// A node's chain, height, peers and sync state (`--watch`: live).
+    Status(crate::status_watch::StatusArgs),
     /// A node's settings.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -202,6 +202,11 @@ pub struct DevnetArgs {
     /// Fund this many well-known load-test accounts (see `palisade bench`).
     #[arg(long, default_value_t = 0)]
     pub bench_accounts: u32,
+    /// Write a Prometheus configuration that scrapes this devnet's nodes
+    /// (DIR/prometheus.yml) and the Grafana dashboard
+    /// (DIR/grafana/palisade-dashboard.json) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub monitoring: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -575,6 +580,8 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
         cfg.rpc.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port(a.ports.rpc_port)));
         cfg.metrics.listen =
             std::net::SocketAddr::from(([127, 0, 0, 1], port(a.ports.metrics_port)));
+        // A local test network is for looking at.
+        cfg.rpc.explorer = true;
         write_new(&home.config_file(), &cfg.to_toml())?;
     }
     println!("testnet of {n} validators in {}", a.output.display());
@@ -587,11 +594,12 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
     );
     for (i, home) in homes.iter().enumerate() {
         println!(
-            "node{i}: palisade start --home {}   (p2p {}, rpc 127.0.0.1:{}, metrics 127.0.0.1:{})",
+            "node{i}: palisade start --home {}   (p2p {}, rpc 127.0.0.1:{}, metrics 127.0.0.1:{}, explorer http://127.0.0.1:{}/explorer/)",
             home.root().display(),
             usize::from(a.ports.p2p_port) + i,
             usize::from(a.ports.rpc_port) + i,
-            usize::from(a.ports.metrics_port) + i
+            usize::from(a.ports.metrics_port) + i,
+            usize::from(a.ports.rpc_port) + i
         );
     }
     Ok(())

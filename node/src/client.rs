@@ -253,14 +253,14 @@ pub enum QueryCommand {
     },
 }
 
-fn client(url: &str) -> Result<HttpClient> {
+pub(crate) fn client(url: &str) -> Result<HttpClient> {
     HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(90))
         .build(url)
         .with_context(|| format!("RPC endpoint {url}"))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -268,7 +268,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// Turns a JSON-RPC client error into one readable line.
-fn rpc_err(url: &str) -> impl Fn(jsonrpsee::core::ClientError) -> anyhow::Error + '_ {
+pub(crate) fn rpc_err(url: &str) -> impl Fn(jsonrpsee::core::ClientError) -> anyhow::Error + '_ {
     move |e| match e {
         jsonrpsee::core::ClientError::Call(obj) => match obj.data() {
             Some(d) => anyhow!("{} (code {}, {})", obj.message(), obj.code(), d.get()),
@@ -636,7 +636,11 @@ pub fn query(q: QueryCommand) -> Result<()> {
 }
 
 /// `palisade status`
-pub fn status(ca: ClientArgs) -> Result<()> {
+pub fn status(a: crate::status_watch::StatusArgs) -> Result<()> {
+    if a.watch {
+        return crate::status_watch::watch(a);
+    }
+    let ca = a.client;
     runtime()?.block_on(async move {
         let c = client(&ca.rpc)?;
         let s = c.system_status().await.map_err(rpc_err(&ca.rpc))?;

@@ -145,6 +145,27 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
             "  node{i}  rpc http://{}  ws://{}  metrics http://{}/metrics",
             cfg.rpc.listen, cfg.rpc.listen, cfg.metrics.listen
         );
+        if cfg.rpc.explorer {
+            println!(
+                "         explorer http://{}{}",
+                cfg.rpc.listen,
+                palisade_rpc::explorer::PATH
+            );
+        }
+    }
+    if let Some(m) = &a.monitoring {
+        let targets = (0..n)
+            .map(|i| {
+                NodeConfig::load(&Home::new(net.join(format!("node{i}"))).config_file())
+                    .map(|c| c.metrics.listen.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        write_monitoring(m, &targets)?;
+        println!(
+            "  monitoring: {} (prometheus --config.file=that; Grafana dashboard in {})",
+            m.join("prometheus.yml").display(),
+            m.join("grafana").display()
+        );
     }
     println!("  homes and logs: {}", dir.display());
     println!(
@@ -265,11 +286,13 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
                 .map(|s| s.to_string())
                 .collect(),
         };
+        cfg.rpc.explorer = true;
         write_new(&home.config_file(), &cfg.to_toml())?;
         let _ = peer_id_of(&node_key.public_key())?;
     }
     // The home's config under PALISADE_* variables, as `start` reads it.
     let cfg = crate::config::layers::load(&home.config_file(), &Default::default())?.config;
+    let explorer = cfg.rpc.explorer;
     let kept = if a.home.is_some() || a.keep {
         ""
     } else {
@@ -315,6 +338,13 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
             root.display()
         );
         println!("  rpc      http://{}   ws://{}", b.rpc, b.rpc);
+        if explorer {
+            println!(
+                "  explorer http://{}{}",
+                b.rpc,
+                palisade_rpc::explorer::PATH
+            );
+        }
         match b.metrics {
             Some(m) => println!("  metrics  http://{m}/metrics"),
             None => println!("  metrics  disabled"),
@@ -372,4 +402,38 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
 
 fn dev_key_path(root: &Path, i: usize) -> PathBuf {
     root.join("dev-keys").join(format!("account{i}.json"))
+}
+
+/// The Grafana dashboard of `deploy/monitoring/`, built into the binary.
+pub const GRAFANA_DASHBOARD: &str =
+    include_str!("../../deploy/monitoring/grafana/palisade-dashboard.json");
+
+/// A Prometheus configuration scraping `targets` (host:port of each node's
+/// metrics), as `deploy/monitoring/prometheus.yml` is for the default ports.
+pub fn prometheus_config(targets: &[String]) -> String {
+    let mut out = String::from(
+        "# Written by `palisade devnet --monitoring`: scrapes this devnet's nodes.\n\
+         #   prometheus --config.file=prometheus.yml\n\
+         # Then import grafana/palisade-dashboard.json into Grafana.\n\
+         global:\n  scrape_interval: 5s\n  evaluation_interval: 15s\n\n\
+         scrape_configs:\n  - job_name: palisade-devnet\n    metrics_path: /metrics\n    \
+         static_configs:\n      - targets:\n",
+    );
+    for t in targets {
+        out.push_str(&format!("          - {t}\n"));
+    }
+    out
+}
+
+/// Writes `prometheus.yml` for `targets` and the Grafana dashboard into `dir`.
+pub fn write_monitoring(dir: &Path, targets: &[String]) -> Result<()> {
+    let grafana = dir.join("grafana");
+    std::fs::create_dir_all(&grafana).with_context(|| format!("create {}", grafana.display()))?;
+    let prom = dir.join("prometheus.yml");
+    std::fs::write(&prom, prometheus_config(targets))
+        .with_context(|| format!("write {}", prom.display()))?;
+    let dash = grafana.join("palisade-dashboard.json");
+    std::fs::write(&dash, GRAFANA_DASHBOARD)
+        .with_context(|| format!("write {}", dash.display()))?;
+    Ok(())
 }

@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::{now_ms, App, AppError, Executed};
 use crate::deadline::sleep_until;
+use crate::late_precommits::LatePrecommits;
 use crate::ledger::{Durability, LedgerError};
 use crate::mempool::Mempool;
 use crate::metrics::{gauge_value, Metrics};
@@ -129,6 +130,9 @@ pub struct Driver {
     /// Consensus asked for a block to be kept (`PersistBlock`): the next
     /// message may go out only once every write in `persisting` is durable.
     persist_required: bool,
+    /// Precommits for the last decided block that came after the decision:
+    /// our next proposal's `last_commit` carries them.
+    late: LatePrecommits,
 }
 
 impl std::fmt::Debug for Driver {
@@ -147,6 +151,7 @@ impl Driver {
         outbound: mpsc::Sender<Message>,
         committed: broadcast::Sender<Committed>,
     ) -> Driver {
+        let late = LatePrecommits::new(app.runtime().chain_id().clone());
         Driver {
             cfg,
             app,
@@ -169,6 +174,7 @@ impl Driver {
             tap: None,
             persisting: Vec::new(),
             persist_required: false,
+            late,
         }
     }
 
@@ -240,7 +246,10 @@ impl Driver {
                 Event::Net(Message::Proposal { proposal, block }) => {
                     Input::Proposal { proposal, block }
                 }
-                Event::Net(Message::Vote(v)) => Input::Vote(v),
+                Event::Net(Message::Vote(v)) => {
+                    self.late.offer(&v);
+                    Input::Vote(v)
+                }
                 Event::Timer(t) => Input::Timeout(t),
                 Event::Synced(b) => {
                     let h = b.block.header.height;
@@ -445,7 +454,9 @@ impl Driver {
                         .mempool
                         .lock()
                         .map_err(|_| AppError::Missing("mempool lock poisoned".into()))?;
-                    self.app.propose(&pool, proposer, now_ms())?
+                    let committed = Height(self.height.load(Ordering::Relaxed));
+                    let last = self.late.certificate(committed).cloned();
+                    self.app.propose_with(&pool, proposer, now_ms(), last)?
                 };
                 self.observe("propose", t);
                 let mut block = executed.block.clone();
@@ -538,6 +549,11 @@ impl Driver {
                 let t = Instant::now();
                 self.app.commit(&executed, &commit, durability)?;
                 self.observe("commit", t);
+                match self.app.ledger().validators(height) {
+                    Ok(Some(set)) => self.late.decided(commit.clone(), set),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(%height, error = %e, "validator set unreadable"),
+                }
                 let txs: &[palisade_types::SignedTransaction] = &block.txs;
                 // Announced as soon as it is durable: clients waiting for
                 // the block need not wait for the pool to be tidied.
@@ -551,6 +567,9 @@ impl Driver {
                 if let Some(m) = &self.metrics {
                     m.height.set(gauge_value(height.get()));
                     m.blocks_committed.inc();
+                    if commit.round.get() > 0 {
+                        m.late_rounds.inc();
+                    }
                     if from_sync {
                         m.blocks_synced.inc();
                     }

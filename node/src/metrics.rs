@@ -1,6 +1,6 @@
 //! Prometheus metrics, served on their own port (`GET /metrics`).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -13,6 +13,33 @@ use tokio::net::TcpListener;
 
 /// Computes the node's health (for `GET /health` on the metrics port).
 pub type HealthCheck = Arc<dyn Fn() -> palisade_rpc::types::Health + Send + Sync>;
+
+/// Reads the ledger's size per column family at scrape time: (name, live
+/// SST bytes, memtable bytes).
+pub type DiskUsage = Arc<dyn Fn() -> Vec<(String, u64, u64)> + Send + Sync>;
+
+/// Every reason peer traffic is dropped for (`palisade_p2p_dropped_total`),
+/// exported at 0 from the start so a rate over them works before the
+/// first drop.
+pub const DROP_REASONS: [&str; 7] = [
+    "consensus_rate",
+    "consensus_bytes",
+    "txs_rate",
+    "txs_bytes",
+    "sync_rate",
+    "queue_full",
+    "sync_unexpected",
+];
+
+/// Every reason a peer is penalized for (`palisade_p2p_penalties_total`),
+/// exported at 0 from the start.
+pub const PENALTY_REASONS: [&str; 5] = [
+    "undecodable",
+    "bad_signature",
+    "invalid_tx_batch",
+    "sync_bad_response",
+    "sync_bad_certificate",
+];
 
 /// Histograms labelled by driver step.
 pub type StepHistograms = Family<Vec<(String, String)>, Histogram, fn() -> Histogram>;
@@ -44,6 +71,19 @@ pub struct Metrics {
     pub p2p_penalties: Family<Vec<(String, String)>, Counter>,
     /// Time the driver spends in each step of a height, by `step`.
     pub block_steps: StepHistograms,
+    /// Heights decided in a round above 0 (a proposer was down or slow).
+    pub late_rounds: Counter,
+    disk: DiskWatch,
+}
+
+/// Where [`Metrics::render`] reads the ledger's size from, once set.
+#[derive(Default)]
+struct DiskWatch(OnceLock<DiskUsage>);
+
+impl std::fmt::Debug for DiskWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DiskWatch")
+    }
 }
 
 impl Default for Metrics {
@@ -78,8 +118,18 @@ impl Metrics {
             p2p_dropped: Family::default(),
             p2p_penalties: Family::default(),
             block_steps: Family::new_with_constructor(step_histogram),
+            late_rounds: Counter::default(),
+            disk: DiskWatch::default(),
             registry: Registry::default(),
         };
+        for reason in DROP_REASONS {
+            m.count_drop_by(reason, 0);
+        }
+        for reason in PENALTY_REASONS {
+            m.p2p_penalties
+                .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+                .inc_by(0);
+        }
         registry.register("height", "Last committed block height", m.height.clone());
         registry.register(
             "round",
@@ -168,7 +218,17 @@ impl Metrics {
             "Time the consensus driver spent per height in a step: propose (build and execute our proposal), validate (execute a peer's), commit (write the block and state), mempool_update (drop included, re-check affected), decide (height start to decision)",
             m.block_steps.clone(),
         );
+        registry.register(
+            "late_rounds",
+            "Heights decided in a round above 0 (the round-0 proposer was down, slow or refused)",
+            m.late_rounds.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Reports the ledger's size with every scrape.
+    pub fn watch_disk(&self, usage: DiskUsage) {
+        let _ = self.disk.0.set(usage);
     }
 
     /// Records `secs` for driver step `step`.
@@ -180,9 +240,13 @@ impl Metrics {
 
     /// Counts peer traffic dropped for `reason`.
     pub fn count_drop(&self, reason: &str) {
+        self.count_drop_by(reason, 1);
+    }
+
+    fn count_drop_by(&self, reason: &str, n: u64) {
         self.p2p_dropped
             .get_or_create(&vec![("reason".to_string(), reason.to_string())])
-            .inc();
+            .inc_by(n);
     }
 
     /// Counts a peer penalized for `reason`.
@@ -215,9 +279,31 @@ impl Metrics {
                 p.cpu_seconds, p.rss_bytes, p.disk_written_bytes
             ));
         }
+        if let Some(usage) = self.disk.0.get() {
+            out.push_str(&disk_text(&usage()));
+        }
         out.push_str("# EOF\n");
         out
     }
+}
+
+/// The ledger's size per column family in the text format.
+fn disk_text(cfs: &[(String, u64, u64)]) -> String {
+    let mut out = String::from(
+        "# HELP palisade_disk_bytes Bytes of the ledger's live SST files on disk, by column family.\n\
+         # TYPE palisade_disk_bytes gauge\n",
+    );
+    for (cf, sst, _) in cfs {
+        out.push_str(&format!("palisade_disk_bytes{{cf=\"{cf}\"}} {sst}\n"));
+    }
+    out.push_str(
+        "# HELP palisade_memtable_bytes Bytes of the ledger's memtables (not yet flushed), by column family.\n\
+         # TYPE palisade_memtable_bytes gauge\n",
+    );
+    for (cf, _, mem) in cfs {
+        out.push_str(&format!("palisade_memtable_bytes{{cf=\"{cf}\"}} {mem}\n"));
+    }
+    out
 }
 
 /// Resource use of this process, from /proc (Linux only).

@@ -469,6 +469,10 @@ impl Node {
             .map(|s| parse_addr("p2p.peers", s))
             .collect::<Result<Vec<_>, _>>()?;
         let metrics = Arc::new(Metrics::new());
+        {
+            let ledger = ledger.clone();
+            metrics.watch_disk(Arc::new(move || ledger.disk_usage()));
+        }
         let net_cfg = NetworkConfig {
             chain_id: genesis.chain_id.clone(),
             listen,
@@ -635,9 +639,12 @@ impl Node {
             max_batch: cfg.rpc.max_batch,
             max_subscriptions_per_connection: cfg.rpc.max_subscriptions_per_connection,
         };
-        let origins = cfg
+        let mut origins = cfg
             .allowed_origins()
             .map_err(|e| NodeError::Config(e.to_string()))?;
+        if cfg.rpc.explorer {
+            origins = origins.with_own_pages();
+        }
         let rpc = palisade_rpc::start(cfg.rpc.listen, limits, origins, Arc::new(backend))
             .await
             .map_err(|source| NodeError::Listen {
@@ -645,6 +652,9 @@ impl Node {
                 source,
             })?;
         tracing::info!(addr = %rpc.addr, allowed_origins = ?cfg.rpc.allowed_origins, "json-rpc listening (http and websocket)");
+        if cfg.rpc.explorer {
+            tracing::info!(url = %format!("http://{}{}", rpc.addr, palisade_rpc::explorer::PATH), "explorer");
+        }
         if let Some(tx) = bound {
             // Nobody waiting any more is no reason to stop the node.
             let _ = tx.send(Bound {

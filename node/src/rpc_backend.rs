@@ -4,12 +4,14 @@
 use std::sync::atomic::Ordering;
 
 use palisade_rpc::backend::{
-    BackendError, EthTxFound, NodeBackend, PoolOrChainTx, StateRead, SubmitError, TxLocation,
+    AccountTxPage, BackendError, EthTxFound, NodeBackend, PoolOrChainTx, StateRead, SubmitError,
+    TxLocation,
 };
 use palisade_rpc::types::{Health, MempoolStatus, NodeStatus};
 use palisade_runtime::{get_with_proof, Account, Receipt, StateStore, TxError};
 use palisade_types::{
-    Address, Block, CommitCertificate, EvmAddress, Hash, Height, SignedTransaction, ValidatorSet,
+    Address, Block, BlockHeader, CommitCertificate, EvmAddress, Hash, Height, SignedTransaction,
+    ValidatorSet,
 };
 use tokio::sync::broadcast;
 
@@ -188,6 +190,36 @@ impl NodeBackend for Backend {
 
     fn commit(&self, height: Height) -> Result<Option<CommitCertificate>, BackendError> {
         self.ctx.app.ledger().commit(height).map_err(err)
+    }
+
+    fn block_header(&self, height: Height) -> Result<Option<BlockHeader>, BackendError> {
+        self.ctx.app.ledger().block_header(height).map_err(err)
+    }
+
+    fn account_txs(
+        &self,
+        account: &EvmAddress,
+        before: Option<TxLocation>,
+        limit: usize,
+    ) -> Result<AccountTxPage, BackendError> {
+        let ledger = self.ctx.app.ledger();
+        let page = ledger
+            .account_txs(account, before.map(|l| (l.height, l.index)), limit)
+            .map_err(err)?;
+        Ok(AccountTxPage {
+            txs: page
+                .txs
+                .into_iter()
+                .map(|t| {
+                    let (height, index) = t.position;
+                    (t.hash, TxLocation { height, index }, t.eth)
+                })
+                .collect(),
+            next: page
+                .next
+                .map(|(height, index)| TxLocation { height, index }),
+            indexed_from: ledger.account_index_from().map_err(err)?,
+        })
     }
 
     fn genesis(&self) -> serde_json::Value {

@@ -5,8 +5,8 @@
 use palisade_runtime::smt::Proof;
 use palisade_runtime::{Account, Receipt};
 use palisade_types::{
-    Address, Block, CommitCertificate, EthTransaction, EvmAddress, Hash, Height, SignedTransaction,
-    ValidatorSet,
+    Address, Block, BlockHeader, CommitCertificate, EthTransaction, EvmAddress, Hash, Height,
+    SignedTransaction, ValidatorSet,
 };
 use tokio::sync::broadcast;
 
@@ -44,7 +44,7 @@ pub struct StateRead {
 pub type PoolOrChainTx = (SignedTransaction, Option<TxLocation>);
 
 /// A transaction's committed location.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TxLocation {
     pub height: Height,
     pub index: u32,
@@ -58,7 +58,22 @@ pub trait NodeBackend: Send + Sync + 'static {
     fn latest_height(&self) -> Result<Height, BackendError>;
     fn block(&self, height: Height) -> Result<Option<Block>, BackendError>;
     fn height_of_block(&self, hash: &Hash) -> Result<Option<Height>, BackendError>;
+    /// A committed block's header, without its transactions.
+    fn block_header(&self, height: Height) -> Result<Option<BlockHeader>, BackendError> {
+        Ok(self.block(height)?.map(|b| b.header))
+    }
+    /// The certificate that commits block `height`: the one the next block
+    /// carries once there is one (it may hold precommits that arrived after
+    /// this node decided), else this node's own.
     fn commit(&self, height: Height) -> Result<Option<CommitCertificate>, BackendError>;
+    /// Transactions that touched `account` (by its EVM address), newest
+    /// first, older than `before` when given.
+    fn account_txs(
+        &self,
+        account: &EvmAddress,
+        before: Option<TxLocation>,
+        limit: usize,
+    ) -> Result<AccountTxPage, BackendError>;
     /// The genesis file as JSON.
     fn genesis(&self) -> serde_json::Value;
     /// Admits several transactions, checking their signatures as one batch;
@@ -125,4 +140,15 @@ pub struct EthTxFound {
     pub raw: EthTransaction,
     pub input: palisade_runtime::EthTxInput,
     pub location: Option<TxLocation>,
+}
+
+/// A page of an account's transactions, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountTxPage {
+    /// Each with its hash, location, and whether it is an Ethereum one.
+    pub txs: Vec<(Hash, TxLocation, bool)>,
+    /// Where the next (older) page starts.
+    pub next: Option<TxLocation>,
+    /// The first height the node's index covers.
+    pub indexed_from: Height,
 }

@@ -16,6 +16,8 @@ pub mod api;
 pub mod backend;
 pub mod errors;
 pub mod eth;
+pub mod explore;
+pub mod explorer;
 pub mod front;
 pub mod origin;
 pub mod server;

@@ -74,6 +74,7 @@ struct Pattern {
 pub struct AllowedOrigins {
     any: bool,
     patterns: Vec<Pattern>,
+    own_pages: bool,
 }
 
 impl AllowedOrigins {
@@ -99,6 +100,27 @@ impl AllowedOrigins {
         Ok(out)
     }
 
+    /// Also allows the node's own pages (the explorer it serves): a request
+    /// whose `Origin` is the very address it was sent to (`Host`), when that
+    /// address is an IP address or `localhost`. A host *name* is not enough:
+    /// a site that points its name at this node (DNS rebinding) would be
+    /// "same origin" with it; such names go in `rpc.allowed_origins`.
+    pub fn with_own_pages(mut self) -> AllowedOrigins {
+        self.own_pages = true;
+        self
+    }
+
+    /// Whether the node serves its own pages (see [`Self::with_own_pages`]).
+    pub fn own_pages(&self) -> bool {
+        self.own_pages
+    }
+
+    /// Whether a request carrying `Origin: origin`, sent to `Host: host`,
+    /// may be served.
+    pub fn allows_from(&self, origin: &str, host: Option<&str>) -> bool {
+        self.allows(origin) || (self.own_pages && host.is_some_and(|h| is_own_page(origin, h)))
+    }
+
     /// Whether a request carrying `Origin: origin` may be served.
     pub fn allows(&self, origin: &str) -> bool {
         if self.any {
@@ -116,6 +138,31 @@ impl AllowedOrigins {
                 }
         })
     }
+}
+
+/// `origin` is `http(s)://` + `host` exactly, and `host` is an IP address
+/// or `localhost` (with or without a port).
+fn is_own_page(origin: &str, host: &str) -> bool {
+    let Some(rest) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    if !rest.eq_ignore_ascii_case(host) {
+        return false;
+    }
+    let name = match host.strip_prefix('[') {
+        // [v6]:port
+        Some(v6) => match v6.split_once(']') {
+            Some((addr, port)) if port.is_empty() || port.starts_with(':') => {
+                return addr.parse::<std::net::Ipv6Addr>().is_ok();
+            }
+            _ => return false,
+        },
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 /// `scheme://host[:port]` into its normalized parts; `:*` only in a
@@ -254,7 +301,12 @@ where
             }
         };
         let text = origin.to_str().unwrap_or("");
-        if !self.allowed.allows(text) {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        if !self.allowed.allows_from(text, host) {
             tracing::debug!(origin = %text, "rpc request refused: origin not in rpc.allowed_origins");
             let body = format!(
                 "origin {text:?} may not use this node's JSON-RPC (it is not in the node's rpc.allowed_origins)\n"
@@ -352,6 +404,46 @@ mod tests {
         ] {
             assert!(!a.allows(refused), "{refused}");
         }
+    }
+
+    #[test]
+    fn own_pages_are_same_origin_on_an_address_only() {
+        let plain = AllowedOrigins::none();
+        assert!(!plain.allows_from("http://127.0.0.1:8545", Some("127.0.0.1:8545")));
+        let a = AllowedOrigins::none().with_own_pages();
+        for (origin, host) in [
+            ("http://127.0.0.1:8545", "127.0.0.1:8545"),
+            ("http://localhost:8545", "localhost:8545"),
+            ("http://LOCALHOST:8545", "localhost:8545"),
+            ("http://[::1]:8545", "[::1]:8545"),
+            ("http://10.1.2.3", "10.1.2.3"),
+            ("https://192.168.1.9:443", "192.168.1.9:443"),
+        ] {
+            assert!(a.allows_from(origin, Some(host)), "{origin} to {host}");
+        }
+        for (origin, host, why) in [
+            ("http://127.0.0.1:3000", "127.0.0.1:8545", "another port"),
+            (
+                "http://evil.com:8545",
+                "evil.com:8545",
+                "a name (DNS rebinding)",
+            ),
+            ("http://node.example:8545", "node.example:8545", "a name"),
+            ("http://127.0.0.1:8545", "localhost:8545", "another host"),
+            (
+                "ws://127.0.0.1:8545",
+                "127.0.0.1:8545",
+                "not a page's scheme",
+            ),
+            ("null", "127.0.0.1:8545", "opaque origin"),
+            ("http://[::1]x:8545", "[::1]x:8545", "malformed"),
+        ] {
+            assert!(
+                !a.allows_from(origin, Some(host)),
+                "{why}: {origin} to {host}"
+            );
+        }
+        assert!(!a.allows_from("http://127.0.0.1:8545", None), "no Host");
     }
 
     #[test]

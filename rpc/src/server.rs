@@ -93,8 +93,11 @@ pub fn methods(backend: Arc<dyn NodeBackend>) -> Result<Methods, RegisterMethodE
     }
     .into_rpc();
     module.merge(crate::eth::EthApiServer::into_rpc(crate::eth::EthImpl {
-        backend,
+        backend: backend.clone(),
     }))?;
+    module.merge(crate::explore::api::ExploreApiServer::into_rpc(
+        crate::explore::ExploreImpl { backend },
+    ))?;
     let mut names: Vec<String> = module.method_names().map(str::to_string).collect();
     names.sort();
     // rpc_methods answers with the full list, itself included.
@@ -131,11 +134,14 @@ pub async fn serve(
         .set_id_provider(crate::subscription_id::HexIdProvider)
         .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
         .build();
-    // Outermost first: refuse other sites' pages, answer GET /health, then
+    // Outermost first: refuse other sites' pages, serve the explorer's
+    // pages (when the node serves its own pages), answer GET /health, then
     // bodies jsonrpsee would misclassify; RPC middleware: every call's
     // params, batched or not, HTTP or WebSocket.
+    let explorer = origins.own_pages();
     let http = tower::ServiceBuilder::new()
         .layer(OriginLayer::new(origins))
+        .option_layer(explorer.then_some(crate::explorer::ExplorerLayer))
         .layer(HealthLayer::new(backend))
         .layer(RequestCheckLayer::new(limits.max_request_bytes));
     let services = Server::builder()

@@ -28,7 +28,7 @@ impl<'de> Deserialize<'de> for HexBytes {
     }
 }
 
-mod amount {
+pub(crate) mod amount {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {

@@ -108,6 +108,14 @@ impl NodeBackend for Mock {
     fn commit(&self, _: Height) -> Result<Option<CommitCertificate>, BackendError> {
         Ok(None)
     }
+    fn account_txs(
+        &self,
+        _: &palisade_types::EvmAddress,
+        _: Option<TxLocation>,
+        _: usize,
+    ) -> Result<palisade_rpc::backend::AccountTxPage, BackendError> {
+        Ok(Default::default())
+    }
     fn genesis(&self) -> Value {
         Value::Null
     }

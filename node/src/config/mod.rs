@@ -69,6 +69,12 @@ pub struct RpcConfig {
     /// may. Requests without an `Origin` header (not from a browser) are
     /// always served. `docs/rpc.md` has the matching rules.
     pub allowed_origins: Vec<String>,
+    /// Serve the block explorer at `http://<rpc.listen>/explorer/` (on in
+    /// `palisade dev` and the networks `palisade testnet`/`devnet` write).
+    /// Its pages may then call this node's JSON-RPC when opened at an IP
+    /// address or `localhost`; at a host name, add that origin to
+    /// `allowed_origins`.
+    pub explorer: bool,
     /// `system_health` and `GET /health` report the node unhealthy when it
     /// has committed no block for this long while it has peers (or can
     /// commit alone).
@@ -143,6 +149,7 @@ impl Default for RpcConfig {
             max_batch: 64,
             max_subscriptions_per_connection: 64,
             allowed_origins: Vec::new(),
+            explorer: false,
             health_max_block_age_ms: crate::health::DEFAULT_MAX_BLOCK_AGE_MS,
         }
     }

@@ -3,8 +3,9 @@
 //! Column families: `blocks` (height → block), `block_index` (block hash →
 //! height), `commits` (height → commit certificate), `txs` (tx hash →
 //! height, index and receipt: one record, as both are written and mostly
-//! read together), `state` (state-tree pages and large value blobs) and
-//! `meta` (schema version, chain id, genesis hash, latest
+//! read together), `state` (state-tree pages and large value blobs),
+//! `account_txs` (which transactions touched each account, [`account_index`])
+//! and `meta` (schema version, chain id, genesis hash, latest
 //! height, state root and validator set per height). Everything a block
 //! changes is written in one synced write batch, so after a crash at any
 //! point the ledger holds either the whole block or none of it.
@@ -29,8 +30,11 @@
 //! The latest height is kept in memory and advanced only after the cache,
 //! so whoever sees height `h` reads `h`'s state or newer.
 
+mod account_index;
 pub(crate) mod cache;
 mod small_bytes;
+
+pub use account_index::{AccountTx, AccountTxs};
 
 use small_bytes::SmallBytes;
 
@@ -45,7 +49,7 @@ use palisade_runtime::page::Page;
 use palisade_runtime::{Receipt, StateChanges, StateStore, StoreError};
 use palisade_types::{
     decode, decode_with_limit, encode, Block, BlockHeader, ChainId, CommitCertificate,
-    EthTransaction, Hash, Height, SignedTransaction, ValidatorSet, Wire,
+    EthTransaction, EvmAddress, Hash, Height, SignedTransaction, ValidatorSet, Wire,
 };
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
@@ -79,14 +83,32 @@ const CF_COMMITS: &str = "commits";
 const CF_TXS: &str = "txs";
 const CF_STATE: &str = "state";
 const CF_META: &str = "meta";
-const ALL_CFS: [&str; 6] = [
+const CF_ACCOUNT_TXS: &str = "account_txs";
+const ALL_CFS: [&str; 7] = [
     CF_BLOCKS,
     CF_BLOCK_INDEX,
     CF_COMMITS,
     CF_TXS,
     CF_STATE,
     CF_META,
+    CF_ACCOUNT_TXS,
 ];
+/// Everything a decided block writes ([`Ledger::commit_block`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BlockWrite<'a> {
+    pub block: &'a Block,
+    /// The certificate that decided it.
+    pub commit: &'a CommitCertificate,
+    /// One per transaction, in block order.
+    pub receipts: &'a [Receipt],
+    pub state: &'a StateChanges,
+    /// The set that decides the next height.
+    pub next_validators: &'a ValidatorSet,
+    /// The accounts each transaction touched, by index in the block (the
+    /// account index).
+    pub accounts: &'a [(EvmAddress, u32)],
+}
+
 /// Where a committed transaction is: its block's height and its index in
 /// the block.
 pub type TxPosition = (Height, u32);
@@ -107,6 +129,8 @@ const META_BLOOM: &[u8] = b"bloom/";
 /// The first height this ledger kept blooms for (a ledger written before
 /// blooms were kept has none for its earlier blocks).
 const META_BLOOMS_FROM: &[u8] = b"blooms_from";
+/// The first height whose transactions are in `account_txs`.
+const META_ACCOUNTS_FROM: &[u8] = b"accounts_from";
 
 const STATE_PAGE: u8 = b'p';
 const STATE_BLOB: u8 = b'b';
@@ -341,16 +365,42 @@ impl Ledger {
                 }
             }
         }
-        if ledger.meta(META_BLOOMS_FROM)?.is_none() {
-            let from = ledger
-                .stored_latest_height()?
-                .map_or(Ok(Height(1)), |h| h.next())
-                .map_err(|e| corrupt("height", e))?;
-            ledger
-                .db
-                .put_cf(ledger.cf(CF_META)?, META_BLOOMS_FROM, height_key(from))?;
+        // Indexes a ledger written before they existed has only from now on.
+        for marker in [META_BLOOMS_FROM, META_ACCOUNTS_FROM] {
+            if ledger.meta(marker)?.is_none() {
+                let from = ledger
+                    .stored_latest_height()?
+                    .map_or(Ok(Height(1)), |h| h.next())
+                    .map_err(|e| corrupt("height", e))?;
+                ledger
+                    .db
+                    .put_cf(ledger.cf(CF_META)?, marker, height_key(from))?;
+            }
         }
         Ok(ledger)
+    }
+
+    /// Each column family's live SST bytes and memtable bytes, as RocksDB
+    /// reports them (0 where it does not).
+    pub fn disk_usage(&self) -> Vec<(String, u64, u64)> {
+        ALL_CFS
+            .iter()
+            .filter_map(|name| {
+                let cf = self.db.cf_handle(name)?;
+                let prop = |p: &str| {
+                    self.db
+                        .property_int_value_cf(cf, p)
+                        .ok()
+                        .flatten()
+                        .unwrap_or(0)
+                };
+                Some((
+                    name.to_string(),
+                    prop("rocksdb.live-sst-files-size"),
+                    prop("rocksdb.cur-size-all-mem-tables"),
+                ))
+            })
+            .collect()
     }
 
     pub fn dir(&self) -> &Path {
@@ -472,13 +522,17 @@ impl Ledger {
     /// an earlier height, whole blocks only.
     pub fn commit_block(
         &self,
-        block: &Block,
-        commit: &CommitCertificate,
-        receipts: &[Receipt],
-        state: &StateChanges,
-        next_validators: &ValidatorSet,
+        write: BlockWrite<'_>,
         durability: Durability,
     ) -> Result<(), LedgerError> {
+        let BlockWrite {
+            block,
+            commit,
+            receipts,
+            state,
+            next_validators,
+            accounts,
+        } = write;
         let h = block.height();
         let expected = self
             .latest_height()?
@@ -515,6 +569,14 @@ impl Ledger {
         b.put_cf(self.cf(CF_BLOCKS)?, height_key(h), block_bytes);
         b.put_cf(self.cf(CF_BLOCK_INDEX)?, hash.0, height_key(h));
         b.put_cf(self.cf(CF_COMMITS)?, height_key(h), encode(commit));
+        // The previous block's certificate as this block carries it (which
+        // every validator checked): it may hold precommits that reached its
+        // proposer after this node had decided, so it replaces ours.
+        if let Some(last) = &block.last_commit {
+            if last.height.next().ok() == Some(h) {
+                b.put_cf(self.cf(CF_COMMITS)?, height_key(last.height), encode(last));
+            }
+        }
         let txs_cf = self.cf(CF_TXS)?;
         // In key order: RocksDB's memtable inserts neighbouring keys much
         // faster than scattered ones (it reuses the skip-list position).
@@ -536,6 +598,21 @@ impl Ledger {
         by_hash.sort_unstable_by_key(|(hash, _, _)| *hash);
         for (tx_hash, index, r) in &by_hash {
             b.put_cf(txs_cf, tx_hash.0, encode(&(h, *index, *r)));
+        }
+        let mut account_keys: Vec<_> = accounts
+            .iter()
+            .map(|(a, i)| (account_index::key(a, (h, *i)), *i))
+            .collect();
+        account_keys.sort_unstable();
+        account_keys.dedup();
+        let account_cf = self.cf(CF_ACCOUNT_TXS)?;
+        for (k, i) in &account_keys {
+            let r = usize::try_from(*i)
+                .ok()
+                .and_then(|i| receipts.get(i))
+                .ok_or_else(|| corrupt("account index", "position past the block"))?;
+            let eth = *i as usize >= block.txs.len();
+            b.put_cf(account_cf, k, account_index::value(&r.tx_hash, eth));
         }
         self.put_state(&mut b, state)?;
         let meta = self.cf(CF_META)?;

@@ -75,7 +75,7 @@ fn every_setting_has_a_working_variable_and_set_flag() {
             (Kind::List, _) => String::new(),
             // Twice the default: changed, and within every limit's checks.
             (Kind::Number, k) => (default_number(k) * 2).to_string(),
-            (Kind::Bool, _) => "false".into(),
+            (Kind::Bool, k) => (!default_value(k).as_bool().unwrap()).to_string(),
             (Kind::Text, _) => "changed".into(),
         };
         let var = s.env_var();
@@ -106,13 +106,17 @@ fn every_setting_has_a_working_variable_and_set_flag() {
     }
 }
 
-fn default_number(key: &str) -> u64 {
+fn default_value(key: &str) -> toml::Value {
     let t = toml::Table::try_from(NodeConfig::default()).unwrap();
     let mut v = &toml::Value::Table(t);
     for part in key.split('.') {
         v = &v[part];
     }
-    u64::try_from(v.as_integer().unwrap()).unwrap()
+    v.clone()
+}
+
+fn default_number(key: &str) -> u64 {
+    u64::try_from(default_value(key).as_integer().unwrap()).unwrap()
 }
 
 #[test]

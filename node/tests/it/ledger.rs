@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use palisade_node::ledger::{Durability, Ledger, LedgerError, SCHEMA_VERSION};
+use palisade_node::ledger::{BlockWrite, Durability, Ledger, LedgerError, SCHEMA_VERSION};
 use palisade_runtime::{
     get_with_proof, initial_state, smt, ChainParams, InitialState, Runtime, Signatures, StateStore,
     ValidatorInfo,
@@ -127,11 +127,14 @@ fn commit_action(
     )
     .unwrap();
     l.commit_block(
-        &block,
-        &commit,
-        &out.receipts,
-        &out.changes,
-        &set,
+        BlockWrite {
+            block: &block,
+            commit: &commit,
+            receipts: &out.receipts,
+            state: &out.changes,
+            next_validators: &set,
+            accounts: &palisade_node::app::tx_parties(&block, &[], &out.receipts),
+        },
         durability,
     )
     .unwrap();
@@ -342,6 +345,80 @@ fn blocks_with_logs_keep_their_bloom_and_older_blocks_read_as_full() {
 }
 
 #[test]
+fn the_account_index_lists_each_accounts_transactions_newest_first() {
+    use palisade_runtime::evm::evm_address;
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let genesis = initial_state(&f.init).unwrap();
+    let bob = Keypair::from_seed([2; 32]).address();
+    let carol = Keypair::from_seed([3; 32]).address();
+    let mut hashes = Vec::new();
+    {
+        let l = Ledger::open(dir.path()).unwrap();
+        l.init_genesis(&f.chain, f.genesis_hash, &genesis, &set_of(&f))
+            .unwrap();
+        let mut prev = f.genesis_hash;
+        for to in [bob, carol, bob] {
+            let (b, h) = commit_action(
+                &l,
+                &f,
+                prev,
+                Action::Transfer { to, amount: 1 },
+                Durability::Synced,
+            );
+            hashes.push(b.txs[0].hash());
+            prev = h;
+        }
+        let alice = evm_address(&f.alice.address());
+        let all = l.account_txs(&alice, None, 10).unwrap();
+        let got: Vec<_> = all
+            .txs
+            .iter()
+            .map(|t| (t.position, t.hash, t.eth))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ((Height(3), 0), hashes[2], false),
+                ((Height(2), 0), hashes[1], false),
+                ((Height(1), 0), hashes[0], false),
+            ]
+        );
+        assert_eq!(all.next, None);
+        let bobs = l.account_txs(&evm_address(&bob), None, 1).unwrap();
+        assert_eq!(bobs.txs.len(), 1);
+        assert_eq!(bobs.txs[0].hash, hashes[2]);
+        assert_eq!(bobs.next, Some((Height(3), 0)));
+        let older = l.account_txs(&evm_address(&bob), bobs.next, 1).unwrap();
+        assert_eq!(older.txs[0].hash, hashes[0]);
+        assert_eq!(older.next, None, "the last page");
+        assert_eq!(
+            l.account_txs(&evm_address(&bob), Some((Height(1), 0)), 5)
+                .unwrap()
+                .txs,
+            vec![]
+        );
+        let carols = l.account_txs(&evm_address(&carol), None, 10).unwrap();
+        assert_eq!(carols.txs.len(), 1);
+        // A neighbouring address's entries never leak into the listing.
+        let mut near = evm_address(&carol);
+        near.0[19] ^= 1;
+        assert!(l.account_txs(&near, None, 10).unwrap().txs.is_empty());
+        assert_eq!(l.account_index_from().unwrap(), Height(1));
+    }
+    // A ledger written before the index: it indexes from the next block.
+    {
+        let opts = rocksdb::Options::default();
+        let cfs = rocksdb::DB::list_cf(&opts, dir.path().join("db")).unwrap();
+        let db = rocksdb::DB::open_cf(&opts, dir.path().join("db"), cfs).unwrap();
+        db.delete_cf(db.cf_handle("meta").unwrap(), b"accounts_from")
+            .unwrap();
+    }
+    let l = Ledger::open(dir.path()).unwrap();
+    assert_eq!(l.account_index_from().unwrap(), Height(4));
+}
+
+#[test]
 fn a_second_process_cannot_open_the_data_dir() {
     let dir = tempfile::tempdir().unwrap();
     let _first = Ledger::open(dir.path()).unwrap();
@@ -386,11 +463,14 @@ fn only_the_next_height_with_its_own_commit_is_accepted() {
     // Committing height 1 again.
     let e = l
         .commit_block(
-            &block,
-            &commit,
-            &[],
-            &Default::default(),
-            &set_of(&f),
+            BlockWrite {
+                block: &block,
+                commit: &commit,
+                receipts: &[],
+                state: &Default::default(),
+                next_validators: &set_of(&f),
+                accounts: &[],
+            },
             Durability::Synced,
         )
         .unwrap_err();
