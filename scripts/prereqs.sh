@@ -58,8 +58,14 @@ prereqs() {
     # tests/eth: the Ethereum client libraries; tests/explorer:
     # playwright-core (it drives the system's Chromium, never downloads one);
     # explorer: the explorer's build toolchain.
+    # Vite 7 (the explorer's build) needs Node.js 20.19 or newer; Debian
+    # 12's own nodejs package is 18.
+    if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+        echo "error: Node.js $(node -v) is too old: the explorer's build needs 20.19 or newer (install Node.js 20 or 22, e.g. from NodeSource)" >&2
+        return 1
+    fi
     for npm_dir in tests/eth tests/explorer explorer; do
-        prereqs_npm_ci "$root/$npm_dir" || return 1
+        prereqs_npm_ci "$root" "$npm_dir" || return 1
     done
     # The same for the Python clients (web3.py, eth-account): a virtual
     # environment in tests/py/.venv (the system python3 may refuse pip,
@@ -79,13 +85,14 @@ prereqs() {
     fi
 }
 
-# `npm ci` in $1 unless its node_modules already holds exactly its lockfile.
+# `npm ci` in $1/$2 unless its node_modules already holds exactly its
+# lockfile.
 prereqs_npm_ci() {
-    local dir="$1"
+    local dir="$1/$2"
     if cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-lock.json" 2>/dev/null; then
         return 0
     fi
-    echo "== npm ci (${dir##*/})" >&2
+    echo "== npm ci ($2)" >&2
     (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >&2 &&
         cp package-lock.json node_modules/.installed-lock.json) || {
         echo "error: npm ci in $dir failed (the tests need its packages)" >&2

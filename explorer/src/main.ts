@@ -1,6 +1,6 @@
 import './style.css';
 import { el, replace, append } from './dom';
-import { normalizeEndpoint, resolveEndpoint, Rpc, saveEndpoint, type Head } from './rpc';
+import { normalizeEndpoint, pageOrigin, resolveEndpoint, Rpc, saveEndpoint, type Head } from './rpc';
 import type { Ctx } from './ctx';
 import { errorBox, notFound } from './ui';
 import { renderDashboard } from './pages/dashboard';
@@ -110,6 +110,15 @@ const header = el(
     ),
     endpointForm,
   ),
+  // Data from anywhere but the node that served the page is said so, in
+  // every view: a link with ?rpc= could point it at a made-up chain.
+  endpoint.url && pageOrigin() && endpoint.url !== pageOrigin()
+    ? el(
+        'div',
+        { class: 'notice warn', 'data-testid': 'foreign-endpoint' },
+        `Showing data from ${endpoint.url}, not from the node that served this page.`,
+      )
+    : null,
 );
 
 const main = el('main', { id: 'main' });

@@ -39,23 +39,21 @@ export function normalizeEndpoint(raw: string): string | null {
   return url.pathname === '/' ? s.replace(/\/$/, '') : s;
 }
 
-function pageOrigin(): string | null {
+export function pageOrigin(): string | null {
   const o = location.origin;
   return o && o !== 'null' && /^https?:/.test(o) ? o : null;
 }
 
 /**
- * The endpoint: `?rpc=` (then remembered), else the remembered one, else the
+ * The endpoint: `?rpc=` (for this page load only: a link must not be able
+ * to repoint later visits), else the one saved with "change", else the
  * page's own origin. Null when there is none (a page opened from a file).
  */
 export function resolveEndpoint(): { url: string | null; source: 'query' | 'saved' | 'origin' | 'none' } {
   const q = new URLSearchParams(location.search).get('rpc');
   if (q !== null) {
     const n = normalizeEndpoint(q);
-    if (n) {
-      saveEndpoint(n);
-      return { url: n, source: 'query' };
-    }
+    if (n) return { url: n, source: 'query' };
   }
   let saved: string | null = null;
   try {

@@ -122,16 +122,37 @@ pub struct App {
     verified: RecentlyVerified,
     /// Ethereum transactions decoded and their senders recovered.
     eth_senders: EthSenders,
+    /// Whether blocks record who their transactions touched
+    /// (`ledger.account_index`).
+    account_index: bool,
 }
 
 impl App {
+    /// An app over `ledger`, recording who each transaction touched if the
+    /// ledger keeps the account index ([`Ledger::keep_account_index`]).
     pub fn new(rt: Runtime, ledger: Arc<Ledger>, genesis_hash: Hash) -> App {
+        let account_index = matches!(ledger.account_index_from(), Ok(Some(_)));
         App {
             rt,
             ledger,
             genesis_hash,
             verified: RecentlyVerified::new(),
             eth_senders: EthSenders::new(),
+            account_index,
+        }
+    }
+
+    /// [`tx_parties`], or nothing when the ledger keeps no account index.
+    fn parties(
+        &self,
+        block: &Block,
+        eth_inputs: &[EthTxInput],
+        receipts: &[palisade_runtime::Receipt],
+    ) -> Vec<(EvmAddress, u32)> {
+        if self.account_index {
+            tx_parties(block, eth_inputs, receipts)
+        } else {
+            Vec::new()
         }
     }
 
@@ -377,7 +398,7 @@ impl App {
                 .map_err(|n| AppError::Missing(format!("room for {n} txs")))?,
             last_commit,
         };
-        let parties = tx_parties(&block, &eth_inputs, &outcome.receipts);
+        let parties = self.parties(&block, &eth_inputs, &outcome.receipts);
         Ok(Executed {
             block: Arc::new(block),
             outcome,
@@ -518,7 +539,7 @@ impl App {
             outcome.next_validator_set.hash(),
             hd.next_validators_hash,
         )?;
-        let parties = tx_parties(&block, &eth_inputs, &outcome.receipts);
+        let parties = self.parties(&block, &eth_inputs, &outcome.receipts);
         Ok(Executed {
             block,
             outcome,

@@ -549,10 +549,14 @@ impl Driver {
                 let t = Instant::now();
                 self.app.commit(&executed, &commit, durability)?;
                 self.observe("commit", t);
-                match self.app.ledger().validators(height) {
-                    Ok(Some(set)) => self.late.decided(commit.clone(), set),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(%height, error = %e, "validator set unreadable"),
+                // Late precommits matter to our next proposal; a synced
+                // block's height is long past (and sync commits in bulk).
+                if !self.from_sync {
+                    match self.app.ledger().validators(height) {
+                        Ok(Some(set)) => self.late.decided(commit.clone(), set),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(%height, error = %e, "validator set unreadable"),
+                    }
                 }
                 let txs: &[palisade_types::SignedTransaction] = &block.txs;
                 // Announced as soon as it is durable: clients waiting for
@@ -621,9 +625,13 @@ impl Driver {
                     ) {
                         tracing::error!(error = %e, "Ethereum mempool update failed");
                     }
+                    let waits = pool.take_waits();
                     if let Some(m) = &self.metrics {
                         m.mempool_txs.set(gauge_value(pool.len() as u64));
                         m.mempool_bytes.set(gauge_value(pool.bytes() as u64));
+                        for w in waits {
+                            m.tx_latency.observe(w.as_secs_f64());
+                        }
                     }
                 }
                 self.observe("mempool_update", t);

@@ -22,6 +22,8 @@ struct Entry {
     seq: u64,
     /// The height it was admitted for.
     added: Height,
+    /// When this node admitted it.
+    since: std::time::Instant,
 }
 
 /// The pool. Not thread-safe by itself; the node wraps it in a lock.
@@ -32,6 +34,9 @@ pub struct EthPool {
     by_sender: BTreeMap<EvmAddress, BTreeMap<u64, Hash>>,
     bytes: usize,
     seq: u64,
+    /// How long each transaction committed since the last
+    /// [`EthPool::take_waits`] was in the pool.
+    waits: Vec<std::time::Duration>,
 }
 
 impl EthPool {
@@ -44,6 +49,11 @@ impl EthPool {
 
     pub fn len(&self) -> usize {
         self.by_hash.len()
+    }
+
+    /// How long each transaction committed since the last call waited here.
+    pub fn take_waits(&mut self) -> Vec<std::time::Duration> {
+        std::mem::take(&mut self.waits)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -137,6 +147,7 @@ impl EthPool {
                 input,
                 seq: self.seq,
                 added,
+                since: std::time::Instant::now(),
             },
         );
         Ok(hash)
@@ -222,6 +233,7 @@ impl EthPool {
         for h in included {
             if let Some(e) = self.by_hash.get(h) {
                 senders.push(e.input.sender);
+                self.waits.push(e.since.elapsed());
             }
             self.remove(h);
         }

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use palisade_runtime::{NonceRule, Runtime, Signatures, StateStore, StoreError, TxError};
 use palisade_types::{Action, Address, Hash, Height, SignedTransaction};
@@ -73,6 +74,8 @@ struct Entry {
     /// Checked against one committed state with no commit running: only
     /// blocks' writes can invalidate it.
     clean: bool,
+    /// When this node admitted it (for `palisade_tx_commit_latency_seconds`).
+    since: Instant,
 }
 
 /// A transaction that passed the runtime's checks against the committed
@@ -109,6 +112,9 @@ pub struct Mempool {
     /// Pending Ethereum transactions, in a pool of their own (EVM nonces,
     /// 20-byte senders).
     pub eth: EthPool,
+    /// How long each transaction committed since the last
+    /// [`Mempool::take_waits`] was in the pool.
+    waits: Vec<Duration>,
 }
 
 impl Mempool {
@@ -122,6 +128,15 @@ impl Mempool {
 
     pub fn len(&self) -> usize {
         self.by_hash.len()
+    }
+
+    /// How long each transaction committed since the last call (native and
+    /// Ethereum) waited here from admission to the commit of its block;
+    /// transactions this node never had are not in it.
+    pub fn take_waits(&mut self) -> Vec<Duration> {
+        let mut w = std::mem::take(&mut self.waits);
+        w.append(&mut self.eth.take_waits());
+        w
     }
 
     pub fn is_empty(&self) -> bool {
@@ -251,6 +266,7 @@ impl Mempool {
                 seq: self.seq,
                 added: next_height,
                 clean,
+                since: Instant::now(),
             },
         );
         Ok(hash)
@@ -393,7 +409,9 @@ impl Mempool {
         for (i, tx) in included.iter().enumerate() {
             self.written.insert(tx.tx.signer);
             let hash = hashes.get(i).copied().unwrap_or_else(|| tx.hash());
-            self.remove(&hash);
+            if let Some(e) = self.remove(&hash) {
+                self.waits.push(e.since.elapsed());
+            }
         }
         let mut everything = false;
         for key in written {

@@ -21,14 +21,13 @@ pub type DiskUsage = Arc<dyn Fn() -> Vec<(String, u64, u64)> + Send + Sync>;
 /// Every reason peer traffic is dropped for (`palisade_p2p_dropped_total`),
 /// exported at 0 from the start so a rate over them works before the
 /// first drop.
-pub const DROP_REASONS: [&str; 7] = [
+pub const DROP_REASONS: [&str; 6] = [
     "consensus_rate",
     "consensus_bytes",
     "txs_rate",
     "txs_bytes",
     "sync_rate",
     "queue_full",
-    "sync_unexpected",
 ];
 
 /// Every reason a peer is penalized for (`palisade_p2p_penalties_total`),
@@ -73,6 +72,8 @@ pub struct Metrics {
     pub block_steps: StepHistograms,
     /// Heights decided in a round above 0 (a proposer was down or slow).
     pub late_rounds: Counter,
+    /// Admission into this node's mempool to the commit of the block.
+    pub tx_latency: Histogram,
     disk: DiskWatch,
 }
 
@@ -119,6 +120,9 @@ impl Metrics {
             p2p_penalties: Family::default(),
             block_steps: Family::new_with_constructor(step_histogram),
             late_rounds: Counter::default(),
+            tx_latency: Histogram::new([
+                0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0,
+            ]),
             disk: DiskWatch::default(),
             registry: Registry::default(),
         };
@@ -205,7 +209,7 @@ impl Metrics {
         );
         registry.register(
             "p2p_dropped",
-            "Peer messages dropped unprocessed, by reason: consensus_rate, consensus_bytes, txs_rate, txs_bytes, sync_rate (over the peer's rate limit), queue_full (the node is behind), sync_unexpected (a sync answer other than the one asked for)",
+            "Peer messages dropped unprocessed, by reason: consensus_rate, consensus_bytes, txs_rate, txs_bytes, sync_rate (over the peer's rate limit), queue_full (the node is behind)",
             m.p2p_dropped.clone(),
         );
         registry.register(
@@ -222,6 +226,11 @@ impl Metrics {
             "late_rounds",
             "Heights decided in a round above 0 (the round-0 proposer was down, slow or refused)",
             m.late_rounds.clone(),
+        );
+        registry.register(
+            "tx_commit_latency_seconds",
+            "Time from a transaction's admission into this node's mempool (by RPC or gossip) to the commit of its block",
+            m.tx_latency.clone(),
         );
         Metrics { registry, ..m }
     }

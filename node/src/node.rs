@@ -437,6 +437,7 @@ impl Node {
             &genesis.initial_state()?,
             &genesis.validator_set()?,
         )?;
+        ledger.keep_account_index(cfg.ledger.account_index)?;
         let latest = ledger.latest_height()?;
         let app = Arc::new(App::new(
             Runtime::new(genesis.chain_id.clone()),

@@ -201,12 +201,15 @@ impl NodeBackend for Backend {
         account: &EvmAddress,
         before: Option<TxLocation>,
         limit: usize,
-    ) -> Result<AccountTxPage, BackendError> {
+    ) -> Result<Option<AccountTxPage>, BackendError> {
         let ledger = self.ctx.app.ledger();
+        let Some(indexed_from) = ledger.account_index_from().map_err(err)? else {
+            return Ok(None);
+        };
         let page = ledger
             .account_txs(account, before.map(|l| (l.height, l.index)), limit)
             .map_err(err)?;
-        Ok(AccountTxPage {
+        Ok(Some(AccountTxPage {
             txs: page
                 .txs
                 .into_iter()
@@ -218,8 +221,8 @@ impl NodeBackend for Backend {
             next: page
                 .next
                 .map(|(height, index)| TxLocation { height, index }),
-            indexed_from: ledger.account_index_from().map_err(err)?,
-        })
+            indexed_from,
+        }))
     }
 
     fn genesis(&self) -> serde_json::Value {

@@ -141,11 +141,16 @@ pub fn watch(a: StatusArgs) -> Result<()> {
     let url = a.client.rpc.clone();
     let output = a.client.output;
     let tty = std::io::stdout().is_terminal() && output == Output::Text;
+    // A node that does not answer must not hold the watch (or Ctrl-C) for
+    // long: each reading gets at most this long.
+    let patience = Duration::from_millis(a.interval_ms.max(5_000));
     runtime()?.block_on(async move {
         let c = client(&url)?;
         let mut prev: Option<(Instant, u64)> = None;
         let mut n = 0u64;
         let mut tick = tokio::time::interval(Duration::from_millis(a.interval_ms));
+        // After a slow reading, the next comes an interval later, not in a burst.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stop = tokio::signal::ctrl_c();
         tokio::pin!(stop);
         loop {
@@ -160,7 +165,13 @@ pub fn watch(a: StatusArgs) -> Result<()> {
                 anyhow::Ok((status, health, pool))
             };
             let now = Instant::now();
-            let text = match read.await {
+            let read = tokio::select! {
+                _ = &mut stop => break,
+                r = tokio::time::timeout(patience, read) => r.unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!("{url}: no answer in {} ms", patience.as_millis()))
+                }),
+            };
+            let text = match read {
                 Ok((status, health, pool)) => {
                     let s = sample(&status, &health, &pool, prev.as_ref(), now);
                     prev = Some((now, status.latest_height));

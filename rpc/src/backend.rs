@@ -67,13 +67,14 @@ pub trait NodeBackend: Send + Sync + 'static {
     /// this node decided), else this node's own.
     fn commit(&self, height: Height) -> Result<Option<CommitCertificate>, BackendError>;
     /// Transactions that touched `account` (by its EVM address), newest
-    /// first, older than `before` when given.
+    /// first, older than `before` when given; `None` when the node keeps
+    /// no account index.
     fn account_txs(
         &self,
         account: &EvmAddress,
         before: Option<TxLocation>,
         limit: usize,
-    ) -> Result<AccountTxPage, BackendError>;
+    ) -> Result<Option<AccountTxPage>, BackendError>;
     /// The genesis file as JSON.
     fn genesis(&self) -> serde_json::Value;
     /// Admits several transactions, checking their signatures as one batch;

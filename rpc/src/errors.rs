@@ -59,6 +59,8 @@ pub const TIMEOUT: i32 = -32041;
 pub const HEIGHT_UNAVAILABLE: i32 = -32042;
 /// An `eth_getLogs` query spans too many blocks or selects too many logs.
 pub const TOO_MANY_RESULTS: i32 = -32043;
+/// The node keeps no account index (`ledger.account_index = false`).
+pub const NOT_INDEXED: i32 = -32044;
 
 /// The Ethereum methods' code for a call or gas estimate that reverted,
 /// as Ethereum nodes answer it (`data`: the revert data).
@@ -76,6 +78,7 @@ pub const PALISADE: &[i32] = &[
     TIMEOUT,
     HEIGHT_UNAVAILABLE,
     TOO_MANY_RESULTS,
+    NOT_INDEXED,
 ];
 
 /// Every code this server sends: the specification's, jsonrpsee's and
@@ -98,6 +101,7 @@ pub const ALL: &[i32] = &[
     TIMEOUT,
     HEIGHT_UNAVAILABLE,
     TOO_MANY_RESULTS,
+    NOT_INDEXED,
     EXECUTION_REVERTED,
     EXECUTION_FAILED,
 ];

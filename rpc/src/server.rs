@@ -134,14 +134,18 @@ pub async fn serve(
         .set_id_provider(crate::subscription_id::HexIdProvider)
         .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
         .build();
-    // Outermost first: refuse other sites' pages, serve the explorer's
-    // pages (when the node serves its own pages), answer GET /health, then
+    // Outermost first: serve the explorer's pages (when the node serves its
+    // own pages), refuse other sites' pages, answer GET /health, then
     // bodies jsonrpsee would misclassify; RPC middleware: every call's
     // params, batched or not, HTTP or WebSocket.
     let explorer = origins.own_pages();
     let http = tower::ServiceBuilder::new()
-        .layer(OriginLayer::new(origins))
+        // The explorer's files are public and need no origin check (a
+        // browser sends `Origin` for module scripts): opened at a name the
+        // node does not allow, the page still loads and says its calls are
+        // refused, instead of staying blank.
         .option_layer(explorer.then_some(crate::explorer::ExplorerLayer))
+        .layer(OriginLayer::new(origins))
         .layer(HealthLayer::new(backend))
         .layer(RequestCheckLayer::new(limits.max_request_bytes));
     let services = Server::builder()

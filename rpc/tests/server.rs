@@ -113,8 +113,8 @@ impl NodeBackend for Mock {
         _: &palisade_types::EvmAddress,
         _: Option<TxLocation>,
         _: usize,
-    ) -> Result<palisade_rpc::backend::AccountTxPage, BackendError> {
-        Ok(Default::default())
+    ) -> Result<Option<palisade_rpc::backend::AccountTxPage>, BackendError> {
+        Ok(None)
     }
     fn genesis(&self) -> Value {
         Value::Null

@@ -477,6 +477,17 @@ impl Devnet {
             .unwrap_or(0)
     }
 
+    /// A height every one of `nodes` has committed (the lowest they
+    /// report; 0 if one does not answer): while the chain runs, the top
+    /// height may be one some node has not committed yet.
+    pub fn common_height(&self, nodes: &[usize]) -> u64 {
+        nodes
+            .iter()
+            .map(|i| self.height(*i).unwrap_or(0))
+            .min()
+            .unwrap_or(0)
+    }
+
     /// The top height of `nodes` once it has not moved for `quiet` (at
     /// most `timeout`: then whatever it is).
     pub fn settled_height(&self, nodes: &[usize], quiet: Duration, timeout: Duration) -> u64 {

@@ -35,7 +35,27 @@ pub struct NodeConfig {
     pub rpc: RpcConfig,
     pub metrics: MetricsConfig,
     pub mempool: MempoolSettings,
+    pub ledger: LedgerSettings,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerSettings {
+    /// Keep an index of which transactions touched each account
+    /// (`account_getTransactions`, the explorer's account pages): two or
+    /// three small records per transaction in each block's write. Turned
+    /// off, the node answers those calls with -32044; turned on again, it
+    /// indexes from the next block.
+    pub account_index: bool,
+}
+
+impl Default for LedgerSettings {
+    fn default() -> Self {
+        LedgerSettings {
+            account_index: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +142,7 @@ impl Default for NodeConfig {
             rpc: RpcConfig::default(),
             metrics: MetricsConfig::default(),
             mempool: MempoolSettings::default(),
+            ledger: LedgerSettings::default(),
             log: LogConfig::default(),
         }
     }

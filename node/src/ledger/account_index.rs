@@ -69,8 +69,11 @@ impl Ledger {
             // Past every key of this account.
             None => key(account, (Height(u64::MAX), u32::MAX)).to_vec(),
         };
+        // Entries before the first indexed height are left over from before
+        // the index was turned off: the list has a gap there, so it stops.
+        let from = self.account_index_from()?.unwrap_or(Height(u64::MAX));
         let mut opts = ReadOptions::default();
-        opts.set_iterate_lower_bound(account.0.to_vec());
+        opts.set_iterate_lower_bound(key(account, (from, 0)).to_vec());
         opts.set_iterate_upper_bound(upper.clone());
         let cf = self.cf(CF_ACCOUNT_TXS)?;
         let mode = IteratorMode::From(&upper, Direction::Reverse);
@@ -103,16 +106,36 @@ impl Ledger {
         Ok(AccountTxs { txs, next })
     }
 
-    /// The first height whose transactions are in the account index (a
-    /// ledger written before the index was kept has none before it).
-    pub fn account_index_from(&self) -> Result<Height, LedgerError> {
-        match self.meta(super::META_ACCOUNTS_FROM)? {
-            Some(v) => Ok(Height(
+    /// The first height whose transactions are in the account index, from
+    /// which it has every block; `None` while the node keeps no index.
+    pub fn account_index_from(&self) -> Result<Option<Height>, LedgerError> {
+        self.meta(super::META_ACCOUNTS_FROM)?
+            .map(|v| {
                 <[u8; 8]>::try_from(v.as_slice())
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| corrupt("accounts_from", "not 8 bytes"))?,
-            )),
-            None => Ok(Height(1)),
+                    .map(|b| Height(u64::from_be_bytes(b)))
+                    .map_err(|_| corrupt("accounts_from", "not 8 bytes"))
+            })
+            .transpose()
+    }
+
+    /// Keeps the account index (from the next block on, if it was not
+    /// kept) or stops keeping it (`ledger.account_index`). Turned off and
+    /// on again, it starts afresh at the next block: the blocks in between
+    /// were never indexed.
+    pub fn keep_account_index(&self, on: bool) -> Result<(), LedgerError> {
+        let meta = self.cf(super::CF_META)?;
+        match (on, self.account_index_from()?) {
+            (true, None) => {
+                let from = self
+                    .stored_latest_height()?
+                    .map_or(Ok(Height(1)), |h| h.next())
+                    .map_err(|e| corrupt("height", e))?;
+                self.db
+                    .put_cf(meta, super::META_ACCOUNTS_FROM, super::height_key(from))?;
+            }
+            (false, Some(_)) => self.db.delete_cf(meta, super::META_ACCOUNTS_FROM)?,
+            _ => {}
         }
+        Ok(())
     }
 }

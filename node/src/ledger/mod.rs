@@ -131,6 +131,10 @@ const META_BLOOM: &[u8] = b"bloom/";
 const META_BLOOMS_FROM: &[u8] = b"blooms_from";
 /// The first height whose transactions are in `account_txs`.
 const META_ACCOUNTS_FROM: &[u8] = b"accounts_from";
+/// Each block's header on its own, `header/` ‖ height: reading a header
+/// (proposals, validation, the explorer's activity view) must not read the
+/// whole block, which may be megabytes.
+const META_HEADER: &[u8] = b"header/";
 
 const STATE_PAGE: u8 = b'p';
 const STATE_BLOB: u8 = b'b';
@@ -365,17 +369,17 @@ impl Ledger {
                 }
             }
         }
-        // Indexes a ledger written before they existed has only from now on.
-        for marker in [META_BLOOMS_FROM, META_ACCOUNTS_FROM] {
-            if ledger.meta(marker)?.is_none() {
-                let from = ledger
-                    .stored_latest_height()?
-                    .map_or(Ok(Height(1)), |h| h.next())
-                    .map_err(|e| corrupt("height", e))?;
-                ledger
-                    .db
-                    .put_cf(ledger.cf(CF_META)?, marker, height_key(from))?;
-            }
+        // A ledger written before blooms were kept has them only from now
+        // on. (The account index is kept or not as the node's settings say:
+        // `keep_account_index`.)
+        if ledger.meta(META_BLOOMS_FROM)?.is_none() {
+            let from = ledger
+                .stored_latest_height()?
+                .map_or(Ok(Height(1)), |h| h.next())
+                .map_err(|e| corrupt("height", e))?;
+            ledger
+                .db
+                .put_cf(ledger.cf(CF_META)?, META_BLOOMS_FROM, height_key(from))?;
         }
         Ok(ledger)
     }
@@ -566,6 +570,11 @@ impl Ledger {
                 + state.blobs.values().map(Vec::len).sum::<usize>()
                 + 4096,
         );
+        b.put_cf(
+            self.cf(CF_META)?,
+            [META_HEADER, &height_key(h)].concat(),
+            encode(&block.header),
+        );
         b.put_cf(self.cf(CF_BLOCKS)?, height_key(h), block_bytes);
         b.put_cf(self.cf(CF_BLOCK_INDEX)?, hash.0, height_key(h));
         b.put_cf(self.cf(CF_COMMITS)?, height_key(h), encode(commit));
@@ -573,7 +582,8 @@ impl Ledger {
         // every validator checked): it may hold precommits that reached its
         // proposer after this node had decided, so it replaces ours.
         if let Some(last) = &block.last_commit {
-            if last.height.next().ok() == Some(h) {
+            if last.height.next().ok() == Some(h) && last.block_hash == block.header.last_block_hash
+            {
                 b.put_cf(self.cf(CF_COMMITS)?, height_key(last.height), encode(last));
             }
         }
@@ -759,6 +769,16 @@ impl Ledger {
     /// block is hundreds of kilobytes, and each proposal and validation
     /// needs only the previous block's hash and time.
     pub fn block_header(&self, h: Height) -> Result<Option<BlockHeader>, LedgerError> {
+        let meta = self.cf(CF_META)?;
+        if let Some(bytes) = self
+            .db
+            .get_pinned_cf(meta, [META_HEADER, &height_key(h)].concat())?
+        {
+            return decode::<BlockHeader>(&bytes)
+                .map(Some)
+                .map_err(|e| corrupt("block header", e));
+        }
+        // A block committed before headers were kept apart.
         match self.db.get_pinned_cf(self.cf(CF_BLOCKS)?, height_key(h))? {
             None => Ok(None),
             Some(bytes) => {

@@ -357,6 +357,8 @@ fn the_account_index_lists_each_accounts_transactions_newest_first() {
         let l = Ledger::open(dir.path()).unwrap();
         l.init_genesis(&f.chain, f.genesis_hash, &genesis, &set_of(&f))
             .unwrap();
+        assert_eq!(l.account_index_from().unwrap(), None, "off until asked");
+        l.keep_account_index(true).unwrap();
         let mut prev = f.genesis_hash;
         for to in [bob, carol, bob] {
             let (b, h) = commit_action(
@@ -404,18 +406,19 @@ fn the_account_index_lists_each_accounts_transactions_newest_first() {
         let mut near = evm_address(&carol);
         near.0[19] ^= 1;
         assert!(l.account_txs(&near, None, 10).unwrap().txs.is_empty());
-        assert_eq!(l.account_index_from().unwrap(), Height(1));
+        assert_eq!(l.account_index_from().unwrap(), Some(Height(1)));
+        // Turned off: nothing is listed (the entries stay on disk).
+        l.keep_account_index(false).unwrap();
+        assert_eq!(l.account_index_from().unwrap(), None);
+        assert!(l.account_txs(&alice, None, 10).unwrap().txs.is_empty());
     }
-    // A ledger written before the index: it indexes from the next block.
-    {
-        let opts = rocksdb::Options::default();
-        let cfs = rocksdb::DB::list_cf(&opts, dir.path().join("db")).unwrap();
-        let db = rocksdb::DB::open_cf(&opts, dir.path().join("db"), cfs).unwrap();
-        db.delete_cf(db.cf_handle("meta").unwrap(), b"accounts_from")
-            .unwrap();
-    }
+    // Turned on again (or a ledger written before the index): it indexes
+    // from the next block, and the blocks it missed are not listed.
     let l = Ledger::open(dir.path()).unwrap();
-    assert_eq!(l.account_index_from().unwrap(), Height(4));
+    l.keep_account_index(true).unwrap();
+    assert_eq!(l.account_index_from().unwrap(), Some(Height(4)));
+    let alice = evm_address(&f.alice.address());
+    assert!(l.account_txs(&alice, None, 10).unwrap().txs.is_empty());
 }
 
 #[test]

@@ -20,6 +20,9 @@ const DEFAULT_PAGE: u32 = 25;
 const MAX_PAGE: u32 = 100;
 const DEFAULT_WINDOW: u32 = 100;
 const MAX_WINDOW: u32 = 1_000;
+/// Heights times validators one call may look at: a window of 1,000 over
+/// 100 validators, or 100 heights of 1,000 (the answer stays a few MiB).
+const MAX_CELLS: u64 = 100_000;
 const MISSED_LISTED: usize = 50;
 
 pub struct ExploreImpl {
@@ -95,7 +98,13 @@ fn account_txs(
     });
     let page = backend
         .account_txs(&account, before, limit as usize)
-        .map_err(backend_err)?;
+        .map_err(backend_err)?
+        .ok_or_else(|| {
+            crate::errors::error(
+                crate::errors::NOT_INDEXED,
+                "this node keeps no account index (its ledger.account_index is false)",
+            )
+        })?;
     Ok(AccountTxsResponse {
         account,
         transactions: page
@@ -152,28 +161,49 @@ fn activity(backend: &dyn NodeBackend, window: u32) -> RpcResult<ActivityRespons
         )));
     }
     let latest = backend.latest_height().map_err(backend_err)?;
+    let latest_set = backend.validators(latest).map_err(backend_err)?;
+    let set_len = latest_set.as_ref().map_or(1, |s| s.validators().len()) as u64;
+    if u64::from(window) * set_len > MAX_CELLS {
+        return Err(invalid_params(format!(
+            "window {window} over {set_len} validators is more than {MAX_CELLS} heights × validators; ask for at most {}",
+            MAX_CELLS / set_len.max(1)
+        )));
+    }
     let to = latest.get();
     let from = to.saturating_sub(u64::from(window) - 1).max(1);
     let mut tally: BTreeMap<PublicKey, ValidatorActivity> = BTreeMap::new();
     let mut heights = Vec::new();
+    // Consecutive heights mostly share one set: read it again only when a
+    // header names another.
+    let mut set: Option<(Hash, palisade_types::ValidatorSet)> = None;
     for h in (from..=to).rev() {
         let height = Height(h);
-        let (Some(header), Some(commit), Some(set)) = (
+        let (Some(header), Some(commit)) = (
             backend.block_header(height).map_err(backend_err)?,
             backend.commit(height).map_err(backend_err)?,
-            backend.validators(height).map_err(backend_err)?,
         ) else {
             // Not kept (or not yet written): the window ends here.
             break;
         };
+        if set.as_ref().map(|(h, _)| *h) != Some(header.validators_hash) {
+            set = backend
+                .validators(height)
+                .map_err(backend_err)?
+                .map(|s| (s.hash(), s));
+        }
+        let Some((_, set)) = &set else {
+            break;
+        };
         let signers: Vec<PublicKey> = commit.signatures().iter().map(|s| s.validator).collect();
+        // Sorted by key (a certificate's canonical order): a binary search
+        // per validator.
         tally_of(&mut tally, header.proposer).proposed += 1;
         // The latest height's certificate may still gain late precommits
         // (the next block carries them): a missing one there is no miss yet.
         let final_certificate = h < to;
         for v in set.validators() {
             let t = tally_of(&mut tally, v.public_key);
-            if signers.contains(&v.public_key) {
+            if signers.binary_search(&v.public_key).is_ok() {
                 t.signed += 1;
             } else if final_certificate {
                 t.missed += 1;
@@ -190,7 +220,7 @@ fn activity(backend: &dyn NodeBackend, window: u32) -> RpcResult<ActivityRespons
             final_certificate,
         });
     }
-    if let Some(set) = backend.validators(latest).map_err(backend_err)? {
+    if let Some(set) = latest_set {
         for v in set.validators() {
             tally_of(&mut tally, v.public_key).power = v.power;
         }

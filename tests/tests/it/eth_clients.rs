@@ -124,11 +124,7 @@ fn ethers_on_a_four_validator_devnet() {
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 2, std::time::Duration::from_secs(60));
     let token = check_send(&net.rpc_addr(1));
-    let h = net.settled_height(
-        &[0, 1, 2, 3],
-        std::time::Duration::from_millis(500),
-        std::time::Duration::from_secs(30),
-    );
+    let h = net.common_height(&[0, 1, 2, 3]);
     let codes: Vec<serde_json::Value> = (0..4)
         .map(|i| {
             palisade_tests::rpc_call(
@@ -340,11 +336,7 @@ fn ethers_contracts_events_and_subscriptions_across_a_four_validator_devnet() {
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 2, std::time::Duration::from_secs(60));
     let r = check_contracts(&net.rpc_addr(1), &net.rpc_addr(2));
-    let h = net.settled_height(
-        &[0, 1, 2, 3],
-        std::time::Duration::from_millis(500),
-        std::time::Duration::from_secs(30),
-    );
+    let h = net.common_height(&[0, 1, 2, 3]);
     let filter = serde_json::json!([{
         "address": r["token"],
         "fromBlock": "0x1",

@@ -106,6 +106,26 @@ fn account_transactions_come_from_the_index_newest_first_in_pages() {
 }
 
 #[test]
+fn a_node_without_the_account_index_says_so() {
+    let mut net = palisade_tests::Devnet::generate(1);
+    net.start_with(0, &["--set", "ledger.account_index=false"]);
+    net.wait_height(&[0], 2, std::time::Duration::from_secs(30));
+    let e = call_err(
+        &net.rpc_addr(0),
+        "account_getTransactions",
+        json!([Address([1; 32])]),
+    );
+    assert_eq!(e["code"], -32044, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("ledger.account_index"),
+        "{e}"
+    );
+}
+
+#[test]
 fn evm_accounts_and_validator_activity() {
     let node = DevNode::start();
     let rpc = node.rpc.as_str();

@@ -82,6 +82,7 @@ fn every_dashboard_query_names_an_exported_metric() {
         "palisade_block_interval_seconds_bucket",
         "palisade_late_rounds_total",
         "palisade_txs_committed_total",
+        "palisade_tx_commit_latency_seconds_bucket",
         "palisade_mempool_txs",
         "palisade_peers",
         "palisade_syncing",
