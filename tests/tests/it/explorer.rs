@@ -174,21 +174,8 @@ fn evm_accounts_and_validator_activity() {
 
 /// One HTTP/1.1 request; (status, headers lower-cased, body).
 fn http(addr: &str, request: &str) -> (u16, String, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_lowercase(), body.to_string())
+    let (status, head, body) = crate::rpc::exchange(addr, request);
+    (status, head.to_lowercase(), body)
 }
 
 #[test]

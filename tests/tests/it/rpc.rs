@@ -453,7 +453,7 @@ fn spec_client_in_python_submits_a_transfer() {
 }
 
 /// A raw HTTP exchange with extra header lines: (status, head, body).
-fn exchange(addr: &str, request: &str) -> (u16, String, String) {
+pub(crate) fn exchange(addr: &str, request: &str) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
