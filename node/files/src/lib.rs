@@ -13,11 +13,14 @@
 //! This is the scheme of BitTorrent v2 and iroh-blobs; the tree code is the
 //! `bao-tree` crate's.
 //!
-//! No IO beyond reading the bytes it is given: the network protocol,
-//! storage and swarming build on this.
+//! A download in progress is a [`PartialFile`]: verified pieces written in
+//! place with a durable bitfield, so it resumes after a crash. The network
+//! protocol and swarming build on these.
 
+mod partial;
 mod piece;
 
+pub use partial::PartialFile;
 pub use piece::{encode_piece, piece_count, piece_range, verify_piece, Prepared};
 
 use bao_tree::BlockSize;
@@ -90,6 +93,13 @@ pub enum FileError {
         "piece {piece}: an encoded piece is at most {MAX_ENCODED_PIECE_BYTES} bytes, got {got}"
     )]
     EncodingTooLarge { piece: u64, got: usize },
-    #[error("reading the file: {0}")]
+    #[error("{path}: {why}")]
+    BadPartial {
+        path: std::path::PathBuf,
+        why: String,
+    },
+    #[error("the download is incomplete: {missing} pieces missing, the first {first}")]
+    Incomplete { missing: u64, first: u64 },
+    #[error("file IO: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -160,3 +160,127 @@ fn golden_vectors_in_docs() {
         );
     }
 }
+
+mod partial {
+    use super::*;
+    use palisade_files::PartialFile;
+
+    fn file(len: usize) -> (Vec<u8>, Prepared) {
+        let data = pattern(len);
+        let f = Prepared::of(&data).unwrap();
+        (data, f)
+    }
+
+    #[test]
+    fn a_download_resumes_with_only_the_missing_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, f) = file(3 * PIECE_BYTES as usize + 5);
+        {
+            let mut p = PartialFile::open(dir.path(), f.root, f.size).unwrap();
+            assert_eq!(p.missing(), vec![0, 1, 2, 3]);
+            p.write_piece(2, &encoded(&f, &data, 2)).unwrap();
+            p.write_piece(0, &encoded(&f, &data, 0)).unwrap();
+            // Written twice: no harm.
+            p.write_piece(0, &encoded(&f, &data, 0)).unwrap();
+        }
+        // Reopened (a restart): it holds what it wrote.
+        let mut p = PartialFile::open(dir.path(), f.root, f.size).unwrap();
+        assert_eq!(p.missing(), vec![1, 3]);
+        assert!(!p.is_complete());
+        for piece in p.missing() {
+            p.write_piece(piece, &encoded(&f, &data, piece)).unwrap();
+        }
+        assert!(p.is_complete());
+        let done = p.finish().unwrap();
+        assert_eq!(std::fs::read(&done).unwrap(), data);
+        assert_eq!(
+            done.file_name().unwrap().to_string_lossy(),
+            hex::encode(f.root.0)
+        );
+        // Only the finished file is left.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn a_bad_piece_changes_nothing_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, f) = file(2 * PIECE_BYTES as usize);
+        let mut p = PartialFile::open(dir.path(), f.root, f.size).unwrap();
+        let mut bad = encoded(&f, &data, 1);
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(p.write_piece(1, &bad).is_err());
+        assert!(!p.has(1));
+        drop(p);
+        let bytes = std::fs::read(
+            dir.path()
+                .join(format!("{}.partial", hex::encode(f.root.0))),
+        )
+        .unwrap();
+        assert!(
+            bytes.iter().all(|b| *b == 0),
+            "nothing of the bad piece written"
+        );
+        let p = PartialFile::open(dir.path(), f.root, f.size).unwrap();
+        assert_eq!(p.missing(), vec![0, 1]);
+        assert!(matches!(
+            p.finish(),
+            Err(FileError::Incomplete {
+                missing: 2,
+                first: 0
+            })
+        ));
+    }
+
+    #[test]
+    fn bytes_without_their_bit_are_fetched_again() {
+        // A crash after a piece's bytes reached the disk but before its bit
+        // did: the piece does not count as held.
+        let dir = tempfile::tempdir().unwrap();
+        let (data, f) = file(PIECE_BYTES as usize + 10);
+        drop(PartialFile::open(dir.path(), f.root, f.size).unwrap());
+        let partial = dir
+            .path()
+            .join(format!("{}.partial", hex::encode(f.root.0)));
+        let mut bytes = std::fs::read(&partial).unwrap();
+        bytes[..PIECE_BYTES as usize].copy_from_slice(&data[..PIECE_BYTES as usize]);
+        std::fs::write(&partial, bytes).unwrap();
+        let p = PartialFile::open(dir.path(), f.root, f.size).unwrap();
+        assert_eq!(p.missing(), vec![0, 1]);
+    }
+
+    #[test]
+    fn piece_bits_without_the_partial_file_start_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, f) = file(PIECE_BYTES as usize + 10);
+        let mut p = PartialFile::open(dir.path(), f.root, f.size).unwrap();
+        p.write_piece(0, &encoded(&f, &data, 0)).unwrap();
+        drop(p);
+        std::fs::remove_file(
+            dir.path()
+                .join(format!("{}.partial", hex::encode(f.root.0))),
+        )
+        .unwrap();
+        let p = PartialFile::open(dir.path(), f.root, f.size).unwrap();
+        assert_eq!(p.missing(), vec![0, 1]);
+    }
+
+    #[test]
+    fn a_damaged_piece_bitfield_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, f) = file(3 * PIECE_BYTES as usize);
+        drop(PartialFile::open(dir.path(), f.root, f.size).unwrap());
+        let bits = dir.path().join(format!("{}.pieces", hex::encode(f.root.0)));
+        // Three pieces: a bit for a fourth cannot be.
+        std::fs::write(&bits, [0b1000]).unwrap();
+        let e = PartialFile::open(dir.path(), f.root, f.size).unwrap_err();
+        assert!(e.to_string().contains("past the last piece"), "{e}");
+        std::fs::write(&bits, [0, 0]).unwrap();
+        let e = PartialFile::open(dir.path(), f.root, f.size).unwrap_err();
+        assert!(matches!(e, FileError::BadPartial { .. }), "{e}");
+    }
+}

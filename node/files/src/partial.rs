@@ -1,0 +1,174 @@
+//! A download in progress: verified pieces written into a partial file,
+//! with a bitfield of the pieces it holds, so a download resumes after a
+//! crash or restart and fetches only what is missing.
+//!
+//! Crash safety: a piece is verified against the root before a byte of it
+//! is written; its bytes are synced to disk before its bit is set, and the
+//! bit (one byte written in place) is synced before the piece counts as
+//! held. A crash at any point leaves at worst a piece on disk whose bit is
+//! not set (it is fetched again), never a bit set for bytes not on disk.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::{piece_count, piece_range, verify_piece, FileError, FileRoot, MAX_FILE_BYTES};
+
+/// A partially downloaded file: `<root>.partial` (the bytes, at their
+/// offsets) and `<root>.pieces` (a bit per piece, piece 0 the lowest bit
+/// of byte 0) in one directory.
+#[derive(Debug)]
+pub struct PartialFile {
+    root: FileRoot,
+    size: u64,
+    data_path: PathBuf,
+    data: File,
+    bits_path: PathBuf,
+    bits_file: File,
+    bits: Vec<u8>,
+}
+
+fn hex_name(root: &FileRoot) -> String {
+    hex::encode(root.0)
+}
+
+impl PartialFile {
+    /// Opens the download of `root` (`size` bytes) in `dir`, resuming one
+    /// already there.
+    pub fn open(dir: &Path, root: FileRoot, size: u64) -> Result<PartialFile, FileError> {
+        if size > MAX_FILE_BYTES {
+            return Err(FileError::TooLarge(size));
+        }
+        std::fs::create_dir_all(dir)?;
+        let name = hex_name(&root);
+        let data_path = dir.join(format!("{name}.partial"));
+        let bits_path = dir.join(format!("{name}.pieces"));
+        // Piece bits without the bytes they describe are worth nothing.
+        let fresh = !data_path.exists();
+        let data = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&data_path)?;
+        data.set_len(size)?;
+        let mut bits_file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&bits_path)?;
+        let want = piece_count(size).div_ceil(8) as usize;
+        let mut bits = Vec::with_capacity(want);
+        bits_file.read_to_end(&mut bits)?;
+        if bits.is_empty() || fresh {
+            bits = vec![0; want];
+            bits_file.set_len(0)?;
+            bits_file.seek(SeekFrom::Start(0))?;
+            bits_file.write_all(&bits)?;
+            bits_file.sync_data()?;
+        } else if bits.len() != want {
+            return Err(FileError::BadPartial {
+                path: bits_path,
+                why: format!(
+                    "{} bytes of piece bits, a {size}-byte file has {want}",
+                    bits.len()
+                ),
+            });
+        }
+        let p = PartialFile {
+            root,
+            size,
+            data_path,
+            data,
+            bits_path,
+            bits_file,
+            bits,
+        };
+        // Bits past the last piece would say a piece that cannot exist is held.
+        let count = piece_count(size);
+        if (count..(p.bits.len() as u64 * 8)).any(|i| p.has(i)) {
+            return Err(FileError::BadPartial {
+                path: p.bits_path,
+                why: "a bit is set past the last piece".into(),
+            });
+        }
+        Ok(p)
+    }
+
+    pub fn root(&self) -> FileRoot {
+        self.root
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether piece `piece` is held (verified and on disk).
+    pub fn has(&self, piece: u64) -> bool {
+        let byte = (piece / 8) as usize;
+        self.bits
+            .get(byte)
+            .is_some_and(|b| b & (1 << (piece % 8)) != 0)
+    }
+
+    /// The pieces not held yet, in order.
+    pub fn missing(&self) -> Vec<u64> {
+        (0..piece_count(self.size))
+            .filter(|p| !self.has(*p))
+            .collect()
+    }
+
+    pub fn is_complete(&self) -> bool {
+        (0..piece_count(self.size)).all(|p| self.has(p))
+    }
+
+    /// Verifies `encoded` as piece `piece` and, if it verifies, writes it
+    /// durably and marks it held. A piece that does not verify changes
+    /// nothing on disk.
+    pub fn write_piece(&mut self, piece: u64, encoded: &[u8]) -> Result<(), FileError> {
+        let bytes = verify_piece(&self.root, self.size, piece, encoded)?;
+        if self.has(piece) {
+            return Ok(());
+        }
+        let range = piece_range(self.size, piece)?;
+        self.data.seek(SeekFrom::Start(range.start))?;
+        self.data.write_all(&bytes)?;
+        self.data.sync_data()?;
+        let byte = (piece / 8) as usize;
+        let mut b = self.bits.get(byte).copied().unwrap_or(0);
+        b |= 1 << (piece % 8);
+        self.bits_file.seek(SeekFrom::Start(byte as u64))?;
+        self.bits_file.write_all(&[b])?;
+        self.bits_file.sync_data()?;
+        if let Some(slot) = self.bits.get_mut(byte) {
+            *slot = b;
+        }
+        Ok(())
+    }
+
+    /// Moves the complete file to `dir/<root>` and removes its piece bits;
+    /// an incomplete one stays as it is (and says what is missing).
+    pub fn finish(self) -> Result<PathBuf, FileError> {
+        let missing = self.missing();
+        if let Some(first) = missing.first() {
+            return Err(FileError::Incomplete {
+                missing: missing.len() as u64,
+                first: *first,
+            });
+        }
+        self.data.sync_all()?;
+        let dir = self
+            .data_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let done = dir.join(hex_name(&self.root));
+        std::fs::rename(&self.data_path, &done)?;
+        // The rename is durable before the bits go: a crash in between
+        // leaves a complete file and stale bits, never a lost file.
+        File::open(&dir)?.sync_all()?;
+        std::fs::remove_file(&self.bits_path)?;
+        Ok(done)
+    }
+}
