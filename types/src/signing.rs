@@ -9,6 +9,8 @@ pub enum Domain {
     Transaction,
     Vote,
     Proposal,
+    /// A member's permit for one node to fetch one shared file for it.
+    FileReadPermit,
 }
 
 impl Domain {
@@ -17,6 +19,7 @@ impl Domain {
             Domain::Transaction => "palisade/tx/v1",
             Domain::Vote => "palisade/vote/v1",
             Domain::Proposal => "palisade/proposal/v1",
+            Domain::FileReadPermit => "palisade/file-read-permit/v1",
         }
     }
 }

@@ -18,9 +18,11 @@
 //! protocol and swarming build on these.
 
 mod partial;
+mod permit;
 mod piece;
 
 pub use partial::PartialFile;
+pub use permit::{PermitError, ReadPermit, SignedReadPermit, MAX_PEER_ID_BYTES, MAX_PERMIT_MS};
 pub use piece::{encode_piece, piece_count, piece_range, verify_piece, Prepared};
 
 use bao_tree::BlockSize;

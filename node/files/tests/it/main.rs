@@ -284,3 +284,125 @@ mod partial {
         assert!(matches!(e, FileError::BadPartial { .. }), "{e}");
     }
 }
+
+mod permits {
+    use super::*;
+    use palisade_files::{PermitError, ReadPermit, SignedReadPermit, MAX_PERMIT_MS};
+    use palisade_types::{ChainId, Keypair};
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn setup() -> (ChainId, Keypair, FileRoot, Vec<u8>) {
+        (
+            ChainId::new("files-test").unwrap(),
+            Keypair::from_seed([7; 32]),
+            FileRoot::of(b"a shared file"),
+            b"peer-a".to_vec(),
+        )
+    }
+
+    #[test]
+    fn a_permit_is_good_for_its_file_its_node_and_its_time_only() {
+        let (chain, key, root, peer) = setup();
+        let p = ReadPermit::new(root, &peer, NOW + 60_000, key.address())
+            .unwrap()
+            .sign(&chain, &key);
+        assert_eq!(p.check(&chain, &root, &peer, NOW), Ok(key.address()));
+        let other_root = FileRoot::of(b"another");
+        assert_eq!(
+            p.check(&chain, &other_root, &peer, NOW),
+            Err(PermitError::OtherFile)
+        );
+        // Replayed by another node.
+        assert_eq!(
+            p.check(&chain, &root, b"peer-b", NOW),
+            Err(PermitError::OtherPeer)
+        );
+        assert!(matches!(
+            p.check(&chain, &root, &peer, NOW + 60_000),
+            Err(PermitError::Expired { .. })
+        ));
+        // Signed for another chain, or by someone else for this reader.
+        let other_chain = ChainId::new("other-chain").unwrap();
+        assert_eq!(
+            p.check(&other_chain, &root, &peer, NOW),
+            Err(PermitError::BadSignature)
+        );
+        let mallory = Keypair::from_seed([8; 32]);
+        let forged = ReadPermit::new(root, &peer, NOW + 60_000, key.address())
+            .unwrap()
+            .sign(&chain, &mallory);
+        assert_eq!(
+            forged.check(&chain, &root, &peer, NOW),
+            Err(PermitError::BadSignature)
+        );
+        // A changed field breaks the signature.
+        let mut stretched = p.clone();
+        stretched.permit.expires_ms += 1;
+        assert_eq!(
+            stretched.check(&chain, &root, &peer, NOW),
+            Err(PermitError::BadSignature)
+        );
+        // No standing grants.
+        let long = ReadPermit::new(root, &peer, NOW + MAX_PERMIT_MS + 1, key.address())
+            .unwrap()
+            .sign(&chain, &key);
+        assert_eq!(
+            long.check(&chain, &root, &peer, NOW),
+            Err(PermitError::TooLong)
+        );
+        assert_eq!(
+            ReadPermit::new(root, &[0; 65], NOW, key.address()),
+            Err(PermitError::PeerIdTooLong)
+        );
+    }
+
+    #[test]
+    fn permits_decode_bounded_and_canonically() {
+        let (chain, key, root, peer) = setup();
+        let p = ReadPermit::new(root, &peer, NOW + 1, key.address())
+            .unwrap()
+            .sign(&chain, &key);
+        let bytes = borsh::to_vec(&p).unwrap();
+        assert_eq!(borsh::from_slice::<SignedReadPermit>(&bytes).unwrap(), p);
+        // A peer id length over the bound is refused before it is read.
+        let mut long = bytes.clone();
+        long[32..36].copy_from_slice(&65u32.to_le_bytes());
+        assert!(borsh::from_slice::<SignedReadPermit>(&long).is_err());
+        assert!(borsh::from_slice::<SignedReadPermit>(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    /// `docs/files.md`'s vector `read-permit`.
+    #[test]
+    fn permit_golden_vector_in_docs() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/files.md"))
+                .unwrap();
+        let block = doc
+            .split("vector: read-permit")
+            .nth(1)
+            .expect("vector read-permit");
+        let field = |name: &str| -> String {
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .unwrap_or_else(|| panic!("{name} in the vector"))
+                .trim()
+                .to_string()
+        };
+        let (chain, key, root, peer) = setup();
+        let p = ReadPermit::new(root, &peer, NOW + 60_000, key.address()).unwrap();
+        assert_eq!(field("reader"), key.address().to_string());
+        assert_eq!(field("root"), root.to_string());
+        assert_eq!(
+            field("signing_bytes"),
+            format!("0x{}", hex::encode(p.signing_bytes(&chain)))
+        );
+        let signed = p.sign(&chain, &key);
+        assert_eq!(field("signature"), signed.signature.to_string());
+        assert_eq!(
+            field("encoded"),
+            format!("0x{}", hex::encode(borsh::to_vec(&signed).unwrap()))
+        );
+    }
+}
