@@ -126,23 +126,29 @@ fn roots_parse_and_print_as_hex() {
     }
 }
 
-/// `docs/files.md`'s vector `file-pieces`.
-#[test]
-fn golden_vectors_in_docs() {
+/// The `name: value` fields of `docs/files.md`'s vector `vector`.
+fn doc_vector(vector: &str) -> impl Fn(&str) -> String {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/files.md"))
         .unwrap();
     let block = doc
-        .split("vector: file-pieces")
+        .split(&format!("vector: {vector}"))
         .nth(1)
-        .expect("vector file-pieces in docs/files.md");
-    let field = |name: &str| -> String {
+        .unwrap_or_else(|| panic!("vector {vector} in docs/files.md"))
+        .to_string();
+    move |name: &str| -> String {
         block
             .lines()
             .find_map(|l| l.strip_prefix(&format!("{name}: ")))
             .unwrap_or_else(|| panic!("{name} in the vector"))
             .trim()
             .to_string()
-    };
+    }
+}
+
+/// `docs/files.md`'s vector `file-pieces`.
+#[test]
+fn golden_vectors_in_docs() {
+    let field = doc_vector("file-pieces");
     let len: usize = field("size").parse().unwrap();
     let data = pattern(len);
     let file = Prepared::of(&data).unwrap();
@@ -375,21 +381,7 @@ mod permits {
     /// `docs/files.md`'s vector `read-permit`.
     #[test]
     fn permit_golden_vector_in_docs() {
-        let doc =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/files.md"))
-                .unwrap();
-        let block = doc
-            .split("vector: read-permit")
-            .nth(1)
-            .expect("vector read-permit");
-        let field = |name: &str| -> String {
-            block
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-                .unwrap_or_else(|| panic!("{name} in the vector"))
-                .trim()
-                .to_string()
-        };
+        let field = doc_vector("read-permit");
         let (chain, key, root, peer) = setup();
         let p = ReadPermit::new(root, &peer, NOW + 60_000, key.address()).unwrap();
         assert_eq!(field("reader"), key.address().to_string());
