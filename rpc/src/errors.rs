@@ -122,6 +122,16 @@ pub fn internal(message: impl Into<String>) -> ErrorObjectOwned {
     error(INTERNAL, message)
 }
 
+/// A failure of the node's storage behind a call (the node's backend).
+pub(crate) fn backend_err(e: crate::backend::BackendError) -> ErrorObjectOwned {
+    internal(format!("node storage: {e}"))
+}
+
+/// A failure of the state store behind a call.
+pub(crate) fn store_err(e: palisade_runtime::StoreError) -> ErrorObjectOwned {
+    internal(format!("node storage: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

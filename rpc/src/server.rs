@@ -18,8 +18,8 @@ use palisade_types::{decode, Address, Hash, Height, SignedTransaction};
 use tokio::sync::{broadcast, Semaphore};
 
 use crate::api::{PalisadeApiServer, RpcResult};
-use crate::backend::{BackendError, NodeBackend, SubmitError, TxLocation};
-use crate::errors::{self, error, error_with, internal, invalid_params};
+use crate::backend::{NodeBackend, SubmitError, TxLocation};
+use crate::errors::{self, backend_err, error, error_with, internal, invalid_params};
 use crate::front::{HealthLayer, RequestCheckLayer, StructuredParamsLayer};
 use crate::origin::{AllowedOrigins, OriginLayer};
 use crate::types::{
@@ -203,10 +203,6 @@ pub async fn serve(
 
 struct RpcImpl {
     backend: Arc<dyn NodeBackend>,
-}
-
-fn backend_err(e: BackendError) -> jsonrpsee::types::ErrorObjectOwned {
-    internal(format!("node storage: {e}"))
 }
 
 impl RpcImpl {

@@ -18,8 +18,8 @@ use super::logs::{self, Matcher, MAX_LOGS, MAX_LOG_BLOCKS};
 use super::quantity::{data, parse_data, parse_q, parse_q64, parse_word, q};
 use super::types::{BlockSpec, CallRequest, EthBlock, EthLog, FeeHistory, LogFilter, SyncStatus};
 use crate::api::RpcResult;
-use crate::backend::{BackendError, EthTxFound, NodeBackend, SubmitError, TxLocation};
-use crate::errors::{self, error, error_with, internal, invalid_params};
+use crate::backend::{EthTxFound, NodeBackend, SubmitError, TxLocation};
+use crate::errors::{self, backend_err, error, error_with, internal, invalid_params, store_err};
 
 /// Most blocks one `eth_feeHistory` covers (as Ethereum nodes allow).
 pub const MAX_FEE_HISTORY_BLOCKS: u64 = 1_024;
@@ -36,14 +36,6 @@ impl std::fmt::Debug for EthImpl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("EthImpl")
     }
-}
-
-fn backend_err(e: BackendError) -> ErrorObjectOwned {
-    internal(format!("node storage: {e}"))
-}
-
-fn store_err(e: palisade_runtime::StoreError) -> ErrorObjectOwned {
-    internal(format!("node storage: {e}"))
 }
 
 fn unavailable(what: impl std::fmt::Display) -> ErrorObjectOwned {

@@ -13,8 +13,8 @@ use super::types::{
     HeightActivity, Position, TxKind, ValidatorActivity,
 };
 use crate::api::RpcResult;
-use crate::backend::{BackendError, NodeBackend, TxLocation};
-use crate::errors::{internal, invalid_params};
+use crate::backend::{NodeBackend, TxLocation};
+use crate::errors::{backend_err, internal, invalid_params, store_err};
 
 const DEFAULT_PAGE: u32 = 25;
 const MAX_PAGE: u32 = 100;
@@ -33,14 +33,6 @@ impl std::fmt::Debug for ExploreImpl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ExploreImpl")
     }
-}
-
-fn backend_err(e: BackendError) -> jsonrpsee::types::ErrorObjectOwned {
-    internal(format!("node storage: {e}"))
-}
-
-fn store_err(e: palisade_runtime::StoreError) -> jsonrpsee::types::ErrorObjectOwned {
-    internal(format!("node storage: {e}"))
 }
 
 /// A native address (32 bytes) as its EVM face, or an EVM address as is.
