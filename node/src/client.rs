@@ -214,6 +214,7 @@ pub enum ParamName {
     ValidatorUpdateDelay,
     MaxBlockGas,
     MinGasPrice,
+    FileQuotaBytes,
 }
 
 #[derive(Debug, Subcommand)]
@@ -419,6 +420,7 @@ fn action(a: &TxAction) -> Result<Action> {
                     ParamName::ValidatorUpdateDelay => Param::ValidatorUpdateDelay(*value),
                     ParamName::MaxBlockGas => Param::MaxBlockGas(*value),
                     ParamName::MinGasPrice => Param::MinGasPrice(u128::from(*value)),
+                    ParamName::FileQuotaBytes => Param::FileQuotaBytes(*value),
                 },
             }
         }

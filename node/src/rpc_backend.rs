@@ -71,6 +71,12 @@ pub fn reason(e: &TxError) -> &'static str {
         TxError::BlockGasExhausted { .. } => "block_gas_exhausted",
         TxError::GasPriceTooLow { .. } => "gas_price_too_low",
         TxError::EthTxMalformed(_) => "eth_tx_malformed",
+        TxError::FileExists => "file_exists",
+        TxError::FileNotFound => "file_not_found",
+        TxError::FileQuotaExceeded { .. } => "file_quota_exceeded",
+        TxError::FileInvalid(_) => "file_invalid",
+        TxError::FileWithdrawn => "file_withdrawn",
+        TxError::NotFilePublisher => "not_file_publisher",
     }
 }
 

@@ -72,6 +72,18 @@ pub enum TxError {
     GasPriceTooLow { price: u128, min: u128 },
     #[error("not an admissible Ethereum transaction: {0}")]
     EthTxMalformed(String),
+    #[error("a file with this root is already on record")]
+    FileExists,
+    #[error("no file with this root is on record")]
+    FileNotFound,
+    #[error("file quota exceeded: {used} bytes on record, this file {size}, the quota {quota}")]
+    FileQuotaExceeded { used: u64, size: u64, quota: u64 },
+    #[error("invalid file record: {0}")]
+    FileInvalid(&'static str),
+    #[error("the file was already unpublished")]
+    FileWithdrawn,
+    #[error("only the file's publisher or an admin may unpublish it")]
+    NotFilePublisher,
 }
 
 fn revert_suffix(reason: &Option<String>) -> String {
@@ -119,6 +131,12 @@ impl TxError {
             TxError::BlockGasExhausted { .. } => 44,
             TxError::GasPriceTooLow { .. } => 45,
             TxError::EthTxMalformed(_) => 46,
+            TxError::FileExists => 50,
+            TxError::FileNotFound => 51,
+            TxError::FileQuotaExceeded { .. } => 52,
+            TxError::FileInvalid(_) => 53,
+            TxError::FileWithdrawn => 54,
+            TxError::NotFilePublisher => 55,
         }
     }
 

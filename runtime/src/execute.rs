@@ -8,6 +8,7 @@ use palisade_types::{
 
 use crate::eth_tx::{admit_eth, apply_eth, precheck_eth, EthAdmit, EthTxInput};
 use crate::evm::{self, EvmCall, EvmEnv, EvmError, EvmStatus, EvmTarget};
+use crate::files;
 use crate::params::{MAX_TX_GAS, MAX_VALIDATOR_UPDATE_DELAY};
 use crate::receipt::{receipts_root, Event, EvmReceipt, Receipt};
 use crate::state::{Account, AppliedChanges, Overlay, ValidatorChange, ValidatorInfo};
@@ -775,6 +776,31 @@ impl Runtime {
                     st, ctx, params, &from, &signer, target, *value, data, *gas_limit,
                 );
             }
+            Action::FilePublish {
+                root,
+                size,
+                name,
+                media_type,
+                readers,
+                min_replicas,
+            } => {
+                need(&signer, Role::Member)?;
+                st.set_account(&from, &signer);
+                let p = files::Publish {
+                    root,
+                    size: *size,
+                    name,
+                    media_type,
+                    readers,
+                    min_replicas: *min_replicas,
+                };
+                files::publish(st, &from, height, p, params)?
+            }
+            Action::FileUnpublish { root } => {
+                need(&signer, Role::Member).or_else(|_| need(&signer, Role::Admin))?;
+                st.set_account(&from, &signer);
+                files::unpublish(st, &from, &signer, height, root)?
+            }
             Action::EvmCreate {
                 value,
                 code,
@@ -968,7 +994,7 @@ fn set_evm_role(
 
 /// Admission failure: the transaction's fault, or the store's.
 #[derive(Debug)]
-enum Admit {
+pub(crate) enum Admit {
     Tx(TxError),
     Store(StoreError),
 }

@@ -27,6 +27,7 @@ mod error;
 mod eth_tx;
 pub mod evm;
 mod execute;
+pub mod files;
 mod genesis_state;
 pub mod page;
 mod params;

@@ -44,6 +44,10 @@ pub struct ChainParams {
     /// genesis, never changed (a signed transaction names it).
     #[serde(default = "default_evm_chain_id")]
     pub evm_chain_id: u64,
+    /// Most bytes of published files (not unpublished) one account may have
+    /// on record at once, so one member cannot fill every node's disk.
+    #[serde(default = "default_file_quota_bytes")]
+    pub file_quota_bytes: u64,
 }
 
 /// Most gas one EVM transaction may use (EIP-7825's cap, 2^24).
@@ -63,6 +67,13 @@ fn default_max_block_gas() -> u64 {
     ChainParams::default().max_block_gas
 }
 
+fn default_file_quota_bytes() -> u64 {
+    ChainParams::default().file_quota_bytes
+}
+
+/// Largest `file_quota_bytes`: 1 PiB.
+pub const MAX_FILE_QUOTA_BYTES: u64 = 1 << 50;
+
 fn default_evm_chain_id() -> u64 {
     DEFAULT_EVM_CHAIN_ID
 }
@@ -78,6 +89,7 @@ impl Default for ChainParams {
             max_block_gas: 1_000_000_000,
             min_gas_price: 0,
             evm_chain_id: DEFAULT_EVM_CHAIN_ID,
+            file_quota_bytes: 64 << 30,
         }
     }
 }
@@ -146,6 +158,12 @@ impl ChainParams {
             u64::MAX / 2 - 36,
             "evm_chain_id must be 1..=9223372036854775771",
         )?;
+        within(
+            self.file_quota_bytes,
+            0,
+            MAX_FILE_QUOTA_BYTES,
+            "file_quota_bytes must be 0..=1125899906842624",
+        )?;
         if u64::from(self.max_tx_bytes) > u64::from(self.max_block_bytes) {
             return Err(TxError::InvalidParam(
                 "max_tx_bytes must not exceed max_block_bytes",
@@ -165,6 +183,7 @@ impl ChainParams {
             Param::ValidatorUpdateDelay(v) => next.validator_update_delay = v,
             Param::MaxBlockGas(v) => next.max_block_gas = v,
             Param::MinGasPrice(v) => next.min_gas_price = v,
+            Param::FileQuotaBytes(v) => next.file_quota_bytes = v,
         }
         next.validate()?;
         Ok(next)

@@ -252,7 +252,7 @@ pub fn all() -> Vec<Vector> {
             (
                 "params",
                 format!(
-                    "max_block_txs {}, max_block_bytes {}, max_tx_bytes {}, max_value_bytes {}, validator_update_delay {}, max_block_gas {}, min_gas_price {}, evm_chain_id {}",
+                    "max_block_txs {}, max_block_bytes {}, max_tx_bytes {}, max_value_bytes {}, validator_update_delay {}, max_block_gas {}, min_gas_price {}, evm_chain_id {}, file_quota_bytes {}",
                     init.params.max_block_txs,
                     init.params.max_block_bytes,
                     init.params.max_tx_bytes,
@@ -260,7 +260,8 @@ pub fn all() -> Vec<Vector> {
                     init.params.validator_update_delay,
                     init.params.max_block_gas,
                     init.params.min_gas_price,
-                    init.params.evm_chain_id
+                    init.params.evm_chain_id,
+                    init.params.file_quota_bytes
                 ),
             ),
             (

@@ -86,6 +86,77 @@ impl<'de, const N: usize> serde::Deserialize<'de> for BoundedBytes<N> {
     }
 }
 
+/// UTF-8 text of at most `N` bytes. Encoded like borsh `String` (u32
+/// little-endian length, then the bytes); decoding refuses a length over
+/// `N` before reading, and bytes that are not UTF-8.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct BoundedString<const N: usize>(String);
+
+impl<const N: usize> BoundedString<N> {
+    pub const MAX: usize = N;
+
+    pub fn new(text: impl Into<String>) -> Result<Self, usize> {
+        let text = text.into();
+        if text.len() > N {
+            return Err(text.len());
+        }
+        Ok(BoundedString(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const N: usize> Deref for BoundedString<N> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const N: usize> fmt::Debug for BoundedString<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<const N: usize> fmt::Display for BoundedString<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<const N: usize> BorshSerialize for BoundedString<N> {
+    fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
+        self.0.serialize(writer)
+    }
+}
+
+impl<const N: usize> BorshDeserialize for BoundedString<N> {
+    fn deserialize_reader<R: Read>(reader: &mut R) -> io::Result<Self> {
+        let bytes = BoundedBytes::<N>::deserialize_reader(reader)?;
+        String::from_utf8(bytes.into_inner())
+            .map(BoundedString)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "text is not UTF-8"))
+    }
+}
+
+impl<const N: usize> serde::Serialize for BoundedString<N> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de, const N: usize> serde::Deserialize<'de> for BoundedString<N> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        BoundedString::new(s).map_err(|len| {
+            serde::de::Error::custom(format!("{len} bytes of text exceeds the limit of {N}"))
+        })
+    }
+}
+
 /// A list of at most `N` items, encoded like borsh `Vec<T>`; decoding refuses
 /// a length over `N` before reading any item.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -173,6 +244,21 @@ mod tests {
         let enc = 5u32.to_le_bytes();
         let err = crate::codec::decode_with_limit::<BoundedBytes<4>>(&enc, "b", 64).unwrap_err();
         assert!(err.to_string().contains("exceeds the limit"), "{err}");
+    }
+
+    #[test]
+    fn text_over_limit_or_not_utf8_is_refused() {
+        let enc = borsh::to_vec(&"abc".to_string()).unwrap();
+        assert!(crate::codec::decode_with_limit::<BoundedString<2>>(&enc, "t", 64).is_err());
+        assert_eq!(
+            crate::codec::decode_with_limit::<BoundedString<3>>(&enc, "t", 64)
+                .unwrap()
+                .as_str(),
+            "abc"
+        );
+        let bad = borsh::to_vec(&vec![0xffu8, 0xfe]).unwrap();
+        let err = crate::codec::decode_with_limit::<BoundedString<8>>(&bad, "t", 64).unwrap_err();
+        assert!(err.to_string().contains("UTF-8"), "{err}");
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod codec;
 mod commit;
 mod crypto;
 mod eth_tx;
+pub mod file;
 mod hash;
 mod hex_serde;
 mod ids;
@@ -34,7 +35,7 @@ mod verified;
 mod vote;
 
 pub use block::{Block, BlockError, BlockHeader};
-pub use bounded::{BoundedBytes, BoundedVec};
+pub use bounded::{BoundedBytes, BoundedString, BoundedVec};
 pub use chain_id::{ChainId, ChainIdError};
 pub use codec::{decode, decode_with_limit, encode, encoded_len, hash_encoding, DecodeError, Wire};
 pub use commit::{CommitCertificate, CommitError, CommitSig};
@@ -42,6 +43,7 @@ pub use crypto::{
     Address, EvmAddress, KeyError, Keypair, PreparedKey, PublicKey, Signature, SignatureError,
 };
 pub use eth_tx::{keccak256, EthTransaction};
+pub use file::{FileName, FileReaders, MediaType};
 pub use hash::{sha256, Hash};
 pub use hex_serde::{amount_str, bytes_hex, parse_hex, HexError};
 pub use ids::{ArithmeticError, Height, Round, Timestamp};

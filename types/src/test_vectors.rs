@@ -101,6 +101,49 @@ pub fn all() -> Vec<Vector> {
         ],
     });
 
+    // BLAKE3("hello"), as `palisade-files` checks.
+    let hello_root = Hash(
+        crate::parse_hex("0xea8f163db38682925e4491c5e58d4bb3506ef8c14eb78a86e908c5624a67200f")
+            .expect("fixed hex")
+            .try_into()
+            .expect("32 bytes"),
+    );
+    let publish = Transaction {
+        chain_id: chain.clone(),
+        nonce: 2,
+        signer: alice.address(),
+        action: Action::FilePublish {
+            root: hello_root,
+            size: 5,
+            name: crate::BoundedString::new("hello.txt").expect("short"),
+            media_type: crate::BoundedString::new("text/plain").expect("short"),
+            readers: crate::FileReaders::Accounts(
+                crate::BoundedVec::new(vec![bob.address()]).expect("one"),
+            ),
+            min_replicas: 2,
+        },
+    };
+    let publish_signed = publish.clone().sign(&alice);
+    out.push(Vector {
+        name: "file-publish-tx",
+        fields: vec![
+            ("chain_id", CHAIN_ID.to_string()),
+            ("nonce", "2".into()),
+            ("signer", alice.address().to_string()),
+            (
+                "action",
+                format!(
+                    "file_publish root {hello_root} size 5 name \"hello.txt\" media_type \"text/plain\" readers accounts [{}] min_replicas 2",
+                    bob.address()
+                ),
+            ),
+            ("signing_bytes", hex0x(&publish.signing_bytes())),
+            ("signature", publish_signed.signature.to_string()),
+            ("encoding", hex0x(&encode(&publish_signed))),
+            ("hash", publish_signed.hash().to_string()),
+        ],
+    });
+
     // The standard test mnemonic's account 1 pays account 0 1,000 wei on
     // chain 1337 (EIP-1559; signed by ethers, as docs/rpc.md sends it).
     let eth = crate::EthTransaction(

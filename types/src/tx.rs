@@ -3,8 +3,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::{MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TX_BYTES, MAX_VALUE_LEN};
 use crate::{
-    signing_bytes, Address, BoundedBytes, ChainId, Domain, EvmAddress, Hash, Keypair, PublicKey,
-    Signature, SignatureError, Wire,
+    signing_bytes, Address, BoundedBytes, ChainId, Domain, EvmAddress, FileName, FileReaders, Hash,
+    Keypair, MediaType, PublicKey, Signature, SignatureError, Wire,
 };
 
 /// Token amount in the chain's smallest unit.
@@ -117,6 +117,8 @@ pub enum Param {
     MaxBlockGas(u64),
     /// Least EVM gas price, in wei (the smallest unit) per gas.
     MinGasPrice(#[serde(with = "crate::hex_serde::amount_str")] u128),
+    /// Most bytes of published files one account may have on record.
+    FileQuotaBytes(u64),
 }
 
 /// What a transaction does. The borsh tag (one byte) is the variant index;
@@ -193,6 +195,22 @@ pub enum Action {
     GrantEvmRole { address: EvmAddress, role: Role },
     /// Take the role `role` from a 20-byte EVM address (admin).
     RevokeEvmRole { address: EvmAddress, role: Role },
+    /// Record a file (role `member`): its BLAKE3 `root` and `size`, a name
+    /// and media type to show, who may read it, and how many complete
+    /// copies the publisher keeps serving it until (see docs/files.md).
+    /// Counts `size` against the signer's file quota.
+    FilePublish {
+        root: Hash,
+        size: u64,
+        name: FileName,
+        media_type: MediaType,
+        readers: FileReaders,
+        min_replicas: u16,
+    },
+    /// Withdraw a published file (its publisher or an admin): honest nodes
+    /// stop serving it and may delete its bytes; the record stays, marked,
+    /// and its size leaves the publisher's quota.
+    FileUnpublish { root: Hash },
 }
 
 /// An unsigned transaction.

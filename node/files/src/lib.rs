@@ -20,10 +20,14 @@
 mod partial;
 mod permit;
 mod piece;
+mod store;
+pub mod swarm;
+pub mod wire;
 
 pub use partial::PartialFile;
 pub use permit::{PermitError, ReadPermit, SignedReadPermit, MAX_PEER_ID_BYTES, MAX_PERMIT_MS};
 pub use piece::{encode_piece, piece_count, piece_range, verify_piece, Prepared};
+pub use store::{BlobStore, Held, Stored};
 
 use bao_tree::BlockSize;
 
@@ -40,7 +44,17 @@ pub const MAX_ENCODED_PIECE_BYTES: usize =
     PIECE_BYTES as usize + (PIECE_BYTES as usize / (16 * 1024)) * 64 + 64 * 64;
 
 /// A file's BLAKE3 hash: its name on chain and in the network.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    borsh::BorshSerialize,
+    borsh::BorshDeserialize,
+)]
 pub struct FileRoot(pub [u8; 32]);
 
 impl FileRoot {
@@ -49,7 +63,7 @@ impl FileRoot {
         FileRoot(*blake3::hash(data).as_bytes())
     }
 
-    fn hash(&self) -> blake3::Hash {
+    pub(crate) fn hash(&self) -> blake3::Hash {
         blake3::Hash::from_bytes(self.0)
     }
 }
@@ -100,6 +114,8 @@ pub enum FileError {
         path: std::path::PathBuf,
         why: String,
     },
+    #[error("piece {piece} is not held here")]
+    NotHeld { piece: u64 },
     #[error("the download is incomplete: {missing} pieces missing, the first {first}")]
     Incomplete { missing: u64, first: u64 },
     #[error("file IO: {0}")]

@@ -1,35 +1,67 @@
 //! A download in progress: verified pieces written into a partial file,
 //! with a bitfield of the pieces it holds, so a download resumes after a
-//! crash or restart and fetches only what is missing.
+//! crash or restart and fetches only what is missing. The tree hashes
+//! that arrive with each piece go into the file's outboard, so the pieces
+//! held can be served to other peers before the download completes.
 //!
 //! Crash safety: a piece is verified against the root before a byte of it
-//! is written; its bytes are synced to disk before its bit is set, and the
-//! bit (one byte written in place) is synced before the piece counts as
-//! held. A crash at any point leaves at worst a piece on disk whose bit is
-//! not set (it is fetched again), never a bit set for bytes not on disk.
+//! is written; its hashes and bytes are synced to disk before its bit is
+//! set, and the bit (one byte written in place) is synced before the piece
+//! counts as held. A crash at any point leaves at worst a piece on disk
+//! whose bit is not set (it is fetched again), never a bit set for bytes
+//! not on disk.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::{piece_count, piece_range, verify_piece, FileError, FileRoot, MAX_FILE_BYTES};
+use bao_tree::io::outboard::PreOrderOutboard;
+use bao_tree::BaoTree;
+
+use crate::piece::verify_piece_saving;
+use crate::{piece_count, piece_range, FileError, FileRoot, CHUNK_GROUP, MAX_FILE_BYTES};
 
 /// A partially downloaded file: `<root>.partial` (the bytes, at their
-/// offsets) and `<root>.pieces` (a bit per piece, piece 0 the lowest bit
-/// of byte 0) in one directory.
+/// offsets), `<root>.obao` (its outboard, filled in as pieces arrive) and
+/// `<root>.pieces` (a bit per piece, piece 0 the lowest bit of byte 0) in
+/// one directory.
 #[derive(Debug)]
 pub struct PartialFile {
     root: FileRoot,
     size: u64,
     data_path: PathBuf,
     data: File,
+    outboard: PreOrderOutboard<File>,
     bits_path: PathBuf,
     bits_file: File,
     bits: Vec<u8>,
 }
 
-fn hex_name(root: &FileRoot) -> String {
+pub(crate) fn hex_name(root: &FileRoot) -> String {
     hex::encode(root.0)
+}
+
+/// Opens (creating it if needed) the outboard file of a `size`-byte file
+/// with root `root` at `path`, at its full length.
+pub(crate) fn outboard_file(
+    path: &Path,
+    root: &FileRoot,
+    size: u64,
+    fresh: bool,
+) -> Result<PreOrderOutboard<File>, FileError> {
+    let tree = BaoTree::new(size, CHUNK_GROUP);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(fresh)
+        .open(path)?;
+    file.set_len(tree.outboard_size())?;
+    Ok(PreOrderOutboard {
+        root: root.hash(),
+        tree,
+        data: file,
+    })
 }
 
 impl PartialFile {
@@ -52,6 +84,7 @@ impl PartialFile {
             .truncate(false)
             .open(&data_path)?;
         data.set_len(size)?;
+        let outboard = outboard_file(&dir.join(format!("{name}.obao")), &root, size, fresh)?;
         let mut bits_file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -81,6 +114,7 @@ impl PartialFile {
             size,
             data_path,
             data,
+            outboard,
             bits_path,
             bits_file,
             bits,
@@ -119,6 +153,16 @@ impl PartialFile {
             .collect()
     }
 
+    /// The piece bits (piece 0 the lowest bit of byte 0).
+    pub fn bits(&self) -> &[u8] {
+        &self.bits
+    }
+
+    /// How many pieces are held.
+    pub fn held(&self) -> u64 {
+        self.bits.iter().map(|b| u64::from(b.count_ones())).sum()
+    }
+
     pub fn is_complete(&self) -> bool {
         (0..piece_count(self.size)).all(|p| self.has(p))
     }
@@ -127,10 +171,11 @@ impl PartialFile {
     /// durably and marks it held. A piece that does not verify changes
     /// nothing on disk.
     pub fn write_piece(&mut self, piece: u64, encoded: &[u8]) -> Result<(), FileError> {
-        let bytes = verify_piece(&self.root, self.size, piece, encoded)?;
         if self.has(piece) {
-            return Ok(());
+            return crate::verify_piece(&self.root, self.size, piece, encoded).map(|_| ());
         }
+        let bytes = verify_piece_saving(&self.root, self.size, piece, encoded, &mut self.outboard)?;
+        self.outboard.data.sync_data()?;
         let range = piece_range(self.size, piece)?;
         self.data.seek(SeekFrom::Start(range.start))?;
         self.data.write_all(&bytes)?;

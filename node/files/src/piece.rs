@@ -3,7 +3,9 @@
 use std::ops::Range;
 
 use bao_tree::io::outboard::PreOrderMemOutboard;
-use bao_tree::io::sync::{encode_ranges_validated, DecodeResponseIter};
+use bao_tree::io::sync::{
+    encode_ranges_validated, DecodeResponseIter, Outboard, OutboardMut, ReadAt,
+};
 use bao_tree::io::BaoContentItem;
 use bao_tree::{BaoTree, ChunkNum, ChunkRanges};
 
@@ -75,8 +77,21 @@ pub fn encode_piece(
     piece: u64,
     out: &mut Vec<u8>,
 ) -> Result<(), FileError> {
-    let ranges = chunks(file.size, piece)?;
-    encode_ranges_validated(data, &file.outboard, &ranges, out).map_err(|e| FileError::Corrupt {
+    encode_piece_from(data, &file.outboard, file.size, piece, out)
+}
+
+/// Piece `piece` of a `size`-byte file whose bytes are read from `data`
+/// and whose tree hashes from `outboard`, appended to `out` (checked as
+/// [`encode_piece`] does).
+pub(crate) fn encode_piece_from(
+    data: impl ReadAt,
+    outboard: impl Outboard,
+    size: u64,
+    piece: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), FileError> {
+    let ranges = chunks(size, piece)?;
+    encode_ranges_validated(data, outboard, &ranges, out).map_err(|e| FileError::Corrupt {
         piece,
         why: format!("the local copy: {e}"),
     })
@@ -91,6 +106,35 @@ pub fn verify_piece(
     size: u64,
     piece: u64,
     encoded: &[u8],
+) -> Result<Vec<u8>, FileError> {
+    verify_piece_saving(root, size, piece, encoded, Discard)
+}
+
+/// Keeps no tree hashes.
+struct Discard;
+
+impl OutboardMut for Discard {
+    fn save(
+        &mut self,
+        _: bao_tree::TreeNode,
+        _: &(blake3::Hash, blake3::Hash),
+    ) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// [`verify_piece`], saving each pair of tree hashes that verified into
+/// `outboard` (so a partial holder can later encode the pieces it holds).
+pub(crate) fn verify_piece_saving(
+    root: &FileRoot,
+    size: u64,
+    piece: u64,
+    encoded: &[u8],
+    mut outboard: impl OutboardMut,
 ) -> Result<Vec<u8>, FileError> {
     if encoded.len() > MAX_ENCODED_PIECE_BYTES {
         return Err(FileError::EncodingTooLarge {
@@ -114,7 +158,7 @@ pub fn verify_piece(
                 }
                 bytes.extend_from_slice(&leaf.data);
             }
-            Ok(BaoContentItem::Parent(_)) => {}
+            Ok(BaoContentItem::Parent(p)) => outboard.save(p.node, &p.pair)?,
             Err(e) => {
                 return Err(FileError::Corrupt {
                     piece,

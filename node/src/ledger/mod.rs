@@ -75,7 +75,9 @@ pub enum Durability {
 /// 5: each block records its parent's hash in the state (BLOCKHASH), so a
 /// chain of schema 4 gives other state roots; blocks with logs keep a
 /// logs bloom in `meta`.
-pub const SCHEMA_VERSION: u32 = 5;
+/// 6: chain parameters have `file_quota_bytes`, and the state file records
+/// (a chain of schema 5 decodes its parameters differently).
+pub const SCHEMA_VERSION: u32 = 6;
 
 const CF_BLOCKS: &str = "blocks";
 const CF_BLOCK_INDEX: &str = "block_index";

@@ -520,7 +520,7 @@ fn every_parameter_lowered_to_its_minimum_can_be_raised_again() {
                 Param::ValidatorUpdateDelay(v) => Some(Param::ValidatorUpdateDelay(v - 1)),
                 Param::MaxBlockTxs(v) => Some(Param::MaxBlockTxs(v - 1)),
                 Param::MaxBlockGas(v) => Some(Param::MaxBlockGas(v - 1)),
-                Param::MaxValueBytes(_) | Param::MinGasPrice(_) => None,
+                Param::MaxValueBytes(_) | Param::MinGasPrice(_) | Param::FileQuotaBytes(_) => None,
             };
             if let Some(below) = below {
                 assert!(now.with(below).is_err(), "{below:?} allowed");

@@ -553,7 +553,7 @@ fn a_schema_1_database_gets_the_schema_error() {
 /// reads values from the tree only, so such a database is refused too.
 #[test]
 fn a_schema_2_database_gets_the_schema_error() {
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     let names = ["blocks", "block_index", "commits", "txs", "state", "meta"];
     assert_schema_refused(&names, 2);
 }

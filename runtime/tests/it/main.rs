@@ -7,6 +7,7 @@ mod eth_txs;
 mod evm;
 mod evm_actions;
 mod evm_props;
+mod files;
 mod governance;
 mod props;
 mod state_vectors;

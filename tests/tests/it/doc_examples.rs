@@ -515,6 +515,8 @@ fn check_actions(ex: &Example) -> Vec<String> {
             Action::EvmCreate { .. } => "evm_create",
             Action::GrantEvmRole { .. } => "grant_evm_role",
             Action::RevokeEvmRole { .. } => "revoke_evm_role",
+            Action::FilePublish { .. } => "file_publish",
+            Action::FileUnpublish { .. } => "file_unpublish",
         }
     }
     let mut errs = Vec::new();
@@ -531,7 +533,7 @@ fn check_actions(ex: &Example) -> Vec<String> {
             Err(e) => errs.push(format!("{m} is not an action: {e}")),
         }
     }
-    if seen.len() != 15 {
+    if seen.len() != 17 {
         errs.push(format!("only these actions are shown: {seen:?}"));
     }
     errs
@@ -785,6 +787,12 @@ fn receipt_codes_are_documented() {
             TxError::BlockGasExhausted { .. } => 31,
             TxError::GasPriceTooLow { .. } => 32,
             TxError::EthTxMalformed(_) => 33,
+            TxError::FileExists => 34,
+            TxError::FileNotFound => 35,
+            TxError::FileQuotaExceeded { .. } => 36,
+            TxError::FileInvalid(_) => 37,
+            TxError::FileWithdrawn => 38,
+            TxError::NotFilePublisher => 39,
         }
     }
     let all = [
@@ -837,6 +845,16 @@ fn receipt_codes_are_documented() {
         TxError::BlockGasExhausted { left: 0, limit: 0 },
         TxError::GasPriceTooLow { price: 0, min: 0 },
         TxError::EthTxMalformed(String::new()),
+        TxError::FileExists,
+        TxError::FileNotFound,
+        TxError::FileQuotaExceeded {
+            used: 0,
+            size: 0,
+            quota: 0,
+        },
+        TxError::FileInvalid(""),
+        TxError::FileWithdrawn,
+        TxError::NotFilePublisher,
     ];
     for (i, e) in all.iter().enumerate() {
         assert_eq!(position(e), i, "{e:?} is out of place");

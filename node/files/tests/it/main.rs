@@ -28,6 +28,16 @@ fn the_root_is_the_files_blake3_hash() {
         assert_eq!(file.root, FileRoot::of(&data));
         assert_eq!(file.size, len as u64);
     }
+    // The root of `hello` that docs/spec.md's file-publish-tx vector and
+    // rpc.md's examples name.
+    assert_eq!(
+        FileRoot::of(b"hello").to_string(),
+        "0xea8f163db38682925e4491c5e58d4bb3506ef8c14eb78a86e908c5624a67200f"
+    );
+    assert_eq!(
+        FileRoot::of(b"").to_string(),
+        "0xaf1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+    );
 }
 
 #[test]
@@ -203,12 +213,14 @@ mod partial {
             done.file_name().unwrap().to_string_lossy(),
             hex::encode(f.root.0)
         );
-        // Only the finished file is left.
-        let names: Vec<_> = std::fs::read_dir(dir.path())
+        // Only the finished file and its outboard are left.
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
-            .map(|e| e.unwrap().file_name())
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names.len(), 1, "{names:?}");
+        names.sort();
+        let hex = hex::encode(f.root.0);
+        assert_eq!(names, vec![hex.clone(), format!("{hex}.obao")]);
     }
 
     #[test]
@@ -398,3 +410,6 @@ mod permits {
         );
     }
 }
+
+mod store;
+mod swarm;
