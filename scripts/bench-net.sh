@@ -6,8 +6,10 @@
 # Sets BIN, DIR, pids, rpc and metrics (comma-separated host:port lists);
 # defines check_nodes (stop unless every validator still runs) and height
 # PORT. Every node is stopped on exit and DIR removed (KEEP_DIR=1 keeps it,
-# logs included).
+# logs included). START_ARGS (an array, optional) goes to every `palisade
+# start`.
 N=4
+if [ -z "${START_ARGS+x}" ]; then START_ARGS=(); fi
 cargo build --release --locked --workspace --bins >&2
 BIN="$CARGO_TARGET_DIR/release/palisade"
 DIR="$(mktemp -d -t "${BENCH_NAME:-palisade-bench}.XXXXXX")"
@@ -49,7 +51,7 @@ height() {
     --block-interval-ms "$BLOCK_INTERVAL_MS" \
     --p2p-port "$BASE_P2P" --rpc-port "$BASE_RPC" --metrics-port "$BASE_METRICS" >/dev/null
 for ((i = 0; i < N; i++)); do
-    "$BIN" start --home "$DIR/net/node$i" 2>"$DIR/node$i.log" &
+    "$BIN" start --home "$DIR/net/node$i" "${START_ARGS[@]}" 2>"$DIR/node$i.log" &
     pids+=("$!")
 done
 # Every validator, not just the first, must have a block: one still

@@ -66,6 +66,9 @@ pub enum Command {
     Query(crate::client::QueryCommand),
     /// A node's chain, height, peers and sync state (`--watch`: live).
     Status(crate::status_watch::StatusArgs),
+    /// Share files: publish, fetch, list, pin, collect garbage.
+    #[command(subcommand)]
+    File(crate::file_cmd::FileCommand),
     /// A node's settings.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -276,6 +279,8 @@ fn new_key() -> Keypair {
 pub struct TestHooks {
     pub tap: Option<std::sync::Arc<dyn crate::driver::OutboundTap>>,
     pub task_fault: Option<crate::supervisor::TaskFault>,
+    /// Serve file pieces with a byte flipped (a Byzantine holder).
+    pub corrupt_pieces: bool,
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -299,6 +304,7 @@ pub fn run_with(cli: Cli, hooks: TestHooks) -> Result<()> {
         Command::Tx(a) => crate::client::tx(a),
         Command::Query(q) => crate::client::query(q),
         Command::Status(a) => crate::client::status(a),
+        Command::File(c) => crate::file_cmd::run(c),
         Command::Config(ConfigCommand::Show { home, settings }) => {
             let home = Home::new(&home);
             require_config(&home)?;
@@ -621,7 +627,8 @@ fn start(a: StartArgs, hooks: TestHooks) -> Result<()> {
         let stop = shutdown_signal();
         let node = Node::open(home, cfg)?
             .with_tap(hooks.tap)
-            .with_task_fault(hooks.task_fault);
+            .with_task_fault(hooks.task_fault)
+            .with_corrupt_pieces(hooks.corrupt_pieces);
         node.run(stop).await?;
         Ok::<(), anyhow::Error>(())
     })?;

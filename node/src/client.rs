@@ -11,8 +11,8 @@ use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use palisade_rpc::types::{BlockId, HexBytes, ReceiptResponse, StateQuery};
 use palisade_rpc::PalisadeApiClient;
 use palisade_types::{
-    encode, Action, Address, BoundedBytes, ChainId, EvmAddress, Hash, Param, PublicKey, Role,
-    Transaction,
+    encode, Action, Address, BoundedBytes, ChainId, EvmAddress, Hash, Keypair, Param, PublicKey,
+    Role, Transaction,
 };
 
 use crate::home::{insecure_mode, read_key_with, KeyPermissions};
@@ -280,7 +280,7 @@ pub(crate) fn rpc_err(url: &str) -> impl Fn(jsonrpsee::core::ClientError) -> any
     }
 }
 
-fn print<T: serde::Serialize>(
+pub(crate) fn print<T: serde::Serialize>(
     output: Output,
     value: &T,
     text: impl FnOnce() -> String,
@@ -427,7 +427,7 @@ fn action(a: &TxAction) -> Result<Action> {
     })
 }
 
-fn receipt_text(r: &ReceiptResponse) -> String {
+pub(crate) fn receipt_text(r: &ReceiptResponse) -> String {
     let mut text = if r.success {
         format!(
             "committed {} in block {} (index {}): success",
@@ -455,13 +455,12 @@ fn receipt_text(r: &ReceiptResponse) -> String {
     text
 }
 
-/// `palisade tx ...`
-pub fn tx(a: TxArgs) -> Result<()> {
-    let key_path = a
-        .key_file
-        .as_ref()
+/// Reads the signing key `path` names, warning about (or refusing) one
+/// others can read.
+pub(crate) fn signing_key(path: Option<&PathBuf>, allow_insecure: bool) -> Result<Keypair> {
+    let key_path = path
         .ok_or_else(|| anyhow!("--key-file FILE (or PALISADE_KEY_FILE) names the signing key"))?;
-    let permissions = KeyPermissions::allow_insecure(a.allow_insecure_key_permissions);
+    let permissions = KeyPermissions::allow_insecure(allow_insecure);
     if permissions == KeyPermissions::AllowInsecure {
         if let Some(mode) = insecure_mode(key_path)? {
             eprintln!(
@@ -471,56 +470,93 @@ pub fn tx(a: TxArgs) -> Result<()> {
             );
         }
     }
-    let key = read_key_with(key_path, permissions)?;
+    Ok(read_key_with(key_path, permissions)?)
+}
+
+/// The chain id of the node at `url`, checked against `expected`.
+pub(crate) async fn node_chain_id(
+    c: &HttpClient,
+    url: &str,
+    expected: Option<&str>,
+) -> Result<ChainId> {
+    let status = c.system_status().await.map_err(rpc_err(url))?;
+    match expected {
+        Some(id) if *id != status.chain_id => bail!(
+            "--chain-id {id} but the node at {url} serves chain {}",
+            status.chain_id
+        ),
+        _ => ChainId::new(status.chain_id.clone()).map_err(|e| anyhow!("node's chain id: {e}")),
+    }
+}
+
+/// Signs `action` with `key` (at `nonce`, or the account's next) and
+/// submits it; with `wait`, waits for its receipt and fails if the
+/// transaction did.
+pub(crate) async fn send_action(
+    c: &HttpClient,
+    url: &str,
+    key: &Keypair,
+    chain_id: ChainId,
+    nonce: Option<u64>,
+    action: Action,
+    wait: Option<u64>,
+) -> Result<Sent> {
+    let e = rpc_err(url);
+    let nonce = match nonce {
+        Some(n) => n,
+        // Pending transactions of ours in the mempool hold the next
+        // nonces; the account's nonce is the next committed one.
+        None => c.state_get_account(key.address()).await.map_err(&e)?.nonce,
+    };
+    let tx = Transaction {
+        chain_id,
+        nonce,
+        signer: key.address(),
+        action,
+    }
+    .sign(key);
+    let bytes = HexBytes(encode(&tx));
+    Ok(match wait {
+        Some(timeout_ms) => Sent::Receipt(
+            c.tx_submit_and_wait(
+                bytes,
+                Some(timeout_ms.min(palisade_rpc::server::MAX_WAIT_MS)),
+            )
+            .await
+            .map_err(&e)?,
+        ),
+        None => Sent::Submitted(c.tx_submit(bytes).await.map_err(&e)?, nonce),
+    })
+}
+
+/// What [`send_action`] got back.
+pub(crate) enum Sent {
+    Receipt(ReceiptResponse),
+    Submitted(palisade_rpc::types::SubmitResponse, u64),
+}
+
+/// `palisade tx ...`
+pub fn tx(a: TxArgs) -> Result<()> {
+    let key = signing_key(a.key_file.as_ref(), a.allow_insecure_key_permissions)?;
     let action = action(&a.action)?;
     let url = a.client.rpc.clone();
     let output = a.client.output;
     runtime()?.block_on(async move {
         let c = client(&url)?;
-        let e = rpc_err(&url);
-        let status = c.system_status().await.map_err(&e)?;
-        let chain_id = match &a.chain_id {
-            Some(id) if *id != status.chain_id => bail!(
-                "--chain-id {id} but the node at {url} serves chain {}",
-                status.chain_id
-            ),
-            _ => ChainId::new(status.chain_id.clone())
-                .map_err(|e| anyhow!("node's chain id: {e}"))?,
-        };
-        let nonce = match a.nonce {
-            Some(n) => n,
-            None => {
-                let acct = c.state_get_account(key.address()).await.map_err(&e)?;
-                // Pending transactions of ours in the mempool hold the next
-                // nonces; the account's nonce is the next committed one.
-                acct.nonce
+        let chain_id = node_chain_id(&c, &url, a.chain_id.as_deref()).await?;
+        let wait = a.wait.then_some(a.timeout_ms);
+        match send_action(&c, &url, &key, chain_id, a.nonce, action, wait).await? {
+            Sent::Receipt(r) => {
+                print(output, &r, || receipt_text(&r))?;
+                if !r.success {
+                    bail!("transaction {} failed: {}", r.tx_hash, r.error);
+                }
             }
-        };
-        let tx = Transaction {
-            chain_id,
-            nonce,
-            signer: key.address(),
-            action,
-        }
-        .sign(&key);
-        let bytes = HexBytes(encode(&tx));
-        if a.wait {
-            let r = c
-                .tx_submit_and_wait(
-                    bytes,
-                    Some(a.timeout_ms.min(palisade_rpc::server::MAX_WAIT_MS)),
-                )
-                .await
-                .map_err(&e)?;
-            print(output, &r, || receipt_text(&r))?;
-            if !r.success {
-                bail!("transaction {} failed: {}", r.tx_hash, r.error);
+            Sent::Submitted(r, nonce) => {
+                print(output, &r, || {
+                    format!("submitted {} (nonce {nonce})", r.hash)
+                })?;
             }
-        } else {
-            let r = c.tx_submit(bytes).await.map_err(&e)?;
-            print(output, &r, || {
-                format!("submitted {} (nonce {nonce})", r.hash)
-            })?;
         }
         Ok(())
     })

@@ -105,6 +105,11 @@ impl Home {
     /// The admin account key `palisade init` writes for a new chain: an
     /// account key, not a node key (outside `config/`; the node never
     /// reads it), to be moved off the machine.
+    /// Shared files' bytes, outboards, downloads and pins.
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.data_dir().join("blobs")
+    }
+
     pub fn admin_key_file(&self) -> PathBuf {
         self.root.join("admin_key.json")
     }

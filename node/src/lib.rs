@@ -22,6 +22,8 @@ pub mod devnet;
 pub mod driver;
 pub mod eth_pool;
 pub mod eth_txs;
+pub mod file_cmd;
+pub mod files;
 pub mod genesis_cmd;
 pub mod health;
 pub mod home;

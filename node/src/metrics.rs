@@ -21,23 +21,36 @@ pub type DiskUsage = Arc<dyn Fn() -> Vec<(String, u64, u64)> + Send + Sync>;
 /// Every reason peer traffic is dropped for (`palisade_p2p_dropped_total`),
 /// exported at 0 from the start so a rate over them works before the
 /// first drop.
-pub const DROP_REASONS: [&str; 6] = [
+pub const DROP_REASONS: [&str; 7] = [
     "consensus_rate",
     "consensus_bytes",
     "txs_rate",
     "txs_bytes",
     "sync_rate",
+    "blob_rate",
     "queue_full",
 ];
 
 /// Every reason a peer is penalized for (`palisade_p2p_penalties_total`),
 /// exported at 0 from the start.
-pub const PENALTY_REASONS: [&str; 5] = [
+pub const PENALTY_REASONS: [&str; 6] = [
     "undecodable",
     "bad_signature",
     "invalid_tx_batch",
     "sync_bad_response",
     "sync_bad_certificate",
+    "bad_file_piece",
+];
+
+/// Every reason a file piece request is refused for
+/// (`palisade_file_refusals_total`), exported at 0 from the start.
+pub const FILE_REFUSALS: [&str; 6] = [
+    "unknown",
+    "withdrawn",
+    "not_a_reader",
+    "bad_permit",
+    "not_held",
+    "busy",
 ];
 
 /// Histograms labelled by driver step.
@@ -74,6 +87,12 @@ pub struct Metrics {
     pub late_rounds: Counter,
     /// Admission into this node's mempool to the commit of the block.
     pub tx_latency: Histogram,
+    /// File piece bytes sent to peers (encodings, proofs included).
+    pub file_upload_bytes: Counter,
+    /// File piece bytes received that verified.
+    pub file_download_bytes: Counter,
+    /// Piece requests refused, by `reason`.
+    pub file_refusals: Family<Vec<(String, String)>, Counter>,
     disk: DiskWatch,
 }
 
@@ -123,11 +142,17 @@ impl Metrics {
             tx_latency: Histogram::new([
                 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0,
             ]),
+            file_upload_bytes: Counter::default(),
+            file_download_bytes: Counter::default(),
+            file_refusals: Family::default(),
             disk: DiskWatch::default(),
             registry: Registry::default(),
         };
         for reason in DROP_REASONS {
             m.count_drop_by(reason, 0);
+        }
+        for reason in FILE_REFUSALS {
+            m.count_file_refusal_by(reason, 0);
         }
         for reason in PENALTY_REASONS {
             m.p2p_penalties
@@ -209,12 +234,12 @@ impl Metrics {
         );
         registry.register(
             "p2p_dropped",
-            "Peer messages dropped unprocessed, by reason: consensus_rate, consensus_bytes, txs_rate, txs_bytes, sync_rate (over the peer's rate limit), queue_full (the node is behind)",
+            "Peer messages dropped unprocessed, by reason: consensus_rate, consensus_bytes, txs_rate, txs_bytes, sync_rate, blob_rate (over the peer's rate limit), queue_full (the node is behind)",
             m.p2p_dropped.clone(),
         );
         registry.register(
             "p2p_penalties",
-            "Peers disconnected and banned for a while, by reason: undecodable, bad_signature, invalid_tx_batch, sync_bad_response, sync_bad_certificate",
+            "Peers disconnected and banned for a while, by reason: undecodable, bad_signature, invalid_tx_batch, sync_bad_response, sync_bad_certificate, bad_file_piece",
             m.p2p_penalties.clone(),
         );
         registry.register(
@@ -232,7 +257,41 @@ impl Metrics {
             "Time from a transaction's admission into this node's mempool (by RPC or gossip) to the commit of its block",
             m.tx_latency.clone(),
         );
+        registry.register(
+            "file_upload_bytes",
+            "File piece bytes sent to peers (their proofs included)",
+            m.file_upload_bytes.clone(),
+        );
+        registry.register(
+            "file_download_bytes",
+            "File piece bytes received from peers that verified",
+            m.file_download_bytes.clone(),
+        );
+        registry.register(
+            "file_refusals",
+            "File piece requests refused, by reason: unknown, withdrawn, not_a_reader, bad_permit, not_held, busy",
+            m.file_refusals.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    pub fn count_file_upload(&self, bytes: u64) {
+        self.file_upload_bytes.inc_by(bytes);
+    }
+
+    pub fn count_file_download(&self, bytes: u64) {
+        self.file_download_bytes.inc_by(bytes);
+    }
+
+    /// Counts a piece request refused for `reason`.
+    pub fn count_file_refusal(&self, reason: &str) {
+        self.count_file_refusal_by(reason, 1);
+    }
+
+    fn count_file_refusal_by(&self, reason: &str, n: u64) {
+        self.file_refusals
+            .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .inc_by(n);
     }
 
     /// Reports the ledger's size with every scrape.

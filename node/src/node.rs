@@ -25,6 +25,7 @@ use crate::app::App;
 use crate::background::Background;
 use crate::config::NodeConfig;
 use crate::driver::{Committed, Driver, DriverConfig, SyncLink};
+use crate::files::{Blobs, FileService};
 use crate::health::{assess, Facts, NodeHealth};
 use crate::home::Home;
 use crate::ledger::Ledger;
@@ -74,6 +75,7 @@ pub struct NodeContext {
     pub app: Arc<App>,
     pub mempool: Arc<Mutex<Mempool>>,
     pub net: NetworkHandle,
+    pub files: Arc<FileService>,
     pub metrics: Arc<Metrics>,
     pub committed: broadcast::Sender<Committed>,
     pub height: Arc<AtomicU64>,
@@ -474,6 +476,21 @@ impl Node {
             let ledger = ledger.clone();
             metrics.watch_disk(Arc::new(move || ledger.disk_usage()));
         }
+        let files = Arc::new(
+            FileService::open(
+                &home.blobs_dir(),
+                &cfg.files,
+                genesis.chain_id.clone(),
+                app.clone(),
+                metrics.clone(),
+            )
+            .map_err(|e| {
+                NodeError::State(format!(
+                    "shared files ({}): {e}",
+                    home.blobs_dir().display()
+                ))
+            })?,
+        );
         let net_cfg = NetworkConfig {
             chain_id: genesis.chain_id.clone(),
             listen,
@@ -483,10 +500,16 @@ impl Node {
             sync_timeout: Duration::from_secs(20),
             limits: cfg.p2p.rate_limits,
             metrics: metrics.clone(),
+            blob_timeout: Duration::from_secs(60),
         };
         let identity = network::identity_from_seed(node_key.seed())?;
-        let (net, net_events, net_task) =
-            network::start(net_cfg, identity, Arc::new(LedgerSource(ledger.clone())))?;
+        let (net, net_events, net_task) = network::start(
+            net_cfg,
+            identity,
+            Arc::new(LedgerSource(ledger.clone())),
+            Arc::new(Blobs(files.clone())),
+        )?;
+        files.attach(net.clone());
 
         metrics.height.set(gauge_value(latest.get()));
         let (committed, _) = broadcast::channel(1024);
@@ -498,6 +521,7 @@ impl Node {
             app,
             mempool: Arc::new(Mutex::new(Mempool::new(cfg.mempool_config()))),
             net,
+            files,
             metrics,
             committed,
             height: Arc::new(AtomicU64::new(latest.get())),
@@ -539,6 +563,16 @@ impl Node {
             tracing::warn!(task = %f.task, "TEST ONLY: a background task of this node will be made to fail");
         }
         self.task_fault = fault;
+        self
+    }
+
+    /// TEST ONLY: serve file pieces with a byte flipped (fault tests'
+    /// Byzantine holders).
+    pub fn with_corrupt_pieces(self, corrupt: bool) -> Node {
+        if corrupt {
+            tracing::warn!("TEST ONLY: this node serves corrupted file pieces");
+            self.ctx.files.corrupt_pieces();
+        }
         self
     }
 
@@ -761,6 +795,7 @@ impl Node {
         }
         // Network events.
         {
+            let files = ctx.files.clone();
             tasks.spawn("network-events", async move {
                 while let Some(ev) = net_events.recv().await {
                     match ev {
@@ -779,7 +814,20 @@ impl Node {
                         NetEvent::EthTxs { from, id, txs } => {
                             let _ = eth_ingress_tx.try_send((from, id, txs));
                         }
+                        NetEvent::FileHeld { holder, root, .. } => files.on_held(holder, root),
                     }
+                }
+            });
+        }
+        // Shared files: purge what the chain withdrew, announce holdings.
+        {
+            let files = ctx.files.clone();
+            tasks.spawn("files", async move {
+                let mut announced = std::collections::HashMap::new();
+                let mut every = tokio::time::interval(FILE_MAINTENANCE);
+                loop {
+                    every.tick().await;
+                    files.maintain(&mut announced).await;
                 }
             });
         }
@@ -959,6 +1007,10 @@ impl Node {
         result
     }
 }
+
+/// How often the node deletes files withdrawn on chain and announces
+/// what it holds.
+const FILE_MAINTENANCE: Duration = Duration::from_secs(2);
 
 /// The consensus driver's name in health reports.
 const DRIVER: &str = "consensus-driver";

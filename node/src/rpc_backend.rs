@@ -2,6 +2,7 @@
 //! mempool, network and driver.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use palisade_rpc::backend::{
     AccountTxPage, BackendError, EthTxFound, NodeBackend, PoolOrChainTx, StateRead, SubmitError,
@@ -81,6 +82,10 @@ pub fn reason(e: &TxError) -> &'static str {
 }
 
 impl NodeBackend for Backend {
+    fn files(&self) -> Option<Arc<dyn palisade_rpc::files::FilesBackend>> {
+        Some(Arc::new(crate::files::FilesRpc(self.ctx.files.clone())))
+    }
+
     fn store(&self) -> &dyn StateStore {
         self.ctx.app.ledger().as_ref()
     }

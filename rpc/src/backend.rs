@@ -107,6 +107,11 @@ pub trait NodeBackend: Send + Sync + 'static {
     fn subscribe_commits(&self) -> broadcast::Receiver<Height>;
     /// Counts a request for metrics.
     fn count_request(&self, method: &str);
+
+    /// The node's shared files, if it shares any (`file_*`, `/files/`).
+    fn files(&self) -> Option<std::sync::Arc<dyn crate::files::FilesBackend>> {
+        None
+    }
     /// The state store, for reads under any kept root (the Ethereum
     /// methods run the EVM on it).
     fn store(&self) -> &dyn palisade_runtime::StateStore;

@@ -61,6 +61,18 @@ pub const HEIGHT_UNAVAILABLE: i32 = -32042;
 pub const TOO_MANY_RESULTS: i32 = -32043;
 /// The node keeps no account index (`ledger.account_index = false`).
 pub const NOT_INDEXED: i32 = -32044;
+/// No file with this root is on record.
+pub const FILE_UNKNOWN: i32 = -32050;
+/// The permit may not fetch the file: void, not a reader's, or the file
+/// was unpublished (`data` says which).
+pub const FILE_REFUSED: i32 = -32051;
+/// The node runs as many downloads as it may.
+pub const FILES_BUSY: i32 = -32052;
+/// Not available on this node: it does not share files, does not hold the
+/// file, or an unpin is refused until enough peers hold it.
+pub const FILES_UNAVAILABLE: i32 = -32053;
+/// A method that manages the node's disk, called from another machine.
+pub const LOCAL_ONLY: i32 = -32054;
 
 /// The Ethereum methods' code for a call or gas estimate that reverted,
 /// as Ethereum nodes answer it (`data`: the revert data).
@@ -79,6 +91,11 @@ pub const PALISADE: &[i32] = &[
     HEIGHT_UNAVAILABLE,
     TOO_MANY_RESULTS,
     NOT_INDEXED,
+    FILE_UNKNOWN,
+    FILE_REFUSED,
+    FILES_BUSY,
+    FILES_UNAVAILABLE,
+    LOCAL_ONLY,
 ];
 
 /// Every code this server sends: the specification's, jsonrpsee's and
@@ -102,6 +119,11 @@ pub const ALL: &[i32] = &[
     HEIGHT_UNAVAILABLE,
     TOO_MANY_RESULTS,
     NOT_INDEXED,
+    FILE_UNKNOWN,
+    FILE_REFUSED,
+    FILES_BUSY,
+    FILES_UNAVAILABLE,
+    LOCAL_ONLY,
     EXECUTION_REVERTED,
     EXECUTION_FAILED,
 ];

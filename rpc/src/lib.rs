@@ -18,6 +18,7 @@ pub mod errors;
 pub mod eth;
 pub mod explore;
 pub mod explorer;
+pub mod files;
 pub mod front;
 pub mod origin;
 pub mod server;

@@ -95,6 +95,11 @@ pub fn methods(backend: Arc<dyn NodeBackend>) -> Result<Methods, RegisterMethodE
     module.merge(crate::eth::EthApiServer::into_rpc(crate::eth::EthImpl {
         backend: backend.clone(),
     }))?;
+    module.merge(crate::files::api::FilesApiServer::into_rpc(
+        crate::files::FilesImpl {
+            backend: backend.files(),
+        },
+    ))?;
     module.merge(crate::explore::api::ExploreApiServer::into_rpc(
         crate::explore::ExploreImpl { backend },
     ))?;
@@ -146,6 +151,9 @@ pub async fn serve(
         // refused, instead of staying blank.
         .option_layer(explorer.then_some(crate::explorer::ExplorerLayer))
         .layer(OriginLayer::new(origins))
+        .layer(crate::files::http::FilesLayer {
+            backend: backend.files(),
+        })
         .layer(HealthLayer::new(backend))
         .layer(RequestCheckLayer::new(limits.max_request_bytes));
     let services = Server::builder()
@@ -183,7 +191,10 @@ pub async fn serve(
                 continue;
             };
             let _ = socket.set_nodelay(true);
-            let service = services.clone().build(methods.clone(), stop.clone());
+            let service = WithClientAddr {
+                inner: services.clone().build(methods.clone(), stop.clone()),
+                addr: peer,
+            };
             let stopped = stop.clone().shutdown();
             tokio::spawn(async move {
                 // Held while the connection lives.
@@ -199,6 +210,37 @@ pub async fn serve(
         handle,
         task,
     })
+}
+
+/// Tags each request with the address of the client that sent it
+/// ([`crate::files::ClientAddr`]), for methods only the node's own
+/// machine may call.
+#[derive(Clone)]
+struct WithClientAddr<S> {
+    inner: S,
+    addr: SocketAddr,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for WithClientAddr<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        req.extensions_mut()
+            .insert(crate::files::ClientAddr(self.addr));
+        self.inner.call(req)
+    }
 }
 
 struct RpcImpl {
@@ -297,7 +339,9 @@ fn outcome(r: RpcResult<Hash>) -> SubmitOutcome {
     }
 }
 
-fn json_message<T: serde::Serialize>(v: &T) -> Result<SubscriptionMessage, serde_json::Error> {
+pub(crate) fn json_message<T: serde::Serialize>(
+    v: &T,
+) -> Result<SubscriptionMessage, serde_json::Error> {
     serde_json::value::to_raw_value(v).map(SubscriptionMessage::from)
 }
 

@@ -63,6 +63,22 @@ impl FileRoot {
         FileRoot(*blake3::hash(data).as_bytes())
     }
 
+    /// The root and size of the bytes `from` yields, read to its end.
+    pub fn of_reader(mut from: impl std::io::Read) -> std::io::Result<(FileRoot, u64)> {
+        let mut h = blake3::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = from.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            size += n as u64;
+        }
+        Ok((FileRoot(*h.finalize().as_bytes()), size))
+    }
+
     pub(crate) fn hash(&self) -> blake3::Hash {
         blake3::Hash::from_bytes(self.0)
     }
@@ -89,6 +105,19 @@ impl std::str::FromStr for FileRoot {
         hex::decode_to_slice(digits, &mut out)
             .map_err(|_| FileError::BadRoot(s.chars().take(80).collect()))?;
         Ok(FileRoot(out))
+    }
+}
+
+impl serde::Serialize for FileRoot {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FileRoot {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

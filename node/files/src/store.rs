@@ -96,10 +96,31 @@ impl BlobStore {
 
     /// Adds the file at `src`: copies it into the store while hashing it
     /// and building its outboard (one pass, in memory only a group at a
-    /// time). Returns its root and size.
+    /// time). Returns its root and size. A source shorter than it said
+    /// is an error; bytes past its size are not read.
     pub fn import(&self, src: &Path) -> Result<(FileRoot, u64), FileError> {
         let from = File::open(src)?;
         let size = from.metadata()?.len();
+        self.import_checked(from, size, None)
+    }
+
+    /// Adds a file of `size` bytes read from `from` (an upload), keeping it
+    /// only if its root is `expect`. Returns the root the bytes have.
+    pub fn import_from(
+        &self,
+        from: impl Read,
+        size: u64,
+        expect: &FileRoot,
+    ) -> Result<(FileRoot, u64), FileError> {
+        self.import_checked(from, size, Some(expect))
+    }
+
+    fn import_checked(
+        &self,
+        from: impl Read,
+        size: u64,
+        expect: Option<&FileRoot>,
+    ) -> Result<(FileRoot, u64), FileError> {
         if size > MAX_FILE_BYTES {
             return Err(FileError::TooLarge(size));
         }
@@ -110,7 +131,7 @@ impl BlobStore {
         let tmp_obao = self
             .dir
             .join(format!("import-{}-{n}.obao.tmp", std::process::id()));
-        let result = self.import_as(from, size, &tmp, &tmp_obao);
+        let result = self.import_as(from, size, &tmp, &tmp_obao, expect);
         // Whatever happened, no temporary file stays behind.
         let _ = std::fs::remove_file(&tmp);
         let _ = std::fs::remove_file(&tmp_obao);
@@ -119,10 +140,11 @@ impl BlobStore {
 
     fn import_as(
         &self,
-        from: File,
+        from: impl Read,
         size: u64,
         tmp: &Path,
         tmp_obao: &Path,
+        expect: Option<&FileRoot>,
     ) -> Result<(FileRoot, u64), FileError> {
         let tree = BaoTree::new(size, CHUNK_GROUP);
         let mut copy = io::BufWriter::with_capacity(1 << 20, File::create(tmp)?);
@@ -148,6 +170,9 @@ impl BlobStore {
             }
         })?;
         let root = FileRoot(*hash.as_bytes());
+        if expect.is_some_and(|e| *e != root) {
+            return Ok((root, size));
+        }
         let copied = copy
             .into_inner()
             .map_err(|e| FileError::Io(e.into_error()))?;

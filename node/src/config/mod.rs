@@ -36,6 +36,7 @@ pub struct NodeConfig {
     pub metrics: MetricsConfig,
     pub mempool: MempoolSettings,
     pub ledger: LedgerSettings,
+    pub files: crate::files::FilesSettings,
     pub log: LogConfig,
 }
 
@@ -143,6 +144,7 @@ impl Default for NodeConfig {
             metrics: MetricsConfig::default(),
             mempool: MempoolSettings::default(),
             ledger: LedgerSettings::default(),
+            files: crate::files::FilesSettings::default(),
             log: LogConfig::default(),
         }
     }

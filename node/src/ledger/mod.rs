@@ -32,6 +32,7 @@
 
 mod account_index;
 pub(crate) mod cache;
+mod file_index;
 mod small_bytes;
 
 pub use account_index::{AccountTx, AccountTxs};
@@ -638,6 +639,9 @@ impl Ledger {
         let bloom = LogsBloom::of_receipts(receipts);
         if !bloom.is_empty() {
             b.put_cf(meta, bloom_key(h), bloom.0);
+        }
+        for (k, root) in file_index::published(block, receipts) {
+            b.put_cf(meta, k, root.0);
         }
         // Blocks kept for this height's consensus are no longer needed.
         // Only this height can have any: every commit removes its own. They

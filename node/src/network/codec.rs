@@ -1,5 +1,5 @@
-//! The block-sync request-response codec: one length-prefixed frame each
-//! way (u32 big-endian length, then the borsh body). The length is checked
+//! The request-response codecs (block sync, blobs): one length-prefixed
+//! frame each way (u32 big-endian length, then the borsh body). The length is checked
 //! against the bound before anything is read, and memory follows the bytes
 //! actually received.
 
@@ -9,12 +9,14 @@ use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use palisade_types::encode;
 
+use palisade_files::wire::{
+    BlobRequest, BlobResponse, MAX_BLOB_REQUEST_BYTES, MAX_BLOB_RESPONSE_BYTES,
+};
+
 use super::wire::{SyncRequest, SyncResponse, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
 
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/palisade/sync/1");
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SyncCodec;
+pub const BLOB_PROTOCOL: StreamProtocol = StreamProtocol::new(palisade_files::wire::BLOB_PROTOCOL);
 
 async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
@@ -52,48 +54,101 @@ fn invalid(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
 
-impl libp2p::request_response::Codec for SyncCodec {
+/// A message of a request-response protocol: bounded, canonical borsh.
+pub trait Frame: Sized + Send {
+    /// Largest encoding accepted.
+    const MAX_BYTES: usize;
+    fn to_bytes(&self) -> Vec<u8>;
+    fn from_bytes(bytes: &[u8]) -> Result<Self, palisade_types::DecodeError>;
+}
+
+impl Frame for SyncRequest {
+    const MAX_BYTES: usize = MAX_SYNC_REQUEST_BYTES;
+    fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+    fn from_bytes(bytes: &[u8]) -> Result<Self, palisade_types::DecodeError> {
+        SyncRequest::decode(bytes)
+    }
+}
+
+impl Frame for SyncResponse {
+    const MAX_BYTES: usize = MAX_SYNC_RESPONSE_BYTES;
+    fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+    fn from_bytes(bytes: &[u8]) -> Result<Self, palisade_types::DecodeError> {
+        SyncResponse::decode(bytes)
+    }
+}
+
+impl Frame for BlobRequest {
+    const MAX_BYTES: usize = MAX_BLOB_REQUEST_BYTES;
+    fn to_bytes(&self) -> Vec<u8> {
+        self.encode()
+    }
+    fn from_bytes(bytes: &[u8]) -> Result<Self, palisade_types::DecodeError> {
+        BlobRequest::decode(bytes)
+    }
+}
+
+impl Frame for BlobResponse {
+    const MAX_BYTES: usize = MAX_BLOB_RESPONSE_BYTES;
+    fn to_bytes(&self) -> Vec<u8> {
+        self.encode()
+    }
+    fn from_bytes(bytes: &[u8]) -> Result<Self, palisade_types::DecodeError> {
+        BlobResponse::decode(bytes)
+    }
+}
+
+/// The codec of a protocol whose requests are `Q` and responses `R`.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameCodec<Q, R>(std::marker::PhantomData<fn() -> (Q, R)>);
+
+impl<Q, R> Default for FrameCodec<Q, R> {
+    fn default() -> Self {
+        FrameCodec(std::marker::PhantomData)
+    }
+}
+
+/// Block sync's codec.
+pub type SyncCodec = FrameCodec<SyncRequest, SyncResponse>;
+/// The blob protocol's codec.
+pub type BlobCodec = FrameCodec<BlobRequest, BlobResponse>;
+
+impl<Q: Frame + 'static, R: Frame + 'static> libp2p::request_response::Codec for FrameCodec<Q, R> {
     type Protocol = StreamProtocol;
-    type Request = SyncRequest;
-    type Response = SyncResponse;
+    type Request = Q;
+    type Response = R;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SyncRequest>
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Q>
     where
         T: AsyncRead + Unpin + Send,
     {
-        let body = read_frame(io, MAX_SYNC_REQUEST_BYTES).await?;
-        SyncRequest::decode(&body).map_err(invalid)
+        let body = read_frame(io, Q::MAX_BYTES).await?;
+        Q::from_bytes(&body).map_err(invalid)
     }
 
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SyncResponse>
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<R>
     where
         T: AsyncRead + Unpin + Send,
     {
-        let body = read_frame(io, MAX_SYNC_RESPONSE_BYTES).await?;
-        SyncResponse::decode(&body).map_err(invalid)
+        let body = read_frame(io, R::MAX_BYTES).await?;
+        R::from_bytes(&body).map_err(invalid)
     }
 
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: SyncRequest,
-    ) -> io::Result<()>
+    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Q) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &encode(&req)).await
+        write_frame(io, &req.to_bytes()).await
     }
 
-    async fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        res: SyncResponse,
-    ) -> io::Result<()>
+    async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, res: R) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &encode(&res)).await
+        write_frame(io, &res.to_bytes()).await
     }
 }

@@ -36,8 +36,10 @@ use palisade_consensus::Message;
 use palisade_types::{sha256, ChainId, EthTransaction, PublicKey, SignedTransaction};
 use tokio::sync::{mpsc, oneshot};
 
-use codec::SyncCodec;
-pub use codec::SYNC_PROTOCOL;
+use codec::{BlobCodec, SyncCodec};
+pub use codec::{BLOB_PROTOCOL, SYNC_PROTOCOL};
+use palisade_files::wire::{BlobRequest, BlobResponse};
+use palisade_files::FileRoot;
 use rate::{PeerLimits, RateLimiter, Traffic};
 
 use crate::metrics::Metrics;
@@ -58,6 +60,8 @@ pub struct NetworkConfig {
     pub limits: PeerLimits,
     /// Where drops and penalties are counted.
     pub metrics: Arc<Metrics>,
+    /// How long a blob request (one piece) may take.
+    pub blob_timeout: Duration,
 }
 
 /// The node's verdict on a gossiped transaction batch.
@@ -92,6 +96,13 @@ pub enum NetEvent {
         id: MessageId,
         txs: Vec<EthTransaction>,
     },
+    /// A peer says it holds (some or all of) a file: a hint, to be checked
+    /// by asking it.
+    FileHeld {
+        holder: PeerId,
+        root: FileRoot,
+        complete: bool,
+    },
 }
 
 /// Why a network call failed.
@@ -108,6 +119,15 @@ pub enum NetError {
 /// Answers block-sync requests from peers (the ledger, in the node).
 pub trait SyncSource: Send + Sync + 'static {
     fn serve(&self, request: SyncRequest) -> SyncResponse;
+}
+
+/// Answers blob requests from peers (the node's files).
+pub trait BlobServer: Send + Sync + 'static {
+    fn serve(
+        &self,
+        peer: PeerId,
+        request: BlobRequest,
+    ) -> futures::future::BoxFuture<'static, BlobResponse>;
 }
 
 enum Command {
@@ -128,6 +148,15 @@ enum Command {
         peer: PeerId,
         request: SyncRequest,
         reply: oneshot::Sender<Result<SyncResponse, NetError>>,
+    },
+    BlobRequest {
+        peer: PeerId,
+        request: BlobRequest,
+        reply: oneshot::Sender<Result<BlobResponse, NetError>>,
+    },
+    AnnounceFile {
+        root: FileRoot,
+        complete: bool,
     },
     Peers(oneshot::Sender<Vec<PeerId>>),
     SetAllowed(HashSet<PeerId>),
@@ -212,6 +241,28 @@ impl NetworkHandle {
         rx.await.map_err(|_| NetError::Stopped)?
     }
 
+    /// Sends a blob request and waits for the answer (bounded by the
+    /// configured blob timeout).
+    pub async fn blob_request(
+        &self,
+        peer: PeerId,
+        request: BlobRequest,
+    ) -> Result<BlobResponse, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::BlobRequest {
+            peer,
+            request,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Tells peers this node holds (some or all of) a file.
+    pub async fn announce_file(&self, root: FileRoot, complete: bool) -> Result<(), NetError> {
+        self.send(Command::AnnounceFile { root, complete }).await
+    }
+
     /// The peers connected now.
     pub async fn peers(&self) -> Result<Vec<PeerId>, NetError> {
         let (tx, rx) = oneshot::channel();
@@ -248,6 +299,7 @@ struct Behaviour {
     limits: connection_limits::Behaviour,
     gossip: gossipsub::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
+    blob: request_response::Behaviour<BlobCodec>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
 }
@@ -277,6 +329,7 @@ pub fn start(
     cfg: NetworkConfig,
     key: identity::Keypair,
     source: Arc<dyn SyncSource>,
+    blobs: Arc<dyn BlobServer>,
 ) -> Result<
     (
         NetworkHandle,
@@ -304,6 +357,8 @@ pub fn start(
     let consensus_topic = IdentTopic::new(format!("/palisade/{}/consensus/1", cfg.chain_id));
     let tx_topic = IdentTopic::new(format!("/palisade/{}/txs/1", cfg.chain_id));
     let eth_tx_topic = IdentTopic::new(format!("/palisade/{}/eth-txs/1", cfg.chain_id));
+    let files_topic = IdentTopic::new(format!("/palisade/{}/files/1", cfg.chain_id));
+    gossip.subscribe(&files_topic).map_err(|e| setup(&e))?;
     gossip.subscribe(&consensus_topic).map_err(|e| setup(&e))?;
     gossip.subscribe(&tx_topic).map_err(|e| setup(&e))?;
     gossip.subscribe(&eth_tx_topic).map_err(|e| setup(&e))?;
@@ -320,10 +375,17 @@ pub fn start(
             .with_max_pending_outgoing(Some(64)),
     );
     let sync = request_response::Behaviour::with_codec(
-        SyncCodec,
+        SyncCodec::default(),
         [(SYNC_PROTOCOL, ProtocolSupport::Full)],
         request_response::Config::default()
             .with_request_timeout(cfg.sync_timeout)
+            .with_max_concurrent_streams(64),
+    );
+    let blob = request_response::Behaviour::with_codec(
+        BlobCodec::default(),
+        [(BLOB_PROTOCOL, ProtocolSupport::Full)],
+        request_response::Config::default()
+            .with_request_timeout(cfg.blob_timeout)
             .with_max_concurrent_streams(64),
     );
     let identify = identify::Behaviour::new(
@@ -335,6 +397,7 @@ pub fn start(
         limits,
         gossip,
         sync,
+        blob,
         identify,
         ping: ping::Behaviour::default(),
     };
@@ -379,12 +442,15 @@ pub fn start(
         consensus_topic,
         tx_topic,
         eth_tx_topic,
+        files_topic,
         chain_id: cfg.chain_id,
         allowed: cfg.allowed,
         dial_targets,
         events: ev_tx,
         source,
+        blobs,
         pending: HashMap::new(),
+        pending_blobs: HashMap::new(),
         scores: HashMap::new(),
         banned: HashMap::new(),
         peer_count,
@@ -402,12 +468,15 @@ struct Task {
     consensus_topic: IdentTopic,
     tx_topic: IdentTopic,
     eth_tx_topic: IdentTopic,
+    files_topic: IdentTopic,
     chain_id: ChainId,
     allowed: HashSet<PeerId>,
     dial_targets: HashMap<PeerId, Vec<Multiaddr>>,
     events: mpsc::Sender<NetEvent>,
     source: Arc<dyn SyncSource>,
+    blobs: Arc<dyn BlobServer>,
     pending: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, NetError>>>,
+    pending_blobs: HashMap<OutboundRequestId, oneshot::Sender<Result<BlobResponse, NetError>>>,
     /// Offences per peer (never decays below the count of offences: a peer
     /// that misbehaves again is kept out longer).
     scores: HashMap<PeerId, u32>,
@@ -426,9 +495,15 @@ impl Task {
         let mut redial = tokio::time::interval(REDIAL_EVERY);
         let (served_tx, mut served_rx) =
             mpsc::channel::<(ResponseChannel<SyncResponse>, SyncResponse)>(256);
+        let (blob_tx, mut blob_rx) =
+            mpsc::channel::<(ResponseChannel<BlobResponse>, BlobResponse)>(64);
+        let served = Served {
+            sync: served_tx,
+            blob: blob_tx,
+        };
         loop {
             tokio::select! {
-                ev = self.swarm.select_next_some() => self.on_swarm(ev, &served_tx),
+                ev = self.swarm.select_next_some() => self.on_swarm(ev, &served),
                 c = commands.recv() => match c {
                     Some(c) => self.on_command(c),
                     None => return,
@@ -436,6 +511,11 @@ impl Task {
                 Some((ch, resp)) = served_rx.recv() => {
                     if self.swarm.behaviour_mut().sync.send_response(ch, resp).is_err() {
                         tracing::debug!("sync peer went away before the answer");
+                    }
+                }
+                Some((ch, resp)) = blob_rx.recv() => {
+                    if self.swarm.behaviour_mut().blob.send_response(ch, resp).is_err() {
+                        tracing::debug!("blob peer went away before the answer");
                     }
                 }
                 _ = redial.tick() => self.redial(),
@@ -534,6 +614,19 @@ impl Task {
             } => {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.pending.insert(id, reply);
+            }
+            Command::BlobRequest {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self.swarm.behaviour_mut().blob.send_request(&peer, request);
+                self.pending_blobs.insert(id, reply);
+            }
+            Command::AnnounceFile { root, complete } => {
+                let data = wire::FileAnnouncement::new(*self.swarm.local_peer_id(), root, complete)
+                    .encode();
+                self.publish(self.files_topic.clone(), data);
             }
             Command::Peers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
@@ -637,11 +730,7 @@ impl Task {
         self.swarm.behaviour_mut().allow.disallow_peer(peer);
     }
 
-    fn on_swarm(
-        &mut self,
-        ev: SwarmEvent<BehaviourEvent>,
-        served: &mpsc::Sender<(ResponseChannel<SyncResponse>, SyncResponse)>,
-    ) {
+    fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>, served: &Served) {
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, peer_id = %self.swarm.local_peer_id(), "p2p listening");
@@ -685,7 +774,8 @@ impl Task {
                 message_id,
                 message,
             })) => self.on_gossip(propagation_source, message_id, message),
-            SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync(e, served),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync(e, &served.sync),
+            SwarmEvent::Behaviour(BehaviourEvent::Blob(e)) => self.on_blob(e, &served.blob),
             _ => {}
         }
     }
@@ -773,11 +863,112 @@ impl Task {
                 })
             };
             self.on_tx_batch(from, id, bytes, decode, "Ethereum transaction batch");
+        } else if m.topic == self.files_topic.hash() {
+            self.on_file_announcement(from, id, &m.data);
         } else {
             self.swarm
                 .behaviour_mut()
                 .gossip
                 .report_message_validation_result(&id, &from, MessageAcceptance::Ignore);
+        }
+    }
+
+    /// A holding announcement: forwarded if it decodes and the holder is
+    /// on the allowlist (a hint only: a downloader asks the holder).
+    fn on_file_announcement(&mut self, from: PeerId, id: MessageId, data: &[u8]) {
+        if !self.within_rate(from, &id, Traffic::TxBatch { bytes: data.len() }) {
+            return;
+        }
+        let decoded = wire::FileAnnouncement::decode(data)
+            .map_err(|e| e.to_string())
+            .and_then(|a| {
+                PeerId::from_bytes(&a.holder)
+                    .map(|holder| (holder, a))
+                    .map_err(|e| format!("holder is not a peer id: {e}"))
+            });
+        let gossip = &mut self.swarm.behaviour_mut().gossip;
+        match decoded {
+            Ok((holder, a)) if self.allowed.contains(&holder) => {
+                gossip.report_message_validation_result(&id, &from, MessageAcceptance::Accept);
+                let ev = NetEvent::FileHeld {
+                    holder,
+                    root: FileRoot(a.root),
+                    complete: a.complete,
+                };
+                if self.events.try_send(ev).is_err() {
+                    self.metrics.count_drop("queue_full");
+                }
+            }
+            Ok(_) => {
+                gossip.report_message_validation_result(&id, &from, MessageAcceptance::Ignore);
+            }
+            Err(why) => {
+                gossip.report_message_validation_result(&id, &from, MessageAcceptance::Reject);
+                self.penalize(
+                    from,
+                    "undecodable",
+                    &format!("undecodable file announcement: {why}"),
+                );
+            }
+        }
+    }
+
+    fn on_blob(
+        &mut self,
+        e: request_response::Event<BlobRequest, BlobResponse>,
+        served: &mpsc::Sender<(ResponseChannel<BlobResponse>, BlobResponse)>,
+    ) {
+        use request_response::{Event, Message as RrMessage};
+        match e {
+            Event::Message {
+                peer,
+                message:
+                    RrMessage::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                if let Err(reason) = self.rates.check(peer, Traffic::BlobRequest, Instant::now()) {
+                    self.metrics.count_drop(reason);
+                    tracing::debug!(%peer, "blob request dropped: over the peer's rate limit");
+                    return;
+                }
+                let answer = self.blobs.serve(peer, request);
+                let out = served.clone();
+                tokio::spawn(async move {
+                    let resp = answer.await;
+                    let _ = out.send((channel, resp)).await;
+                });
+            }
+            Event::Message {
+                message:
+                    RrMessage::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(reply) = self.pending_blobs.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.pending_blobs.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "blob request from peer failed");
+            }
+            Event::ResponseSent { .. } => {}
         }
     }
 
@@ -843,6 +1034,12 @@ impl Task {
             Event::ResponseSent { .. } => {}
         }
     }
+}
+
+/// Where answers computed off the network task come back to it.
+struct Served {
+    sync: mpsc::Sender<(ResponseChannel<SyncResponse>, SyncResponse)>,
+    blob: mpsc::Sender<(ResponseChannel<BlobResponse>, BlobResponse)>,
 }
 
 fn is_denied(e: &libp2p::swarm::ListenError) -> bool {

@@ -25,6 +25,9 @@ pub struct PeerLimits {
     pub tx_bytes_per_s: u64,
     /// Sync requests served per second.
     pub sync_requests_per_s: u64,
+    /// File piece and holding requests served per second (a piece is 1
+    /// MiB: 2,000 a second is 2 GB/s, more than a node uploads).
+    pub blob_requests_per_s: u64,
 }
 
 /// Seconds of traffic a bucket holds.
@@ -44,6 +47,7 @@ impl Default for PeerLimits {
             tx_batches_per_s: 5_000,
             tx_bytes_per_s: 32 * 1024 * 1024,
             sync_requests_per_s: 50,
+            blob_requests_per_s: 2_000,
         }
     }
 }
@@ -67,6 +71,7 @@ impl PeerLimits {
         if self.consensus_msgs_per_s == 0
             || self.tx_batches_per_s == 0
             || self.sync_requests_per_s == 0
+            || self.blob_requests_per_s == 0
         {
             return Err("p2p.rate_limits: message and request rates must be at least 1".into());
         }
@@ -114,6 +119,7 @@ pub enum Traffic {
     Consensus { bytes: usize },
     TxBatch { bytes: usize },
     SyncRequest,
+    BlobRequest,
 }
 
 /// Why something was dropped: the label of `palisade_p2p_dropped_total`.
@@ -126,6 +132,7 @@ struct PeerBuckets {
     tx_batches: Bucket,
     tx_bytes: Bucket,
     sync: Bucket,
+    blob: Bucket,
 }
 
 /// The buckets of every connected peer.
@@ -159,6 +166,7 @@ impl RateLimiter {
             tx_batches: Bucket::new(l.tx_batches_per_s, now),
             tx_bytes: Bucket::new(l.tx_bytes_per_s, now),
             sync: Bucket::new(l.sync_requests_per_s, now),
+            blob: Bucket::new(l.blob_requests_per_s, now),
         });
         let (count, bytes, n, what) = match traffic {
             Traffic::Consensus { bytes } => (
@@ -174,6 +182,7 @@ impl RateLimiter {
                 ("txs_rate", "txs_bytes"),
             ),
             Traffic::SyncRequest => (&mut b.sync, None, 0, ("sync_rate", "sync_rate")),
+            Traffic::BlobRequest => (&mut b.blob, None, 0, ("blob_rate", "blob_rate")),
         };
         let mut probe = *count;
         if !probe.take(1.0, now) {

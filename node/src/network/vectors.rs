@@ -9,7 +9,12 @@ use palisade_types::{
     encode, sha256, Action, ChainId, Hash, Height, Keypair, Round, Transaction, Vote, VoteType,
 };
 
-use super::wire::{ConsensusGossip, EthTxBatch, SyncRequest, SyncResponse, TxBatch};
+use palisade_files::wire::{BlobRequest, BlobResponse, Holding, Refusal};
+use palisade_files::{FileRoot, ReadPermit};
+
+use super::wire::{
+    ConsensusGossip, EthTxBatch, FileAnnouncement, SyncRequest, SyncResponse, TxBatch,
+};
 
 fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
@@ -119,7 +124,104 @@ pub fn all() -> Vec<Vector> {
             ),
         ],
     });
+    out.extend(file_vectors(&chain, &alice, &validator));
     out
+}
+
+/// The blob protocol's messages and the file announcement, about the file
+/// `hello` (5 bytes), read by Alice through the validator's node.
+#[allow(clippy::expect_used)] // Fixed inputs that are valid by inspection.
+fn file_vectors(chain: &ChainId, alice: &Keypair, validator: &Keypair) -> Vec<Vector> {
+    let root = FileRoot::of(b"hello");
+    let peer = super::peer_id_of(&validator.public_key()).expect("valid key");
+    let permit = ReadPermit::new(root, &peer.to_bytes(), 1_800_000_060_000, alice.address())
+        .expect("short peer id")
+        .sign(chain, alice);
+    let mut piece = Vec::new();
+    let prepared = palisade_files::Prepared::of(b"hello").expect("small");
+    palisade_files::encode_piece(&prepared, b"hello", 0, &mut piece).expect("piece 0");
+    let announcement = FileAnnouncement::new(peer, root, true).encode();
+    vec![
+        Vector {
+            name: "blob-requests",
+            fields: vec![
+                ("protocol", palisade_files::wire::BLOB_PROTOCOL.into()),
+                ("root", root.to_string()),
+                ("peer", peer.to_string()),
+                ("have", hex0x(&BlobRequest::Have { root }.encode())),
+                (
+                    "piece_0_by_alice_until_1800000060000",
+                    hex0x(
+                        &BlobRequest::Piece {
+                            root,
+                            piece: 0,
+                            permit,
+                        }
+                        .encode(),
+                    ),
+                ),
+            ],
+        },
+        Vector {
+            name: "blob-responses",
+            fields: vec![
+                (
+                    "have_nothing",
+                    hex0x(
+                        &BlobResponse::Have {
+                            holding: Holding::Nothing,
+                        }
+                        .encode(),
+                    ),
+                ),
+                (
+                    "have_pieces_0_and_2",
+                    hex0x(
+                        &BlobResponse::Have {
+                            holding: Holding::Partial {
+                                bits: palisade_types::BoundedBytes::new(vec![0b101])
+                                    .expect("one byte"),
+                            },
+                        }
+                        .encode(),
+                    ),
+                ),
+                (
+                    "have_complete",
+                    hex0x(
+                        &BlobResponse::Have {
+                            holding: Holding::Complete,
+                        }
+                        .encode(),
+                    ),
+                ),
+                (
+                    "piece_0",
+                    hex0x(
+                        &BlobResponse::Piece {
+                            encoded: palisade_types::BoundedBytes::new(piece).expect("small"),
+                        }
+                        .encode(),
+                    ),
+                ),
+                (
+                    "refused_not_a_reader",
+                    hex0x(&BlobResponse::refused(Refusal::NotAReader, "not a reader").encode()),
+                ),
+            ],
+        },
+        Vector {
+            name: "file-announcement",
+            fields: vec![
+                ("topic", format!("/palisade/{CHAIN_ID}/files/1")),
+                ("holder", peer.to_string()),
+                ("root", root.to_string()),
+                ("complete", "true".into()),
+                ("encoding", hex0x(&announcement)),
+                ("message_id", hex0x(&message_id(&announcement))),
+            ],
+        },
+    ]
 }
 
 /// The `eth-tx` vector of spec.md: the standard test mnemonic's account 1

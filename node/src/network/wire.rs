@@ -173,3 +173,37 @@ impl SyncResponse {
         Ok(r)
     }
 }
+
+/// Largest file announcement.
+pub const MAX_FILE_ANNOUNCEMENT_BYTES: usize = 128;
+
+/// A gossiped hint that `holder` holds (some or all of) a file.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct FileAnnouncement {
+    /// The holder's libp2p peer id, as bytes.
+    pub holder: palisade_types::BoundedBytes<64>,
+    pub root: [u8; 32],
+    pub complete: bool,
+}
+
+impl FileAnnouncement {
+    pub fn new(
+        holder: libp2p::PeerId,
+        root: palisade_files::FileRoot,
+        complete: bool,
+    ) -> FileAnnouncement {
+        FileAnnouncement {
+            holder: palisade_types::BoundedBytes::new(holder.to_bytes()).unwrap_or_default(),
+            root: root.0,
+            complete,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<FileAnnouncement, DecodeError> {
+        decode_with_limit(bytes, "file announcement", MAX_FILE_ANNOUNCEMENT_BYTES)
+    }
+}

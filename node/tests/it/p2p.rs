@@ -125,6 +125,23 @@ fn peer(seed: u8) -> PeerId {
         .to_peer_id()
 }
 
+/// Holds no files.
+struct NoFiles;
+
+impl network::BlobServer for NoFiles {
+    fn serve(
+        &self,
+        _: PeerId,
+        _: palisade_files::wire::BlobRequest,
+    ) -> futures::future::BoxFuture<'static, palisade_files::wire::BlobResponse> {
+        Box::pin(async {
+            palisade_files::wire::BlobResponse::Have {
+                holding: palisade_files::wire::Holding::Nothing,
+            }
+        })
+    }
+}
+
 fn node(seed: u8, port: u16, dial: &[(u8, u16)], allowed: &[u8], height: u64) -> TestNode {
     node_with(seed, port, dial, allowed, height, PeerLimits::default())
 }
@@ -154,11 +171,13 @@ fn node_with(
         sync_timeout: Duration::from_secs(5),
         limits,
         metrics: metrics.clone(),
+        blob_timeout: Duration::from_secs(5),
     };
     let (net, events, task) = network::start(
         cfg,
         identity_from_seed([seed; 32]).unwrap(),
         Arc::new(FixedHeight(height)),
+        Arc::new(NoFiles),
     )
     .unwrap();
     TestNode {

@@ -12,6 +12,8 @@
 //!   `palisade_tests::forbidden_creation()`, a contract creation by
 //!   an address without `member` or `deployer` (honest validators must
 //!   refuse the block);
+//! - `--byzantine corrupt-pieces`: every file piece it serves has a byte
+//!   flipped (downloaders must detect it and cut it off);
 //! - `--fail-task TASK:MS`: the named background task panics after MS
 //!   milliseconds.
 
@@ -31,7 +33,7 @@ use palisade_node::supervisor::parse_fault;
 use palisade_types::{ChainId, Keypair, Signature};
 
 const USAGE: &str =
-    "usage: palisade-test-node [--byzantine equivocate|bad-signatures|forbidden-eth-tx] \
+    "usage: palisade-test-node [--byzantine equivocate|bad-signatures|forbidden-eth-tx|corrupt-pieces] \
                      [--fail-task TASK:MS] start|dev [palisade options]";
 
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +98,7 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
             .next()
             .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
         match flag.as_str() {
+            "--byzantine" if value == "corrupt-pieces" => hooks.corrupt_pieces = true,
             "--byzantine" => {
                 mode = Some(match value.as_str() {
                     "equivocate" => Mode::Equivocate,

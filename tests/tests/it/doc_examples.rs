@@ -87,6 +87,8 @@ const VARYING: &[&str] = &[
     "blockHash",
     "blockNumber",
     "number",
+    "published",
+    "unpublished",
 ];
 
 /// Methods whose whole result varies (a height, a subscription id).
@@ -97,6 +99,7 @@ const VARYING_RESULT: &[&str] = &[
     "chain_subscribeNewHeads",
     "tx_subscribeStatus",
     "eth_subscribe",
+    "file_subscribeStatus",
     // Heights and tallies of the last blocks.
     "validator_getActivity",
 ];

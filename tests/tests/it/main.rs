@@ -8,6 +8,7 @@ mod eth_conformance;
 mod eth_web3py;
 mod explorer;
 mod faults;
+mod files;
 mod monitoring;
 mod network;
 mod operators_guide;

@@ -1,0 +1,392 @@
+//! One download: asks peers what they hold, keeps several piece requests
+//! in flight across them as the scheduler ([`palisade_files::swarm`])
+//! says, verifies and writes each piece as it comes, and reports progress.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use libp2p::PeerId;
+use palisade_files::swarm::{Download, Outcome, PeerHolds};
+use palisade_files::wire::{BlobRequest, BlobResponse, Holding, Refusal};
+use palisade_files::{piece_count, FileError, FileRoot, PartialFile, SignedReadPermit};
+use palisade_rpc::files::types::FileProgress;
+use palisade_runtime::files::FileRecord;
+use serde::Serialize;
+use tokio::sync::{broadcast, Notify};
+
+use super::pins::PinReason;
+use super::FileService;
+use crate::network::NetError;
+
+/// How often a download asks its peers again what they hold.
+const ASK_AGAIN: Duration = Duration::from_secs(3);
+/// The window the download rate is measured over.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
+
+/// Where a download stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Downloading,
+    Complete,
+    /// Stopped with an error (`error` says why); fetching again resumes.
+    Failed,
+    /// Not running; some pieces held (a download a restart interrupted).
+    Stopped,
+}
+
+/// A download's progress, as `file_status` and its subscription give it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    pub root: FileRoot,
+    pub phase: Phase,
+    pub size: u64,
+    pub pieces: u64,
+    pub pieces_held: u64,
+    pub bytes_held: u64,
+    /// Peers that hold something still needed.
+    pub peers: usize,
+    /// Bytes a second over the last few seconds.
+    pub rate: u64,
+    pub error: Option<String>,
+}
+
+impl Progress {
+    pub fn complete(root: FileRoot, size: u64) -> Progress {
+        let pieces = piece_count(size);
+        Progress {
+            root,
+            phase: Phase::Complete,
+            size,
+            pieces,
+            pieces_held: pieces,
+            bytes_held: size,
+            peers: 0,
+            rate: 0,
+            error: None,
+        }
+    }
+
+    pub fn stopped(root: FileRoot, size: u64, held: u64) -> Progress {
+        Progress {
+            phase: Phase::Stopped,
+            pieces_held: held,
+            bytes_held: bytes_of(size, held),
+            ..Progress::complete(root, size)
+        }
+    }
+}
+
+impl From<Progress> for FileProgress {
+    fn from(p: Progress) -> FileProgress {
+        let phase = match p.phase {
+            Phase::Downloading => "downloading",
+            Phase::Complete => "complete",
+            Phase::Failed => "failed",
+            Phase::Stopped => "stopped",
+        };
+        FileProgress {
+            root: p.root,
+            phase: phase.to_string(),
+            size: p.size,
+            pieces: p.pieces,
+            pieces_held: p.pieces_held,
+            bytes_held: p.bytes_held,
+            peers: p.peers,
+            rate: p.rate,
+            error: p.error,
+        }
+    }
+}
+
+/// Bytes in `held` pieces of a `size`-byte file (the last may be short;
+/// counted as full, then capped).
+fn bytes_of(size: u64, held: u64) -> u64 {
+    held.saturating_mul(palisade_files::PIECE_BYTES).min(size)
+}
+
+/// A download's shared state: its progress, and the means to stop it or
+/// point it at a new holder.
+#[derive(Debug)]
+pub struct DownloadState {
+    progress: Mutex<Progress>,
+    running: AtomicBool,
+    cancelled: Mutex<Option<String>>,
+    hints: Mutex<Vec<PeerId>>,
+    wake: Notify,
+    feed: broadcast::Sender<FileProgress>,
+}
+
+impl DownloadState {
+    pub(crate) fn new(
+        root: FileRoot,
+        size: u64,
+        feed: broadcast::Sender<FileProgress>,
+    ) -> DownloadState {
+        let mut p = Progress::stopped(root, size, 0);
+        p.phase = Phase::Downloading;
+        DownloadState {
+            progress: Mutex::new(p),
+            running: AtomicBool::new(true),
+            cancelled: Mutex::new(None),
+            hints: Mutex::new(Vec::new()),
+            wake: Notify::new(),
+            feed,
+        }
+    }
+
+    pub fn progress(&self) -> Progress {
+        self.progress
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Stops the download at its next step, saying why.
+    pub fn cancel(&self, why: &str) {
+        if let Ok(mut c) = self.cancelled.lock() {
+            *c = Some(why.to_string());
+        }
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn hint(&self, holder: PeerId) {
+        if let Ok(mut h) = self.hints.lock() {
+            if h.len() < 256 {
+                h.push(holder);
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Progress)) {
+        let snapshot = match self.progress.lock() {
+            Ok(mut p) => {
+                f(&mut p);
+                p.clone()
+            }
+            Err(_) => return,
+        };
+        let _ = self.feed.send(snapshot.into());
+    }
+
+    fn end(&self, phase: Phase, error: Option<String>) {
+        self.update(|p| {
+            p.phase = phase;
+            p.error = error;
+            p.rate = 0;
+        });
+        self.running.store(false, Ordering::Relaxed);
+    }
+}
+
+type Pending = futures::future::BoxFuture<'static, (PeerId, u64, Result<BlobResponse, NetError>)>;
+type HaveAnswer = futures::future::BoxFuture<'static, (PeerId, Result<BlobResponse, NetError>)>;
+
+/// Runs the download of `rec` with `permit` to its end.
+pub(crate) async fn run(
+    svc: Arc<FileService>,
+    state: Arc<DownloadState>,
+    rec: FileRecord,
+    permit: SignedReadPermit,
+) {
+    let root = FileRoot(rec.root.0);
+    let result = fetch(&svc, &state, &rec, permit).await;
+    match result {
+        Ok(()) => {
+            tracing::info!(%root, size = rec.size, "file downloaded");
+            if let Err(e) = svc.pins.add(&root, PinReason::Fetched) {
+                tracing::warn!(%root, error = %e, "cannot pin the downloaded file");
+            }
+            if let Ok(net) = svc.net() {
+                let _ = net.announce_file(root, true).await;
+            }
+            state.end(Phase::Complete, None);
+        }
+        Err(e) => {
+            tracing::warn!(%root, error = %e, "download stopped");
+            state.end(Phase::Failed, Some(e));
+        }
+    }
+}
+
+async fn fetch(
+    svc: &Arc<FileService>,
+    state: &Arc<DownloadState>,
+    rec: &FileRecord,
+    permit: SignedReadPermit,
+) -> Result<(), String> {
+    let root = FileRoot(rec.root.0);
+    let size = rec.size;
+    let net = svc.net().map_err(|e| e.to_string())?.clone();
+    let partial = {
+        let svc = svc.clone();
+        tokio::task::spawn_blocking(move || svc.store.partial(root, size))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+    };
+    let mut dl: Download<PeerId> = Download::new(size, |i| partial.has(i));
+    let partial = Arc::new(Mutex::new(partial));
+    let total = piece_count(size);
+    state.update(|p| {
+        p.pieces_held = total - dl.remaining();
+        p.bytes_held = bytes_of(size, p.pieces_held);
+    });
+
+    let mut inflight: FuturesUnordered<Pending> = FuturesUnordered::new();
+    let mut haves: FuturesUnordered<HaveAnswer> = FuturesUnordered::new();
+    let mut asked_at: HashMap<PeerId, Instant> = HashMap::new();
+    let mut refusals: HashMap<PeerId, String> = HashMap::new();
+    let mut recent: VecDeque<(Instant, u64)> = VecDeque::new();
+    let mut announced_partial = false;
+    let mut tick = tokio::time::interval(ASK_AGAIN);
+    let ask_have = |peer: PeerId| -> HaveAnswer {
+        let net = net.clone();
+        Box::pin(async move {
+            (
+                peer,
+                net.blob_request(peer, BlobRequest::Have { root }).await,
+            )
+        })
+    };
+
+    while !dl.is_complete() {
+        if let Some(why) = state.cancelled.lock().ok().and_then(|c| c.clone()) {
+            return Err(why);
+        }
+        let now = Instant::now();
+        for ask in dl.next_asks(now) {
+            let net = net.clone();
+            let request = BlobRequest::Piece {
+                root,
+                piece: ask.piece,
+                permit: permit.clone(),
+            };
+            inflight.push(Box::pin(async move {
+                (
+                    ask.peer,
+                    ask.piece,
+                    net.blob_request(ask.peer, request).await,
+                )
+            }));
+        }
+        tokio::select! {
+            Some((peer, answer)) = haves.next() => {
+                match answer {
+                    Ok(BlobResponse::Have { holding: Holding::Complete }) => dl.peer_holds(peer, PeerHolds::All),
+                    Ok(BlobResponse::Have { holding: Holding::Partial { bits } }) => {
+                        dl.peer_holds(peer, PeerHolds::Some(bits.into_inner()));
+                    }
+                    _ => {}
+                }
+            }
+            Some((peer, piece, answer)) = inflight.next() => {
+                if !dl.wanted(&peer, piece) {
+                    // Cancelled (another peer's copy won): dropped unread.
+                    continue;
+                }
+                let outcome = match answer {
+                    Ok(BlobResponse::Piece { encoded }) => {
+                        let n = encoded.len() as u64;
+                        let partial = partial.clone();
+                        let written = tokio::task::spawn_blocking(move || {
+                            partial
+                                .lock()
+                                .map_err(|_| FileError::Io(std::io::Error::other("partial file lock poisoned")))
+                                .and_then(|mut p| p.write_piece(piece, &encoded))
+                        })
+                        .await
+                        .map_err(|e| e.to_string())?;
+                        match written {
+                            Ok(()) => {
+                                svc.metrics.count_file_download(n);
+                                recent.push_back((Instant::now(), n));
+                                Outcome::Verified
+                            }
+                            Err(e @ (FileError::Corrupt { .. }
+                            | FileError::TrailingBytes { .. }
+                            | FileError::EncodingTooLarge { .. }
+                            | FileError::NoSuchPiece { .. })) => {
+                                let _ = net
+                                    .penalize(peer, "bad_file_piece", format!("sent piece {piece} of {root} that does not verify: {e}"))
+                                    .await;
+                                Outcome::Corrupt
+                            }
+                            Err(e) => return Err(format!("writing piece {piece}: {e}")),
+                        }
+                    }
+                    Ok(BlobResponse::Refused { reason, message }) => {
+                        if matches!(reason, Refusal::BadPermit | Refusal::NotAReader | Refusal::Withdrawn | Refusal::Unknown) {
+                            refusals.insert(peer, format!("{peer} refused: {message}"));
+                            dl.peer_gone(&peer);
+                        }
+                        Outcome::Failed
+                    }
+                    Ok(BlobResponse::Have { .. }) | Err(_) => Outcome::Failed,
+                };
+                dl.done(peer, piece, outcome, Instant::now());
+                if outcome == Outcome::Verified && !announced_partial {
+                    announced_partial = true;
+                    let _ = net.announce_file(root, false).await;
+                }
+                let held = total - dl.remaining();
+                let now = Instant::now();
+                while recent.front().is_some_and(|(t, _)| now.duration_since(*t) > RATE_WINDOW) {
+                    recent.pop_front();
+                }
+                let window: u64 = recent.iter().map(|(_, n)| n).sum();
+                state.update(|p| {
+                    p.pieces_held = held;
+                    p.bytes_held = bytes_of(size, held);
+                    p.peers = dl.useful_peers();
+                    p.rate = window / RATE_WINDOW.as_secs().max(1);
+                });
+            }
+            _ = tick.tick() => {
+                let peers = net.peers().await.map_err(|e| e.to_string())?;
+                let now = Instant::now();
+                let connected: HashSet<PeerId> = peers.iter().copied().collect();
+                for p in peers {
+                    if asked_at.get(&p).is_none_or(|t| now.duration_since(*t) >= ASK_AGAIN) {
+                        asked_at.insert(p, now);
+                        haves.push(ask_have(p));
+                    }
+                }
+                asked_at.retain(|p, _| connected.contains(p));
+                if dl.useful_peers() == 0 && dl.in_flight() == 0 && !refusals.is_empty() {
+                    let mut why: Vec<String> = refusals.values().cloned().collect();
+                    why.sort();
+                    return Err(why.join("; "));
+                }
+                state.update(|p| p.peers = dl.useful_peers());
+            }
+            _ = state.wake.notified() => {
+                let hinted: Vec<PeerId> = state.hints.lock().map(|mut h| std::mem::take(&mut *h)).unwrap_or_default();
+                for p in hinted {
+                    asked_at.insert(p, Instant::now());
+                    haves.push(ask_have(p));
+                }
+            }
+        }
+    }
+    let partial = Arc::try_unwrap(partial)
+        .map_err(|_| "the partial file is still in use".to_string())?
+        .into_inner()
+        .map_err(|_| "partial file lock poisoned".to_string())?;
+    tokio::task::spawn_blocking(move || finish(partial))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+fn finish(p: PartialFile) -> Result<(), String> {
+    p.finish().map(|_| ()).map_err(|e| e.to_string())
+}

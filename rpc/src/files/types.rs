@@ -1,0 +1,104 @@
+//! JSON shapes of the file methods.
+
+use palisade_files::FileRoot;
+use palisade_types::{Address, FileReaders};
+use serde::{Deserialize, Serialize};
+
+pub use crate::explore::types::Position;
+
+/// A file's record on chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileRecordResponse {
+    pub root: FileRoot,
+    pub size: u64,
+    pub name: String,
+    pub media_type: String,
+    pub readers: FileReaders,
+    pub min_replicas: u16,
+    pub publisher: Address,
+    /// The height of the block that published it.
+    pub published: u64,
+    /// The height of the block that withdrew it (null while published).
+    pub unpublished: Option<u64>,
+}
+
+/// `file_list` options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileListQuery {
+    /// At most this many (default 25, at most 100).
+    pub limit: Option<u32>,
+    /// Only files published before this position (the previous page's `next`).
+    pub before: Option<Position>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileListResponse {
+    /// Newest first.
+    pub files: Vec<FileRecordResponse>,
+    /// Pass as `before` for the next (older) page; null on the last.
+    pub next: Option<Position>,
+}
+
+/// A peer that holds some or all of a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Holder {
+    pub peer: String,
+    pub complete: bool,
+    /// Pieces it holds.
+    pub pieces: u64,
+}
+
+/// `file_get`'s answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileGetResponse {
+    pub record: FileRecordResponse,
+    /// Connected peers holding some of it, as they answer now.
+    pub holders: Vec<Holder>,
+    /// This node's own copy or download, if any.
+    pub local: Option<FileProgress>,
+}
+
+/// Where a download (or this node's copy) stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileProgress {
+    pub root: FileRoot,
+    /// `downloading`, `complete`, `failed` (see `error`) or `stopped`.
+    pub phase: String,
+    pub size: u64,
+    pub pieces: u64,
+    pub pieces_held: u64,
+    pub bytes_held: u64,
+    /// Peers holding pieces still needed.
+    pub peers: usize,
+    /// Bytes a second over the last seconds.
+    pub rate: u64,
+    pub error: Option<String>,
+}
+
+/// A file this node holds (`file_local`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalFileResponse {
+    pub root: FileRoot,
+    pub complete: bool,
+    pub disk_bytes: u64,
+    /// Why it is kept: `published`, `fetched`, `operator`; empty: garbage
+    /// collection may remove it.
+    pub pins: Vec<String>,
+}
+
+/// A file garbage collection removed (or would remove).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectedResponse {
+    pub root: FileRoot,
+    pub bytes: u64,
+    /// `unpinned`, `unpublished` or `not_on_record`.
+    pub why: String,
+}
