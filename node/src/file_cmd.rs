@@ -64,10 +64,11 @@ pub enum FileCommand {
     /// account whose key signs the read permit, and save it.
     Get {
         root: FileRoot,
-        /// Where to write it (the file is checked against its root before
-        /// it takes this name).
+        /// Where to write it (checked against its root before it takes
+        /// this name). Without it, the file is fetched onto the node only
+        /// (kept there, pinned).
         #[arg(long)]
-        output: PathBuf,
+        output: Option<PathBuf>,
         /// How long the read permit is good for, in minutes (at most a day).
         #[arg(long, default_value_t = 360)]
         permit_minutes: u64,
@@ -167,7 +168,7 @@ pub fn run(cmd: FileCommand) -> Result<()> {
                 rpc,
                 output: if json { Output::Json } else { Output::Text },
             };
-            get(root, &output, permit_minutes, &key, &client)
+            get(root, output.as_deref(), permit_minutes, &key, &client)
         }
         FileCommand::Status { root, client } => status(root, &client),
         FileCommand::Ls {
@@ -415,7 +416,7 @@ fn agent() -> ureq::Agent {
 
 fn get(
     root: FileRoot,
-    output: &Path,
+    output: Option<&Path>,
     minutes: u64,
     key: &KeyArgs,
     client_args: &ClientArgs,
@@ -423,7 +424,7 @@ fn get(
     let key = signing_key(key.key_file.as_ref(), key.allow_insecure_key_permissions)?;
     let url = client_args.rpc.clone();
     let json = client_args.output == Output::Json;
-    let output = output.to_path_buf();
+    let output = output.map(Path::to_path_buf);
     runtime()?.block_on(async move {
         let c = client(&url)?;
         let (_, permit) = permit_for(&c, &url, root, &key, minutes).await?;
@@ -461,16 +462,25 @@ fn get(
                 .ok_or_else(|| anyhow!("the node lost track of {root}"))?;
         }
         bar.finish_and_clear();
-        let fetch_s = fetch_start.elapsed().as_secs_f64();
-        let read_url = format!("{}{PATH}{root}", url.trim_end_matches('/'));
+        // The node's own count when it downloaded (no polling delay).
+        let fetch_s = if p.elapsed_ms > 0 {
+            p.elapsed_ms as f64 / 1000.0
+        } else {
+            fetch_start.elapsed().as_secs_f64()
+        };
         let size = p.size;
+        let Some(output) = output else {
+            let done = serde_json::json!({"root": root, "size": size, "fetchSeconds": fetch_s});
+            return print(client_args.output, &done, || {
+                format!("{root} ({}) is on the node at {url}", bytes(size))
+            });
+        };
+        let read_url = format!("{}{PATH}{root}", url.trim_end_matches('/'));
         let out = output.clone();
         let save_start = Instant::now();
         tokio::task::spawn_blocking(move || save(&read_url, &permit, root, size, &out))
             .await
             .map_err(|e| anyhow!("save task: {e}"))??;
-        // How long the node took to fetch it (polled every 250 ms), and
-        // the copy to the output.
         let done = serde_json::json!({
             "root": root,
             "size": size,

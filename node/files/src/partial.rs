@@ -6,10 +6,13 @@
 //!
 //! Crash safety: a piece is verified against the root before a byte of it
 //! is written; its hashes and bytes are synced to disk before its bit is
-//! set, and the bit (one byte written in place) is synced before the piece
-//! counts as held. A crash at any point leaves at worst a piece on disk
-//! whose bit is not set (it is fetched again), never a bit set for bytes
-//! not on disk.
+//! set, and the bits are synced before the piece counts as held. A crash
+//! at any point leaves at worst a piece on disk whose bit is not set (it
+//! is fetched again), never a bit set for bytes not on disk. Syncing is
+//! batched ([`PartialFile::flush`]): pieces written since the last flush
+//! become held together, three syncs for the batch instead of three per
+//! piece (at 1 MiB pieces, per-piece syncs held a download to about 160
+//! MB/s).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -35,6 +38,10 @@ pub struct PartialFile {
     bits_path: PathBuf,
     bits_file: File,
     bits: Vec<u8>,
+    /// Written and verified, not yet synced: held after the next flush.
+    pending: Vec<u64>,
+    /// A piece's verified bytes, reused from piece to piece.
+    scratch: Vec<u8>,
 }
 
 pub(crate) fn hex_name(root: &FileRoot) -> String {
@@ -118,12 +125,14 @@ impl PartialFile {
             bits_path,
             bits_file,
             bits,
+            pending: Vec::new(),
+            scratch: Vec::new(),
         };
         // Bits past the last piece would say a piece that cannot exist is held.
         let count = piece_count(size);
         if (count..(p.bits.len() as u64 * 8)).any(|i| p.has(i)) {
             return Err(FileError::BadPartial {
-                path: p.bits_path,
+                path: p.bits_path.clone(),
                 why: "a bit is set past the last piece".into(),
             });
         }
@@ -167,34 +176,72 @@ impl PartialFile {
         (0..piece_count(self.size)).all(|p| self.has(p))
     }
 
-    /// Verifies `encoded` as piece `piece` and, if it verifies, writes it
-    /// durably and marks it held. A piece that does not verify changes
-    /// nothing on disk.
+    /// Verifies `encoded` as piece `piece` and, if it verifies, writes it;
+    /// it is held once [`flush`](PartialFile::flush) has made it durable.
+    /// A piece that does not verify changes nothing on disk.
     pub fn write_piece(&mut self, piece: u64, encoded: &[u8]) -> Result<(), FileError> {
-        if self.has(piece) {
+        if self.has(piece) || self.pending.contains(&piece) {
             return crate::verify_piece(&self.root, self.size, piece, encoded).map(|_| ());
         }
-        let bytes = verify_piece_saving(&self.root, self.size, piece, encoded, &mut self.outboard)?;
-        self.outboard.data.sync_data()?;
+        verify_piece_saving(
+            &self.root,
+            self.size,
+            piece,
+            encoded,
+            &mut self.outboard,
+            &mut self.scratch,
+        )?;
         let range = piece_range(self.size, piece)?;
         self.data.seek(SeekFrom::Start(range.start))?;
-        self.data.write_all(&bytes)?;
+        self.data.write_all(&self.scratch)?;
+        self.pending.push(piece);
+        Ok(())
+    }
+
+    /// Pieces written and not yet flushed.
+    pub fn unflushed(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Makes the pieces written since the last flush durable and held:
+    /// their hashes and bytes synced, then their bits written and synced.
+    pub fn flush(&mut self) -> Result<(), FileError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.outboard.data.sync_data()?;
         self.data.sync_data()?;
-        let byte = (piece / 8) as usize;
-        let mut b = self.bits.get(byte).copied().unwrap_or(0);
-        b |= 1 << (piece % 8);
-        self.bits_file.seek(SeekFrom::Start(byte as u64))?;
-        self.bits_file.write_all(&[b])?;
+        let mut bits = self.bits.clone();
+        for piece in &self.pending {
+            if let Some(b) = bits.get_mut((*piece / 8) as usize) {
+                *b |= 1 << (piece % 8);
+            }
+        }
+        self.bits_file.seek(SeekFrom::Start(0))?;
+        self.bits_file.write_all(&bits)?;
         self.bits_file.sync_data()?;
-        if let Some(slot) = self.bits.get_mut(byte) {
-            *slot = b;
+        self.bits = bits;
+        // The pieces are on disk: their pages need not stay cached. A
+        // download of a big file would otherwise fill the page cache with
+        // pages nobody reads soon, and every new piece would need fresh
+        // memory (on this project's VMs, the slowest part of a download).
+        for piece in self.pending.drain(..) {
+            if let Ok(r) = piece_range(self.size, piece) {
+                let _ = rustix::fs::fadvise(
+                    &self.data,
+                    r.start,
+                    std::num::NonZeroU64::new(r.end - r.start),
+                    rustix::fs::Advice::DontNeed,
+                );
+            }
         }
         Ok(())
     }
 
     /// Moves the complete file to `dir/<root>` and removes its piece bits;
     /// an incomplete one stays as it is (and says what is missing).
-    pub fn finish(self) -> Result<PathBuf, FileError> {
+    pub fn finish(mut self) -> Result<PathBuf, FileError> {
+        self.flush()?;
         let missing = self.missing();
         if let Some(first) = missing.first() {
             return Err(FileError::Incomplete {
@@ -215,5 +262,12 @@ impl PartialFile {
         File::open(&dir)?.sync_all()?;
         std::fs::remove_file(&self.bits_path)?;
         Ok(done)
+    }
+}
+
+impl Drop for PartialFile {
+    /// A download put away (not one a crash ends) keeps what it wrote.
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }

@@ -107,7 +107,9 @@ pub fn verify_piece(
     piece: u64,
     encoded: &[u8],
 ) -> Result<Vec<u8>, FileError> {
-    verify_piece_saving(root, size, piece, encoded, Discard)
+    let mut bytes = Vec::new();
+    verify_piece_saving(root, size, piece, encoded, Discard, &mut bytes)?;
+    Ok(bytes)
 }
 
 /// Keeps no tree hashes.
@@ -127,15 +129,17 @@ impl OutboardMut for Discard {
     }
 }
 
-/// [`verify_piece`], saving each pair of tree hashes that verified into
-/// `outboard` (so a partial holder can later encode the pieces it holds).
+/// [`verify_piece`] into `bytes` (cleared first; a buffer reused across
+/// pieces), saving each pair of tree hashes that verified into `outboard`
+/// (so a partial holder can later encode the pieces it holds).
 pub(crate) fn verify_piece_saving(
     root: &FileRoot,
     size: u64,
     piece: u64,
     encoded: &[u8],
     mut outboard: impl OutboardMut,
-) -> Result<Vec<u8>, FileError> {
+    bytes: &mut Vec<u8>,
+) -> Result<(), FileError> {
     if encoded.len() > MAX_ENCODED_PIECE_BYTES {
         return Err(FileError::EncodingTooLarge {
             piece,
@@ -146,7 +150,8 @@ pub(crate) fn verify_piece_saving(
     let ranges = chunks(size, piece)?;
     let tree = BaoTree::new(size, CHUNK_GROUP);
     let mut reader = encoded;
-    let mut bytes = Vec::with_capacity((range.end - range.start) as usize);
+    bytes.clear();
+    bytes.reserve((range.end - range.start) as usize);
     for item in DecodeResponseIter::new(root.hash(), tree, &mut reader, &ranges) {
         match item {
             Ok(BaoContentItem::Leaf(leaf)) => {
@@ -183,5 +188,5 @@ pub(crate) fn verify_piece_saving(
             ),
         });
     }
-    Ok(bytes)
+    Ok(())
 }

@@ -104,6 +104,40 @@ impl BlobResponse {
         decode_with_limit(bytes, "blob response", MAX_BLOB_RESPONSE_BYTES)
     }
 
+    /// The bytes before a piece's encoding in a `Piece` answer: the tag
+    /// and the encoding's length.
+    pub fn piece_header(len: usize) -> [u8; 5] {
+        let mut h = [1u8, 0, 0, 0, 0];
+        h[1..].copy_from_slice(&(len as u32).to_le_bytes());
+        h
+    }
+
+    /// [`decode`](BlobResponse::decode) of a buffer it may keep: a piece
+    /// keeps the buffer's bytes instead of a copy of them.
+    pub fn decode_owned(mut bytes: Vec<u8>) -> Result<BlobResponse, DecodeError> {
+        if bytes.len() > MAX_BLOB_RESPONSE_BYTES || bytes.first() != Some(&1) {
+            return BlobResponse::decode(&bytes);
+        }
+        let header = bytes.get(..5).ok_or_else(|| DecodeError::Malformed {
+            what: "blob response",
+            reason: "a piece answer shorter than its header".into(),
+        })?;
+        let mut n = [0u8; 4];
+        n.copy_from_slice(&header[1..5]);
+        let len = u32::from_le_bytes(n) as usize;
+        if len > MAX_ENCODED_PIECE_BYTES || len + 5 != bytes.len() {
+            // Too long, short or with bytes after it: the borsh decoder
+            // says which.
+            return BlobResponse::decode(&bytes);
+        }
+        bytes.drain(..5);
+        let encoded = BoundedBytes::new(bytes).map_err(|n| DecodeError::Malformed {
+            what: "blob response",
+            reason: format!("a piece of {n} bytes"),
+        })?;
+        Ok(BlobResponse::Piece { encoded })
+    }
+
     /// A refusal, its message cut to the bound.
     pub fn refused(reason: Refusal, message: &str) -> BlobResponse {
         let mut end = message.len().min(MAX_REFUSAL_TEXT);

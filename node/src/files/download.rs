@@ -18,6 +18,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, Notify};
 
 use super::pins::PinReason;
+use super::writer::{Writer, Written};
 use super::FileService;
 use crate::network::NetError;
 
@@ -52,6 +53,8 @@ pub struct Progress {
     pub peers: usize,
     /// Bytes a second over the last few seconds.
     pub rate: u64,
+    /// How long the download has run (or ran), in milliseconds.
+    pub elapsed_ms: u64,
     pub error: Option<String>,
 }
 
@@ -67,6 +70,7 @@ impl Progress {
             bytes_held: size,
             peers: 0,
             rate: 0,
+            elapsed_ms: 0,
             error: None,
         }
     }
@@ -98,6 +102,7 @@ impl From<Progress> for FileProgress {
             bytes_held: p.bytes_held,
             peers: p.peers,
             rate: p.rate,
+            elapsed_ms: p.elapsed_ms,
             error: p.error,
         }
     }
@@ -114,6 +119,7 @@ fn bytes_of(size: u64, held: u64) -> u64 {
 #[derive(Debug)]
 pub struct DownloadState {
     progress: Mutex<Progress>,
+    started: Instant,
     running: AtomicBool,
     cancelled: Mutex<Option<String>>,
     hints: Mutex<Vec<PeerId>>,
@@ -131,6 +137,7 @@ impl DownloadState {
         p.phase = Phase::Downloading;
         DownloadState {
             progress: Mutex::new(p),
+            started: Instant::now(),
             running: AtomicBool::new(true),
             cancelled: Mutex::new(None),
             hints: Mutex::new(Vec::new()),
@@ -140,10 +147,19 @@ impl DownloadState {
     }
 
     pub fn progress(&self) -> Progress {
-        self.progress
+        let mut p = self
+            .progress
             .lock()
             .map(|p| p.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
+        if self.is_running() {
+            p.elapsed_ms = self.elapsed_ms();
+        }
+        p
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     pub fn is_running(&self) -> bool {
@@ -168,9 +184,11 @@ impl DownloadState {
     }
 
     fn update(&self, f: impl FnOnce(&mut Progress)) {
+        let elapsed = self.elapsed_ms();
         let snapshot = match self.progress.lock() {
             Ok(mut p) => {
                 f(&mut p);
+                p.elapsed_ms = elapsed;
                 p.clone()
             }
             Err(_) => return,
@@ -235,7 +253,7 @@ async fn fetch(
             .map_err(|e| e.to_string())?
     };
     let mut dl: Download<PeerId> = Download::new(size, |i| partial.has(i));
-    let partial = Arc::new(Mutex::new(partial));
+    let mut writer = Writer::start(partial);
     let total = piece_count(size);
     state.update(|p| {
         p.pieces_held = total - dl.remaining();
@@ -296,33 +314,9 @@ async fn fetch(
                 }
                 let outcome = match answer {
                     Ok(BlobResponse::Piece { encoded }) => {
-                        let n = encoded.len() as u64;
-                        let partial = partial.clone();
-                        let written = tokio::task::spawn_blocking(move || {
-                            partial
-                                .lock()
-                                .map_err(|_| FileError::Io(std::io::Error::other("partial file lock poisoned")))
-                                .and_then(|mut p| p.write_piece(piece, &encoded))
-                        })
-                        .await
-                        .map_err(|e| e.to_string())?;
-                        match written {
-                            Ok(()) => {
-                                svc.metrics.count_file_download(n);
-                                recent.push_back((Instant::now(), n));
-                                Outcome::Verified
-                            }
-                            Err(e @ (FileError::Corrupt { .. }
-                            | FileError::TrailingBytes { .. }
-                            | FileError::EncodingTooLarge { .. }
-                            | FileError::NoSuchPiece { .. })) => {
-                                let _ = net
-                                    .penalize(peer, "bad_file_piece", format!("sent piece {piece} of {root} that does not verify: {e}"))
-                                    .await;
-                                Outcome::Corrupt
-                            }
-                            Err(e) => return Err(format!("writing piece {piece}: {e}")),
-                        }
+                        // Stays in flight until the writer has verified it.
+                        writer.submit(peer, piece, encoded).await?;
+                        continue;
                     }
                     Ok(BlobResponse::Refused { reason, message }) => {
                         if matches!(reason, Refusal::BadPermit | Refusal::NotAReader | Refusal::Withdrawn | Refusal::Unknown) {
@@ -332,6 +326,24 @@ async fn fetch(
                         Outcome::Failed
                     }
                     Ok(BlobResponse::Have { .. }) | Err(_) => Outcome::Failed,
+                };
+                dl.done(peer, piece, outcome, Instant::now());
+            }
+            Some(w) = writer.done.recv() => {
+                let Written { peer, piece, bytes, result } = w;
+                let outcome = match result {
+                    Ok(()) => {
+                        svc.metrics.count_file_download(bytes);
+                        recent.push_back((Instant::now(), bytes));
+                        Outcome::Verified
+                    }
+                    Err(FileError::Io(e)) => return Err(format!("writing piece {piece}: {e}")),
+                    Err(e) => {
+                        let _ = net
+                            .penalize(peer, "bad_file_piece", format!("sent piece {piece} of {root} that does not verify: {e}"))
+                            .await;
+                        Outcome::Corrupt
+                    }
                 };
                 dl.done(peer, piece, outcome, Instant::now());
                 if outcome == Outcome::Verified && !announced_partial {
@@ -378,10 +390,7 @@ async fn fetch(
             }
         }
     }
-    let partial = Arc::try_unwrap(partial)
-        .map_err(|_| "the partial file is still in use".to_string())?
-        .into_inner()
-        .map_err(|_| "partial file lock poisoned".to_string())?;
+    let partial = writer.close().await?;
     tokio::task::spawn_blocking(move || finish(partial))
         .await
         .map_err(|e| e.to_string())?

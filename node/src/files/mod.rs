@@ -10,6 +10,7 @@ pub mod limiter;
 pub mod pins;
 mod rpc;
 mod serve;
+mod writer;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -483,19 +484,17 @@ impl FileService {
     /// Local progress of `root`: a download's, or complete if held.
     pub fn status(&self, root: &FileRoot) -> Result<Option<Progress>, FilesError> {
         // A running or failed download says where it stands; a finished
-        // one's file is the store's (it may have been collected since).
-        if let Some(p) = self
-            .download(root)
-            .map(|d| d.progress())
-            .filter(|p| p.phase != Phase::Complete)
-        {
-            return Ok(Some(p));
+        // one only while its file is still here (it may have been
+        // collected since).
+        let download = self.download(root).map(|d| d.progress());
+        if let Some(p) = download.as_ref().filter(|p| p.phase != Phase::Complete) {
+            return Ok(Some(p.clone()));
         }
         let Some(rec) = self.record(root)? else {
             return Ok(None);
         };
         Ok(match self.store.held(root, rec.size)? {
-            Held::Complete => Some(Progress::complete(*root, rec.size)),
+            Held::Complete => Some(download.unwrap_or_else(|| Progress::complete(*root, rec.size))),
             Held::Partial { pieces, .. } => Some(Progress::stopped(*root, rec.size, pieces)),
             Held::Nothing => None,
         })

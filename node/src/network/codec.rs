@@ -18,6 +18,13 @@ use super::wire::{SyncRequest, SyncResponse, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RE
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/palisade/sync/1");
 pub const BLOB_PROTOCOL: StreamProtocol = StreamProtocol::new(palisade_files::wire::BLOB_PROTOCOL);
 
+/// Frames up to this size get their whole buffer at once: only requests
+/// and the answers to this node's own blob requests are that small and
+/// that big, so a peer's claimed length costs at most this per request
+/// this node chose to make. Growing a 1 MiB piece's buffer from 64 KiB
+/// cost a download several reallocations and page faults per piece.
+const PREALLOCATE_UP_TO: usize = 2 * 1024 * 1024;
+
 async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
@@ -28,9 +35,18 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::
             format!("frame of {len} bytes exceeds the limit of {max}"),
         ));
     }
-    // The buffer grows with the bytes that arrive, never to the length a
-    // peer merely claims: a frame header promising 40 MiB followed by
-    // nothing costs this node nothing.
+    if max <= PREALLOCATE_UP_TO {
+        // Read straight into a buffer of the frame's size: reading to the
+        // end probes past it, which doubled a piece's buffer and copied it.
+        let mut buf = vec![0u8; len];
+        io.read_exact(&mut buf).await.map_err(|e| {
+            io::Error::new(e.kind(), format!("frame of {len} bytes ended early: {e}"))
+        })?;
+        return Ok(buf);
+    }
+    // Bigger frames: the buffer grows with the bytes that arrive, never to
+    // the length a peer merely claims: a frame header promising 40 MiB
+    // followed by nothing costs this node nothing.
     let mut buf = Vec::with_capacity(len.min(64 * 1024));
     io.take(len as u64).read_to_end(&mut buf).await?;
     if buf.len() != len {
@@ -42,11 +58,16 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::
     Ok(buf)
 }
 
-async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, body: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(body.len())
+async fn write_frame<T: AsyncWrite + Unpin + Send>(
+    io: &mut T,
+    (head, bulk): (Vec<u8>, Option<&[u8]>),
+) -> io::Result<()> {
+    let bulk = bulk.unwrap_or_default();
+    let len = u32::try_from(head.len() + bulk.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
     io.write_all(&len.to_be_bytes()).await?;
-    io.write_all(body).await?;
+    io.write_all(&head).await?;
+    io.write_all(bulk).await?;
     io.close().await
 }
 
@@ -60,6 +81,17 @@ pub trait Frame: Sized + Send {
     const MAX_BYTES: usize;
     fn to_bytes(&self) -> Vec<u8>;
     fn from_bytes(bytes: &[u8]) -> Result<Self, palisade_types::DecodeError>;
+
+    /// Decodes a frame it may keep (a piece keeps its bytes, uncopied).
+    fn from_frame(bytes: Vec<u8>) -> Result<Self, palisade_types::DecodeError> {
+        Self::from_bytes(&bytes)
+    }
+
+    /// The encoding as a head and, for a message that carries bulk bytes
+    /// (a piece), those bytes after it, not copied into one buffer first.
+    fn parts(&self) -> (Vec<u8>, Option<&[u8]>) {
+        (self.to_bytes(), None)
+    }
 }
 
 impl Frame for SyncRequest {
@@ -100,6 +132,18 @@ impl Frame for BlobResponse {
     fn from_bytes(bytes: &[u8]) -> Result<Self, palisade_types::DecodeError> {
         BlobResponse::decode(bytes)
     }
+    fn from_frame(bytes: Vec<u8>) -> Result<Self, palisade_types::DecodeError> {
+        BlobResponse::decode_owned(bytes)
+    }
+    fn parts(&self) -> (Vec<u8>, Option<&[u8]>) {
+        match self {
+            BlobResponse::Piece { encoded } => (
+                BlobResponse::piece_header(encoded.len()).to_vec(),
+                Some(encoded),
+            ),
+            other => (other.encode(), None),
+        }
+    }
 }
 
 /// The codec of a protocol whose requests are `Q` and responses `R`.
@@ -127,7 +171,7 @@ impl<Q: Frame + 'static, R: Frame + 'static> libp2p::request_response::Codec for
         T: AsyncRead + Unpin + Send,
     {
         let body = read_frame(io, Q::MAX_BYTES).await?;
-        Q::from_bytes(&body).map_err(invalid)
+        Q::from_frame(body).map_err(invalid)
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<R>
@@ -135,20 +179,20 @@ impl<Q: Frame + 'static, R: Frame + 'static> libp2p::request_response::Codec for
         T: AsyncRead + Unpin + Send,
     {
         let body = read_frame(io, R::MAX_BYTES).await?;
-        R::from_bytes(&body).map_err(invalid)
+        R::from_frame(body).map_err(invalid)
     }
 
     async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Q) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &req.to_bytes()).await
+        write_frame(io, req.parts()).await
     }
 
     async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, res: R) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &res.to_bytes()).await
+        write_frame(io, res.parts()).await
     }
 }

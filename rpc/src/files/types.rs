@@ -78,6 +78,9 @@ pub struct FileProgress {
     pub peers: usize,
     /// Bytes a second over the last seconds.
     pub rate: u64,
+    /// How long the download has run, or ran, in milliseconds (0 for a
+    /// copy this node did not download since it started).
+    pub elapsed_ms: u64,
     pub error: Option<String>,
 }
 

@@ -206,6 +206,10 @@ mod partial {
         for piece in p.missing() {
             p.write_piece(piece, &encoded(&f, &data, piece)).unwrap();
         }
+        // Written, not yet durable: not held until flushed.
+        assert!(!p.is_complete());
+        assert_eq!(p.unflushed(), 2);
+        p.flush().unwrap();
         assert!(p.is_complete());
         let done = p.finish().unwrap();
         assert_eq!(std::fs::read(&done).unwrap(), data);
@@ -221,6 +225,21 @@ mod partial {
         names.sort();
         let hex = hex::encode(f.root.0);
         assert_eq!(names, vec![hex.clone(), format!("{hex}.obao")]);
+    }
+
+    /// A crash before the flush (no destructor runs) loses the unflushed
+    /// pieces, and only them: they are fetched again.
+    #[test]
+    fn pieces_not_flushed_before_a_crash_are_not_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, f) = file(3 * PIECE_BYTES as usize);
+        let mut p = PartialFile::open(dir.path(), f.root, f.size).unwrap();
+        p.write_piece(0, &encoded(&f, &data, 0)).unwrap();
+        p.flush().unwrap();
+        p.write_piece(2, &encoded(&f, &data, 2)).unwrap();
+        std::mem::forget(p);
+        let p = PartialFile::open(dir.path(), f.root, f.size).unwrap();
+        assert_eq!(p.missing(), vec![1, 2]);
     }
 
     #[test]
@@ -413,3 +432,45 @@ mod permits {
 
 mod store;
 mod swarm;
+
+mod wire {
+    use palisade_files::wire::{BlobResponse, Holding, Refusal};
+
+    /// The copy-free decoding of a piece answer agrees with the plain one
+    /// on every input: good, short, long, padded, other variants.
+    #[test]
+    fn owned_decoding_agrees_with_plain_decoding() {
+        let piece = BlobResponse::Piece {
+            encoded: palisade_types::BoundedBytes::new(vec![7u8; 1000]).unwrap(),
+        };
+        let good = piece.encode();
+        assert_eq!(BlobResponse::piece_header(1000).as_slice(), &good[..5]);
+        let mut padded = good.clone();
+        padded.push(0);
+        let short = good[..good.len() - 1].to_vec();
+        let mut lying = good.clone();
+        lying[1..5].copy_from_slice(&(u32::MAX).to_le_bytes());
+        let inputs = vec![
+            good,
+            padded,
+            short,
+            lying,
+            vec![1],
+            vec![1, 0, 0],
+            Vec::new(),
+            BlobResponse::Have {
+                holding: Holding::Complete,
+            }
+            .encode(),
+            BlobResponse::refused(Refusal::Busy, "later").encode(),
+        ];
+        for bytes in inputs {
+            let plain = BlobResponse::decode(&bytes);
+            let owned = BlobResponse::decode_owned(bytes.clone());
+            assert_eq!(plain.is_ok(), owned.is_ok(), "{bytes:?}");
+            if let (Ok(a), Ok(b)) = (plain, owned) {
+                assert_eq!(a, b);
+            }
+        }
+    }
+}

@@ -79,6 +79,7 @@ fn a_partial_holder_serves_exactly_the_pieces_it_holds() {
     for i in [1, 4] {
         p.write_piece(i, &piece(i)).unwrap();
     }
+    p.flush().unwrap();
     match store.held(&root, size).unwrap() {
         Held::Partial { bits, pieces } => {
             assert_eq!(pieces, 2);
