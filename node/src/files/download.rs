@@ -359,7 +359,6 @@ async fn fetch(
                 state.update(|p| {
                     p.pieces_held = held;
                     p.bytes_held = bytes_of(size, held);
-                    p.peers = dl.useful_peers();
                     p.rate = window / RATE_WINDOW.as_secs().max(1);
                 });
             }
@@ -374,12 +373,14 @@ async fn fetch(
                     }
                 }
                 asked_at.retain(|p, _| connected.contains(p));
-                if dl.useful_peers() == 0 && dl.in_flight() == 0 && !refusals.is_empty() {
+                // Counted here, not per piece: it looks at every missing piece.
+                let useful = dl.useful_peers();
+                if useful == 0 && dl.in_flight() == 0 && !refusals.is_empty() {
                     let mut why: Vec<String> = refusals.values().cloned().collect();
                     why.sort();
                     return Err(why.join("; "));
                 }
-                state.update(|p| p.peers = dl.useful_peers());
+                state.update(|p| p.peers = useful);
             }
             _ = state.wake.notified() => {
                 let hinted: Vec<PeerId> = state.hints.lock().map(|mut h| std::mem::take(&mut *h)).unwrap_or_default();

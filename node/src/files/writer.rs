@@ -16,8 +16,8 @@ const FLUSH_EVERY: usize = 16;
 /// Longest a written piece waits for its sync.
 const FLUSH_AFTER: Duration = Duration::from_millis(500);
 /// Pieces queued for the disk: past it, the download waits (memory stays
-/// bounded at about this many MiB).
-const QUEUE: usize = 32;
+/// bounded at about this many MiB, beside the requests in flight).
+const QUEUE: usize = 16;
 
 type Piece = BoundedBytes<{ palisade_files::MAX_ENCODED_PIECE_BYTES }>;
 
@@ -76,9 +76,13 @@ impl Writer {
                     bytes: encoded.len() as u64,
                     result,
                 };
-                if done_tx.blocking_send(written).is_err() || disk_failed {
-                    return Err("the download stopped".into());
+                if disk_failed {
+                    let _ = done_tx.blocking_send(written);
+                    return Err(format!("writing piece {piece}: the disk failed"));
                 }
+                // Nobody listening (the download is done, and this was a
+                // second copy of a piece): nothing to report.
+                let _ = done_tx.blocking_send(written);
                 if partial.unflushed() > 0 && oldest.is_none() {
                     oldest = Some(std::time::Instant::now());
                 }
