@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use jsonrpsee::http_client::HttpClient;
-use palisade_files::{FileRoot, ReadPermit, SignedReadPermit, MAX_PERMIT_MS};
+use palisade_files::{FileRoot, Purpose, ReadPermit, SignedReadPermit, MAX_PERMIT_MS};
 use palisade_rpc::files::api::FilesApiClient;
 use palisade_rpc::files::http::{PATH, PERMIT_HEADER};
 use palisade_rpc::files::types::{FileListQuery, FileProgress};
@@ -240,14 +240,16 @@ fn permit_hex(p: &SignedReadPermit) -> String {
     format!("0x{}", hex::encode(encode(p)))
 }
 
-/// A permit for the node at `c`, signed by `key`, good for `minutes`.
-async fn permit_for(
+/// Permits for the node at `c`, signed by `key`, good for `minutes`: one
+/// to fetch from its peers (it shows them that one) and one to read the
+/// bytes at the node (or, the publisher, upload them), which no peer sees.
+async fn permits_for(
     c: &HttpClient,
     url: &str,
     root: FileRoot,
     key: &Keypair,
     minutes: u64,
-) -> Result<(ChainId, SignedReadPermit)> {
+) -> Result<(SignedReadPermit, SignedReadPermit)> {
     let status = c.system_status().await.map_err(rpc_err(url))?;
     let chain_id =
         ChainId::new(status.chain_id.clone()).map_err(|e| anyhow!("node's chain id: {e}"))?;
@@ -261,9 +263,11 @@ async fn permit_for(
     }
     let expires = crate::files::now_ms().saturating_add(ms);
     let permit = ReadPermit::new(root, &peer.to_bytes(), expires, key.address())
-        .map_err(|e| anyhow!("{e}"))?
-        .sign(&chain_id, key);
-    Ok((chain_id, permit))
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok((
+        permit.clone().sign(&chain_id, key, Purpose::Fetch),
+        permit.sign(&chain_id, key, Purpose::Access),
+    ))
 }
 
 fn readers_arg(s: &str) -> Result<FileReaders> {
@@ -369,7 +373,7 @@ fn add(a: AddArgs) -> Result<()> {
                 }
             }
         }
-        let (_, permit) = permit_for(&c, &url, root, &key, 60).await?;
+        let (_, permit) = permits_for(&c, &url, root, &key, 60).await?;
         let upload_url = format!("{}{PATH}{root}", url.trim_end_matches('/'));
         let path = a.path.clone();
         tokio::task::spawn_blocking(move || upload(&upload_url, &path, size, &permit))
@@ -427,10 +431,10 @@ fn get(
     let output = output.map(Path::to_path_buf);
     runtime()?.block_on(async move {
         let c = client(&url)?;
-        let (_, permit) = permit_for(&c, &url, root, &key, minutes).await?;
+        let (fetch_permit, permit) = permits_for(&c, &url, root, &key, minutes).await?;
         let fetch_start = Instant::now();
         let mut p = c
-            .file_fetch(root, permit_hex(&permit))
+            .file_fetch(root, permit_hex(&fetch_permit))
             .await
             .map_err(rpc_err(&url))?;
         let bar = bar(p.size, "fetching");
@@ -516,7 +520,11 @@ fn save(
             text.trim()
         );
     }
-    let part = output.with_extension("part");
+    // `PATH.part` beside it (the name with `.part` added, not an extension
+    // swapped: `notes.txt` must not become an unrelated `notes.part`).
+    let mut part_name = output.as_os_str().to_owned();
+    part_name.push(".part");
+    let part = PathBuf::from(part_name);
     let mut out = std::fs::File::create(&part).with_context(|| format!("{}", part.display()))?;
     let mut body = resp.into_body();
     let mut reader = body.as_reader();

@@ -237,8 +237,13 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        req.extensions_mut()
-            .insert(crate::files::ClientAddr(self.addr));
+        let proxied = req.headers().contains_key("forwarded")
+            || req.headers().contains_key("x-forwarded-for")
+            || req.headers().contains_key("x-real-ip");
+        req.extensions_mut().insert(crate::files::ClientAddr {
+            addr: self.addr,
+            proxied,
+        });
         self.inner.call(req)
     }
 }

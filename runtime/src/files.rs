@@ -122,7 +122,10 @@ pub(crate) fn publish(
     if p.min_replicas > MAX_MIN_REPLICAS {
         return Err(TxError::FileInvalid("min_replicas is at most 64").into());
     }
-    if record(st, p.root)?.is_some() {
+    // One live record per root. A withdrawn root may be published again
+    // (by anyone): a member who took a root it did not create can be
+    // undone by an admin's unpublish, and the content is not lost for good.
+    if record(st, p.root)?.is_some_and(|r| r.unpublished.is_none()) {
         return Err(TxError::FileExists.into());
     }
     let used = usage(st, from)?;

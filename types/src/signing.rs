@@ -9,8 +9,13 @@ pub enum Domain {
     Transaction,
     Vote,
     Proposal,
-    /// A member's permit for one node to fetch one shared file for it.
+    /// A member's permit for one node to fetch one shared file for it
+    /// from its peers (the node shows it to them).
     FileReadPermit,
+    /// A member's permit to read (or, its publisher, to upload) a file's
+    /// bytes at one node over HTTP: never shown to peers, so a peer that
+    /// saw the other kind cannot use it there.
+    FileAccessPermit,
 }
 
 impl Domain {
@@ -20,6 +25,7 @@ impl Domain {
             Domain::Vote => "palisade/vote/v1",
             Domain::Proposal => "palisade/proposal/v1",
             Domain::FileReadPermit => "palisade/file-read-permit/v1",
+            Domain::FileAccessPermit => "palisade/file-access-permit/v1",
         }
     }
 }

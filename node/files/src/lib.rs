@@ -25,7 +25,9 @@ pub mod swarm;
 pub mod wire;
 
 pub use partial::PartialFile;
-pub use permit::{PermitError, ReadPermit, SignedReadPermit, MAX_PEER_ID_BYTES, MAX_PERMIT_MS};
+pub use permit::{
+    PermitError, Purpose, ReadPermit, SignedReadPermit, MAX_PEER_ID_BYTES, MAX_PERMIT_MS,
+};
 pub use piece::{encode_piece, piece_count, piece_range, verify_piece, Prepared};
 pub use store::{BlobStore, Held, Stored};
 
@@ -138,11 +140,6 @@ pub enum FileError {
         "piece {piece}: an encoded piece is at most {MAX_ENCODED_PIECE_BYTES} bytes, got {got}"
     )]
     EncodingTooLarge { piece: u64, got: usize },
-    #[error("{path}: {why}")]
-    BadPartial {
-        path: std::path::PathBuf,
-        why: String,
-    },
     #[error("piece {piece} is not held here")]
     NotHeld { piece: u64 },
     #[error("the download is incomplete: {missing} pieces missing, the first {first}")]

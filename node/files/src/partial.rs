@@ -101,20 +101,21 @@ impl PartialFile {
         let want = piece_count(size).div_ceil(8) as usize;
         let mut bits = Vec::with_capacity(want);
         bits_file.read_to_end(&mut bits)?;
-        if bits.is_empty() || fresh {
+        let count = piece_count(size);
+        // Bits of the wrong length (a crash tore their first write) or set
+        // past the last piece are not trusted: the download starts over
+        // rather than staying stuck on them.
+        let torn = bits.len() != want
+            || (count..(bits.len() as u64 * 8)).any(|i| {
+                bits.get((i / 8) as usize)
+                    .is_some_and(|b| b & (1 << (i % 8)) != 0)
+            });
+        if fresh || torn {
             bits = vec![0; want];
             bits_file.set_len(0)?;
             bits_file.seek(SeekFrom::Start(0))?;
             bits_file.write_all(&bits)?;
             bits_file.sync_data()?;
-        } else if bits.len() != want {
-            return Err(FileError::BadPartial {
-                path: bits_path,
-                why: format!(
-                    "{} bytes of piece bits, a {size}-byte file has {want}",
-                    bits.len()
-                ),
-            });
         }
         let p = PartialFile {
             root,
@@ -128,14 +129,6 @@ impl PartialFile {
             pending: Vec::new(),
             scratch: Vec::new(),
         };
-        // Bits past the last piece would say a piece that cannot exist is held.
-        let count = piece_count(size);
-        if (count..(p.bits.len() as u64 * 8)).any(|i| p.has(i)) {
-            return Err(FileError::BadPartial {
-                path: p.bits_path.clone(),
-                why: "a bit is set past the last piece".into(),
-            });
-        }
         Ok(p)
     }
 

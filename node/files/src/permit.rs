@@ -33,8 +33,30 @@ pub struct ReadPermit {
     pub reader: Address,
 }
 
+/// What a permit is for: its signature's domain, so a permit signed for one
+/// use never passes as the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Fetching from peers: the node it names shows it to the peers it
+    /// downloads from (`palisade/file-read-permit/v1`).
+    Fetch,
+    /// Reading the bytes from (or, the publisher, uploading them to) the
+    /// node it names over HTTP (`palisade/file-access-permit/v1`); a peer
+    /// that saw a fetch permit cannot read the file at that node with it.
+    Access,
+}
+
+impl Purpose {
+    fn domain(self) -> Domain {
+        match self {
+            Purpose::Fetch => Domain::FileReadPermit,
+            Purpose::Access => Domain::FileAccessPermit,
+        }
+    }
+}
+
 /// A permit with the reader's signature over
-/// `signing_bytes(FileReadPermit, chain_id, permit)`.
+/// `signing_bytes(domain of its purpose, chain_id, permit)`.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct SignedReadPermit {
     pub permit: ReadPermit,
@@ -52,7 +74,7 @@ pub enum PermitError {
     Expired { expires_ms: u64, now_ms: u64 },
     #[error("the permit is valid for more than {MAX_PERMIT_MS} ms from now")]
     TooLong,
-    #[error("the permit's signature is not its reader's")]
+    #[error("the permit's signature is not its reader's for this use (a permit to fetch from peers is not one to read at a node, and the other way round)")]
     BadSignature,
     #[error("a peer id is at most {MAX_PEER_ID_BYTES} bytes")]
     PeerIdTooLong,
@@ -73,13 +95,13 @@ impl ReadPermit {
         })
     }
 
-    pub fn signing_bytes(&self, chain_id: &ChainId) -> Vec<u8> {
-        signing_bytes(Domain::FileReadPermit, chain_id, self)
+    pub fn signing_bytes(&self, chain_id: &ChainId, purpose: Purpose) -> Vec<u8> {
+        signing_bytes(purpose.domain(), chain_id, self)
     }
 
-    /// Signed by `key`, which must be the reader's.
-    pub fn sign(self, chain_id: &ChainId, key: &Keypair) -> SignedReadPermit {
-        let signature = key.sign(&self.signing_bytes(chain_id));
+    /// Signed by `key`, which must be the reader's, for `purpose`.
+    pub fn sign(self, chain_id: &ChainId, key: &Keypair, purpose: Purpose) -> SignedReadPermit {
+        let signature = key.sign(&self.signing_bytes(chain_id, purpose));
         SignedReadPermit {
             permit: self,
             signature,
@@ -88,12 +110,13 @@ impl ReadPermit {
 }
 
 impl SignedReadPermit {
-    /// Checks the permit for a request for `root` from `peer` at `now_ms`;
-    /// the account it speaks for, whose right to read the file the caller
-    /// then checks against the chain.
+    /// Checks the permit for `purpose`, for a request for `root` from (or
+    /// at) `peer` at `now_ms`; the account it speaks for, whose right to
+    /// read the file the caller then checks against the chain.
     pub fn check(
         &self,
         chain_id: &ChainId,
+        purpose: Purpose,
         root: &FileRoot,
         peer: &[u8],
         now_ms: u64,
@@ -116,7 +139,7 @@ impl SignedReadPermit {
         }
         p.reader
             .public_key()
-            .verify(&p.signing_bytes(chain_id), &self.signature)
+            .verify(&p.signing_bytes(chain_id, purpose), &self.signature)
             .map_err(|_| PermitError::BadSignature)?;
         Ok(p.reader)
     }

@@ -98,8 +98,11 @@ pub enum Outcome {
     Verified,
     /// The piece did not verify: the peer lied.
     Corrupt,
-    /// No piece came (refused, timed out, disconnected).
+    /// No piece came (refused, disconnected).
     Failed,
+    /// No answer in time: the peer is rested at once (a peer that holds
+    /// requests without answering must not hold the download's budget).
+    TimedOut,
 }
 
 /// The scheduling state of one download.
@@ -167,6 +170,11 @@ impl<P: Eq + Hash + Ord + Copy> Download<P> {
                 h => (0..self.pieces).any(|i| !self.held_piece(i) && h.has(i)),
             })
             .count()
+    }
+
+    /// The peers it knows holdings of.
+    pub fn peer_ids(&self) -> Vec<P> {
+        self.peers.keys().copied().collect()
     }
 
     /// Requests in flight.
@@ -373,11 +381,11 @@ impl<P: Eq + Hash + Ord + Copy> Download<P> {
                 self.peer_gone(&peer);
                 self.banned.insert(peer);
             }
-            Outcome::Failed => {
+            Outcome::Failed | Outcome::TimedOut => {
                 self.unask(piece, &peer);
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.failures += 1;
-                    if p.failures >= FAILURES_TO_REST {
+                    if p.failures >= FAILURES_TO_REST || outcome == Outcome::TimedOut {
                         p.rested_until = Some(now + REST);
                         p.failures = 0;
                     }

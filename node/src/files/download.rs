@@ -24,6 +24,9 @@ use crate::network::NetError;
 
 /// How often a download asks its peers again what they hold.
 const ASK_AGAIN: Duration = Duration::from_secs(3);
+/// Longest one piece request may take before its peer is rested and the
+/// piece asked of another (the network's own limit is a minute).
+const PIECE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The window the download rate is measured over.
 const RATE_WINDOW: Duration = Duration::from_secs(5);
 
@@ -206,7 +209,9 @@ impl DownloadState {
     }
 }
 
-type Pending = futures::future::BoxFuture<'static, (PeerId, u64, Result<BlobResponse, NetError>)>;
+/// A piece request's answer; `Err(())` when it took too long.
+type Pending =
+    futures::future::BoxFuture<'static, (PeerId, u64, Result<Result<BlobResponse, NetError>, ()>)>;
 type HaveAnswer = futures::future::BoxFuture<'static, (PeerId, Result<BlobResponse, NetError>)>;
 
 /// Runs the download of `rec` with `permit` to its end.
@@ -290,11 +295,11 @@ async fn fetch(
                 permit: permit.clone(),
             };
             inflight.push(Box::pin(async move {
-                (
-                    ask.peer,
-                    ask.piece,
-                    net.blob_request(ask.peer, request).await,
-                )
+                let answer =
+                    tokio::time::timeout(PIECE_TIMEOUT, net.blob_request(ask.peer, request))
+                        .await
+                        .map_err(|_| ());
+                (ask.peer, ask.piece, answer)
             }));
         }
         tokio::select! {
@@ -304,6 +309,8 @@ async fn fetch(
                     Ok(BlobResponse::Have { holding: Holding::Partial { bits } }) => {
                         dl.peer_holds(peer, PeerHolds::Some(bits.into_inner()));
                     }
+                    // It holds nothing (any more): drop what it said before.
+                    Ok(BlobResponse::Have { holding: Holding::Nothing }) => dl.peer_gone(&peer),
                     _ => {}
                 }
             }
@@ -313,24 +320,32 @@ async fn fetch(
                     continue;
                 }
                 let outcome = match answer {
-                    Ok(BlobResponse::Piece { encoded }) => {
+                    Ok(Ok(BlobResponse::Piece { encoded })) => {
                         // Stays in flight until the writer has verified it.
                         writer.submit(peer, piece, encoded).await?;
                         continue;
                     }
-                    Ok(BlobResponse::Refused { reason, message }) => {
+                    Ok(Ok(BlobResponse::Refused { reason, message })) => {
                         if matches!(reason, Refusal::BadPermit | Refusal::NotAReader | Refusal::Withdrawn | Refusal::Unknown) {
                             refusals.insert(peer, format!("{peer} refused: {message}"));
+                        }
+                        if reason != Refusal::Busy {
+                            // What it said it held is stale, or it will not
+                            // serve this reader: forget it until it says
+                            // again (it is asked every few seconds).
+                            dl.done(peer, piece, Outcome::Failed, Instant::now());
                             dl.peer_gone(&peer);
+                            continue;
                         }
                         Outcome::Failed
                     }
-                    Ok(BlobResponse::Have { .. }) | Err(_) => Outcome::Failed,
+                    Ok(Ok(BlobResponse::Have { .. })) | Ok(Err(_)) => Outcome::Failed,
+                    Err(()) => Outcome::TimedOut,
                 };
                 dl.done(peer, piece, outcome, Instant::now());
             }
             Some(w) = writer.done.recv() => {
-                let Written { peer, piece, bytes, result } = w;
+                let Written { peer, piece, bytes, result } = w?;
                 let outcome = match result {
                     Ok(()) => {
                         svc.metrics.count_file_download(bytes);
@@ -373,6 +388,12 @@ async fn fetch(
                     }
                 }
                 asked_at.retain(|p, _| connected.contains(p));
+                // Peers gone from the network take their holdings along.
+                for p in dl.peer_ids() {
+                    if !connected.contains(&p) {
+                        dl.peer_gone(&p);
+                    }
+                }
                 // Counted here, not per piece: it looks at every missing piece.
                 let useful = dl.useful_peers();
                 if useful == 0 && dl.in_flight() == 0 && !refusals.is_empty() {

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use libp2p::PeerId;
 use palisade_files::wire::{BlobRequest, BlobResponse, Holding};
-use palisade_files::{BlobStore, FileError, FileRoot, Held, SignedReadPermit};
+use palisade_files::{BlobStore, FileError, FileRoot, Held, Purpose, SignedReadPermit};
 use palisade_runtime::files::FileRecord;
 use palisade_runtime::state::Overlay;
 use palisade_runtime::StateStore;
@@ -120,11 +120,17 @@ pub struct FileService {
     serving: Semaphore,
     /// Pieces being served now, by file (GC leaves these alone).
     serving_now: Mutex<HashMap<FileRoot, usize>>,
+    /// Pieces being served now, by peer.
+    serving_peers: Mutex<HashMap<PeerId, usize>>,
     downloads: Mutex<HashMap<FileRoot, Arc<DownloadState>>>,
     max_downloads: u32,
     progress: broadcast::Sender<palisade_rpc::files::types::FileProgress>,
     /// TEST ONLY: flip a byte of every piece served.
     corrupt: std::sync::atomic::AtomicBool,
+    /// Held by garbage collection, the start of a download and an upload's
+    /// import and pin, so collection never removes a file one of them has
+    /// just decided to keep.
+    keep: Mutex<()>,
 }
 
 impl std::fmt::Debug for FileService {
@@ -169,10 +175,12 @@ impl FileService {
             ),
             serving: Semaphore::new(settings.max_serving.max(1) as usize),
             serving_now: Mutex::new(HashMap::new()),
+            serving_peers: Mutex::new(HashMap::new()),
             downloads: Mutex::new(HashMap::new()),
             max_downloads: settings.max_downloads.max(1),
             progress: broadcast::channel(256).0,
             corrupt: std::sync::atomic::AtomicBool::new(false),
+            keep: Mutex::new(()),
         })
     }
 
@@ -225,11 +233,12 @@ impl FileService {
     pub fn check_permit(
         &self,
         permit: &SignedReadPermit,
+        purpose: Purpose,
         root: &FileRoot,
         peer: &PeerId,
     ) -> Result<(FileRecord, Address), FilesError> {
         let reader = permit
-            .check(&self.chain_id, root, &peer.to_bytes(), now_ms())
+            .check(&self.chain_id, purpose, root, &peer.to_bytes(), now_ms())
             .map_err(|e| FilesError::BadPermit(e.to_string()))?;
         let rec = self.live_record(root)?;
         let store: &dyn StateStore = self.app.ledger().as_ref();
@@ -337,6 +346,7 @@ impl FileService {
     /// Removes what no pin holds, never a file being downloaded or
     /// served; files withdrawn on chain go whatever their pins.
     pub fn gc(&self, dry_run: bool) -> Result<Vec<Collected>, FilesError> {
+        let _keep = self.keep.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
         for s in self.store.list()? {
             let busy = self.is_downloading(&s.root)
@@ -455,7 +465,8 @@ impl FileService {
         permit: SignedReadPermit,
     ) -> Result<Progress, FilesError> {
         let me = self.peer_id().ok_or(FilesError::NoNetwork)?;
-        let (rec, _) = self.check_permit(&permit, &root, &me)?;
+        let (rec, _) = self.check_permit(&permit, Purpose::Fetch, &root, &me)?;
+        let _keep = self.keep.lock().unwrap_or_else(|p| p.into_inner());
         if self.store.held(&root, rec.size)? == Held::Complete {
             self.pins.add(&root, PinReason::Fetched)?;
             return Ok(Progress::complete(root, rec.size));
@@ -508,7 +519,7 @@ impl FileService {
         permit: &SignedReadPermit,
     ) -> Result<u64, FilesError> {
         let me = self.peer_id().ok_or(FilesError::NoNetwork)?;
-        let (rec, reader) = self.check_permit(permit, root, &me)?;
+        let (rec, reader) = self.check_permit(permit, Purpose::Access, root, &me)?;
         if reader != rec.publisher {
             return Err(FilesError::BadPermit(
                 "only the file's publisher may upload it".into(),
@@ -527,6 +538,9 @@ impl FileService {
         from: &mut dyn std::io::Read,
     ) -> Result<u64, FilesError> {
         let size = self.upload_size(root, permit)?;
+        // Hashing a big upload holds collection off meanwhile: it would
+        // otherwise find the file imported and not yet pinned.
+        let _keep = self.keep.lock().unwrap_or_else(|p| p.into_inner());
         if self.store.held(root, size)? != Held::Complete {
             let (got, _) = self.store.import_from(from, size, root)?;
             if got != *root {
@@ -547,7 +561,7 @@ impl FileService {
         permit: &SignedReadPermit,
     ) -> Result<(std::fs::File, u64), FilesError> {
         let me = self.peer_id().ok_or(FilesError::NoNetwork)?;
-        let (rec, _) = self.check_permit(permit, root, &me)?;
+        let (rec, _) = self.check_permit(permit, Purpose::Access, root, &me)?;
         let path = self.store.complete_path(root).ok_or_else(|| {
             FilesError::Refused("this node does not hold the whole file (yet)".into())
         })?;

@@ -43,13 +43,18 @@ impl PinReason {
 #[derive(Debug)]
 pub struct Pins {
     dir: PathBuf,
+    /// One change at a time (each reads, changes and writes a pin file).
+    lock: std::sync::Mutex<()>,
 }
 
 impl Pins {
     pub fn open(blobs: &Path) -> Result<Pins, FileError> {
         let dir = blobs.join("pins");
         std::fs::create_dir_all(&dir)?;
-        Ok(Pins { dir })
+        Ok(Pins {
+            dir,
+            lock: std::sync::Mutex::new(()),
+        })
     }
 
     fn path(&self, root: &FileRoot) -> PathBuf {
@@ -84,6 +89,7 @@ impl Pins {
     }
 
     pub fn add(&self, root: &FileRoot, reason: PinReason) -> Result<(), FileError> {
+        let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut r = self.reasons(root)?;
         if r.insert(reason) {
             self.write(root, &r)?;
@@ -93,6 +99,7 @@ impl Pins {
 
     /// Drops every pin of `root`.
     pub fn clear(&self, root: &FileRoot) -> Result<(), FileError> {
+        let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         self.write(root, &BTreeSet::new())
     }
 }

@@ -72,8 +72,15 @@ impl FilesBackend for FilesRpc {
                 index: *i,
             });
         let mut files = Vec::with_capacity(limit);
-        for (_, root) in found.into_iter().take(limit) {
-            if let Some(r) = self.0.record(&FileRoot(root.0)).map_err(call_err)? {
+        for ((h, _), root) in found.into_iter().take(limit) {
+            // A root published again after it was withdrawn is listed at
+            // its latest publication only.
+            if let Some(r) = self
+                .0
+                .record(&FileRoot(root.0))
+                .map_err(call_err)?
+                .filter(|r| r.published == h)
+            {
                 files.push(record_response(r));
             }
         }

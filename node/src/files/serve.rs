@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use libp2p::PeerId;
-use palisade_files::wire::{BlobRequest, BlobResponse, Refusal};
+use palisade_files::wire::{BlobRequest, BlobResponse, Holding, Refusal};
 use palisade_files::{FileError, FileRoot};
 
 use super::{FileService, FilesError};
@@ -19,6 +19,41 @@ fn refusal(e: &FilesError) -> Refusal {
         FilesError::NotAReader(_) => Refusal::NotAReader,
         FilesError::BadPermit(_) => Refusal::BadPermit,
         _ => Refusal::NotHeld,
+    }
+}
+
+/// Most pieces one peer may have being served at once: a peer that asks
+/// for more (past what an honest downloader keeps in flight) is told busy.
+const PER_PEER_SERVING: usize = 8;
+
+/// One of a peer's [`PER_PEER_SERVING`] slots, while it lives.
+struct PeerSlot<'a> {
+    svc: &'a FileService,
+    peer: PeerId,
+}
+
+impl<'a> PeerSlot<'a> {
+    fn take(svc: &'a FileService, peer: PeerId) -> Option<PeerSlot<'a>> {
+        let mut m = svc.serving_peers.lock().ok()?;
+        let n = m.entry(peer).or_insert(0);
+        if *n >= PER_PEER_SERVING {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot { svc, peer })
+    }
+}
+
+impl Drop for PeerSlot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.svc.serving_peers.lock() {
+            if let Some(n) = m.get_mut(&self.peer) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&self.peer);
+                }
+            }
+        }
     }
 }
 
@@ -59,7 +94,7 @@ impl FileService {
         piece: u64,
         permit: &palisade_files::SignedReadPermit,
     ) -> Result<Vec<u8>, FilesError> {
-        let (rec, _) = self.check_permit(permit, root, peer)?;
+        let (rec, _) = self.check_permit(permit, palisade_files::Purpose::Fetch, root, peer)?;
         let mut out = Vec::with_capacity(palisade_files::MAX_ENCODED_PIECE_BYTES);
         match self.store.encode_piece(root, rec.size, piece, &mut out) {
             Ok(()) => {
@@ -86,7 +121,14 @@ impl FileService {
             BlobRequest::Have { root } => {
                 let svc = self.clone();
                 match tokio::task::spawn_blocking(move || svc.holding(&root)).await {
-                    Ok(Ok(holding)) => BlobResponse::Have { holding },
+                    Ok(Ok(holding)) => {
+                        // A big file's piece bits count against the upload
+                        // limits like pieces do.
+                        if let Holding::Partial { bits } = &holding {
+                            self.limiter.acquire(peer, bits.len() as u64).await;
+                        }
+                        BlobResponse::Have { holding }
+                    }
                     Ok(Err(e)) => BlobResponse::refused(Refusal::NotHeld, &e.to_string()),
                     Err(_) => BlobResponse::refused(Refusal::Busy, "the node is shutting down"),
                 }
@@ -96,6 +138,19 @@ impl FileService {
                 piece,
                 permit,
             } => {
+                let Some(_peer_slot) = PeerSlot::take(&self, peer) else {
+                    self.metrics.count_file_refusal("busy");
+                    return BlobResponse::refused(
+                        Refusal::Busy,
+                        "this peer has as many pieces on the way as it may",
+                    );
+                };
+                // Paid for before a serving slot is taken: a peer over its
+                // bandwidth waits without holding one of the slots others
+                // are served from.
+                self.limiter
+                    .acquire(peer, palisade_files::PIECE_BYTES)
+                    .await;
                 let Ok(_slot) = self.serving.try_acquire() else {
                     self.metrics.count_file_refusal("busy");
                     return BlobResponse::refused(Refusal::Busy, "serving all it may now");
@@ -118,7 +173,6 @@ impl FileService {
                         return BlobResponse::refused(Refusal::Busy, "the node is shutting down")
                     }
                 };
-                self.limiter.acquire(peer, encoded.len() as u64).await;
                 self.metrics.count_file_upload(encoded.len() as u64);
                 match palisade_types::BoundedBytes::new(encoded) {
                     Ok(encoded) => BlobResponse::Piece { encoded },

@@ -34,17 +34,26 @@ pub(crate) struct Written {
 
 pub(crate) struct Writer {
     jobs: Option<mpsc::Sender<(PeerId, u64, Piece)>>,
-    pub done: mpsc::Receiver<Written>,
+    /// Each piece's result, or (last) why the writer stopped: a disk error
+    /// the download must not wait out.
+    pub done: mpsc::Receiver<Result<Written, String>>,
     thread: tokio::task::JoinHandle<Result<PartialFile, String>>,
 }
 
 impl Writer {
     pub fn start(mut partial: PartialFile) -> Writer {
         let (jobs, mut rx) = mpsc::channel::<(PeerId, u64, Piece)>(QUEUE);
-        let (done_tx, done) = mpsc::channel(QUEUE);
+        let (done_tx, done) = mpsc::channel::<Result<Written, String>>(QUEUE);
         let runtime = tokio::runtime::Handle::current();
         let thread = tokio::task::spawn_blocking(move || -> Result<PartialFile, String> {
-            let flush = |p: &mut PartialFile| p.flush().map_err(|e| format!("syncing pieces: {e}"));
+            let report = done_tx.clone();
+            let flush = |p: &mut PartialFile| {
+                p.flush().map_err(|e| {
+                    let why = format!("syncing pieces: {e}");
+                    let _ = report.blocking_send(Err(why.clone()));
+                    why
+                })
+            };
             // When the oldest piece not yet synced was written.
             let mut oldest: Option<std::time::Instant> = None;
             loop {
@@ -77,12 +86,12 @@ impl Writer {
                     result,
                 };
                 if disk_failed {
-                    let _ = done_tx.blocking_send(written);
+                    let _ = done_tx.blocking_send(Ok(written));
                     return Err(format!("writing piece {piece}: the disk failed"));
                 }
                 // Nobody listening (the download is done, and this was a
                 // second copy of a piece): nothing to report.
-                let _ = done_tx.blocking_send(written);
+                let _ = done_tx.blocking_send(Ok(written));
                 if partial.unflushed() > 0 && oldest.is_none() {
                     oldest = Some(std::time::Instant::now());
                 }

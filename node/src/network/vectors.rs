@@ -136,7 +136,7 @@ fn file_vectors(chain: &ChainId, alice: &Keypair, validator: &Keypair) -> Vec<Ve
     let peer = super::peer_id_of(&validator.public_key()).expect("valid key");
     let permit = ReadPermit::new(root, &peer.to_bytes(), 1_800_000_060_000, alice.address())
         .expect("short peer id")
-        .sign(chain, alice);
+        .sign(chain, alice, palisade_files::Purpose::Fetch);
     let mut piece = Vec::new();
     let prepared = palisade_files::Prepared::of(b"hello").expect("small");
     palisade_files::encode_piece(&prepared, b"hello", 0, &mut piece).expect("piece 0");

@@ -22,10 +22,15 @@ use crate::server::json_message;
 const DEFAULT_PAGE: u32 = 25;
 const MAX_PAGE: u32 = 100;
 
-/// The address of the client a call came from (set per connection by the
-/// server), for methods only the node's own machine may call.
+/// Where a call came from (set per request by the server), for methods
+/// only the node's own machine may call: the connection's address, and
+/// whether the request says a proxy forwarded it (`Forwarded`,
+/// `X-Forwarded-For`), when that address is the proxy's, not the client's.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
+pub struct ClientAddr {
+    pub addr: SocketAddr,
+    pub proxied: bool,
+}
 
 pub struct FilesImpl {
     pub backend: Option<Arc<dyn FilesBackend>>,
@@ -61,10 +66,10 @@ impl FilesImpl {
     /// Refuses a call from anywhere but this machine.
     fn local_only(ext: &Extensions, method: &str) -> RpcResult<()> {
         match ext.get::<ClientAddr>() {
-            Some(ClientAddr(a)) if a.ip().is_loopback() => Ok(()),
+            Some(c) if c.addr.ip().to_canonical().is_loopback() && !c.proxied => Ok(()),
             _ => Err(error(
                 LOCAL_ONLY,
-                format!("{method} manages this node's disk: only its own machine (a loopback client) may call it"),
+                format!("{method} manages this node's disk: only its own machine (a loopback client, not through a proxy) may call it"),
             )),
         }
     }

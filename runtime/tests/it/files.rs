@@ -172,10 +172,15 @@ fn unpublish_by_the_publisher_or_an_admin_only() {
         },
     );
     assert_eq!(r.code, TxError::FileNotFound.code());
-    // A withdrawn root cannot be published again: its record says what
-    // happened to it.
-    let r = c.run(BOB, publish(1, 100, FileReaders::Everyone));
-    assert_eq!(r.code, TxError::FileExists.code());
+    // A withdrawn root may be published again, by anyone: a new record,
+    // counted against the new publisher's quota.
+    let r = c.run(ALICE, publish(1, 100, FileReaders::Everyone));
+    assert!(r.is_success(), "{r:?}");
+    let f = rec(&c, 1).unwrap();
+    assert_eq!(f.publisher, key(ALICE).address());
+    assert_eq!(f.unpublished, None);
+    assert_eq!(used(&c, ALICE), 100);
+    assert_eq!(used(&c, BOB), 0);
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use palisade_files::{FileRoot, Purpose, ReadPermit};
 use palisade_node::home::write_key;
 use palisade_tests::{palisade_bin, rpc_call, Devnet};
 use palisade_types::{encode, Action, Keypair, Role, Transaction};
@@ -134,6 +135,38 @@ fn grant(net: &Devnet, who: &Keypair, role: Role, nonce: u64) {
     assert_eq!(r["success"], true, "{r}");
 }
 
+/// A permit of `key`'s for `node`, for `purpose`, as the header carries it.
+fn permit_hex(net: &Devnet, node: usize, key: &Keypair, root: &str, purpose: Purpose) -> String {
+    let peer: libp2p::PeerId = call(net, node, "system_status", json!([]))["peerId"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let root: FileRoot = root.parse().unwrap();
+    let p = ReadPermit::new(root, &peer.to_bytes(), now + 600_000, key.address())
+        .unwrap()
+        .sign(&net.chain_id(), key, purpose);
+    format!("0x{}", hex::encode(encode(&p)))
+}
+
+/// A raw HTTP request to `node`'s RPC port: the status code and body.
+fn http(net: &Devnet, node: usize, request: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(net.rpc_addr(node)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, buf[head_end + 4..].to_vec())
+}
+
 fn status(net: &Devnet, node: usize, root: &str) -> Value {
     call(net, node, "file_status", json!([root]))
 }
@@ -213,6 +246,39 @@ fn a_published_file_is_fetched_elsewhere_with_access_control_gc_and_purge() {
     );
     same_bytes(&src, &out2);
     same_bytes(&src, &out3);
+
+    // Reading the bytes at node 2 takes an access permit: the fetch permit
+    // node 2 showed its peers while downloading does not read them.
+    let get = |permit: &str| {
+        http(
+            &net,
+            2,
+            &format!(
+                "GET /files/{root} HTTP/1.1\r\nHost: x\r\nx-palisade-permit: {permit}\r\nConnection: close\r\n\r\n"
+            ),
+        )
+    };
+    let (code, body) = get(&permit_hex(&net, 2, &reader, &root, Purpose::Fetch));
+    assert_eq!(code, 403, "{}", String::from_utf8_lossy(&body));
+    let (code, body) = get(&permit_hex(&net, 2, &reader, &root, Purpose::Access));
+    assert_eq!(code, 200);
+    assert_eq!(body.len(), 64 * MIB);
+    // Through a proxy, the disk-managing methods are not the machine's own.
+    let gc = r#"{"jsonrpc":"2.0","id":1,"method":"file_gc","params":[true]}"#;
+    let (code, body) = http(
+        &net,
+        2,
+        &format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Forwarded-For: 203.0.113.7\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{gc}",
+            gc.len()
+        ),
+    );
+    assert_eq!(code, 200);
+    assert!(
+        String::from_utf8_lossy(&body).contains("-32054"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
 
     // Node 1 sees three complete holders.
     let got = call(&net, 1, "file_get", json!([root]));

@@ -306,25 +306,31 @@ mod partial {
         assert_eq!(p.missing(), vec![0, 1]);
     }
 
+    /// Damaged bits (a torn write, a bit past the end) are not trusted:
+    /// the download starts over instead of being stuck on them.
     #[test]
-    fn a_damaged_piece_bitfield_is_refused_clearly() {
+    fn a_damaged_piece_bitfield_is_not_trusted() {
         let dir = tempfile::tempdir().unwrap();
-        let (_, f) = file(3 * PIECE_BYTES as usize);
-        drop(PartialFile::open(dir.path(), f.root, f.size).unwrap());
+        let (data, f) = file(3 * PIECE_BYTES as usize);
+        let mut p = PartialFile::open(dir.path(), f.root, f.size).unwrap();
+        p.write_piece(0, &encoded(&f, &data, 0)).unwrap();
+        drop(p);
         let bits = dir.path().join(format!("{}.pieces", hex::encode(f.root.0)));
         // Three pieces: a bit for a fourth cannot be.
-        std::fs::write(&bits, [0b1000]).unwrap();
-        let e = PartialFile::open(dir.path(), f.root, f.size).unwrap_err();
-        assert!(e.to_string().contains("past the last piece"), "{e}");
-        std::fs::write(&bits, [0, 0]).unwrap();
-        let e = PartialFile::open(dir.path(), f.root, f.size).unwrap_err();
-        assert!(matches!(e, FileError::BadPartial { .. }), "{e}");
+        std::fs::write(&bits, [0b1001]).unwrap();
+        let p = PartialFile::open(dir.path(), f.root, f.size).unwrap();
+        assert_eq!(p.missing(), vec![0, 1, 2]);
+        drop(p);
+        std::fs::write(&bits, [1, 0]).unwrap();
+        let p = PartialFile::open(dir.path(), f.root, f.size).unwrap();
+        assert_eq!(p.missing(), vec![0, 1, 2]);
+        assert_eq!(std::fs::read(&bits).unwrap(), vec![0]);
     }
 }
 
 mod permits {
     use super::*;
-    use palisade_files::{PermitError, ReadPermit, SignedReadPermit, MAX_PERMIT_MS};
+    use palisade_files::{PermitError, Purpose, ReadPermit, SignedReadPermit, MAX_PERMIT_MS};
     use palisade_types::{ChainId, Keypair};
 
     const NOW: u64 = 1_800_000_000_000;
@@ -343,54 +349,74 @@ mod permits {
         let (chain, key, root, peer) = setup();
         let p = ReadPermit::new(root, &peer, NOW + 60_000, key.address())
             .unwrap()
-            .sign(&chain, &key);
-        assert_eq!(p.check(&chain, &root, &peer, NOW), Ok(key.address()));
+            .sign(&chain, &key, Purpose::Fetch);
+        assert_eq!(
+            p.check(&chain, Purpose::Fetch, &root, &peer, NOW),
+            Ok(key.address())
+        );
         let other_root = FileRoot::of(b"another");
         assert_eq!(
-            p.check(&chain, &other_root, &peer, NOW),
+            p.check(&chain, Purpose::Fetch, &other_root, &peer, NOW),
             Err(PermitError::OtherFile)
         );
         // Replayed by another node.
         assert_eq!(
-            p.check(&chain, &root, b"peer-b", NOW),
+            p.check(&chain, Purpose::Fetch, &root, b"peer-b", NOW),
             Err(PermitError::OtherPeer)
         );
         assert!(matches!(
-            p.check(&chain, &root, &peer, NOW + 60_000),
+            p.check(&chain, Purpose::Fetch, &root, &peer, NOW + 60_000),
             Err(PermitError::Expired { .. })
         ));
         // Signed for another chain, or by someone else for this reader.
         let other_chain = ChainId::new("other-chain").unwrap();
         assert_eq!(
-            p.check(&other_chain, &root, &peer, NOW),
+            p.check(&other_chain, Purpose::Fetch, &root, &peer, NOW),
             Err(PermitError::BadSignature)
         );
         let mallory = Keypair::from_seed([8; 32]);
         let forged = ReadPermit::new(root, &peer, NOW + 60_000, key.address())
             .unwrap()
-            .sign(&chain, &mallory);
+            .sign(&chain, &mallory, Purpose::Fetch);
         assert_eq!(
-            forged.check(&chain, &root, &peer, NOW),
+            forged.check(&chain, Purpose::Fetch, &root, &peer, NOW),
             Err(PermitError::BadSignature)
         );
         // A changed field breaks the signature.
         let mut stretched = p.clone();
         stretched.permit.expires_ms += 1;
         assert_eq!(
-            stretched.check(&chain, &root, &peer, NOW),
+            stretched.check(&chain, Purpose::Fetch, &root, &peer, NOW),
             Err(PermitError::BadSignature)
         );
         // No standing grants.
         let long = ReadPermit::new(root, &peer, NOW + MAX_PERMIT_MS + 1, key.address())
             .unwrap()
-            .sign(&chain, &key);
+            .sign(&chain, &key, Purpose::Fetch);
         assert_eq!(
-            long.check(&chain, &root, &peer, NOW),
+            long.check(&chain, Purpose::Fetch, &root, &peer, NOW),
             Err(PermitError::TooLong)
         );
         assert_eq!(
             ReadPermit::new(root, &[0; 65], NOW, key.address()),
             Err(PermitError::PeerIdTooLong)
+        );
+        // A permit to fetch from peers, which the node shows them, is no
+        // permit to read at the node, nor the other way round.
+        assert_eq!(
+            p.check(&chain, Purpose::Access, &root, &peer, NOW),
+            Err(PermitError::BadSignature)
+        );
+        let access = ReadPermit::new(root, &peer, NOW + 60_000, key.address())
+            .unwrap()
+            .sign(&chain, &key, Purpose::Access);
+        assert_eq!(
+            access.check(&chain, Purpose::Access, &root, &peer, NOW),
+            Ok(key.address())
+        );
+        assert_eq!(
+            access.check(&chain, Purpose::Fetch, &root, &peer, NOW),
+            Err(PermitError::BadSignature)
         );
     }
 
@@ -399,7 +425,7 @@ mod permits {
         let (chain, key, root, peer) = setup();
         let p = ReadPermit::new(root, &peer, NOW + 1, key.address())
             .unwrap()
-            .sign(&chain, &key);
+            .sign(&chain, &key, Purpose::Fetch);
         let bytes = borsh::to_vec(&p).unwrap();
         assert_eq!(borsh::from_slice::<SignedReadPermit>(&bytes).unwrap(), p);
         // A peer id length over the bound is refused before it is read.
@@ -419,9 +445,9 @@ mod permits {
         assert_eq!(field("root"), root.to_string());
         assert_eq!(
             field("signing_bytes"),
-            format!("0x{}", hex::encode(p.signing_bytes(&chain)))
+            format!("0x{}", hex::encode(p.signing_bytes(&chain, Purpose::Fetch)))
         );
-        let signed = p.sign(&chain, &key);
+        let signed = p.sign(&chain, &key, Purpose::Fetch);
         assert_eq!(field("signature"), signed.signature.to_string());
         assert_eq!(
             field("encoded"),

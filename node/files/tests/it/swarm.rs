@@ -176,3 +176,19 @@ fn a_million_piece_download_schedules_in_bounded_work() {
         started.elapsed()
     );
 }
+
+/// A peer that holds requests without answering is rested at its first
+/// timeout, and its pieces go to a peer that answers.
+#[test]
+fn a_silent_peer_is_rested_at_once() {
+    let now = Instant::now();
+    let mut d: Download<u8> = Download::new(2 * PIECE_BYTES, |_| false);
+    d.peer_holds(1, PeerHolds::All);
+    let asks = d.next_asks(now);
+    assert_eq!(asks.len(), 2);
+    d.done(1, asks[0].piece, Outcome::TimedOut, now);
+    d.peer_holds(2, PeerHolds::All);
+    let next = d.next_asks(now);
+    assert!(next.iter().all(|a| a.peer == 2), "{next:?}");
+    assert!(next.iter().any(|a| a.piece == asks[0].piece));
+}
