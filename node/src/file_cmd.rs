@@ -13,7 +13,7 @@ use jsonrpsee::http_client::HttpClient;
 use palisade_files::{FileRoot, Purpose, ReadPermit, SignedReadPermit, MAX_PERMIT_MS};
 use palisade_rpc::files::api::FilesApiClient;
 use palisade_rpc::files::http::{PATH, PERMIT_HEADER};
-use palisade_rpc::files::types::{FileListQuery, FileProgress};
+use palisade_rpc::files::types::{FileListQuery, FilePhase, FileProgress};
 use palisade_rpc::PalisadeApiClient;
 use palisade_types::file::{MAX_FILE_READER_ACCOUNTS, MAX_MIN_REPLICAS};
 use palisade_types::{
@@ -442,14 +442,14 @@ fn get(
         let mut last_line = Instant::now() - Duration::from_secs(10);
         loop {
             show(&bar, &p);
-            let last = p.phase != "downloading";
+            let last = p.phase != FilePhase::Downloading;
             if plain && !json && (last || last_line.elapsed() >= Duration::from_secs(2)) {
                 eprintln!("{}", line(&p));
                 last_line = Instant::now();
             }
-            match p.phase.as_str() {
-                "complete" => break,
-                "failed" | "stopped" => {
+            match p.phase {
+                FilePhase::Complete => break,
+                FilePhase::Failed | FilePhase::Stopped => {
                     bar.abandon();
                     bail!(
                         "the download of {root} stopped: {}",
@@ -703,7 +703,7 @@ fn show(bar: &ProgressBar, p: &FileProgress) {
 
 /// One plain line of progress (logs, pipes).
 fn line(p: &FileProgress) -> String {
-    let eta = if p.rate > 0 && p.phase == "downloading" {
+    let eta = if p.rate > 0 && p.phase == FilePhase::Downloading {
         format!(", ETA {}s", (p.size - p.bytes_held.min(p.size)) / p.rate)
     } else {
         String::new()

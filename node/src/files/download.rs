@@ -12,9 +12,8 @@ use libp2p::PeerId;
 use palisade_files::swarm::{Download, Outcome, PeerHolds};
 use palisade_files::wire::{BlobRequest, BlobResponse, Holding, Refusal};
 use palisade_files::{piece_count, FileError, FileRoot, PartialFile, SignedReadPermit};
-use palisade_rpc::files::types::FileProgress;
+use palisade_rpc::files::types::{FilePhase, FileProgress};
 use palisade_runtime::files::FileRecord;
-use serde::Serialize;
 use tokio::sync::{broadcast, Notify};
 
 use super::pins::PinReason;
@@ -30,84 +29,35 @@ const PIECE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The window the download rate is measured over.
 const RATE_WINDOW: Duration = Duration::from_secs(5);
 
-/// Where a download stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Downloading,
-    Complete,
-    /// Stopped with an error (`error` says why); fetching again resumes.
-    Failed,
-    /// Not running; some pieces held (a download a restart interrupted).
-    Stopped,
-}
-
 /// A download's progress, as `file_status` and its subscription give it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Progress {
-    pub root: FileRoot,
-    pub phase: Phase,
-    pub size: u64,
-    pub pieces: u64,
-    pub pieces_held: u64,
-    pub bytes_held: u64,
-    /// Peers that hold something still needed.
-    pub peers: usize,
-    /// Bytes a second over the last few seconds.
-    pub rate: u64,
-    /// How long the download has run (or ran), in milliseconds.
-    pub elapsed_ms: u64,
-    pub error: Option<String>,
-}
+pub type Progress = FileProgress;
+/// Where a download stands.
+pub type Phase = FilePhase;
 
-impl Progress {
-    pub fn complete(root: FileRoot, size: u64) -> Progress {
-        let pieces = piece_count(size);
-        Progress {
-            root,
-            phase: Phase::Complete,
-            size,
-            pieces,
-            pieces_held: pieces,
-            bytes_held: size,
-            peers: 0,
-            rate: 0,
-            elapsed_ms: 0,
-            error: None,
-        }
-    }
-
-    pub fn stopped(root: FileRoot, size: u64, held: u64) -> Progress {
-        Progress {
-            phase: Phase::Stopped,
-            pieces_held: held,
-            bytes_held: bytes_of(size, held),
-            ..Progress::complete(root, size)
-        }
+/// This node's complete copy of a `size`-byte file.
+pub fn complete(root: FileRoot, size: u64) -> Progress {
+    let pieces = piece_count(size);
+    Progress {
+        root,
+        phase: Phase::Complete,
+        size,
+        pieces,
+        pieces_held: pieces,
+        bytes_held: size,
+        peers: 0,
+        rate: 0,
+        elapsed_ms: 0,
+        error: None,
     }
 }
 
-impl From<Progress> for FileProgress {
-    fn from(p: Progress) -> FileProgress {
-        let phase = match p.phase {
-            Phase::Downloading => "downloading",
-            Phase::Complete => "complete",
-            Phase::Failed => "failed",
-            Phase::Stopped => "stopped",
-        };
-        FileProgress {
-            root: p.root,
-            phase: phase.to_string(),
-            size: p.size,
-            pieces: p.pieces,
-            pieces_held: p.pieces_held,
-            bytes_held: p.bytes_held,
-            peers: p.peers,
-            rate: p.rate,
-            elapsed_ms: p.elapsed_ms,
-            error: p.error,
-        }
+/// `held` pieces of a file whose download is not running.
+pub fn stopped(root: FileRoot, size: u64, held: u64) -> Progress {
+    Progress {
+        phase: Phase::Stopped,
+        pieces_held: held,
+        bytes_held: bytes_of(size, held),
+        ..complete(root, size)
     }
 }
 
@@ -136,7 +86,7 @@ impl DownloadState {
         size: u64,
         feed: broadcast::Sender<FileProgress>,
     ) -> DownloadState {
-        let mut p = Progress::stopped(root, size, 0);
+        let mut p = stopped(root, size, 0);
         p.phase = Phase::Downloading;
         DownloadState {
             progress: Mutex::new(p),
@@ -196,7 +146,7 @@ impl DownloadState {
             }
             Err(_) => return,
         };
-        let _ = self.feed.send(snapshot.into());
+        let _ = self.feed.send(snapshot);
     }
 
     fn end(&self, phase: Phase, error: Option<String>) {

@@ -469,7 +469,7 @@ impl FileService {
         let _keep = self.keep.lock().unwrap_or_else(|p| p.into_inner());
         if self.store.held(&root, rec.size)? == Held::Complete {
             self.pins.add(&root, PinReason::Fetched)?;
-            return Ok(Progress::complete(root, rec.size));
+            return Ok(download::complete(root, rec.size));
         }
         let mut downloads = self
             .downloads
@@ -505,8 +505,8 @@ impl FileService {
             return Ok(None);
         };
         Ok(match self.store.held(root, rec.size)? {
-            Held::Complete => Some(download.unwrap_or_else(|| Progress::complete(*root, rec.size))),
-            Held::Partial { pieces, .. } => Some(Progress::stopped(*root, rec.size, pieces)),
+            Held::Complete => Some(download.unwrap_or_else(|| download::complete(*root, rec.size))),
+            Held::Partial { pieces, .. } => Some(download::stopped(*root, rec.size, pieces)),
             Held::Nothing => None,
         })
     }

@@ -122,11 +122,11 @@ impl FilesBackend for FilesRpc {
         root: FileRoot,
         permit: SignedReadPermit,
     ) -> Result<FileProgress, FileCallError> {
-        self.0.fetch(root, permit).map(Into::into).map_err(call_err)
+        self.0.fetch(root, permit).map_err(call_err)
     }
 
     fn status(&self, root: &FileRoot) -> Result<Option<FileProgress>, FileCallError> {
-        Ok(self.0.status(root).map_err(call_err)?.map(Into::into))
+        self.0.status(root).map_err(call_err)
     }
 
     fn progress(&self) -> broadcast::Receiver<FileProgress> {

@@ -918,58 +918,26 @@ impl Task {
         e: request_response::Event<BlobRequest, BlobResponse>,
         served: &mpsc::Sender<(ResponseChannel<BlobResponse>, BlobResponse)>,
     ) {
-        use request_response::{Event, Message as RrMessage};
-        match e {
-            Event::Message {
-                peer,
-                message:
-                    RrMessage::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => {
-                if let Err(reason) = self.rates.check(peer, Traffic::BlobRequest, Instant::now()) {
-                    self.metrics.count_drop(reason);
+        let (rates, metrics, blobs) = (&mut self.rates, &self.metrics, &self.blobs);
+        route(
+            e,
+            "blob",
+            &mut self.pending_blobs,
+            |peer, request, channel| {
+                if let Err(reason) = rates.check(peer, Traffic::BlobRequest, Instant::now()) {
+                    // Dropping the channel fails the peer's request at once.
+                    metrics.count_drop(reason);
                     tracing::debug!(%peer, "blob request dropped: over the peer's rate limit");
                     return;
                 }
-                let answer = self.blobs.serve(peer, request);
+                let answer = blobs.serve(peer, request);
                 let out = served.clone();
                 tokio::spawn(async move {
                     let resp = answer.await;
                     let _ = out.send((channel, resp)).await;
                 });
-            }
-            Event::Message {
-                message:
-                    RrMessage::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            } => {
-                if let Some(reply) = self.pending_blobs.remove(&request_id) {
-                    let _ = reply.send(Ok(response));
-                }
-            }
-            Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            } => {
-                if let Some(reply) = self.pending_blobs.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Request {
-                        peer,
-                        reason: error.to_string(),
-                    }));
-                }
-            }
-            Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!(%peer, %error, "blob request from peer failed");
-            }
-            Event::ResponseSent { .. } => {}
-        }
+            },
+        );
     }
 
     fn on_sync(
@@ -977,62 +945,72 @@ impl Task {
         e: request_response::Event<SyncRequest, SyncResponse>,
         served: &mpsc::Sender<(ResponseChannel<SyncResponse>, SyncResponse)>,
     ) {
-        use request_response::{Event, Message as RrMessage};
-        match e {
-            Event::Message {
-                peer,
-                message:
-                    RrMessage::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => {
-                if let Err(reason) = self.rates.check(peer, Traffic::SyncRequest, Instant::now()) {
-                    // Dropping the channel fails the peer's request at once.
-                    self.metrics.count_drop(reason);
-                    tracing::debug!(%peer, "sync request dropped: over the peer's rate limit");
-                    return;
+        let (rates, metrics, source) = (&mut self.rates, &self.metrics, &self.source);
+        route(e, "sync", &mut self.pending, |peer, request, channel| {
+            if let Err(reason) = rates.check(peer, Traffic::SyncRequest, Instant::now()) {
+                // Dropping the channel fails the peer's request at once.
+                metrics.count_drop(reason);
+                tracing::debug!(%peer, "sync request dropped: over the peer's rate limit");
+                return;
+            }
+            let source = source.clone();
+            let out = served.clone();
+            tokio::spawn(async move {
+                if let Ok(resp) = tokio::task::spawn_blocking(move || source.serve(request)).await {
+                    let _ = out.send((channel, resp)).await;
                 }
-                let source = self.source.clone();
-                let out = served.clone();
-                tokio::spawn(async move {
-                    if let Ok(resp) =
-                        tokio::task::spawn_blocking(move || source.serve(request)).await
-                    {
-                        let _ = out.send((channel, resp)).await;
-                    }
-                });
+            });
+        });
+    }
+}
+
+/// Routes a request-response event: answers to this node's own requests
+/// (or their failures) go to whoever waits in `pending`; a peer's request
+/// goes to `serve`.
+fn route<Q, R>(
+    e: request_response::Event<Q, R>,
+    what: &str,
+    pending: &mut HashMap<OutboundRequestId, oneshot::Sender<Result<R, NetError>>>,
+    serve: impl FnOnce(PeerId, Q, ResponseChannel<R>),
+) {
+    use request_response::{Event, Message as RrMessage};
+    match e {
+        Event::Message {
+            peer,
+            message: RrMessage::Request {
+                request, channel, ..
+            },
+            ..
+        } => serve(peer, request, channel),
+        Event::Message {
+            message:
+                RrMessage::Response {
+                    request_id,
+                    response,
+                },
+            ..
+        } => {
+            if let Some(reply) = pending.remove(&request_id) {
+                let _ = reply.send(Ok(response));
             }
-            Event::Message {
-                message:
-                    RrMessage::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            } => {
-                if let Some(reply) = self.pending.remove(&request_id) {
-                    let _ = reply.send(Ok(response));
-                }
-            }
-            Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            } => {
-                if let Some(reply) = self.pending.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Request {
-                        peer,
-                        reason: error.to_string(),
-                    }));
-                }
-            }
-            Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!(%peer, %error, "sync request from peer failed");
-            }
-            Event::ResponseSent { .. } => {}
         }
+        Event::OutboundFailure {
+            peer,
+            request_id,
+            error,
+            ..
+        } => {
+            if let Some(reply) = pending.remove(&request_id) {
+                let _ = reply.send(Err(NetError::Request {
+                    peer,
+                    reason: error.to_string(),
+                }));
+            }
+        }
+        Event::InboundFailure { peer, error, .. } => {
+            tracing::debug!(%peer, %error, "{what} request from peer failed");
+        }
+        Event::ResponseSent { .. } => {}
     }
 }
 

@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 use super::api::FilesApiServer;
 use super::backend::{FileCallError, FilesBackend};
 use super::types::{
-    CollectedResponse, FileGetResponse, FileListQuery, FileListResponse, FileProgress,
+    CollectedResponse, FileGetResponse, FileListQuery, FileListResponse, FilePhase, FileProgress,
     LocalFileResponse,
 };
 use crate::api::RpcResult;
@@ -158,7 +158,7 @@ impl FilesApiServer for FilesImpl {
             }
         };
         let sink = pending.accept().await?;
-        let done = |p: &FileProgress| p.phase != "downloading";
+        let done = |p: &FileProgress| p.phase != FilePhase::Downloading;
         if let Some(p) = &first {
             if sink.send(json_message(p)?).await.is_err() || done(p) {
                 return Ok(());

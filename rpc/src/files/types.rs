@@ -64,12 +64,40 @@ pub struct FileGetResponse {
 }
 
 /// Where a download (or this node's copy) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilePhase {
+    Downloading,
+    Complete,
+    /// Stopped with an error (`error` says why); fetching again resumes.
+    Failed,
+    /// Not running; some pieces held (a download a restart interrupted).
+    Stopped,
+}
+
+impl FilePhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FilePhase::Downloading => "downloading",
+            FilePhase::Complete => "complete",
+            FilePhase::Failed => "failed",
+            FilePhase::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for FilePhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A download's progress, or this node's copy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileProgress {
     pub root: FileRoot,
-    /// `downloading`, `complete`, `failed` (see `error`) or `stopped`.
-    pub phase: String,
+    pub phase: FilePhase,
     pub size: u64,
     pub pieces: u64,
     pub pieces_held: u64,
