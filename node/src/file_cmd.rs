@@ -39,27 +39,7 @@ pub struct KeyArgs {
 pub enum FileCommand {
     /// Hash a file, publish it on chain (role member) and hand it to the
     /// node, which serves it to readers from then on.
-    Add {
-        path: PathBuf,
-        /// Who may read it besides you: `everyone`, roles
-        /// (`role:member,role:minter`) or accounts (`0x...,0x...`).
-        #[arg(long, default_value = "role:member")]
-        readers: String,
-        /// The name shown (default: the file's name).
-        #[arg(long)]
-        name: Option<String>,
-        /// The media type shown.
-        #[arg(long, default_value = "application/octet-stream")]
-        media_type: String,
-        /// Complete copies the network should hold before this node may
-        /// stop keeping it.
-        #[arg(long, default_value_t = 1)]
-        min_replicas: u16,
-        #[command(flatten)]
-        key: KeyArgs,
-        #[command(flatten)]
-        client: ClientArgs,
-    },
+    Add(AddArgs),
     /// Fetch a file onto the node (from every peer that holds it) for the
     /// account whose key signs the read permit, and save it.
     Get {
@@ -139,23 +119,7 @@ pub enum FileCommand {
 
 pub fn run(cmd: FileCommand) -> Result<()> {
     match cmd {
-        FileCommand::Add {
-            path,
-            readers,
-            name,
-            media_type,
-            min_replicas,
-            key,
-            client,
-        } => add(AddArgs {
-            path,
-            readers,
-            name,
-            media_type,
-            min_replicas,
-            key,
-            client,
-        }),
+        FileCommand::Add(a) => add(a),
         FileCommand::Get {
             root,
             output,
@@ -304,13 +268,26 @@ fn readers_arg(s: &str) -> Result<FileReaders> {
         .map_err(|n| anyhow!("{n} accounts; at most {MAX_FILE_READER_ACCOUNTS}"))
 }
 
-struct AddArgs {
+#[derive(Debug, Args)]
+pub struct AddArgs {
     path: PathBuf,
+    /// Who may read it besides you: `everyone`, roles
+    /// (`role:member,role:minter`) or accounts (`0x...,0x...`).
+    #[arg(long, default_value = "role:member")]
     readers: String,
+    /// The name shown (default: the file's name).
+    #[arg(long)]
     name: Option<String>,
+    /// The media type shown.
+    #[arg(long, default_value = "application/octet-stream")]
     media_type: String,
+    /// Complete copies the network should hold before this node may
+    /// stop keeping it.
+    #[arg(long, default_value_t = 1)]
     min_replicas: u16,
+    #[command(flatten)]
     key: KeyArgs,
+    #[command(flatten)]
     client: ClientArgs,
 }
 

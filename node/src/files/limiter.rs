@@ -49,7 +49,6 @@ impl Bucket {
 /// Upload limits: bytes a second in total and per peer (0: unlimited).
 #[derive(Debug)]
 pub struct UploadLimiter {
-    total_rate: u64,
     peer_rate: u64,
     burst: u64,
     state: Mutex<(Bucket, HashMap<PeerId, Bucket>)>,
@@ -59,7 +58,6 @@ impl UploadLimiter {
     pub fn new(total_rate: u64, peer_rate: u64, burst: u64) -> UploadLimiter {
         let now = Instant::now();
         UploadLimiter {
-            total_rate,
             peer_rate,
             burst,
             state: Mutex::new((Bucket::new(total_rate, burst, now), HashMap::new())),
@@ -92,10 +90,6 @@ impl UploadLimiter {
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-    }
-
-    pub fn rates(&self) -> (u64, u64) {
-        (self.total_rate, self.peer_rate)
     }
 }
 

@@ -199,14 +199,6 @@ impl FileService {
         self.net.get().ok_or(FilesError::NoNetwork)
     }
 
-    pub fn chain_id(&self) -> &ChainId {
-        &self.chain_id
-    }
-
-    pub fn store(&self) -> &BlobStore {
-        &self.store
-    }
-
     /// This node's libp2p peer id (what a read permit for it names).
     pub fn peer_id(&self) -> Option<PeerId> {
         self.net.get().map(NetworkHandle::local_peer_id)
