@@ -69,6 +69,10 @@ pub enum Command {
     /// Share files: publish, fetch, list, pin, collect garbage.
     #[command(subcommand)]
     File(crate::file_cmd::FileCommand),
+    /// Snapshots of the state at a block: make, list, export, import into
+    /// an empty node, verify.
+    #[command(subcommand)]
+    Snapshot(crate::snapshot_cmd::SnapshotCommand),
     /// A node's settings.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -173,6 +177,42 @@ pub struct TestnetArgs {
     /// networks only.
     #[arg(long)]
     pub dev_evm_accounts: bool,
+    #[command(flatten)]
+    pub empty_blocks: EmptyBlockFlags,
+}
+
+/// How a local network paces an idle chain; written to each node's
+/// config.toml (`[consensus]`).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct EmptyBlockFlags {
+    /// Make a block every block interval even when there is nothing to
+    /// include (`true`), or only when a transaction is waiting and one every
+    /// --empty-block-interval-ms so clients still see time advance
+    /// (`false`). Default: false for `dev` and `devnet`, true for `testnet`.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub create_empty_blocks: Option<bool>,
+    /// Longest an idle chain goes without a block when it makes no empty
+    /// blocks.
+    #[arg(long, default_value_t = crate::config::DEFAULT_EMPTY_BLOCK_INTERVAL_MS)]
+    pub empty_block_interval_ms: u64,
+}
+
+impl EmptyBlockFlags {
+    /// The settings, with `create_empty_blocks` defaulting to `default`.
+    pub fn settings(self, default: bool) -> crate::config::ConsensusSettings {
+        crate::config::ConsensusSettings {
+            create_empty_blocks: self.create_empty_blocks.unwrap_or(default),
+            empty_block_interval_ms: self.empty_block_interval_ms,
+        }
+    }
+
+    /// No empty blocks (what `dev` and `devnet` do by default).
+    pub fn quiet(self) -> EmptyBlockFlags {
+        EmptyBlockFlags {
+            create_empty_blocks: Some(self.create_empty_blocks.unwrap_or(false)),
+            ..self
+        }
+    }
 }
 
 /// Loopback ports of a local network: node i uses base + i.
@@ -210,6 +250,8 @@ pub struct DevnetArgs {
     /// (DIR/grafana/palisade-dashboard.json) into DIR.
     #[arg(long, value_name = "DIR")]
     pub monitoring: Option<PathBuf>,
+    #[command(flatten)]
+    pub empty_blocks: EmptyBlockFlags,
 }
 
 #[derive(Debug, Args)]
@@ -229,6 +271,8 @@ pub struct DevArgs {
     pub p2p_listen: String,
     #[arg(long, default_value_t = 200)]
     pub block_interval_ms: u64,
+    #[command(flatten)]
+    pub empty_blocks: EmptyBlockFlags,
     /// Number of funded development accounts.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub accounts: u16,
@@ -305,6 +349,7 @@ pub fn run_with(cli: Cli, hooks: TestHooks) -> Result<()> {
         Command::Query(q) => crate::client::query(q),
         Command::Status(a) => crate::client::status(a),
         Command::File(c) => crate::file_cmd::run(c),
+        Command::Snapshot(c) => crate::snapshot_cmd::run(c),
         Command::Config(ConfigCommand::Show { home, settings }) => {
             let home = Home::new(&home);
             require_config(&home)?;
@@ -588,6 +633,7 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
             std::net::SocketAddr::from(([127, 0, 0, 1], port(a.ports.metrics_port)));
         // A local test network is for looking at.
         cfg.rpc.explorer = true;
+        cfg.consensus = a.empty_blocks.settings(true);
         write_new(&home.config_file(), &cfg.to_toml())?;
     }
     println!("testnet of {n} validators in {}", a.output.display());

@@ -83,6 +83,7 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
             propose_timeout_ms: 1000,
             bench_accounts: a.bench_accounts,
             dev_evm_accounts: true,
+            empty_blocks: a.empty_blocks.quiet(),
         })?;
     } else {
         let existing = (0..)
@@ -287,6 +288,7 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
                 .collect(),
         };
         cfg.rpc.explorer = true;
+        cfg.consensus = a.empty_blocks.settings(false);
         write_new(&home.config_file(), &cfg.to_toml())?;
         let _ = peer_id_of(&node_key.public_key())?;
     }

@@ -53,6 +53,10 @@ pub struct DriverConfig {
     pub consensus: Config,
     /// Least time from the start of one height to the start of the next.
     pub block_interval: Duration,
+    /// `Some(gap)`: no empty blocks. A height whose interval is up waits
+    /// until a transaction arrives, a peer starts it, or `gap` has passed
+    /// since the last height started (`consensus.create_empty_blocks`).
+    pub idle_gap: Option<Duration>,
 }
 
 enum Event {
@@ -121,6 +125,14 @@ pub struct Driver {
     last_commit_at: Option<Instant>,
     /// When to start the next height, once the current one is decided.
     next_start: Option<tokio::time::Instant>,
+    /// Set while the next height is held back for want of transactions
+    /// ([`DriverConfig::idle_gap`]): when to start it anyway.
+    idle_until: Option<tokio::time::Instant>,
+    /// Poked when the mempool admits a transaction.
+    arrivals: Arc<Notify>,
+    /// Whether the last decided block held transactions: then one more
+    /// block follows even when idle (see [`Driver::hold_for_transactions`]).
+    last_had_txs: bool,
     /// When the current height started: the block interval is the least
     /// time from one height's start to the next's.
     height_started: Option<tokio::time::Instant>,
@@ -152,6 +164,10 @@ impl Driver {
         committed: broadcast::Sender<Committed>,
     ) -> Driver {
         let late = LatePrecommits::new(app.runtime().chain_id().clone());
+        let arrivals = match mempool.lock() {
+            Ok(pool) => pool.arrivals(),
+            Err(poisoned) => poisoned.into_inner().arrivals(),
+        };
         Driver {
             cfg,
             app,
@@ -170,6 +186,9 @@ impl Driver {
             sync_more: false,
             last_commit_at: None,
             next_start: None,
+            idle_until: None,
+            arrivals,
+            last_had_txs: false,
             height_started: None,
             tap: None,
             persisting: Vec::new(),
@@ -225,6 +244,7 @@ impl Driver {
                     }
                 }
             }
+            let arrivals = self.arrivals.clone();
             let event = tokio::select! {
                 _ = shutdown.changed() => return Ok(()),
                 m = inbound.recv() => match m {
@@ -238,10 +258,35 @@ impl Driver {
                 Some(b) = recv_synced(&mut sync) => Event::Synced(Box::new(b)),
                 _ = sleep_until(self.next_start) => {
                     self.next_start = None;
+                    self.idle_until = self.hold_for_transactions();
+                    if self.idle_until.is_none() {
+                        queue.push_back(self.start_input()?);
+                    }
+                    continue;
+                }
+                _ = arrivals.notified(), if self.idle_until.is_some() => {
+                    // A permit left from busier times wakes this too: only
+                    // a transaction a block could take ends the wait.
+                    if self.has_proposable() {
+                        self.idle_until = None;
+                        queue.push_back(self.start_input()?);
+                    }
+                    continue;
+                }
+                _ = sleep_until(self.idle_until) => {
+                    self.idle_until = None;
                     queue.push_back(self.start_input()?);
                     continue;
                 }
             };
+            // A peer that has started the next height had a reason to (a
+            // transaction, or its empty-block interval): follow it.
+            if let Event::Net(m) = &event {
+                if self.idle_until.is_some() && message_height(m) > consensus.height() {
+                    self.idle_until = None;
+                    queue.push_back(self.start_input()?);
+                }
+            }
             let input = match event {
                 Event::Net(Message::Proposal { proposal, block }) => {
                     Input::Proposal { proposal, block }
@@ -253,8 +298,8 @@ impl Driver {
                 Event::Timer(t) => Input::Timeout(t),
                 Event::Synced(b) => {
                     let h = b.block.header.height;
-                    let next_up =
-                        self.next_start.is_some() && consensus.height().next().ok() == Some(h);
+                    let waiting = self.next_start.is_some() || self.idle_until.is_some();
+                    let next_up = waiting && consensus.height().next().ok() == Some(h);
                     if !next_up && h != consensus.height() {
                         continue;
                     }
@@ -269,9 +314,11 @@ impl Driver {
                         continue;
                     }
                     if next_up {
-                        // Waiting out the block interval: the network has
-                        // moved on, so skip the wait.
+                        // Waiting out the block interval (or for
+                        // transactions): the network has moved on, so skip
+                        // the wait.
                         self.next_start = None;
+                        self.idle_until = None;
                         queue.push_back(self.start_input()?);
                     }
                     self.from_sync = true;
@@ -323,6 +370,27 @@ impl Driver {
         if let Some(m) = &self.metrics {
             m.observe_step(step, since.elapsed().as_secs_f64());
         }
+    }
+
+    /// With no empty blocks: when to start the next height if no
+    /// transaction comes first; `None` to start it now.
+    fn hold_for_transactions(&self) -> Option<tokio::time::Instant> {
+        let gap = self.cfg.idle_gap?;
+        // After a block with transactions, one more comes a block interval
+        // later, as with CometBFT: clients that learn of new blocks by
+        // polling the height (ethers' `wait`, block explorers) and looked
+        // just before the transactions' block was committed see it
+        // followed, instead of waiting out an empty-block interval.
+        if self.last_had_txs || self.has_proposable() {
+            return None;
+        }
+        let deadline = self.height_started? + gap;
+        (deadline > tokio::time::Instant::now()).then_some(deadline)
+    }
+
+    fn has_proposable(&self) -> bool {
+        // A poisoned pool is reported where it is used; here, make blocks.
+        self.mempool.lock().map_or(true, |p| p.has_proposable())
     }
 
     fn start_input(&mut self) -> Result<Input, DriverError> {
@@ -559,6 +627,7 @@ impl Driver {
                     }
                 }
                 let txs: &[palisade_types::SignedTransaction] = &block.txs;
+                self.last_had_txs = block.tx_count() > 0;
                 // Announced as soon as it is durable: clients waiting for
                 // the block need not wait for the pool to be tidied.
                 let from_sync = std::mem::take(&mut self.from_sync);
@@ -685,6 +754,13 @@ fn log_signed(message: &Message) {
                 .map_or_else(|| "nil".to_string(), |h| h.to_string());
             tracing::debug!(key = %v.vote.validator, height = %v.vote.height, round = %v.vote.round, step = %step, block = %block, "signed");
         }
+    }
+}
+
+fn message_height(m: &Message) -> Height {
+    match m {
+        Message::Proposal { proposal, .. } => proposal.proposal.height,
+        Message::Vote(v) => v.vote.height,
     }
 }
 

@@ -37,12 +37,15 @@ pub struct EthPool {
     /// How long each transaction committed since the last
     /// [`EthPool::take_waits`] was in the pool.
     waits: Vec<std::time::Duration>,
+    /// Poked on every admission (see [`crate::mempool::Mempool::arrivals`]).
+    arrivals: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl EthPool {
-    pub fn new(cfg: MempoolConfig) -> EthPool {
+    pub fn new(cfg: MempoolConfig, arrivals: std::sync::Arc<tokio::sync::Notify>) -> EthPool {
         EthPool {
             cfg,
+            arrivals,
             ..EthPool::default()
         }
     }
@@ -150,6 +153,7 @@ impl EthPool {
                 since: std::time::Instant::now(),
             },
         );
+        self.arrivals.notify_one();
         Ok(hash)
     }
 

@@ -36,6 +36,8 @@ pub mod network;
 pub mod node;
 pub mod rpc_backend;
 pub mod signer_store;
+pub mod snapshot_cmd;
+pub mod statesync;
 pub mod status_watch;
 pub mod supervisor;
 pub mod sync;

@@ -115,15 +115,33 @@ pub struct Mempool {
     /// How long each transaction committed since the last
     /// [`Mempool::take_waits`] was in the pool.
     waits: Vec<Duration>,
+    /// Poked on every admission, native or Ethereum: a node that holds back
+    /// an empty block waits on it ([`crate::driver`]).
+    arrivals: Arc<tokio::sync::Notify>,
 }
 
 impl Mempool {
     pub fn new(cfg: MempoolConfig) -> Mempool {
+        let arrivals = Arc::new(tokio::sync::Notify::new());
         Mempool {
             cfg,
-            eth: EthPool::new(cfg),
+            eth: EthPool::new(cfg, arrivals.clone()),
+            arrivals,
             ..Mempool::default()
         }
+    }
+
+    /// Notified whenever a transaction is admitted (a permit is kept when
+    /// nobody waits, so an admission between a check and the wait is not
+    /// missed).
+    pub fn arrivals(&self) -> Arc<tokio::sync::Notify> {
+        self.arrivals.clone()
+    }
+
+    /// Whether a block built now could hold a transaction: something in the
+    /// pool that was not found behind a nonce gap at the last block.
+    pub fn has_proposable(&self) -> bool {
+        self.by_hash.len() > self.gapped.len() || !self.eth.is_empty()
     }
 
     pub fn len(&self) -> usize {
@@ -269,6 +287,7 @@ impl Mempool {
                 since: Instant::now(),
             },
         );
+        self.arrivals.notify_one();
         Ok(hash)
     }
 

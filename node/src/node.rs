@@ -527,9 +527,12 @@ impl Node {
             height: Arc::new(AtomicU64::new(latest.get())),
             sync: Arc::new(SyncStatus::default()),
             validator: validator_key.as_ref().map(Keypair::public_key),
-            health: Arc::new(NodeHealth::new(Duration::from_millis(
-                cfg.rpc.health_max_block_age_ms,
-            ))),
+            // A quiet network's blocks come an empty-block interval apart:
+            // that long is no sign of trouble.
+            health: Arc::new(NodeHealth::new(
+                Duration::from_millis(cfg.rpc.health_max_block_age_ms)
+                    + cfg.consensus.idle_gap().unwrap_or_default(),
+            )),
             tx_gossip,
             eth_gossip,
             client_admission: Background::spawn(
@@ -865,6 +868,18 @@ impl Node {
                 }
             });
         }
+        tasks.spawn(
+            "snapshots",
+            crate::statesync::maker::Maker {
+                ledger: ctx.app.ledger().clone(),
+                chain_id: ctx.genesis.chain_id.clone(),
+                genesis_hash: ctx.genesis_hash,
+                dir: crate::statesync::snapshot_dir(&home.data_dir()),
+                interval: cfg.statesync.snapshot_interval,
+                keep: cfg.statesync.snapshot_keep as usize,
+            }
+            .run(ctx.committed.subscribe()),
+        );
         // After each block: peers gauge, allowlist after validator changes.
         {
             let ctx = ctx.clone();
@@ -916,6 +931,7 @@ impl Node {
                     timeouts: timeouts(&ctx.genesis),
                 },
                 block_interval: Duration::from_millis(ctx.genesis.consensus.block_interval_ms),
+                idle_gap: cfg.consensus.idle_gap(),
             },
             ctx.app.clone(),
             ctx.mempool.clone(),

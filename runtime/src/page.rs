@@ -181,6 +181,12 @@ impl Page {
         self.slots[0].hash()
     }
 
+    /// Every slot, in pre-order from the root: children and leaves come
+    /// left to right.
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
     pub fn slot(&self, i: u8) -> Result<&Slot, StoreError> {
         self.slots
             .get(usize::from(i))

@@ -1007,6 +1007,17 @@ impl DevNode {
         DevNode::spawn(palisade_bin(), &[], block_interval_ms)
     }
 
+    /// A dev node that makes a block every `block_interval_ms` whether or
+    /// not there is anything to include (`dev` makes none while idle).
+    pub fn start_with_empty_blocks(block_interval_ms: u64) -> DevNode {
+        DevNode::spawn_with(
+            palisade_bin(),
+            &[],
+            block_interval_ms,
+            &["--create-empty-blocks"],
+        )
+    }
+
     /// A dev node run by the test-only `palisade-test-node` binary with
     /// its options `hooks` (`--fail-task TASK:MS`, ...).
     pub fn start_test_node(hooks: &[&str]) -> DevNode {
@@ -1014,6 +1025,15 @@ impl DevNode {
     }
 
     fn spawn(bin: PathBuf, before: &[&str], block_interval_ms: u64) -> DevNode {
+        DevNode::spawn_with(bin, before, block_interval_ms, &[])
+    }
+
+    fn spawn_with(
+        bin: PathBuf,
+        before: &[&str],
+        block_interval_ms: u64,
+        after: &[&str],
+    ) -> DevNode {
         let dir = tempfile::tempdir().expect("tempdir");
         let (p2p, rpc, metrics) = free_port_ranges(1);
         let log = std::fs::File::create(dir.path().join("dev.log")).expect("log");
@@ -1030,6 +1050,7 @@ impl DevNode {
             .arg(format!("/ip4/127.0.0.1/tcp/{p2p}"))
             .arg("--block-interval-ms")
             .arg(block_interval_ms.to_string())
+            .args(after)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -32,12 +32,72 @@ pub struct NodeConfig {
     /// A name for this node in logs.
     pub moniker: String,
     pub p2p: P2pConfig,
+    pub consensus: ConsensusSettings,
     pub rpc: RpcConfig,
     pub metrics: MetricsConfig,
     pub mempool: MempoolSettings,
     pub ledger: LedgerSettings,
+    pub statesync: StateSyncSettings,
     pub files: crate::files::FilesSettings,
     pub log: LogConfig,
+}
+
+/// How this node paces heights. The timeouts are the chain's (genesis);
+/// these are the node's own, like CometBFT's `create_empty_blocks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsensusSettings {
+    /// Start a height only when there is a transaction to include (or a
+    /// peer has started it, or `empty_block_interval_ms` has passed since
+    /// the last block). Off: a block every block interval, empty or not.
+    pub create_empty_blocks: bool,
+    /// With `create_empty_blocks = false`, the longest an idle network goes
+    /// without a block, so clients still see time advance.
+    pub empty_block_interval_ms: u64,
+}
+
+/// Most of `consensus.empty_block_interval_ms`: a day.
+const MAX_EMPTY_BLOCK_INTERVAL_MS: u64 = 24 * 3_600_000;
+
+/// Default of `consensus.empty_block_interval_ms`.
+pub const DEFAULT_EMPTY_BLOCK_INTERVAL_MS: u64 = 30_000;
+
+impl Default for ConsensusSettings {
+    fn default() -> Self {
+        ConsensusSettings {
+            create_empty_blocks: true,
+            empty_block_interval_ms: DEFAULT_EMPTY_BLOCK_INTERVAL_MS,
+        }
+    }
+}
+
+impl ConsensusSettings {
+    /// How long an idle network may go without a block.
+    pub fn idle_gap(&self) -> Option<std::time::Duration> {
+        (!self.create_empty_blocks)
+            .then(|| std::time::Duration::from_millis(self.empty_block_interval_ms))
+    }
+}
+
+/// Snapshots of the state this node makes, for operators to copy and for
+/// nodes that join to start from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateSyncSettings {
+    /// Write a snapshot into `data/snapshots/` after every block whose
+    /// height is a multiple of this (0: never).
+    pub snapshot_interval: u64,
+    /// How many snapshots to keep; older ones are deleted.
+    pub snapshot_keep: u32,
+}
+
+impl Default for StateSyncSettings {
+    fn default() -> Self {
+        StateSyncSettings {
+            snapshot_interval: 10_000,
+            snapshot_keep: 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,10 +200,12 @@ impl Default for NodeConfig {
         NodeConfig {
             moniker: "palisade".into(),
             p2p: P2pConfig::default(),
+            consensus: ConsensusSettings::default(),
             rpc: RpcConfig::default(),
             metrics: MetricsConfig::default(),
             mempool: MempoolSettings::default(),
             ledger: LedgerSettings::default(),
+            statesync: StateSyncSettings::default(),
             files: crate::files::FilesSettings::default(),
             log: LogConfig::default(),
         }
@@ -262,6 +324,17 @@ impl NodeConfig {
             ));
         }
         self.allowed_origins()?;
+        if !(1_000..=MAX_EMPTY_BLOCK_INTERVAL_MS).contains(&self.consensus.empty_block_interval_ms)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "consensus.empty_block_interval_ms must be between 1000 and {MAX_EMPTY_BLOCK_INTERVAL_MS}"
+            )));
+        }
+        if self.statesync.snapshot_keep == 0 {
+            return Err(ConfigError::Invalid(
+                "statesync.snapshot_keep must be at least 1 (statesync.snapshot_interval = 0 makes none)".into(),
+            ));
+        }
         if self.rpc.health_max_block_age_ms < 1_000 {
             return Err(ConfigError::Invalid(
                 "rpc.health_max_block_age_ms must be at least 1000".into(),

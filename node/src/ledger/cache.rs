@@ -92,6 +92,13 @@ impl<K: Eq + StdHash, V: Clone, S: BuildHasher + Clone> Generations<K, V, S> {
         self.young_weight = self.young_weight.saturating_add(weight);
     }
 
+    /// Forgets everything (the state under the cache was replaced).
+    pub fn clear(&mut self) {
+        self.young.clear();
+        self.old.clear();
+        self.young_weight = 0;
+    }
+
     /// Entries held now (both generations).
     #[cfg(test)]
     pub fn len(&self) -> usize {

@@ -33,7 +33,10 @@
 mod account_index;
 pub(crate) mod cache;
 mod file_index;
+mod import;
 mod small_bytes;
+
+pub use import::SnapshotBase;
 
 pub use account_index::{AccountTx, AccountTxs};
 
@@ -138,6 +141,10 @@ const META_ACCOUNTS_FROM: &[u8] = b"accounts_from";
 /// (proposals, validation, the explorer's activity view) must not read the
 /// whole block, which may be megabytes.
 const META_HEADER: &[u8] = b"header/";
+/// The first height whose block this ledger has (absent: 1). A ledger
+/// started from a snapshot at height h has blocks from h + 1 on, and h's
+/// header and certificate.
+const META_EARLIEST: &[u8] = b"earliest_block";
 
 const STATE_PAGE: u8 = b'p';
 const STATE_BLOB: u8 = b'b';
@@ -188,6 +195,8 @@ pub enum LedgerError {
     GenesisMismatch { found: Hash, expected: Hash },
     #[error("ledger is not initialized from a genesis")]
     NotInitialized,
+    #[error("data directory {0} already holds a chain: a snapshot goes only into an empty one (move its data/ away first)")]
+    NotBlank(PathBuf),
     #[error("cannot commit height {got}: the next height is {expected}")]
     NotNextHeight { expected: Height, got: Height },
     #[error("commit certificate is for {commit}, block is {block}")]
@@ -795,6 +804,17 @@ impl Ledger {
                     .map(Some)
                     .map_err(|e| corrupt(CF_BLOCKS, e))
             }
+        }
+    }
+
+    /// The first height whose block this ledger has: 1, or the height
+    /// after the snapshot it started from (or after what it pruned).
+    pub fn earliest_block(&self) -> Result<Height, LedgerError> {
+        match self.meta(META_EARLIEST)? {
+            None => Ok(Height(1)),
+            Some(v) => <[u8; 8]>::try_from(v.as_slice())
+                .map(|b| Height(u64::from_be_bytes(b)))
+                .map_err(|_| corrupt("earliest block", "not 8 bytes")),
         }
     }
 

@@ -77,6 +77,20 @@ fn start_with_sync(
     block_interval: Duration,
     sync: Option<SyncLink>,
 ) -> Running {
+    start_paced(dir, n, index, inbound, outbound, block_interval, sync, None)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_paced(
+    dir: &Path,
+    n: usize,
+    index: usize,
+    inbound: mpsc::Receiver<Message>,
+    outbound: mpsc::Sender<Message>,
+    block_interval: Duration,
+    sync: Option<SyncLink>,
+    idle_gap: Option<Duration>,
+) -> Running {
     let init = init(n);
     let ledger = Ledger::open(&dir.join("data")).unwrap();
     let set = palisade_runtime::to_set(&init.validators).unwrap();
@@ -111,6 +125,7 @@ fn start_with_sync(
             },
         },
         block_interval,
+        idle_gap,
     };
     let driver = Driver::new(
         cfg,
@@ -141,6 +156,12 @@ struct Hub {
 }
 
 fn network(dirs: &[tempfile::TempDir]) -> Vec<Running> {
+    network_paced(dirs, None)
+}
+
+/// [`network`] whose validators make no empty blocks but one every
+/// `idle_gap` (when `Some`).
+fn network_paced(dirs: &[tempfile::TempDir], idle_gap: Option<Duration>) -> Vec<Running> {
     let n = dirs.len();
     let (out_tx, mut out_rx) = mpsc::channel::<(usize, Message)>(10_000);
     let mut inboxes = Vec::new();
@@ -157,7 +178,16 @@ fn network(dirs: &[tempfile::TempDir]) -> Vec<Running> {
                 }
             }
         });
-        nodes.push(start(dir.path(), n, i, in_rx, node_out));
+        nodes.push(start_paced(
+            dir.path(),
+            n,
+            i,
+            in_rx,
+            node_out,
+            Duration::from_millis(5),
+            None,
+            idle_gap,
+        ));
     }
     let hub = Hub { inboxes };
     tokio::spawn(async move {
@@ -202,22 +232,7 @@ async fn single_validator_commits_transactions() {
     tokio::spawn(async move { while out_rx.recv().await.is_some() {} });
     let mut node = start(dir.path(), 1, 0, in_rx, out_tx);
     for nonce in 0..5 {
-        let tx = Transaction {
-            chain_id: chain(),
-            nonce,
-            signer: k(1).address(),
-            action: Action::Transfer {
-                to: k(2).address(),
-                amount: 10,
-            },
-        }
-        .sign(&k(1));
-        let next = node.app.ledger().latest_height().unwrap().next().unwrap();
-        node.mempool
-            .lock()
-            .unwrap()
-            .add(tx, node.app.runtime(), node.app.ledger().as_ref(), next)
-            .unwrap();
+        transfer(&node, nonce);
     }
     wait_for_height(&mut node, 3).await;
     let total: usize = (1..=3)
@@ -379,4 +394,92 @@ async fn a_synced_block_with_a_bad_certificate_changes_nothing() {
         hash
     );
     stop_all(vec![node]).await;
+}
+
+fn transfer(node: &Running, nonce: u64) {
+    let tx = Transaction {
+        chain_id: chain(),
+        nonce,
+        signer: k(1).address(),
+        action: Action::Transfer {
+            to: k(2).address(),
+            amount: 1,
+        },
+    }
+    .sign(&k(1));
+    let next = node.app.ledger().latest_height().unwrap().next().unwrap();
+    node.mempool
+        .lock()
+        .unwrap()
+        .add(tx, node.app.runtime(), node.app.ledger().as_ref(), next)
+        .unwrap();
+}
+
+fn height(node: &Running) -> u64 {
+    node.app.ledger().latest_height().unwrap().get()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_network_holds_heights_until_a_transaction_arrives() {
+    // Blocks 5 ms apart when they may be empty: a second of idling would
+    // make some hundred of them.
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = network_paced(&dirs, Some(Duration::from_secs(600)));
+    // Every node proposes the first height it starts (nothing to wait
+    // for after a start).
+    wait_for_height(&mut nodes[0], 1).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let idle = height(&nodes[0]);
+    assert!(idle <= 2, "an idle network made blocks: height {idle}");
+    for round in 0..3u64 {
+        // Into every pool, as gossip would have it: whoever proposes next
+        // has it.
+        let before = height(&nodes[0]);
+        for node in &nodes {
+            transfer(node, round);
+        }
+        wait_for_height(&mut nodes[0], before + 1).await;
+        let b = nodes[0]
+            .app
+            .ledger()
+            .block(Height(before + 1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.txs.len(), 1, "the block holds the transfer");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The transfer's block and one after it, then nothing.
+        let after = height(&nodes[0]);
+        assert_eq!(after, before + 2, "blocks after the transfer");
+    }
+    // Only one node has the next one (its gossip lost): the others start
+    // the height on its messages, and it is committed once that node
+    // proposes, within a round of proposers.
+    let before = height(&nodes[2]);
+    transfer(&nodes[2], 3);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !nodes[2].mempool.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the transfer known to one node is committed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let settled = height(&nodes[2]);
+    assert!(settled <= before + 7, "{before} -> {settled}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(height(&nodes[2]), settled, "quiet again once committed");
+    stop_all(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_network_still_makes_a_block_every_empty_block_interval() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = network_paced(&dirs, Some(Duration::from_millis(400)));
+    wait_for_height(&mut nodes[0], 1).await;
+    let start = height(&nodes[0]);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let made = height(&nodes[0]) - start;
+    // About five; never the hundreds of a 5 ms interval, never none.
+    assert!((2..=10).contains(&made), "{made} blocks in 2.1 s");
+    stop_all(nodes).await;
 }

@@ -13,3 +13,4 @@ mod monitoring;
 mod network;
 mod operators_guide;
 mod rpc;
+mod snapshots;

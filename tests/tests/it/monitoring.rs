@@ -168,7 +168,8 @@ fn devnet_writes_a_prometheus_config_for_its_nodes() {
 
 #[test]
 fn status_watch_prints_one_line_per_update_when_not_a_terminal() {
-    let node = palisade_tests::DevNode::start();
+    // Updates come with blocks: this chain makes them while idle.
+    let node = palisade_tests::DevNode::start_with_empty_blocks(100);
     let url = format!("http://{}", node.rpc);
     let run = |extra: &[&str]| {
         let out = Command::new(palisade_bin())

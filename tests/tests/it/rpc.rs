@@ -357,7 +357,10 @@ fn submit_batch_answers_each_transaction_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_over_websocket() {
-    let node = tokio::task::spawn_blocking(DevNode::start).await.unwrap();
+    // New heads without sending anything: a chain that makes empty blocks.
+    let node = tokio::task::spawn_blocking(|| DevNode::start_with_empty_blocks(100))
+        .await
+        .unwrap();
     let ws = WsClientBuilder::default()
         .build(format!("ws://{}", node.rpc))
         .await

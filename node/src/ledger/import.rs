@@ -1,0 +1,129 @@
+//! A ledger that starts from a snapshot instead of genesis: the state tree
+//! goes in first, chunk by chunk (each proven against the snapshot's root
+//! before it gets here), then one synced write makes the snapshot's block
+//! the latest height. Until that write the ledger holds no chain, so a
+//! crash part-way leaves a ledger an import can start over in (the pages
+//! already written are content-addressed and simply written again).
+
+use palisade_runtime::page::Page;
+use palisade_types::{encode, BlockHeader, ChainId, CommitCertificate, Hash, ValidatorSet};
+use rocksdb::WriteBatch;
+
+use super::{
+    corrupt, height_key, prefixed, root_key, vals_key, Ledger, LedgerError, CF_BLOCK_INDEX,
+    CF_COMMITS, CF_META, CF_STATE, META_BLOOMS_FROM, META_CHAIN_ID, META_EARLIEST, META_GENESIS,
+    META_HEADER, META_LATEST, STATE_BLOB, STATE_PAGE,
+};
+
+/// The block a snapshot's state is of, with what certifies it.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotBase<'a> {
+    pub chain_id: &'a ChainId,
+    pub genesis_hash: Hash,
+    pub header: &'a BlockHeader,
+    pub commit: &'a CommitCertificate,
+    pub validators: &'a ValidatorSet,
+    pub next_validators: &'a ValidatorSet,
+}
+
+impl Ledger {
+    /// Whether this ledger holds no chain yet (neither genesis nor a
+    /// snapshot): only then may a snapshot go in.
+    pub fn is_blank(&self) -> Result<bool, LedgerError> {
+        Ok(self.meta(META_GENESIS)?.is_none())
+    }
+
+    fn must_be_blank(&self) -> Result<(), LedgerError> {
+        if self.is_blank()? {
+            Ok(())
+        } else {
+            Err(LedgerError::NotBlank(self.dir.clone()))
+        }
+    }
+
+    /// Writes state-tree pages and large values proven to belong to a
+    /// snapshot's tree (not synced: [`Ledger::finish_import`] syncs).
+    pub fn put_proven_state(
+        &self,
+        pages: &[(Hash, Page)],
+        values: &[(Hash, Vec<u8>)],
+    ) -> Result<(), LedgerError> {
+        self.must_be_blank()?;
+        let cf = self.cf(CF_STATE)?;
+        let mut b = WriteBatch::default();
+        for (h, page) in pages {
+            b.put_cf(cf, prefixed(STATE_PAGE, &h.0), page.encode());
+        }
+        for (h, value) in values {
+            b.put_cf(cf, prefixed(STATE_BLOB, &h.0), value);
+        }
+        self.db.write(b)?;
+        Ok(())
+    }
+
+    /// Makes the snapshot's block the latest height, once its whole tree
+    /// is in: the chain's identity, the block's header, certificate, state
+    /// root and the validator sets of it and the next height, in one synced
+    /// write. Blocks before the next height are not kept
+    /// ([`Ledger::earliest_block`]).
+    pub fn finish_import(&self, base: SnapshotBase<'_>) -> Result<(), LedgerError> {
+        self.must_be_blank()?;
+        let h = base.header.height;
+        let root = base.header.state_root;
+        if root != palisade_runtime::smt::EMPTY && self.page_record(&root)?.is_none() {
+            return Err(corrupt(
+                "snapshot import",
+                format!("the state root {root} is not in the ledger"),
+            ));
+        }
+        let next = h.next().map_err(|e| corrupt("height", e))?;
+        let meta = self.cf(CF_META)?;
+        let mut b = WriteBatch::default();
+        b.put_cf(meta, META_CHAIN_ID, base.chain_id.as_str().as_bytes());
+        b.put_cf(meta, META_GENESIS, base.genesis_hash.0);
+        b.put_cf(meta, META_LATEST, height_key(h));
+        b.put_cf(meta, root_key(h), root.0);
+        b.put_cf(meta, vals_key(h), encode(base.validators));
+        b.put_cf(meta, vals_key(next), encode(base.next_validators));
+        b.put_cf(
+            meta,
+            [META_HEADER, &height_key(h)].concat(),
+            encode(base.header),
+        );
+        b.put_cf(meta, META_BLOOMS_FROM, height_key(next));
+        b.put_cf(meta, META_EARLIEST, height_key(next));
+        b.put_cf(self.cf(CF_COMMITS)?, height_key(h), encode(base.commit));
+        b.put_cf(
+            self.cf(CF_BLOCK_INDEX)?,
+            base.header.hash().0,
+            height_key(h),
+        );
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        {
+            let mut latest = self.lock_latest();
+            latest.version = latest.version.wrapping_add(1);
+            self.version
+                .store(latest.version, std::sync::atomic::Ordering::Release);
+        }
+        let written = self.db.write_opt(b, &wo);
+        let mut latest = self.lock_latest();
+        if written.is_ok() {
+            latest.values.clear();
+            latest.root = root;
+            self.height
+                .store(h.get(), std::sync::atomic::Ordering::Release);
+        }
+        latest.version = latest.version.wrapping_add(1);
+        self.version
+            .store(latest.version, std::sync::atomic::Ordering::Release);
+        written.map_err(LedgerError::from)
+    }
+
+    /// A state page's stored record, read past the caches.
+    pub(super) fn page_record(&self, hash: &Hash) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_STATE)?, prefixed(STATE_PAGE, &hash.0))?)
+    }
+}

@@ -1,0 +1,174 @@
+//! What a snapshot says of itself: the certified header whose state root
+//! the chunks rebuild, and the chunks' sizes and hashes.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use palisade_types::{
+    sha256, BlockHeader, BoundedVec, ChainId, CommitCertificate, Hash, Height, ValidatorSet, Wire,
+};
+
+/// Version of the snapshot format ([`super::file`], [`super::chunks`]).
+pub const FORMAT: u32 = 1;
+/// Most chunks in one snapshot: 64 GiB of state at 1 MiB a chunk.
+pub const MAX_CHUNKS: usize = 65_536;
+
+/// One chunk: its length and SHA-256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ChunkInfo {
+    pub bytes: u32,
+    pub hash: Hash,
+}
+
+/// A snapshot's description. Everything in it is checked before a byte
+/// of state is kept: the certificate against the validator set, the set
+/// against what the node trusts ([`Trust`]), and each chunk against its
+/// hash here and the header's state root ([`super::chunks::Verifier`]).
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub chain_id: ChainId,
+    pub genesis_hash: Hash,
+    /// The block whose post-state the snapshot holds.
+    pub header: BlockHeader,
+    /// The certificate that decided it.
+    pub commit: CommitCertificate,
+    /// The set that decided it (hashes to `header.validators_hash`).
+    pub validators: ValidatorSet,
+    /// The set that decides the next height (`header.next_validators_hash`).
+    pub next_validators: ValidatorSet,
+    pub chunks: BoundedVec<ChunkInfo, MAX_CHUNKS>,
+}
+
+impl Wire for Manifest {
+    const NAME: &'static str = "snapshot manifest";
+    const MAX_ENCODED_LEN: usize = 4
+        + palisade_types::limits::MAX_CHAIN_ID_LEN
+        + 4
+        + 32
+        + BlockHeader::MAX_ENCODED_LEN
+        + CommitCertificate::MAX_ENCODED_LEN
+        + 2 * ValidatorSet::MAX_ENCODED_LEN
+        + 4
+        + MAX_CHUNKS * 36;
+}
+
+/// What a node trusts to accept a snapshot's validator set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trust {
+    /// The set that decides height 1: a snapshot decided by the same set
+    /// (no validator changes since genesis) needs nothing more.
+    pub genesis_validators: ValidatorSet,
+    /// A block hash the operator got from a source they trust, at its
+    /// height: a snapshot of exactly that block is accepted under any set.
+    pub block: Option<(Height, Hash)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("snapshot format {0} is not supported (this build reads {FORMAT})")]
+    Format(u32),
+    #[error("snapshot is of chain {found}, this node's is {expected}")]
+    Chain { found: String, expected: String },
+    #[error("snapshot is of genesis {found}, this node's is {expected}")]
+    Genesis { found: Hash, expected: Hash },
+    #[error("snapshot is inconsistent: {0}")]
+    Inconsistent(String),
+    #[error("snapshot's commit certificate does not verify: {0}")]
+    Certificate(String),
+    #[error("snapshot of height {height} is decided by validators this node cannot trust from genesis: give the block hash at that height (--trust-height {height} --trust-hash 0x...) from a source you trust")]
+    Untrusted { height: Height },
+    #[error("snapshot's block at height {height} is {found}, not the trusted {expected}")]
+    TrustMismatch {
+        height: Height,
+        found: Hash,
+        expected: Hash,
+    },
+}
+
+impl Manifest {
+    pub fn height(&self) -> Height {
+        self.header.height
+    }
+
+    pub fn state_root(&self) -> Hash {
+        self.header.state_root
+    }
+
+    /// Total bytes of the chunks.
+    pub fn state_bytes(&self) -> u64 {
+        self.chunks.iter().map(|c| u64::from(c.bytes)).sum()
+    }
+
+    /// Identifies the snapshot: the same tree at the same block gives the
+    /// same manifest on every node.
+    pub fn id(&self) -> Hash {
+        sha256(&palisade_types::encode(self))
+    }
+
+    /// Checks that this manifest is of `chain_id`/`genesis_hash`, is
+    /// internally consistent, carries a certificate of +2/3 of its set,
+    /// and that the set (or the block) is one `trust` accepts.
+    pub fn check(
+        &self,
+        chain_id: &ChainId,
+        genesis_hash: Hash,
+        trust: &Trust,
+    ) -> Result<(), ManifestError> {
+        if self.format != FORMAT {
+            return Err(ManifestError::Format(self.format));
+        }
+        if &self.chain_id != chain_id || &self.header.chain_id != chain_id {
+            return Err(ManifestError::Chain {
+                found: self.header.chain_id.to_string(),
+                expected: chain_id.to_string(),
+            });
+        }
+        if self.genesis_hash != genesis_hash {
+            return Err(ManifestError::Genesis {
+                found: self.genesis_hash,
+                expected: genesis_hash,
+            });
+        }
+        let bad = |why: &str| Err(ManifestError::Inconsistent(why.into()));
+        let h = self.header.height;
+        if h == Height::GENESIS {
+            return bad("a snapshot is of a block, not of genesis");
+        }
+        if self.commit.height != h || self.commit.block_hash != self.header.hash() {
+            return bad("the certificate is for another block");
+        }
+        if self.validators.hash() != self.header.validators_hash {
+            return bad("the validator set is not the header's");
+        }
+        if self.next_validators.hash() != self.header.next_validators_hash {
+            return bad("the next validator set is not the header's");
+        }
+        if self
+            .chunks
+            .iter()
+            .any(|c| c.bytes == 0 || c.bytes as usize > super::chunks::MAX_CHUNK_BYTES)
+        {
+            return bad("a chunk's size is out of range");
+        }
+        if self.chunks.is_empty() != (self.header.state_root == palisade_runtime::smt::EMPTY) {
+            return bad("chunks and state root disagree");
+        }
+        self.commit
+            .verify(chain_id, &self.validators)
+            .map_err(|e| ManifestError::Certificate(e.to_string()))?;
+        match trust.block {
+            Some((th, expected)) if th == h => {
+                let found = self.header.hash();
+                if found != expected {
+                    return Err(ManifestError::TrustMismatch {
+                        height: h,
+                        found,
+                        expected,
+                    });
+                }
+                Ok(())
+            }
+            _ if self.validators.hash() == trust.genesis_validators.hash() => Ok(()),
+            _ => Err(ManifestError::Untrusted { height: h }),
+        }
+    }
+}
