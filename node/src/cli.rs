@@ -325,6 +325,8 @@ pub struct TestHooks {
     pub task_fault: Option<crate::supervisor::TaskFault>,
     /// Serve file pieces with a byte flipped (a Byzantine holder).
     pub corrupt_pieces: bool,
+    /// Serve snapshot chunks with a byte flipped (a Byzantine peer).
+    pub corrupt_chunks: bool,
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -674,7 +676,8 @@ fn start(a: StartArgs, hooks: TestHooks) -> Result<()> {
         let node = Node::open(home, cfg)?
             .with_tap(hooks.tap)
             .with_task_fault(hooks.task_fault)
-            .with_corrupt_pieces(hooks.corrupt_pieces);
+            .with_corrupt_pieces(hooks.corrupt_pieces)
+            .with_corrupt_chunks(hooks.corrupt_chunks);
         node.run(stop).await?;
         Ok::<(), anyhow::Error>(())
     })?;

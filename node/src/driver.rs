@@ -244,6 +244,14 @@ impl Driver {
                     }
                 }
             }
+            // A peer has started the next height (consensus keeps its
+            // verified messages for it): it had a transaction, or its
+            // empty-block interval is up; follow it.
+            if self.idle_until.is_some() && consensus.buffered().0 > 0 {
+                self.idle_until = None;
+                queue.push_back(self.start_input()?);
+                continue;
+            }
             let arrivals = self.arrivals.clone();
             let event = tokio::select! {
                 _ = shutdown.changed() => return Ok(()),
@@ -258,7 +266,10 @@ impl Driver {
                 Some(b) = recv_synced(&mut sync) => Event::Synced(Box::new(b)),
                 _ = sleep_until(self.next_start) => {
                     self.next_start = None;
-                    self.idle_until = self.hold_for_transactions();
+                    self.idle_until = match consensus.buffered().0 {
+                        0 => self.hold_for_transactions(),
+                        _ => None,
+                    };
                     if self.idle_until.is_none() {
                         queue.push_back(self.start_input()?);
                     }
@@ -279,14 +290,6 @@ impl Driver {
                     continue;
                 }
             };
-            // A peer that has started the next height had a reason to (a
-            // transaction, or its empty-block interval): follow it.
-            if let Event::Net(m) = &event {
-                if self.idle_until.is_some() && message_height(m) > consensus.height() {
-                    self.idle_until = None;
-                    queue.push_back(self.start_input()?);
-                }
-            }
             let input = match event {
                 Event::Net(Message::Proposal { proposal, block }) => {
                     Input::Proposal { proposal, block }
@@ -754,13 +757,6 @@ fn log_signed(message: &Message) {
                 .map_or_else(|| "nil".to_string(), |h| h.to_string());
             tracing::debug!(key = %v.vote.validator, height = %v.vote.height, round = %v.vote.round, step = %step, block = %block, "signed");
         }
-    }
-}
-
-fn message_height(m: &Message) -> Height {
-    match m {
-        Message::Proposal { proposal, .. } => proposal.proposal.height,
-        Message::Vote(v) => v.vote.height,
     }
 }
 

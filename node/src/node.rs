@@ -83,6 +83,8 @@ pub struct NodeContext {
     pub validator: Option<palisade_types::PublicKey>,
     /// Liveness of the node's parts, for [`NodeContext::health`].
     pub health: Arc<NodeHealth>,
+    /// The snapshots this node offers peers that state-sync.
+    pub snapshots: Arc<crate::statesync::shelf::Shelf>,
     tx_gossip: mpsc::Sender<Arc<SignedTransaction>>,
     eth_gossip: mpsc::Sender<palisade_types::EthTransaction>,
     /// Where clients' transactions are checked and admitted: below the
@@ -440,6 +442,7 @@ impl Node {
             &genesis.validator_set()?,
         )?;
         ledger.keep_account_index(cfg.ledger.account_index)?;
+        ledger.record_replaced_pages(cfg.pruning.keep_state_versions > 0);
         let latest = ledger.latest_height()?;
         let app = Arc::new(App::new(
             Runtime::new(genesis.chain_id.clone()),
@@ -503,10 +506,17 @@ impl Node {
             blob_timeout: Duration::from_secs(60),
         };
         let identity = network::identity_from_seed(node_key.seed())?;
+        let snapshots = Arc::new(crate::statesync::shelf::Shelf::new(
+            crate::statesync::snapshot_dir(&home.data_dir()),
+            crate::network::wire::MAX_OFFERED_SNAPSHOTS,
+        ));
         let (net, net_events, net_task) = network::start(
             net_cfg,
             identity,
-            Arc::new(LedgerSource(ledger.clone())),
+            Arc::new(LedgerSource {
+                ledger: ledger.clone(),
+                snapshots: snapshots.clone(),
+            }),
             Arc::new(Blobs(files.clone())),
         )?;
         files.attach(net.clone());
@@ -533,6 +543,7 @@ impl Node {
                 Duration::from_millis(cfg.rpc.health_max_block_age_ms)
                     + cfg.consensus.idle_gap().unwrap_or_default(),
             )),
+            snapshots,
             tx_gossip,
             eth_gossip,
             client_admission: Background::spawn(
@@ -579,6 +590,16 @@ impl Node {
         self
     }
 
+    /// TEST ONLY: serve snapshot chunks with a byte flipped (state-sync
+    /// tests' Byzantine peers).
+    pub fn with_corrupt_chunks(self, corrupt: bool) -> Node {
+        if corrupt {
+            tracing::warn!("TEST ONLY: this node serves corrupted snapshot chunks");
+            self.ctx.snapshots.corrupt_chunks();
+        }
+        self
+    }
+
     /// Installs an [`OutboundTap`](crate::driver::OutboundTap) on the
     /// consensus driver (fault tests' Byzantine validators).
     pub fn with_tap(mut self, tap: Option<Arc<dyn crate::driver::OutboundTap>>) -> Node {
@@ -610,6 +631,7 @@ impl Node {
             task_fault,
             bound,
         } = self;
+        let mut shutdown = std::pin::pin!(shutdown);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = Supervisor::new(ctx.health.clone()).with_fault(task_fault);
         tasks.watch("network", net_task);
@@ -880,6 +902,31 @@ impl Node {
             }
             .run(ctx.committed.subscribe()),
         );
+        {
+            let ledger = ctx.app.ledger().clone();
+            let keep = cfg.pruning.retention();
+            let mut rx = ctx.committed.subscribe();
+            tasks.spawn("pruning", async move {
+                if keep == crate::ledger::Retention::default() {
+                    return std::future::pending().await;
+                }
+                loop {
+                    match rx.recv().await {
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                    let ledger = ledger.clone();
+                    match tokio::task::spawn_blocking(move || ledger.prune(keep)).await {
+                        Ok(Ok(p)) if p.blocks_from.is_some() || p.pages_deleted > 0 => {
+                            tracing::debug!(blocks_from = ?p.blocks_from, state_from = ?p.state_from, pages = p.pages_deleted, "pruned");
+                        }
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => tracing::error!(error = %e, "pruning failed"),
+                        Err(e) => tracing::error!(error = %e, "pruning task failed"),
+                    }
+                }
+            });
+        }
         // After each block: peers gauge, allowlist after validator changes.
         {
             let ctx = ctx.clone();
@@ -911,6 +958,52 @@ impl Node {
                     }
                 }
             });
+        }
+
+        // State sync first, before block sync and consensus touch the
+        // ledger: a node with no blocks starts from a peer's snapshot.
+        if cfg.statesync.enable && ctx.app.ledger().latest_height()? == Height::GENESIS {
+            let joiner = crate::statesync::client::Joiner {
+                net: ctx.net.clone(),
+                ledger: ctx.app.ledger().clone(),
+                chain_id: ctx.genesis.chain_id.clone(),
+                genesis_hash: ctx.genesis_hash,
+                trust: crate::statesync::Trust {
+                    genesis_validators: ctx.genesis.validator_set()?,
+                    block: cfg
+                        .statesync
+                        .trusted_block()
+                        .map_err(|e| NodeError::Config(e.to_string()))?,
+                },
+                cfg: crate::statesync::client::JoinConfig {
+                    discovery: Duration::from_millis(cfg.statesync.discovery_ms),
+                    ..Default::default()
+                },
+            };
+            let joined = tokio::select! {
+                r = joiner.run() => r,
+                _ = &mut shutdown => {
+                    tracing::info!("shutting down during state sync");
+                    let _ = rpc_handle.stop();
+                    tasks.abort_all();
+                    return Ok(());
+                }
+            };
+            match joined {
+                Ok(Some(h)) => {
+                    ctx.height.store(h.get(), Ordering::Relaxed);
+                    ctx.metrics.height.set(gauge_value(h.get()));
+                }
+                Ok(None) => tracing::warn!(
+                    "state sync: no peer offered a snapshot this node can use; block-syncing from genesis"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "state sync failed");
+                    let _ = rpc_handle.stop();
+                    tasks.abort_all();
+                    return Err(NodeError::State(format!("state sync failed: {e}")));
+                }
+            }
         }
 
         let syncer = Syncer {
@@ -962,7 +1055,7 @@ impl Node {
             biased;
             r = &mut driver_task => Ending::Driver(r),
             exit = tasks.next_exit() => Ending::Task(exit),
-            _ = shutdown => Ending::Shutdown,
+            _ = &mut shutdown => Ending::Shutdown,
         };
         // Stops the driver (it saves its signer state on the way out).
         let stop_driver = async {

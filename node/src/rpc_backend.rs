@@ -183,6 +183,14 @@ impl NodeBackend for Backend {
         self.ctx.app.ledger().latest_height().map_err(err)
     }
 
+    fn retained(&self) -> Result<palisade_rpc::backend::Retained, BackendError> {
+        let ledger = self.ctx.app.ledger();
+        Ok(palisade_rpc::backend::Retained {
+            blocks_from: ledger.earliest_block().map_err(err)?,
+            state_from: ledger.state_from().map_err(err)?,
+        })
+    }
+
     fn block(&self, height: Height) -> Result<Option<Block>, BackendError> {
         self.ctx.app.ledger().block(height).map_err(err)
     }

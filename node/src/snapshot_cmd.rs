@@ -43,9 +43,10 @@ pub enum SnapshotCommand {
         #[arg(long)]
         height: Option<u64>,
     },
-    /// Start a stopped node with an empty data directory from the
-    /// snapshot in FILE (checked whole first); it then block-syncs from the
-    /// snapshot's height.
+    /// Start a stopped node that has no blocks yet from the
+    /// snapshot in FILE (each chunk checked before it is written; nothing
+    /// is the node's state until the last one is in); it then block-syncs
+    /// from the snapshot's height.
     Import {
         file: PathBuf,
         #[command(flatten)]

@@ -40,22 +40,37 @@ use crate::network::wire::{
 };
 use crate::network::{NetworkHandle, SyncSource};
 
-/// Serves sync requests from the ledger.
+/// Serves sync requests: blocks from the ledger, snapshots from the
+/// node's `data/snapshots/`.
 #[derive(Debug)]
-pub struct LedgerSource(pub Arc<Ledger>);
+pub struct LedgerSource {
+    pub ledger: Arc<Ledger>,
+    pub snapshots: Arc<crate::statesync::shelf::Shelf>,
+}
 
 impl SyncSource for LedgerSource {
     fn serve(&self, request: SyncRequest) -> SyncResponse {
-        let latest = self.0.latest_height().unwrap_or(Height::GENESIS);
+        let ledger = &self.ledger;
+        let latest = ledger.latest_height().unwrap_or(Height::GENESIS);
         match request {
             SyncRequest::Status => SyncResponse::Status { height: latest },
+            SyncRequest::Snapshots => SyncResponse::Snapshots {
+                manifests: self.snapshots.manifests(),
+            },
+            SyncRequest::Chunk { height, index } => SyncResponse::Chunk {
+                chunk: self.snapshots.chunk(height, index),
+            },
             SyncRequest::Blocks { from, count } => {
+                let earliest = ledger.earliest_block().unwrap_or(Height(1));
+                if from < earliest {
+                    return SyncResponse::Pruned { latest, earliest };
+                }
                 let mut blocks = Vec::new();
                 let mut bytes = 0usize;
                 let mut h = from;
                 let count = count.min(MAX_SYNC_BLOCKS);
                 while blocks.len() < count as usize && h <= latest && h > Height::GENESIS {
-                    let (Ok(Some(block)), Ok(Some(commit))) = (self.0.block(h), self.0.commit(h))
+                    let (Ok(Some(block)), Ok(Some(commit))) = (ledger.block(h), ledger.commit(h))
                     else {
                         break;
                     };
@@ -146,8 +161,19 @@ pub fn check_blocks_answer(
     count: u32,
     response: &SyncResponse,
 ) -> Result<(), String> {
-    let SyncResponse::Blocks { latest, blocks } = response else {
-        return Err("answered a block request with a status".into());
+    let (latest, blocks) = match response {
+        SyncResponse::Blocks { latest, blocks } => (latest, blocks),
+        SyncResponse::Pruned { latest, earliest } => {
+            // Honest when it keeps less than was asked, and no more than
+            // it has.
+            if *earliest <= start || earliest.get() > latest.get() + 1 {
+                return Err(format!(
+                    "claims to keep blocks from {earliest} (latest {latest}) but not {start}"
+                ));
+            }
+            return Ok(());
+        }
+        _ => return Err("answered a block request with something else".into()),
     };
     if blocks.len() > count as usize {
         return Err(format!(
@@ -182,6 +208,9 @@ impl Syncer {
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Heights each peer claims to have.
         let mut peer_heights: HashMap<PeerId, u64> = HashMap::new();
+        // The first block each peer keeps, once it said (it prunes).
+        let mut peer_earliest: HashMap<PeerId, u64> = HashMap::new();
+        let mut warned_pruned = false;
         // Fetched but not yet handed to the driver, with their size.
         let mut ready: BTreeMap<u64, (CommittedBlock, usize)> = BTreeMap::new();
         let mut ready_bytes = 0usize;
@@ -223,7 +252,10 @@ impl Syncer {
                     match result {
                         Ok(resp) => match check_blocks_answer(start, count, &resp) {
                             Ok(()) => {
-                                if let SyncResponse::Blocks { latest, blocks } = resp {
+                                if let SyncResponse::Pruned { latest, earliest } = resp {
+                                    peer_heights.insert(peer, latest.get());
+                                    peer_earliest.insert(peer, earliest.get());
+                                } else if let SyncResponse::Blocks { latest, blocks } = resp {
                                     peer_heights.insert(peer, latest.get());
                                     for (h, b) in (start.get()..).zip(blocks) {
                                         let size = palisade_types::encoded_len(&b);
@@ -361,10 +393,22 @@ impl Syncer {
                 // Round-robin over the peers that have this range.
                 let candidates: Vec<PeerId> = peers
                     .iter()
-                    .filter(|(_, h)| *h >= end)
+                    .filter(|(p, h)| *h >= end && peer_earliest.get(p).is_none_or(|e| *e <= from))
                     .map(|(p, _)| *p)
                     .collect();
                 let Some(&peer) = candidates.get(next_peer % candidates.len().max(1)) else {
+                    if !warned_pruned
+                        && !peers.is_empty()
+                        && peers
+                            .iter()
+                            .all(|(p, _)| peer_earliest.get(p).is_some_and(|e| *e > from))
+                    {
+                        warned_pruned = true;
+                        tracing::warn!(
+                            height = from,
+                            "every peer has pruned the blocks this node needs next: start it from a snapshot (palisade snapshot import)"
+                        );
+                    }
                     break;
                 };
                 next_peer = next_peer.wrapping_add(1);
@@ -396,8 +440,8 @@ impl Syncer {
             statuses.spawn(async move {
                 match net.request(peer, SyncRequest::Status).await {
                     Ok(SyncResponse::Status { height }) => (peer, Some(height.get())),
-                    Ok(SyncResponse::Blocks { .. }) => {
-                        let why = "answered a status request with blocks".to_string();
+                    Ok(_) => {
+                        let why = "answered a status request with something else".to_string();
                         let _ = net.penalize(peer, "sync_bad_response", why).await;
                         (peer, None)
                     }

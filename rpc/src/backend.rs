@@ -50,7 +50,48 @@ pub struct TxLocation {
     pub index: u32,
 }
 
+/// The oldest heights a node still has ([`NodeBackend::retained`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retained {
+    /// The first height whose block, certificate and transactions are kept.
+    pub blocks_from: Height,
+    /// The first height whose state is kept (0: genesis on).
+    pub state_from: Height,
+}
+
+impl Default for Retained {
+    fn default() -> Self {
+        Retained {
+            blocks_from: Height(1),
+            state_from: Height(0),
+        }
+    }
+}
+
+impl Retained {
+    /// Err(pruned) when block `h` is not kept (genesis, height 0, always is).
+    pub fn block(&self, h: Height) -> Result<(), jsonrpsee::types::ErrorObjectOwned> {
+        if h != Height::GENESIS && h < self.blocks_from {
+            return Err(crate::errors::pruned("blocks", h, self.blocks_from));
+        }
+        Ok(())
+    }
+
+    /// Err(pruned) when the state after `h` is not kept.
+    pub fn state(&self, h: Height) -> Result<(), jsonrpsee::types::ErrorObjectOwned> {
+        if h < self.state_from {
+            return Err(crate::errors::pruned("state", h, self.state_from));
+        }
+        Ok(())
+    }
+}
+
 pub trait NodeBackend: Send + Sync + 'static {
+    /// What this node still keeps (everything, unless it prunes or started
+    /// from a snapshot).
+    fn retained(&self) -> Result<Retained, BackendError> {
+        Ok(Retained::default())
+    }
     fn status(&self) -> Result<NodeStatus, BackendError>;
     /// Whether the node is fit to serve, computed now from its parts'
     /// liveness (never a constant): `system_health` and `GET /health`.

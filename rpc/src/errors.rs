@@ -18,6 +18,7 @@
 //! test checks that it does.
 
 use jsonrpsee::types::ErrorObjectOwned;
+use palisade_types::Height;
 
 /// The body is not JSON (specification).
 pub const PARSE_ERROR: i32 = -32700;
@@ -61,6 +62,9 @@ pub const HEIGHT_UNAVAILABLE: i32 = -32042;
 pub const TOO_MANY_RESULTS: i32 = -32043;
 /// The node keeps no account index (`ledger.account_index = false`).
 pub const NOT_INDEXED: i32 = -32044;
+/// The height is below what this node keeps (`[pruning]`, or it started
+/// from a snapshot); `data` is the first height it has.
+pub const PRUNED: i32 = -32045;
 /// No file with this root is on record.
 pub const FILE_UNKNOWN: i32 = -32050;
 /// The permit may not fetch the file: void, not a reader's, or the file
@@ -91,6 +95,7 @@ pub const PALISADE: &[i32] = &[
     HEIGHT_UNAVAILABLE,
     TOO_MANY_RESULTS,
     NOT_INDEXED,
+    PRUNED,
     FILE_UNKNOWN,
     FILE_REFUSED,
     FILES_BUSY,
@@ -119,6 +124,7 @@ pub const ALL: &[i32] = &[
     HEIGHT_UNAVAILABLE,
     TOO_MANY_RESULTS,
     NOT_INDEXED,
+    PRUNED,
     FILE_UNKNOWN,
     FILE_REFUSED,
     FILES_BUSY,
@@ -145,6 +151,16 @@ pub fn internal(message: impl Into<String>) -> ErrorObjectOwned {
 }
 
 /// A failure of the node's storage behind a call (the node's backend).
+/// `h`'s `what` (blocks, state) is pruned here: the node has it from
+/// `from` on.
+pub fn pruned(what: &str, h: Height, from: Height) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(
+        PRUNED,
+        format!("height {h} is pruned on this node: it keeps {what} from height {from}"),
+        Some(from.get()),
+    )
+}
+
 pub(crate) fn backend_err(e: crate::backend::BackendError) -> ErrorObjectOwned {
     internal(format!("node storage: {e}"))
 }

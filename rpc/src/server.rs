@@ -260,14 +260,25 @@ impl RpcImpl {
             BlockId::Hash(hash) => self.backend.height_of_block(&hash).map_err(backend_err)?,
         };
         match height {
-            Some(h) => self.backend.block(h).map_err(backend_err),
+            Some(h) => {
+                self.retained()?.block(h)?;
+                self.backend.block(h).map_err(backend_err)
+            }
             None => Ok(None),
         }
     }
 
+    fn retained(&self) -> RpcResult<crate::backend::Retained> {
+        self.backend.retained().map_err(backend_err)
+    }
+
     fn receipt_response(&self, hash: &Hash) -> RpcResult<Option<ReceiptResponse>> {
-        Ok(self.backend.receipt(hash).map_err(backend_err)?.map(
-            |(r, TxLocation { height, index })| ReceiptResponse {
+        let found = self.backend.receipt(hash).map_err(backend_err)?;
+        if let Some((_, loc)) = &found {
+            self.retained()?.block(loc.height)?;
+        }
+        Ok(
+            found.map(|(r, TxLocation { height, index })| ReceiptResponse {
                 tx_hash: r.tx_hash,
                 height: height.get(),
                 index,
@@ -276,8 +287,8 @@ impl RpcImpl {
                 error: r.error,
                 events: r.events,
                 evm: r.evm,
-            },
-        ))
+            }),
+        )
     }
 
     fn tx_status(&self, hash: &Hash) -> RpcResult<TxStatus> {
@@ -422,6 +433,7 @@ impl PalisadeApiServer for RpcImpl {
 
     async fn chain_get_commit(&self, height: u64) -> RpcResult<Option<CommitResponse>> {
         self.backend.count_request("chain_getCommit");
+        self.retained()?.block(Height(height))?;
         Ok(self
             .backend
             .commit(Height(height))
@@ -541,16 +553,16 @@ impl PalisadeApiServer for RpcImpl {
 
     async fn tx_get(&self, hash: Hash) -> RpcResult<Option<TxResponse>> {
         self.backend.count_request("tx_get");
-        Ok(self
-            .backend
-            .tx(&hash)
-            .map_err(backend_err)?
-            .map(|(tx, loc)| TxResponse {
-                hash,
-                height: loc.as_ref().map(|l| l.height.get()),
-                index: loc.map(|l| l.index),
-                tx,
-            }))
+        let found = self.backend.tx(&hash).map_err(backend_err)?;
+        if let Some((_, Some(loc))) = &found {
+            self.retained()?.block(loc.height)?;
+        }
+        Ok(found.map(|(tx, loc)| TxResponse {
+            hash,
+            height: loc.as_ref().map(|l| l.height.get()),
+            index: loc.map(|l| l.index),
+            tx,
+        }))
     }
 
     async fn tx_get_receipt(&self, hash: Hash) -> RpcResult<Option<ReceiptResponse>> {

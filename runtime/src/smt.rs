@@ -76,11 +76,16 @@ fn load(source: &dyn PageSource, hash: &Hash) -> Result<Arc<Page>, StoreError> {
 /// out afterwards moved every slot twice; the update was then about half
 /// of a block's execution time
 /// (docs/benchmarks/history/2026-12-04-r6-tree-update.md).
+///
+/// Every page of the old tree that the update rewrote goes into
+/// `replaced` (the pages a pruned node may delete once no kept version
+/// needs them; a rewritten page that comes out the same is in both).
 pub fn update(
     source: &dyn PageSource,
     root: Hash,
     updates: &BTreeMap<Hash, Option<Leaf>>,
     new_pages: &mut BTreeMap<Hash, Arc<Page>>,
+    replaced: &mut Vec<Hash>,
 ) -> Result<Hash, StoreError> {
     if updates.is_empty() {
         // Nothing changed: no page to write.
@@ -95,6 +100,7 @@ pub fn update(
     let mut b = Builder {
         source,
         out: new_pages,
+        replaced,
         spare: Vec::new(),
     };
     let mut slots = b.scratch();
@@ -131,6 +137,8 @@ impl<'p> At<'p> {
 struct Builder<'a> {
     source: &'a dyn PageSource,
     out: &'a mut BTreeMap<Hash, Arc<Page>>,
+    /// Old pages read to be rewritten.
+    replaced: &'a mut Vec<Hash>,
     /// Emptied page buffers, one per page level in use at most.
     spare: Vec<Vec<Slot>>,
 }
@@ -189,6 +197,9 @@ impl Builder<'_> {
                 self.build(&live, depth, level, slots)
             }
             At::Unloaded(h) => {
+                // Only pages on an update's path are read here (`ups` is
+                // not empty), and each is rewritten.
+                self.replaced.push(h);
                 let page = load(self.source, &h)?;
                 self.subtree(At::of(&page, 0)?, depth, level, ups, slots)
             }
@@ -523,7 +534,7 @@ mod tests {
             .map(|(k, v)| (sha256(k), v.map(|v| Leaf::new(sha256(k), v))))
             .collect();
         let mut new = BTreeMap::new();
-        let r = update(mem, root, &ups, &mut new).unwrap();
+        let r = update(mem, root, &ups, &mut new, &mut Vec::new()).unwrap();
         for (h, p) in &new {
             // Every page written survives its own encoding.
             assert_eq!(Page::decode(&p.encode(), h).unwrap(), **p);
@@ -706,8 +717,69 @@ mod tests {
             .map(|k| (sha256(k), Some(Leaf::new(sha256(k), b"w"))))
             .collect();
         assert!(matches!(
-            update(&m, root, &ups, &mut BTreeMap::new()),
+            update(&m, root, &ups, &mut BTreeMap::new(), &mut Vec::new()),
             Err(StoreError::MissingPage(h)) if h == lost
         ));
+    }
+
+    /// Every page reachable from `root`.
+    fn reachable(mem: &Mem, root: Hash) -> std::collections::BTreeSet<Hash> {
+        let mut out = std::collections::BTreeSet::new();
+        let mut stack = if root == EMPTY { vec![] } else { vec![root] };
+        while let Some(h) = stack.pop() {
+            out.insert(h);
+            for s in mem.0[&h].slots() {
+                if let Slot::Child(c) = s {
+                    stack.push(*c);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn replaced_pages_are_exactly_those_the_new_tree_no_longer_has() {
+        // Inserts, overwrites (some with the same value), deletions that
+        // collapse subtrees, and a value set back to what it was.
+        let mut mem = Mem::default();
+        let mut root = EMPTY;
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        for round in 0..60 {
+            let n = 1 + next() % 300;
+            let ops: Vec<(Vec<u8>, Option<Vec<u8>>)> = (0..n)
+                .map(|_| {
+                    let k = format!("k{}", next() % 2_000).into_bytes();
+                    let v = match next() % 4 {
+                        0 => None,
+                        1 => Some(b"same".to_vec()),
+                        _ => Some(format!("v{round}").into_bytes()),
+                    };
+                    (k, v)
+                })
+                .collect();
+            let ups: BTreeMap<Hash, Option<Leaf>> = ops
+                .iter()
+                .map(|(k, v)| (sha256(k), v.as_ref().map(|v| Leaf::new(sha256(k), v))))
+                .collect();
+            let before = reachable(&mem, root);
+            let mut new = BTreeMap::new();
+            let mut replaced = Vec::new();
+            let r = update(&mem, root, &ups, &mut new, &mut replaced).unwrap();
+            replaced.retain(|h| !new.contains_key(h));
+            mem.0.extend(new);
+            let after = reachable(&mem, r);
+            let gone: std::collections::BTreeSet<Hash> =
+                before.difference(&after).copied().collect();
+            let got: std::collections::BTreeSet<Hash> = replaced.iter().copied().collect();
+            assert_eq!(got.len(), replaced.len(), "a page reported twice");
+            assert_eq!(got, gone, "round {round}");
+            root = r;
+        }
     }
 }

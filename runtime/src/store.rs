@@ -46,6 +46,9 @@ pub struct StateChanges {
     pub pages: BTreeMap<Hash, Arc<Page>>,
     /// New values too large for their leaf, by their hash.
     pub blobs: BTreeMap<Hash, Vec<u8>>,
+    /// Pages of the tree before the changes that the tree after them no
+    /// longer has (see [`smt::update`]).
+    pub replaced: Vec<Hash>,
 }
 
 /// Computes the root after `writes` on top of `root`, with the pages and
@@ -69,12 +72,15 @@ pub fn commit_writes(
         updates.insert(kh, leaf);
     }
     let mut pages = BTreeMap::new();
-    let root = smt::update(&Pages(store), root, &updates, &mut pages)?;
+    let mut replaced = Vec::new();
+    let root = smt::update(&Pages(store), root, &updates, &mut pages, &mut replaced)?;
+    replaced.retain(|h| !pages.contains_key(h));
     Ok(StateChanges {
         root,
         values: writes,
         pages,
         blobs,
+        replaced,
     })
 }
 

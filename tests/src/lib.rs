@@ -372,7 +372,12 @@ impl Devnet {
     /// Starts node `i` as a Byzantine validator (`palisade-test-node
     /// --byzantine MODE start ...`, a test-only binary).
     pub fn start_byzantine(&mut self, i: usize, mode: &str) {
-        self.spawn(i, test_node_bin(), &["--byzantine", mode], &[]);
+        self.start_byzantine_with(i, mode, &[]);
+    }
+
+    /// [`Devnet::start_byzantine`] with extra `start` arguments.
+    pub fn start_byzantine_with(&mut self, i: usize, mode: &str, extra: &[&str]) {
+        self.spawn(i, test_node_bin(), &["--byzantine", mode], extra);
     }
 
     fn spawn(&mut self, i: usize, bin: PathBuf, before: &[&str], extra: &[&str]) {

@@ -60,6 +60,18 @@ pub struct SettingFlags {
     /// Log format; sets log.format.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Join by state sync: a node that has no blocks yet fetches a recent
+    /// snapshot of the state from its peers instead of replaying every
+    /// block; sets statesync.enable.
+    #[arg(long)]
+    pub state_sync: bool,
+    /// Height of a block you trust for state sync; sets
+    /// statesync.trust_height.
+    #[arg(long)]
+    pub trust_height: Option<u64>,
+    /// Hash of that block (0x...); sets statesync.trust_hash.
+    #[arg(long)]
+    pub trust_hash: Option<String>,
     /// Any setting, as KEY=VALUE (`rpc.max_batch=128`, lists comma
     /// separated); repeatable, applied after the flags above.
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -270,7 +282,22 @@ fn flag_layers(flags: &SettingFlags, all: &[Setting]) -> Result<Vec<Layer>, Conf
         )
     };
     let text = |s: String| Value::from(s);
-    let named: [(&str, &str, Option<Value>); 8] = [
+    let named: [(&str, &str, Option<Value>); 11] = [
+        (
+            "--state-sync",
+            "statesync.enable",
+            flags.state_sync.then(|| Value::from(true)),
+        ),
+        (
+            "--trust-height",
+            "statesync.trust_height",
+            flags.trust_height.map(Value::from),
+        ),
+        (
+            "--trust-hash",
+            "statesync.trust_hash",
+            flags.trust_hash.clone().map(text),
+        ),
         (
             "--p2p-listen",
             "p2p.listen",

@@ -38,6 +38,7 @@ pub struct NodeConfig {
     pub mempool: MempoolSettings,
     pub ledger: LedgerSettings,
     pub statesync: StateSyncSettings,
+    pub pruning: PruningSettings,
     pub files: crate::files::FilesSettings,
     pub log: LogConfig,
 }
@@ -84,8 +85,23 @@ impl ConsensusSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StateSyncSettings {
+    /// A node with no blocks yet fetches a recent snapshot from its peers
+    /// (checked chunk by chunk against a certified state root) instead of
+    /// replaying every block, then block-syncs from there. Without any
+    /// offer within `discovery_ms`, it block-syncs from genesis.
+    pub enable: bool,
+    /// A block the operator trusts (0: none): then only a snapshot of that
+    /// block is taken. Without it, only one decided by the genesis
+    /// validators.
+    pub trust_height: u64,
+    /// The hash of the block at `trust_height` (0x and 64 hex digits).
+    pub trust_hash: String,
+    /// How long to look for snapshot offers before block-syncing from
+    /// genesis instead.
+    pub discovery_ms: u64,
     /// Write a snapshot into `data/snapshots/` after every block whose
-    /// height is a multiple of this (0: never).
+    /// height is a multiple of this (0: never); peers that join are
+    /// offered the newest two.
     pub snapshot_interval: u64,
     /// How many snapshots to keep; older ones are deleted.
     pub snapshot_keep: u32,
@@ -94,8 +110,64 @@ pub struct StateSyncSettings {
 impl Default for StateSyncSettings {
     fn default() -> Self {
         StateSyncSettings {
+            enable: false,
+            trust_height: 0,
+            trust_hash: String::new(),
+            discovery_ms: 15_000,
             snapshot_interval: 10_000,
             snapshot_keep: 2,
+        }
+    }
+}
+
+impl StateSyncSettings {
+    /// The trusted block, if one is set.
+    pub fn trusted_block(
+        &self,
+    ) -> Result<Option<(palisade_types::Height, palisade_types::Hash)>, ConfigError> {
+        let hash = match self.trust_hash.trim() {
+            "" => None,
+            h => Some(
+                h.parse::<palisade_types::Hash>()
+                    .map_err(|e| ConfigError::Invalid(format!("statesync.trust_hash: {e}")))?,
+            ),
+        };
+        match (self.trust_height, hash) {
+            (0, None) => Ok(None),
+            (h, Some(hash)) if h > 0 => Ok(Some((palisade_types::Height(h), hash))),
+            // Half a trusted block only matters to a node that state-syncs.
+            _ if !self.enable => Ok(None),
+            _ => Err(ConfigError::Invalid(
+                "statesync.trust_height and statesync.trust_hash go together".into(),
+            )),
+        }
+    }
+}
+
+/// What old data a node drops (0: keep everything, an archive node).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PruningSettings {
+    /// Keep the blocks (and their transactions, receipts and certificates)
+    /// of the last this many heights.
+    pub keep_blocks: u64,
+    /// Keep the state of the last this many heights (older heights'
+    /// `state_get`, `eth_call` and proofs are refused as pruned).
+    pub keep_state_versions: u64,
+}
+
+/// Least `pruning.keep_blocks`: peers a little behind block-sync from
+/// what this node keeps, and evidence of double signing stays checkable.
+pub const MIN_KEEP_BLOCKS: u64 = 100;
+/// Least `pruning.keep_state_versions`: reads of a recent height that are
+/// under way when a block commits must still find its state.
+pub const MIN_KEEP_STATE_VERSIONS: u64 = 10;
+
+impl PruningSettings {
+    pub fn retention(&self) -> crate::ledger::Retention {
+        crate::ledger::Retention {
+            keep_blocks: self.keep_blocks,
+            keep_state_versions: self.keep_state_versions,
         }
     }
 }
@@ -206,6 +278,7 @@ impl Default for NodeConfig {
             mempool: MempoolSettings::default(),
             ledger: LedgerSettings::default(),
             statesync: StateSyncSettings::default(),
+            pruning: PruningSettings::default(),
             files: crate::files::FilesSettings::default(),
             log: LogConfig::default(),
         }
@@ -329,6 +402,24 @@ impl NodeConfig {
             return Err(ConfigError::Invalid(format!(
                 "consensus.empty_block_interval_ms must be between 1000 and {MAX_EMPTY_BLOCK_INTERVAL_MS}"
             )));
+        }
+        if self.pruning.keep_blocks != 0 && self.pruning.keep_blocks < MIN_KEEP_BLOCKS {
+            return Err(ConfigError::Invalid(format!(
+                "pruning.keep_blocks must be 0 (keep all) or at least {MIN_KEEP_BLOCKS}"
+            )));
+        }
+        if self.pruning.keep_state_versions != 0
+            && self.pruning.keep_state_versions < MIN_KEEP_STATE_VERSIONS
+        {
+            return Err(ConfigError::Invalid(format!(
+                "pruning.keep_state_versions must be 0 (keep all) or at least {MIN_KEEP_STATE_VERSIONS}"
+            )));
+        }
+        self.statesync.trusted_block()?;
+        if self.statesync.discovery_ms < 1_000 {
+            return Err(ConfigError::Invalid(
+                "statesync.discovery_ms must be at least 1000".into(),
+            ));
         }
         if self.statesync.snapshot_keep == 0 {
             return Err(ConfigError::Invalid(

@@ -6,7 +6,7 @@
 //! already written are content-addressed and simply written again).
 
 use palisade_runtime::page::Page;
-use palisade_types::{encode, BlockHeader, ChainId, CommitCertificate, Hash, ValidatorSet};
+use palisade_types::{encode, BlockHeader, ChainId, CommitCertificate, Hash, Height, ValidatorSet};
 use rocksdb::WriteBatch;
 
 use super::{
@@ -27,10 +27,11 @@ pub struct SnapshotBase<'a> {
 }
 
 impl Ledger {
-    /// Whether this ledger holds no chain yet (neither genesis nor a
-    /// snapshot): only then may a snapshot go in.
+    /// Whether this ledger has no block yet (nothing, or only the genesis
+    /// state): only then may a snapshot go in.
     pub fn is_blank(&self) -> Result<bool, LedgerError> {
-        Ok(self.meta(META_GENESIS)?.is_none())
+        Ok(self.meta(META_GENESIS)?.is_none()
+            || self.stored_latest_height()? == Some(Height::GENESIS))
     }
 
     fn must_be_blank(&self) -> Result<(), LedgerError> {
@@ -43,8 +44,10 @@ impl Ledger {
 
     /// Writes state-tree pages and large values proven to belong to a
     /// snapshot's tree (not synced: [`Ledger::finish_import`] syncs).
+    /// `height` is the snapshot's.
     pub fn put_proven_state(
         &self,
+        height: Height,
         pages: &[(Hash, Page)],
         values: &[(Hash, Vec<u8>)],
     ) -> Result<(), LedgerError> {
@@ -52,7 +55,11 @@ impl Ledger {
         let cf = self.cf(CF_STATE)?;
         let mut b = WriteBatch::default();
         for (h, page) in pages {
-            b.put_cf(cf, prefixed(STATE_PAGE, &h.0), page.encode());
+            b.put_cf(
+                cf,
+                prefixed(STATE_PAGE, &h.0),
+                super::prune::page_record(height, &page.encode()),
+            );
         }
         for (h, value) in values {
             b.put_cf(cf, prefixed(STATE_BLOB, &h.0), value);
@@ -68,6 +75,10 @@ impl Ledger {
     /// ([`Ledger::earliest_block`]).
     pub fn finish_import(&self, base: SnapshotBase<'_>) -> Result<(), LedgerError> {
         self.must_be_blank()?;
+        // Over the genesis state of the same chain only.
+        if self.meta(META_GENESIS)?.is_some() {
+            self.check_genesis(base.chain_id, base.genesis_hash)?;
+        }
         let h = base.header.height;
         let root = base.header.state_root;
         if root != palisade_runtime::smt::EMPTY && self.page_record(&root)?.is_none() {
@@ -92,6 +103,11 @@ impl Ledger {
         );
         b.put_cf(meta, META_BLOOMS_FROM, height_key(next));
         b.put_cf(meta, META_EARLIEST, height_key(next));
+        // The snapshot's version is the first this ledger has.
+        b.put_cf(meta, super::prune::META_STATE_FROM, height_key(h));
+        if self.account_index_from()?.is_some() {
+            b.put_cf(meta, super::META_ACCOUNTS_FROM, height_key(next));
+        }
         b.put_cf(self.cf(CF_COMMITS)?, height_key(h), encode(base.commit));
         b.put_cf(
             self.cf(CF_BLOCK_INDEX)?,
@@ -109,6 +125,8 @@ impl Ledger {
         let written = self.db.write_opt(b, &wo);
         let mut latest = self.lock_latest();
         if written.is_ok() {
+            self.earliest
+                .store(next.get(), std::sync::atomic::Ordering::Release);
             latest.values.clear();
             latest.root = root;
             self.height

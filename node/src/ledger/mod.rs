@@ -34,9 +34,11 @@ mod account_index;
 pub(crate) mod cache;
 mod file_index;
 mod import;
+mod prune;
 mod small_bytes;
 
 pub use import::SnapshotBase;
+pub use prune::{Pruned, Retention, StatePin};
 
 pub use account_index::{AccountTx, AccountTxs};
 
@@ -81,7 +83,9 @@ pub enum Durability {
 /// logs bloom in `meta`.
 /// 6: chain parameters have `file_quota_bytes`, and the state file records
 /// (a chain of schema 5 decodes its parameters differently).
-pub const SCHEMA_VERSION: u32 = 6;
+/// 7: a state page's record starts with the height that wrote it
+/// ([`prune`]).
+pub const SCHEMA_VERSION: u32 = 7;
 
 const CF_BLOCKS: &str = "blocks";
 const CF_BLOCK_INDEX: &str = "block_index";
@@ -195,7 +199,7 @@ pub enum LedgerError {
     GenesisMismatch { found: Hash, expected: Hash },
     #[error("ledger is not initialized from a genesis")]
     NotInitialized,
-    #[error("data directory {0} already holds a chain: a snapshot goes only into an empty one (move its data/ away first)")]
+    #[error("data directory {0} already holds blocks: a snapshot goes only into a node that has none (move its data/ away first)")]
     NotBlank(PathBuf),
     #[error("cannot commit height {got}: the next height is {expected}")]
     NotNextHeight { expected: Height, got: Height },
@@ -218,6 +222,13 @@ pub struct Ledger {
     version: AtomicU64,
     /// Last committed height ([`NO_HEIGHT`] before genesis).
     height: AtomicU64,
+    /// The first height whose block is kept ([`Ledger::earliest_block`]);
+    /// shared with the compaction filters that drop older index records.
+    earliest: Arc<AtomicU64>,
+    /// Whether commits record the state pages they replace ([`prune`]).
+    record_stale: std::sync::atomic::AtomicBool,
+    /// State versions being read that pruning must leave alone.
+    pins: Mutex<BTreeMap<u64, usize>>,
     /// Held (locked) for as long as the ledger is open.
     _lock: File,
 }
@@ -259,9 +270,34 @@ fn db_options() -> Result<Options, LedgerError> {
     Ok(opts)
 }
 
+/// Where a record's block height is, given its key and value.
+type HeightOfRecord = fn(&[u8], &[u8]) -> Option<u64>;
+
 /// Options of one column family.
-fn cf_options(name: &str) -> Options {
+fn cf_options(name: &str, earliest: &Arc<AtomicU64>) -> Options {
     let mut o = Options::default();
+    // Records of pruned blocks that are keyed by hash or account, not by
+    // height, go when their files are compacted ([`prune`]).
+    let height_of: Option<HeightOfRecord> = match name {
+        // Value: height (u64 LE, borsh), index, receipt.
+        CF_TXS => Some(|_, v| Some(u64::from_le_bytes(v.get(..8)?.try_into().ok()?))),
+        // Value: height (u64 BE).
+        CF_BLOCK_INDEX => Some(|_, v| Some(u64::from_be_bytes(v.get(..8)?.try_into().ok()?))),
+        // Key: address (20) ‖ height (u64 BE) ‖ index.
+        CF_ACCOUNT_TXS => Some(|k, _| Some(u64::from_be_bytes(k.get(20..28)?.try_into().ok()?))),
+        _ => None,
+    };
+    if let Some(height_of) = height_of {
+        let earliest = earliest.clone();
+        o.set_compaction_filter("palisade-pruned-heights", move |_, k: &[u8], v: &[u8]| {
+            match height_of(k, v) {
+                Some(h) if h < earliest.load(Ordering::Acquire) => {
+                    rocksdb::CompactionDecision::Remove
+                }
+                _ => rocksdb::CompactionDecision::Keep,
+            }
+        });
+    }
     if name == CF_STATE {
         // Tree pages are mostly hashes: compression saved nothing (a 64 MB
         // flush came out 0.7% larger than its input) and cost CPU on every
@@ -319,6 +355,8 @@ impl Ledger {
         // so that such a database gets the schema error below rather than
         // RocksDB's refusal to open.
         let db_path = data_dir.join("db");
+        // Until the stored bound is read below: nothing is dropped.
+        let earliest = Arc::new(AtomicU64::new(0));
         let mut names: Vec<String> = ALL_CFS.iter().map(|n| n.to_string()).collect();
         for name in DB::list_cf(&opts, &db_path).unwrap_or_default() {
             if !names.contains(&name) {
@@ -327,7 +365,7 @@ impl Ledger {
         }
         let cfs = names
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
+            .map(|name| ColumnFamilyDescriptor::new(name, cf_options(name, &earliest)));
         let db = DB::open_cf_descriptors(&opts, db_path, cfs)?;
         let ledger = Ledger {
             db,
@@ -351,8 +389,12 @@ impl Ledger {
             }),
             version: AtomicU64::new(0),
             height: AtomicU64::new(NO_HEIGHT),
+            earliest: earliest.clone(),
+            record_stale: std::sync::atomic::AtomicBool::new(false),
+            pins: Mutex::new(BTreeMap::new()),
             _lock: lock,
         };
+        earliest.store(ledger.stored_earliest()?.get(), Ordering::Release);
         if let Some(h) = ledger.stored_latest_height()? {
             ledger.height.store(h.get(), Ordering::Release);
             ledger.lock_latest().root = ledger.root_of_latest(h)?;
@@ -452,7 +494,7 @@ impl Ledger {
         b.put_cf(meta, META_LATEST, height_key(Height::GENESIS));
         b.put_cf(meta, root_key(Height::GENESIS), state.root.0);
         b.put_cf(meta, vals_key(Height(1)), encode(validators));
-        self.put_state(&mut b, state)?;
+        self.put_state(&mut b, state, Height::GENESIS)?;
         self.write_state(b, state, Height::GENESIS, Durability::Synced)
     }
 
@@ -636,7 +678,11 @@ impl Ledger {
             let eth = *i as usize >= block.txs.len();
             b.put_cf(account_cf, k, account_index::value(&r.tx_hash, eth));
         }
-        self.put_state(&mut b, state)?;
+        self.put_state(&mut b, state, h)?;
+        if self.record_stale.load(Ordering::Acquire) && !state.replaced.is_empty() {
+            let hashes: Vec<u8> = state.replaced.iter().flat_map(|h| h.0).collect();
+            b.put_cf(self.cf(CF_STATE)?, prune::stale_key(h), hashes);
+        }
         let meta = self.cf(CF_META)?;
         b.put_cf(meta, root_key(h), state.root.0);
         b.put_cf(
@@ -743,11 +789,21 @@ impl Ledger {
         Ok(out)
     }
 
-    fn put_state(&self, b: &mut WriteBatch, state: &StateChanges) -> Result<(), LedgerError> {
+    /// Writes `state`'s pages (as written at height `born`) and blobs.
+    fn put_state(
+        &self,
+        b: &mut WriteBatch,
+        state: &StateChanges,
+        born: Height,
+    ) -> Result<(), LedgerError> {
         let cf = self.cf(CF_STATE)?;
         // The values themselves are in the pages' leaves (or blobs).
         for (h, p) in &state.pages {
-            b.put_cf(cf, prefixed(STATE_PAGE, &h.0), p.encode());
+            b.put_cf(
+                cf,
+                prefixed(STATE_PAGE, &h.0),
+                prune::page_record(born, &p.encode()),
+            );
         }
         for (h, blob) in &state.blobs {
             b.put_cf(cf, prefixed(STATE_BLOB, &h.0), blob);
@@ -810,6 +866,10 @@ impl Ledger {
     /// The first height whose block this ledger has: 1, or the height
     /// after the snapshot it started from (or after what it pruned).
     pub fn earliest_block(&self) -> Result<Height, LedgerError> {
+        Ok(Height(self.earliest.load(Ordering::Acquire)))
+    }
+
+    fn stored_earliest(&self) -> Result<Height, LedgerError> {
         match self.meta(META_EARLIEST)? {
             None => Ok(Height(1)),
             Some(v) => <[u8; 8]>::try_from(v.as_slice())
@@ -1018,9 +1078,10 @@ impl StateStore for Ledger {
         {
             None => Ok(None),
             Some(v) => {
+                let (_, encoded) = prune::split_page_record(&v).map_err(store_err)?;
                 // Decoding recomputes the page's hashes: a damaged record
                 // is reported, never used.
-                let p = Arc::new(Page::decode(&v, hash)?);
+                let p = Arc::new(Page::decode(encoded, hash)?);
                 self.lock_pages().insert(*hash, p.clone(), p.weight());
                 Ok(Some(p))
             }

@@ -122,6 +122,42 @@ pub fn all() -> Vec<Vector> {
                     blocks: Vec::new(),
                 })),
             ),
+            (
+                "pruned_response_latest_500_earliest_401",
+                hex0x(&encode(&SyncResponse::Pruned {
+                    latest: Height(500),
+                    earliest: Height(401),
+                })),
+            ),
+        ],
+    });
+    out.push(Vector {
+        name: "sync-snapshots",
+        fields: vec![
+            ("request", hex0x(&encode(&SyncRequest::Snapshots))),
+            (
+                "empty_response",
+                hex0x(&encode(&SyncResponse::Snapshots {
+                    manifests: Vec::new(),
+                })),
+            ),
+            (
+                "chunk_request_height_20_index_3",
+                hex0x(&encode(&SyncRequest::Chunk {
+                    height: Height(20),
+                    index: 3,
+                })),
+            ),
+            (
+                "chunk_response_0x0102",
+                hex0x(&encode(&SyncResponse::Chunk {
+                    chunk: Some(vec![1, 2]),
+                })),
+            ),
+            (
+                "chunk_response_none",
+                hex0x(&encode(&SyncResponse::Chunk { chunk: None })),
+            ),
         ],
     });
     out.extend(file_vectors(&chain, &alice, &validator));

@@ -121,7 +121,14 @@ pub enum SyncRequest {
     /// Committed blocks `from, from+1, ...`, at most `count` (and at most
     /// [`MAX_SYNC_BLOCKS`]).
     Blocks { from: Height, count: u32 },
+    /// The snapshots the peer offers (state sync).
+    Snapshots,
+    /// Chunk `index` of the peer's snapshot of `height`.
+    Chunk { height: Height, index: u32 },
 }
+
+/// Most snapshots a peer offers at once.
+pub const MAX_OFFERED_SNAPSHOTS: usize = 2;
 
 /// A block with the certificate that committed it.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -141,6 +148,23 @@ pub enum SyncResponse {
     Blocks {
         latest: Height,
         blocks: Vec<CommittedBlock>,
+    },
+    /// The requested height is below the first block the peer keeps
+    /// (it prunes, or started from a snapshot).
+    Pruned {
+        latest: Height,
+        earliest: Height,
+    },
+    /// The manifests of the snapshots the peer offers, newest first, each
+    /// in its own encoding (docs/snapshots.md); at most
+    /// [`MAX_OFFERED_SNAPSHOTS`].
+    Snapshots {
+        manifests: Vec<Vec<u8>>,
+    },
+    /// The chunk asked for; `None` when the peer no longer offers that
+    /// snapshot.
+    Chunk {
+        chunk: Option<Vec<u8>>,
     },
 }
 
@@ -167,6 +191,17 @@ impl SyncResponse {
                 return Err(DecodeError::Malformed {
                     what: "sync response",
                     reason: format!("{} blocks, at most {MAX_SYNC_BLOCKS}", blocks.len()),
+                });
+            }
+        }
+        if let SyncResponse::Snapshots { manifests } = &r {
+            if manifests.len() > MAX_OFFERED_SNAPSHOTS {
+                return Err(DecodeError::Malformed {
+                    what: "sync response",
+                    reason: format!(
+                        "{} snapshots offered, at most {MAX_OFFERED_SNAPSHOTS}",
+                        manifests.len()
+                    ),
                 });
             }
         }

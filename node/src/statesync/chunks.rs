@@ -21,7 +21,7 @@
 //! ([`Page::decode`] recomputes every hash). Nothing unproven is ever
 //! accepted, and a stream that ends early or runs long is refused.
 
-use palisade_runtime::page::{Page, Slot};
+use palisade_runtime::page::{Page, Slot, INLINE_VALUE_MAX};
 use palisade_runtime::smt::EMPTY;
 use palisade_runtime::{StateStore, StoreError};
 use palisade_types::{sha256, Hash};
@@ -121,7 +121,8 @@ fn push_item(chunk: &mut Vec<u8>, tag: u8, bytes: &[u8]) -> Result<(), ChunkErro
 /// What comes next in the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
-    Page(Hash),
+    /// A page, and whether it is the whole tree's root.
+    Page(Hash, bool),
     Value(Hash),
 }
 
@@ -146,7 +147,7 @@ impl Verifier {
             expect: if root == EMPTY {
                 Vec::new()
             } else {
-                vec![Expect::Page(root)]
+                vec![Expect::Page(root, true)]
             },
         }
     }
@@ -170,12 +171,21 @@ impl Verifier {
                 .pop()
                 .ok_or_else(|| ChunkError::Mismatch("more items than the tree holds".into()))?;
             match (tag, next) {
-                (TAG_PAGE, Expect::Page(hash)) => {
+                (TAG_PAGE, Expect::Page(hash, is_root)) => {
                     let page = Page::decode(bytes, &hash)
                         .map_err(|e| ChunkError::Mismatch(e.to_string()))?;
                     let slots = page.slots();
+                    // The layout every node writes: only the whole tree's
+                    // root may be a lone leaf. (Another layout of the same
+                    // tree hashes the same, but would make this node's own
+                    // snapshots differ from everyone else's.)
+                    if !is_root && !matches!(slots.first(), Some(Slot::Internal { .. })) {
+                        return Err(ChunkError::Mismatch(format!(
+                            "page {hash} is a lone leaf below the root"
+                        )));
+                    }
                     expect.extend(slots.iter().rev().filter_map(|s| match s {
-                        Slot::Child(h) => Some(Expect::Page(*h)),
+                        Slot::Child(h) => Some(Expect::Page(*h, false)),
                         _ => None,
                     }));
                     expect.extend(slots.iter().rev().filter_map(|s| match s {
@@ -187,6 +197,12 @@ impl Verifier {
                     proven.pages.push((hash, page));
                 }
                 (TAG_VALUE, Expect::Value(hash)) => {
+                    if bytes.len() <= INLINE_VALUE_MAX {
+                        return Err(ChunkError::Mismatch(format!(
+                            "a value of {} bytes stored apart (values up to {INLINE_VALUE_MAX} bytes live in their leaf)",
+                            bytes.len()
+                        )));
+                    }
                     if sha256(bytes) != hash {
                         return Err(ChunkError::Mismatch(format!(
                             "a value does not hash to {hash}"
@@ -319,6 +335,30 @@ mod tests {
         v.feed(&chunks[chunks.len() - 1]).unwrap();
         assert!(v.is_complete());
         assert!(v.feed(&chunks[0]).is_err(), "past the end");
+    }
+
+    #[test]
+    fn a_small_value_stored_apart_is_refused() {
+        // A tree of one entry whose leaf names its value by hash: the same
+        // root as the inline leaf, but not the layout nodes write.
+        let chunk_of = |value: &[u8]| {
+            let kh = sha256(b"key");
+            let vh = sha256(value);
+            let mut page = vec![0x02];
+            page.extend_from_slice(&kh.0);
+            page.extend_from_slice(&vh.0);
+            let mut chunk = Vec::new();
+            push_item(&mut chunk, TAG_PAGE, &page).unwrap();
+            push_item(&mut chunk, TAG_VALUE, value).unwrap();
+            (palisade_runtime::smt::leaf_hash(&kh, &vh), chunk)
+        };
+        let (root, chunk) = chunk_of(b"small");
+        let e = Verifier::new(root).feed(&chunk).unwrap_err();
+        assert!(e.to_string().contains("stored apart"), "{e}");
+        let (root, chunk) = chunk_of(&[7u8; 300]);
+        let mut v = Verifier::new(root);
+        v.feed(&chunk).unwrap();
+        assert!(v.is_complete());
     }
 
     #[test]

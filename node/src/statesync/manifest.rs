@@ -54,11 +54,14 @@ impl Wire for Manifest {
 /// What a node trusts to accept a snapshot's validator set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trust {
-    /// The set that decides height 1: a snapshot decided by the same set
-    /// (no validator changes since genesis) needs nothing more.
+    /// The set that decides height 1. Without a trusted block, a snapshot
+    /// decided by this same set is accepted: that trusts the genesis
+    /// validators' keys (a chain whose validators have changed should
+    /// name a trusted block instead, since retired keys may leak).
     pub genesis_validators: ValidatorSet,
     /// A block hash the operator got from a source they trust, at its
-    /// height: a snapshot of exactly that block is accepted under any set.
+    /// height: a snapshot of exactly that block is accepted under any set,
+    /// and a snapshot of any other height is refused.
     pub block: Option<(Height, Hash)>,
 }
 
@@ -76,6 +79,8 @@ pub enum ManifestError {
     Certificate(String),
     #[error("snapshot of height {height} is decided by validators this node cannot trust from genesis: give the block hash at that height (--trust-height {height} --trust-hash 0x...) from a source you trust")]
     Untrusted { height: Height },
+    #[error("the trusted block is at height {trusted}, the snapshot is of height {height}")]
+    TrustHeight { trusted: Height, height: Height },
     #[error("snapshot's block at height {height} is {found}, not the trusted {expected}")]
     TrustMismatch {
         height: Height,
@@ -167,8 +172,9 @@ impl Manifest {
                 }
                 Ok(())
             }
-            _ if self.validators.hash() == trust.genesis_validators.hash() => Ok(()),
-            _ => Err(ManifestError::Untrusted { height: h }),
+            Some((trusted, _)) => Err(ManifestError::TrustHeight { trusted, height: h }),
+            None if self.validators.hash() == trust.genesis_validators.hash() => Ok(()),
+            None => Err(ManifestError::Untrusted { height: h }),
         }
     }
 }

@@ -12,9 +12,11 @@
 //! listing them, and importing or verifying one.
 
 pub mod chunks;
+pub mod client;
 pub mod file;
 pub mod maker;
 pub mod manifest;
+pub mod shelf;
 
 use std::path::{Path, PathBuf};
 
@@ -144,6 +146,14 @@ pub fn create(
     height: Height,
     path: &Path,
 ) -> Result<(SnapshotInfo, Counts), SnapshotError> {
+    // Pruning leaves this version alone while it is read.
+    let _pin = ledger.pin_state(height);
+    if ledger.state_from()? > height {
+        return Err(SnapshotError::Unavailable {
+            height,
+            why: "its state is pruned on this node".into(),
+        });
+    }
     let base = manifest_at(ledger, chain_id, genesis_hash, height)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| SnapshotError::Io {
@@ -225,7 +235,7 @@ pub fn check_file(
         counts.pages += proven.pages.len() as u64;
         counts.values += proven.values.len() as u64;
         if let Some(ledger) = into {
-            ledger.put_proven_state(&proven.pages, &proven.values)?;
+            ledger.put_proven_state(m.height(), &proven.pages, &proven.values)?;
         }
         progress(index + 1, m.chunks.len());
     }

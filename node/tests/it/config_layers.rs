@@ -73,6 +73,11 @@ fn every_setting_has_a_working_variable_and_set_flag() {
             }
             (Kind::List, "rpc.allowed_origins") => "http://a.example,https://b.example:8443".into(),
             (Kind::List, _) => String::new(),
+            // Zero by default (off), with a least value when on.
+            (_, "pruning.keep_blocks") => "200".into(),
+            (_, "pruning.keep_state_versions") => "20".into(),
+            (_, "statesync.trust_height") => "5".into(),
+            (_, "statesync.trust_hash") => format!("0x{}", "ab".repeat(32)),
             // Twice the default: changed, and within every limit's checks.
             (Kind::Number, k) => (default_number(k) * 2).to_string(),
             (Kind::Bool, k) => (!default_value(k).as_bool().unwrap()).to_string(),

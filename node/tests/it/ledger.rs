@@ -553,7 +553,7 @@ fn a_schema_1_database_gets_the_schema_error() {
 /// reads values from the tree only, so such a database is refused too.
 #[test]
 fn a_schema_2_database_gets_the_schema_error() {
-    assert_eq!(SCHEMA_VERSION, 6);
+    assert_eq!(SCHEMA_VERSION, 7);
     let names = ["blocks", "block_index", "commits", "txs", "state", "meta"];
     assert_schema_refused(&names, 2);
 }
@@ -725,4 +725,113 @@ fn background_writes_are_spread_and_state_pages_uncompressed() {
         blocks.contains(&"compression=kLZ4Compression".to_string()),
         "{blocks:?}"
     );
+}
+
+fn put(h: u64) -> Action {
+    Action::Put {
+        namespace: palisade_types::Namespace::new(b"p".to_vec()).unwrap(),
+        key: palisade_types::DataKey::new(format!("k{}", h % 20).into_bytes()).unwrap(),
+        value: palisade_types::DataValue::new(format!("v{h}").into_bytes()).unwrap(),
+    }
+}
+
+/// Every state page reachable from `root`.
+fn pages_under(l: &Ledger, root: Hash, into: &mut std::collections::BTreeSet<Hash>) {
+    let mut stack = vec![root];
+    while let Some(h) = stack.pop() {
+        if !into.insert(h) {
+            continue;
+        }
+        let page = StateStore::page(l, &h).unwrap().expect("a kept page");
+        for s in page.slots() {
+            if let palisade_runtime::page::Slot::Child(c) = s {
+                stack.push(*c);
+            }
+        }
+    }
+}
+
+#[test]
+fn pruning_drops_old_blocks_and_state_and_keeps_the_rest_whole() {
+    use palisade_node::ledger::Retention;
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let genesis = initial_state(&f.init).unwrap();
+    let kept = {
+        let l = Ledger::open(dir.path()).unwrap();
+        l.record_replaced_pages(true);
+        l.init_genesis(&f.chain, f.genesis_hash, &genesis, &set_of(&f))
+            .unwrap();
+        let mut prev = f.genesis_hash;
+        for h in 1..=300u64 {
+            prev = commit_action(&l, &f, prev, put(h), Durability::Synced).1;
+        }
+        // Nothing is due while everything is kept.
+        let none = l.prune(Retention::default()).unwrap();
+        assert_eq!(none, Default::default());
+        let p = l
+            .prune(Retention {
+                keep_blocks: 100,
+                keep_state_versions: 10,
+            })
+            .unwrap();
+        assert_eq!(p.blocks_from, Some(Height(201)));
+        assert_eq!(p.state_from, Some(Height(291)));
+        assert!(p.pages_deleted > 100, "{p:?}");
+        assert_eq!(l.earliest_block().unwrap(), Height(201));
+        assert_eq!(l.state_from().unwrap(), Height(291));
+        assert!(l.block(Height(200)).unwrap().is_none());
+        assert!(l.commit(Height(200)).unwrap().is_none());
+        assert!(l.block_header(Height(150)).unwrap().is_none());
+        assert!(l.block(Height(201)).unwrap().is_some());
+        assert!(l.state_root(Height(290)).unwrap().is_none());
+        // Every kept version reads whole, with the values it had.
+        let mut kept = std::collections::BTreeSet::new();
+        for h in 291..=300u64 {
+            let root = l.state_root(Height(h)).unwrap().unwrap();
+            pages_under(&l, root, &mut kept);
+            for k in 0..20u64 {
+                let last = (1..=h).rev().find(|x| x % 20 == k).unwrap();
+                let key = palisade_runtime::state::keys::data(b"p", format!("k{k}").as_bytes());
+                assert_eq!(
+                    palisade_runtime::get_at(&l, root, &key).unwrap(),
+                    Some(format!("v{last}").into_bytes()),
+                    "key k{k} at height {h}"
+                );
+            }
+        }
+        // The chain goes on, and a second pass finds the next batch.
+        for _ in 301..=330u64 {
+            let h = l.latest_height().unwrap().get() + 1;
+            prev = commit_action(&l, &f, prev, put(h), Durability::Synced).1;
+        }
+        let p = l
+            .prune(Retention {
+                keep_blocks: 100,
+                keep_state_versions: 10,
+            })
+            .unwrap();
+        assert_eq!(p.blocks_from, Some(Height(231)));
+        assert_eq!(p.state_from, Some(Height(321)));
+        let mut kept = std::collections::BTreeSet::new();
+        for h in 321..=330u64 {
+            let root = l.state_root(Height(h)).unwrap().unwrap();
+            pages_under(&l, root, &mut kept);
+        }
+        kept
+    };
+    // On disk there is exactly what the kept versions reach: nothing they
+    // need went, nothing only older ones had stayed.
+    let mut opts = rocksdb::Options::default();
+    opts.create_if_missing(false);
+    let cfs = rocksdb::DB::list_cf(&opts, dir.path().join("db")).unwrap();
+    let db = rocksdb::DB::open_cf_for_read_only(&opts, dir.path().join("db"), &cfs, false).unwrap();
+    let state = db.cf_handle("state").unwrap();
+    let stored: std::collections::BTreeSet<Hash> = db
+        .prefix_iterator_cf(state, b"p")
+        .map(|r| r.unwrap().0)
+        .take_while(|k| k.first() == Some(&b'p'))
+        .map(|k| Hash::from_slice(&k[1..]).unwrap())
+        .collect();
+    assert_eq!(stored, kept);
 }

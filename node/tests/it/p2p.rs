@@ -93,6 +93,10 @@ impl SyncSource for FixedHeight {
                 latest: Height(self.0),
                 blocks: Vec::new(),
             },
+            SyncRequest::Snapshots => SyncResponse::Snapshots {
+                manifests: Vec::new(),
+            },
+            SyncRequest::Chunk { .. } => SyncResponse::Chunk { chunk: None },
         }
     }
 }

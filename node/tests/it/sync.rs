@@ -103,6 +103,34 @@ fn sync_answers_hold_only_what_was_asked() {
         (10, 3, blocks(&[(10, 10), (12, 12)], 20), false),
         (10, 3, blocks(&[(10, 11)], 20), false),
         (10, 3, blocks(&[], 20), false),
+        // Pruned below what was asked: honest; at or above it: not.
+        (
+            10,
+            3,
+            SyncResponse::Pruned {
+                latest: Height(200),
+                earliest: Height(101),
+            },
+            true,
+        ),
+        (
+            10,
+            3,
+            SyncResponse::Pruned {
+                latest: Height(200),
+                earliest: Height(10),
+            },
+            false,
+        ),
+        (
+            10,
+            3,
+            SyncResponse::Pruned {
+                latest: Height(20),
+                earliest: Height(50),
+            },
+            false,
+        ),
     ];
     for (i, (from, count, answer, ok)) in table.into_iter().enumerate() {
         assert_eq!(

@@ -140,6 +140,7 @@ impl EthImpl {
         if h == Height::GENESIS {
             return self.genesis_block().map(Some);
         }
+        self.retained()?.block(h)?;
         match self.backend.block(h).map_err(backend_err)? {
             Some(b) => Ok(Some(self.eth_block(&b, full)?)),
             None => Ok(None),
@@ -148,6 +149,7 @@ impl EthImpl {
 
     /// The state after `h`, and the chain parameters in it.
     fn state(&self, h: Height) -> RpcResult<(AtRoot<'_>, ChainParams)> {
+        self.retained()?.state(h)?;
         let root = self
             .backend
             .state_root(h)
@@ -163,7 +165,12 @@ impl EthImpl {
     }
 
     /// The committed block at `h` (one the chain has: -32042 if missing).
+    fn retained(&self) -> RpcResult<crate::backend::Retained> {
+        self.backend.retained().map_err(backend_err)
+    }
+
     fn block_at(&self, h: Height) -> RpcResult<Block> {
+        self.retained()?.block(h)?;
         self.backend
             .block(h)
             .map_err(backend_err)?
@@ -805,6 +812,7 @@ impl EthImpl {
         self.backend.count_request("eth_getLogs");
         let matcher = Matcher::new(&filter)?;
         let (from, to) = self.log_range(&filter)?;
+        self.retained()?.block(from)?;
         let mut out = Vec::new();
         for (h, bloom) in self.backend.log_blooms(from, to).map_err(backend_err)? {
             if !matcher.may_match(&bloom) {

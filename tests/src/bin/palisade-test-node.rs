@@ -33,7 +33,7 @@ use palisade_node::supervisor::parse_fault;
 use palisade_types::{ChainId, Keypair, Signature};
 
 const USAGE: &str =
-    "usage: palisade-test-node [--byzantine equivocate|bad-signatures|forbidden-eth-tx|corrupt-pieces] \
+    "usage: palisade-test-node [--byzantine equivocate|bad-signatures|forbidden-eth-tx|corrupt-pieces|corrupt-chunks] \
                      [--fail-task TASK:MS] start|dev [palisade options]";
 
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +99,7 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
             .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
         match flag.as_str() {
             "--byzantine" if value == "corrupt-pieces" => hooks.corrupt_pieces = true,
+            "--byzantine" if value == "corrupt-chunks" => hooks.corrupt_chunks = true,
             "--byzantine" => {
                 mode = Some(match value.as_str() {
                     "equivocate" => Mode::Equivocate,

@@ -103,7 +103,7 @@ fn a_wiped_validator_comes_back_from_another_nodes_snapshot() {
     // A second import into the now non-empty node is refused.
     let again = palisade(&["snapshot", "import", file, "--home", home3s]);
     assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a chain"));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds blocks"));
 
     net.start(3);
     let top = net.top_height(&[0, 1, 2]);
@@ -119,4 +119,157 @@ fn a_wiped_validator_comes_back_from_another_nodes_snapshot() {
         "{}",
         net.log_tail(3)
     );
+}
+
+#[test]
+fn a_pruning_node_keeps_committing_and_says_clearly_what_it_pruned() {
+    use palisade_tests::rpc_call;
+    use serde_json::json;
+    let mut net = Devnet::generate(1);
+    let prune = [
+        "--set",
+        "pruning.keep_blocks=100",
+        "--set",
+        "pruning.keep_state_versions=10",
+    ];
+    net.start_with(0, &prune);
+    net.wait_height(&[0], 160, Duration::from_secs(120));
+    let rpc = net.rpc_addr(0);
+    let pruned = |method: &str, params: serde_json::Value| -> u64 {
+        match rpc_call(&rpc, method, params.clone()) {
+            Ok(v) => panic!("{method} {params} answered {v}"),
+            Err(e) => {
+                assert_eq!(e["code"], -32045, "{method}: {e}");
+                assert!(e["message"].as_str().unwrap().contains("pruned"), "{e}");
+                e["data"].as_u64().unwrap()
+            }
+        }
+    };
+    let earliest = pruned("chain_getBlock", json!([5]));
+    let latest = rpc_call(&rpc, "chain_getHeight", json!([]))
+        .unwrap()
+        .as_u64()
+        .unwrap();
+    // Kept: the last 100, behind by at most a batch (a quarter of it).
+    assert!(
+        earliest + 100 <= latest + 1 && earliest + 125 >= latest,
+        "earliest {earliest}, latest {latest}"
+    );
+    assert_eq!(pruned("chain_getCommit", json!([earliest - 1])), earliest);
+    assert!(rpc_call(&rpc, "chain_getBlock", json!([earliest])).unwrap()["block"].is_object());
+    pruned("eth_getBlockByNumber", json!(["0x5", false]));
+    let state_from = pruned(
+        "eth_getBalance",
+        json!(["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "0x5"]),
+    );
+    assert!(
+        state_from + 10 >= latest,
+        "state from {state_from}, latest {latest}"
+    );
+    rpc_call(
+        &rpc,
+        "eth_getBalance",
+        json!(["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "latest"]),
+    )
+    .unwrap();
+    // Across a restart it goes on pruning from where it was.
+    net.stop(0);
+    net.start_with(0, &prune);
+    net.wait_height(&[0], latest + 150, Duration::from_secs(120));
+    let again = pruned("chain_getBlock", json!([earliest]));
+    assert!(again > earliest + 100, "{again} after {earliest}");
+    assert!(
+        !net.log(0).contains("pruning failed"),
+        "{}",
+        net.log_tail(0)
+    );
+}
+
+const SNAPSHOTS_EVERY_10: [&str; 2] = ["--set", "statesync.snapshot_interval=10"];
+
+/// Waits (bounded) until node `i`'s log holds `what`.
+fn wait_log(net: &Devnet, i: usize, what: &str, timeout: Duration) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !net.log(i).contains(what) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node {i} never logged {what:?}: {}",
+            net.log_tail(i)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_new_node_state_syncs_past_a_corrupting_peer_and_a_crash_then_follows_consensus() {
+    let mut net = Devnet::generate_with(4, &["--bench-accounts", "50000"]);
+    net.start_with(0, &SNAPSHOTS_EVERY_10);
+    net.start_with(2, &SNAPSHOTS_EVERY_10);
+    // Offers the same snapshots, but every chunk it serves is damaged.
+    net.start_byzantine_with(1, "corrupt-chunks", &SNAPSHOTS_EVERY_10);
+    net.wait_height(&[0, 1, 2], 22, Duration::from_secs(120));
+    // Node 3 has never run: no blocks, so it joins by state sync. Killed
+    // once it has started fetching, it starts over when restarted.
+    net.start_with(3, &["--state-sync"]);
+    wait_log(
+        &net,
+        3,
+        "state sync: fetching the snapshot",
+        Duration::from_secs(60),
+    );
+    net.kill9(3);
+    net.start_with(3, &["--state-sync"]);
+    wait_log(
+        &net,
+        3,
+        "state sync: state restored",
+        Duration::from_secs(60),
+    );
+    let log = net.log(3);
+    assert!(
+        log.contains("bad chunk") || log.contains("bad_snapshot_chunk"),
+        "the corrupting peer was not noticed: {}",
+        net.log_tail(3)
+    );
+    let top = net.top_height(&[0, 2]);
+    net.wait_height(&[3], top + 2, Duration::from_secs(120));
+    let earliest =
+        palisade_tests::rpc_call(&net.rpc_addr(3), "chain_getBlock", serde_json::json!([1]))
+            .expect_err("blocks before the snapshot are not on node 3")["data"]
+            .as_u64()
+            .unwrap();
+    assert!(
+        earliest > 10 && (earliest - 1).is_multiple_of(10),
+        "earliest {earliest}"
+    );
+    // With node 0 gone the other three must agree: node 3 votes with the
+    // same state as the rest.
+    net.stop(0);
+    let now = net.top_height(&[1, 2, 3]);
+    net.wait_height(&[1, 2, 3], now + 3, Duration::from_secs(120));
+    assert!(
+        !net.log(3).contains("could not be executed"),
+        "{}",
+        net.log_tail(3)
+    );
+}
+
+#[test]
+fn with_no_snapshot_on_offer_a_new_node_block_syncs_from_genesis() {
+    let mut net = Devnet::generate(4);
+    for i in 0..3 {
+        net.start(i);
+    }
+    net.wait_height(&[0, 1, 2], 5, Duration::from_secs(60));
+    net.start_with(3, &["--state-sync", "--set", "statesync.discovery_ms=2000"]);
+    wait_log(
+        &net,
+        3,
+        "no peer offered a snapshot",
+        Duration::from_secs(30),
+    );
+    let top = net.top_height(&[0, 1, 2]);
+    net.wait_height(&[3], top + 2, Duration::from_secs(60));
+    // From genesis: it has every block.
+    palisade_tests::rpc_call(&net.rpc_addr(3), "chain_getBlock", serde_json::json!([1])).unwrap();
 }

@@ -1,0 +1,317 @@
+//! State sync, the joining side: a node with no blocks asks its peers
+//! which snapshots they offer, takes the newest one it can trust, fetches
+//! its chunks from every peer that offers it at once, checks each against
+//! the manifest's hash of it (a peer that sends a bad one is penalized and
+//! the chunk fetched elsewhere) and, in order, against the certified state
+//! root, then makes the snapshot's block its latest height. Block sync
+//! takes over from there. No offer within the discovery time, or no peer
+//! left that can finish it: the node block-syncs from genesis instead.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::PeerId;
+use palisade_types::{decode, sha256, ChainId, Hash, Height};
+use tokio::task::JoinSet;
+
+use super::chunks::{Counts, Verifier};
+use super::manifest::{Manifest, ManifestError, Trust};
+use super::SnapshotError;
+use crate::ledger::{Ledger, SnapshotBase};
+use crate::network::wire::{SyncRequest, SyncResponse};
+use crate::network::NetworkHandle;
+
+/// How the joining side paces itself.
+#[derive(Debug, Clone)]
+pub struct JoinConfig {
+    /// How long to look for offers before giving up on state sync.
+    pub discovery: Duration,
+    /// Once a first offer is in, how much longer to wait for more peers
+    /// (more peers to fetch from, and maybe a newer snapshot).
+    pub gather: Duration,
+    /// Chunk requests in flight at once, over all peers.
+    pub parallel: usize,
+    /// Snapshots tried before giving up (each failing one is dropped).
+    pub attempts: usize,
+}
+
+impl Default for JoinConfig {
+    fn default() -> Self {
+        JoinConfig {
+            discovery: Duration::from_secs(15),
+            gather: Duration::from_secs(1),
+            parallel: 8,
+            attempts: 3,
+        }
+    }
+}
+
+/// The node's side of state sync.
+#[derive(Debug, Clone)]
+pub struct Joiner {
+    pub net: NetworkHandle,
+    pub ledger: Arc<Ledger>,
+    pub chain_id: ChainId,
+    pub genesis_hash: Hash,
+    pub trust: Trust,
+    pub cfg: JoinConfig,
+}
+
+/// A snapshot on offer, and who offers it.
+#[derive(Debug)]
+struct Offer {
+    manifest: Manifest,
+    peers: Vec<PeerId>,
+}
+
+/// What became of one snapshot.
+enum Attempt {
+    Done(Counts),
+    /// Give this snapshot up (its peers left, or it does not verify).
+    Drop(String),
+}
+
+impl Joiner {
+    /// Restores the state from a peer's snapshot: `Some(height)` on
+    /// success, `None` when no usable snapshot was found (block sync from
+    /// genesis then). Errors are the ledger's own.
+    pub async fn run(&self) -> Result<Option<Height>, SnapshotError> {
+        let mut refused: HashSet<Hash> = HashSet::new();
+        for _ in 0..self.cfg.attempts {
+            let Some(offer) = self.discover(&refused).await else {
+                return Ok(None);
+            };
+            let id = offer.manifest.id();
+            let height = offer.manifest.height();
+            tracing::info!(
+                %height,
+                chunks = offer.manifest.chunks.len(),
+                bytes = offer.manifest.state_bytes(),
+                peers = offer.peers.len(),
+                "state sync: fetching the snapshot"
+            );
+            let started = std::time::Instant::now();
+            match self.fetch(offer).await? {
+                Attempt::Done(counts) => {
+                    tracing::info!(
+                        %height,
+                        pages = counts.pages,
+                        values = counts.values,
+                        secs = started.elapsed().as_secs_f64(),
+                        "state sync: state restored; block sync continues from here"
+                    );
+                    return Ok(Some(height));
+                }
+                Attempt::Drop(why) => {
+                    tracing::warn!(%height, %why, "state sync: snapshot given up");
+                    refused.insert(id);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Asks every peer for its offers until the discovery time is up or,
+    /// once something is offered, the gather time; the newest trusted
+    /// snapshot (the most widely offered of equal height) wins.
+    async fn discover(&self, refused: &HashSet<Hash>) -> Option<Offer> {
+        let deadline = tokio::time::Instant::now() + self.cfg.discovery;
+        let mut offers: HashMap<Hash, Offer> = HashMap::new();
+        let mut asked: HashSet<PeerId> = HashSet::new();
+        let mut gather_until: Option<tokio::time::Instant> = None;
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline || gather_until.is_some_and(|g| now >= g) {
+                break;
+            }
+            let peers = self.net.peers().await.unwrap_or_default();
+            let mut answers = JoinSet::new();
+            for peer in peers.into_iter().filter(|p| !asked.contains(p)) {
+                let net = self.net.clone();
+                answers
+                    .spawn(async move { (peer, net.request(peer, SyncRequest::Snapshots).await) });
+            }
+            while let Some(Ok((peer, answer))) = answers.join_next().await {
+                asked.insert(peer);
+                let Ok(SyncResponse::Snapshots { manifests }) = answer else {
+                    continue;
+                };
+                for raw in manifests {
+                    self.consider(peer, &raw, refused, &mut offers).await;
+                }
+            }
+            if !offers.is_empty() && gather_until.is_none() {
+                gather_until = Some(tokio::time::Instant::now() + self.cfg.gather);
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        offers
+            .into_values()
+            .max_by_key(|o| (o.manifest.height(), o.peers.len()))
+    }
+
+    /// Checks one offered manifest and files it under its id.
+    async fn consider(
+        &self,
+        peer: PeerId,
+        raw: &[u8],
+        refused: &HashSet<Hash>,
+        offers: &mut HashMap<Hash, Offer>,
+    ) {
+        let checked = decode::<Manifest>(raw)
+            .map_err(|e| Some(e.to_string()))
+            .and_then(
+                |m| match m.check(&self.chain_id, self.genesis_hash, &self.trust) {
+                    Ok(()) => Ok(m),
+                    // Not the peer's fault: its snapshot is of a block this
+                    // node cannot trust on its own, or of another format.
+                    Err(
+                        ManifestError::Untrusted { .. }
+                        | ManifestError::TrustHeight { .. }
+                        | ManifestError::Format(_),
+                    ) => Err(None),
+                    Err(e) => Err(Some(e.to_string())),
+                },
+            );
+        let manifest = match checked {
+            Ok(m) => m,
+            Err(why) => {
+                if let Some(why) = why {
+                    let _ = self.net.penalize(peer, "bad_snapshot_manifest", why).await;
+                }
+                return;
+            }
+        };
+        let id = manifest.id();
+        if refused.contains(&id) {
+            return;
+        }
+        let offer = offers.entry(id).or_insert_with(|| Offer {
+            manifest,
+            peers: Vec::new(),
+        });
+        if !offer.peers.contains(&peer) {
+            offer.peers.push(peer);
+        }
+    }
+
+    /// Fetches, checks and stores every chunk of `offer`, then makes its
+    /// block the ledger's latest.
+    async fn fetch(&self, offer: Offer) -> Result<Attempt, SnapshotError> {
+        let Offer {
+            manifest,
+            mut peers,
+        } = offer;
+        let height = manifest.height();
+        let total = manifest.chunks.len();
+        let mut verifier = Verifier::new(manifest.state_root());
+        let mut counts = Counts::default();
+        let mut todo: std::collections::VecDeque<usize> = (0..total).collect();
+        let mut ready: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+        let mut next_to_check = 0usize;
+        let mut turn = 0usize;
+        let mut inflight: JoinSet<(usize, PeerId, Result<SyncResponse, String>)> = JoinSet::new();
+        let mut shown = 0usize;
+        while next_to_check < total {
+            while inflight.len() < self.cfg.parallel && !peers.is_empty() {
+                let Some(index) = todo.pop_front() else { break };
+                let peer = peers[turn % peers.len()];
+                turn = turn.wrapping_add(1);
+                let net = self.net.clone();
+                let request = SyncRequest::Chunk {
+                    height,
+                    index: index as u32,
+                };
+                inflight.spawn(async move {
+                    let r = net.request(peer, request).await.map_err(|e| e.to_string());
+                    (index, peer, r)
+                });
+            }
+            let Some(joined) = inflight.join_next().await else {
+                return Ok(Attempt::Drop("no peer offering it is left".into()));
+            };
+            let Ok((index, peer, answer)) = joined else {
+                continue;
+            };
+            let info = manifest.chunks[index];
+            match answer {
+                Ok(SyncResponse::Chunk { chunk: Some(bytes) })
+                    if bytes.len() == info.bytes as usize && sha256(&bytes) == info.hash =>
+                {
+                    ready.insert(index, bytes);
+                }
+                Ok(SyncResponse::Chunk { chunk: Some(_) }) => {
+                    let why = format!(
+                        "chunk {index} of the snapshot of {height} does not match its hash"
+                    );
+                    tracing::warn!(%peer, %why, "state sync: bad chunk");
+                    let _ = self.net.penalize(peer, "bad_snapshot_chunk", why).await;
+                    peers.retain(|p| *p != peer);
+                    todo.push_front(index);
+                }
+                // No longer offered there, or the request failed: ask
+                // the others.
+                _ => {
+                    peers.retain(|p| *p != peer);
+                    todo.push_front(index);
+                }
+            }
+            while let Some(bytes) = ready.remove(&next_to_check) {
+                let proven = match verifier.feed(&bytes) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        // It matched the hash its manifest gave: the
+                        // manifest itself is false, and so is everyone who
+                        // offered it.
+                        for p in &peers {
+                            let why = format!("offered a snapshot of {height} whose chunk {next_to_check} does not verify: {e}");
+                            let _ = self.net.penalize(*p, "bad_snapshot", why).await;
+                        }
+                        return Ok(Attempt::Drop(format!("chunk {next_to_check}: {e}")));
+                    }
+                };
+                counts.pages += proven.pages.len() as u64;
+                counts.values += proven.values.len() as u64;
+                let ledger = self.ledger.clone();
+                tokio::task::spawn_blocking(move || {
+                    ledger.put_proven_state(height, &proven.pages, &proven.values)
+                })
+                .await
+                .map_err(|e| SnapshotError::Unavailable {
+                    height,
+                    why: format!("writing the state stopped: {e}"),
+                })??;
+                next_to_check += 1;
+                if next_to_check * 10 / total.max(1) > shown {
+                    shown = next_to_check * 10 / total.max(1);
+                    tracing::info!(%height, chunks = next_to_check, of = total, "state sync: chunks checked");
+                }
+            }
+        }
+        if !verifier.is_complete() {
+            return Ok(Attempt::Drop(
+                "its chunks end before its state tree does".into(),
+            ));
+        }
+        let ledger = self.ledger.clone();
+        let chain_id = self.chain_id.clone();
+        let genesis_hash = self.genesis_hash;
+        tokio::task::spawn_blocking(move || {
+            ledger.finish_import(SnapshotBase {
+                chain_id: &chain_id,
+                genesis_hash,
+                header: &manifest.header,
+                commit: &manifest.commit,
+                validators: &manifest.validators,
+                next_validators: &manifest.next_validators,
+            })
+        })
+        .await
+        .map_err(|e| SnapshotError::Unavailable {
+            height,
+            why: format!("finishing the import stopped: {e}"),
+        })??;
+        Ok(Attempt::Done(counts))
+    }
+}
