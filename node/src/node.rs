@@ -927,6 +927,8 @@ impl Node {
                 }
             });
         }
+        // State sync, below, recomputes the allowlist too.
+        let sync_observers = observers.clone();
         // After each block: peers gauge, allowlist after validator changes.
         {
             let ctx = ctx.clone();
@@ -993,6 +995,18 @@ impl Node {
                 Ok(Some(h)) => {
                     ctx.height.store(h.get(), Ordering::Relaxed);
                     ctx.metrics.height.set(gauge_value(h.get()));
+                    // What was admitted meanwhile was checked against the
+                    // genesis state; clients and peers send it again.
+                    if let Ok(mut pool) = ctx.mempool.lock() {
+                        *pool = Mempool::new(cfg.mempool_config());
+                    }
+                    // The validators may have changed since genesis.
+                    match allowed_peers(ctx.app.ledger(), &sync_observers) {
+                        Ok(now) => {
+                            let _ = ctx.net.set_allowed(now).await;
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot compute the allowlist"),
+                    }
                 }
                 Ok(None) => tracing::warn!(
                     "state sync: no peer offered a snapshot this node can use; block-syncing from genesis"

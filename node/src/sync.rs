@@ -54,9 +54,16 @@ impl SyncSource for LedgerSource {
         let latest = ledger.latest_height().unwrap_or(Height::GENESIS);
         match request {
             SyncRequest::Status => SyncResponse::Status { height: latest },
-            SyncRequest::Snapshots => SyncResponse::Snapshots {
-                manifests: self.snapshots.manifests(),
-            },
+            SyncRequest::Snapshots => {
+                // A snapshot whose next block this node has pruned would
+                // strand whoever took it.
+                let earliest = ledger.earliest_block().unwrap_or(Height(1));
+                SyncResponse::Snapshots {
+                    manifests: self
+                        .snapshots
+                        .manifests(Height(earliest.get().saturating_sub(1))),
+                }
+            }
             SyncRequest::Chunk { height, index } => SyncResponse::Chunk {
                 chunk: self.snapshots.chunk(height, index),
             },
@@ -84,6 +91,11 @@ impl SyncSource for LedgerSource {
                         Ok(n) => h = n,
                         Err(_) => break,
                     }
+                }
+                // Pruned meanwhile: say so rather than send nothing.
+                let earliest = ledger.earliest_block().unwrap_or(Height(1));
+                if blocks.is_empty() && from < earliest {
+                    return SyncResponse::Pruned { latest, earliest };
                 }
                 SyncResponse::Blocks { latest, blocks }
             }

@@ -685,6 +685,7 @@ impl PalisadeApiServer for RpcImpl {
             Some(h) => Height(h),
             None => Height(latest.get().saturating_add(1)),
         };
+        self.retained()?.block(h)?;
         let set = self
             .backend
             .validators(h)

@@ -229,6 +229,9 @@ pub struct Ledger {
     record_stale: std::sync::atomic::AtomicBool,
     /// State versions being read that pruning must leave alone.
     pins: Mutex<BTreeMap<u64, usize>>,
+    /// Held while a block's write goes in, and while pruning checks that a
+    /// page it deletes was not written again meanwhile ([`prune`]).
+    writes: Mutex<()>,
     /// Held (locked) for as long as the ledger is open.
     _lock: File,
 }
@@ -392,6 +395,7 @@ impl Ledger {
             earliest: earliest.clone(),
             record_stale: std::sync::atomic::AtomicBool::new(false),
             pins: Mutex::new(BTreeMap::new()),
+            writes: Mutex::new(()),
             _lock: lock,
         };
         earliest.store(ledger.stored_earliest()?.get(), Ordering::Release);
@@ -724,6 +728,7 @@ impl Ledger {
         height: Height,
         durability: Durability,
     ) -> Result<(), LedgerError> {
+        let _writing = self.lock_writes();
         {
             let mut latest = self.lock_latest();
             latest.version = latest.version.wrapping_add(1);
@@ -742,6 +747,13 @@ impl Ledger {
         latest.version = latest.version.wrapping_add(1);
         self.version.store(latest.version, Ordering::Release);
         written
+    }
+
+    fn lock_writes(&self) -> MutexGuard<'_, ()> {
+        match self.writes.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
     }
 
     fn lock_latest(&self) -> MutexGuard<'_, Latest> {

@@ -20,8 +20,8 @@
 //! each page record starts with the height that last wrote it: a page in
 //! the list of height v is deleted only if it was written before v. Values
 //! stored apart from their leaves are kept (they may be shared between
-//! keys); a page written before state pruning was turned on is never in a
-//! list, so it stays.
+//! keys); a page replaced while state pruning was off is in no list, so it
+//! stays.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -111,13 +111,21 @@ impl Ledger {
     }
 
     /// Keeps the state of `height` readable until the returned guard is
-    /// dropped (a snapshot being written reads it for seconds).
-    pub fn pin_state(&self, height: Height) -> StatePin<'_> {
-        *self.lock_pins().entry(height.get()).or_default() += 1;
-        StatePin {
+    /// dropped (a snapshot being written reads it for seconds); `None` when
+    /// it is already pruned.
+    pub fn pin_state(&self, height: Height) -> Result<Option<StatePin<'_>>, LedgerError> {
+        // Under the pins' lock, which a pruning pass holds from its last
+        // check to its write: either it sees this pin, or this sees its
+        // new bound.
+        let mut pins = self.lock_pins();
+        if self.state_from()? > height {
+            return Ok(None);
+        }
+        *pins.entry(height.get()).or_default() += 1;
+        Ok(Some(StatePin {
             ledger: self,
             height,
-        }
+        }))
     }
 
     fn lock_pins(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, usize>> {
@@ -145,10 +153,8 @@ impl Ledger {
             }
         }
         if keep.keep_state_versions > 0 {
-            let mut first_kept = latest.saturating_sub(keep.keep_state_versions) + 1;
-            if let Some(pinned) = self.lock_pins().keys().next() {
-                first_kept = first_kept.min(*pinned);
-            }
+            // Versions 0 (genesis) to latest: the last N of them.
+            let first_kept = (latest + 1).saturating_sub(keep.keep_state_versions);
             let (from, pages) = self.prune_state(Height(first_kept))?;
             out.pages_deleted = pages;
             out.state_from = from;
@@ -158,21 +164,31 @@ impl Ledger {
 
     fn prune_blocks(&self, from: Height, to: Height) -> Result<(), LedgerError> {
         let meta = self.cf(CF_META)?;
-        // The new bound first: readers (and the compaction filters) treat
-        // everything below it as gone from here on.
-        self.db.put_cf(meta, META_EARLIEST, height_key(to))?;
-        self.earliest.store(to.get(), Ordering::Release);
+        // The deletions and the new bound in one write: a crash keeps both
+        // or neither.
+        let mut b = WriteBatch::default();
         for name in [CF_BLOCKS, CF_COMMITS] {
-            let cf = self.cf(name)?;
-            self.db
-                .delete_range_cf(cf, height_key(from), height_key(to))?;
-            self.db
-                .compact_range_cf(cf, Some(height_key(from)), Some(height_key(to)));
+            b.delete_range_cf(self.cf(name)?, height_key(from), height_key(to));
         }
-        for prefix in [META_HEADER, META_VALS, META_BLOOM] {
-            let (a, b) = meta_range(prefix, from, to);
-            self.db.delete_range_cf(meta, &a, &b)?;
-            self.db.compact_range_cf(meta, Some(&a), Some(&b));
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> = [META_HEADER, META_VALS, META_BLOOM]
+            .iter()
+            .map(|p| meta_range(p, from, to))
+            .collect();
+        for (a, z) in &ranges {
+            b.delete_range_cf(meta, a, z);
+        }
+        b.put_cf(meta, META_EARLIEST, height_key(to));
+        self.db.write(b)?;
+        // Readers and the compaction filters treat everything below it as
+        // gone from here on.
+        self.earliest.store(to.get(), Ordering::Release);
+        // Give the space back now rather than whenever RocksDB gets there.
+        for name in [CF_BLOCKS, CF_COMMITS] {
+            self.db
+                .compact_range_cf(self.cf(name)?, Some(height_key(from)), Some(height_key(to)));
+        }
+        for (a, z) in &ranges {
+            self.db.compact_range_cf(meta, Some(a), Some(z));
         }
         Ok(())
     }
@@ -210,35 +226,59 @@ impl Ledger {
             .take_while(|r| r.as_ref().map_or(true, |(h, _)| *h <= first_kept))
             .collect::<Result<_, _>>()?;
         let more = lists.len() == STATE_LISTS_PER_PASS;
-        let mut deleted = 0u64;
-        let mut b = WriteBatch::default();
-        for (v, hashes) in &lists {
-            for h in hashes {
-                let key = prefixed(STATE_PAGE, &h.0);
-                let Some(record) = self.db.get_pinned_cf(state, &key)? else {
-                    continue;
-                };
-                let (born, _) = split_page_record(&record)?;
-                // Written again at or after v: a kept version has it.
-                if born < *v {
-                    b.delete_cf(state, &key);
-                    deleted += 1;
-                }
-            }
-            b.delete_cf(state, stale_key(*v));
-        }
-        // The versions whose pages may now be gone: up to the last list
-        // handled when more remain, else everything before first_kept.
+        // The versions whose pages may now go: up to the last list handled
+        // when more remain, else everything before first_kept.
         let new_from = match lists.last() {
             Some((v, _)) if more => *v,
             _ => first_kept,
         };
+        // Candidates first, outside every lock: pages last written before
+        // the list that replaced them (written again at or after it: a
+        // kept version has them).
+        let mut candidates = Vec::new();
+        for (v, hashes) in &lists {
+            for h in hashes {
+                if self.born(&h.0)?.is_some_and(|born| born < *v) {
+                    candidates.push((*h, *v));
+                }
+            }
+        }
+        // Then, with commits and new pins held off, again: a block may
+        // have written one of them since (its contents came back), and a
+        // version someone pinned since must stay whole. The records read
+        // here were just read, so RocksDB has them in memory.
+        let pins = self.lock_pins();
+        if pins.keys().next().is_some_and(|p| *p < new_from.get()) {
+            return Ok((None, 0));
+        }
+        let _writing = self.lock_writes();
+        let mut b = WriteBatch::default();
+        let mut deleted = 0u64;
+        for (h, v) in &candidates {
+            if self.born(&h.0)?.is_some_and(|born| born < *v) {
+                b.delete_cf(state, prefixed(STATE_PAGE, &h.0));
+                deleted += 1;
+            }
+        }
+        for (v, _) in &lists {
+            b.delete_cf(state, stale_key(*v));
+        }
         let meta = self.cf(CF_META)?;
         let (a, z) = meta_range(META_ROOT, from, new_from);
         b.delete_range_cf(meta, &a, &z);
         b.put_cf(meta, META_STATE_FROM, height_key(new_from));
         self.db.write(b)?;
+        drop(pins);
         Ok((Some(new_from), deleted))
+    }
+
+    /// The height that last wrote the page under `hash`, if stored.
+    fn born(&self, hash: &[u8; 32]) -> Result<Option<Height>, LedgerError> {
+        let state = self.cf(CF_STATE)?;
+        match self.db.get_pinned_cf(state, prefixed(STATE_PAGE, hash))? {
+            None => Ok(None),
+            Some(record) => Ok(Some(split_page_record(&record)?.0)),
+        }
     }
 }
 

@@ -308,6 +308,10 @@ struct Behaviour {
 const EVENT_QUEUE: usize = 8_192;
 const COMMAND_QUEUE: usize = 8_192;
 const REDIAL_EVERY: Duration = Duration::from_secs(2);
+/// Transaction batches kept while no peer takes the topic yet (a node
+/// that just started, or lost its peers), at most, and for how long.
+const MAX_UNSENT_BATCHES: usize = 256;
+const UNSENT_FOR: Duration = Duration::from_secs(60);
 /// How long a valid consensus message too big for gossipsub's IDONTWANT
 /// cutoff (a proposal with its block) waits before it is forwarded. Peers
 /// send IDONTWANT for such a message as soon as they receive it; relaying
@@ -456,6 +460,7 @@ pub fn start(
         peer_count,
         nonce: rand::random(),
         to_forward: VecDeque::new(),
+        unsent: VecDeque::new(),
         rates: RateLimiter::new(cfg.limits),
         metrics: cfg.metrics,
     };
@@ -486,6 +491,10 @@ struct Task {
     /// Big consensus messages accepted but not yet forwarded, oldest first
     /// (see [`FORWARD_BIG_AFTER`]).
     to_forward: VecDeque<(tokio::time::Instant, MessageId, PeerId)>,
+    /// Transaction batches gossip had no peer for yet, oldest first: sent
+    /// when a peer subscribes (a client's transaction accepted by a node
+    /// with no mesh yet must still reach the validators).
+    unsent: VecDeque<(Instant, IdentTopic, Vec<u8>)>,
     rates: RateLimiter,
     metrics: Arc<Metrics>,
 }
@@ -518,7 +527,10 @@ impl Task {
                         tracing::debug!("blob peer went away before the answer");
                     }
                 }
-                _ = redial.tick() => self.redial(),
+                _ = redial.tick() => {
+                    self.redial();
+                    self.publish_unsent();
+                }
                 _ = crate::deadline::sleep_until(self.to_forward.front().map(|(at, _, _)| *at)) => self.forward_due(),
             }
         }
@@ -660,14 +672,56 @@ impl Task {
         for t in items {
             let n = size(&t);
             if bytes + n > wire::MAX_TX_BATCH_BYTES - 64 && !batch.is_empty() {
-                self.publish(topic.clone(), encode(std::mem::take(&mut batch)));
+                self.publish_or_keep(topic.clone(), encode(std::mem::take(&mut batch)));
                 bytes = 0;
             }
             bytes += n;
             batch.push(t);
         }
         if !batch.is_empty() {
-            self.publish(topic, encode(batch));
+            self.publish_or_keep(topic, encode(batch));
+        }
+    }
+
+    /// Publishes a transaction batch, or keeps it for when a peer takes
+    /// the topic.
+    fn publish_or_keep(&mut self, topic: IdentTopic, data: Vec<u8>) {
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossip
+            .publish(topic.clone(), data.clone())
+        {
+            Ok(_) => {}
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                if self.unsent.len() >= MAX_UNSENT_BATCHES {
+                    self.unsent.pop_front();
+                }
+                self.unsent.push_back((Instant::now(), topic, data));
+            }
+            Err(e) => tracing::debug!(error = %e, "gossip publish failed"),
+        }
+    }
+
+    /// Tries the kept transaction batches again (dropping stale ones).
+    fn publish_unsent(&mut self) {
+        self.unsent.retain(|(at, _, _)| at.elapsed() < UNSENT_FOR);
+        for _ in 0..self.unsent.len() {
+            let Some((at, topic, data)) = self.unsent.pop_front() else {
+                break;
+            };
+            match self
+                .swarm
+                .behaviour_mut()
+                .gossip
+                .publish(topic.clone(), data.clone())
+            {
+                Ok(_) => {}
+                Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                    self.unsent.push_back((at, topic, data));
+                }
+                Err(e) => tracing::debug!(error = %e, "gossip publish failed"),
+            }
         }
     }
 
@@ -769,6 +823,9 @@ impl Task {
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::trace!(peer = ?peer_id, error = %error, "dial failed");
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Subscribed {
+                ..
+            })) if !self.unsent.is_empty() => self.publish_unsent(),
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
                 propagation_source,
                 message_id,

@@ -42,7 +42,7 @@ impl Default for JoinConfig {
             discovery: Duration::from_secs(15),
             gather: Duration::from_secs(1),
             parallel: 8,
-            attempts: 3,
+            attempts: 5,
         }
     }
 }
@@ -146,9 +146,11 @@ impl Joiner {
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+        // Offered by two peers or more first: one peer alone can pair a
+        // real certificate with a made-up chunk list.
         offers
             .into_values()
-            .max_by_key(|o| (o.manifest.height(), o.peers.len()))
+            .max_by_key(|o| (o.peers.len() >= 2, o.manifest.height(), o.peers.len()))
     }
 
     /// Checks one offered manifest and files it under its id.
@@ -169,6 +171,7 @@ impl Joiner {
                     Err(
                         ManifestError::Untrusted { .. }
                         | ManifestError::TrustHeight { .. }
+                        | ManifestError::TrustMismatch { .. }
                         | ManifestError::Format(_),
                     ) => Err(None),
                     Err(e) => Err(Some(e.to_string())),
@@ -213,8 +216,16 @@ impl Joiner {
         let mut turn = 0usize;
         let mut inflight: JoinSet<(usize, PeerId, Result<SyncResponse, String>)> = JoinSet::new();
         let mut shown = 0usize;
+        // Chunks are held until their turn to be checked: at most this far
+        // ahead of it, whatever a slow peer holds up.
+        let window = 2 * self.cfg.parallel;
+        // Requests that failed, per peer: a second one drops the peer.
+        let mut failures: HashMap<PeerId, u32> = HashMap::new();
         while next_to_check < total {
             while inflight.len() < self.cfg.parallel && !peers.is_empty() {
+                if todo.front().is_none_or(|i| *i >= next_to_check + window) {
+                    break;
+                }
                 let Some(index) = todo.pop_front() else { break };
                 let peer = peers[turn % peers.len()];
                 turn = turn.wrapping_add(1);
@@ -250,10 +261,19 @@ impl Joiner {
                     peers.retain(|p| *p != peer);
                     todo.push_front(index);
                 }
-                // No longer offered there, or the request failed: ask
-                // the others.
-                _ => {
+                // No longer offered there: ask the others.
+                Ok(SyncResponse::Chunk { chunk: None }) | Ok(_) => {
                     peers.retain(|p| *p != peer);
+                    todo.push_front(index);
+                }
+                // The request failed (timed out, disconnected): once may
+                // be bad luck.
+                Err(_) => {
+                    let n = failures.entry(peer).or_default();
+                    *n += 1;
+                    if *n >= 2 {
+                        peers.retain(|p| *p != peer);
+                    }
                     todo.push_front(index);
                 }
             }

@@ -147,13 +147,12 @@ pub fn create(
     path: &Path,
 ) -> Result<(SnapshotInfo, Counts), SnapshotError> {
     // Pruning leaves this version alone while it is read.
-    let _pin = ledger.pin_state(height);
-    if ledger.state_from()? > height {
+    let Some(_pin) = ledger.pin_state(height)? else {
         return Err(SnapshotError::Unavailable {
             height,
             why: "its state is pruned on this node".into(),
         });
-    }
+    };
     let base = manifest_at(ledger, chain_id, genesis_hash, height)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| SnapshotError::Io {

@@ -64,9 +64,15 @@ impl Shelf {
         open.1.clone()
     }
 
-    /// The manifests on offer, newest first, encoded.
-    pub fn manifests(&self) -> Vec<Vec<u8>> {
-        self.files().iter().map(|f| encode(f.manifest())).collect()
+    /// The manifests on offer, newest first, encoded: snapshots of
+    /// `from` or later (a node that takes one must find the blocks after
+    /// it here).
+    pub fn manifests(&self, from: Height) -> Vec<Vec<u8>> {
+        self.files()
+            .iter()
+            .filter(|f| f.manifest().height() >= from)
+            .map(|f| encode(f.manifest()))
+            .collect()
     }
 
     /// Chunk `index` of the snapshot of `height`, if offered.

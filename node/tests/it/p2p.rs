@@ -17,7 +17,9 @@ use palisade_node::network::{
     self, identity_from_seed, NetEvent, NetworkConfig, NetworkHandle, SyncSource,
 };
 use palisade_types::test_vectors::compare_doc;
-use palisade_types::{encode, ChainId, Hash, Height, Keypair, Round, Signature, Vote, VoteType};
+use palisade_types::{
+    encode, ChainId, Hash, Height, Keypair, Round, Signature, Transaction, Vote, VoteType,
+};
 use tokio::sync::mpsc;
 
 const DOC: &str = include_str!("../../../docs/p2p.md");
@@ -411,4 +413,35 @@ async fn sync_requests_over_a_peers_rate_are_refused_and_counted() {
         "{text}"
     );
     assert_eq!(a.net.peer_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_published_before_any_peer_subscribes_still_arrive() {
+    // A alone: nobody takes its transaction gossip yet.
+    let (pa, pb) = (free_port(), free_port());
+    let a = node(1, pa, &[], &[2], 0);
+    let tx = Transaction {
+        chain_id: chain(),
+        nonce: 0,
+        signer: Keypair::from_seed([4; 32]).address(),
+        action: palisade_types::Action::Transfer {
+            to: Keypair::from_seed([5; 32]).address(),
+            amount: 1,
+        },
+    }
+    .sign(&Keypair::from_seed([4; 32]));
+    a.net.publish_txs(vec![Arc::new(tx.clone())]).await.unwrap();
+    // B comes later: the batch reaches it once it has subscribed.
+    let mut b = node(2, pb, &[(1, pa)], &[1], 0);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let got = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, b.events.recv()).await {
+            Ok(Some(NetEvent::Txs { txs, .. })) => break txs,
+            Ok(Some(_)) => continue,
+            _ => panic!("the transaction published before B came never arrived"),
+        }
+    };
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].hash(), tx.hash());
 }
