@@ -4,9 +4,9 @@
 #      (default 1,000,000) accounts runs BLOCKS (default 1,000) blocks and
 #      snapshots the state there; a node that has never run then joins by
 #      state sync, and again (wiped) by block sync from genesis.
-#   2. idle-disk: one validator makes IDLE_BLOCKS (default 30,000) empty
-#      blocks, archive and then pruned; the database's size is sampled as it
-#      goes.
+#   2. idle-disk: one validator makes IDLE_BLOCKS (default 12,000) empty
+#      blocks, archive and then pruned, stopped cleanly at half and at the
+#      end; how much its table files grew in between.
 # Prints markdown rows; the numbers are this machine's. Every node is
 # stopped on exit.
 #
@@ -18,4 +18,4 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}"
 cargo build --release --locked --workspace --bins >&2
 BIN="$CARGO_TARGET_DIR/release/palisade"
 python3 scripts/bench_statesync.py "$BIN" join "${ACCOUNTS:-1000000}" "${BLOCKS:-1000}"
-python3 scripts/bench_statesync.py "$BIN" idle-disk "${IDLE_BLOCKS:-30000}"
+python3 scripts/bench_statesync.py "$BIN" idle-disk "${IDLE_BLOCKS:-12000}"

@@ -3,6 +3,7 @@
 
     bench_statesync.py BIN join ACCOUNTS BLOCKS
     bench_statesync.py BIN idle-disk BLOCKS
+    bench_statesync.py BIN tx-disk TXS RATE
 
 join: a 4-validator network on loopback whose genesis funds ACCOUNTS
 accounts (half native, half Ethereum: `testnet --bench-accounts`); nodes
@@ -13,9 +14,13 @@ height, and the snapshot's size.
 
 idle-disk: one validator making empty blocks (20 ms apart) for BLOCKS
 blocks, archive and then pruned (keep_blocks 1000, keep_state_versions
-100); prints the database's bytes per block after the first and the
-last thousand, and what an idle chain's day (one block every 30 s, the
-empty-block interval) adds."""
+100), stopped cleanly at half and at all of them; prints how much its
+table files grew per block between the two, and what an idle chain's day
+(one block every 30 s, the empty-block interval) adds.
+
+tx-disk: one validator with 10,000 funded accounts takes TXS transfers at
+RATE per second, archive and then pruned; prints the table files' growth
+per million transfers between clean stops before and after."""
 import json
 import os
 import shutil
@@ -143,28 +148,72 @@ def join(accounts, blocks):
         net.close()
 
 
+def sst_bytes(home):
+    """The database's table files: what it keeps once its log is flushed."""
+    total = 0
+    for root, _, files in os.walk(f"{home}/data/db"):
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files if f.endswith(".sst"))
+    return total
+
+
 def idle_disk(blocks):
-    """Samples the database every 2,000 blocks: RocksDB's log and memtable
-    grow until a flush (64 MiB), so only the trend across flushes says
-    whether the disk keeps growing."""
+    """Stops the validator (a clean stop flushes RocksDB's memtables into
+    table files and drops the log) at half and at all of BLOCKS, and
+    compares the table files: what the node keeps for good. The log in
+    between grows until a flush (64 MiB memtables) whatever is pruned."""
     for label, args in (
         ("archive", []),
         ("pruned", ["--set", "pruning.keep_blocks=1000", "--set", "pruning.keep_state_versions=100"]),
     ):
         net = Net(1, [])
         try:
-            net.start(0, *args)
             samples = []
-            for h in range(2000, blocks + 1, 2000):
-                wait(lambda: (height(0) or 0) >= h, 3600, f"height {h}")
-                samples.append((height(0), db_bytes(net.home(0))))
-            half = samples[len(samples) // 2:]
-            (h0, b0), (h1, b1) = half[0], half[-1]
-            per_block = (b1 - b0) / (h1 - h0)
-            low, high = min(b for _, b in half), max(b for _, b in half)
-            print(f"| {label} | {samples[-1][0]:,} empty blocks | last half: {low / 1e6:.1f}-{high / 1e6:.1f} MB "
-                  f"| {per_block:.0f} B/block | {per_block * 2880 / (1 << 20):.2f} MiB per idle day |")
-            print("  " + ", ".join(f"{h}: {b / 1e6:.1f} MB" for h, b in samples), file=sys.stderr)
+            for target in (blocks // 2, blocks):
+                net.start(0, *args)
+                wait(lambda: (height(0) or 0) >= target, 3600, f"height {target}")
+                h = height(0)
+                net.stop(0)
+                samples.append((h, sst_bytes(net.home(0)), db_bytes(net.home(0))))
+            (h0, s0, _), (h1, s1, d1) = samples
+            per_block = (s1 - s0) / (h1 - h0)
+            print(f"| {label} | {h0:,} -> {h1:,} empty blocks | tables {s0 / 1e6:.2f} -> {s1 / 1e6:.2f} MB "
+                  f"(all files {d1 / 1e6:.2f} MB) | {per_block:.0f} B/block | "
+                  f"{per_block * 2880 / (1 << 20):.2f} MiB per idle day |")
+        finally:
+            net.close()
+
+
+def tx_disk(txs, rate):
+    """One validator, 10,000 funded accounts: TXS native transfers offered
+    at RATE per second by `palisade bench`; the table files' growth between
+    a clean stop before and one after, archive and pruned."""
+    for label, args in (
+        ("archive", []),
+        ("pruned", ["--set", "pruning.keep_blocks=1000", "--set", "pruning.keep_state_versions=100"]),
+    ):
+        net = Net(1, ["--bench-accounts", "10000"])
+        try:
+            net.start(0, *args)
+            wait(lambda: (height(0) or 0) >= 2, 120, "height 2")
+            net.stop(0)
+            s0 = sst_bytes(net.home(0))
+            net.start(0, *args)
+            wait(lambda: (height(0) or 0) >= 1, 120, "the node back")
+            duration = max(1, txs // rate)
+            out = subprocess.run(
+                [BIN, "bench", "--rpc", f"127.0.0.1:{BASE_RPC}", "--accounts", "10000",
+                 "--rate", str(rate), "--duration-s", str(duration), "--json"],
+                check=True, capture_output=True, text=True,
+            )
+            committed = json.loads(out.stdout).get("committed", 0)
+            # Past every kept window, so the pruned node prunes what the
+            # load wrote (empty blocks 20 ms apart).
+            target = (height(0) or 0) + 1500
+            wait(lambda: (height(0) or 0) >= target, 600, f"height {target}")
+            net.stop(0)
+            s1 = sst_bytes(net.home(0))
+            print(f"| {label} | {committed:,} transfers committed | tables {s0 / 1e6:.1f} -> {s1 / 1e6:.1f} MB "
+                  f"| {(s1 - s0) / max(committed, 1) * 1e6 / 1e6:.1f} MB per million transfers |")
         finally:
             net.close()
 
@@ -173,5 +222,7 @@ if MODE == "join":
     join(int(sys.argv[3]), int(sys.argv[4]))
 elif MODE == "idle-disk":
     idle_disk(int(sys.argv[3]))
+elif MODE == "tx-disk":
+    tx_disk(int(sys.argv[3]), int(sys.argv[4]))
 else:
     sys.exit(__doc__)

@@ -1127,6 +1127,9 @@ impl Node {
         };
         let _ = rpc_handle.stop();
         tasks.abort_all();
+        if let Err(e) = ctx.app.ledger().flush() {
+            tracing::warn!(error = %e, "could not flush the ledger on the way out");
+        }
         result
     }
 }
