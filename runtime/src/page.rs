@@ -200,8 +200,14 @@ impl Page {
 
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.slots.len() * 40);
-        self.encode_slot(0, &mut out);
+        self.encode_into(&mut out);
         out
+    }
+
+    /// [`Page::encode`] appended to `out` (a record that starts with
+    /// something else need not copy the encoding in).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        self.encode_slot(0, out);
     }
 
     fn encode_slot(&self, i: usize, out: &mut Vec<u8>) {

@@ -58,7 +58,7 @@ impl Ledger {
             b.put_cf(
                 cf,
                 prefixed(STATE_PAGE, &h.0),
-                super::prune::page_record(height, &page.encode()),
+                super::prune::page_record(height, page),
             );
         }
         for (h, value) in values {

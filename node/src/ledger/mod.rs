@@ -820,11 +820,7 @@ impl Ledger {
         let cf = self.cf(CF_STATE)?;
         // The values themselves are in the pages' leaves (or blobs).
         for (h, p) in &state.pages {
-            b.put_cf(
-                cf,
-                prefixed(STATE_PAGE, &h.0),
-                prune::page_record(born, &p.encode()),
-            );
+            b.put_cf(cf, prefixed(STATE_PAGE, &h.0), prune::page_record(born, p));
         }
         for (h, blob) in &state.blobs {
             b.put_cf(cf, prefixed(STATE_BLOB, &h.0), blob);

@@ -26,6 +26,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
+use palisade_runtime::page::Page;
 use palisade_types::{Hash, Height};
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 
@@ -61,10 +62,10 @@ pub struct Pruned {
 }
 
 /// A page's record: the height that wrote it, then its encoding.
-pub(super) fn page_record(born: Height, encoded: &[u8]) -> Vec<u8> {
-    let mut r = Vec::with_capacity(PAGE_BORN_BYTES + encoded.len());
+pub(super) fn page_record(born: Height, page: &Page) -> Vec<u8> {
+    let mut r = Vec::with_capacity(PAGE_BORN_BYTES + page.slots().len() * 40);
     r.extend_from_slice(&height_key(born));
-    r.extend_from_slice(encoded);
+    page.encode_into(&mut r);
     r
 }
 

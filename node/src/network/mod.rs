@@ -686,20 +686,11 @@ impl Task {
     /// Publishes a transaction batch, or keeps it for when a peer takes
     /// the topic.
     fn publish_or_keep(&mut self, topic: IdentTopic, data: Vec<u8>) {
-        match self
-            .swarm
-            .behaviour_mut()
-            .gossip
-            .publish(topic.clone(), data.clone())
-        {
-            Ok(_) => {}
-            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
-                if self.unsent.len() >= MAX_UNSENT_BATCHES {
-                    self.unsent.pop_front();
-                }
-                self.unsent.push_back((Instant::now(), topic, data));
+        if let Some((topic, data)) = self.publish_unless_alone(topic, data) {
+            if self.unsent.len() >= MAX_UNSENT_BATCHES {
+                self.unsent.pop_front();
             }
-            Err(e) => tracing::debug!(error = %e, "gossip publish failed"),
+            self.unsent.push_back((Instant::now(), topic, data));
         }
     }
 
@@ -710,17 +701,30 @@ impl Task {
             let Some((at, topic, data)) = self.unsent.pop_front() else {
                 break;
             };
-            match self
-                .swarm
-                .behaviour_mut()
-                .gossip
-                .publish(topic.clone(), data.clone())
-            {
-                Ok(_) => {}
-                Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
-                    self.unsent.push_back((at, topic, data));
-                }
-                Err(e) => tracing::debug!(error = %e, "gossip publish failed"),
+            if let Some((topic, data)) = self.publish_unless_alone(topic, data) {
+                self.unsent.push_back((at, topic, data));
+            }
+        }
+    }
+
+    /// Publishes `data` on `topic`; hands it back when no peer takes the
+    /// topic yet (any other failure is logged and the batch dropped).
+    fn publish_unless_alone(
+        &mut self,
+        topic: IdentTopic,
+        data: Vec<u8>,
+    ) -> Option<(IdentTopic, Vec<u8>)> {
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossip
+            .publish(topic.clone(), data.clone())
+        {
+            Ok(_) => None,
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Some((topic, data)),
+            Err(e) => {
+                tracing::debug!(error = %e, "gossip publish failed");
+                None
             }
         }
     }
