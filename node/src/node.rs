@@ -407,7 +407,21 @@ pub struct Node {
     tap: Option<Arc<dyn crate::driver::OutboundTap>>,
     task_fault: Option<TaskFault>,
     bound: Option<oneshot::Sender<Bound>>,
+    /// TEST ONLY hooks, kept to install again when the node reopens.
+    corrupt_pieces: bool,
+    corrupt_chunks: bool,
 }
+
+/// How one [`Node::run_once`] ended.
+enum Ran {
+    Stopped,
+    /// A catch-up staged a snapshot's ledger: open the node again on it.
+    CaughtUp,
+}
+
+/// How long a reopening node waits for what the old one held (its
+/// ledger's lock, its ports) to be let go.
+const REOPEN_WAIT: Duration = Duration::from_secs(30);
 
 /// The addresses a running node's servers listen on: with port 0 in the
 /// configuration, the ports the system chose.
@@ -566,7 +580,25 @@ impl Node {
             tap: None,
             task_fault: None,
             bound: None,
+            corrupt_pieces: false,
+            corrupt_chunks: false,
         })
+    }
+
+    /// [`Node::open`] once what a stopped node of this home held is let
+    /// go: tried again until [`REOPEN_WAIT`] has passed.
+    async fn reopen(home: Home, cfg: NodeConfig) -> Result<Node, NodeError> {
+        let deadline = tokio::time::Instant::now() + REOPEN_WAIT;
+        loop {
+            match Node::open(home.clone(), cfg.clone()) {
+                Ok(node) => return Ok(node),
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "reopening the node: trying again");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// TEST ONLY: make a supervised task fail (supervision tests, through
@@ -582,7 +614,8 @@ impl Node {
 
     /// TEST ONLY: serve file pieces with a byte flipped (fault tests'
     /// Byzantine holders).
-    pub fn with_corrupt_pieces(self, corrupt: bool) -> Node {
+    pub fn with_corrupt_pieces(mut self, corrupt: bool) -> Node {
+        self.corrupt_pieces = corrupt;
         if corrupt {
             tracing::warn!("TEST ONLY: this node serves corrupted file pieces");
             self.ctx.files.corrupt_pieces();
@@ -592,7 +625,8 @@ impl Node {
 
     /// TEST ONLY: serve snapshot chunks with a byte flipped (state-sync
     /// tests' Byzantine peers).
-    pub fn with_corrupt_chunks(self, corrupt: bool) -> Node {
+    pub fn with_corrupt_chunks(mut self, corrupt: bool) -> Node {
+        self.corrupt_chunks = corrupt;
         if corrupt {
             tracing::warn!("TEST ONLY: this node serves corrupted snapshot chunks");
             self.ctx.snapshots.corrupt_chunks();
@@ -615,8 +649,36 @@ impl Node {
         self
     }
 
-    /// Runs until `shutdown` completes or a fatal error.
+    /// Runs until `shutdown` completes or a fatal error. A node that
+    /// catches up by state sync reopens itself on the new ledger here.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut node = self;
+        loop {
+            let (home, cfg) = (node.home.clone(), node.cfg.clone());
+            let (tap, fault) = (node.tap.clone(), node.task_fault.clone());
+            let (pieces, chunks) = (node.corrupt_pieces, node.corrupt_chunks);
+            let ledger = Arc::downgrade(node.ctx.app.ledger());
+            match node.run_once(shutdown.as_mut()).await? {
+                Ran::Stopped => return Ok(()),
+                Ran::CaughtUp => {
+                    released(&ledger).await;
+                    node = Node::reopen(home, cfg)
+                        .await?
+                        .with_tap(tap)
+                        .with_task_fault(fault)
+                        .with_corrupt_pieces(pieces)
+                        .with_corrupt_chunks(chunks);
+                }
+            }
+        }
+    }
+
+    /// One life of the node on one ledger.
+    async fn run_once(
+        self,
+        mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<Ran, NodeError> {
         let Node {
             ctx,
             cfg,
@@ -630,8 +692,9 @@ impl Node {
             tap,
             task_fault,
             bound,
+            corrupt_pieces: _,
+            corrupt_chunks: _,
         } = self;
-        let mut shutdown = std::pin::pin!(shutdown);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = Supervisor::new(ctx.health.clone()).with_fault(task_fault);
         tasks.watch("network", net_task);
@@ -970,13 +1033,12 @@ impl Node {
                 ledger: ctx.app.ledger().clone(),
                 chain_id: ctx.genesis.chain_id.clone(),
                 genesis_hash: ctx.genesis_hash,
-                trust: crate::statesync::Trust {
-                    genesis_validators: ctx.genesis.validator_set()?,
-                    block: cfg
-                        .statesync
+                trust: crate::statesync::Trust::genesis(
+                    ctx.genesis.validator_set()?,
+                    cfg.statesync
                         .trusted_block()
                         .map_err(|e| NodeError::Config(e.to_string()))?,
-                },
+                ),
                 cfg: crate::statesync::client::JoinConfig {
                     discovery: Duration::from_millis(cfg.statesync.discovery_ms),
                     ..Default::default()
@@ -988,7 +1050,7 @@ impl Node {
                     tracing::info!("shutting down during state sync");
                     let _ = rpc_handle.stop();
                     tasks.abort_all();
-                    return Ok(());
+                    return Ok(Ran::Stopped);
                 }
             };
             match joined {
@@ -1020,6 +1082,43 @@ impl Node {
             }
         }
 
+        // A node that prunes itself, or syncs by snapshots anyway, catches
+        // up by state sync when every peer has pruned what it needs next;
+        // an archive node keeps its history and waits.
+        let (pruned_past, caught_up) = if cfg.statesync.enable || cfg.pruning.keep_blocks > 0 {
+            let (tx, rx) = mpsc::channel(1);
+            let (done_tx, done_rx) = oneshot::channel();
+            let catch_up = crate::statesync::catch_up::CatchUp {
+                net: ctx.net.clone(),
+                ledger: ctx.app.ledger().clone(),
+                data_dir: home.data_dir(),
+                chain_id: ctx.genesis.chain_id.clone(),
+                genesis_hash: ctx.genesis_hash,
+                trusted_block: cfg
+                    .statesync
+                    .trusted_block()
+                    .map_err(|e| NodeError::Config(e.to_string()))?,
+                join: crate::statesync::client::JoinConfig {
+                    discovery: Duration::from_millis(cfg.statesync.discovery_ms),
+                    ..Default::default()
+                },
+                retry: CATCH_UP_RETRY,
+            };
+            tasks.spawn("catch-up", async move {
+                let _ = done_tx.send(catch_up.run(rx).await);
+                // Ending is the node's to do, not a task failure.
+                std::future::pending::<()>().await
+            });
+            (Some(tx), Some(done_rx))
+        } else {
+            (None, None)
+        };
+        let caught_up = async move {
+            match caught_up {
+                Some(rx) => rx.await.ok(),
+                None => None,
+            }
+        };
         let syncer = Syncer {
             cfg: SyncConfig::default(),
             net: ctx.net.clone(),
@@ -1027,6 +1126,7 @@ impl Node {
             status: ctx.sync.clone(),
             wake: wake.clone(),
             out: synced_tx,
+            pruned_past,
         };
         let (rejected_tx, rejected_rx) = mpsc::channel(64);
         tasks.spawn("sync", syncer.run(rejected_rx, stop_rx.clone()));
@@ -1060,6 +1160,7 @@ impl Node {
 
         enum Ending {
             Shutdown,
+            CaughtUp(Height),
             Driver(Result<Result<(), crate::driver::DriverError>, tokio::task::JoinError>),
             Task(TaskExit),
         }
@@ -1068,6 +1169,7 @@ impl Node {
             // its own error is the one to report.
             biased;
             r = &mut driver_task => Ending::Driver(r),
+            Some(h) = caught_up => Ending::CaughtUp(h),
             exit = tasks.next_exit() => Ending::Task(exit),
             _ = &mut shutdown => Ending::Shutdown,
         };
@@ -1082,7 +1184,11 @@ impl Node {
         let result = match ending {
             Ending::Shutdown => {
                 tracing::info!("shutting down");
-                stop_driver.await
+                stop_driver.await.map(|()| Ran::Stopped)
+            }
+            Ending::CaughtUp(h) => {
+                tracing::info!(height = %h, "stopping to reopen on the snapshot's ledger");
+                stop_driver.await.map(|()| Ran::CaughtUp)
             }
             Ending::Driver(r) => {
                 // It returns by itself only on shutdown; anything else is
@@ -1126,7 +1232,12 @@ impl Node {
             }
         };
         let _ = rpc_handle.stop();
-        tasks.abort_all();
+        if matches!(result, Ok(Ran::CaughtUp)) {
+            // The ports and the ledger are opened again right away.
+            tasks.stop_all(REOPEN_WAIT).await;
+        } else {
+            tasks.abort_all();
+        }
         if let Err(e) = ctx.app.ledger().flush() {
             tracing::warn!(error = %e, "could not flush the ledger on the way out");
         }
@@ -1137,6 +1248,32 @@ impl Node {
 /// How often the node deletes files withdrawn on chain and announces
 /// what it holds.
 const FILE_MAINTENANCE: Duration = Duration::from_secs(2);
+
+/// Waits until nothing holds the stopped node's ledger any more (work
+/// running on blocking threads, a snapshot being written or a pruning
+/// pass, is not cancelled: it ends by itself), so that it is closed
+/// before it is opened again. Gives up after [`RELEASE_WAIT`]: opening
+/// then fails and says the ledger is in use.
+async fn released(ledger: &std::sync::Weak<Ledger>) {
+    let started = tokio::time::Instant::now();
+    let mut said = started;
+    while ledger.strong_count() > 0 && started.elapsed() < RELEASE_WAIT {
+        if said.elapsed() >= Duration::from_secs(10) {
+            said = tokio::time::Instant::now();
+            tracing::info!(
+                waited_s = started.elapsed().as_secs(),
+                "waiting for background work on the old ledger to end before reopening"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// At most how long a reopening node waits for its old ledger's users.
+const RELEASE_WAIT: Duration = Duration::from_secs(600);
+
+/// How long a catch-up that found no snapshot waits before trying again.
+const CATCH_UP_RETRY: Duration = Duration::from_secs(30);
 
 /// The consensus driver's name in health reports.
 const DRIVER: &str = "consensus-driver";

@@ -30,6 +30,14 @@ pub struct Backend {
     pub commits: broadcast::Sender<Height>,
 }
 
+/// Whether the block at `height` is one the ledger shows as committed. A
+/// block's records are in the database a moment before its height is the
+/// latest: a transaction found there is not shown until then, so that a
+/// client that sees its receipt also sees its effects in "latest" state.
+fn committed(ledger: &crate::ledger::Ledger, height: Height) -> bool {
+    ledger.latest_height().is_ok_and(|latest| height <= latest)
+}
+
 fn err(e: impl std::fmt::Display) -> BackendError {
     BackendError(e.to_string())
 }
@@ -108,7 +116,11 @@ impl NodeBackend for Backend {
 
     fn eth_tx(&self, hash: &Hash) -> Result<Option<EthTxFound>, BackendError> {
         let ledger = self.ctx.app.ledger();
-        if let Some((raw, (height, index))) = ledger.eth_tx(hash).map_err(err)? {
+        if let Some((raw, (height, index))) = ledger
+            .eth_tx(hash)
+            .map_err(err)?
+            .filter(|(_, (h, _))| committed(ledger, *h))
+        {
             let chain_id = self.ctx.app.params().map_err(err)?.evm_chain_id;
             let input = self
                 .ctx
@@ -258,7 +270,11 @@ impl NodeBackend for Backend {
 
     fn tx(&self, hash: &Hash) -> Result<Option<PoolOrChainTx>, BackendError> {
         let ledger = self.ctx.app.ledger();
-        if let Some((height, index)) = ledger.tx_location(hash).map_err(err)? {
+        if let Some((height, index)) = ledger
+            .tx_location(hash)
+            .map_err(err)?
+            .filter(|(h, _)| committed(ledger, *h))
+        {
             return Ok(ledger
                 .tx(hash)
                 .map_err(err)?
@@ -269,12 +285,11 @@ impl NodeBackend for Backend {
     }
 
     fn receipt(&self, hash: &Hash) -> Result<Option<(Receipt, TxLocation)>, BackendError> {
-        Ok(self
-            .ctx
-            .app
-            .ledger()
+        let ledger = self.ctx.app.ledger();
+        Ok(ledger
             .receipt(hash)
             .map_err(err)?
+            .filter(|(_, (h, _))| committed(ledger, *h))
             .map(|(r, (height, index))| (r, TxLocation { height, index })))
     }
 

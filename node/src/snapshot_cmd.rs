@@ -256,13 +256,12 @@ fn open_ledger(home: &Home) -> Result<Ledger> {
 }
 
 fn trust_of(genesis: &Genesis, t: &TrustArgs) -> Result<Trust> {
-    Ok(Trust {
-        genesis_validators: genesis.validator_set()?,
-        block: t
-            .trust_height
+    Ok(Trust::genesis(
+        genesis.validator_set()?,
+        t.trust_height
             .zip(t.trust_hash)
             .map(|(h, b)| (Height(h), b)),
-    })
+    ))
 }
 
 fn pick(all: &[SnapshotInfo], height: Option<u64>) -> Option<&SnapshotInfo> {

@@ -144,6 +144,22 @@ impl Supervisor {
         TaskExit { task, why }
     }
 
+    /// Stops every task and waits, at most `within`, until each has ended
+    /// and dropped what it held (the ports a node reopening binds again).
+    pub async fn stop_all(&mut self, within: Duration) {
+        let foreign = self.foreign.clone();
+        self.abort_all();
+        let ended = async {
+            while self.tasks.join_next().await.is_some() {}
+            while foreign.iter().any(|h| !h.is_finished()) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        if tokio::time::timeout(within, ended).await.is_err() {
+            tracing::warn!("some tasks had not ended after {within:?}");
+        }
+    }
+
     /// Stops every task.
     pub fn abort_all(&mut self) {
         self.tasks.abort_all();

@@ -36,7 +36,8 @@ use tokio::task::JoinSet;
 use crate::driver::Rejected;
 use crate::ledger::Ledger;
 use crate::network::wire::{
-    CommittedBlock, SyncRequest, SyncResponse, MAX_SYNC_BLOCKS, SYNC_SOFT_LIMIT_BYTES,
+    CommittedBlock, SyncRequest, SyncResponse, MAX_SET_CHANGES, MAX_SYNC_BLOCKS,
+    SYNC_SOFT_LIMIT_BYTES,
 };
 use crate::network::{NetworkHandle, SyncSource};
 
@@ -66,6 +67,11 @@ impl SyncSource for LedgerSource {
             }
             SyncRequest::Chunk { height, index } => SyncResponse::Chunk {
                 chunk: self.snapshots.chunk(height, index),
+            },
+            SyncRequest::SetChanges { after } => SyncResponse::SetChanges {
+                changes: ledger
+                    .set_changes_after(after, MAX_SET_CHANGES, SYNC_SOFT_LIMIT_BYTES)
+                    .unwrap_or_default(),
             },
             SyncRequest::Blocks { from, count } => {
                 let earliest = ledger.earliest_block().unwrap_or(Height(1));
@@ -162,6 +168,10 @@ pub struct Syncer {
     /// Poked by the driver when consensus sees a later height.
     pub wake: Arc<Notify>,
     pub out: mpsc::Sender<CommittedBlock>,
+    /// Told the next height this node needs when every peer has pruned it
+    /// (a catch-up by state sync then takes over); without it, that is
+    /// only logged.
+    pub pruned_past: Option<mpsc::Sender<Height>>,
 }
 
 type Fetch = (PeerId, Height, u32, Result<SyncResponse, String>);
@@ -210,6 +220,29 @@ pub fn check_blocks_answer(
 }
 
 impl Syncer {
+    /// Every peer has pruned `height`, which this node needs next: the
+    /// catch-up hears of it (it may already be at work: then this is
+    /// dropped), or the operator does, once.
+    fn report_pruned(&self, height: Height, warned: &mut bool) {
+        match &self.pruned_past {
+            Some(tx) => {
+                if !*warned {
+                    *warned = true;
+                    tracing::warn!(%height, "every peer has pruned the blocks this node needs next: catching up from a snapshot");
+                }
+                let _ = tx.try_send(height);
+            }
+            None if !*warned => {
+                *warned = true;
+                tracing::warn!(
+                    %height,
+                    "every peer has pruned the blocks this node needs next, and this archive node keeps its history rather than replace it by a snapshot: wait for a peer that keeps these blocks, or set statesync.enable = true to have it catch up from a snapshot by itself (dropping its old blocks)"
+                );
+            }
+            None => {}
+        }
+    }
+
     /// Runs until `shutdown`; blocks the driver refused come in on `rejected`.
     pub async fn run(
         self,
@@ -409,17 +442,19 @@ impl Syncer {
                     .map(|(p, _)| *p)
                     .collect();
                 let Some(&peer) = candidates.get(next_peer % candidates.len().max(1)) else {
-                    if !warned_pruned
-                        && !peers.is_empty()
-                        && peers
+                    // Among the peers that have the height at all (a
+                    // peer behind this node is not asked, so says nothing).
+                    let ahead: Vec<&PeerId> = peers
+                        .iter()
+                        .filter(|(_, h)| *h >= from)
+                        .map(|(p, _)| p)
+                        .collect();
+                    let pruned_everywhere = !ahead.is_empty()
+                        && ahead
                             .iter()
-                            .all(|(p, _)| peer_earliest.get(p).is_some_and(|e| *e > from))
-                    {
-                        warned_pruned = true;
-                        tracing::warn!(
-                            height = from,
-                            "every peer has pruned the blocks this node needs next: start it from a snapshot (palisade snapshot import)"
-                        );
+                            .all(|p| peer_earliest.get(*p).is_some_and(|e| *e > from));
+                    if pruned_everywhere {
+                        self.report_pruned(Height(from), &mut warned_pruned);
                     }
                     break;
                 };

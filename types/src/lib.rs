@@ -27,6 +27,7 @@ mod hex_serde;
 mod ids;
 pub mod limits;
 pub mod merkle;
+mod set_change;
 mod signing;
 pub mod test_vectors;
 mod tx;
@@ -47,6 +48,7 @@ pub use file::{FileName, FileReaders, MediaType};
 pub use hash::{sha256, Hash};
 pub use hex_serde::{amount_str, bytes_hex, parse_hex, HexError};
 pub use ids::{ArithmeticError, Height, Round, Timestamp};
+pub use set_change::{SetChange, SetChangeError};
 pub use signing::{signing_bytes, Domain};
 pub use tx::{
     Action, Amount, DataKey, DataValue, EvmData, Namespace, Param, Role, SignedTransaction,

@@ -4,6 +4,14 @@
 //! the latest height. Until that write the ledger holds no chain, so a
 //! crash part-way leaves a ledger an import can start over in (the pages
 //! already written are content-addressed and simply written again).
+//!
+//! A node that already has blocks but has fallen behind what every peer
+//! keeps imports into a staged ledger beside its own
+//! ([`staging_dir`]); once that import is finished and marked
+//! ([`mark_staged`]), the next [`Ledger::open`] of the node's data
+//! directory swaps it in ([`adopt_staged`]).
+
+use std::path::{Path, PathBuf};
 
 use palisade_runtime::page::Page;
 use palisade_types::{encode, BlockHeader, ChainId, CommitCertificate, Hash, Height, ValidatorSet};
@@ -109,6 +117,15 @@ impl Ledger {
             b.put_cf(meta, super::META_ACCOUNTS_FROM, height_key(next));
         }
         b.put_cf(self.cf(CF_COMMITS)?, height_key(h), encode(base.commit));
+        super::set_changes::put_if_change(
+            self,
+            &mut b,
+            &palisade_types::SetChange {
+                header: base.header.clone(),
+                commit: base.commit.clone(),
+                next_validators: base.next_validators.clone(),
+            },
+        )?;
         b.put_cf(
             self.cf(CF_BLOCK_INDEX)?,
             base.header.hash().0,
@@ -144,4 +161,68 @@ impl Ledger {
             .db
             .get_cf(self.cf(CF_STATE)?, prefixed(STATE_PAGE, &hash.0))?)
     }
+}
+
+/// Where a catch-up builds the ledger that replaces the node's own.
+pub fn staging_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("catch-up")
+}
+
+/// Written, synced, once the staged ledger's import has finished: only a
+/// marked staging directory replaces the node's ledger.
+const STAGED_MARK: &str = "COMPLETE";
+/// The database directory inside a ledger's data directory.
+const DB_DIR: &str = "db";
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError {
+    let path = path.to_path_buf();
+    move |source| LedgerError::Io { path, source }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))
+}
+
+/// Marks the ledger staged in `staging` as finished (its import's last
+/// write is synced): the node's next open adopts it.
+pub fn mark_staged(staging: &Path) -> Result<(), LedgerError> {
+    let mark = staging.join(STAGED_MARK);
+    std::fs::File::create(&mark)
+        .and_then(|f| f.sync_all())
+        .map_err(io_error(&mark))?;
+    sync_dir(staging)
+}
+
+/// Removes a staging directory (an abandoned or failed catch-up).
+pub fn discard_staged(staging: &Path) -> Result<(), LedgerError> {
+    match std::fs::remove_dir_all(staging) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(staging)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Under `data_dir`'s lock, before its database opens: a marked staged
+/// ledger replaces the database (`true`); an unmarked one is an abandoned
+/// catch-up and is removed. Each step can be redone after a crash: the
+/// mark goes last, with the staging directory.
+pub(super) fn adopt_staged(data_dir: &Path) -> Result<bool, LedgerError> {
+    let staging = staging_dir(data_dir);
+    if !staging.exists() {
+        return Ok(false);
+    }
+    if !staging.join(STAGED_MARK).exists() {
+        discard_staged(&staging)?;
+        return Ok(false);
+    }
+    let staged_db = staging.join(DB_DIR);
+    let db = data_dir.join(DB_DIR);
+    if staged_db.exists() {
+        discard_staged(&db)?;
+        std::fs::rename(&staged_db, &db).map_err(io_error(&db))?;
+        sync_dir(data_dir)?;
+    }
+    discard_staged(&staging)?;
+    Ok(true)
 }

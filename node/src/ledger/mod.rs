@@ -35,9 +35,10 @@ pub(crate) mod cache;
 mod file_index;
 mod import;
 mod prune;
+mod set_changes;
 mod small_bytes;
 
-pub use import::SnapshotBase;
+pub use import::{discard_staged, mark_staged, staging_dir, SnapshotBase};
 pub use prune::{Pruned, Retention, StatePin};
 
 pub use account_index::{AccountTx, AccountTxs};
@@ -351,6 +352,11 @@ impl Ledger {
             Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
         }
 
+        // A ledger a catch-up staged (and finished) replaces this one.
+        if import::adopt_staged(data_dir)? {
+            tracing::info!(dir = %data_dir.display(), "the ledger staged by state sync replaces the old one");
+        }
+
         let mut opts = db_options()?;
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -439,6 +445,7 @@ impl Ledger {
                 .db
                 .put_cf(ledger.cf(CF_META)?, META_BLOOMS_FROM, height_key(from))?;
         }
+        ledger.backfill_set_changes()?;
         Ok(ledger)
     }
 
@@ -695,6 +702,14 @@ impl Ledger {
         if self.record_stale.load(Ordering::Acquire) && !state.replaced.is_empty() {
             let hashes: Vec<u8> = state.replaced.iter().flat_map(|h| h.0).collect();
             b.put_cf(self.cf(CF_STATE)?, prune::stale_key(h), hashes);
+        }
+        if block.header.next_validators_hash != block.header.validators_hash {
+            let change = palisade_types::SetChange {
+                header: block.header.clone(),
+                commit: commit.clone(),
+                next_validators: next_validators.clone(),
+            };
+            set_changes::put_if_change(self, &mut b, &change)?;
         }
         let meta = self.cf(CF_META)?;
         b.put_cf(meta, root_key(h), state.root.0);

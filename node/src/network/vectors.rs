@@ -158,6 +158,16 @@ pub fn all() -> Vec<Vector> {
                 "chunk_response_none",
                 hex0x(&encode(&SyncResponse::Chunk { chunk: None })),
             ),
+            (
+                "set_changes_request_after_0",
+                hex0x(&encode(&SyncRequest::SetChanges { after: Height(0) })),
+            ),
+            (
+                "set_changes_empty_response",
+                hex0x(&encode(&SyncResponse::SetChanges {
+                    changes: Vec::new(),
+                })),
+            ),
         ],
     });
     out.extend(file_vectors(&chain, &alice, &validator));

@@ -9,7 +9,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use palisade_consensus::Message;
 use palisade_types::{
     decode_with_limit, encode, limits, Block, CommitCertificate, DecodeError, EthTransaction,
-    Height, SignedProposal, SignedTransaction, SignedVote,
+    Height, SetChange, SignedProposal, SignedTransaction, SignedVote, Wire,
 };
 
 /// Largest consensus gossip message: a proposal with a full block.
@@ -125,7 +125,14 @@ pub enum SyncRequest {
     Snapshots,
     /// Chunk `index` of the peer's snapshot of `height`.
     Chunk { height: Height, index: u32 },
+    /// The validator-set changes the peer knows of after height `after`,
+    /// oldest first (state sync's walk from a trusted set to a snapshot's).
+    SetChanges { after: Height },
 }
+
+/// Most validator-set changes in one answer.
+pub const MAX_SET_CHANGES: usize = 16;
+const _: () = assert!(MAX_SET_CHANGES * SetChange::MAX_ENCODED_LEN < MAX_SYNC_RESPONSE_BYTES);
 
 /// Most snapshots a peer offers at once.
 pub const MAX_OFFERED_SNAPSHOTS: usize = 2;
@@ -166,6 +173,11 @@ pub enum SyncResponse {
     Chunk {
         chunk: Option<Vec<u8>>,
     },
+    /// Validator-set changes after the height asked for, oldest first; at
+    /// most [`MAX_SET_CHANGES`]. Fewer means the peer knows of no more.
+    SetChanges {
+        changes: Vec<SetChange>,
+    },
 }
 
 impl SyncRequest {
@@ -191,6 +203,17 @@ impl SyncResponse {
                 return Err(DecodeError::Malformed {
                     what: "sync response",
                     reason: format!("{} blocks, at most {MAX_SYNC_BLOCKS}", blocks.len()),
+                });
+            }
+        }
+        if let SyncResponse::SetChanges { changes } = &r {
+            if changes.len() > MAX_SET_CHANGES {
+                return Err(DecodeError::Malformed {
+                    what: "sync response",
+                    reason: format!(
+                        "{} validator-set changes, at most {MAX_SET_CHANGES}",
+                        changes.len()
+                    ),
                 });
             }
         }

@@ -6,21 +6,29 @@
 //! root, then makes the snapshot's block its latest height. Block sync
 //! takes over from there. No offer within the discovery time, or no peer
 //! left that can finish it: the node block-syncs from genesis instead.
+//!
+//! A snapshot decided by validators other than those the node trusts
+//! (genesis's, say) becomes trusted by walking the validator-set changes
+//! in between: each change's certificate is checked against the set known
+//! before it ([`Trust::walk`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::PeerId;
-use palisade_types::{decode, sha256, ChainId, Hash, Height};
+use palisade_types::{decode, sha256, ChainId, Hash, Height, SetChange};
 use tokio::task::JoinSet;
 
 use super::chunks::{Counts, Verifier};
 use super::manifest::{Manifest, ManifestError, Trust};
 use super::SnapshotError;
 use crate::ledger::{Ledger, SnapshotBase};
-use crate::network::wire::{SyncRequest, SyncResponse};
+use crate::network::wire::{SyncRequest, SyncResponse, MAX_SET_CHANGES};
 use crate::network::NetworkHandle;
+
+/// Most requests for validator-set changes in one walk: 1,024 changes.
+const MAX_WALK_REQUESTS: usize = 64;
 
 /// How the joining side paces itself.
 #[derive(Debug, Clone)]
@@ -78,8 +86,11 @@ impl Joiner {
     /// genesis then). Errors are the ledger's own.
     pub async fn run(&self) -> Result<Option<Height>, SnapshotError> {
         let mut refused: HashSet<Hash> = HashSet::new();
+        // Grows as validator-set changes are walked; what is walked stays
+        // true whichever snapshot is taken.
+        let mut trust = self.trust.clone();
         for _ in 0..self.cfg.attempts {
-            let Some(offer) = self.discover(&refused).await else {
+            let Some(offer) = self.discover(&refused, &mut trust).await else {
                 return Ok(None);
             };
             let id = offer.manifest.id();
@@ -92,7 +103,8 @@ impl Joiner {
                 "state sync: fetching the snapshot"
             );
             let started = std::time::Instant::now();
-            match self.fetch(offer).await? {
+            let walked = trust.walked_below(height);
+            match self.fetch(offer, walked).await? {
                 Attempt::Done(counts) => {
                     tracing::info!(
                         %height,
@@ -115,7 +127,7 @@ impl Joiner {
     /// Asks every peer for its offers until the discovery time is up or,
     /// once something is offered, the gather time; the newest trusted
     /// snapshot (the most widely offered of equal height) wins.
-    async fn discover(&self, refused: &HashSet<Hash>) -> Option<Offer> {
+    async fn discover(&self, refused: &HashSet<Hash>, trust: &mut Trust) -> Option<Offer> {
         let deadline = tokio::time::Instant::now() + self.cfg.discovery;
         let mut offers: HashMap<Hash, Offer> = HashMap::new();
         let mut asked: HashSet<PeerId> = HashSet::new();
@@ -138,7 +150,7 @@ impl Joiner {
                     continue;
                 };
                 for raw in manifests {
-                    self.consider(peer, &raw, refused, &mut offers).await;
+                    self.consider(peer, &raw, refused, trust, &mut offers).await;
                 }
             }
             if !offers.is_empty() && gather_until.is_none() {
@@ -153,30 +165,43 @@ impl Joiner {
             .max_by_key(|o| (o.peers.len() >= 2, o.manifest.height(), o.peers.len()))
     }
 
-    /// Checks one offered manifest and files it under its id.
+    /// Checks one offered manifest and files it under its id. One
+    /// decided by a set this node does not know yet makes it walk the
+    /// validator-set changes the peer knows of first.
     async fn consider(
         &self,
         peer: PeerId,
         raw: &[u8],
         refused: &HashSet<Hash>,
+        trust: &mut Trust,
         offers: &mut HashMap<Hash, Offer>,
     ) {
-        let checked = decode::<Manifest>(raw)
-            .map_err(|e| Some(e.to_string()))
-            .and_then(
-                |m| match m.check(&self.chain_id, self.genesis_hash, &self.trust) {
-                    Ok(()) => Ok(m),
-                    // Not the peer's fault: its snapshot is of a block this
-                    // node cannot trust on its own, or of another format.
-                    Err(
-                        ManifestError::Untrusted { .. }
-                        | ManifestError::TrustHeight { .. }
-                        | ManifestError::TrustMismatch { .. }
-                        | ManifestError::Format(_),
-                    ) => Err(None),
-                    Err(e) => Err(Some(e.to_string())),
-                },
-            );
+        let decoded = decode::<Manifest>(raw);
+        if let Ok(m) = &decoded {
+            if trust.block().is_none()
+                && matches!(
+                    m.check(&self.chain_id, self.genesis_hash, trust),
+                    Err(ManifestError::Untrusted { .. })
+                )
+            {
+                self.walk_to(peer, trust, m).await;
+            }
+        }
+        let checked = decoded.map_err(|e| Some(e.to_string())).and_then(|m| {
+            match m.check(&self.chain_id, self.genesis_hash, trust) {
+                Ok(()) => Ok(m),
+                // Not the peer's fault: its snapshot is of a block this
+                // node cannot trust on its own, or of another format.
+                Err(
+                    ManifestError::Untrusted { .. }
+                    | ManifestError::TrustHeight { .. }
+                    | ManifestError::TrustMismatch { .. }
+                    | ManifestError::TooOld { .. }
+                    | ManifestError::Format(_),
+                ) => Err(None),
+                Err(e) => Err(Some(e.to_string())),
+            }
+        });
         let manifest = match checked {
             Ok(m) => m,
             Err(why) => {
@@ -199,9 +224,73 @@ impl Joiner {
         }
     }
 
+    /// Walks validator-set changes until the set `m` names is the one
+    /// trusted at its height: from `offerer` first, then from each other
+    /// peer (one may know of changes another lacks, a node that started
+    /// from a snapshot, say).
+    async fn walk_to(&self, offerer: PeerId, trust: &mut Trust, m: &Manifest) {
+        let target = m.validators.hash();
+        let mut peers = vec![offerer];
+        peers.extend(
+            self.net
+                .peers()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| *p != offerer),
+        );
+        for peer in peers {
+            if trust.set_at(m.height()).hash() == target {
+                return;
+            }
+            self.walk(peer, trust, m.height()).await;
+        }
+    }
+
+    /// Asks `peer` for the validator-set changes after the last one
+    /// walked, and walks those below `height`, until the peer knows of no
+    /// more or they reach `height`. A change that is false whatever this
+    /// node trusts gets the peer penalized; one it cannot place (the peer
+    /// knows of fewer changes, or others) ends the walk.
+    async fn walk(&self, peer: PeerId, trust: &mut Trust, height: Height) {
+        for _ in 0..MAX_WALK_REQUESTS {
+            let after = trust.walked_to();
+            if after >= height {
+                return;
+            }
+            let Ok(SyncResponse::SetChanges { changes }) = self
+                .net
+                .request(peer, SyncRequest::SetChanges { after })
+                .await
+            else {
+                return;
+            };
+            let full = changes.len() >= MAX_SET_CHANGES;
+            for change in changes {
+                if change.height() >= height {
+                    return;
+                }
+                let at = change.height();
+                if let Err(e) = trust.walk(&self.chain_id, change) {
+                    tracing::warn!(%peer, height = %at, error = %e, "state sync: a validator-set change does not verify");
+                    if e.is_forged() {
+                        let why = format!("validator-set change at {at}: {e}");
+                        let _ = self.net.penalize(peer, "bad_set_change", why).await;
+                    }
+                    return;
+                }
+                tracing::info!(height = %at, "state sync: validator-set change verified");
+            }
+            if !full {
+                return;
+            }
+        }
+    }
+
     /// Fetches, checks and stores every chunk of `offer`, then makes its
-    /// block the ledger's latest.
-    async fn fetch(&self, offer: Offer) -> Result<Attempt, SnapshotError> {
+    /// block the ledger's latest (with the validator-set changes walked
+    /// below it, so that this node can pass them on).
+    async fn fetch(&self, offer: Offer, walked: Vec<SetChange>) -> Result<Attempt, SnapshotError> {
         let Offer {
             manifest,
             mut peers,
@@ -318,6 +407,7 @@ impl Joiner {
         let chain_id = self.chain_id.clone();
         let genesis_hash = self.genesis_hash;
         tokio::task::spawn_blocking(move || {
+            ledger.put_set_changes(&walked)?;
             ledger.finish_import(SnapshotBase {
                 chain_id: &chain_id,
                 genesis_hash,

@@ -3,7 +3,8 @@
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use palisade_types::{
-    sha256, BlockHeader, BoundedVec, ChainId, CommitCertificate, Hash, Height, ValidatorSet, Wire,
+    sha256, BlockHeader, BoundedVec, ChainId, CommitCertificate, Hash, Height, SetChange,
+    SetChangeError, ValidatorSet, Wire,
 };
 
 /// Version of the snapshot format ([`super::file`], [`super::chunks`]).
@@ -54,15 +55,76 @@ impl Wire for Manifest {
 /// What a node trusts to accept a snapshot's validator set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trust {
-    /// The set that decides height 1. Without a trusted block, a snapshot
-    /// decided by this same set is accepted: that trusts the genesis
-    /// validators' keys (a chain whose validators have changed should
-    /// name a trusted block instead, since retired keys may leak).
-    pub genesis_validators: ValidatorSet,
+    /// A set the node knows decides height `from`: the genesis set at
+    /// height 1, or, for a node that has blocks, the set its own chain
+    /// names for its next height.
+    validators: ValidatorSet,
+    from: Height,
     /// A block hash the operator got from a source they trust, at its
     /// height: a snapshot of exactly that block is accepted under any set,
     /// and a snapshot of any other height is refused.
-    pub block: Option<(Height, Hash)>,
+    block: Option<(Height, Hash)>,
+    /// Validator-set changes since `from`, oldest first, each checked
+    /// against the set known before it ([`Trust::walk`]).
+    walked: Vec<SetChange>,
+}
+
+impl Trust {
+    pub fn new(validators: ValidatorSet, from: Height, block: Option<(Height, Hash)>) -> Trust {
+        Trust {
+            validators,
+            from,
+            block,
+            walked: Vec::new(),
+        }
+    }
+
+    /// Trust in the genesis validators (and `block`, if given).
+    pub fn genesis(validators: ValidatorSet, block: Option<(Height, Hash)>) -> Trust {
+        Trust::new(validators, Height(1), block)
+    }
+
+    /// The operator's trusted block, if any.
+    pub fn block(&self) -> Option<(Height, Hash)> {
+        self.block
+    }
+
+    /// The set known to decide `height`, as far as the walk has come
+    /// (changes after it not yet walked are not known).
+    pub fn set_at(&self, height: Height) -> &ValidatorSet {
+        self.walked
+            .iter()
+            .rev()
+            .find(|c| c.height() < height)
+            .map_or(&self.validators, |c| &c.next_validators)
+    }
+
+    /// The height after which changes are still to be walked.
+    pub fn walked_to(&self) -> Height {
+        self.walked
+            .last()
+            .map_or(Height(self.from.get().saturating_sub(1)), SetChange::height)
+    }
+
+    /// Takes in the next change, once it verifies against the set known
+    /// to decide its block: the set after it becomes known.
+    pub fn walk(&mut self, chain_id: &ChainId, change: SetChange) -> Result<(), SetChangeError> {
+        if change.height() <= self.walked_to() {
+            return Err(SetChangeError::OutOfOrder(change.height()));
+        }
+        change.verify(chain_id, self.set_at(change.height()))?;
+        self.walked.push(change);
+        Ok(())
+    }
+
+    /// The changes walked below `height`, oldest first.
+    pub fn walked_below(&self, height: Height) -> Vec<SetChange> {
+        self.walked
+            .iter()
+            .filter(|c| c.height() < height)
+            .cloned()
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,8 +139,12 @@ pub enum ManifestError {
     Inconsistent(String),
     #[error("snapshot's commit certificate does not verify: {0}")]
     Certificate(String),
-    #[error("snapshot of height {height} is decided by validators this node cannot trust from genesis: give the block hash at that height (--trust-height {height} --trust-hash 0x...) from a source you trust")]
+    #[error("snapshot of height {height} is decided by validators this node cannot trust from what it has: give the block hash at that height (--trust-height {height} --trust-hash 0x...) from a source you trust")]
     Untrusted { height: Height },
+    #[error(
+        "snapshot of height {height} is older than height {from}, which this node already has"
+    )]
+    TooOld { height: Height, from: Height },
     #[error("the trusted block is at height {trusted}, the snapshot is of height {height}")]
     TrustHeight { trusted: Height, height: Height },
     #[error("snapshot's block at height {height} is {found}, not the trusted {expected}")]
@@ -157,6 +223,12 @@ impl Manifest {
         if self.chunks.is_empty() != (self.header.state_root == palisade_runtime::smt::EMPTY) {
             return bad("chunks and state root disagree");
         }
+        if h < trust.from {
+            return Err(ManifestError::TooOld {
+                height: h,
+                from: trust.from,
+            });
+        }
         self.commit
             .verify(chain_id, &self.validators)
             .map_err(|e| ManifestError::Certificate(e.to_string()))?;
@@ -173,7 +245,7 @@ impl Manifest {
                 Ok(())
             }
             Some((trusted, _)) => Err(ManifestError::TrustHeight { trusted, height: h }),
-            None if self.validators.hash() == trust.genesis_validators.hash() => Ok(()),
+            None if self.validators.hash() == trust.set_at(h).hash() => Ok(()),
             None => Err(ManifestError::Untrusted { height: h }),
         }
     }

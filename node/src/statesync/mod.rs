@@ -8,9 +8,13 @@
 //!   the validator sets, the chunks' hashes) and the checks on it.
 //! - [`file`]: the one-file form (`palisade snapshot export|import`).
 //!
+//! - [`client`]: state sync from peers into a node with no blocks, and
+//!   [`catch_up`]: into one that has fallen behind what peers keep.
+//!
 //! Below: making a node's snapshots (`data/snapshots/<height>.snap`),
 //! listing them, and importing or verifying one.
 
+pub mod catch_up;
 pub mod chunks;
 pub mod client;
 pub mod file;

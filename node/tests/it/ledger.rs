@@ -835,3 +835,54 @@ fn pruning_drops_old_blocks_and_state_and_keeps_the_rest_whole() {
         .collect();
     assert_eq!(stored, kept);
 }
+
+/// A ledger of `blocks` blocks in `dir`, closed again.
+fn ledger_with_blocks(dir: &std::path::Path, f: &Fixture, blocks: u64) {
+    let l = Ledger::open(dir).unwrap();
+    l.init_genesis(
+        &f.chain,
+        f.genesis_hash,
+        &initial_state(&f.init).unwrap(),
+        &set_of(f),
+    )
+    .unwrap();
+    let mut prev = f.genesis_hash;
+    for _ in 0..blocks {
+        prev = commit_next(&l, f, prev).1;
+    }
+}
+
+#[test]
+fn a_marked_staged_ledger_replaces_the_nodes_own_at_open_and_an_unmarked_one_is_dropped() {
+    use palisade_node::ledger::{mark_staged, staging_dir};
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    ledger_with_blocks(dir.path(), &f, 3);
+    let staging = staging_dir(dir.path());
+
+    // A catch-up that stopped before it finished: dropped, nothing changed.
+    ledger_with_blocks(&staging, &f, 1);
+    {
+        let l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(l.latest_height().unwrap(), Height(3));
+    }
+    assert!(!staging.exists());
+
+    // A finished one: it becomes the ledger.
+    ledger_with_blocks(&staging, &f, 1);
+    mark_staged(&staging).unwrap();
+    {
+        let l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(l.latest_height().unwrap(), Height(1));
+        assert_eq!(l.block(Height(3)).unwrap(), None);
+    }
+    assert!(!staging.exists());
+
+    // A crash after the swap, before the staging directory went: the
+    // next open only tidies up.
+    std::fs::create_dir_all(&staging).unwrap();
+    mark_staged(&staging).unwrap();
+    let l = Ledger::open(dir.path()).unwrap();
+    assert_eq!(l.latest_height().unwrap(), Height(1));
+    assert!(!staging.exists());
+}

@@ -83,6 +83,52 @@ fn sync_requests_out_of_bounds_are_refused() {
     assert!(SyncResponse::decode(&trailing).is_err());
 }
 
+#[test]
+fn a_set_changes_answer_of_more_than_its_bound_is_refused() {
+    use palisade_node::network::wire::MAX_SET_CHANGES;
+    use palisade_types::{
+        BlockHeader, CommitCertificate, CommitSig, SetChange, Timestamp, Validator, ValidatorSet,
+    };
+    let key = Keypair::from_seed([4; 32]);
+    let set = ValidatorSet::new(vec![Validator {
+        public_key: key.public_key(),
+        power: 1,
+    }])
+    .unwrap();
+    let change = |h: u64| SetChange {
+        header: BlockHeader {
+            chain_id: chain(),
+            height: Height(h),
+            time: Timestamp(h),
+            last_block_hash: Hash::ZERO,
+            tx_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+            receipts_root: Hash::ZERO,
+            validators_hash: set.hash(),
+            next_validators_hash: Hash([h as u8; 32]),
+            proposer: key.public_key(),
+            last_commit_hash: Hash::ZERO,
+        },
+        commit: CommitCertificate::new(
+            Height(h),
+            Round(0),
+            Hash::ZERO,
+            vec![CommitSig {
+                validator: key.public_key(),
+                signature: vote(&key, h).signature,
+            }],
+        )
+        .unwrap(),
+        next_validators: set.clone(),
+    };
+    let answer = |n: usize| SyncResponse::SetChanges {
+        changes: (1..=n as u64).map(change).collect(),
+    };
+    let most = answer(MAX_SET_CHANGES);
+    assert_eq!(SyncResponse::decode(&encode(&most)).unwrap(), most);
+    assert!(SyncResponse::decode(&encode(&answer(MAX_SET_CHANGES + 1))).is_err());
+}
+
 struct FixedHeight(u64);
 
 impl SyncSource for FixedHeight {
@@ -99,6 +145,9 @@ impl SyncSource for FixedHeight {
                 manifests: Vec::new(),
             },
             SyncRequest::Chunk { .. } => SyncResponse::Chunk { chunk: None },
+            SyncRequest::SetChanges { .. } => SyncResponse::SetChanges {
+                changes: Vec::new(),
+            },
         }
     }
 }

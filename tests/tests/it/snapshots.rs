@@ -273,3 +273,174 @@ fn with_no_snapshot_on_offer_a_new_node_block_syncs_from_genesis() {
     // From genesis: it has every block.
     palisade_tests::rpc_call(&net.rpc_addr(3), "chain_getBlock", serde_json::json!([1])).unwrap();
 }
+
+#[test]
+fn a_validator_left_behind_what_every_peer_keeps_catches_up_by_state_sync_by_itself() {
+    use palisade_tests::rpc_call;
+    use serde_json::json;
+    let settings = [
+        "--set",
+        "pruning.keep_blocks=100",
+        "--set",
+        "pruning.keep_state_versions=10",
+        "--set",
+        "statesync.snapshot_interval=20",
+        "--set",
+        "statesync.discovery_ms=5000",
+    ];
+    let mut net = Devnet::generate(4);
+    for i in 0..4 {
+        net.start_with(i, &settings);
+    }
+    net.wait_height(&[0, 1, 2, 3], 5, Duration::from_secs(60));
+    net.stop(3);
+    let left_at = net.ledger(3).latest_height().unwrap().get();
+
+    // While node 3 is away the state changes, and the others prune past it.
+    let admin = net.dir.path().join("net").join("admin_key.json");
+    let rpc0 = format!("http://{}", net.rpc_addr(0));
+    let key = tempfile::tempdir().unwrap();
+    let bob = key.path().join("bob.json");
+    ok(&palisade(&[
+        "keys",
+        "generate",
+        "--output",
+        bob.to_str().unwrap(),
+    ]));
+    let bob_address = palisade_node::home::read_key(&bob)
+        .unwrap()
+        .address()
+        .to_string();
+    ok(&palisade(&[
+        "tx",
+        "transfer",
+        "--to",
+        &bob_address,
+        "--amount",
+        "777",
+        "--wait",
+        "--rpc",
+        &rpc0,
+        "--key-file",
+        admin.to_str().unwrap(),
+    ]));
+    net.wait_height(&[0, 1, 2], left_at + 160, Duration::from_secs(180));
+    let earliest = rpc_call(&net.rpc_addr(0), "chain_getBlock", json!([left_at + 1]))
+        .expect_err("the others have pruned the blocks node 3 needs")["data"]
+        .as_u64()
+        .unwrap();
+    assert!(earliest > left_at + 1, "earliest {earliest}");
+
+    // Restarted as it was: block sync finds every peer has pruned what it
+    // needs, so it restores a snapshot and reopens on it, in one process.
+    net.start_with(3, &settings);
+    wait_log(&net, 3, "caught up by state sync", Duration::from_secs(120));
+    let top = net.top_height(&[0, 1, 2]);
+    net.wait_height(&[3], top + 2, Duration::from_secs(120));
+    assert!(net.is_running(3), "{}", net.log_tail(3));
+    let rpc3 = net.rpc_addr(3);
+    let account = rpc_call(&rpc3, "state_getAccount", json!([bob_address])).unwrap();
+    assert_eq!(
+        account["balance"].to_string().trim_matches('"'),
+        "777",
+        "{account}"
+    );
+    // Its old blocks went with its old ledger.
+    rpc_call(&rpc3, "chain_getBlock", json!([left_at]))
+        .expect_err("node 3's blocks before the snapshot are gone");
+    // Node 0 stopped: the other three must agree, so node 3 votes with the
+    // same state as the rest.
+    net.stop(0);
+    let now = net.top_height(&[1, 2, 3]);
+    net.wait_height(&[1, 2, 3], now + 3, Duration::from_secs(120));
+    let log = net.log(3);
+    assert!(
+        !log.contains("could not be executed"),
+        "{}",
+        net.log_tail(3)
+    );
+    assert!(!log.contains("catch-up"), "{}", net.log_tail(3));
+}
+
+#[test]
+fn a_new_node_trusts_a_snapshot_of_changed_validators_by_walking_the_changes_from_genesis() {
+    use palisade_tests::rpc_call;
+    use serde_json::json;
+    let mut net = Devnet::generate(4);
+    for i in 0..3 {
+        net.start_with(i, &SNAPSHOTS_EVERY_10);
+    }
+    net.wait_height(&[0, 1, 2], 3, Duration::from_secs(60));
+    // Node 1's power doubles: the set differs from genesis's from then on.
+    let genesis =
+        palisade_genesis::Genesis::from_file(&net.home(0).join("config/genesis.json")).unwrap();
+    let node1 = genesis
+        .validators
+        .iter()
+        .find(|v| v.name == "validator-1")
+        .unwrap();
+    let power = (node1.power * 2).to_string();
+    ok(&palisade(&[
+        "tx",
+        "validator-power",
+        "--wait",
+        "--consensus-key",
+        &node1.consensus_key.to_string(),
+        "--power",
+        &power,
+        "--rpc",
+        &format!("http://{}", net.rpc_addr(0)),
+        "--key-file",
+        net.dir.path().join("net/admin_key.json").to_str().unwrap(),
+    ]));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let changed_at = loop {
+        let set = rpc_call(&net.rpc_addr(0), "validator_getSet", json!([])).unwrap();
+        let key = node1.consensus_key.to_string();
+        let doubled = set["validators"].as_array().unwrap().iter().any(|v| {
+            v["publicKey"] == json!(key) && v["power"].to_string().trim_matches('"') == power
+        });
+        if doubled {
+            break net.height(0).unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the set never changed: {set}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // A snapshot after the change, decided by the new set.
+    net.wait_height(&[0, 1, 2], changed_at + 12, Duration::from_secs(60));
+
+    // Node 3 knows only genesis: it walks the change to trust the snapshot.
+    net.start_with(3, &["--state-sync"]);
+    wait_log(
+        &net,
+        3,
+        "state sync: state restored",
+        Duration::from_secs(60),
+    );
+    assert!(
+        net.log(3).contains("validator-set change verified"),
+        "{}",
+        net.log_tail(3)
+    );
+    let top = net.top_height(&[0, 1, 2]);
+    net.wait_height(&[3], top + 2, Duration::from_secs(120));
+    rpc_call(&net.rpc_addr(3), "chain_getBlock", json!([1]))
+        .expect_err("node 3 started from a snapshot, not from genesis");
+    // Nodes 1, 2 and 3 without node 0: more than two thirds only with
+    // node 3's vote, so it votes on the new set.
+    net.stop(0);
+    let now = net.top_height(&[1, 2, 3]);
+    net.wait_height(&[1, 2, 3], now + 3, Duration::from_secs(120));
+    // And it passes the change on: a node state-syncing from it alone
+    // could walk it too.
+    let ledger_changes = {
+        net.stop(3);
+        net.ledger(3)
+            .set_changes_after(palisade_types::Height(0), 16, 1 << 20)
+            .unwrap()
+    };
+    assert_eq!(ledger_changes.len(), 1, "{ledger_changes:?}");
+}
