@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Starts a 4-validator devnet on this machine (10,000 funded load-test
-# accounts), sweeps offered load with `palisade bench`, prints a table and
-# writes it to docs/benchmarks-latest.md. Saturation is the first rate where
+# Starts a devnet of VALIDATORS (default 4) validators on this machine
+# (10,000 funded load-test accounts), sweeps offered load with `palisade
+# bench`, prints a table and writes it to OUT (docs/benchmarks-latest.md;
+# REPORTS, if set, keeps each rate's JSON report, one per line). Saturation is the first rate where
 # committed < 95% of offered; the table ends with a verdict on issue 7's
 # targets (scripts/bench_summary.py). Every node is stopped on exit.
 #
@@ -11,6 +12,8 @@
 #                                              # instead of tx_submitBatch
 #   WORKLOAD=erc20 ./scripts/bench-devnet.sh   # ERC-20 transfers in Ethereum
 #                                              # transactions
+#   VALIDATORS=7 ./scripts/bench-devnet.sh     # another network size
+#                                              # (scripts/bench-scaling.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target}"
@@ -38,11 +41,11 @@ BENCH_NAME=palisade-bench
 source scripts/bench-net.sh
 
 machine="$(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-out="docs/benchmarks-latest.md"
+out="${OUT:-docs/benchmarks-latest.md}"
 {
     echo "# Latest benchmark sweep"
     echo
-    echo "$(date -u +%Y-%m-%dT%H:%MZ), $machine; 4 validators and the load generator on this one machine; ${DURATION} s per rate; block interval ${BLOCK_INTERVAL_MS} ms; workload ${WORKLOAD}; submitted with ${submit_mode:-one call per transaction in JSON-RPC batches}."
+    echo "$(date -u +%Y-%m-%dT%H:%MZ), $machine; $N validators and the load generator on this one machine; ${DURATION} s per rate; block interval ${BLOCK_INTERVAL_MS} ms; workload ${WORKLOAD}; submitted with ${submit_mode:-one call per transaction in JSON-RPC batches}."
     echo
     echo "| offered tx/s | committed tx/s | p50 ms | p95 ms | p99 ms | blocks/s | CPU s / 1k tx / node | max RSS MiB | disk B / tx / node | generator CPU s | CPU steal % |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|"
@@ -54,7 +57,7 @@ steal_pct() { # before-ticks after-ticks
     echo "$1 $2" | awk '{d = $4 - $2; printf "%.1f", (d > 0 ? 100 * ($3 - $1) / d : 0)}'
 }
 saturation=""
-reports="$DIR/reports.jsonl"
+reports="${REPORTS:-$DIR/reports.jsonl}"
 : >"$reports"
 for rate in $RATES; do
     check_nodes

@@ -1,5 +1,5 @@
-# Sourced by the bench scripts, not run: starts a 4-validator devnet on this
-# machine with 10,000 funded load-test accounts (`palisade testnet
+# Sourced by the bench scripts, not run: starts a devnet of VALIDATORS (4)
+# validators on this machine with 10,000 funded load-test accounts (`palisade testnet
 # --bench-accounts`), validator i on ports BASE_P2P/BASE_RPC/BASE_METRICS + i,
 # blocks every BLOCK_INTERVAL_MS, and waits (bounded) until every validator
 # has committed height 2.
@@ -8,7 +8,7 @@
 # PORT. Every node is stopped on exit and DIR removed (KEEP_DIR=1 keeps it,
 # logs included). START_ARGS (an array, optional) goes to every `palisade
 # start`.
-N=4
+N=${VALIDATORS:-4}
 if [ -z "${START_ARGS+x}" ]; then START_ARGS=(); fi
 cargo build --release --locked --workspace --bins >&2
 BIN="$CARGO_TARGET_DIR/release/palisade"
@@ -59,7 +59,8 @@ done
 # others wait out a propose timeout that the first rate's figures would
 # carry (a 1-2 s stall at 500 tx/s, seen before this wait covered all).
 ready=0
-for _ in $(seq 1 100); do
+# 5 s per validator: ten starting at once on two cores take a while.
+for _ in $(seq 1 $((25 * N))); do
     ready=0
     for ((i = 0; i < N; i++)); do
         h=$(height $((BASE_RPC + i)) || true)
@@ -70,7 +71,7 @@ for _ in $(seq 1 100); do
 done
 check_nodes
 if [ "$ready" != "$N" ]; then
-    echo "only $ready of $N validators reached height 2 in 20 s; logs in $DIR" >&2
+    echo "only $ready of $N validators reached height 2 in $((5 * N)) s; logs in $DIR" >&2
     KEEP_DIR=1
     exit 1
 fi

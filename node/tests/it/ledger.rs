@@ -73,6 +73,19 @@ fn commit_action(
     action: Action,
     durability: Durability,
 ) -> (Block, Hash) {
+    commit_action_naming(l, f, prev_hash, action, durability, None)
+}
+
+/// [`commit_action`], naming `next_set` (instead of the one execution
+/// gives) as the set of the next height.
+fn commit_action_naming(
+    l: &Ledger,
+    f: &Fixture,
+    prev_hash: Hash,
+    action: Action,
+    durability: Durability,
+    next_set: Option<palisade_types::ValidatorSet>,
+) -> (Block, Hash) {
     let h = l.latest_height().unwrap().next().unwrap();
     let nonce = h.get() - 1;
     let tx = Transaction {
@@ -88,6 +101,7 @@ fn commit_action(
         .execute_block(l, root, h, std::slice::from_ref(&tx), Signatures::Verify)
         .unwrap();
     let set = out.next_validator_set.clone();
+    let next = next_set.unwrap_or_else(|| set.clone());
     let block = Block {
         eth_txs: Default::default(),
         header: BlockHeader {
@@ -99,7 +113,7 @@ fn commit_action(
             state_root: out.changes.root,
             receipts_root: out.receipts_root,
             validators_hash: set.hash(),
-            next_validators_hash: set.hash(),
+            next_validators_hash: next.hash(),
             proposer: f.validator.public_key(),
             last_commit_hash: Hash::ZERO,
         },
@@ -132,7 +146,7 @@ fn commit_action(
             commit: &commit,
             receipts: &out.receipts,
             state: &out.changes,
-            next_validators: &set,
+            next_validators: &next,
             accounts: &palisade_node::app::tx_parties(&block, &[], &out.receipts),
         },
         durability,
@@ -885,4 +899,84 @@ fn a_marked_staged_ledger_replaces_the_nodes_own_at_open_and_an_unmarked_one_is_
     let l = Ledger::open(dir.path()).unwrap();
     assert_eq!(l.latest_height().unwrap(), Height(1));
     assert!(!staging.exists());
+}
+
+#[test]
+fn validator_set_changes_are_recorded_walked_and_found_again_in_an_older_ledger() {
+    use palisade_node::statesync::Trust;
+    use palisade_types::{SetChangeError, Validator, ValidatorSet};
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let newcomer = Keypair::from_seed([0x77; 32]);
+    let other = ValidatorSet::new(vec![Validator {
+        public_key: newcomer.public_key(),
+        power: 1,
+    }])
+    .unwrap();
+    {
+        let l = Ledger::open(dir.path()).unwrap();
+        l.init_genesis(
+            &f.chain,
+            f.genesis_hash,
+            &initial_state(&f.init).unwrap(),
+            &set_of(&f),
+        )
+        .unwrap();
+        let (_, h1) = commit_next(&l, &f, f.genesis_hash);
+        let transfer = Action::Transfer {
+            to: Keypair::from_seed([2; 32]).address(),
+            amount: 10,
+        };
+        commit_action_naming(
+            &l,
+            &f,
+            h1,
+            transfer,
+            Durability::Synced,
+            Some(other.clone()),
+        );
+    }
+    let check = |l: &Ledger| {
+        let changes = l.set_changes_after(Height(0), 16, 1 << 20).unwrap();
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].height(), Height(2));
+        assert_eq!(changes[0].next_validators, other);
+        assert!(l
+            .set_changes_after(Height(2), 16, 1 << 20)
+            .unwrap()
+            .is_empty());
+        changes
+    };
+    let changes = check(&Ledger::open(dir.path()).unwrap());
+
+    // A ledger written before changes were recorded finds them in its blocks.
+    {
+        let opts = rocksdb::Options::default();
+        let path = dir.path().join("db");
+        let names = rocksdb::DB::list_cf(&opts, &path).unwrap();
+        let db = rocksdb::DB::open_cf(&opts, &path, names).unwrap();
+        let meta = db.cf_handle("meta").unwrap();
+        db.delete_cf(meta, [&b"set_change/"[..], &2u64.to_be_bytes()].concat())
+            .unwrap();
+        db.delete_cf(meta, b"set_changes_scanned").unwrap();
+    }
+    check(&Ledger::open(dir.path()).unwrap());
+
+    // Walked from genesis: the new set is known from height 3 on.
+    let mut trust = Trust::genesis(set_of(&f), None);
+    assert_eq!(trust.set_at(Height(3)), &set_of(&f));
+    trust.walk(&f.chain, changes[0].clone()).unwrap();
+    assert_eq!(trust.set_at(Height(2)), &set_of(&f));
+    assert_eq!(trust.set_at(Height(3)), &other);
+    assert_eq!(trust.walked_to(), Height(2));
+    assert_eq!(
+        trust.walk(&f.chain, changes[0].clone()),
+        Err(SetChangeError::OutOfOrder(Height(2)))
+    );
+    // A node that trusts another set cannot place it.
+    let mut elsewhere = Trust::new(other.clone(), Height(1), None);
+    assert_eq!(
+        elsewhere.walk(&f.chain, changes[0].clone()),
+        Err(SetChangeError::NotTrustedSet(Height(2)))
+    );
 }
