@@ -161,7 +161,7 @@ pub struct TestnetArgs {
     #[command(flatten)]
     pub ports: BasePorts,
     /// Minimum time between blocks.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = palisade_genesis::ConsensusParams::default().block_interval_ms)]
     pub block_interval_ms: u64,
     /// Base propose timeout (prevote and precommit get half).
     #[arg(long, default_value_t = 1000)]
@@ -240,7 +240,7 @@ pub struct DevnetArgs {
     pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub ports: BasePorts,
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = palisade_genesis::ConsensusParams::default().block_interval_ms)]
     pub block_interval_ms: u64,
     /// Fund this many well-known load-test accounts (see `palisade bench`).
     #[arg(long, default_value_t = 0)]
@@ -269,7 +269,7 @@ pub struct DevArgs {
     pub metrics_listen: std::net::SocketAddr,
     #[arg(long, default_value = "/ip4/127.0.0.1/tcp/26656")]
     pub p2p_listen: String,
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = palisade_genesis::ConsensusParams::default().block_interval_ms)]
     pub block_interval_ms: u64,
     #[command(flatten)]
     pub empty_blocks: EmptyBlockFlags,

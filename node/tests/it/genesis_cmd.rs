@@ -20,7 +20,7 @@ fn new_args(output: &Path) -> NewArgs {
         chain_id: "ceremony-test".into(),
         output: output.to_path_buf(),
         genesis_time_ms: Some(1_700_000_000_000),
-        block_interval_ms: 250,
+        block_interval_ms: palisade_genesis::ConsensusParams::default().block_interval_ms,
         propose_timeout_ms: 1000,
         max_timeout_ms: 30_000,
     }
