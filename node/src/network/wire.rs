@@ -198,35 +198,26 @@ impl SyncRequest {
 impl SyncResponse {
     pub fn decode(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
         let r: SyncResponse = decode_with_limit(bytes, "sync response", MAX_SYNC_RESPONSE_BYTES)?;
-        if let SyncResponse::Blocks { blocks, .. } = &r {
-            if blocks.len() > MAX_SYNC_BLOCKS as usize {
-                return Err(DecodeError::Malformed {
-                    what: "sync response",
-                    reason: format!("{} blocks, at most {MAX_SYNC_BLOCKS}", blocks.len()),
-                });
+        let (count, most, what) = match &r {
+            SyncResponse::Blocks { blocks, .. } => {
+                (blocks.len(), MAX_SYNC_BLOCKS as usize, "blocks")
             }
-        }
-        if let SyncResponse::SetChanges { changes } = &r {
-            if changes.len() > MAX_SET_CHANGES {
-                return Err(DecodeError::Malformed {
-                    what: "sync response",
-                    reason: format!(
-                        "{} validator-set changes, at most {MAX_SET_CHANGES}",
-                        changes.len()
-                    ),
-                });
+            SyncResponse::SetChanges { changes } => {
+                (changes.len(), MAX_SET_CHANGES, "validator-set changes")
             }
-        }
-        if let SyncResponse::Snapshots { manifests } = &r {
-            if manifests.len() > MAX_OFFERED_SNAPSHOTS {
-                return Err(DecodeError::Malformed {
-                    what: "sync response",
-                    reason: format!(
-                        "{} snapshots offered, at most {MAX_OFFERED_SNAPSHOTS}",
-                        manifests.len()
-                    ),
-                });
+            SyncResponse::Snapshots { manifests } => {
+                (manifests.len(), MAX_OFFERED_SNAPSHOTS, "snapshots offered")
             }
+            // Bounded by their encoding alone.
+            SyncResponse::Status { .. }
+            | SyncResponse::Pruned { .. }
+            | SyncResponse::Chunk { .. } => (0, 0, ""),
+        };
+        if count > most {
+            return Err(DecodeError::Malformed {
+                what: "sync response",
+                reason: format!("{count} {what}, at most {most}"),
+            });
         }
         Ok(r)
     }

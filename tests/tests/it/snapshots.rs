@@ -24,6 +24,20 @@ fn ok(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// Stops node 0 and waits for three more blocks: nodes 1, 2 and 3 have
+/// more than two thirds only with node 3's vote, so it must hold the same
+/// state as the rest (and its log shows no block it could not execute).
+fn node_3_votes_with_the_rest(net: &mut Devnet) {
+    net.stop(0);
+    let now = net.top_height(&[1, 2, 3]);
+    net.wait_height(&[1, 2, 3], now + 3, Duration::from_secs(120));
+    assert!(
+        !net.log(3).contains("could not be executed"),
+        "{}",
+        net.log_tail(3)
+    );
+}
+
 #[test]
 fn a_wiped_validator_comes_back_from_another_nodes_snapshot() {
     // 50,000 funded accounts (and as many Ethereum ones): a state of some
@@ -108,17 +122,7 @@ fn a_wiped_validator_comes_back_from_another_nodes_snapshot() {
     net.start(3);
     let top = net.top_height(&[0, 1, 2]);
     net.wait_height(&[3], top + 2, Duration::from_secs(120));
-    // With node 0 stopped, the other three must agree to commit: node 3
-    // votes, so it holds the same state as everyone.
-    net.stop(0);
-    let now = net.top_height(&[1, 2, 3]);
-    net.wait_height(&[1, 2, 3], now + 3, Duration::from_secs(120));
-    let log = net.log(3);
-    assert!(
-        !log.contains("could not be executed"),
-        "{}",
-        net.log_tail(3)
-    );
+    node_3_votes_with_the_rest(&mut net);
 }
 
 #[test]
@@ -242,16 +246,7 @@ fn a_new_node_state_syncs_past_a_corrupting_peer_and_a_crash_then_follows_consen
         earliest > 10 && (earliest - 1).is_multiple_of(10),
         "earliest {earliest}"
     );
-    // With node 0 gone the other three must agree: node 3 votes with the
-    // same state as the rest.
-    net.stop(0);
-    let now = net.top_height(&[1, 2, 3]);
-    net.wait_height(&[1, 2, 3], now + 3, Duration::from_secs(120));
-    assert!(
-        !net.log(3).contains("could not be executed"),
-        "{}",
-        net.log_tail(3)
-    );
+    node_3_votes_with_the_rest(&mut net);
 }
 
 #[test]
@@ -348,18 +343,8 @@ fn a_validator_left_behind_what_every_peer_keeps_catches_up_by_state_sync_by_its
     // Its old blocks went with its old ledger.
     rpc_call(&rpc3, "chain_getBlock", json!([left_at]))
         .expect_err("node 3's blocks before the snapshot are gone");
-    // Node 0 stopped: the other three must agree, so node 3 votes with the
-    // same state as the rest.
-    net.stop(0);
-    let now = net.top_height(&[1, 2, 3]);
-    net.wait_height(&[1, 2, 3], now + 3, Duration::from_secs(120));
-    let log = net.log(3);
-    assert!(
-        !log.contains("could not be executed"),
-        "{}",
-        net.log_tail(3)
-    );
-    assert!(!log.contains("catch-up"), "{}", net.log_tail(3));
+    node_3_votes_with_the_rest(&mut net);
+    assert!(!net.log(3).contains("catch-up"), "{}", net.log_tail(3));
 }
 
 #[test]
@@ -429,11 +414,8 @@ fn a_new_node_trusts_a_snapshot_of_changed_validators_by_walking_the_changes_fro
     net.wait_height(&[3], top + 2, Duration::from_secs(120));
     rpc_call(&net.rpc_addr(3), "chain_getBlock", json!([1]))
         .expect_err("node 3 started from a snapshot, not from genesis");
-    // Nodes 1, 2 and 3 without node 0: more than two thirds only with
-    // node 3's vote, so it votes on the new set.
-    net.stop(0);
-    let now = net.top_height(&[1, 2, 3]);
-    net.wait_height(&[1, 2, 3], now + 3, Duration::from_secs(120));
+    // On the new set: node 3's vote is needed.
+    node_3_votes_with_the_rest(&mut net);
     // And it passes the change on: a node state-syncing from it alone
     // could walk it too.
     let ledger_changes = {
