@@ -176,32 +176,33 @@ impl Joiner {
         trust: &mut Trust,
         offers: &mut HashMap<Hash, Offer>,
     ) {
-        let decoded = decode::<Manifest>(raw);
-        if let Ok(m) = &decoded {
-            if trust.block().is_none()
-                && matches!(
-                    m.check(&self.chain_id, self.genesis_hash, trust),
-                    Err(ManifestError::Untrusted { .. })
-                )
-            {
-                self.walk_to(peer, trust, m).await;
+        let checked = match decode::<Manifest>(raw) {
+            Err(e) => Err(Some(e.to_string())),
+            Ok(m) => {
+                let mut verdict = m.check(&self.chain_id, self.genesis_hash, trust);
+                // Decided by a set not known yet: walk the changes, then
+                // look again.
+                if trust.block().is_none()
+                    && matches!(verdict, Err(ManifestError::Untrusted { .. }))
+                {
+                    self.walk_to(peer, trust, &m).await;
+                    verdict = m.check(&self.chain_id, self.genesis_hash, trust);
+                }
+                match verdict {
+                    Ok(()) => Ok(m),
+                    // Not the peer's fault: its snapshot is of a block this
+                    // node cannot trust on its own, or of another format.
+                    Err(
+                        ManifestError::Untrusted { .. }
+                        | ManifestError::TrustHeight { .. }
+                        | ManifestError::TrustMismatch { .. }
+                        | ManifestError::TooOld { .. }
+                        | ManifestError::Format(_),
+                    ) => Err(None),
+                    Err(e) => Err(Some(e.to_string())),
+                }
             }
-        }
-        let checked = decoded.map_err(|e| Some(e.to_string())).and_then(|m| {
-            match m.check(&self.chain_id, self.genesis_hash, trust) {
-                Ok(()) => Ok(m),
-                // Not the peer's fault: its snapshot is of a block this
-                // node cannot trust on its own, or of another format.
-                Err(
-                    ManifestError::Untrusted { .. }
-                    | ManifestError::TrustHeight { .. }
-                    | ManifestError::TrustMismatch { .. }
-                    | ManifestError::TooOld { .. }
-                    | ManifestError::Format(_),
-                ) => Err(None),
-                Err(e) => Err(Some(e.to_string())),
-            }
-        });
+        };
         let manifest = match checked {
             Ok(m) => m,
             Err(why) => {
