@@ -14,3 +14,22 @@ mod mempool;
 mod p2p;
 mod signer_store;
 mod sync;
+
+/// A header of `chain` at height `h` with every hash zero, time `h` and a
+/// zero proposer key: what a test overrides is what it is about.
+fn header_at(chain: palisade_types::ChainId, h: u64) -> palisade_types::BlockHeader {
+    use palisade_types::{Hash, Height, PublicKey, Timestamp};
+    palisade_types::BlockHeader {
+        chain_id: chain,
+        height: Height(h),
+        time: Timestamp(h),
+        last_block_hash: Hash::ZERO,
+        tx_root: Hash::ZERO,
+        state_root: Hash::ZERO,
+        receipts_root: Hash::ZERO,
+        validators_hash: Hash::ZERO,
+        next_validators_hash: Hash::ZERO,
+        proposer: PublicKey([0; 32]),
+        last_commit_hash: Hash::ZERO,
+    }
+}

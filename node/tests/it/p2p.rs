@@ -87,7 +87,7 @@ fn sync_requests_out_of_bounds_are_refused() {
 fn a_set_changes_answer_of_more_than_its_bound_is_refused() {
     use palisade_node::network::wire::MAX_SET_CHANGES;
     use palisade_types::{
-        BlockHeader, CommitCertificate, CommitSig, SetChange, Timestamp, Validator, ValidatorSet,
+        BlockHeader, CommitCertificate, CommitSig, SetChange, Validator, ValidatorSet,
     };
     let key = Keypair::from_seed([4; 32]);
     let set = ValidatorSet::new(vec![Validator {
@@ -97,17 +97,10 @@ fn a_set_changes_answer_of_more_than_its_bound_is_refused() {
     .unwrap();
     let change = |h: u64| SetChange {
         header: BlockHeader {
-            chain_id: chain(),
-            height: Height(h),
-            time: Timestamp(h),
-            last_block_hash: Hash::ZERO,
-            tx_root: Hash::ZERO,
-            state_root: Hash::ZERO,
-            receipts_root: Hash::ZERO,
             validators_hash: set.hash(),
             next_validators_hash: Hash([h as u8; 32]),
             proposer: key.public_key(),
-            last_commit_hash: Hash::ZERO,
+            ..crate::header_at(chain(), h)
         },
         commit: CommitCertificate::new(
             Height(h),

@@ -51,26 +51,13 @@ fn sync_answers_hold_only_what_was_asked() {
     use palisade_node::network::wire::{CommittedBlock, SyncResponse};
     use palisade_node::sync::check_blocks_answer;
     use palisade_types::{
-        Block, BlockHeader, BoundedVec, ChainId, CommitCertificate, CommitSig, Hash, Height,
-        Keypair, PublicKey, Round, Signature, Timestamp,
+        Block, BoundedVec, ChainId, CommitCertificate, CommitSig, Height, Keypair, Round, Signature,
     };
 
     let at = |h: u64, cert: u64| {
         let block = Block {
             eth_txs: Default::default(),
-            header: BlockHeader {
-                chain_id: ChainId::new("sync").unwrap(),
-                height: Height(h),
-                time: Timestamp(h),
-                last_block_hash: Hash::ZERO,
-                tx_root: Hash::ZERO,
-                state_root: Hash::ZERO,
-                receipts_root: Hash::ZERO,
-                validators_hash: Hash::ZERO,
-                next_validators_hash: Hash::ZERO,
-                proposer: PublicKey([0; 32]),
-                last_commit_hash: Hash::ZERO,
-            },
+            header: crate::header_at(ChainId::new("sync").unwrap(), h),
             txs: BoundedVec::default(),
             last_commit: None,
         };
