@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use palisade_node::ledger::{BlockWrite, Durability, Ledger};
+use palisade_ledger::{BlockWrite, Durability, Ledger};
 use palisade_runtime::{
     initial_state, BlockOutcome, ChainParams, InitialState, Runtime, Signatures, ValidatorInfo,
 };

@@ -16,9 +16,9 @@ use palisade_types::{
 
 use crate::eth_txs::EthSenders;
 
-use crate::ledger::{BlockWrite, Durability, Ledger, LedgerError};
 use crate::mempool::Mempool;
 use crate::verified::RecentlyVerified;
+use palisade_ledger::{BlockWrite, Durability, Ledger, LedgerError};
 
 /// This node's clock, in Unix milliseconds.
 pub fn now_ms() -> u64 {
@@ -60,6 +60,14 @@ pub enum AppError {
     BadLastCommit(String),
     #[error("ledger has no {0}")]
     Missing(String),
+    #[error("reading the state failed: {0}")]
+    State(#[from] palisade_runtime::StoreError),
+    #[error("the stored chain parameters do not decode: {0}")]
+    CorruptParams(String),
+    #[error("no height can follow the latest: {0}")]
+    HeightOverflow(#[from] palisade_types::ArithmeticError),
+    #[error("a block cannot hold {count} {kind}")]
+    TooManyTxs { kind: &'static str, count: usize },
 }
 
 /// A block with the result of executing it, ready to commit once decided.
@@ -166,11 +174,10 @@ impl App {
         let raw = palisade_runtime::StateStore::get(
             self.ledger.as_ref(),
             palisade_runtime::state::keys::PARAMS,
-        )
-        .map_err(|e| AppError::Missing(e.to_string()))?
+        )?
         .ok_or_else(|| AppError::Missing("chain parameters".into()))?;
         borsh::from_slice::<palisade_runtime::ChainParams>(&raw)
-            .map_err(|e| AppError::Missing(format!("chain parameters: {e}")))
+            .map_err(|e| AppError::CorruptParams(e.to_string()))
     }
 
     /// Transactions whose signatures this node verified while validating
@@ -188,10 +195,7 @@ impl App {
     }
 
     fn next_height(&self) -> Result<Height, AppError> {
-        self.ledger
-            .latest_height()?
-            .next()
-            .map_err(|e| AppError::Missing(e.to_string()))
+        Ok(self.ledger.latest_height()?.next()?)
     }
 
     /// The validator set that decides `h`.
@@ -281,8 +285,7 @@ impl App {
         let budget = (params.max_block_bytes as usize)
             .min(Block::room_for_txs(&header, last_commit.as_ref()));
         let mut txs: Vec<SignedTransaction> = mempool
-            .reap(self.ledger.as_ref(), params.max_block_txs as usize, budget)
-            .map_err(|e| AppError::Missing(e.to_string()))?
+            .reap(self.ledger.as_ref(), params.max_block_txs as usize, budget)?
             .iter()
             .map(|t| (**t).clone())
             .collect();
@@ -305,8 +308,7 @@ impl App {
                 (params.max_block_txs as usize).saturating_sub(txs.len()),
                 budget.saturating_sub(native_bytes),
                 params.max_block_gas.saturating_sub(native_gas),
-            )
-            .map_err(|e| AppError::Missing(e.to_string()))?
+            )?
             .into_iter()
             .unzip();
         // Each transaction was admissible on its own, but one earlier in
@@ -391,11 +393,15 @@ impl App {
         header.validators_hash = validators.hash();
         header.next_validators_hash = outcome.next_validator_set.hash();
         let block = Block {
-            eth_txs: BoundedVec::new(eth)
-                .map_err(|n| AppError::Missing(format!("room for {n} Ethereum txs")))?,
+            eth_txs: BoundedVec::new(eth).map_err(|count| AppError::TooManyTxs {
+                kind: "Ethereum transactions",
+                count,
+            })?,
             header,
-            txs: BoundedVec::new(txs)
-                .map_err(|n| AppError::Missing(format!("room for {n} txs")))?,
+            txs: BoundedVec::new(txs).map_err(|count| AppError::TooManyTxs {
+                kind: "native transactions",
+                count,
+            })?,
             last_commit,
         };
         let parties = self.parties(&block, &eth_inputs, &outcome.receipts);

@@ -14,19 +14,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use palisade_consensus::{Config, Consensus, Input, Message, Output, Timeout};
-use palisade_types::{Hash, Height, Keypair};
+use palisade_consensus::{Config, Consensus, Input, Message, Output, SignerState, Timeout};
+use palisade_types::{Block, CommitCertificate, Hash, Height, Keypair, PublicKey, Round};
 use tokio::sync::{broadcast, mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use crate::app::{now_ms, App, AppError, Executed};
 use crate::deadline::sleep_until;
 use crate::late_precommits::LatePrecommits;
-use crate::ledger::{Durability, LedgerError};
 use crate::mempool::Mempool;
 use crate::metrics::{gauge_value, Metrics};
 use crate::network::wire::CommittedBlock;
-use crate::signer_store::{SignerStore, SignerStoreError};
+use palisade_ledger::signer_store::{SignerStore, SignerStoreError};
+use palisade_ledger::{Durability, LedgerError};
 
 /// Why the driver stopped.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +37,10 @@ pub enum DriverError {
     Signer(#[from] SignerStoreError),
     #[error("decided block {0} at height {1} could not be executed: {2}")]
     DecidedInvalid(Hash, Height, String),
+    #[error("the mempool lock is poisoned: a thread panicked while holding it")]
+    MempoolPoisoned,
+    #[error("writing pending block {0} did not finish: {1}")]
+    PersistTask(Hash, String),
 }
 
 /// A block committed by this node.
@@ -130,9 +134,11 @@ pub struct Driver {
     idle_until: Option<tokio::time::Instant>,
     /// Poked when the mempool admits a transaction.
     arrivals: Arc<Notify>,
-    /// Whether the last decided block held transactions: then one more
-    /// block follows even when idle (see [`Driver::hold_for_transactions`]).
-    last_had_txs: bool,
+    /// Empty blocks decided since the last block with transactions
+    /// (`None`: none had any since this node started): with no empty
+    /// blocks, more follow a block with transactions at doubling gaps
+    /// (see [`Driver::hold_for_transactions`]).
+    empty_since_txs: Option<u32>,
     /// When the current height started: the block interval is the least
     /// time from one height's start to the next's.
     height_started: Option<tokio::time::Instant>,
@@ -188,7 +194,7 @@ impl Driver {
             next_start: None,
             idle_until: None,
             arrivals,
-            last_had_txs: false,
+            empty_since_txs: None,
             height_started: None,
             tap: None,
             persisting: Vec::new(),
@@ -379,15 +385,11 @@ impl Driver {
     /// transaction comes first; `None` to start it now.
     fn hold_for_transactions(&self) -> Option<tokio::time::Instant> {
         let gap = self.cfg.idle_gap?;
-        // After a block with transactions, one more comes a block interval
-        // later, as with CometBFT: clients that learn of new blocks by
-        // polling the height (ethers' `wait`, block explorers) and looked
-        // just before the transactions' block was committed see it
-        // followed, instead of waiting out an empty-block interval.
-        if self.last_had_txs || self.has_proposable() {
+        if self.has_proposable() {
             return None;
         }
-        let deadline = self.height_started? + gap;
+        let deadline = self.height_started?
+            + follow_up_gap(self.cfg.block_interval, gap, self.empty_since_txs);
         (deadline > tokio::time::Instant::now()).then_some(deadline)
     }
 
@@ -400,9 +402,7 @@ impl Driver {
         let ledger = self.app.ledger();
         let latest = ledger.latest_height().map_err(AppError::from)?;
         self.height.store(latest.get(), Ordering::Relaxed);
-        let next = latest
-            .next()
-            .map_err(|e| AppError::Missing(e.to_string()))?;
+        let next = latest.next().map_err(AppError::from)?;
         let restored_blocks = ledger
             .pending_blocks(next)
             .map_err(AppError::from)?
@@ -440,12 +440,7 @@ impl Driver {
         for (hash, task) in std::mem::take(&mut self.persisting) {
             match task.await {
                 Ok(r) => r.map_err(AppError::from)?,
-                Err(e) => {
-                    return Err(AppError::Missing(format!(
-                        "writing pending block {hash} did not finish: {e}"
-                    ))
-                    .into())
-                }
+                Err(e) => return Err(DriverError::PersistTask(hash, e.to_string())),
             }
         }
         Ok(())
@@ -470,32 +465,10 @@ impl Driver {
             Output::PersistAndBroadcast {
                 signer_state,
                 message,
-            } => {
-                // Save before send: durable first, or not sent at all.
-                // That includes a block this message depends on (a
-                // precommit for a block we locked on).
-                self.signer.save(&signer_state)?;
-                self.persisted_before_send().await?;
-                if let Some(m) = &self.metrics {
-                    m.signer_saves.inc();
-                }
-                let extra = self
-                    .tap
-                    .as_ref()
-                    .map(|t| t.after_signed(&message))
-                    .unwrap_or_default();
-                log_signed(&message);
-                let _ = self.outbound.send(message).await;
-                for m in extra {
-                    log_signed(&m);
-                    let _ = self.outbound.send(m).await;
-                }
-                Ok(None)
-            }
+            } => self.send_signed(&signer_state, message).await?,
             Output::Broadcast(message) => {
                 self.persisted_before_send().await?;
                 let _ = self.outbound.send(message).await;
-                Ok(None)
             }
             Output::ScheduleTimeout {
                 timeout,
@@ -506,236 +479,325 @@ impl Driver {
                     tokio::time::sleep(Duration::from_millis(duration_ms)).await;
                     let _ = tx.send(timeout).await;
                 });
-                Ok(None)
             }
             Output::RequestBlock {
                 height,
                 round,
                 proposer,
-            } => {
-                // This height is being decided by a synced block and its
-                // certificate, queued right behind: a proposal of ours
-                // would be built, signed and saved for nothing.
-                if self.from_sync {
-                    return Ok(None);
-                }
-                let t = Instant::now();
-                let executed = {
-                    let pool = self
-                        .mempool
-                        .lock()
-                        .map_err(|_| AppError::Missing("mempool lock poisoned".into()))?;
-                    let committed = Height(self.height.load(Ordering::Relaxed));
-                    let last = self.late.certificate(committed).cloned();
-                    self.app.propose_with(&pool, proposer, now_ms(), last)?
-                };
-                self.observe("propose", t);
-                let mut block = executed.block.clone();
-                // A tampered block's execution is not the one above: it is
-                // executed again if it is ever decided.
-                if !self
-                    .tap
-                    .as_ref()
-                    .is_some_and(|tap| tap.tamper_proposal(Arc::make_mut(&mut block)))
-                {
-                    self.executed.insert(block.hash(), executed);
-                }
-                self.persist_in_background(block.clone());
-                Ok(Some(Input::ProposeBlock {
-                    height,
-                    round,
-                    block,
-                }))
-            }
+            } => return self.propose(height, round, proposer),
             Output::ValidateBlock { height, block } => {
-                let t = Instant::now();
-                let hash = block.hash();
-                // Signatures this node already checked at mempool admission
-                // are not checked again.
-                let hashes = block.tx_hashes();
-                let known: Vec<bool> = match self.mempool.lock() {
-                    Ok(pool) => hashes.iter().map(|h| pool.contains(h)).collect(),
-                    Err(_) => Vec::new(),
-                };
-                let valid = match self
-                    .app
-                    .validate_cached(block, Some(now_ms()), &hashes, &known)
-                {
-                    Ok(executed) => {
-                        self.persist_in_background(executed.block.clone());
-                        self.executed.insert(hash, executed);
-                        true
-                    }
-                    Err(AppError::Ledger(e)) => return Err(AppError::Ledger(e).into()),
-                    Err(e) => {
-                        tracing::warn!(%height, block = %hash, error = %e, "rejected proposed block");
-                        if let Some(m) = &self.metrics {
-                            m.rejected_blocks.inc();
-                        }
-                        false
-                    }
-                };
-                self.observe("validate", t);
-                Ok(Some(Input::BlockValidated {
-                    height,
-                    block_hash: hash,
-                    valid,
-                }))
+                return self.validate(height, block).map(Some)
             }
             Output::PersistBlock { block, .. } => {
                 self.persist_in_background(block);
                 self.persist_required = true;
-                Ok(None)
             }
             Output::Decided {
                 height,
                 block,
                 commit,
                 ..
-            } => {
-                let hash = block.hash();
-                if let Some(started) = self.height_started {
-                    if !self.from_sync {
-                        self.observe("decide", started.into_std());
-                    }
-                }
-                // Committing deletes this height's pending blocks: no
-                // write of one may still be on its way.
-                self.finish_persisting().await?;
-                let executed = match self.executed.remove(&hash) {
-                    Some(e) => e,
-                    // Decided by a commit certificate (catch-up) without our
-                    // having validated it: execute it now. +2/3 committed it,
-                    // so failing here means our state is broken.
-                    None => self
-                        .app
-                        .execute_decided(block.clone())
-                        .map_err(|e| DriverError::DecidedInvalid(hash, height, e.to_string()))?,
-                };
-                let durability = if self.from_sync && self.sync_more {
-                    Durability::Deferred
-                } else {
-                    Durability::Synced
-                };
-                let t = Instant::now();
-                self.app.commit(&executed, &commit, durability)?;
-                self.observe("commit", t);
-                // Late precommits matter to our next proposal; a synced
-                // block's height is long past (and sync commits in bulk).
-                if !self.from_sync {
-                    match self.app.ledger().validators(height) {
-                        Ok(Some(set)) => self.late.decided(commit.clone(), set),
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!(%height, error = %e, "validator set unreadable"),
-                    }
-                }
-                let txs: &[palisade_types::SignedTransaction] = &block.txs;
-                self.last_had_txs = block.tx_count() > 0;
-                // Announced as soon as it is durable: clients waiting for
-                // the block need not wait for the pool to be tidied.
-                let from_sync = std::mem::take(&mut self.from_sync);
-                if from_sync {
-                    tracing::debug!(%height, block = %hash, txs = txs.len(), "committed (synced)");
-                } else {
-                    tracing::info!(%height, block = %hash, txs = txs.len(), "committed");
-                }
-                self.height.store(height.get(), Ordering::Relaxed);
-                if let Some(m) = &self.metrics {
-                    m.height.set(gauge_value(height.get()));
-                    m.blocks_committed.inc();
-                    if commit.round.get() > 0 {
-                        m.late_rounds.inc();
-                    }
-                    if from_sync {
-                        m.blocks_synced.inc();
-                    }
-                    m.txs_committed.inc_by(txs.len() as u64);
-                    let now = Instant::now();
-                    if let Some(prev) = self.last_commit_at.replace(now) {
-                        m.block_interval.observe((now - prev).as_secs_f64());
-                    }
-                }
-                let _ = self.committed.send(Committed {
-                    height,
-                    hash,
-                    txs: block.tx_count(),
-                });
-                let t = Instant::now();
-                {
-                    let mut pool = self
-                        .mempool
-                        .lock()
-                        .map_err(|_| AppError::Missing("mempool lock poisoned".into()))?;
-                    let next = height
-                        .next()
-                        .map_err(|e| AppError::Missing(e.to_string()))?;
-                    let hashes: Vec<Hash> = executed
-                        .outcome
-                        .receipts
-                        .iter()
-                        .map(|r| r.tx_hash)
-                        .collect();
-                    if let Err(e) = pool.update_hashed(
-                        txs,
-                        &hashes,
-                        executed.outcome.changes.values.keys().map(Vec::as_slice),
-                        self.app.runtime(),
-                        self.app.ledger().as_ref(),
-                        next,
-                    ) {
-                        tracing::error!(error = %e, "mempool update failed");
-                    }
-                    let (touched, everything) =
-                        crate::eth_pool::touched(executed.outcome.changes.values.keys());
-                    if let Err(e) = pool.eth.update(
-                        hashes.get(txs.len()..).unwrap_or_default(),
-                        &touched,
-                        everything,
-                        self.app.runtime(),
-                        self.app.ledger().as_ref(),
-                        next,
-                    ) {
-                        tracing::error!(error = %e, "Ethereum mempool update failed");
-                    }
-                    let waits = pool.take_waits();
-                    if let Some(m) = &self.metrics {
-                        m.mempool_txs.set(gauge_value(pool.len() as u64));
-                        m.mempool_bytes.set(gauge_value(pool.bytes() as u64));
-                        for w in waits {
-                            m.tx_latency.observe(w.as_secs_f64());
-                        }
-                    }
-                }
-                self.observe("mempool_update", t);
-                // The next height starts a block interval after this one
-                // started, or at once if deciding took longer (a loaded
-                // network then makes blocks back to back instead of idling
-                // an interval after each) or the block was synced (decided
-                // long ago). It starts from the event loop, so shutdown and
-                // peers' messages are served meanwhile.
-                let now = tokio::time::Instant::now();
-                self.next_start = Some(match self.height_started {
-                    Some(started) if !from_sync => (started + self.cfg.block_interval).max(now),
-                    _ => now,
-                });
-                Ok(None)
-            }
+            } => self.commit_decided(height, block, commit).await?,
             Output::Evidence(ev) => {
                 tracing::warn!(offender = %ev.offender(), "equivocation evidence");
                 if let Some(m) = &self.metrics {
                     m.evidence.inc();
                 }
-                Ok(None)
             }
             Output::Behind { current, seen } => {
                 tracing::debug!(%current, %seen, "peers are ahead");
                 if let Some(wake) = &self.sync_wake {
                     wake.notify_one();
                 }
-                Ok(None)
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sends a message this node signed, once its signer state (and any
+    /// block it depends on) is durable.
+    async fn send_signed(
+        &mut self,
+        signer_state: &SignerState,
+        message: Message,
+    ) -> Result<(), DriverError> {
+        // Save before send: durable first, or not sent at all. That
+        // includes a block this message depends on (a precommit for a
+        // block we locked on).
+        self.signer.save(signer_state)?;
+        self.persisted_before_send().await?;
+        if let Some(m) = &self.metrics {
+            m.signer_saves.inc();
+        }
+        let extra = self
+            .tap
+            .as_ref()
+            .map(|t| t.after_signed(&message))
+            .unwrap_or_default();
+        log_signed(&message);
+        let _ = self.outbound.send(message).await;
+        for m in extra {
+            log_signed(&m);
+            let _ = self.outbound.send(m).await;
+        }
+        Ok(())
+    }
+
+    /// Builds this node's proposal for `height` and `round` from the pool.
+    fn propose(
+        &mut self,
+        height: Height,
+        round: Round,
+        proposer: PublicKey,
+    ) -> Result<Option<Input>, DriverError> {
+        // This height is being decided by a synced block and its
+        // certificate, queued right behind: a proposal of ours
+        // would be built, signed and saved for nothing.
+        if self.from_sync {
+            return Ok(None);
+        }
+        let t = Instant::now();
+        let executed = {
+            let pool = self
+                .mempool
+                .lock()
+                .map_err(|_| DriverError::MempoolPoisoned)?;
+            let committed = Height(self.height.load(Ordering::Relaxed));
+            let last = self.late.certificate(committed).cloned();
+            self.app.propose_with(&pool, proposer, now_ms(), last)?
+        };
+        self.observe("propose", t);
+        let mut block = executed.block.clone();
+        // A tampered block's execution is not the one above: it is
+        // executed again if it is ever decided.
+        if !self
+            .tap
+            .as_ref()
+            .is_some_and(|tap| tap.tamper_proposal(Arc::make_mut(&mut block)))
+        {
+            self.executed.insert(block.hash(), executed);
+        }
+        self.persist_in_background(block.clone());
+        Ok(Some(Input::ProposeBlock {
+            height,
+            round,
+            block,
+        }))
+    }
+
+    /// Checks a proposed block by executing it (kept for its commit).
+    fn validate(&mut self, height: Height, block: Arc<Block>) -> Result<Input, DriverError> {
+        let t = Instant::now();
+        let hash = block.hash();
+        // Signatures this node already checked at mempool admission
+        // are not checked again.
+        let hashes = block.tx_hashes();
+        let known: Vec<bool> = match self.mempool.lock() {
+            Ok(pool) => hashes.iter().map(|h| pool.contains(h)).collect(),
+            Err(_) => Vec::new(),
+        };
+        let valid = match self
+            .app
+            .validate_cached(block, Some(now_ms()), &hashes, &known)
+        {
+            Ok(executed) => {
+                self.persist_in_background(executed.block.clone());
+                self.executed.insert(hash, executed);
+                true
+            }
+            Err(AppError::Ledger(e)) => return Err(AppError::Ledger(e).into()),
+            Err(e) => {
+                tracing::warn!(%height, block = %hash, error = %e, "rejected proposed block");
+                if let Some(m) = &self.metrics {
+                    m.rejected_blocks.inc();
+                }
+                false
+            }
+        };
+        self.observe("validate", t);
+        Ok(Input::BlockValidated {
+            height,
+            block_hash: hash,
+            valid,
+        })
+    }
+
+    /// Commits a decided block, announces it, and tidies the pool.
+    async fn commit_decided(
+        &mut self,
+        height: Height,
+        block: Arc<Block>,
+        commit: CommitCertificate,
+    ) -> Result<(), DriverError> {
+        let hash = block.hash();
+        if let Some(started) = self.height_started {
+            if !self.from_sync {
+                self.observe("decide", started.into_std());
+            }
+        }
+        // Committing deletes this height's pending blocks: no
+        // write of one may still be on its way.
+        self.finish_persisting().await?;
+        let executed = match self.executed.remove(&hash) {
+            Some(e) => e,
+            // Decided by a commit certificate (catch-up) without our
+            // having validated it: execute it now. +2/3 committed it,
+            // so failing here means our state is broken.
+            None => self
+                .app
+                .execute_decided(block.clone())
+                .map_err(|e| DriverError::DecidedInvalid(hash, height, e.to_string()))?,
+        };
+        let durability = if self.from_sync && self.sync_more {
+            Durability::Deferred
+        } else {
+            Durability::Synced
+        };
+        let t = Instant::now();
+        self.app.commit(&executed, &commit, durability)?;
+        self.observe("commit", t);
+        // Late precommits matter to our next proposal; a synced
+        // block's height is long past (and sync commits in bulk).
+        if !self.from_sync {
+            match self.app.ledger().validators(height) {
+                Ok(Some(set)) => self.late.decided(commit.clone(), set),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%height, error = %e, "validator set unreadable"),
+            }
+        }
+        let txs: &[palisade_types::SignedTransaction] = &block.txs;
+        self.empty_since_txs = if block.tx_count() > 0 {
+            Some(0)
+        } else {
+            self.empty_since_txs.map(|n| n.saturating_add(1))
+        };
+        // Announced as soon as it is durable: clients waiting for
+        // the block need not wait for the pool to be tidied.
+        let from_sync = std::mem::take(&mut self.from_sync);
+        if from_sync {
+            tracing::debug!(%height, block = %hash, txs = txs.len(), "committed (synced)");
+        } else {
+            tracing::info!(%height, block = %hash, txs = txs.len(), "committed");
+        }
+        self.height.store(height.get(), Ordering::Relaxed);
+        self.count_commit(height, &commit, txs.len(), from_sync);
+        let _ = self.committed.send(Committed {
+            height,
+            hash,
+            txs: block.tx_count(),
+        });
+        self.update_mempool(height, txs, &executed)?;
+        // The next height starts a block interval after this one
+        // started, or at once if deciding took longer (a loaded
+        // network then makes blocks back to back instead of idling
+        // an interval after each) or the block was synced (decided
+        // long ago). It starts from the event loop, so shutdown and
+        // peers' messages are served meanwhile.
+        let now = tokio::time::Instant::now();
+        self.next_start = Some(match self.height_started {
+            Some(started) if !from_sync => (started + self.cfg.block_interval).max(now),
+            _ => now,
+        });
+        Ok(())
+    }
+
+    /// The metrics of a commit.
+    fn count_commit(
+        &mut self,
+        height: Height,
+        commit: &CommitCertificate,
+        txs: usize,
+        from_sync: bool,
+    ) {
+        if let Some(m) = &self.metrics {
+            m.height.set(gauge_value(height.get()));
+            m.blocks_committed.inc();
+            if commit.round.get() > 0 {
+                m.late_rounds.inc();
+            }
+            if from_sync {
+                m.blocks_synced.inc();
+            }
+            m.txs_committed.inc_by(txs as u64);
+            let now = Instant::now();
+            if let Some(prev) = self.last_commit_at.replace(now) {
+                m.block_interval.observe((now - prev).as_secs_f64());
             }
         }
     }
+
+    /// Drops what `executed` included or made invalid from the pools.
+    fn update_mempool(
+        &mut self,
+        height: Height,
+        txs: &[palisade_types::SignedTransaction],
+        executed: &Executed,
+    ) -> Result<(), DriverError> {
+        let t = Instant::now();
+        {
+            let mut pool = self
+                .mempool
+                .lock()
+                .map_err(|_| DriverError::MempoolPoisoned)?;
+            let next = height.next().map_err(AppError::from)?;
+            let hashes: Vec<Hash> = executed
+                .outcome
+                .receipts
+                .iter()
+                .map(|r| r.tx_hash)
+                .collect();
+            if let Err(e) = pool.update_hashed(
+                txs,
+                &hashes,
+                executed.outcome.changes.values.keys().map(Vec::as_slice),
+                self.app.runtime(),
+                self.app.ledger().as_ref(),
+                next,
+            ) {
+                tracing::error!(error = %e, "mempool update failed");
+            }
+            let (touched, everything) =
+                crate::mempool::eth::touched(executed.outcome.changes.values.keys());
+            if let Err(e) = pool.eth.update(
+                hashes.get(txs.len()..).unwrap_or_default(),
+                &touched,
+                everything,
+                self.app.runtime(),
+                self.app.ledger().as_ref(),
+                next,
+            ) {
+                tracing::error!(error = %e, "Ethereum mempool update failed");
+            }
+            let waits = pool.take_waits();
+            if let Some(m) = &self.metrics {
+                m.mempool_txs.set(gauge_value(pool.len() as u64));
+                m.mempool_bytes.set(gauge_value(pool.bytes() as u64));
+                for w in waits {
+                    m.tx_latency.observe(w.as_secs_f64());
+                }
+            }
+        }
+        self.observe("mempool_update", t);
+        Ok(())
+    }
+}
+
+/// How long after a height starts the next one starts when nothing is
+/// waiting, on a chain without empty blocks (idle gap `idle`). After a
+/// block with transactions, blocks follow at doubling gaps (one block
+/// interval, two, four...) until the idle gap: a client that learns of new
+/// blocks by polling the height, and caches answers briefly (ethers'
+/// `wait` caches each call for 250 ms), sees its transaction's block
+/// followed by another soon after it looks, whenever it looked, instead
+/// of waiting out the idle gap. That costs about log2(idle / interval)
+/// blocks per burst of transactions.
+fn follow_up_gap(interval: Duration, idle: Duration, empty_since_txs: Option<u32>) -> Duration {
+    let Some(n) = empty_since_txs else {
+        return idle;
+    };
+    let step = interval.max(Duration::from_millis(10));
+    step.checked_mul(1u32 << n.min(20))
+        .map_or(idle, |d| d.min(idle))
 }
 
 /// One debug line per message this node signs (the end-to-end tests audit
@@ -764,5 +826,26 @@ async fn recv_synced(link: &mut Option<mpsc::Receiver<CommittedBlock>>) -> Optio
     match link {
         Some(l) => l.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_follow_a_transaction_block_at_doubling_gaps_up_to_the_idle_gap() {
+        let ms = Duration::from_millis;
+        let idle = Duration::from_secs(30);
+        // No transactions since the start: the idle gap.
+        assert_eq!(follow_up_gap(ms(100), idle, None), idle);
+        let gaps: Vec<_> = (0..10)
+            .map(|n| follow_up_gap(ms(100), idle, Some(n)))
+            .collect();
+        assert_eq!(gaps[..4], [ms(100), ms(200), ms(400), ms(800)]);
+        assert_eq!(gaps[9], idle, "51.2 s is capped at the idle gap");
+        assert_eq!(follow_up_gap(ms(100), idle, Some(u32::MAX)), idle);
+        // A zero interval still spaces them.
+        assert_eq!(follow_up_gap(ms(0), idle, Some(0)), ms(10));
     }
 }

@@ -9,7 +9,7 @@ use palisade_ethtx::{decode, recover_batch, EthTx};
 use palisade_runtime::{EthTxInput, TxError};
 use palisade_types::{EthTransaction, EvmAddress, Hash};
 
-use crate::ledger::cache::{DigestHasher, Generations};
+use palisade_ledger::cache::{DigestHasher, Generations};
 
 /// Weight per generation, in KiB of transaction data (each entry weighs
 /// its bytes, rounded up to the KiB): 32 MiB, several full blocks of

@@ -13,7 +13,7 @@
 //! `data/` holds only what the node can fetch again from its peers, so
 //! wiping it and re-syncing must never let the validator sign something
 //! different from what it signed before. Versions before this kept it in
-//! `data/signer_state`; [`crate::signer_store::migrate`] moves it.
+//! `data/signer_state`; [`palisade_ledger::signer_store::migrate`] moves it.
 //!
 //! Key files must be readable by their owner only: one that group or
 //! others can read is refused ([`KeyPermissions::Strict`]) unless the

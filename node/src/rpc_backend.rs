@@ -16,8 +16,8 @@ use palisade_types::{
 };
 use tokio::sync::broadcast;
 
+use crate::context::NodeContext;
 use crate::mempool::AddError;
-use crate::node::NodeContext;
 
 /// Serves the RPC API from a running node.
 #[derive(Debug)]
@@ -34,7 +34,7 @@ pub struct Backend {
 /// block's records are in the database a moment before its height is the
 /// latest: a transaction found there is not shown until then, so that a
 /// client that sees its receipt also sees its effects in "latest" state.
-fn committed(ledger: &crate::ledger::Ledger, height: Height) -> bool {
+fn committed(ledger: &palisade_ledger::Ledger, height: Height) -> bool {
     ledger.latest_height().is_ok_and(|latest| height <= latest)
 }
 

@@ -11,8 +11,8 @@ use palisade_types::{Hash, Height};
 
 use crate::client::{print, Output};
 use crate::home::Home;
-use crate::ledger::{Ledger, LedgerError};
 use crate::statesync::{self, SnapshotInfo, Trust};
+use palisade_ledger::{Ledger, LedgerError};
 
 #[derive(Debug, Subcommand)]
 pub enum SnapshotCommand {

@@ -34,12 +34,12 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 
 use crate::driver::Rejected;
-use crate::ledger::Ledger;
 use crate::network::wire::{
     CommittedBlock, SyncRequest, SyncResponse, MAX_SET_CHANGES, MAX_SYNC_BLOCKS,
     SYNC_SOFT_LIMIT_BYTES,
 };
 use crate::network::{NetworkHandle, SyncSource};
+use palisade_ledger::Ledger;
 
 /// Serves sync requests: blocks from the ledger, snapshots from the
 /// node's `data/snapshots/`.
@@ -176,6 +176,119 @@ pub struct Syncer {
 
 type Fetch = (PeerId, Height, u32, Result<SyncResponse, String>);
 
+/// What block sync knows while it runs: what the peers said they have,
+/// what it asked for, and what it fetched and not yet handed over.
+#[derive(Default)]
+struct Fetching {
+    /// Heights each peer claims to have.
+    peer_heights: HashMap<PeerId, u64>,
+    /// The first block each peer keeps, once it said (it prunes).
+    peer_earliest: HashMap<PeerId, u64>,
+    /// Fetched but not yet handed to the driver, with their size.
+    ready: BTreeMap<u64, (CommittedBlock, usize)>,
+    ready_bytes: usize,
+    /// Who served each height fetched and not yet committed.
+    sources: BTreeMap<u64, PeerId>,
+    /// Ranges asked for: start -> (peer, end).
+    asked: BTreeMap<u64, (PeerId, u64)>,
+    /// Round-robin position over the peers.
+    next_peer: usize,
+    warned_pruned: bool,
+}
+
+impl Fetching {
+    /// Takes a peer's answer to "blocks `start`.. (at most `count`)"; `Err`
+    /// says how the answer is not one an honest peer sends.
+    fn answered(
+        &mut self,
+        peer: PeerId,
+        start: Height,
+        count: u32,
+        result: Result<SyncResponse, String>,
+    ) -> Result<(), String> {
+        self.asked.remove(&start.get());
+        let resp = match result {
+            Ok(resp) => resp,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "sync request failed");
+                self.peer_heights.remove(&peer);
+                return Ok(());
+            }
+        };
+        if let Err(why) = check_blocks_answer(start, count, &resp) {
+            self.peer_heights.remove(&peer);
+            return Err(why);
+        }
+        match resp {
+            SyncResponse::Pruned { latest, earliest } => {
+                self.peer_heights.insert(peer, latest.get());
+                self.peer_earliest.insert(peer, earliest.get());
+            }
+            SyncResponse::Blocks { latest, blocks } => {
+                self.peer_heights.insert(peer, latest.get());
+                for (h, b) in (start.get()..).zip(blocks) {
+                    let size = palisade_types::encoded_len(&b);
+                    self.ready_bytes += size;
+                    self.sources.insert(h, peer);
+                    if let Some((_, old)) = self.ready.insert(h, (b, size)) {
+                        self.ready_bytes -= old;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Forgets everything the peer that served `height` served (it may all
+    /// be bad: the heights are asked for again elsewhere); that peer.
+    fn forget_source_of(&mut self, height: Height) -> Option<PeerId> {
+        let peer = self.sources.get(&height.get()).copied()?;
+        self.peer_heights.remove(&peer);
+        let theirs: Vec<u64> = self
+            .sources
+            .iter()
+            .filter(|(_, p)| **p == peer)
+            .map(|(h, _)| *h)
+            .collect();
+        for h in theirs {
+            self.sources.remove(&h);
+            if let Some((_, size)) = self.ready.remove(&h) {
+                self.ready_bytes -= size;
+            }
+        }
+        self.asked.retain(|_, (p, _)| *p != peer);
+        Some(peer)
+    }
+
+    /// Drops what the driver already has.
+    fn drop_committed(&mut self, committed: u64) {
+        while let Some((&h, _)) = self.ready.first_key_value() {
+            if h > committed {
+                break;
+            }
+            if let Some((_, (_, size))) = self.ready.pop_first() {
+                self.ready_bytes -= size;
+            }
+        }
+        self.sources.retain(|h, _| *h > committed);
+    }
+
+    /// Whether every peer that has height `from` at all has pruned it (a
+    /// peer behind this node is not asked, so it says nothing).
+    fn pruned_everywhere(&self, peers: &[(PeerId, u64)], from: u64) -> bool {
+        let ahead: Vec<&PeerId> = peers
+            .iter()
+            .filter(|(_, h)| *h >= from)
+            .map(|(p, _)| p)
+            .collect();
+        !ahead.is_empty()
+            && ahead
+                .iter()
+                .all(|p| self.peer_earliest.get(*p).is_some_and(|e| *e > from))
+    }
+}
+
 /// Checks an answer to "blocks `start`.. (at most `count`)" from a peer:
 /// `Err` says how it is not one an honest peer sends.
 pub fn check_blocks_answer(
@@ -251,24 +364,12 @@ impl Syncer {
     ) {
         let mut poll = tokio::time::interval(self.cfg.poll_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Heights each peer claims to have.
-        let mut peer_heights: HashMap<PeerId, u64> = HashMap::new();
-        // The first block each peer keeps, once it said (it prunes).
-        let mut peer_earliest: HashMap<PeerId, u64> = HashMap::new();
-        let mut warned_pruned = false;
-        // Fetched but not yet handed to the driver, with their size.
-        let mut ready: BTreeMap<u64, (CommittedBlock, usize)> = BTreeMap::new();
-        let mut ready_bytes = 0usize;
-        // Who served each height fetched and not yet committed.
-        let mut sources: BTreeMap<u64, PeerId> = BTreeMap::new();
-        // Ranges asked for: start -> (peer, end).
-        let mut asked: BTreeMap<u64, (PeerId, u64)> = BTreeMap::new();
+        let mut f = Fetching::default();
         let mut fetches: JoinSet<Fetch> = JoinSet::new();
         let mut statuses: JoinSet<(PeerId, Option<u64>)> = JoinSet::new();
         let mut behind_since: Option<Instant> = None;
         let mut grace_ends: Option<tokio::time::Instant> = None;
         let mut progress = Progress::new(self.committed.load(Ordering::Relaxed));
-        let mut next_peer = 0usize;
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
@@ -276,7 +377,7 @@ impl Syncer {
                 // Until some peer has told us its height (just started, or
                 // every peer gone), ask often: a restarted or wiped node
                 // should not idle a whole poll interval before catching up.
-                _ = tokio::time::sleep(EARLY_POLL), if peer_heights.is_empty() && statuses.is_empty() => {
+                _ = tokio::time::sleep(EARLY_POLL), if f.peer_heights.is_empty() && statuses.is_empty() => {
                     self.ask_status(&mut statuses).await
                 }
                 _ = self.wake.notified() => self.ask_status(&mut statuses).await,
@@ -286,60 +387,19 @@ impl Syncer {
                 Some(r) = statuses.join_next() => {
                     if let Ok((peer, h)) = r {
                         match h {
-                            Some(h) => { peer_heights.insert(peer, h); }
-                            None => { peer_heights.remove(&peer); }
+                            Some(h) => { f.peer_heights.insert(peer, h); }
+                            None => { f.peer_heights.remove(&peer); }
                         }
                     }
                 }
                 Some(r) = fetches.join_next() => {
                     let Ok((peer, start, count, result)) = r else { continue };
-                    asked.remove(&start.get());
-                    match result {
-                        Ok(resp) => match check_blocks_answer(start, count, &resp) {
-                            Ok(()) => {
-                                if let SyncResponse::Pruned { latest, earliest } = resp {
-                                    peer_heights.insert(peer, latest.get());
-                                    peer_earliest.insert(peer, earliest.get());
-                                } else if let SyncResponse::Blocks { latest, blocks } = resp {
-                                    peer_heights.insert(peer, latest.get());
-                                    for (h, b) in (start.get()..).zip(blocks) {
-                                        let size = palisade_types::encoded_len(&b);
-                                        ready_bytes += size;
-                                        sources.insert(h, peer);
-                                        if let Some((_, old)) = ready.insert(h, (b, size)) {
-                                            ready_bytes -= old;
-                                        }
-                                    }
-                                }
-                            }
-                            Err(why) => {
-                                peer_heights.remove(&peer);
-                                let _ = self.net.penalize(peer, "sync_bad_response", why).await;
-                            }
-                        },
-                        Err(e) => {
-                            tracing::debug!(%peer, error = %e, "sync request failed");
-                            peer_heights.remove(&peer);
-                        }
+                    if let Err(why) = f.answered(peer, start, count, result) {
+                        let _ = self.net.penalize(peer, "sync_bad_response", why).await;
                     }
                 }
                 Some(Rejected { height, why }) = rejected.recv() => {
-                    // Forget everything that peer served (it may all be
-                    // bad): the heights are asked for again elsewhere.
-                    if let Some(peer) = sources.get(&height.get()).copied() {
-                        peer_heights.remove(&peer);
-                        let theirs: Vec<u64> = sources
-                            .iter()
-                            .filter(|(_, p)| **p == peer)
-                            .map(|(h, _)| *h)
-                            .collect();
-                        for h in theirs {
-                            sources.remove(&h);
-                            if let Some((_, size)) = ready.remove(&h) {
-                                ready_bytes -= size;
-                            }
-                        }
-                        asked.retain(|_, (p, _)| *p != peer);
+                    if let Some(peer) = f.forget_source_of(height) {
                         let why = format!("served block {height} with a bad certificate: {why}");
                         let _ = self.net.penalize(peer, "sync_bad_certificate", why).await;
                     }
@@ -348,39 +408,18 @@ impl Syncer {
                 // was handed over without telling us, and catching up is
                 // when the peers are asked again.
                 _ = tokio::time::sleep(Duration::from_millis(50)),
-                    if !ready.is_empty() || self.status.syncing.load(Ordering::Relaxed) => {}
+                    if !f.ready.is_empty() || self.status.syncing.load(Ordering::Relaxed) => {}
             }
 
             let committed = self.committed.load(Ordering::Relaxed);
-            let target = peer_heights.values().copied().max().unwrap_or(0);
+            let target = f.peer_heights.values().copied().max().unwrap_or(0);
             self.status
                 .target
                 .store(target.max(committed), Ordering::Relaxed);
-            // Drop what the driver already has.
-            while let Some((&h, _)) = ready.first_key_value() {
-                if h > committed {
-                    break;
-                }
-                if let Some((_, (_, size))) = ready.pop_first() {
-                    ready_bytes -= size;
-                }
-            }
-            sources.retain(|h, _| *h > committed);
-            // Hand over what is next in line, without blocking on a full driver.
-            let mut next = committed + 1;
-            while let Some((b, size)) = ready.remove(&next) {
-                match self.out.try_send(b) {
-                    Ok(()) => {
-                        ready_bytes -= size;
-                        next += 1;
-                    }
-                    Err(mpsc::error::TrySendError::Full(b)) => {
-                        ready.insert(next, (b, size));
-                        break;
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return,
-                }
-            }
+            f.drop_committed(committed);
+            let Some(next) = self.hand_over(&mut f, committed) else {
+                return;
+            };
 
             if target <= committed {
                 behind_since = None;
@@ -412,66 +451,84 @@ impl Syncer {
                 continue;
             }
             progress.report(committed, target);
-
-            // Ask for the ranges not yet asked for, within the window.
             let limit = target.min(committed + self.cfg.window);
-            let mut from = next.max(committed + 1);
-            let mut peers: Vec<(PeerId, u64)> =
-                peer_heights.iter().map(|(p, h)| (*p, *h)).collect();
-            peers.sort();
-            while fetches.len() < self.cfg.parallel
-                && from <= limit
-                && !peers.is_empty()
-                && ready_bytes < MAX_READY_BYTES
-            {
-                if ready.contains_key(&from) {
-                    from += 1;
+            self.ask_ranges(&mut f, &mut fetches, next.max(committed + 1), limit);
+        }
+    }
+
+    /// Hands the driver what is next in line after `committed`, without
+    /// blocking on a full driver; the first height not handed over, or
+    /// `None` when the driver is gone.
+    fn hand_over(&self, f: &mut Fetching, committed: u64) -> Option<u64> {
+        let mut next = committed + 1;
+        while let Some((b, size)) = f.ready.remove(&next) {
+            match self.out.try_send(b) {
+                Ok(()) => {
+                    f.ready_bytes -= size;
+                    next += 1;
+                }
+                Err(mpsc::error::TrySendError::Full(b)) => {
+                    f.ready.insert(next, (b, size));
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return None,
+            }
+        }
+        Some(next)
+    }
+
+    /// Asks peers for the ranges from `from` to `limit` not yet fetched or
+    /// asked for, round-robin over the peers that have them, within the
+    /// parallel and memory bounds.
+    fn ask_ranges(
+        &self,
+        f: &mut Fetching,
+        fetches: &mut JoinSet<Fetch>,
+        mut from: u64,
+        limit: u64,
+    ) {
+        let mut peers: Vec<(PeerId, u64)> = f.peer_heights.iter().map(|(p, h)| (*p, *h)).collect();
+        peers.sort();
+        while fetches.len() < self.cfg.parallel
+            && from <= limit
+            && !peers.is_empty()
+            && f.ready_bytes < MAX_READY_BYTES
+        {
+            if f.ready.contains_key(&from) {
+                from += 1;
+                continue;
+            }
+            if let Some((_, &(_, end))) = f.asked.range(..=from).next_back() {
+                if end >= from {
+                    from = end + 1;
                     continue;
                 }
-                if let Some((_, &(_, end))) = asked.range(..=from).next_back() {
-                    if end >= from {
-                        from = end + 1;
-                        continue;
-                    }
-                }
-                let end = (from + u64::from(self.cfg.batch) - 1).min(limit);
-                // Round-robin over the peers that have this range.
-                let candidates: Vec<PeerId> = peers
-                    .iter()
-                    .filter(|(p, h)| *h >= end && peer_earliest.get(p).is_none_or(|e| *e <= from))
-                    .map(|(p, _)| *p)
-                    .collect();
-                let Some(&peer) = candidates.get(next_peer % candidates.len().max(1)) else {
-                    // Among the peers that have the height at all (a
-                    // peer behind this node is not asked, so says nothing).
-                    let ahead: Vec<&PeerId> = peers
-                        .iter()
-                        .filter(|(_, h)| *h >= from)
-                        .map(|(p, _)| p)
-                        .collect();
-                    let pruned_everywhere = !ahead.is_empty()
-                        && ahead
-                            .iter()
-                            .all(|p| peer_earliest.get(*p).is_some_and(|e| *e > from));
-                    if pruned_everywhere {
-                        self.report_pruned(Height(from), &mut warned_pruned);
-                    }
-                    break;
-                };
-                next_peer = next_peer.wrapping_add(1);
-                let count = u32::try_from(end - from + 1).unwrap_or(self.cfg.batch);
-                asked.insert(from, (peer, end));
-                let net = self.net.clone();
-                let start = Height(from);
-                fetches.spawn(async move {
-                    let r = net
-                        .request(peer, SyncRequest::Blocks { from: start, count })
-                        .await
-                        .map_err(|e| e.to_string());
-                    (peer, start, count, r)
-                });
-                from = end + 1;
             }
+            let end = (from + u64::from(self.cfg.batch) - 1).min(limit);
+            let candidates: Vec<PeerId> = peers
+                .iter()
+                .filter(|(p, h)| *h >= end && f.peer_earliest.get(p).is_none_or(|e| *e <= from))
+                .map(|(p, _)| *p)
+                .collect();
+            let Some(&peer) = candidates.get(f.next_peer % candidates.len().max(1)) else {
+                if f.pruned_everywhere(&peers, from) {
+                    self.report_pruned(Height(from), &mut f.warned_pruned);
+                }
+                break;
+            };
+            f.next_peer = f.next_peer.wrapping_add(1);
+            let count = u32::try_from(end - from + 1).unwrap_or(self.cfg.batch);
+            f.asked.insert(from, (peer, end));
+            let net = self.net.clone();
+            let start = Height(from);
+            fetches.spawn(async move {
+                let r = net
+                    .request(peer, SyncRequest::Blocks { from: start, count })
+                    .await
+                    .map_err(|e| e.to_string());
+                (peer, start, count, r)
+            });
+            from = end + 1;
         }
     }
 

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use palisade_types::Hash;
 
-use crate::ledger::cache::{DigestHasher, Generations};
+use palisade_ledger::cache::{DigestHasher, Generations};
 
 /// Entries per generation: several full blocks.
 const GENERATION: usize = 1 << 15;

@@ -9,10 +9,12 @@
 
 use palisade_types::{EvmAddress, Hash, Role};
 
+use crate::applied::{
+    evm_applied, evm_env, max_tx_gas, Applied, BlockContext, NonceRule, MAX_NONCE_GAP,
+};
 use crate::evm::{self, EvmCall, EvmError, EvmTarget};
-use crate::execute::{evm_applied, evm_env, max_tx_gas, Applied, BlockContext};
 use crate::state::Overlay;
-use crate::{ChainParams, NonceRule, StoreError, TxError, MAX_NONCE_GAP};
+use crate::{ChainParams, StoreError, TxError};
 
 /// An Ethereum transaction, decoded and its sender recovered.
 #[derive(Debug, Clone, PartialEq, Eq)]

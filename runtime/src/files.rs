@@ -102,7 +102,7 @@ pub(crate) fn publish(
     height: Height,
     p: Publish<'_>,
     params: &ChainParams,
-) -> Result<Vec<Event>, crate::execute::Admit> {
+) -> Result<Vec<Event>, crate::applied::Admit> {
     if p.size > MAX_FILE_BYTES {
         return Err(TxError::FileInvalid("a file is at most 1 TiB").into());
     }
@@ -170,7 +170,7 @@ pub(crate) fn unpublish(
     signer: &Account,
     height: Height,
     root: &Hash,
-) -> Result<Vec<Event>, crate::execute::Admit> {
+) -> Result<Vec<Event>, crate::applied::Admit> {
     let mut rec = record(st, root)?.ok_or(TxError::FileNotFound)?;
     if rec.unpublished.is_some() {
         return Err(TxError::FileWithdrawn.into());

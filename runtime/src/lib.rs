@@ -23,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+mod applied;
 mod error;
 mod eth_tx;
 pub mod evm;
@@ -36,13 +37,14 @@ pub mod smt;
 pub mod state;
 mod store;
 pub mod test_vectors;
+mod tree_hash;
 
+pub use applied::{
+    evm_env, max_tx_gas, BlockContext, NonceRule, MAX_NONCE_GAP, MAX_RECEIPT_OUTPUT,
+};
 pub use error::{BlockError, StoreError, TxError};
 pub use eth_tx::EthTxInput;
-pub use execute::{
-    evm_env, max_tx_gas, to_set, BlockContext, BlockOutcome, NonceRule, Runtime, Signatures,
-    MAX_NONCE_GAP, MAX_RECEIPT_OUTPUT, MAX_VALIDATOR_POWER,
-};
+pub use execute::{to_set, BlockOutcome, Runtime, Signatures, MAX_VALIDATOR_POWER};
 pub use genesis_state::{initial_root, initial_state, InitialState};
 pub use params::{
     ChainParams, DEFAULT_EVM_CHAIN_ID, MAX_MAX_BLOCK_GAS, MAX_TX_GAS, MAX_VALIDATOR_UPDATE_DELAY,

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use palisade_types::{sha256, Hash};
 
-use crate::smt::{internal_hash, leaf_hash, EMPTY};
+use crate::tree_hash::{internal_hash, leaf_hash, EMPTY};
 use crate::StoreError;
 
 /// Binary levels per page: 16 subtrees hang below a full page.

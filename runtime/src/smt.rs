@@ -26,29 +26,10 @@ use std::sync::Arc;
 use borsh::{BorshDeserialize, BorshSerialize};
 use palisade_types::{sha256, Hash};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::page::{Leaf, Page, Slot, MAX_SLOTS, PAGE_LEVELS};
+pub use crate::tree_hash::{internal_hash, leaf_hash, EMPTY};
 use crate::StoreError;
-
-/// Root of the empty tree, and the hash of every empty subtree.
-pub const EMPTY: Hash = Hash::ZERO;
-
-pub fn leaf_hash(key_hash: &Hash, value_hash: &Hash) -> Hash {
-    let mut h = Sha256::new();
-    h.update([0x00]);
-    h.update(key_hash.0);
-    h.update(value_hash.0);
-    Hash(h.finalize().into())
-}
-
-pub fn internal_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut h = Sha256::new();
-    h.update([0x01]);
-    h.update(left.0);
-    h.update(right.0);
-    Hash(h.finalize().into())
-}
 
 /// Bit `depth` (0 = most significant) of a key hash: 0 = left, 1 = right.
 fn bit(h: &Hash, depth: usize) -> bool {

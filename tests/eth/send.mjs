@@ -44,9 +44,8 @@ out.fetchedTo = fetched.to;
 out.fetchedNonce = fetched.nonce;
 
 // Value, legacy pricing (what ethers picks at base fee 0), then EIP-1559.
-const before = await provider.getBalance(w1.address);
 const pay = await w0.sendTransaction({ to: w1.address, value: 7n });
-await pay.wait();
+const payReceipt = await pay.wait();
 const typed = await w0.sendTransaction({
   to: w1.address,
   value: 3n,
@@ -56,7 +55,11 @@ const typed = await w0.sendTransaction({
 });
 const typedReceipt = await typed.wait();
 out.typedType = typedReceipt.type;
-out.received = ((await provider.getBalance(w1.address)) - before).toString();
+// Read at the blocks themselves: ethers answers an identical call made
+// within 250 ms from its cache, and both blocks may come that fast.
+const before = await provider.getBalance(w1.address, payReceipt.blockNumber - 1);
+const after = await provider.getBalance(w1.address, typedReceipt.blockNumber);
+out.received = (after - before).toString();
 // The committed EVM nonce after four transactions: read until this node
 // shows the block that the last receipt came from (bounded).
 for (let i = 0; i < 50; i++) {

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use palisade_node::ledger::Ledger;
+use palisade_ledger::Ledger;
 use palisade_types::{
     encode, Action, Address, Block, ChainId, CommitCertificate, Hash, Height, Keypair, Transaction,
 };

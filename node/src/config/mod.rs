@@ -164,8 +164,8 @@ pub const MIN_KEEP_BLOCKS: u64 = 100;
 pub const MIN_KEEP_STATE_VERSIONS: u64 = 10;
 
 impl PruningSettings {
-    pub fn retention(&self) -> crate::ledger::Retention {
-        crate::ledger::Retention {
+    pub fn retention(&self) -> palisade_ledger::Retention {
+        palisade_ledger::Retention {
             keep_blocks: self.keep_blocks,
             keep_state_versions: self.keep_state_versions,
         }

@@ -1,7 +1,7 @@
 //! State sync for a running node that has fallen behind what every peer
 //! keeps: block sync cannot fetch the blocks it needs next, so it restores
 //! a snapshot newer than its latest block into a ledger staged beside its
-//! own ([`crate::ledger::staging_dir`]). The node then stops, reopens on
+//! own ([`palisade_ledger::staging_dir`]). The node then stops, reopens on
 //! the staged ledger (which replaces its old one, blocks and all) and goes
 //! on by block sync from the snapshot's height, in the same process.
 //!
@@ -20,8 +20,8 @@ use tokio::sync::mpsc;
 
 use super::client::{JoinConfig, Joiner};
 use super::{SnapshotError, Trust};
-use crate::ledger::{discard_staged, mark_staged, staging_dir, Ledger};
 use crate::network::NetworkHandle;
+use palisade_ledger::{discard_staged, mark_staged, staging_dir, Ledger};
 
 /// What a catch-up needs from the node.
 #[derive(Debug, Clone)]

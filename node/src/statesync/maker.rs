@@ -11,7 +11,7 @@ use palisade_types::{ChainId, Hash, Height};
 use tokio::sync::broadcast;
 
 use crate::driver::Committed;
-use crate::ledger::Ledger;
+use palisade_ledger::Ledger;
 
 /// What the snapshot maker needs.
 #[derive(Debug, Clone)]

@@ -26,10 +26,10 @@ use std::path::{Path, PathBuf};
 
 use palisade_types::{BoundedVec, ChainId, Hash, Height};
 
-use crate::ledger::{Ledger, LedgerError, SnapshotBase};
 use chunks::{ChunkError, Counts, Verifier};
 use file::{FileError, SnapshotFile};
 pub use manifest::{Manifest, ManifestError, Trust};
+use palisade_ledger::{Ledger, LedgerError, SnapshotBase};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {

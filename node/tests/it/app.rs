@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use palisade_ledger::{Durability, Ledger};
 use palisade_node::app::{App, AppError, Executed};
-use palisade_node::ledger::{Durability, Ledger};
 use palisade_node::mempool::{Mempool, MempoolConfig};
 use palisade_runtime::{initial_state, ChainParams, InitialState, Runtime, ValidatorInfo};
 use palisade_types::{

@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use palisade_consensus::{Config, Message, TimeoutConfig};
+use palisade_ledger::signer_store::SignerStore;
+use palisade_ledger::Ledger;
 use palisade_node::app::App;
 use palisade_node::driver::{Committed, Driver, DriverConfig, Rejected, SyncLink};
-use palisade_node::ledger::Ledger;
 use palisade_node::mempool::{Mempool, MempoolConfig};
 use palisade_node::network::wire::CommittedBlock;
-use palisade_node::signer_store::SignerStore;
 use palisade_runtime::{initial_state, ChainParams, InitialState, Runtime, ValidatorInfo};
 use palisade_types::{
     Action, ChainId, CommitCertificate, CommitSig, Hash, Height, Keypair, Role, Round, Transaction,
@@ -446,10 +446,17 @@ async fn idle_network_holds_heights_until_a_transaction_arrives() {
             .unwrap()
             .unwrap();
         assert_eq!(b.txs.len(), 1, "the block holds the transfer");
+        // Then blocks at doubling gaps from 10 ms (the least step; 5 ms
+        // interval here): 10, 20, 40, 80, 160 ms, then 320 ms...
         tokio::time::sleep(Duration::from_millis(300)).await;
-        // The transfer's block and one after it, then nothing.
         let after = height(&nodes[0]);
-        assert_eq!(after, before + 2, "blocks after the transfer");
+        assert!(
+            (before + 2..=before + 7).contains(&after),
+            "blocks after the transfer: {before} -> {after}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let later = height(&nodes[0]);
+        assert!(later <= after + 2, "the gaps grow: {after} -> {later}");
     }
     // Only one node has the next one (its gossip lost): the others start
     // the height on its messages, and it is committed once that node
@@ -465,9 +472,13 @@ async fn idle_network_holds_heights_until_a_transaction_arrives() {
     .expect("the transfer known to one node is committed");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let settled = height(&nodes[2]);
-    assert!(settled <= before + 7, "{before} -> {settled}");
+    assert!(settled <= before + 12, "{before} -> {settled}");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(height(&nodes[2]), settled, "quiet again once committed");
+    let later = height(&nodes[2]);
+    assert!(
+        later <= settled + 2,
+        "quieter once committed: {settled} -> {later}"
+    );
     stop_all(nodes).await;
 }
 

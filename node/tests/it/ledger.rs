@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use palisade_node::ledger::{BlockWrite, Durability, Ledger, LedgerError, SCHEMA_VERSION};
+use palisade_ledger::{BlockWrite, Durability, Ledger, LedgerError, SCHEMA_VERSION};
 use palisade_runtime::{
     get_with_proof, initial_state, smt, ChainParams, InitialState, Runtime, Signatures, StateStore,
     ValidatorInfo,
@@ -767,7 +767,7 @@ fn pages_under(l: &Ledger, root: Hash, into: &mut std::collections::BTreeSet<Has
 
 #[test]
 fn pruning_drops_old_blocks_and_state_and_keeps_the_rest_whole() {
-    use palisade_node::ledger::Retention;
+    use palisade_ledger::Retention;
     let dir = tempfile::tempdir().unwrap();
     let f = fixture();
     let genesis = initial_state(&f.init).unwrap();
@@ -868,7 +868,7 @@ fn ledger_with_blocks(dir: &std::path::Path, f: &Fixture, blocks: u64) {
 
 #[test]
 fn a_marked_staged_ledger_replaces_the_nodes_own_at_open_and_an_unmarked_one_is_dropped() {
-    use palisade_node::ledger::{mark_staged, staging_dir};
+    use palisade_ledger::{mark_staged, staging_dir};
     let dir = tempfile::tempdir().unwrap();
     let f = fixture();
     ledger_with_blocks(dir.path(), &f, 3);

@@ -1,5 +1,5 @@
 use palisade_consensus::{SignedMessage, SignerState, Step};
-use palisade_node::signer_store::{migrate, Migration, SignerStore, SignerStoreError};
+use palisade_ledger::signer_store::{migrate, Migration, SignerStore, SignerStoreError};
 use palisade_types::{ChainId, Hash, Height, Keypair, Round, SignedVote, Vote, VoteType};
 use sha2::{Digest, Sha256};
 

@@ -1010,7 +1010,9 @@ fn evm_contracts_from_the_command_line() {
         .to_string();
 
     // Bob's EVM address, as `query account` prints it.
-    let bob_address = palisade_node::devnet::dev_account(1).address().to_string();
+    let bob_address = palisade_node::cli::devnet::dev_account(1)
+        .address()
+        .to_string();
     let a = cli(&node)
         .args(["query", "account", &bob_address])
         .assert()
@@ -1040,7 +1042,7 @@ fn evm_contracts_from_the_command_line() {
 
     // Bob spends without an allowance: reverted, with the reason.
     let admin_evm =
-        palisade_runtime::evm::evm_address(&palisade_node::devnet::dev_account(0).address());
+        palisade_runtime::evm::evm_address(&palisade_node::cli::devnet::dev_account(0).address());
     let transfer_from = format!(
         "0x{}{}{}{:064x}",
         selector("transferFrom(address,address,uint256)"),

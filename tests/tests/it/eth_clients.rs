@@ -68,9 +68,9 @@ fn ethers_reads_state_calls_contracts_and_decodes_reverts() {
     let node = DevNode::start();
     let token = deploy_token(&node, 1000);
     let holder =
-        palisade_runtime::evm::evm_address(&palisade_node::devnet::dev_account(0).address());
+        palisade_runtime::evm::evm_address(&palisade_node::cli::devnet::dev_account(0).address());
     let spender =
-        palisade_runtime::evm::evm_address(&palisade_node::devnet::dev_account(1).address());
+        palisade_runtime::evm::evm_address(&palisade_node::cli::devnet::dev_account(1).address());
     let r = run_summary(
         Command::new("node")
             .current_dir(eth_dir())

@@ -3,7 +3,7 @@
 //! pages as the node serves them, and (`explorer_in_a_real_browser`) the
 //! page itself in Chromium against a 4-validator devnet under load.
 
-use palisade_node::devnet::dev_account;
+use palisade_node::cli::devnet::dev_account;
 use palisade_rpc::explorer::CSP;
 use palisade_tests::{rpc_call, DevNode};
 use palisade_types::{encode, Action, Address, Transaction};

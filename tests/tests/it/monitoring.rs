@@ -162,7 +162,7 @@ fn devnet_writes_a_prometheus_config_for_its_nodes() {
     assert_eq!(scraped, 2, "every target answers /metrics");
     assert_eq!(
         dash.expect("dashboard written"),
-        palisade_node::devnet::GRAFANA_DASHBOARD
+        palisade_node::cli::devnet::GRAFANA_DASHBOARD
     );
 }
 

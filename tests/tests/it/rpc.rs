@@ -6,7 +6,7 @@ use std::time::Duration;
 use jsonrpsee::core::client::{Subscription, SubscriptionClientT};
 use jsonrpsee::rpc_params;
 use jsonrpsee::ws_client::WsClientBuilder;
-use palisade_node::devnet::dev_account;
+use palisade_node::cli::devnet::dev_account;
 use palisade_rpc::types::{HeadResponse, TxStatus};
 use palisade_tests::{rpc_call, DevNode};
 use palisade_types::{encode, Action, Address, Hash, Signature, Transaction};

@@ -1,6 +1,8 @@
 //! The `palisade` command line: node operation (`init`, `start`,
 //! `testnet`), keys and genesis tools.
 
+pub mod devnet;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -65,7 +67,7 @@ pub enum Command {
     #[command(subcommand)]
     Query(crate::client::QueryCommand),
     /// A node's chain, height, peers and sync state (`--watch`: live).
-    Status(crate::status_watch::StatusArgs),
+    Status(crate::client::watch::StatusArgs),
     /// Share files: publish, fetch, list, pin, collect garbage.
     #[command(subcommand)]
     File(crate::file_cmd::FileCommand),
@@ -339,9 +341,9 @@ pub fn run_with(cli: Cli, hooks: TestHooks) -> Result<()> {
         Command::Init(a) => init(a),
         Command::Start(a) => start(a, hooks),
         Command::Testnet(a) => testnet(a),
-        Command::Devnet(a) => crate::devnet::devnet(a),
+        Command::Devnet(a) => devnet::devnet(a),
         Command::Bench(a) => crate::bench::bench(a),
-        Command::Dev(a) => crate::devnet::dev(a, hooks),
+        Command::Dev(a) => devnet::dev(a, hooks),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "palisade", &mut std::io::stdout());

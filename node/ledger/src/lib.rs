@@ -29,13 +29,19 @@
 //! that can see a block in RocksDB never gets a value from before it).
 //! The latest height is kept in memory and advanced only after the cache,
 //! so whoever sees height `h` reads `h`'s state or newer.
+//!
+//! The consensus signer's durable state ([`signer_store`]) lives beside the
+//! ledger in the node's data directory.
+
+#![forbid(unsafe_code)]
 
 mod account_index;
-pub(crate) mod cache;
+pub mod cache;
 mod file_index;
 mod import;
 mod prune;
 mod set_changes;
+pub mod signer_store;
 mod small_bytes;
 
 pub use import::{discard_staged, mark_staged, staging_dir, SnapshotBase};

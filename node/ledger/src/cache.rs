@@ -8,7 +8,7 @@
 //! guards whatever must change together with it.
 //!
 //! The ledger's two caches use it (and, outside the ledger, the node's set
-//! of recently verified transaction hashes, [`crate::verified`]):
+//! of recently verified transaction hashes, `palisade_node::verified`):
 //! - state-tree pages, which are addressed by their hash and never change,
 //!   so a cached page can never be stale (each block's tree update walks the
 //!   paths the previous blocks wrote);
@@ -100,9 +100,12 @@ impl<K: Eq + StdHash, V: Clone, S: BuildHasher + Clone> Generations<K, V, S> {
     }
 
     /// Entries held now (both generations).
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.young.len() + self.old.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.young.is_empty() && self.old.is_empty()
     }
 }
 

@@ -19,8 +19,10 @@ use std::time::{Duration, Instant};
 use palisade_runtime::{NonceRule, Runtime, Signatures, StateStore, StoreError, TxError};
 use palisade_types::{Action, Address, Hash, Height, SignedTransaction};
 
-use crate::eth_pool::EthPool;
-use crate::ledger::cache::DigestHasher;
+pub mod eth;
+
+use self::eth::EthPool;
+use palisade_ledger::cache::DigestHasher;
 
 /// Keyed by transaction hashes and addresses, which are uniformly random:
 /// SipHash over all 32 bytes was ~1% of a busy machine's CPU here.

@@ -2,6 +2,8 @@
 //! to a node over JSON-RPC (the typed client of `palisade-rpc`) and sign
 //! locally: the key never leaves this machine.
 
+pub mod watch;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -674,9 +676,9 @@ pub fn query(q: QueryCommand) -> Result<()> {
 }
 
 /// `palisade status`
-pub fn status(a: crate::status_watch::StatusArgs) -> Result<()> {
+pub fn status(a: watch::StatusArgs) -> Result<()> {
     if a.watch {
-        return crate::status_watch::watch(a);
+        return watch::watch(a);
     }
     let ca = a.client;
     runtime()?.block_on(async move {

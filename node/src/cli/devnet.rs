@@ -10,8 +10,8 @@ use anyhow::{bail, Context, Result};
 use palisade_genesis::{ConsensusParams, Genesis, GenesisAccount, GenesisValidator};
 use palisade_types::{sha256, ChainId, Keypair, Role};
 
+use super::{shutdown_signal, write_new, DevArgs, DevnetArgs, TestnetArgs};
 use crate::app::now_ms;
-use crate::cli::{shutdown_signal, write_new, DevArgs, DevnetArgs, TestnetArgs};
 use crate::config::NodeConfig;
 use crate::home::{write_key, Home};
 use crate::network::peer_id_of;
@@ -74,7 +74,7 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
     let net = dir.join("net");
     let n = usize::from(a.validators);
     if !net.join("node0").exists() {
-        crate::cli::testnet(TestnetArgs {
+        super::testnet(TestnetArgs {
             validators: a.validators,
             output: net.clone(),
             chain_id: "palisade-devnet".into(),
@@ -217,7 +217,7 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
 }
 
 /// `palisade dev`
-pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
+pub fn dev(a: DevArgs, hooks: super::TestHooks) -> Result<()> {
     let root = a.home.clone().unwrap_or_else(|| temp_dir("palisade-dev"));
     // A home of our own making goes when we do (however `dev` ends),
     // unless asked to keep it; a `--home` given is never removed.
@@ -281,7 +281,7 @@ pub fn dev(a: DevArgs, hooks: crate::cli::TestHooks) -> Result<()> {
         cfg.metrics.listen = a.metrics_listen;
         // Pages on this machine (a dapp's dev server) may use the dev chain.
         cfg.rpc.allowed_origins = match &a.rpc_allowed_origins {
-            Some(o) => crate::cli::non_empty(o.clone()),
+            Some(o) => super::non_empty(o.clone()),
             None => palisade_rpc::origin::LOCAL_DEV_ORIGINS
                 .iter()
                 .map(|s| s.to_string())
@@ -408,7 +408,7 @@ fn dev_key_path(root: &Path, i: usize) -> PathBuf {
 
 /// The Grafana dashboard of `deploy/monitoring/`, built into the binary.
 pub const GRAFANA_DASHBOARD: &str =
-    include_str!("../../deploy/monitoring/grafana/palisade-dashboard.json");
+    include_str!("../../../deploy/monitoring/grafana/palisade-dashboard.json");
 
 /// A Prometheus configuration scraping `targets` (host:port of each node's
 /// metrics), as `deploy/monitoring/prometheus.yml` is for the default ports.

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use palisade_runtime::{EthTxInput, NonceRule, Runtime, StateStore, StoreError};
 use palisade_types::{EthTransaction, EvmAddress, Hash, Height};
 
-use crate::mempool::{AddError, MempoolConfig};
+use super::{AddError, MempoolConfig};
 
 #[derive(Debug, Clone)]
 struct Entry {

@@ -11,7 +11,7 @@ use palisade_rpc::api::PalisadeApiClient;
 use palisade_rpc::types::{Health, MempoolStatus, NodeStatus};
 use serde::Serialize;
 
-use crate::client::{client, rpc_err, runtime, ClientArgs, Output};
+use super::{client, rpc_err, runtime, ClientArgs, Output};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
