@@ -1,7 +1,8 @@
 //! Sans-IO Tendermint consensus for Palisade.
 //!
-//! [`Consensus::handle`] takes one [`Input`] (a decoded proposal or vote, a
-//! fired timeout, a block-validation result, the start of a height) and
+//! [`Consensus::handle`] takes one [`Input`] (a proposal or vote whose
+//! signature was checked at the edge, a [`Verified`] one; a fired timeout,
+//! a block-validation result, the start of a height) and
 //! returns the [`Output`]s the node must carry out, in order: messages to
 //! persist-then-broadcast, timeouts to schedule, blocks to build or
 //! validate, decisions with their commit certificates, evidence. It follows
@@ -37,6 +38,7 @@ mod signer;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod state_machine;
+mod verified;
 mod votes;
 
 pub use config::{Config, TimeoutConfig};
@@ -46,4 +48,5 @@ pub use message::{Input, Message, MessageError, Output, Step, Timeout, TimeoutKi
 pub use proposer::proposer;
 pub use signer::{SignedMessage, SignerState};
 pub use state_machine::{Consensus, ROUND_WINDOW};
+pub use verified::Verified;
 pub use votes::{VoteKeeper, VoteOutcome};

@@ -6,7 +6,7 @@ use palisade_types::{
     ValidatorSet,
 };
 
-use crate::{Evidence, SignerState};
+use crate::{Evidence, SignerState, Verified};
 
 /// Tendermint's step within a round. Ordered: propose < prevote < precommit.
 #[derive(
@@ -88,13 +88,15 @@ pub enum Input {
         /// [`Output::PersistBlock`] before a restart; empty otherwise.
         restored_blocks: Vec<Arc<Block>>,
     },
-    /// A proposal received from the network (or our own, looped back).
+    /// A proposal received from the network (or our own, looped back),
+    /// checked at the edge ([`Verified`]).
     Proposal {
-        proposal: SignedProposal,
+        proposal: Verified<SignedProposal>,
         block: Arc<Block>,
     },
-    /// A prevote or precommit received from the network.
-    Vote(SignedVote),
+    /// A prevote or precommit received from the network, checked at the
+    /// edge.
+    Vote(Verified<SignedVote>),
     /// A timer scheduled by [`Output::ScheduleTimeout`] fired.
     Timeout(Timeout),
     /// Answer to [`Output::ValidateBlock`].

@@ -11,7 +11,7 @@ use crate::message::MessageError;
 use crate::signer::{step_of, LockState, SignCheck};
 use crate::{
     proposer, Config, Evidence, Input, Message, Output, SignedMessage, SignerState, Step, Timeout,
-    TimeoutKind, VoteKeeper, VoteOutcome,
+    TimeoutKind, Verified, VoteKeeper, VoteOutcome,
 };
 
 /// Votes and proposals more than this many rounds ahead of ours are not
@@ -167,9 +167,9 @@ impl Consensus {
     }
 
     /// Checks a proposal as line 22/28 need it: from this round's proposer,
-    /// correctly signed, naming the block it carries, at the right height.
+    /// naming the block it carries, at the right height. Its signature was
+    /// checked at the edge ([`Verified`]).
     pub fn check_proposal(
-        &self,
         validators: &ValidatorSet,
         sp: &SignedProposal,
         block: &Block,
@@ -193,13 +193,6 @@ impl Consensus {
                 });
             }
         }
-        validators
-            .verify(
-                &p.proposer,
-                &p.signing_bytes(&self.config.chain_id),
-                &sp.signature,
-            )
-            .map_err(|_| MessageError::BadSignature(p.proposer))?;
         let carried = block.hash();
         if carried != p.block_hash {
             return Err(MessageError::BlockHashMismatch {
@@ -216,23 +209,14 @@ impl Consensus {
         Ok(())
     }
 
-    /// Checks a vote's signer and signature against `validators`.
-    pub fn check_vote(
-        &self,
-        validators: &ValidatorSet,
-        sv: &SignedVote,
-    ) -> Result<u64, MessageError> {
+    /// Checks that a vote's signer is one of `validators`; its power. Its
+    /// signature was checked at the edge ([`Verified`]).
+    pub fn check_vote(validators: &ValidatorSet, sv: &SignedVote) -> Result<u64, MessageError> {
         let who = sv.vote.validator;
-        if validators.get(&who).is_none() {
-            return Err(MessageError::UnknownValidator(who));
-        }
         validators
-            .verify(
-                &who,
-                &sv.vote.signing_bytes(&self.config.chain_id),
-                &sv.signature,
-            )
-            .map_err(|_| MessageError::BadSignature(who))
+            .get(&who)
+            .map(|(_, v)| v.power)
+            .ok_or(MessageError::UnknownValidator(who))
     }
 
     // ---- inputs -------------------------------------------------------
@@ -293,9 +277,10 @@ impl Consensus {
             self.add_vote(v, power, out);
         }
 
+        // Kept messages were checked at the edge before they were kept.
         if kept_for == Some(height) {
             for (proposal, block) in kept_proposals {
-                self.on_proposal(proposal, block, out);
+                self.on_proposal(Verified::trusted(proposal), block, out);
             }
             for v in kept_votes {
                 if same_set {
@@ -304,7 +289,7 @@ impl Consensus {
                         self.add_vote(v, power, out);
                     }
                 } else {
-                    self.on_vote(v, out);
+                    self.on_vote(Verified::trusted(v), out);
                 }
             }
         }
@@ -323,21 +308,12 @@ impl Consensus {
         if next == Some(height) && self.future.holds(&input) {
             return;
         }
-        let chain_id = &self.config.chain_id;
-        let signed = match &input {
-            Input::Proposal { proposal, .. } => validators.verify(
-                &proposal.proposal.proposer,
-                &proposal.proposal.signing_bytes(chain_id),
-                &proposal.signature,
-            ),
-            Input::Vote(v) => validators.verify(
-                &v.vote.validator,
-                &v.vote.signing_bytes(chain_id),
-                &v.signature,
-            ),
+        let signer = match &input {
+            Input::Proposal { proposal, .. } => proposal.proposal.proposer,
+            Input::Vote(v) => v.vote.validator,
             _ => return,
         };
-        if signed.is_err() {
+        if validators.get(&signer).is_none() {
             return;
         }
         if height > self.behind_reported {
@@ -350,16 +326,22 @@ impl Consensus {
         if next == Some(height) {
             // Refused ones are dropped; peers re-send what matters.
             let _ = match input {
-                Input::Proposal { proposal, block } => self
-                    .future
-                    .add_proposal(validators, height, proposal, block),
-                Input::Vote(v) => self.future.add_vote(height, v),
+                Input::Proposal { proposal, block } => {
+                    self.future
+                        .add_proposal(validators, height, proposal.into_inner(), block)
+                }
+                Input::Vote(v) => self.future.add_vote(height, v.into_inner()),
                 _ => Ok(()),
             };
         }
     }
 
-    fn on_proposal(&mut self, sp: SignedProposal, block: Arc<Block>, out: &mut Vec<Output>) {
+    fn on_proposal(
+        &mut self,
+        sp: Verified<SignedProposal>,
+        block: Arc<Block>,
+        out: &mut Vec<Output>,
+    ) {
         let h = sp.proposal.height;
         if !self.started || h > self.height {
             self.buffer(
@@ -375,16 +357,16 @@ impl Consensus {
         if h < self.height || self.decided {
             return;
         }
-        if self.proposals.get(&sp.proposal.round) == Some(&sp) {
+        if self.proposals.get(&sp.proposal.round) == Some(&*sp) {
             return;
         }
         let Some(validators) = &self.validators else {
             return;
         };
-        if self.check_proposal(validators, &sp, &block).is_err() {
+        if Self::check_proposal(validators, &sp, &block).is_err() {
             return;
         }
-        self.accept_proposal(sp, block, false, out);
+        self.accept_proposal(sp.into_inner(), block, false, out);
     }
 
     fn accept_proposal(
@@ -434,7 +416,7 @@ impl Consensus {
         }
     }
 
-    fn on_vote(&mut self, sv: SignedVote, out: &mut Vec<Output>) {
+    fn on_vote(&mut self, sv: Verified<SignedVote>, out: &mut Vec<Output>) {
         let h = sv.vote.height;
         if !self.started || h > self.height {
             self.buffer(Input::Vote(sv), h, out);
@@ -451,10 +433,10 @@ impl Consensus {
         let Some(validators) = &self.validators else {
             return;
         };
-        let Ok(power) = self.check_vote(validators, &sv) else {
+        let Ok(power) = Self::check_vote(validators, &sv) else {
             return;
         };
-        self.add_vote(sv, power, out);
+        self.add_vote(sv.into_inner(), power, out);
     }
 
     fn add_vote(&mut self, sv: SignedVote, power: u64, out: &mut Vec<Output>) {

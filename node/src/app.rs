@@ -10,13 +10,14 @@ use palisade_runtime::{
     BlockContext, BlockError as RuntimeBlockError, BlockOutcome, EthTxInput, Runtime, Signatures,
 };
 use palisade_types::{
-    Action, Block, BlockHeader, BoundedVec, CommitCertificate, EthTransaction, EvmAddress, Hash,
-    Height, PublicKey, SignedTransaction, Timestamp, ValidatorSet,
+    Action, Block, BlockHeader, BoundedVec, CommitCertificate, EvmAddress, Hash, Height, PublicKey,
+    SignedTransaction, Timestamp, ValidatorSet,
 };
 
 use crate::eth_txs::EthSenders;
 
 use crate::mempool::Mempool;
+use crate::proposal::Candidate;
 use crate::verified::RecentlyVerified;
 use palisade_ledger::{BlockWrite, Durability, Ledger, LedgerError};
 
@@ -256,15 +257,79 @@ impl App {
         last_commit: Option<CommitCertificate>,
     ) -> Result<Executed, AppError> {
         let h = self.next_height()?;
-        let state = self
+        let root = self
             .ledger
-            .state_root(h.prev().unwrap_or(Height::GENESIS))?;
-        let root = state.ok_or_else(|| AppError::Missing("state root".into()))?;
+            .state_root(h.prev().unwrap_or(Height::GENESIS))?
+            .ok_or_else(|| AppError::Missing("state root".into()))?;
         let params = self.params()?;
+        let (mut header, last_commit) = self.header_for(h, proposer, now_ms, last_commit)?;
+        let mut c = Candidate::reap(
+            mempool,
+            self.ledger.as_ref(),
+            &params,
+            &header,
+            last_commit.as_ref(),
+        )?;
+        let outcome = loop {
+            let ctx = BlockContext {
+                height: h,
+                time_ms: header.time.as_millis(),
+                parent_hash: header.last_block_hash,
+            };
+            let sigs = Signatures::Verified;
+            let ledger = self.ledger.as_ref();
+            match self.rt.execute_block_full(
+                ledger,
+                root,
+                ctx,
+                &c.txs,
+                &c.hashes,
+                sigs,
+                &c.eth_inputs,
+            ) {
+                Ok(o) => break o,
+                Err(RuntimeBlockError::InadmissibleTx { index, hash, error })
+                    if c.leave_out(index, hash, &error) => {}
+                Err(e) => return Err(e.into()),
+            }
+        };
+        header.tx_root = c.tx_root();
+        header.state_root = outcome.changes.root;
+        header.receipts_root = outcome.receipts_root;
+        header.validators_hash = self.validators(h)?.hash();
+        header.next_validators_hash = outcome.next_validator_set.hash();
+        let block = Block {
+            eth_txs: BoundedVec::new(c.eth).map_err(|count| AppError::TooManyTxs {
+                kind: "Ethereum transactions",
+                count,
+            })?,
+            header,
+            txs: BoundedVec::new(c.txs).map_err(|count| AppError::TooManyTxs {
+                kind: "native transactions",
+                count,
+            })?,
+            last_commit,
+        };
+        let parties = self.parties(&block, &c.eth_inputs, &outcome.receipts);
+        Ok(Executed {
+            block: Arc::new(block),
+            outcome,
+            parties,
+        })
+    }
+
+    /// The header of a block this node proposes at `h`, its hashes still
+    /// zero (they do not change its length), with the certificate it
+    /// carries as `last_commit`.
+    fn header_for(
+        &self,
+        h: Height,
+        proposer: PublicKey,
+        now_ms: u64,
+        last_commit: Option<CommitCertificate>,
+    ) -> Result<(BlockHeader, Option<CommitCertificate>), AppError> {
         let (prev_hash, prev_time, last_commit) = self.previous(h, last_commit)?;
-        // The hashes are filled in once the block is executed; they do not
-        // change the header's length.
-        let mut header = BlockHeader {
+        let header = BlockHeader {
             chain_id: self.rt.chain_id().clone(),
             height: h,
             time: Timestamp(now_ms.max(prev_time.saturating_add(1))),
@@ -279,137 +344,7 @@ impl App {
                 .as_ref()
                 .map_or(Hash::ZERO, CommitCertificate::hash),
         };
-        // `max_block_bytes` bounds the transactions' bytes alone (as the
-        // runtime counts them); the whole block must also fit the network's
-        // bound with this header and last commit.
-        let budget = (params.max_block_bytes as usize)
-            .min(Block::room_for_txs(&header, last_commit.as_ref()));
-        let mut txs: Vec<SignedTransaction> = mempool
-            .reap(self.ledger.as_ref(), params.max_block_txs as usize, budget)?
-            .iter()
-            .map(|t| (**t).clone())
-            .collect();
-        let native_bytes: usize = txs.iter().map(SignedTransaction::encoded_len).sum();
-        // The gas limits of the native EVM actions come first; Ethereum
-        // transactions get what is left, so a block is not built only to
-        // be cut back.
-        let native_gas: u64 = txs
-            .iter()
-            .filter_map(|t| match &t.tx.action {
-                palisade_types::Action::EvmCall { gas_limit, .. }
-                | palisade_types::Action::EvmCreate { gas_limit, .. } => Some(*gas_limit),
-                _ => None,
-            })
-            .fold(0u64, u64::saturating_add);
-        let (mut eth, mut eth_inputs): (Vec<EthTransaction>, Vec<EthTxInput>) = mempool
-            .eth
-            .reap(
-                self.ledger.as_ref(),
-                (params.max_block_txs as usize).saturating_sub(txs.len()),
-                budget.saturating_sub(native_bytes),
-                params.max_block_gas.saturating_sub(native_gas),
-            )?
-            .into_iter()
-            .unzip();
-        // Each transaction was admissible on its own, but one earlier in
-        // the block can make a later one inadmissible (a role revoked, a
-        // parameter lowered). Leave such a transaction out — with the
-        // same sender's later ones, whose nonces now have a gap — and try
-        // again; each pass removes at least one, so this ends.
-        let mut hashes: Vec<Hash> = txs.iter().map(SignedTransaction::hash).collect();
-        let outcome = loop {
-            match self.rt.execute_block_full(
-                self.ledger.as_ref(),
-                root,
-                BlockContext {
-                    height: h,
-                    time_ms: header.time.as_millis(),
-                    parent_hash: header.last_block_hash,
-                },
-                &txs,
-                &hashes,
-                Signatures::Verified,
-                &eth_inputs,
-            ) {
-                Ok(o) => break o,
-                // The block's gas is used up: everything from here on
-                // waits for the next block (one pass, not one per
-                // transaction that no longer fits).
-                Err(RuntimeBlockError::InadmissibleTx {
-                    index,
-                    error: palisade_runtime::TxError::BlockGasExhausted { .. },
-                    ..
-                }) if index < txs.len() + eth.len() => {
-                    if index < txs.len() {
-                        txs.truncate(index);
-                        hashes.truncate(index);
-                        eth.clear();
-                        eth_inputs.clear();
-                    } else {
-                        eth.truncate(index - txs.len());
-                        eth_inputs.truncate(index - txs.len());
-                    }
-                }
-                Err(RuntimeBlockError::InadmissibleTx { index, hash, error })
-                    if index >= txs.len() && index - txs.len() < eth.len() =>
-                {
-                    tracing::debug!(tx = %hash, %error, "left out of the proposal");
-                    let k = index - txs.len();
-                    let sender = eth_inputs[k].sender;
-                    (eth, eth_inputs) = std::mem::take(&mut eth)
-                        .into_iter()
-                        .zip(std::mem::take(&mut eth_inputs))
-                        .enumerate()
-                        .filter(|(i, (_, inp))| *i < k || inp.sender != sender)
-                        .map(|(_, kept)| kept)
-                        .unzip();
-                }
-                Err(RuntimeBlockError::InadmissibleTx { index, hash, error })
-                    if index < txs.len() =>
-                {
-                    tracing::debug!(tx = %hash, %error, "left out of the proposal");
-                    let signer = txs[index].tx.signer;
-                    (txs, hashes) = std::mem::take(&mut txs)
-                        .into_iter()
-                        .zip(std::mem::take(&mut hashes))
-                        .enumerate()
-                        .filter(|(i, (t, _))| *i < index || t.tx.signer != signer)
-                        .map(|(_, kept)| kept)
-                        .unzip();
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
-        let validators = self.validators(h)?;
-        header.tx_root = palisade_types::merkle::root(
-            &hashes
-                .iter()
-                .copied()
-                .chain(eth_inputs.iter().map(|t| t.hash))
-                .collect::<Vec<_>>(),
-        );
-        header.state_root = outcome.changes.root;
-        header.receipts_root = outcome.receipts_root;
-        header.validators_hash = validators.hash();
-        header.next_validators_hash = outcome.next_validator_set.hash();
-        let block = Block {
-            eth_txs: BoundedVec::new(eth).map_err(|count| AppError::TooManyTxs {
-                kind: "Ethereum transactions",
-                count,
-            })?,
-            header,
-            txs: BoundedVec::new(txs).map_err(|count| AppError::TooManyTxs {
-                kind: "native transactions",
-                count,
-            })?,
-            last_commit,
-        };
-        let parties = self.parties(&block, &eth_inputs, &outcome.receipts);
-        Ok(Executed {
-            block: Arc::new(block),
-            outcome,
-            parties,
-        })
+        Ok((header, last_commit))
     }
 
     /// Checks a proposed block for the next height completely: its shape,

@@ -18,6 +18,7 @@
 //! ([`crate::bench_erc20`]); the method and the report are the same.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,12 +26,12 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use jsonrpsee::core::client::{ClientT, SubscriptionClientT};
 use jsonrpsee::core::params::BatchRequestBuilder;
-use jsonrpsee::http_client::HttpClientBuilder;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::rpc_params;
 use jsonrpsee::ws_client::WsClientBuilder;
 use palisade_rpc::types::{BlockId, HeadResponse, SubmitOutcome};
 use palisade_rpc::PalisadeApiClient;
-use palisade_types::{encode, sha256, Action, ChainId, Hash, Height, Keypair, Transaction};
+use palisade_types::{encode, sha256, Action, ChainId, Hash, Keypair, Transaction};
 use serde::Serialize;
 
 use crate::metrics::ProcessStats;
@@ -268,18 +269,7 @@ async fn sign_transfers(
 }
 
 async fn run(a: &BenchArgs) -> Result<BenchReport> {
-    let url = |addr: &str| format!("http://{addr}");
-    let clients = a
-        .rpc
-        .iter()
-        .map(|addr| {
-            HttpClientBuilder::default()
-                .max_request_size(64 * 1024 * 1024)
-                .request_timeout(Duration::from_secs(60))
-                .build(url(addr))
-                .with_context(|| format!("RPC endpoint {addr}"))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let clients = connect(a)?;
     let first = &clients[0];
     let status = first
         .system_status()
@@ -301,65 +291,158 @@ async fn run(a: &BenchArgs) -> Result<BenchReport> {
         }
     };
 
-    // Commits, as heads arrive.
-    let ws = WsClientBuilder::default()
-        .max_buffer_capacity_per_subscription(4096)
-        .build(format!("ws://{}", a.rpc[0]))
-        .await
-        .with_context(|| format!("WebSocket {}", a.rpc[0]))?;
-    let mut heads: jsonrpsee::core::client::Subscription<HeadResponse> = ws
-        .subscribe(
-            "chain_subscribeNewHeads",
-            rpc_params![],
-            "chain_unsubscribeNewHeads",
-        )
-        .await
-        .map_err(|e| anyhow!("subscribe: {e}"))?;
-    let committed: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
-    let heights: Arc<Mutex<Vec<(Height, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
-    let watcher = {
-        let committed = committed.clone();
-        let heights = heights.clone();
-        let client = clients[0].clone();
-        tokio::spawn(async move {
+    let watch = CommitWatch::start(&a.rpc[0], first.clone()).await?;
+    let before: Vec<Option<NodeSample>> = a.metrics.iter().map(|m| scrape(m)).collect();
+    let generator_before = ProcessStats::read();
+    let start_height = first.chain_get_height().await.map_err(|e| anyhow!("{e}"))?;
+    let offered = offer(a, &clients, &txs).await;
+    watch.drain(offered.accepted, a.drain_s).await;
+    let after: Vec<Option<NodeSample>> = a.metrics.iter().map(|m| scrape(m)).collect();
+    let generator_after = ProcessStats::read();
+    let end_height = first.chain_get_height().await.map_err(|e| anyhow!("{e}"))?;
+    let committed = watch.stop()?;
+
+    let failed_in_sample = match &erc20 {
+        Some(_) => {
+            let sample: Vec<Hash> = committed
+                .keys()
+                .filter(|h| offered.sent_at.contains_key(h))
+                .take(1_000)
+                .copied()
+                .collect();
+            Some(crate::bench_erc20::failed_receipts(first, &sample).await?)
+        }
+        None => None,
+    };
+    let nodes: Vec<(NodeSample, NodeSample)> = before
+        .iter()
+        .zip(&after)
+        .filter_map(|(b, a)| Some(((*b)?, (*a)?)))
+        .collect();
+    let blocks = end_height.saturating_sub(start_height);
+    let mut report = summarize(a.workload, total, &offered, &committed, &nodes, blocks);
+    report.failed_in_sample = failed_in_sample;
+    report.generator_cpu_s = generator_before
+        .zip(generator_after)
+        .map(|(b, a)| a.cpu_seconds - b.cpu_seconds);
+    Ok(report)
+}
+
+/// One JSON-RPC client per endpoint.
+fn connect(a: &BenchArgs) -> Result<Vec<HttpClient>> {
+    a.rpc
+        .iter()
+        .map(|addr| {
+            HttpClientBuilder::default()
+                .max_request_size(64 * 1024 * 1024)
+                .request_timeout(Duration::from_secs(60))
+                .build(format!("http://{addr}"))
+                .with_context(|| format!("RPC endpoint {addr}"))
+        })
+        .collect()
+}
+
+/// When each transaction was seen committed, from the first node's new
+/// heads as they arrive.
+struct CommitWatch {
+    committed: Arc<Mutex<HashMap<Hash, Instant>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CommitWatch {
+    async fn start(addr: &str, client: HttpClient) -> Result<CommitWatch> {
+        let ws = WsClientBuilder::default()
+            .max_buffer_capacity_per_subscription(4096)
+            .build(format!("ws://{addr}"))
+            .await
+            .with_context(|| format!("WebSocket {addr}"))?;
+        let mut heads: jsonrpsee::core::client::Subscription<HeadResponse> = ws
+            .subscribe(
+                "chain_subscribeNewHeads",
+                rpc_params![],
+                "chain_unsubscribeNewHeads",
+            )
+            .await
+            .map_err(|e| anyhow!("subscribe: {e}"))?;
+        let committed: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+        let c = committed.clone();
+        let task = tokio::spawn(async move {
+            // The subscription lives as long as its client.
+            let _ws = ws;
             while let Some(Ok(head)) = heads.next().await {
                 let at = Instant::now();
-                let h = head.header.height;
-                if let Ok(heights) = heights.lock().as_mut() {
-                    heights.push((h, at));
-                }
                 if head.tx_count == 0 {
                     continue;
                 }
                 // Hashes only: fetching whole blocks as JSON cost the
                 // nodes and this generator (same machine) several percent
                 // of the CPU the measurement is about.
-                if let Ok(Some(b)) = client
-                    .chain_get_block_tx_hashes(BlockId::Height(h.get()))
-                    .await
-                {
-                    if let Ok(mut c) = committed.lock() {
+                let id = BlockId::Height(head.header.height.get());
+                if let Ok(Some(b)) = client.chain_get_block_tx_hashes(id).await {
+                    if let Ok(mut c) = c.lock() {
                         for hash in b.tx_hashes {
                             c.insert(hash, at);
                         }
                     }
                 }
             }
-        })
-    };
+        });
+        Ok(CommitWatch { committed, task })
+    }
 
-    let before: Vec<Option<NodeSample>> = a.metrics.iter().map(|m| scrape(m)).collect();
-    let generator_before = ProcessStats::read();
-    let start_height = first.chain_get_height().await.map_err(|e| anyhow!("{e}"))?;
+    fn seen(&self) -> usize {
+        self.committed.lock().map(|c| c.len()).unwrap_or(0)
+    }
 
-    // Open loop: batch k leaves at start + k * batch / rate, whatever the
-    // node's answers look like.
+    /// Waits until `accepted` transactions are seen committed, or nothing
+    /// new commits for 5 s, bounded by `drain_s`.
+    async fn drain(&self, accepted: usize, drain_s: u64) {
+        let deadline = Instant::now() + Duration::from_secs(drain_s);
+        let mut last = 0;
+        let mut last_change = Instant::now();
+        while Instant::now() < deadline {
+            let n = self.seen();
+            if n >= accepted {
+                break;
+            }
+            if n != last {
+                last = n;
+                last_change = Instant::now();
+            } else if last_change.elapsed() > Duration::from_secs(5) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn stop(self) -> Result<HashMap<Hash, Instant>> {
+        self.task.abort();
+        let c = self.committed.lock().map_err(|_| anyhow!("lock"))?;
+        Ok(c.clone())
+    }
+}
+
+/// What the open loop sent.
+struct Offered {
+    start: Instant,
+    elapsed: Duration,
+    accepted: usize,
+    sent_at: HashMap<Hash, Instant>,
+}
+
+/// The open loop: batch k leaves at start + k * batch / rate, whatever the
+/// nodes' answers look like, round-robin over `clients`.
+async fn offer(a: &BenchArgs, clients: &[HttpClient], txs: &[(Hash, String)]) -> Offered {
     eprintln!("bench: offering {} tx/s for {} s", a.rate, a.duration_s);
     let start = Instant::now();
     let sent_at: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
-    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let rejected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let accepted = Arc::new(AtomicUsize::new(0));
     let inflight = Arc::new(tokio::sync::Semaphore::new(256));
+    let method = match (a.workload, a.submit_batch) {
+        (Workload::Erc20, _) => "eth_sendRawTransaction",
+        (Workload::Transfer, false) => "tx_submit",
+        (Workload::Transfer, true) => "tx_submitBatch",
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for (k, chunk) in txs.chunks(a.batch).enumerate() {
         let due = start + Duration::from_secs_f64((k * a.batch) as f64 / a.rate as f64);
@@ -371,12 +454,6 @@ async fn run(a: &BenchArgs) -> Result<BenchReport> {
         let chunk: Vec<(Hash, String)> = chunk.to_vec();
         let sent_at = sent_at.clone();
         let accepted = accepted.clone();
-        let rejected = rejected.clone();
-        let method = match (a.workload, a.submit_batch) {
-            (Workload::Erc20, _) => "eth_sendRawTransaction",
-            (Workload::Transfer, false) => "tx_submit",
-            (Workload::Transfer, true) => "tx_submitBatch",
-        };
         tasks.spawn(async move {
             let now = Instant::now();
             if let Ok(mut m) = sent_at.lock() {
@@ -384,67 +461,58 @@ async fn run(a: &BenchArgs) -> Result<BenchReport> {
                     m.insert(*h, now);
                 }
             }
-            let ok = if method != "tx_submitBatch" {
-                let mut b = BatchRequestBuilder::new();
-                for (_, hex) in &chunk {
-                    let _ = b.insert(method, rpc_params![hex]);
-                }
-                client
-                    .batch_request::<serde_json::Value>(b)
-                    .await
-                    .map(|resp| resp.num_successful_calls())
-            } else {
-                let hexes: Vec<&String> = chunk.iter().map(|(_, hex)| hex).collect();
-                client
-                    .request::<Vec<SubmitOutcome>, _>("tx_submitBatch", rpc_params![hexes])
-                    .await
-                    .map(|out| out.iter().filter(|o| o.hash.is_some()).count())
-            };
-            match ok {
-                Ok(ok) => {
-                    accepted.fetch_add(ok, std::sync::atomic::Ordering::Relaxed);
-                    rejected.fetch_add(chunk.len() - ok, std::sync::atomic::Ordering::Relaxed);
-                }
-                Err(_) => {
-                    rejected.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
-                }
-            }
+            let ok = submit(&client, method, &chunk).await.unwrap_or(0);
+            accepted.fetch_add(ok, Ordering::Relaxed);
             drop(permit);
         });
     }
     while tasks.join_next().await.is_some() {}
-    let send_elapsed = start.elapsed();
-    let accepted = accepted.load(std::sync::atomic::Ordering::Relaxed);
-
-    // Drain: wait until every accepted transaction is seen committed, or
-    // nothing new commits for a while, bounded by --drain-s.
-    let deadline = Instant::now() + Duration::from_secs(a.drain_s);
-    let mut last = 0;
-    let mut last_change = Instant::now();
-    while Instant::now() < deadline {
-        let n = committed.lock().map(|c| c.len()).unwrap_or(0);
-        if n >= accepted {
-            break;
-        }
-        if n != last {
-            last = n;
-            last_change = Instant::now();
-        } else if last_change.elapsed() > Duration::from_secs(5) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let sent_at = sent_at.lock().map(|m| m.clone()).unwrap_or_default();
+    Offered {
+        start,
+        elapsed: start.elapsed(),
+        accepted: accepted.load(Ordering::Relaxed),
+        sent_at,
     }
-    let after: Vec<Option<NodeSample>> = a.metrics.iter().map(|m| scrape(m)).collect();
-    let generator_after = ProcessStats::read();
-    let end_height = first.chain_get_height().await.map_err(|e| anyhow!("{e}"))?;
-    watcher.abort();
+}
 
-    let sent_at = sent_at.lock().map_err(|_| anyhow!("lock"))?.clone();
-    let committed = committed.lock().map_err(|_| anyhow!("lock"))?.clone();
+/// Sends one chunk with `method`; how many the node accepted.
+async fn submit(
+    client: &HttpClient,
+    method: &str,
+    chunk: &[(Hash, String)],
+) -> Result<usize, jsonrpsee::core::client::Error> {
+    if method == "tx_submitBatch" {
+        let hexes: Vec<&String> = chunk.iter().map(|(_, hex)| hex).collect();
+        let out: Vec<SubmitOutcome> = client.request("tx_submitBatch", rpc_params![hexes]).await?;
+        return Ok(out.iter().filter(|o| o.hash.is_some()).count());
+    }
+    let mut b = BatchRequestBuilder::new();
+    for (_, hex) in chunk {
+        let _ = b.insert(method, rpc_params![hex]);
+    }
+    let resp = client.batch_request::<serde_json::Value>(b).await?;
+    Ok(resp.num_successful_calls())
+}
+
+/// The report (but for the receipts' sample and the generator's CPU):
+/// latency from each send to its commit,
+/// throughput while the load was on (after a warm-up second: the
+/// pipeline filling is not a capacity limit, and the drain after the last
+/// send is latency, not throughput), and the nodes' costs per transaction.
+fn summarize(
+    workload: Workload,
+    total: usize,
+    offered: &Offered,
+    committed: &HashMap<Hash, Instant>,
+    nodes: &[(NodeSample, NodeSample)],
+    blocks: u64,
+) -> BenchReport {
+    let start = offered.start;
     let mut latencies: Vec<f64> = Vec::new();
     let mut last_commit = start;
-    for (h, at) in &committed {
-        if let Some(sent) = sent_at.get(h) {
+    for (h, at) in committed {
+        if let Some(sent) = offered.sent_at.get(h) {
             latencies.push(at.saturating_duration_since(*sent).as_secs_f64() * 1000.0);
             last_commit = last_commit.max(*at);
         }
@@ -454,48 +522,27 @@ async fn run(a: &BenchArgs) -> Result<BenchReport> {
     let window = last_commit
         .saturating_duration_since(start)
         .as_secs_f64()
-        .max(send_elapsed.as_secs_f64());
-    // Sustained throughput: what committed while the load was on, after a
-    // warm-up second (the pipeline filling is not a capacity limit, and the
-    // drain after the last send is latency, not throughput).
-    let warm = start + Duration::from_secs(1).min(send_elapsed / 2);
-    let end = start + send_elapsed;
+        .max(offered.elapsed.as_secs_f64());
+    let warm = start + Duration::from_secs(1).min(offered.elapsed / 2);
+    let end = start + offered.elapsed;
     let in_window = committed
         .iter()
-        .filter(|(h, at)| sent_at.contains_key(h) && **at >= warm && **at <= end)
+        .filter(|(h, at)| offered.sent_at.contains_key(h) && **at >= warm && **at <= end)
         .count();
     let steady = end.saturating_duration_since(warm).as_secs_f64().max(1e-3);
-    let blocks = end_height.saturating_sub(start_height);
-    let nodes: Vec<(NodeSample, NodeSample)> = before
-        .iter()
-        .zip(&after)
-        .filter_map(|(b, a)| Some(((*b)?, (*a)?)))
-        .collect();
     let per_node = |f: &dyn Fn(&NodeSample) -> f64| -> Option<f64> {
         if nodes.is_empty() || ours == 0 {
             return None;
         }
         Some(nodes.iter().map(|(b, a)| f(a) - f(b)).sum::<f64>() / nodes.len() as f64)
     };
-    let failed_in_sample = match &erc20 {
-        Some(_) => {
-            let sample: Vec<Hash> = committed
-                .keys()
-                .filter(|h| sent_at.contains_key(h))
-                .take(1_000)
-                .copied()
-                .collect();
-            Some(crate::bench_erc20::failed_receipts(first, &sample).await?)
-        }
-        None => None,
-    };
-    Ok(BenchReport {
-        workload: a.workload,
-        failed_in_sample,
-        offered_tps: total as f64 / send_elapsed.as_secs_f64(),
+    BenchReport {
+        workload,
+        failed_in_sample: None,
+        offered_tps: total as f64 / offered.elapsed.as_secs_f64(),
         sent: total,
-        accepted,
-        rejected: total - accepted,
+        accepted: offered.accepted,
+        rejected: total - offered.accepted,
         committed: ours,
         committed_tps: in_window as f64 / steady,
         latency_ms_p50: percentile(&latencies, 0.50),
@@ -509,8 +556,6 @@ async fn run(a: &BenchArgs) -> Result<BenchReport> {
             .map(|(_, a)| a.rss / (1024.0 * 1024.0))
             .reduce(f64::max),
         disk_bytes_per_tx_per_node: per_node(&|s| s.disk).map(|d| d / ours as f64),
-        generator_cpu_s: generator_before
-            .zip(generator_after)
-            .map(|(b, a)| a.cpu_seconds - b.cpu_seconds),
-    })
+        generator_cpu_s: None,
+    }
 }

@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use palisade_consensus::{Config, Consensus, Input, Message, Output, SignerState, Timeout};
+use palisade_consensus::{
+    Config, Consensus, Input, Message, Output, SignerState, Timeout, Verified,
+};
 use palisade_types::{Block, CommitCertificate, Hash, Height, Keypair, PublicKey, Round};
 use tokio::sync::{broadcast, mpsc, Notify};
 use tokio::task::JoinHandle;
@@ -64,7 +66,7 @@ pub struct DriverConfig {
 }
 
 enum Event {
-    Net(Message),
+    Net(Verified<Message>),
     Timer(Timeout),
     Synced(Box<CommittedBlock>),
 }
@@ -169,7 +171,7 @@ impl Driver {
         outbound: mpsc::Sender<Message>,
         committed: broadcast::Sender<Committed>,
     ) -> Driver {
-        let late = LatePrecommits::new(app.runtime().chain_id().clone());
+        let late = LatePrecommits::new();
         let arrivals = match mempool.lock() {
             Ok(pool) => pool.arrivals(),
             Err(poisoned) => poisoned.into_inner().arrivals(),
@@ -232,7 +234,7 @@ impl Driver {
     /// Runs until `shutdown` resolves. Messages from peers arrive on `inbound`.
     pub async fn run(
         mut self,
-        mut inbound: mpsc::Receiver<Message>,
+        mut inbound: mpsc::Receiver<Verified<Message>>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), DriverError> {
         let state = self.signer.load()?;
@@ -297,12 +299,12 @@ impl Driver {
                 }
             };
             let input = match event {
-                Event::Net(Message::Proposal { proposal, block }) => {
-                    Input::Proposal { proposal, block }
-                }
-                Event::Net(Message::Vote(v)) => {
-                    self.late.offer(&v);
-                    Input::Vote(v)
+                Event::Net(m) => {
+                    let input = m.into_input();
+                    if let Input::Vote(v) = &input {
+                        self.late.offer(v);
+                    }
+                    input
                 }
                 Event::Timer(t) => Input::Timeout(t),
                 Event::Synced(b) => {

@@ -10,22 +10,17 @@
 //! block, and a validator that is really down shows as missing while one
 //! that was merely last does not.
 
-use palisade_types::{
-    ChainId, CommitCertificate, CommitSig, Height, SignedVote, ValidatorSet, VoteType,
-};
+use palisade_consensus::Verified;
+use palisade_types::{CommitCertificate, CommitSig, Height, SignedVote, ValidatorSet, VoteType};
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct LatePrecommits {
-    chain_id: ChainId,
     decided: Option<(CommitCertificate, ValidatorSet)>,
 }
 
 impl LatePrecommits {
-    pub fn new(chain_id: ChainId) -> LatePrecommits {
-        LatePrecommits {
-            chain_id,
-            decided: None,
-        }
+    pub fn new() -> LatePrecommits {
+        LatePrecommits::default()
     }
 
     /// A height was decided with `commit`, by the validators `set`.
@@ -33,10 +28,10 @@ impl LatePrecommits {
         self.decided = Some((commit, set));
     }
 
-    /// Adds `vote` to the decided certificate if it is a well-signed
-    /// precommit for the decided block, from a validator of its height
-    /// not yet in it. Returns whether it was added.
-    pub fn offer(&mut self, vote: &SignedVote) -> bool {
+    /// Adds `vote` (its signature checked at the edge) to the decided
+    /// certificate if it is a precommit for the decided block, from a
+    /// validator of its height not yet in it. Returns whether it was added.
+    pub fn offer(&mut self, vote: &Verified<SignedVote>) -> bool {
         let Some((commit, set)) = &mut self.decided else {
             return false;
         };
@@ -50,7 +45,6 @@ impl LatePrecommits {
                 .signatures()
                 .iter()
                 .any(|s| s.validator == v.validator)
-            || vote.verify(&self.chain_id).is_err()
         {
             return false;
         }
@@ -81,7 +75,7 @@ impl LatePrecommits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use palisade_types::{Hash, Keypair, Round, Validator, Vote};
+    use palisade_types::{ChainId, Hash, Keypair, Round, Validator, Vote};
 
     fn keys(n: u8) -> Vec<Keypair> {
         (1..=n).map(|i| Keypair::from_seed([i; 32])).collect()
@@ -123,9 +117,10 @@ mod tests {
             })
             .collect();
         let commit = CommitCertificate::new(Height(5), Round(0), block, first).unwrap();
-        let mut late = LatePrecommits::new(chain.clone());
+        let mut late = LatePrecommits::new();
+        let checked = |v: SignedVote| Verified::vote(&chain, v).unwrap();
         assert!(
-            !late.offer(&precommit(&ks[3], 5, 0, block, &chain)),
+            !late.offer(&checked(precommit(&ks[3], 5, 0, block, &chain))),
             "nothing decided yet"
         );
         late.decided(commit, set.clone());
@@ -141,20 +136,28 @@ mod tests {
                 "other block",
                 precommit(&ks[3], 5, 0, Hash([8; 32]), &chain),
             ),
-            ("other chain", precommit(&ks[3], 5, 0, block, &other_chain)),
             ("not a validator", precommit(&outsider, 5, 0, block, &chain)),
             ("already in", precommit(&ks[0], 5, 0, block, &chain)),
-            ("bad signature", forged),
         ] {
-            assert!(!late.offer(&vote), "{why}: refused");
+            assert!(!late.offer(&checked(vote)), "{why}: refused");
         }
-        let mut prevote = precommit(&ks[3], 5, 0, block, &chain);
-        prevote.vote.vote_type = VoteType::Prevote;
-        assert!(!late.offer(&prevote), "a prevote is refused");
+        // These never get past the edge.
+        let other = precommit(&ks[3], 5, 0, block, &other_chain);
+        assert!(Verified::vote(&chain, other).is_err(), "other chain");
+        assert!(Verified::vote(&chain, forged).is_err(), "bad signature");
+        let prevote = Vote {
+            vote_type: VoteType::Prevote,
+            ..precommit(&ks[3], 5, 0, block, &chain).vote
+        }
+        .sign(&chain, &ks[3]);
+        assert!(!late.offer(&checked(prevote)), "a prevote is refused");
         assert_eq!(late.certificate(Height(5)).unwrap().signatures().len(), 3);
 
-        assert!(late.offer(&precommit(&ks[3], 5, 0, block, &chain)));
-        assert!(!late.offer(&precommit(&ks[3], 5, 0, block, &chain)), "once");
+        assert!(late.offer(&checked(precommit(&ks[3], 5, 0, block, &chain))));
+        assert!(
+            !late.offer(&checked(precommit(&ks[3], 5, 0, block, &chain))),
+            "once"
+        );
         let c = late.certificate(Height(5)).unwrap();
         assert_eq!(c.signatures().len(), 4);
         assert_eq!(c.verify(&chain, &set).unwrap(), 4);

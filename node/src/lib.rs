@@ -32,6 +32,7 @@ pub mod mempool;
 pub mod metrics;
 pub mod network;
 pub mod node;
+pub mod proposal;
 pub mod rpc_backend;
 pub mod snapshot_cmd;
 pub mod statesync;

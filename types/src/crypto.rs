@@ -1,4 +1,6 @@
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Mutex, OnceLock};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -58,7 +60,7 @@ impl PublicKey {
     /// node, which consensus needs.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
         crate::verified::or_verify(&self.0, message, &signature.0, || {
-            self.prepare()?.verify_uncached(message, signature)
+            prepared(self)?.verify_uncached(message, signature)
         })
     }
 
@@ -119,6 +121,27 @@ impl PreparedKey {
             .verify_strict(message, &sig)
             .map_err(|_| SignatureError::Invalid)
     }
+}
+
+/// Decompressed keys of recent signers, by their encoding: validators sign
+/// every vote, and decompressing costs about a third of a verification.
+/// Bounded, and simply emptied when full (a miss only costs time); only
+/// keys that decompress are kept.
+fn prepared(key: &PublicKey) -> Result<PreparedKey, SignatureError> {
+    const MAX: usize = 1 << 12;
+    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], PreparedKey>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(p) = cache.lock().ok().and_then(|c| c.get(&key.0).copied()) {
+        return Ok(p);
+    }
+    let p = key.prepare()?;
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= MAX {
+            c.clear();
+        }
+        c.insert(key.0, p);
+    }
+    Ok(p)
 }
 
 impl Address {

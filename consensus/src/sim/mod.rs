@@ -27,7 +27,7 @@ pub use rng::Rng;
 pub use scenario::{Crash, Partition, Scenario};
 
 use crate::mocks::{Mock, MockCtx, Send};
-use crate::{Config, Consensus, Input, Message, Output, SignerState, Step};
+use crate::{Config, Consensus, Input, Message, Output, SignerState, Step, Verified};
 
 /// A property the run broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,6 +395,11 @@ impl Simulation {
                         self.send_raw(i, s);
                     }
                 }
+                // The node's network edge: a message that does not verify
+                // goes no further (not relayed, not fed).
+                let Ok(checked) = Verified::check(&self.config.chain_id, msg.clone()) else {
+                    return;
+                };
                 if self.scenario.relay && self.honest(i) {
                     let sig = match &msg {
                         Message::Proposal { proposal, .. } => proposal.signature.0,
@@ -404,11 +409,7 @@ impl Simulation {
                         self.send_raw(i, Send::All(msg.clone()));
                     }
                 }
-                let input = match msg {
-                    Message::Proposal { proposal, block } => Input::Proposal { proposal, block },
-                    Message::Vote(v) => Input::Vote(v),
-                };
-                self.feed(i, input);
+                self.feed(i, checked.into_input());
             }
             Kind::SyncRequest(h) => {
                 self.nodes[i].sync_pending = false;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use palisade_consensus::{
-    proposer, Config, Consensus, Input, Output, SignerState, TimeoutConfig,
+    proposer, Config, Consensus, Input, Output, SignerState, TimeoutConfig, Verified,
     MAX_BUFFERED_PROPOSAL_BYTES, MAX_BUFFERED_VOTES, ROUND_WINDOW,
 };
 use palisade_types::{
@@ -62,16 +62,15 @@ impl Net {
     }
 
     fn vote(&self, key: &Keypair, t: VoteType, round: u32) -> Input {
-        Input::Vote(
-            Vote {
-                vote_type: t,
-                height: Height(2),
-                round: Round(round),
-                block_hash: None,
-                validator: key.public_key(),
-            }
-            .sign(&self.chain, key),
-        )
+        let v = Vote {
+            vote_type: t,
+            height: Height(2),
+            round: Round(round),
+            block_hash: None,
+            validator: key.public_key(),
+        }
+        .sign(&self.chain, key);
+        Input::Vote(Verified::vote(&self.chain, v).unwrap())
     }
 
     /// A height-2 block whose transactions take about `bytes`.
@@ -113,15 +112,16 @@ impl Net {
     }
 
     fn proposal(&self, key: &Keypair, round: u32, block: Arc<Block>) -> Input {
+        let p = Proposal {
+            height: Height(2),
+            round: Round(round),
+            block_hash: block.hash(),
+            pol_round: None,
+            proposer: key.public_key(),
+        }
+        .sign(&self.chain, key);
         Input::Proposal {
-            proposal: Proposal {
-                height: Height(2),
-                round: Round(round),
-                block_hash: block.hash(),
-                pol_round: None,
-                proposer: key.public_key(),
-            }
-            .sign(&self.chain, key),
+            proposal: Verified::proposal(&self.chain, p, &block).unwrap(),
             block,
         }
     }
@@ -198,12 +198,14 @@ fn a_member_fills_only_its_own_vote_slots() {
         for t in [VoteType::Prevote, VoteType::Precommit] {
             net.c.handle(net.vote(&k, t, round));
             // The same slot again, for another value.
-            let Input::Vote(mut v) = net.vote(&k, t, round) else {
+            let Input::Vote(v) = net.vote(&k, t, round) else {
                 unreachable!()
             };
-            v.vote.block_hash = Some(Hash([9; 32]));
-            let v = v.vote.sign(&net.chain, &k);
-            net.c.handle(Input::Vote(v));
+            let mut vote = v.into_inner().vote;
+            vote.block_hash = Some(Hash([9; 32]));
+            let v = vote.sign(&net.chain, &k);
+            net.c
+                .handle(Input::Vote(Verified::vote(&net.chain, v).unwrap()));
         }
     }
     assert_eq!(net.c.buffered().0, 2 * ROUND_WINDOW as usize);

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use palisade_consensus::{
     proposer, Config, Consensus, Input, Message, Output, SignedMessage, SignerState, Step, Timeout,
-    TimeoutConfig, TimeoutKind,
+    TimeoutConfig, TimeoutKind, Verified,
 };
 use palisade_types::{
     Block, BlockHeader, BoundedVec, ChainId, CommitCertificate, CommitSig, Hash, Height, Keypair,
-    Proposal, Round, Timestamp, Validator, ValidatorSet, Vote, VoteType,
+    Proposal, Round, SignedVote, Timestamp, Validator, ValidatorSet, Vote, VoteType,
 };
 
 use VoteType::{Precommit, Prevote};
@@ -180,22 +180,26 @@ impl Harness {
         self.block(id).hash()
     }
 
+    fn signed_vote(&self, who: usize, t: VoteType, round: u32, value: Option<u8>) -> SignedVote {
+        Vote {
+            vote_type: t,
+            height: Height(1),
+            round: Round(round),
+            block_hash: value.map(|b| self.hash(b)),
+            validator: self.keys[who].public_key(),
+        }
+        .sign(&self.chain, &self.keys[who])
+    }
+
+    /// A vote as the network edge hands it over, checked.
     fn vote(&self, who: usize, t: VoteType, round: u32, value: Option<u8>) -> Input {
-        Input::Vote(
-            Vote {
-                vote_type: t,
-                height: Height(1),
-                round: Round(round),
-                block_hash: value.map(|b| self.hash(b)),
-                validator: self.keys[who].public_key(),
-            }
-            .sign(&self.chain, &self.keys[who]),
-        )
+        let v = self.signed_vote(who, t, round, value);
+        Input::Vote(Verified::vote(&self.chain, v).unwrap())
     }
 
     fn proposal(&self, signer: usize, round: u32, block: u8, pol: Option<u32>) -> Input {
         let b = self.block(block);
-        Input::Proposal {
+        let m = Message::Proposal {
             proposal: Proposal {
                 height: Height(1),
                 round: Round(round),
@@ -205,7 +209,8 @@ impl Harness {
             }
             .sign(&self.chain, &self.keys[signer]),
             block: b,
-        }
+        };
+        Verified::check(&self.chain, m).unwrap().into_input()
     }
 
     fn apply(&mut self, act: &Act) {
@@ -240,11 +245,11 @@ impl Harness {
                 value,
                 from,
             } => {
-                let Input::Vote(mut v) = self.vote(others[from], t, round, value) else {
-                    unreachable!()
-                };
+                // The edge refuses it: nothing reaches the state machine.
+                let mut v = self.signed_vote(others[from], t, round, value);
                 v.signature.0[10] ^= 1;
-                vec![Input::Vote(v)]
+                assert!(Verified::vote(&self.chain, v).is_err());
+                vec![]
             }
             Act::Timeout(kind, round) => vec![Input::Timeout(Timeout {
                 kind,
@@ -1196,9 +1201,7 @@ fn commit_certificate_decides_a_missed_height() {
     let sigs = |who: &[usize]| -> Vec<CommitSig> {
         who.iter()
             .map(|&i| {
-                let Input::Vote(v) = h.vote(i, Precommit, 2, Some(7)) else {
-                    unreachable!()
-                };
+                let v = h.signed_vote(i, Precommit, 2, Some(7));
                 CommitSig {
                     validator: v.vote.validator,
                     signature: v.signature,
@@ -1241,7 +1244,8 @@ fn next_height_messages_are_buffered() {
         validator: h.keys[other].public_key(),
     }
     .sign(&h.chain, &h.keys[other]);
-    let out = h.c.handle(Input::Vote(vote.clone()));
+    let out =
+        h.c.handle(Input::Vote(Verified::vote(&h.chain, vote.clone()).unwrap()));
     assert!(out
         .iter()
         .any(|o| matches!(o, Output::Behind { current, seen } if *current == Height(1) && *seen == Height(2))));

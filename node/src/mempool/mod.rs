@@ -352,7 +352,22 @@ impl Mempool {
         max_txs: usize,
         max_bytes: usize,
     ) -> Result<Vec<Arc<SignedTransaction>>, StoreError> {
-        let mut runs: Vec<Vec<&Entry>> = Vec::new();
+        Ok(self
+            .reap_hashed(store, max_txs, max_bytes)?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect())
+    }
+
+    /// [`Mempool::reap`] with each transaction's hash, which the pool
+    /// already knows (a proposal needs them; hashing again costs).
+    pub fn reap_hashed(
+        &self,
+        store: &dyn StateStore,
+        max_txs: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(Hash, Arc<SignedTransaction>)>, StoreError> {
+        let mut runs: Vec<Vec<(&Hash, &Entry)>> = Vec::new();
         for (signer, nonces) in &self.by_sender {
             let next = account_nonce(store, signer)?;
             let mut run = Vec::new();
@@ -361,7 +376,7 @@ impl Mempool {
                     break;
                 }
                 if let Some(e) = self.by_hash.get(h) {
-                    run.push(e);
+                    run.push((h, e));
                 }
             }
             if !run.is_empty() {
@@ -371,7 +386,7 @@ impl Mempool {
         let mut heap: BinaryHeap<std::cmp::Reverse<(u64, usize, usize)>> = runs
             .iter()
             .enumerate()
-            .map(|(i, r)| std::cmp::Reverse((r[0].seq, i, 0)))
+            .map(|(i, r)| std::cmp::Reverse((r[0].1.seq, i, 0)))
             .collect();
         let mut out = Vec::new();
         let mut bytes = 0usize;
@@ -379,14 +394,14 @@ impl Mempool {
             if out.len() >= max_txs {
                 break;
             }
-            let e = runs[i][pos];
+            let (h, e) = runs[i][pos];
             if bytes + e.size > max_bytes {
                 // This sender's later nonces cannot come without this one.
                 continue;
             }
             bytes += e.size;
-            out.push(e.tx.clone());
-            if let Some(next) = runs[i].get(pos + 1) {
+            out.push((*h, e.tx.clone()));
+            if let Some((_, next)) = runs[i].get(pos + 1) {
                 heap.push(std::cmp::Reverse((next.seq, i, pos + 1)));
             }
         }

@@ -32,7 +32,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{dial_opts::DialOpts, NetworkBehaviour, SwarmEvent};
 use libp2p::{allow_block_list, connection_limits, identify, identity, ping, Multiaddr, PeerId};
-use palisade_consensus::Message;
+use palisade_consensus::{Message, MessageError, Verified};
 use palisade_types::{sha256, ChainId, EthTransaction, PublicKey, SignedTransaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -82,7 +82,7 @@ pub enum Verdict {
 #[derive(Debug)]
 pub enum NetEvent {
     /// A consensus message whose signature checked out.
-    Consensus(Message),
+    Consensus(Verified<Message>),
     /// A batch of transactions; answer with [`NetworkHandle::report_txs`].
     Txs {
         from: PeerId,
@@ -1085,23 +1085,17 @@ fn is_denied(e: &libp2p::swarm::ListenError) -> bool {
     matches!(e, libp2p::swarm::ListenError::Denied { .. })
 }
 
-/// What the network checks before a consensus message goes further: the
-/// signature under the key the message names, and for a proposal that the
-/// block it carries is the block it names. Whether that key is a validator
-/// at that height is consensus's business.
-fn check_consensus(chain_id: &ChainId, m: Message) -> Result<Message, String> {
-    match &m {
-        Message::Vote(v) => v
-            .verify(chain_id)
-            .map_err(|e| format!("vote with a bad signature: {e}"))?,
-        Message::Proposal { proposal, block } => {
-            proposal
-                .verify(chain_id)
-                .map_err(|e| format!("proposal with a bad signature: {e}"))?;
-            if block.hash() != proposal.proposal.block_hash {
-                return Err("proposal carries a block other than the one it names".into());
-            }
-        }
-    }
-    Ok(m)
+/// What the network checks before a consensus message goes further, once
+/// ([`Verified::check`]): the signature under the key the message names,
+/// and for a proposal that the block it carries is the block it names.
+/// Whether that key is a validator at that height is consensus's business.
+fn check_consensus(chain_id: &ChainId, m: Message) -> Result<Verified<Message>, String> {
+    let kind = match &m {
+        Message::Vote(_) => "vote",
+        Message::Proposal { .. } => "proposal",
+    };
+    Verified::check(chain_id, m).map_err(|e| match e {
+        MessageError::BadSignature(_) => format!("{kind} with a bad signature: {e}"),
+        e => format!("{kind} refused: {e}"),
+    })
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
-use palisade_consensus::{Config as ConsensusConfig, Message, TimeoutConfig};
+use palisade_consensus::{Config as ConsensusConfig, Message, TimeoutConfig, Verified};
 use palisade_genesis::Genesis;
 use palisade_runtime::state::keys;
 use palisade_runtime::{Runtime, StateStore, ValidatorChange, ValidatorInfo};
@@ -68,6 +68,45 @@ pub enum NodeError {
     },
     #[error("state: {0}")]
     State(String),
+}
+
+/// The home's ledger, holding the genesis state, set as `cfg` says; the
+/// signer state moved beside the validator key if an older version left
+/// it in the data directory.
+fn open_ledger(
+    home: &Home,
+    cfg: &NodeConfig,
+    genesis: &Genesis,
+    genesis_hash: palisade_types::Hash,
+) -> Result<Arc<Ledger>, NodeError> {
+    let ledger = Arc::new(Ledger::open(&home.data_dir())?);
+    // Under the data directory's lock, so no other node of this home runs.
+    palisade_ledger::signer_store::migrate(
+        &home.legacy_signer_state_file(),
+        &home.signer_state_file(),
+    )?;
+    ledger.init_genesis(
+        &genesis.chain_id,
+        genesis_hash,
+        &genesis.initial_state()?,
+        &genesis.validator_set()?,
+    )?;
+    ledger.keep_account_index(cfg.ledger.account_index)?;
+    ledger.record_replaced_pages(cfg.pruning.keep_state_versions > 0);
+    Ok(ledger)
+}
+
+/// Each of a config list's entries parsed, or the first that does not
+/// parse, named by its `field`.
+fn parse_all<T, E: std::fmt::Display>(
+    entries: &[String],
+    field: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Vec<T>, NodeError> {
+    entries
+        .iter()
+        .map(|s| parse(s).map_err(|e| NodeError::Config(format!("{field}: {s:?}: {e}"))))
+        .collect()
 }
 
 /// Consensus timeouts from genesis.
@@ -176,20 +215,7 @@ impl Node {
         let node_key = home.node_key()?;
         let validator_key = home.validator_key()?;
 
-        let ledger = Arc::new(Ledger::open(&home.data_dir())?);
-        // Under the data directory's lock, so no other node of this home runs.
-        palisade_ledger::signer_store::migrate(
-            &home.legacy_signer_state_file(),
-            &home.signer_state_file(),
-        )?;
-        ledger.init_genesis(
-            &genesis.chain_id,
-            genesis_hash,
-            &genesis.initial_state()?,
-            &genesis.validator_set()?,
-        )?;
-        ledger.keep_account_index(cfg.ledger.account_index)?;
-        ledger.record_replaced_pages(cfg.pruning.keep_state_versions > 0);
+        let ledger = open_ledger(&home, &cfg, &genesis, genesis_hash)?;
         let latest = ledger.latest_height()?;
         let app = Arc::new(App::new(
             Runtime::new(genesis.chain_id.clone()),
@@ -197,50 +223,28 @@ impl Node {
             genesis_hash,
         ));
 
-        let observers = cfg
-            .p2p
-            .observers
-            .iter()
-            .map(|s| {
-                PeerId::from_str(s)
-                    .map_err(|e| NodeError::Config(format!("p2p.observers: {s:?}: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let parse_addr = |field: &str, s: &String| {
-            Multiaddr::from_str(s).map_err(|e| NodeError::Config(format!("{field}: {s:?}: {e}")))
-        };
-        let listen = cfg
-            .p2p
-            .listen
-            .iter()
-            .map(|s| parse_addr("p2p.listen", s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let peers = cfg
-            .p2p
-            .peers
-            .iter()
-            .map(|s| parse_addr("p2p.peers", s))
-            .collect::<Result<Vec<_>, _>>()?;
+        let observers = parse_all(&cfg.p2p.observers, "p2p.observers", PeerId::from_str)?;
+        let listen = parse_all(&cfg.p2p.listen, "p2p.listen", Multiaddr::from_str)?;
+        let peers = parse_all(&cfg.p2p.peers, "p2p.peers", Multiaddr::from_str)?;
         let metrics = Arc::new(Metrics::new());
         {
             let ledger = ledger.clone();
             metrics.watch_disk(Arc::new(move || ledger.disk_usage()));
         }
-        let files = Arc::new(
-            FileService::open(
-                &home.blobs_dir(),
-                &cfg.files,
-                genesis.chain_id.clone(),
-                app.clone(),
-                metrics.clone(),
-            )
-            .map_err(|e| {
-                NodeError::State(format!(
-                    "shared files ({}): {e}",
-                    home.blobs_dir().display()
-                ))
-            })?,
-        );
+        let files = FileService::open(
+            &home.blobs_dir(),
+            &cfg.files,
+            genesis.chain_id.clone(),
+            app.clone(),
+            metrics.clone(),
+        )
+        .map(Arc::new)
+        .map_err(|e| {
+            NodeError::State(format!(
+                "shared files ({}): {e}",
+                home.blobs_dir().display()
+            ))
+        })?;
         let net_cfg = NetworkConfig {
             chain_id: genesis.chain_id.clone(),
             listen,
@@ -452,7 +456,7 @@ impl Node {
         }
         let rpc_handle = rpc.handle;
         tasks.watch("rpc", rpc.task);
-        let (inbound_tx, inbound_rx) = mpsc::channel::<Message>(8_192);
+        let (inbound_tx, inbound_rx) = mpsc::channel::<Verified<Message>>(8_192);
         let (outbound_tx, outbound_rx) = mpsc::channel::<Message>(8_192);
         tasks::route_network_events(&mut tasks, &ctx, net_events, inbound_tx)?;
         tasks::send_out(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::PeerId;
-use palisade_consensus::Message;
+use palisade_consensus::{Message, Verified};
 use palisade_types::{EthTransaction, Height, SignedTransaction};
 use tokio::sync::{broadcast, mpsc};
 
@@ -128,7 +128,7 @@ pub(super) fn route_network_events(
     tasks: &mut Supervisor,
     ctx: &NodeContext,
     mut events: mpsc::Receiver<NetEvent>,
-    inbound: mpsc::Sender<Message>,
+    inbound: mpsc::Sender<Verified<Message>>,
 ) -> Result<(), NodeError> {
     let txs = admit_gossiped_txs(tasks, ctx)?;
     let eth_txs = admit_gossiped_eth_txs(tasks, ctx);

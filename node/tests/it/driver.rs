@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use palisade_consensus::{Config, Message, TimeoutConfig};
+use palisade_consensus::{Config, Message, TimeoutConfig, Verified};
 use palisade_ledger::signer_store::SignerStore;
 use palisade_ledger::Ledger;
 use palisade_node::app::App;
@@ -54,7 +54,7 @@ fn start(
     dir: &Path,
     n: usize,
     index: usize,
-    inbound: mpsc::Receiver<Message>,
+    inbound: mpsc::Receiver<Verified<Message>>,
     outbound: mpsc::Sender<Message>,
 ) -> Running {
     start_with_sync(
@@ -72,7 +72,7 @@ fn start_with_sync(
     dir: &Path,
     n: usize,
     index: usize,
-    inbound: mpsc::Receiver<Message>,
+    inbound: mpsc::Receiver<Verified<Message>>,
     outbound: mpsc::Sender<Message>,
     block_interval: Duration,
     sync: Option<SyncLink>,
@@ -85,7 +85,7 @@ fn start_paced(
     dir: &Path,
     n: usize,
     index: usize,
-    inbound: mpsc::Receiver<Message>,
+    inbound: mpsc::Receiver<Verified<Message>>,
     outbound: mpsc::Sender<Message>,
     block_interval: Duration,
     sync: Option<SyncLink>,
@@ -152,7 +152,7 @@ fn start_paced(
 
 /// Connects n drivers: what one sends, all others receive.
 struct Hub {
-    inboxes: Vec<mpsc::Sender<Message>>,
+    inboxes: Vec<mpsc::Sender<Verified<Message>>>,
 }
 
 fn network(dirs: &[tempfile::TempDir]) -> Vec<Running> {
@@ -192,6 +192,10 @@ fn network_paced(dirs: &[tempfile::TempDir], idle_gap: Option<Duration>) -> Vec<
     let hub = Hub { inboxes };
     tokio::spawn(async move {
         while let Some((from, m)) = out_rx.recv().await {
+            // The network edge: checked once, as a node's network does.
+            let Ok(m) = Verified::check(&chain(), m) else {
+                continue;
+            };
             for (to, inbox) in hub.inboxes.iter().enumerate() {
                 if to != from {
                     let _ = inbox.try_send(m.clone());

@@ -249,7 +249,7 @@ async fn next_consensus(events: &mut mpsc::Receiver<NetEvent>) -> Option<Message
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, events.recv()).await {
-            Ok(Some(NetEvent::Consensus(m))) => return Some(m),
+            Ok(Some(NetEvent::Consensus(m))) => return Some(m.into_inner()),
             Ok(Some(_)) => continue,
             _ => return None,
         }
