@@ -47,6 +47,6 @@ pub use future::{MAX_BUFFERED_PROPOSAL_BYTES, MAX_BUFFERED_VOTES};
 pub use message::{Input, Message, MessageError, Output, Step, Timeout, TimeoutKind};
 pub use proposer::proposer;
 pub use signer::{SignedMessage, SignerState};
-pub use state_machine::{Consensus, ROUND_WINDOW};
+pub use state_machine::{Consensus, StepState, ROUND_WINDOW};
 pub use verified::Verified;
 pub use votes::{VoteKeeper, VoteOutcome};

@@ -33,8 +33,8 @@ pub struct Consensus {
     me: Option<PublicKey>,
     signer: SignerState,
 
-    started: bool,
-    decided: bool,
+    /// Whether the height started, runs, or is decided.
+    stage: Stage,
     height: Height,
     round: Round,
     step: Step,
@@ -50,8 +50,8 @@ pub struct Consensus {
     votes: VoteKeeper,
     /// Highest round seen from each validator beyond the round window.
     far_rounds: BTreeMap<PublicKey, Round>,
-    prevote_timeout_scheduled: BTreeSet<Round>,
-    precommit_timeout_scheduled: BTreeSet<Round>,
+    /// Lines 34 and 47 start their timer once per round.
+    scheduled: BTreeSet<(Round, TimeoutKind)>,
     /// Line 36 fires once per round.
     line36_fired: BTreeSet<Round>,
     block_requested: Option<Round>,
@@ -60,6 +60,27 @@ pub struct Consensus {
     future: FutureBuffer,
     behind_reported: Height,
     evidence: Vec<Evidence>,
+}
+
+/// Whether the current height started, runs, or is decided (the
+/// round's step says where in a running height).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Unstarted,
+    Running,
+    Decided,
+}
+
+/// Algorithm 1's step within a height, with the two ends explicit: before
+/// the first height starts, and once the height is decided (line 49)
+/// until the next starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StepState {
+    Unstarted,
+    Propose,
+    Prevote,
+    Precommit,
+    Commit,
 }
 
 impl Consensus {
@@ -73,8 +94,7 @@ impl Consensus {
             key,
             me,
             signer: signer_state,
-            started: false,
-            decided: false,
+            stage: Stage::Unstarted,
             height: Height::GENESIS,
             round: Round::ZERO,
             step: Step::Propose,
@@ -86,14 +106,20 @@ impl Consensus {
             validation_requested: BTreeSet::new(),
             votes: VoteKeeper::default(),
             far_rounds: BTreeMap::new(),
-            prevote_timeout_scheduled: BTreeSet::new(),
-            precommit_timeout_scheduled: BTreeSet::new(),
+            scheduled: BTreeSet::new(),
             line36_fired: BTreeSet::new(),
             block_requested: None,
             future: FutureBuffer::default(),
             behind_reported: Height::GENESIS,
             evidence: Vec::new(),
         }
+    }
+
+    fn started(&self) -> bool {
+        self.stage != Stage::Unstarted
+    }
+    fn decided(&self) -> bool {
+        self.stage == Stage::Decided
     }
 
     pub fn height(&self) -> Height {
@@ -106,7 +132,19 @@ impl Consensus {
         self.step
     }
     pub fn is_decided(&self) -> bool {
-        self.decided
+        self.stage == Stage::Decided
+    }
+    /// Where the height stands, Algorithm 1's step with both ends explicit.
+    pub fn state(&self) -> StepState {
+        match self.stage {
+            Stage::Unstarted => StepState::Unstarted,
+            Stage::Decided => StepState::Commit,
+            Stage::Running => match self.step {
+                Step::Propose => StepState::Propose,
+                Step::Prevote => StepState::Prevote,
+                Step::Precommit => StepState::Precommit,
+            },
+        }
     }
     pub fn locked(&self) -> Option<(Round, Hash)> {
         self.lock.locked
@@ -151,7 +189,7 @@ impl Consensus {
                 block_hash,
                 valid,
             } => {
-                if self.started && height == self.height {
+                if self.started() && height == self.height {
                     self.validity.insert(block_hash, valid);
                 }
             }
@@ -228,17 +266,16 @@ impl Consensus {
         restored_blocks: Vec<Arc<Block>>,
         out: &mut Vec<Output>,
     ) {
-        if self.started && height <= self.height {
+        if self.started() && height <= self.height {
             return;
         }
         // What was kept is for the height after the one we were at.
-        let kept_for = self.started.then(|| self.height.next().ok()).flatten();
+        let kept_for = self.started().then(|| self.height.next().ok()).flatten();
         let (kept_proposals, kept_votes) = self.future.drain();
         // Kept votes were verified against the set they came in under: if
         // the new height has that same set, they need no second check.
         let same_set = self.validators.as_ref() == Some(&validators);
-        self.started = true;
-        self.decided = false;
+        self.stage = Stage::Running;
         self.height = height;
         self.validators = Some(validators);
         self.lock = self.signer.lock_at(height);
@@ -256,8 +293,7 @@ impl Consensus {
         self.validation_requested.clear();
         self.votes = VoteKeeper::default();
         self.far_rounds.clear();
-        self.prevote_timeout_scheduled.clear();
-        self.precommit_timeout_scheduled.clear();
+        self.scheduled.clear();
         self.line36_fired.clear();
         self.block_requested = None;
         // Report again if, after catching up one height, we are still behind.
@@ -301,7 +337,7 @@ impl Consensus {
     /// Before the first height starts there is no set to check against, so
     /// nothing is kept (peers re-send).
     fn buffer(&mut self, input: Input, height: Height, out: &mut Vec<Output>) {
-        let Some(validators) = self.validators.as_ref().filter(|_| self.started) else {
+        let Some(validators) = self.validators.as_ref().filter(|_| self.started()) else {
             return;
         };
         let next = self.height.next().ok();
@@ -343,7 +379,7 @@ impl Consensus {
         out: &mut Vec<Output>,
     ) {
         let h = sp.proposal.height;
-        if !self.started || h > self.height {
+        if !self.started() || h > self.height {
             self.buffer(
                 Input::Proposal {
                     proposal: sp,
@@ -354,7 +390,7 @@ impl Consensus {
             );
             return;
         }
-        if h < self.height || self.decided {
+        if h < self.height || self.decided() {
             return;
         }
         if self.proposals.get(&sp.proposal.round) == Some(&*sp) {
@@ -418,11 +454,11 @@ impl Consensus {
 
     fn on_vote(&mut self, sv: Verified<SignedVote>, out: &mut Vec<Output>) {
         let h = sv.vote.height;
-        if !self.started || h > self.height {
+        if !self.started() || h > self.height {
             self.buffer(Input::Vote(sv), h, out);
             return;
         }
-        if h < self.height || self.decided {
+        if h < self.height || self.decided() {
             return;
         }
         // Re-sent votes are common (rebroadcast, gossip duplicates): the very
@@ -451,7 +487,7 @@ impl Consensus {
     }
 
     fn on_timeout(&mut self, t: Timeout, out: &mut Vec<Output>) {
-        if !self.started || self.decided || t.height != self.height || t.round != self.round {
+        if !self.started() || self.decided() || t.height != self.height || t.round != self.round {
             return;
         }
         match t.kind {
@@ -489,8 +525,8 @@ impl Consensus {
         block: Arc<Block>,
         out: &mut Vec<Output>,
     ) {
-        if !self.started
-            || self.decided
+        if !self.started()
+            || self.decided()
             || height != self.height
             || round != self.round
             || self.step != Step::Propose
@@ -504,7 +540,7 @@ impl Consensus {
     }
 
     fn on_commit(&mut self, block: Arc<Block>, commit: CommitCertificate, out: &mut Vec<Output>) {
-        if !self.started || self.decided || commit.height != self.height {
+        if !self.started() || self.decided() || commit.height != self.height {
             return;
         }
         if block.height() != self.height || block.hash() != commit.block_hash {
@@ -516,7 +552,7 @@ impl Consensus {
         if commit.verify(&self.config.chain_id, validators).is_err() {
             return;
         }
-        self.decided = true;
+        self.stage = Stage::Decided;
         out.push(Output::Decided {
             height: self.height,
             round: commit.round,
@@ -529,7 +565,7 @@ impl Consensus {
 
     fn process(&mut self, out: &mut Vec<Output>) {
         for _ in 0..MAX_RULE_PASSES {
-            if !self.started || self.decided {
+            if !self.started() || self.decided() {
                 return;
             }
             if self.try_decide(out) {
@@ -616,7 +652,7 @@ impl Consensus {
         let Ok(commit) = CommitCertificate::new(self.height, round, hash, sigs) else {
             return false;
         };
-        self.decided = true;
+        self.stage = Stage::Decided;
         out.push(Output::Decided {
             height: self.height,
             round,
@@ -716,7 +752,7 @@ impl Consensus {
         // Line 34: +2/3 prevotes of any kind, first time: start the prevote timer.
         if self.step == Step::Prevote
             && validators.is_quorum(self.votes.power_any(r, VoteType::Prevote))
-            && self.prevote_timeout_scheduled.insert(r)
+            && self.scheduled.insert((r, TimeoutKind::Prevote))
         {
             self.schedule(TimeoutKind::Prevote, out);
             changed = true;
@@ -771,7 +807,7 @@ impl Consensus {
         };
         let r = self.round;
         if validators.is_quorum(self.votes.power_any(r, VoteType::Precommit))
-            && self.precommit_timeout_scheduled.insert(r)
+            && self.scheduled.insert((r, TimeoutKind::Precommit))
         {
             self.schedule(TimeoutKind::Precommit, out);
             return true;

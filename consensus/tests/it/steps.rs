@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use palisade_consensus::{
-    proposer, Config, Consensus, Input, Message, Output, SignedMessage, SignerState, Step, Timeout,
-    TimeoutConfig, TimeoutKind, Verified,
+    proposer, Config, Consensus, Input, Message, Output, SignedMessage, SignerState, Step,
+    StepState, Timeout, TimeoutConfig, TimeoutKind, Verified,
 };
 use palisade_types::{
     Block, BlockHeader, BoundedVec, ChainId, CommitCertificate, CommitSig, Hash, Height, Keypair,
@@ -1228,6 +1228,24 @@ fn commit_certificate_decides_a_missed_height() {
         .iter()
         .any(|o| matches!(o, Output::Decided { commit, .. } if *commit == full)));
     assert!(c.is_decided());
+    assert_eq!(c.state(), StepState::Commit);
+}
+
+/// Both ends of a height are states of their own: before the first height
+/// starts, and once it is decided (above).
+#[test]
+fn a_node_is_unstarted_until_its_first_height_starts() {
+    let h = Harness::new(Me::Other);
+    assert_eq!(h.c.state(), StepState::Propose);
+    let config = Config {
+        chain_id: h.chain.clone(),
+        timeouts: TimeoutConfig::default(),
+    };
+    let mut c = Consensus::new(config, None, SignerState::default());
+    assert_eq!(c.state(), StepState::Unstarted);
+    // A vote before the height starts changes nothing.
+    c.handle(h.vote(h.others()[0], Prevote, 0, None));
+    assert_eq!(c.state(), StepState::Unstarted);
 }
 
 /// A message for the next height is reported (we may be behind) and kept

@@ -227,144 +227,16 @@ pub fn dev(a: DevArgs, hooks: super::TestHooks) -> Result<()> {
     ));
     let accounts: Vec<Keypair> = (0..a.accounts).map(dev_account).collect();
     if !home.config_file().exists() {
-        let node_key = Keypair::generate(&mut rand::rngs::OsRng);
-        let validator_key = Keypair::generate(&mut rand::rngs::OsRng);
-        write_key(&home.node_key_file(), &node_key)?;
-        write_key(&home.validator_key_file(), &validator_key)?;
-        let genesis = Genesis {
-            evm_accounts: crate::dev_eth::genesis_accounts(),
-            chain_id: ChainId::new("palisade-dev").map_err(|e| anyhow::anyhow!("{e}"))?,
-            genesis_time_ms: now_ms(),
-            consensus: ConsensusParams {
-                block_interval_ms: a.block_interval_ms,
-                ..ConsensusParams::default()
-            },
-            params: Default::default(),
-            validators: vec![GenesisValidator {
-                name: "dev".into(),
-                consensus_key: validator_key.public_key(),
-                node_key: node_key.public_key(),
-                power: 10,
-            }],
-            accounts: accounts
-                .iter()
-                .enumerate()
-                .map(|(i, k)| GenesisAccount {
-                    address: k.address(),
-                    balance: 1_000_000_000_000,
-                    // A development chain: every account may deploy.
-                    roles: if i == 0 {
-                        vec![
-                            Role::Admin,
-                            Role::Member,
-                            Role::Minter,
-                            Role::ValidatorOperator,
-                            Role::Deployer,
-                        ]
-                    } else {
-                        vec![Role::Member, Role::Deployer]
-                    },
-                })
-                .collect(),
-        };
-        genesis.validate()?;
-        write_new(&home.genesis_file(), &genesis.to_json())?;
-        for (i, k) in accounts.iter().enumerate() {
-            write_key(&dev_key_path(&root, i), k)?;
-        }
-        let mut cfg = NodeConfig {
-            moniker: "dev".into(),
-            ..NodeConfig::default()
-        };
-        cfg.p2p.listen = vec![a.p2p_listen.clone()];
-        cfg.rpc.listen = a.rpc_listen;
-        cfg.metrics.listen = a.metrics_listen;
-        // Pages on this machine (a dapp's dev server) may use the dev chain.
-        cfg.rpc.allowed_origins = match &a.rpc_allowed_origins {
-            Some(o) => super::non_empty(o.clone()),
-            None => palisade_rpc::origin::LOCAL_DEV_ORIGINS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        };
-        cfg.rpc.explorer = true;
-        cfg.consensus = a.empty_blocks.settings(false);
-        write_new(&home.config_file(), &cfg.to_toml())?;
-        let _ = peer_id_of(&node_key.public_key())?;
+        init_dev_home(&a, &home, &root, &accounts)?;
     }
     // The home's config under PALISADE_* variables, as `start` reads it.
     let cfg = crate::config::layers::load(&home.config_file(), &Default::default())?.config;
-    let explorer = cfg.rpc.explorer;
     let kept = if a.home.is_some() || a.keep {
         ""
     } else {
         " (temporary: removed on exit; --keep keeps it)"
     };
-    // Roles as this home's genesis grants them (an existing --home may
-    // differ from what a new one gets).
-    let genesis = Genesis::from_file(&home.genesis_file())?;
-    let evm_chain_id = genesis.params.evm_chain_id;
-    let genesis_evm: Vec<String> = genesis
-        .evm_accounts
-        .iter()
-        .map(|a| a.address.to_string())
-        .collect();
-    let account_lines: Vec<String> = accounts
-        .iter()
-        .enumerate()
-        .map(|(i, k)| {
-            let roles: Vec<&str> = genesis
-                .accounts
-                .iter()
-                .find(|g| g.address == k.address())
-                .map(|g| g.roles.iter().map(|r| r.as_str()).collect())
-                .unwrap_or_default();
-            format!(
-                "    #{i} {}  secret 0x{}  key file {}  roles: {}",
-                k.address(),
-                hex::encode(k.seed()),
-                dev_key_path(&root, i).display(),
-                if roles.is_empty() {
-                    "none".to_string()
-                } else {
-                    roles.join(", ")
-                }
-            )
-        })
-        .collect();
-    // Printed once the servers are bound, with the addresses they got: a
-    // port 0 in the configuration is the system's choice, known only then.
-    let banner = move |b: Bound| {
-        println!(
-            "palisade dev chain (chain id palisade-dev), home {}{kept}",
-            root.display()
-        );
-        println!("  rpc      http://{}   ws://{}", b.rpc, b.rpc);
-        if explorer {
-            println!(
-                "  explorer http://{}{}",
-                b.rpc,
-                palisade_rpc::explorer::PATH
-            );
-        }
-        match b.metrics {
-            Some(m) => println!("  metrics  http://{m}/metrics"),
-            None => println!("  metrics  disabled"),
-        }
-        println!("  development accounts (public keys; NEVER use them on a real chain):");
-        for l in &account_lines {
-            println!("{l}");
-        }
-        println!(
-            "  Ethereum development accounts (the test mnemonic's; 10000 ether, member and deployer; EIP-155 chain id {evm_chain_id}):"
-        );
-        for (i, (address, key)) in crate::dev_eth::DEV_EVM_ACCOUNTS.iter().enumerate() {
-            if genesis_evm.iter().any(|g| g == address) {
-                println!("    ({i}) {address}  private key {key}");
-            }
-        }
-        println!("Ctrl-C stops the chain.");
-    };
+    let banner = dev_banner(&home, &root, &accounts, kept, cfg.rpc.explorer)?;
     crate::logging::init(&cfg.log)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -400,6 +272,153 @@ pub fn dev(a: DevArgs, hooks: super::TestHooks) -> Result<()> {
     })?;
     rt.shutdown_timeout(Duration::from_secs(2));
     Ok(())
+}
+
+/// Makes a new dev home: keys, a one-validator genesis funding
+/// `accounts` (and the standard Ethereum development accounts), their key
+/// files, and a config for this machine.
+fn init_dev_home(a: &DevArgs, home: &Home, root: &Path, accounts: &[Keypair]) -> Result<()> {
+    let node_key = Keypair::generate(&mut rand::rngs::OsRng);
+    let validator_key = Keypair::generate(&mut rand::rngs::OsRng);
+    write_key(&home.node_key_file(), &node_key)?;
+    write_key(&home.validator_key_file(), &validator_key)?;
+    let genesis = Genesis {
+        evm_accounts: crate::dev_eth::genesis_accounts(),
+        chain_id: ChainId::new("palisade-dev").map_err(|e| anyhow::anyhow!("{e}"))?,
+        genesis_time_ms: now_ms(),
+        consensus: ConsensusParams {
+            block_interval_ms: a.block_interval_ms,
+            ..ConsensusParams::default()
+        },
+        params: Default::default(),
+        validators: vec![GenesisValidator {
+            name: "dev".into(),
+            consensus_key: validator_key.public_key(),
+            node_key: node_key.public_key(),
+            power: 10,
+        }],
+        accounts: accounts
+            .iter()
+            .enumerate()
+            .map(|(i, k)| GenesisAccount {
+                address: k.address(),
+                balance: 1_000_000_000_000,
+                // A development chain: every account may deploy.
+                roles: if i == 0 {
+                    vec![
+                        Role::Admin,
+                        Role::Member,
+                        Role::Minter,
+                        Role::ValidatorOperator,
+                        Role::Deployer,
+                    ]
+                } else {
+                    vec![Role::Member, Role::Deployer]
+                },
+            })
+            .collect(),
+    };
+    genesis.validate()?;
+    write_new(&home.genesis_file(), &genesis.to_json())?;
+    for (i, k) in accounts.iter().enumerate() {
+        write_key(&dev_key_path(root, i), k)?;
+    }
+    let mut cfg = NodeConfig {
+        moniker: "dev".into(),
+        ..NodeConfig::default()
+    };
+    cfg.p2p.listen = vec![a.p2p_listen.clone()];
+    cfg.rpc.listen = a.rpc_listen;
+    cfg.metrics.listen = a.metrics_listen;
+    // Pages on this machine (a dapp's dev server) may use the dev chain.
+    cfg.rpc.allowed_origins = match &a.rpc_allowed_origins {
+        Some(o) => super::non_empty(o.clone()),
+        None => palisade_rpc::origin::LOCAL_DEV_ORIGINS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    cfg.rpc.explorer = true;
+    cfg.consensus = a.empty_blocks.settings(false);
+    write_new(&home.config_file(), &cfg.to_toml())?;
+    let _ = peer_id_of(&node_key.public_key())?;
+    Ok(())
+}
+
+/// What `dev` prints once its servers are bound, with the addresses they
+/// got (a port 0 in the configuration is the system's choice, known only
+/// then): the URLs, and the development accounts with their roles as
+/// this home's genesis grants them (an existing `--home` may differ from
+/// what a new one gets).
+fn dev_banner(
+    home: &Home,
+    root: &Path,
+    accounts: &[Keypair],
+    kept: &'static str,
+    explorer: bool,
+) -> Result<impl FnOnce(Bound)> {
+    let genesis = Genesis::from_file(&home.genesis_file())?;
+    let evm_chain_id = genesis.params.evm_chain_id;
+    let genesis_evm: Vec<String> = genesis
+        .evm_accounts
+        .iter()
+        .map(|a| a.address.to_string())
+        .collect();
+    let account_lines: Vec<String> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let roles: Vec<&str> = genesis
+                .accounts
+                .iter()
+                .find(|g| g.address == k.address())
+                .map(|g| g.roles.iter().map(|r| r.as_str()).collect())
+                .unwrap_or_default();
+            format!(
+                "    #{i} {}  secret 0x{}  key file {}  roles: {}",
+                k.address(),
+                hex::encode(k.seed()),
+                dev_key_path(root, i).display(),
+                if roles.is_empty() {
+                    "none".to_string()
+                } else {
+                    roles.join(", ")
+                }
+            )
+        })
+        .collect();
+    let root = root.to_path_buf();
+    Ok(move |b: Bound| {
+        println!(
+            "palisade dev chain (chain id palisade-dev), home {}{kept}",
+            root.display()
+        );
+        println!("  rpc      http://{}   ws://{}", b.rpc, b.rpc);
+        if explorer {
+            println!(
+                "  explorer http://{}{}",
+                b.rpc,
+                palisade_rpc::explorer::PATH
+            );
+        }
+        match b.metrics {
+            Some(m) => println!("  metrics  http://{m}/metrics"),
+            None => println!("  metrics  disabled"),
+        }
+        println!("  development accounts (public keys; NEVER use them on a real chain):");
+        for l in &account_lines {
+            println!("{l}");
+        }
+        println!(
+            "  Ethereum development accounts (the test mnemonic's; 10000 ether, member and deployer; EIP-155 chain id {evm_chain_id}):"
+        );
+        for (i, (address, key)) in crate::dev_eth::DEV_EVM_ACCOUNTS.iter().enumerate() {
+            if genesis_evm.iter().any(|g| g == address) {
+                println!("    ({i}) {address}  private key {key}");
+            }
+        }
+        println!("Ctrl-C stops the chain.");
+    })
 }
 
 fn dev_key_path(root: &Path, i: usize) -> PathBuf {
