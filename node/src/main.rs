@@ -10,6 +10,12 @@ use palisade_node::cli::{run, Cli};
 fn main() -> ExitCode {
     // A bug must still read as one line, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
+        if reader_went_away(info) {
+            // `palisade ... | head`: stop as tools killed by SIGPIPE do,
+            // without a message (Rust ignores SIGPIPE, so the write fails
+            // and the standard output macros panic instead).
+            std::process::exit(SIGPIPE_EXIT);
+        }
         eprintln!("error: internal error (please report): {info}");
     }));
     let cli = Cli::parse();
@@ -21,6 +27,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The exit status of a process that SIGPIPE ended (128 + 13).
+const SIGPIPE_EXIT: i32 = 141;
+
+/// Whether a panic is a write to a closed pipe (standard output's reader
+/// exited): the panic's message is all that says so.
+fn reader_went_away(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    let payload = info.payload();
+    let msg = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    msg.contains("Broken pipe") || msg.contains("BrokenPipe")
 }
 
 // jemalloc for the whole process, RocksDB's C++ included (it takes over

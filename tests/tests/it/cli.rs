@@ -36,6 +36,25 @@ fn start_without_a_home_is_one_clear_error_line() {
     );
 }
 
+/// Output piped into a reader that stops early (`palisade ... | head`) ends
+/// the command quietly, as SIGPIPE ends other tools, not with an internal
+/// error. The completion script is far larger than a pipe's buffer, so its
+/// writes meet the closed pipe.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let mut child = Command::new(palisade_bin())
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains("internal error"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}
+
 /// The binary operators run has no way to misbehave on purpose: the
 /// tests' Byzantine modes and failing tasks live in the separate test-only
 /// `palisade-test-node` binary (before, `palisade start --byzantine MODE`
