@@ -118,9 +118,6 @@ impl Consensus {
     fn started(&self) -> bool {
         self.stage != Stage::Unstarted
     }
-    fn decided(&self) -> bool {
-        self.stage == Stage::Decided
-    }
 
     pub fn height(&self) -> Height {
         self.height
@@ -390,7 +387,7 @@ impl Consensus {
             );
             return;
         }
-        if h < self.height || self.decided() {
+        if h < self.height || self.is_decided() {
             return;
         }
         if self.proposals.get(&sp.proposal.round) == Some(&*sp) {
@@ -458,7 +455,7 @@ impl Consensus {
             self.buffer(Input::Vote(sv), h, out);
             return;
         }
-        if h < self.height || self.decided() {
+        if h < self.height || self.is_decided() {
             return;
         }
         // Re-sent votes are common (rebroadcast, gossip duplicates): the very
@@ -487,7 +484,8 @@ impl Consensus {
     }
 
     fn on_timeout(&mut self, t: Timeout, out: &mut Vec<Output>) {
-        if !self.started() || self.decided() || t.height != self.height || t.round != self.round {
+        if !self.started() || self.is_decided() || t.height != self.height || t.round != self.round
+        {
             return;
         }
         match t.kind {
@@ -526,7 +524,7 @@ impl Consensus {
         out: &mut Vec<Output>,
     ) {
         if !self.started()
-            || self.decided()
+            || self.is_decided()
             || height != self.height
             || round != self.round
             || self.step != Step::Propose
@@ -540,7 +538,7 @@ impl Consensus {
     }
 
     fn on_commit(&mut self, block: Arc<Block>, commit: CommitCertificate, out: &mut Vec<Output>) {
-        if !self.started() || self.decided() || commit.height != self.height {
+        if !self.started() || self.is_decided() || commit.height != self.height {
             return;
         }
         if block.height() != self.height || block.hash() != commit.block_hash {
@@ -565,7 +563,7 @@ impl Consensus {
 
     fn process(&mut self, out: &mut Vec<Output>) {
         for _ in 0..MAX_RULE_PASSES {
-            if !self.started() || self.decided() {
+            if !self.started() || self.is_decided() {
                 return;
             }
             if self.try_decide(out) {

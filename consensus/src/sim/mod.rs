@@ -397,19 +397,19 @@ impl Simulation {
                 }
                 // The node's network edge: a message that does not verify
                 // goes no further (not relayed, not fed).
-                let Ok(checked) = Verified::check(&self.config.chain_id, msg.clone()) else {
+                let Ok(msg) = Verified::check(&self.config.chain_id, msg) else {
                     return;
                 };
                 if self.scenario.relay && self.honest(i) {
-                    let sig = match &msg {
+                    let sig = match &*msg {
                         Message::Proposal { proposal, .. } => proposal.signature.0,
                         Message::Vote(v) => v.signature.0,
                     };
                     if self.nodes[i].relayed.insert(sig) {
-                        self.send_raw(i, Send::All(msg.clone()));
+                        self.send_raw(i, Send::All((*msg).clone()));
                     }
                 }
-                self.feed(i, checked.into_input());
+                self.feed(i, msg.into_input());
             }
             Kind::SyncRequest(h) => {
                 self.nodes[i].sync_pending = false;

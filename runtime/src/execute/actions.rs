@@ -3,13 +3,13 @@
 //! error), and its writes. Every one writes the signer back (its nonce
 //! already bumped) once its checks have passed.
 
-use palisade_types::{Address, Amount, EvmAddress, Height, Param, PublicKey, Role};
+use palisade_types::{Address, Amount, EvmAddress, Param, PublicKey, Role};
 
 use super::validators::{
     check_schedule, load_schedule, may_change, need_operator, schedule, valid_key,
 };
 use super::{account_or_new, debit, ev, hex0x, nonzero, set_evm_role};
-use crate::applied::Admit;
+use crate::applied::{Admit, BlockContext};
 use crate::receipt::Event;
 use crate::state::{Account, Overlay, ValidatorChange, ValidatorInfo};
 use crate::{ChainParams, TxError};
@@ -20,7 +20,8 @@ pub(super) struct Act<'a, 's> {
     pub(super) from: Address,
     /// The signer's account, its nonce already bumped.
     pub(super) signer: Account,
-    pub(super) height: Height,
+    /// The block it runs in.
+    pub(super) ctx: &'a BlockContext,
     pub(super) params: &'a ChainParams,
     /// Whether to build events: a mempool check throws them away, and
     /// formatting them is a good part of a transfer's cost.
@@ -235,7 +236,7 @@ pub(super) fn add_validator(
         node_key: *node_key,
         power,
     });
-    let at = schedule(a.st, a.height, a.params, change)?;
+    let at = schedule(a.st, a.ctx.height, a.params, change)?;
     a.st.set_validator_operator(consensus_key, Some(&a.from));
     Ok(a.ev(|| {
         Event::new(
@@ -254,7 +255,7 @@ pub(super) fn remove_validator(a: &mut Act<'_, '_>, consensus_key: &PublicKey) -
     may_change(a.st, &a.signer, &a.from, consensus_key)?;
     a.save_signer();
     let change = ValidatorChange::Remove(*consensus_key);
-    let at = schedule(a.st, a.height, a.params, change)?;
+    let at = schedule(a.st, a.ctx.height, a.params, change)?;
     a.st.set_validator_operator(consensus_key, None);
     Ok(a.ev(|| {
         Event::new(
@@ -276,7 +277,7 @@ pub(super) fn set_validator_power(
     may_change(a.st, &a.signer, &a.from, consensus_key)?;
     a.save_signer();
     let change = ValidatorChange::SetPower(*consensus_key, power);
-    let at = schedule(a.st, a.height, a.params, change)?;
+    let at = schedule(a.st, a.ctx.height, a.params, change)?;
     Ok(a.ev(|| {
         Event::new(
             "validator_power",
@@ -297,7 +298,7 @@ pub(super) fn set_param(a: &mut Act<'_, '_>, param: &Param) -> Events {
             // Longer windows: the recent and pending changes must keep to
             // the rule under the new delay too.
             let sched = load_schedule(a.st)?;
-            check_schedule(a.st, a.height, *d, &sched, None).map_err(|e| match e {
+            check_schedule(a.st, a.ctx.height, *d, &sched, None).map_err(|e| match e {
                 Admit::Tx(_) => Admit::Tx(TxError::InvalidParam(
                     "validator_update_delay: recent and pending validator changes would move a third or more of the power within one window of the new delay",
                 )),

@@ -414,68 +414,51 @@ impl Runtime {
         params: &ChainParams,
         record: bool,
     ) -> Result<Applied, Admit> {
-        let from = tx.tx.signer;
         signer.nonce = signer.nonce.checked_add(1).ok_or(TxError::Overflow)?;
-        let (target, value, input, gas_limit) = match &tx.tx.action {
-            Action::EvmCall {
-                to,
-                value,
-                data,
-                gas_limit,
-            } => (EvmTarget::Call(*to), *value, data, *gas_limit),
-            Action::EvmCreate {
-                value,
-                code,
-                gas_limit,
-            } => (EvmTarget::Create, *value, code, *gas_limit),
-            native => {
-                let mut a = actions::Act {
-                    st,
-                    from,
-                    signer,
-                    height: ctx.height,
-                    params,
-                    record,
-                };
-                return Ok(apply_native(&mut a, native)?.into());
-            }
+        let mut a = actions::Act {
+            st,
+            from: tx.tx.signer,
+            signer,
+            ctx,
+            params,
+            record,
         };
-        st.set_account(&from, &signer);
-        native_evm(
-            st, ctx, params, &from, &signer, target, value, input, gas_limit,
-        )
+        apply_action(&mut a, &tx.tx.action)
     }
 }
 
-/// Applies an action that runs outside the EVM.
-fn apply_native(a: &mut actions::Act<'_, '_>, action: &Action) -> Result<Vec<Event>, Admit> {
-    match action {
-        Action::Transfer { to, amount } => actions::transfer(a, to, *amount),
-        Action::Mint { to, amount } => actions::mint(a, to, *amount),
-        Action::Burn { amount } => actions::burn(a, *amount),
+/// Applies one action: native ones in [`actions`], EVM ones in the EVM as
+/// the signer's EVM address.
+fn apply_action(a: &mut actions::Act<'_, '_>, action: &Action) -> Result<Applied, Admit> {
+    let events = match action {
+        Action::Transfer { to, amount } => actions::transfer(a, to, *amount)?,
+        Action::Mint { to, amount } => actions::mint(a, to, *amount)?,
+        Action::Burn { amount } => actions::burn(a, *amount)?,
         Action::Put {
             namespace,
             key,
             value,
-        } => actions::put(a, namespace, key, value),
-        Action::Delete { namespace, key } => actions::delete(a, namespace, key),
-        Action::GrantRole { account, role } => actions::grant_role(a, account, *role),
-        Action::RevokeRole { account, role } => actions::revoke_role(a, account, *role),
-        Action::GrantEvmRole { address, role } => actions::set_evm_role_of(a, address, *role, true),
+        } => actions::put(a, namespace, key, value)?,
+        Action::Delete { namespace, key } => actions::delete(a, namespace, key)?,
+        Action::GrantRole { account, role } => actions::grant_role(a, account, *role)?,
+        Action::RevokeRole { account, role } => actions::revoke_role(a, account, *role)?,
+        Action::GrantEvmRole { address, role } => {
+            actions::set_evm_role_of(a, address, *role, true)?
+        }
         Action::RevokeEvmRole { address, role } => {
-            actions::set_evm_role_of(a, address, *role, false)
+            actions::set_evm_role_of(a, address, *role, false)?
         }
         Action::AddValidator {
             consensus_key,
             node_key,
             power,
-        } => actions::add_validator(a, consensus_key, node_key, *power),
-        Action::RemoveValidator { consensus_key } => actions::remove_validator(a, consensus_key),
+        } => actions::add_validator(a, consensus_key, node_key, *power)?,
+        Action::RemoveValidator { consensus_key } => actions::remove_validator(a, consensus_key)?,
         Action::SetValidatorPower {
             consensus_key,
             power,
-        } => actions::set_validator_power(a, consensus_key, *power),
-        Action::SetParam { param } => actions::set_param(a, param),
+        } => actions::set_validator_power(a, consensus_key, *power)?,
+        Action::SetParam { param } => actions::set_param(a, param)?,
         Action::FilePublish {
             root,
             size,
@@ -494,17 +477,33 @@ fn apply_native(a: &mut actions::Act<'_, '_>, action: &Action) -> Result<Vec<Eve
                 readers,
                 min_replicas: *min_replicas,
             };
-            files::publish(a.st, &a.from, a.height, p, a.params)
+            files::publish(a.st, &a.from, a.ctx.height, p, a.params)?
         }
         Action::FileUnpublish { root } => {
             a.need(Role::Member).or_else(|_| a.need(Role::Admin))?;
             a.save_signer();
-            files::unpublish(a.st, &a.from, &a.signer, a.height, root)
+            files::unpublish(a.st, &a.from, &a.signer, a.ctx.height, root)?
         }
-        Action::EvmCall { .. } | Action::EvmCreate { .. } => {
-            Err(TxError::EvmNotExecutable("an EVM action reached the native path").into())
+        Action::EvmCall {
+            to,
+            value,
+            data,
+            gas_limit,
+        } => {
+            a.save_signer();
+            let target = EvmTarget::Call(*to);
+            return native_evm(a, target, *value, data, *gas_limit);
         }
-    }
+        Action::EvmCreate {
+            value,
+            code,
+            gas_limit,
+        } => {
+            a.save_signer();
+            return native_evm(a, EvmTarget::Create, *value, code, *gas_limit);
+        }
+    };
+    Ok(events.into())
 }
 
 /// The gas limit of an EVM action.
@@ -539,21 +538,17 @@ fn check_evm_action(action: &Action, acct: &Account, params: &ChainParams) -> Re
 /// Runs a native account's `evm_call` or `evm_create` as its EVM address,
 /// paying the base fee per gas. The native nonce was bumped by the caller;
 /// the EVM nonce moves in the EVM.
-#[allow(clippy::too_many_arguments)]
 fn native_evm(
-    st: &mut Overlay<'_>,
-    ctx: &BlockContext,
-    params: &ChainParams,
-    from: &Address,
-    signer: &Account,
+    a: &mut actions::Act<'_, '_>,
     target: EvmTarget,
     value: Amount,
     data: &[u8],
     gas_limit: u64,
 ) -> Result<Applied, Admit> {
-    let caller = evm::evm_address(from);
+    let (st, params) = (&mut *a.st, a.params);
+    let caller = evm::evm_address(&a.from);
     let nonce = evm::read_account(&*st, &caller)?.map_or(0, |a| a.nonce);
-    let env = evm_env(ctx, params);
+    let env = evm_env(a.ctx, params);
     let call = EvmCall {
         caller,
         target,
@@ -565,7 +560,7 @@ fn native_evm(
         access_list: Vec::new(),
         nonce,
     };
-    let outcome = match evm::run_evm(st, &env, &call, signer.has(Role::Deployer)) {
+    let outcome = match evm::run_evm(st, &env, &call, a.signer.has(Role::Deployer)) {
         Ok(o) => o,
         Err(EvmError::Store(e)) => return Err(Admit::Store(e)),
         Err(EvmError::Invalid(why)) => return Err(TxError::EvmNotExecutable(why).into()),
