@@ -30,7 +30,7 @@ use palisade_types::{
     VoteType,
 };
 
-use crate::state_machine::ROUND_WINDOW;
+use crate::driver::ROUND_WINDOW;
 use crate::{proposer, Input};
 
 /// Votes kept for the next height. Two per validator per round are

@@ -9,6 +9,19 @@
 //! Algorithm 1 of "The latest gossip on BFT consensus" (Buchman, Kwon,
 //! Milosevic, 2018, arXiv:1807.04938) for a weighted validator set.
 //!
+//! Inside, it is split the way the paper reads:
+//! - [`VoteKeeper`] (`votes.rs`) counts votes by round, type and value and
+//!   reports each [`Threshold`] once, when it is crossed;
+//! - the multiplexer (`multiplex.rs`) turns what changed (a threshold, a
+//!   proposal's block judged, a step or round that moved) into the
+//!   [`Event`]s of Algorithm 1 whose conditions now hold;
+//! - [`apply`] (`transition.rs`) is the paper's rules as one pure table,
+//!   `(state, event) -> transition`, one arm per `upon` rule, naming its
+//!   [`Line`];
+//! - [`Consensus`] (`driver.rs`) stores what arrives, runs events through
+//!   the table, carries out the [`Action`]s and keeps a trace of the lines
+//!   that fired ([`Consensus::trace`]).
+//!
 //! What it is not: it does no IO, reads no clock, draws no randomness and
 //! runs no async runtime. The node (or the deterministic simulator in
 //! `sim`, built with the `sim` feature) owns the network, the timers and the disk. Given the same inputs
@@ -28,25 +41,28 @@
 // script turn on).
 
 mod config;
+mod driver;
 mod evidence;
 mod future;
 mod message;
 #[cfg(feature = "sim")]
 pub mod mocks;
+mod multiplex;
 mod proposer;
 mod signer;
 #[cfg(feature = "sim")]
 pub mod sim;
-mod state_machine;
+mod transition;
 mod verified;
 mod votes;
 
 pub use config::{Config, TimeoutConfig};
+pub use driver::{Consensus, Fired, ROUND_WINDOW};
 pub use evidence::Evidence;
 pub use future::{MAX_BUFFERED_PROPOSAL_BYTES, MAX_BUFFERED_VOTES};
 pub use message::{Input, Message, MessageError, Output, Step, Timeout, TimeoutKind};
 pub use proposer::proposer;
 pub use signer::{SignedMessage, SignerState};
-pub use state_machine::{Consensus, StepState, ROUND_WINDOW};
+pub use transition::{apply, Action, Event, Line, RoundState, StepState, Transition};
 pub use verified::Verified;
-pub use votes::{VoteKeeper, VoteOutcome};
+pub use votes::{Counted, Threshold, VoteKeeper, VoteOutcome};

@@ -1,6 +1,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use palisade_types::{Hash, Height, Round, SignedProposal, SignedVote, VoteType};
 
+use crate::transition::RoundState;
 use crate::Step;
 
 /// A message this node signed.
@@ -17,6 +18,13 @@ impl SignedMessage {
             SignedMessage::Vote(v) => step_of(v.vote.vote_type),
         }
     }
+
+    fn round(&self) -> Round {
+        match self {
+            SignedMessage::Proposal(p) => p.proposal.round,
+            SignedMessage::Vote(v) => v.vote.round,
+        }
+    }
 }
 
 /// What must survive a crash for this node never to sign two conflicting
@@ -31,8 +39,11 @@ pub struct SignerState {
     pub round: Round,
     /// Highest step signed at (`height`, `round`); `None` before anything was signed.
     pub step: Option<Step>,
-    /// Everything signed at (`height`, `round`): at most a proposal, a
-    /// prevote and a precommit.
+    /// Everything signed at `height` in `round`, and in the last earlier
+    /// round this node signed in at that height: at most a proposal, a
+    /// prevote and a precommit each. The earlier round's are kept because
+    /// peers still in that round may need them (its precommits count toward
+    /// their line 47) and a restarted node cannot sign them again.
     pub signed: Vec<SignedMessage>,
     /// lockedRound and the locked block's hash at `height`.
     pub locked: Option<(Round, Hash)>,
@@ -45,7 +56,7 @@ pub struct SignerState {
     pub polka: Vec<SignedVote>,
 }
 
-/// The Tendermint lock state saved with each signature.
+/// The Tendermint lock state saved with each signature, as restored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct LockState {
     pub locked: Option<(Round, Hash)>,
@@ -74,7 +85,8 @@ impl SignerState {
             std::cmp::Ordering::Greater => SignCheck::Sign,
             std::cmp::Ordering::Less => SignCheck::Refuse,
             std::cmp::Ordering::Equal => {
-                if let Some(m) = self.signed.iter().find(|m| m.step() == step) {
+                let here = |m: &&SignedMessage| m.round() == round && m.step() == step;
+                if let Some(m) = self.signed.iter().find(here) {
                     SignCheck::Resend(m.clone())
                 } else if step > last_step {
                     SignCheck::Sign
@@ -85,25 +97,32 @@ impl SignerState {
         }
     }
 
-    /// Records a new signature at (height, round, step), which `check`
-    /// allowed.
+    /// Records a new signature at `height` and the state's round and step,
+    /// which `check` allowed, with the lock of `state` and the `polka`
+    /// behind its validValue.
     pub(crate) fn record(
         &mut self,
         height: Height,
-        round: Round,
         msg: SignedMessage,
-        lock: &LockState,
+        state: &RoundState,
+        polka: &[SignedVote],
     ) {
-        if (height, round) != (self.height, self.round) {
+        let round = state.round;
+        if height != self.height {
             self.signed.clear();
+        } else if round != self.round {
+            // The round signed in until now becomes the earlier round.
+            let last = self.round;
+            self.signed.retain(|m| m.round() == last);
         }
         self.height = height;
         self.round = round;
         self.step = Some(msg.step());
         self.signed.push(msg);
-        self.locked = lock.locked;
-        self.valid = lock.valid;
-        self.polka.clone_from(&lock.polka);
+        self.locked = state.locked;
+        self.valid = state.valid;
+        self.polka.clear();
+        self.polka.extend_from_slice(polka);
     }
 
     /// The lock state to restore when (re)starting `height`.
@@ -129,7 +148,8 @@ impl SignerState {
         }
     }
 
-    /// Votes signed at `height`, to count again after a restart.
+    /// Votes signed at `height` (this round and the earlier one kept), to
+    /// count again after a restart.
     pub(crate) fn votes_at(&self, height: Height) -> impl Iterator<Item = &SignedVote> {
         self.signed.iter().filter_map(move |m| match m {
             SignedMessage::Vote(v) if self.height == height => Some(v),
@@ -148,7 +168,17 @@ pub(crate) fn step_of(vote_type: VoteType) -> Step {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transition::StepState;
     use palisade_types::{ChainId, Keypair, Vote};
+
+    fn at(round: u32, lock: &LockState) -> RoundState {
+        RoundState {
+            round: Round(round),
+            step: StepState::Prevote,
+            locked: lock.locked,
+            valid: lock.valid,
+        }
+    }
 
     fn prevote(h: u64, r: u32) -> SignedMessage {
         let k = Keypair::from_seed([1; 32]);
@@ -168,7 +198,7 @@ mod tests {
     fn order_of_positions() {
         let mut s = SignerState::default();
         assert_eq!(s.check(Height(0), Round(0), Step::Propose), SignCheck::Sign);
-        s.record(Height(5), Round(2), prevote(5, 2), &LockState::default());
+        s.record(Height(5), prevote(5, 2), &at(2, &LockState::default()), &[]);
         assert_eq!(
             s.check(Height(5), Round(2), Step::Precommit),
             SignCheck::Sign
@@ -196,13 +226,28 @@ mod tests {
     }
 
     #[test]
-    fn new_round_forgets_old_messages() {
+    fn keeps_the_last_two_rounds_of_a_height() {
+        let none = LockState::default();
         let mut s = SignerState::default();
-        s.record(Height(5), Round(2), prevote(5, 2), &LockState::default());
-        s.record(Height(5), Round(3), prevote(5, 3), &LockState::default());
-        assert_eq!(s.signed, vec![prevote(5, 3)]);
-        assert_eq!(s.votes_at(Height(5)).count(), 1);
+        s.record(Height(5), prevote(5, 2), &at(2, &none), &[]);
+        s.record(Height(5), prevote(5, 3), &at(3, &none), &[]);
+        assert_eq!(s.signed, vec![prevote(5, 2), prevote(5, 3)]);
+        // The earlier round's message is never what a new signature at
+        // this round finds.
+        assert_eq!(
+            s.check(Height(5), Round(3), Step::Precommit),
+            SignCheck::Sign
+        );
+        assert_eq!(
+            s.check(Height(5), Round(3), Step::Prevote),
+            SignCheck::Resend(prevote(5, 3))
+        );
+        s.record(Height(5), prevote(5, 7), &at(7, &none), &[]);
+        assert_eq!(s.signed, vec![prevote(5, 3), prevote(5, 7)]);
+        assert_eq!(s.votes_at(Height(5)).count(), 2);
         assert_eq!(s.votes_at(Height(6)).count(), 0);
+        s.record(Height(6), prevote(6, 0), &at(0, &none), &[]);
+        assert_eq!(s.signed, vec![prevote(6, 0)]);
     }
 
     #[test]
@@ -213,7 +258,7 @@ mod tests {
             valid: Some((Round(1), Hash([4; 32]))),
             polka: Vec::new(),
         };
-        s.record(Height(9), Round(1), prevote(9, 1), &lock);
+        s.record(Height(9), prevote(9, 1), &at(1, &lock), &lock.polka);
         assert_eq!(s.lock_at(Height(9)), lock);
         assert_eq!(s.lock_at(Height(10)), LockState::default());
         let bytes = borsh::to_vec(&s).unwrap();

@@ -10,7 +10,7 @@ use palisade_types::{Hash, Height, SignedTransaction};
 use crate::app::App;
 use crate::mempool::Mempool;
 use crate::metrics::{gauge_value, Metrics};
-use crate::network::Verdict;
+use palisade_network::Verdict;
 
 /// A gossiped transaction on its way into the pool.
 struct Incoming {

@@ -16,8 +16,8 @@ use crate::files::FileService;
 use crate::health::{assess, Facts, NodeHealth};
 use crate::mempool::{AddError, Mempool};
 use crate::metrics::{gauge_value, Metrics};
-use crate::network::{NetworkHandle, Verdict};
 use crate::sync::SyncStatus;
+use palisade_network::{NetworkHandle, Verdict};
 
 /// What the RPC layer and tests reach into a running node through.
 #[derive(Debug, Clone)]

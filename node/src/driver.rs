@@ -26,9 +26,9 @@ use crate::deadline::sleep_until;
 use crate::late_precommits::LatePrecommits;
 use crate::mempool::Mempool;
 use crate::metrics::{gauge_value, Metrics};
-use crate::network::wire::CommittedBlock;
 use palisade_ledger::signer_store::{SignerStore, SignerStoreError};
 use palisade_ledger::{Durability, LedgerError};
+use palisade_network::wire::CommittedBlock;
 
 /// Why the driver stopped.
 #[derive(Debug, thiserror::Error)]
@@ -246,6 +246,7 @@ impl Driver {
             // Feed everything queued (inputs produced by our own outputs), in order.
             while let Some(input) = queue.pop_front() {
                 let outputs = consensus.handle(input);
+                log_fired(&consensus);
                 for o in outputs {
                     if let Some(next) = self.carry_out(o, &timer_tx).await? {
                         queue.push_back(next);
@@ -828,6 +829,24 @@ async fn recv_synced(link: &mut Option<mpsc::Receiver<CommittedBlock>>) -> Optio
     match link {
         Some(l) => l.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// The rules of Algorithm 1 the last input fired, at debug level: with
+/// `--log-level palisade_node::driver=debug` an operator sees why a node
+/// voted, locked, moved round or decided.
+fn log_fired(consensus: &Consensus) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    for f in consensus.trace() {
+        tracing::debug!(
+            height = f.height.get(),
+            round = f.round.get(),
+            line = f.line.0,
+            event = ?f.event,
+            "consensus rule fired"
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 //! The Palisade node: everything with IO around the pure crates — the
-//! RocksDB ledger, the durable signer state, the mempool, the permissioned
-//! libp2p network, the consensus driver, block sync, metrics, config and
-//! the command line.
+//! mempool, the consensus driver, block and state sync, shared files,
+//! metrics, config and the command line — wired to the ledger
+//! (`palisade-ledger`) and the network (`palisade-network`).
 //!
 //! Not here: consensus rules (`palisade-consensus`), transaction rules
 //! (`palisade-runtime`), wire formats (`palisade-types`).
@@ -30,7 +30,6 @@ pub mod late_precommits;
 pub mod logging;
 pub mod mempool;
 pub mod metrics;
-pub mod network;
 pub mod node;
 pub mod proposal;
 pub mod rpc_backend;

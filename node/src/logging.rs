@@ -1,5 +1,5 @@
 //! Structured logs through `tracing`: plain text or JSON lines, filtered
-//! per module (`info,palisade_node::network=debug`).
+//! per module (`info,palisade_network=debug`).
 
 use tracing_subscriber::EnvFilter;
 

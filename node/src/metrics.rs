@@ -112,6 +112,16 @@ impl Default for Metrics {
     }
 }
 
+/// The network counts its drops and penalties into these metrics.
+impl palisade_network::NetworkMetrics for Metrics {
+    fn count_drop(&self, reason: &str) {
+        Metrics::count_drop(self, reason);
+    }
+    fn count_penalty(&self, reason: &str) {
+        Metrics::count_penalty(self, reason);
+    }
+}
+
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("palisade");
@@ -489,5 +499,32 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, health: HealthC
             let _ = sock.write_all(resp.as_bytes()).await;
             let _ = sock.shutdown().await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_network::NetworkMetrics;
+
+    /// What the network counts through its trait shows in the exposition,
+    /// by reason.
+    #[test]
+    fn network_drops_and_penalties_are_exported_by_reason() {
+        let m = Metrics::new();
+        let net: &dyn NetworkMetrics = &m;
+        net.count_drop("sync_rate");
+        net.count_drop("sync_rate");
+        net.count_penalty("bad_signature");
+        let text = m.render();
+        let has = |line: &str| text.lines().any(|l| l == line);
+        assert!(
+            has("palisade_p2p_dropped_total{reason=\"sync_rate\"} 2"),
+            "{text}"
+        );
+        assert!(
+            has("palisade_p2p_penalties_total{reason=\"bad_signature\"} 1"),
+            "{text}"
+        );
     }
 }

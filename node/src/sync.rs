@@ -34,12 +34,12 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 
 use crate::driver::Rejected;
-use crate::network::wire::{
+use palisade_ledger::Ledger;
+use palisade_network::wire::{
     CommittedBlock, SyncRequest, SyncResponse, MAX_SET_CHANGES, MAX_SYNC_BLOCKS,
     SYNC_SOFT_LIMIT_BYTES,
 };
-use crate::network::{NetworkHandle, SyncSource};
-use palisade_ledger::Ledger;
+use palisade_network::{NetworkHandle, SyncSource};
 
 /// Serves sync requests: blocks from the ledger, snapshots from the
 /// node's `data/snapshots/`.

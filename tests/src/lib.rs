@@ -339,7 +339,7 @@ impl Devnet {
         );
         let node_key = palisade_node::home::read_key(&home.join("config/node_key.json"))
             .expect("observer key");
-        let observer_id = palisade_node::network::peer_id_of(&node_key.public_key())
+        let observer_id = palisade_network::peer_id_of(&node_key.public_key())
             .expect("peer id")
             .to_string();
         self.stop_all();

@@ -54,5 +54,7 @@ pub use tx::{
     Action, Amount, DataKey, DataValue, EvmData, Namespace, Param, Role, SignedTransaction,
     Transaction,
 };
-pub use validator::{Validator, ValidatorSet, ValidatorSetError, MAX_TOTAL_POWER};
+pub use validator::{
+    is_one_third_of, is_quorum_of, Validator, ValidatorSet, ValidatorSetError, MAX_TOTAL_POWER,
+};
 pub use vote::{Proposal, SignedProposal, SignedVote, Vote, VoteType};

@@ -173,13 +173,13 @@ impl ValidatorSet {
 
     /// More than two thirds of the total power.
     pub fn is_quorum(&self, power: u64) -> bool {
-        u128::from(power) * 3 > u128::from(self.total_power) * 2
+        is_quorum_of(power, self.total_power)
     }
 
     /// More than one third of the total power: at least one honest validator
     /// is among them when fewer than a third are faulty.
     pub fn is_one_third(&self, power: u64) -> bool {
-        u128::from(power) * 3 > u128::from(self.total_power)
+        is_one_third_of(power, self.total_power)
     }
 
     /// SHA-256 of the canonical encoding; the `validators_hash` of a header.
@@ -210,6 +210,17 @@ impl<'de> Deserialize<'de> for ValidatorSet {
 impl Wire for ValidatorSet {
     const NAME: &'static str = "validator set";
     const MAX_ENCODED_LEN: usize = 4 + MAX_VALIDATORS * 40;
+}
+
+/// `power` is more than two thirds of `total` (for counters that keep the
+/// total rather than the set, like the consensus vote keeper).
+pub fn is_quorum_of(power: u64, total: u64) -> bool {
+    u128::from(power) * 3 > u128::from(total) * 2
+}
+
+/// `power` is more than one third of `total`.
+pub fn is_one_third_of(power: u64, total: u64) -> bool {
+    u128::from(power) * 3 > u128::from(total)
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub use rng::Rng;
 pub use scenario::{Crash, Partition, Scenario};
 
 use crate::mocks::{Mock, MockCtx, Send};
-use crate::{Config, Consensus, Input, Message, Output, SignerState, Step, Verified};
+use crate::{Config, Consensus, Input, Message, Output, SignerState, Step, StepState, Verified};
 
 /// A property the run broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub enum Violation {
 }
 
 /// Where a node's state machine stands: height, round, step.
-pub type Position = (Height, Round, Step);
+pub type Position = (Height, Round, StepState);
 
 /// Outcome of one run.
 #[derive(Debug, Clone)]
@@ -290,7 +290,7 @@ impl Simulation {
                 let pos = self.nodes[i]
                     .consensus
                     .as_ref()
-                    .map(|c| (c.height(), c.round(), c.step()));
+                    .map(|c| (c.height(), c.round(), c.state()));
                 (self.top(i), pos)
             })
             .collect();
@@ -335,93 +335,108 @@ impl Simulation {
             eprintln!("{:>6} n{i} <- {}", self.now, brief_kind(&ev.kind));
         }
         match ev.kind {
-            Kind::Crash => {
-                let amnesia = self.scenario.amnesia.contains(&i);
-                let n = &mut self.nodes[i];
-                if amnesia {
-                    n.disk_signer = SignerState::default();
-                }
-                n.consensus = None;
-                n.epoch += 1;
-                n.sync_pending = false;
-            }
-            Kind::Restart => {
-                let n = &mut self.nodes[i];
-                if n.consensus.is_some() {
-                    return;
-                }
-                n.consensus = Some(Consensus::new(
-                    self.config.clone(),
-                    Some(n.key.clone()),
-                    n.disk_signer.clone(),
-                ));
-                let next = self.top(i).next().unwrap_or(Height(1));
-                self.push(0, i, true, Kind::StartHeight(next));
-            }
-            Kind::StartHeight(h) => {
-                let validators = self.validators.clone();
-                let restored_blocks = self.nodes[i]
-                    .disk_blocks
-                    .get(&h)
-                    .cloned()
-                    .unwrap_or_default();
-                self.feed(
-                    i,
-                    Input::StartHeight {
-                        height: h,
-                        validators,
-                        restored_blocks,
-                    },
-                );
-            }
+            Kind::Crash => self.crash(i),
+            Kind::Restart => self.restart(i),
+            Kind::StartHeight(h) => self.start_height(i, h),
             Kind::Input(input) => self.feed(i, input),
-            Kind::Deliver { from, msg } => {
-                if self.nodes[i].consensus.is_none() {
-                    return;
-                }
-                self.messages += 1;
-                if let Some(mut mock) = self.nodes[i].mock.take() {
-                    let extra = {
-                        let ctx = MockCtx {
-                            chain_id: &self.config.chain_id,
-                            key: &self.nodes[i].key,
-                            me: i,
-                            nodes: self.nodes.len(),
-                        };
-                        mock.incoming(&ctx, from, &msg)
-                    };
-                    self.nodes[i].mock = Some(mock);
-                    for s in extra {
-                        self.send_raw(i, s);
-                    }
-                }
-                // The node's network edge: a message that does not verify
-                // goes no further (not relayed, not fed).
-                let Ok(msg) = Verified::check(&self.config.chain_id, msg) else {
-                    return;
+            Kind::Deliver { from, msg } => self.deliver(i, from, msg),
+            Kind::SyncRequest(h) => self.answer_sync(i, h),
+        }
+    }
+
+    fn crash(&mut self, i: usize) {
+        let amnesia = self.scenario.amnesia.contains(&i);
+        let n = &mut self.nodes[i];
+        if amnesia {
+            n.disk_signer = SignerState::default();
+        }
+        n.consensus = None;
+        n.epoch += 1;
+        n.sync_pending = false;
+    }
+
+    fn restart(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        if n.consensus.is_some() {
+            return;
+        }
+        n.consensus = Some(Consensus::new(
+            self.config.clone(),
+            Some(n.key.clone()),
+            n.disk_signer.clone(),
+        ));
+        let next = self.top(i).next().unwrap_or(Height(1));
+        self.push(0, i, true, Kind::StartHeight(next));
+    }
+
+    fn start_height(&mut self, i: usize, h: Height) {
+        let validators = self.validators.clone();
+        let restored_blocks = self.nodes[i]
+            .disk_blocks
+            .get(&h)
+            .cloned()
+            .unwrap_or_default();
+        self.feed(
+            i,
+            Input::StartHeight {
+                height: h,
+                validators,
+                restored_blocks,
+            },
+        );
+    }
+
+    /// A message reaches node `i`: its mock (if Byzantine) sees it, the
+    /// network edge checks it, an honest relaying node passes it on, and
+    /// the state machine gets it.
+    fn deliver(&mut self, i: usize, from: usize, msg: Message) {
+        if self.nodes[i].consensus.is_none() {
+            return;
+        }
+        self.messages += 1;
+        if let Some(mut mock) = self.nodes[i].mock.take() {
+            let extra = {
+                let ctx = MockCtx {
+                    chain_id: &self.config.chain_id,
+                    key: &self.nodes[i].key,
+                    me: i,
+                    nodes: self.nodes.len(),
                 };
-                if self.scenario.relay && self.honest(i) {
-                    let sig = match &*msg {
-                        Message::Proposal { proposal, .. } => proposal.signature.0,
-                        Message::Vote(v) => v.signature.0,
-                    };
-                    if self.nodes[i].relayed.insert(sig) {
-                        self.send_raw(i, Send::All((*msg).clone()));
-                    }
-                }
-                self.feed(i, msg.into_input());
+                mock.incoming(&ctx, from, &msg)
+            };
+            self.nodes[i].mock = Some(mock);
+            for s in extra {
+                self.send_raw(i, s);
             }
-            Kind::SyncRequest(h) => {
-                self.nodes[i].sync_pending = false;
-                let peers: Vec<usize> = (0..self.nodes.len())
-                    .filter(|&p| p != i && self.nodes[p].ledger.contains_key(&h))
-                    .collect();
-                if let Some(p) = self.rng.pick(&peers) {
-                    if let Some((block, commit)) = self.nodes[p].ledger.get(&h).cloned() {
-                        let delay = 2 * self.latency();
-                        self.push(delay, i, true, Kind::Input(Input::Commit { block, commit }));
-                    }
-                }
+        }
+        // The node's network edge: a message that does not verify
+        // goes no further (not relayed, not fed).
+        let Ok(msg) = Verified::check(&self.config.chain_id, msg) else {
+            return;
+        };
+        if self.scenario.relay && self.honest(i) {
+            let sig = match &*msg {
+                Message::Proposal { proposal, .. } => proposal.signature.0,
+                Message::Vote(v) => v.signature.0,
+            };
+            if self.nodes[i].relayed.insert(sig) {
+                self.send_raw(i, Send::All((*msg).clone()));
+            }
+        }
+        self.feed(i, msg.into_input());
+    }
+
+    /// Block sync: a random peer that has height `h` sends its block and
+    /// commit certificate.
+    fn answer_sync(&mut self, i: usize, h: Height) {
+        self.nodes[i].sync_pending = false;
+        let peers: Vec<usize> = (0..self.nodes.len())
+            .filter(|&p| p != i && self.nodes[p].ledger.contains_key(&h))
+            .collect();
+        if let Some(p) = self.rng.pick(&peers) {
+            if let Some((block, commit)) = self.nodes[p].ledger.get(&h).cloned() {
+                let delay = 2 * self.latency();
+                self.push(delay, i, true, Kind::Input(Input::Commit { block, commit }));
             }
         }
     }

@@ -5,3 +5,4 @@
 mod future;
 mod sim;
 mod steps;
+mod transitions;

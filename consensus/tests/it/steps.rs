@@ -1,14 +1,15 @@
 //! Table-driven transitions of Algorithm 1 ("The latest gossip on BFT
 //! consensus", arXiv:1807.04938). Each row names the line(s) of the paper it
 //! covers, the inputs fed to one node of a 4-validator set (equal power:
-//! quorum 3, f+1 = 2), and what must come out.
+//! quorum 3, f+1 = 2), what must come out, and which lines the node's trace
+//! says fired. `transitions.rs` tests the pure table itself.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use palisade_consensus::{
-    proposer, Config, Consensus, Input, Message, Output, SignedMessage, SignerState, Step,
-    StepState, Timeout, TimeoutConfig, TimeoutKind, Verified,
+    proposer, Config, Consensus, Input, Message, Output, SignedMessage, SignerState, StepState,
+    Timeout, TimeoutConfig, TimeoutKind, Verified,
 };
 use palisade_types::{
     Block, BlockHeader, BoundedVec, ChainId, CommitCertificate, CommitSig, Hash, Height, Keypair,
@@ -66,7 +67,7 @@ enum Act {
 
 #[derive(Debug, Default)]
 struct Expect {
-    step: Option<Step>,
+    step: Option<StepState>,
     round: Option<u32>,
     locked: Option<Option<(u32, u8)>>,
     valid: Option<Option<(u32, u8)>>,
@@ -86,6 +87,8 @@ struct Expect {
 struct Case {
     line: &'static str,
     name: &'static str,
+    /// The lines the last act fires, in order: the transition table's trace.
+    fires: &'static [u16],
     me: Me,
     acts: Vec<Act>,
     expect: Expect,
@@ -98,6 +101,8 @@ struct Harness {
     me: usize,
     c: Consensus,
     last: Vec<Output>,
+    /// Lines of Algorithm 1 the last act fired, in order.
+    fired: Vec<u16>,
 }
 
 const N: usize = 4;
@@ -136,6 +141,7 @@ impl Harness {
             validators: set.clone(),
             restored_blocks: Vec::new(),
         });
+        let fired = c.trace().iter().map(|f| f.line.0).collect();
         Harness {
             chain,
             keys,
@@ -143,6 +149,7 @@ impl Harness {
             me,
             c,
             last,
+            fired,
         }
     }
 
@@ -263,9 +270,11 @@ impl Harness {
             }],
         };
         self.last.clear();
+        self.fired.clear();
         for i in inputs {
             let out = self.c.handle(i);
             self.last.extend(out);
+            self.fired.extend(self.c.trace().iter().map(|f| f.line.0));
         }
     }
 
@@ -325,10 +334,11 @@ fn cases() -> Vec<Case> {
         Case {
             line: "11-14",
             name: "proposer asks for a block when its round starts",
+            fires: &[11],
             me: Me::Proposer,
             acts: vec![],
             expect: Expect {
-                step: Some(Step::Propose),
+                step: Some(StepState::Propose),
                 requests_block: Some(true),
                 scheduled: vec![T::Propose],
                 ..Expect::default()
@@ -337,18 +347,20 @@ fn cases() -> Vec<Case> {
         Case {
             line: "18-19, 22-24",
             name: "proposer proposes the block it is given and prevotes it",
+            fires: &[18, 22],
             me: Me::Proposer,
             acts: vec![OwnBlock { round: 0, block: 1 }],
             expect: Expect {
                 proposed: Some((0, 1, None)),
                 signed: Some(vec![(Prevote, 0, Some(1))]),
-                step: Some(Step::Prevote),
+                step: Some(StepState::Prevote),
                 ..Expect::default()
             },
         },
         Case {
             line: "15-16",
             name: "proposer re-proposes validValue with validRound",
+            fires: &[65, 11, 28],
             me: Me::Other,
             acts: cat(vec![
                 // Round 0: polka for block 1 (valid, locked), then move to
@@ -368,18 +380,20 @@ fn cases() -> Vec<Case> {
         Case {
             line: "20-21",
             name: "non-proposer schedules timeoutPropose and waits",
+            fires: &[11],
             me: Me::Other,
             acts: vec![],
             expect: Expect {
                 requests_block: Some(false),
                 scheduled: vec![T::Propose],
-                step: Some(Step::Propose),
+                step: Some(StepState::Propose),
                 ..Expect::default()
             },
         },
         Case {
             line: "22",
             name: "a proposal is validated before it is voted on",
+            fires: &[],
             me: Me::Other,
             acts: vec![Proposal {
                 round: 0,
@@ -389,13 +403,14 @@ fn cases() -> Vec<Case> {
             expect: Expect {
                 validates: Some(Some(1)),
                 signed: Some(vec![]),
-                step: Some(Step::Propose),
+                step: Some(StepState::Propose),
                 ..Expect::default()
             },
         },
         Case {
             line: "22-24",
             name: "valid proposal, not locked: prevote it",
+            fires: &[22],
             me: Me::Other,
             acts: vec![
                 Proposal {
@@ -410,13 +425,14 @@ fn cases() -> Vec<Case> {
             ],
             expect: Expect {
                 signed: Some(vec![(Prevote, 0, Some(1))]),
-                step: Some(Step::Prevote),
+                step: Some(StepState::Prevote),
                 ..Expect::default()
             },
         },
         Case {
             line: "22, 25-26",
             name: "invalid proposal: prevote nil",
+            fires: &[22],
             me: Me::Other,
             acts: vec![
                 Proposal {
@@ -431,13 +447,14 @@ fn cases() -> Vec<Case> {
             ],
             expect: Expect {
                 signed: Some(vec![(Prevote, 0, None)]),
-                step: Some(Step::Prevote),
+                step: Some(StepState::Prevote),
                 ..Expect::default()
             },
         },
         Case {
             line: "22, 25-26",
             name: "locked on another block: prevote nil",
+            fires: &[22],
             me: Me::Other,
             acts: cat(vec![
                 lock_on_1_in_round_0(),
@@ -463,6 +480,7 @@ fn cases() -> Vec<Case> {
         Case {
             line: "22-24",
             name: "locked on the proposed block: prevote it",
+            fires: &[22],
             me: Me::Other,
             acts: cat(vec![
                 lock_on_1_in_round_0(),
@@ -485,6 +503,7 @@ fn cases() -> Vec<Case> {
         Case {
             line: "28-30",
             name: "re-proposal with a polka at validRound >= lockedRound: prevote it",
+            fires: &[28],
             me: Me::Other,
             acts: cat(vec![
                 lock_on_1_in_round_0(),
@@ -513,13 +532,14 @@ fn cases() -> Vec<Case> {
             ]),
             expect: Expect {
                 signed: Some(vec![(Prevote, 2, Some(2))]),
-                step: Some(Step::Prevote),
+                step: Some(StepState::Prevote),
                 ..Expect::default()
             },
         },
         Case {
             line: "28, 31-32",
             name: "re-proposal with a polka older than the lock on another block: prevote nil",
+            fires: &[28],
             me: Me::Other,
             acts: cat(vec![vec![
                 // Round 0: a polka for block 2 that this node did not join.
@@ -568,6 +588,7 @@ fn cases() -> Vec<Case> {
         Case {
             line: "28",
             name: "re-proposal without its polka: wait",
+            fires: &[],
             me: Me::Other,
             acts: cat(vec![
                 to_round(0),
@@ -585,7 +606,7 @@ fn cases() -> Vec<Case> {
             ]),
             expect: Expect {
                 signed: Some(vec![]),
-                step: Some(Step::Propose),
+                step: Some(StepState::Propose),
                 round: Some(1),
                 ..Expect::default()
             },
@@ -593,6 +614,7 @@ fn cases() -> Vec<Case> {
         Case {
             line: "34-35",
             name: "+2/3 prevotes for mixed values schedule timeoutPrevote",
+            fires: &[34],
             me: Me::Other,
             acts: vec![
                 Proposal {
@@ -620,26 +642,28 @@ fn cases() -> Vec<Case> {
             expect: Expect {
                 scheduled: vec![T::Prevote],
                 signed: Some(vec![]),
-                step: Some(Step::Prevote),
+                step: Some(StepState::Prevote),
                 ..Expect::default()
             },
         },
         Case {
             line: "36-43",
             name: "polka for a valid proposal in the prevote step: lock and precommit",
+            fires: &[36],
             me: Me::Other,
             acts: lock_on_1_in_round_0(),
             expect: Expect {
                 signed: Some(vec![(Precommit, 0, Some(1))]),
                 locked: Some(Some((0, 1))),
                 valid: Some(Some((0, 1))),
-                step: Some(Step::Precommit),
+                step: Some(StepState::Precommit),
                 ..Expect::default()
             },
         },
         Case {
             line: "36, 42-43",
             name: "polka seen after precommitting nil: update validValue only",
+            fires: &[36],
             me: Me::Other,
             acts: vec![
                 Timeout(T::Propose, 0),
@@ -670,13 +694,14 @@ fn cases() -> Vec<Case> {
                 signed: Some(vec![]),
                 locked: Some(None),
                 valid: Some(Some((0, 1))),
-                step: Some(Step::Precommit),
+                step: Some(StepState::Precommit),
                 ..Expect::default()
             },
         },
         Case {
             line: "44-46",
             name: "+2/3 prevotes for nil: precommit nil",
+            fires: &[44],
             me: Me::Other,
             acts: vec![
                 Timeout(T::Propose, 0),
@@ -689,7 +714,7 @@ fn cases() -> Vec<Case> {
             ],
             expect: Expect {
                 signed: Some(vec![(Precommit, 0, None)]),
-                step: Some(Step::Precommit),
+                step: Some(StepState::Precommit),
                 locked: Some(None),
                 ..Expect::default()
             },
@@ -697,6 +722,7 @@ fn cases() -> Vec<Case> {
         Case {
             line: "47-48",
             name: "+2/3 precommits for mixed values schedule timeoutPrecommit",
+            fires: &[47],
             me: Me::Other,
             acts: vec![
                 Votes {
@@ -721,6 +747,7 @@ fn cases() -> Vec<Case> {
         Case {
             line: "49-54",
             name: "+2/3 precommits for a valid proposal: decide",
+            fires: &[49],
             me: Me::Other,
             acts: vec![
                 Proposal {
@@ -747,6 +774,7 @@ fn cases() -> Vec<Case> {
         Case {
             line: "49-54",
             name: "decide a block committed in an earlier round",
+            fires: &[49],
             me: Me::Other,
             acts: vec![
                 Proposal {
@@ -776,6 +804,7 @@ fn cases() -> Vec<Case> {
         Case {
             line: "49",
             name: "never decide an invalid block",
+            fires: &[47],
             me: Me::Other,
             acts: vec![
                 Proposal {
@@ -802,6 +831,7 @@ fn cases() -> Vec<Case> {
         Case {
             line: "49",
             name: "precommits without the block: no decision",
+            fires: &[47],
             me: Me::Other,
             acts: vec![Votes {
                 t: Precommit,
@@ -817,6 +847,7 @@ fn cases() -> Vec<Case> {
         Case {
             line: "55-56",
             name: "f+1 messages from a later round: skip to it",
+            fires: &[55, 11],
             me: Me::Other,
             acts: vec![Votes {
                 t: Prevote,
@@ -826,13 +857,14 @@ fn cases() -> Vec<Case> {
             }],
             expect: Expect {
                 round: Some(3),
-                step: Some(Step::Propose),
+                step: Some(StepState::Propose),
                 ..Expect::default()
             },
         },
         Case {
             line: "55",
             name: "f messages from a later round: stay",
+            fires: &[],
             me: Me::Other,
             acts: vec![Votes {
                 t: Prevote,
@@ -848,6 +880,7 @@ fn cases() -> Vec<Case> {
         Case {
             line: "55",
             name: "one validator's votes for an absurd round move nobody",
+            fires: &[],
             me: Me::Other,
             acts: vec![Votes {
                 t: Prevote,
@@ -863,6 +896,7 @@ fn cases() -> Vec<Case> {
         Case {
             line: "55",
             name: "f+1 validators far ahead (beyond the stored window) still pull us",
+            fires: &[55, 11],
             me: Me::Other,
             acts: vec![
                 Votes {
@@ -886,44 +920,48 @@ fn cases() -> Vec<Case> {
         Case {
             line: "57-60",
             name: "timeoutPropose in the propose step: prevote nil",
+            fires: &[57],
             me: Me::Other,
             acts: vec![Timeout(T::Propose, 0)],
             expect: Expect {
                 signed: Some(vec![(Prevote, 0, None)]),
-                step: Some(Step::Prevote),
+                step: Some(StepState::Prevote),
                 ..Expect::default()
             },
         },
         Case {
             line: "57",
             name: "a stale timeoutPropose is ignored",
+            fires: &[],
             me: Me::Other,
             acts: vec![Timeout(T::Propose, 1)],
             expect: Expect {
                 signed: Some(vec![]),
-                step: Some(Step::Propose),
+                step: Some(StepState::Propose),
                 ..Expect::default()
             },
         },
         Case {
             line: "61-64",
             name: "timeoutPrevote in the prevote step: precommit nil",
+            fires: &[61],
             me: Me::Other,
             acts: vec![Timeout(T::Propose, 0), Timeout(T::Prevote, 0)],
             expect: Expect {
                 signed: Some(vec![(Precommit, 0, None)]),
-                step: Some(Step::Precommit),
+                step: Some(StepState::Precommit),
                 ..Expect::default()
             },
         },
         Case {
             line: "65-67",
             name: "timeoutPrecommit: start the next round",
+            fires: &[65, 11],
             me: Me::Other,
             acts: vec![Timeout(T::Precommit, 0)],
             expect: Expect {
                 round: Some(1),
-                step: Some(Step::Propose),
+                step: Some(StepState::Propose),
                 scheduled: vec![T::Propose],
                 ..Expect::default()
             },
@@ -931,6 +969,7 @@ fn cases() -> Vec<Case> {
         Case {
             line: "(evidence)",
             name: "two prevotes of one validator for one round are evidence",
+            fires: &[],
             me: Me::Other,
             acts: vec![
                 Votes {
@@ -954,17 +993,19 @@ fn cases() -> Vec<Case> {
         Case {
             line: "22",
             name: "a proposal not from the round's proposer is ignored",
+            fires: &[],
             me: Me::Other,
             acts: vec![ProposalFromWrongValidator { round: 0, block: 1 }],
             expect: Expect {
                 validates: Some(None),
-                step: Some(Step::Propose),
+                step: Some(StepState::Propose),
                 ..Expect::default()
             },
         },
         Case {
             line: "44",
             name: "a vote with a bad signature is not counted",
+            fires: &[],
             me: Me::Other,
             acts: vec![
                 Timeout(T::Propose, 0),
@@ -983,7 +1024,7 @@ fn cases() -> Vec<Case> {
             ],
             expect: Expect {
                 signed: Some(vec![]),
-                step: Some(Step::Prevote),
+                step: Some(StepState::Prevote),
                 ..Expect::default()
             },
         },
@@ -998,9 +1039,15 @@ fn check(case: &Case) -> Result<(), String> {
     let e = &case.expect;
     let c = &h.c;
     let mut errs = Vec::new();
+    if h.fired != case.fires {
+        errs.push(format!(
+            "fired lines {:?}, expected {:?}",
+            h.fired, case.fires
+        ));
+    }
     if let Some(s) = e.step {
-        if c.step() != s {
-            errs.push(format!("step {:?}, expected {s:?}", c.step()));
+        if c.state() != s {
+            errs.push(format!("step {:?}, expected {s:?}", c.state()));
         }
     }
     if let Some(r) = e.round {

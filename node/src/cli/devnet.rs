@@ -14,8 +14,8 @@ use super::{shutdown_signal, write_new, DevArgs, DevnetArgs, TestnetArgs};
 use crate::app::now_ms;
 use crate::config::NodeConfig;
 use crate::home::{write_key, Home};
-use crate::network::peer_id_of;
 use crate::node::{Bound, Node};
+use palisade_network::peer_id_of;
 
 /// The well-known development account `i`: its key is derived from a
 /// public string, so anyone can sign for it. For `palisade dev` only.

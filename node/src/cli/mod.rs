@@ -13,8 +13,8 @@ use palisade_types::{ChainId, Keypair, Role};
 use crate::app::now_ms;
 use crate::config::NodeConfig;
 use crate::home::{insecure_mode, read_key_with, write_key, Home, KeyPermissions};
-use crate::network::peer_id_of;
 use crate::node::Node;
+use palisade_network::peer_id_of;
 
 /// Palisade: a permissioned BFT blockchain node.
 #[derive(Debug, Parser)]

@@ -53,7 +53,7 @@ pub struct SettingFlags {
     /// sets rpc.health_max_block_age_ms.
     #[arg(long)]
     pub rpc_health_max_block_age_ms: Option<u64>,
-    /// Log filter, e.g. `info` or `info,palisade_node::network=debug`; sets
+    /// Log filter, e.g. `info` or `info,palisade_network=debug`; sets
     /// log.level.
     #[arg(long)]
     pub log_level: Option<String>,

@@ -203,7 +203,7 @@ pub struct P2pConfig {
     pub max_peers: u32,
     /// What one peer may make this node process; past it, its messages are
     /// dropped and counted (`palisade_p2p_dropped_total`).
-    pub rate_limits: crate::network::rate::PeerLimits,
+    pub rate_limits: palisade_network::rate::PeerLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,7 +254,7 @@ pub struct MempoolSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
-    /// `tracing` filter, e.g. `info,palisade_node::network=debug`.
+    /// `tracing` filter, e.g. `info,palisade_network=debug`.
     pub level: String,
     /// `plain` or `json`.
     pub format: LogFormat,
@@ -292,7 +292,7 @@ impl Default for P2pConfig {
             peers: Vec::new(),
             observers: Vec::new(),
             max_peers: 64,
-            rate_limits: crate::network::rate::PeerLimits::default(),
+            rate_limits: palisade_network::rate::PeerLimits::default(),
         }
     }
 }

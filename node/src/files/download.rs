@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, Notify};
 use super::pins::PinReason;
 use super::writer::{Writer, Written};
 use super::FileService;
-use crate::network::NetError;
+use palisade_network::NetError;
 
 /// How often a download asks its peers again what they hold.
 const ASK_AGAIN: Duration = Duration::from_secs(3);

@@ -29,9 +29,9 @@ use tokio::sync::{broadcast, Semaphore};
 
 use crate::app::App;
 use crate::metrics::Metrics;
-use crate::network::NetworkHandle;
 pub use download::{DownloadState, Phase, Progress};
 use limiter::UploadLimiter;
+use palisade_network::NetworkHandle;
 use pins::{PinReason, Pins};
 pub use rpc::FilesRpc;
 pub use serve::Blobs;

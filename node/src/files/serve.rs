@@ -9,7 +9,7 @@ use palisade_files::wire::{BlobRequest, BlobResponse, Holding, Refusal};
 use palisade_files::{FileError, FileRoot};
 
 use super::{FileService, FilesError};
-use crate::network::BlobServer;
+use palisade_network::BlobServer;
 
 /// The refusal a peer gets for `e`.
 fn refusal(e: &FilesError) -> Refusal {

@@ -34,11 +34,11 @@ use crate::health::NodeHealth;
 use crate::home::Home;
 use crate::mempool::Mempool;
 use crate::metrics::{gauge_value, Metrics};
-use crate::network::{self, NetEvent, NetworkConfig};
 use crate::supervisor::{Supervisor, TaskFault};
 use crate::sync::{LedgerSource, SyncConfig, SyncStatus, Syncer};
 use palisade_ledger::signer_store::SignerStore;
 use palisade_ledger::Ledger;
+use palisade_network::{self as network, NetEvent, NetworkConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -259,7 +259,7 @@ impl Node {
         let identity = network::identity_from_seed(node_key.seed())?;
         let snapshots = Arc::new(crate::statesync::shelf::Shelf::new(
             crate::statesync::snapshot_dir(&home.data_dir()),
-            crate::network::wire::MAX_OFFERED_SNAPSHOTS,
+            palisade_network::wire::MAX_OFFERED_SNAPSHOTS,
         ));
         let (net, net_events, net_task) = network::start(
             net_cfg,

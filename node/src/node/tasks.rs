@@ -18,8 +18,8 @@ use crate::config::NodeConfig;
 use crate::context::NodeContext;
 use crate::home::Home;
 use crate::metrics::gauge_value;
-use crate::network::{NetEvent, NetworkHandle, Verdict};
 use crate::supervisor::Supervisor;
+use palisade_network::{NetEvent, NetworkHandle, Verdict};
 
 /// How often the node deletes files withdrawn on chain and announces
 /// what it holds.

@@ -20,8 +20,8 @@ use tokio::sync::mpsc;
 
 use super::client::{JoinConfig, Joiner};
 use super::{SnapshotError, Trust};
-use crate::network::NetworkHandle;
 use palisade_ledger::{discard_staged, mark_staged, staging_dir, Ledger};
+use palisade_network::NetworkHandle;
 
 /// What a catch-up needs from the node.
 #[derive(Debug, Clone)]

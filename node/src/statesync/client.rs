@@ -23,9 +23,9 @@ use tokio::task::JoinSet;
 use super::chunks::{Counts, Verifier};
 use super::manifest::{Manifest, ManifestError, Trust};
 use super::SnapshotError;
-use crate::network::wire::{SyncRequest, SyncResponse, MAX_SET_CHANGES};
-use crate::network::NetworkHandle;
 use palisade_ledger::{Ledger, SnapshotBase};
+use palisade_network::wire::{SyncRequest, SyncResponse, MAX_SET_CHANGES};
+use palisade_network::NetworkHandle;
 
 /// Most requests for validator-set changes in one walk: 1,024 changes.
 const MAX_WALK_REQUESTS: usize = 64;

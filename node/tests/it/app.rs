@@ -437,9 +437,9 @@ fn a_decided_block_is_executed_without_its_signatures_but_must_reproduce_its_roo
 fn a_gossip_verdict_does_not_depend_on_local_state() {
     use std::sync::Mutex;
 
+    use palisade_network::Verdict;
     use palisade_node::admission::admit_gossiped;
     use palisade_node::metrics::Metrics;
-    use palisade_node::network::Verdict;
 
     let mut ahead = node();
     let proposed = proposal(&mut ahead);
@@ -620,7 +620,7 @@ fn a_validator_queued_under_a_longer_delay_is_allowed_to_connect() {
     ); // takes effect at 12
     run_block(&mut a, &b, vec![admin(2, set_delay(1))]);
     let allowed = palisade_node::node::allowed_peers(a.app.ledger(), &[]).unwrap();
-    assert!(allowed.contains(&palisade_node::network::peer_id_of(&newcomer).unwrap()));
+    assert!(allowed.contains(&palisade_network::peer_id_of(&newcomer).unwrap()));
     assert_eq!(allowed.len(), 5);
 }
 
@@ -631,7 +631,7 @@ fn a_validator_queued_under_a_longer_delay_is_allowed_to_connect() {
 #[test]
 fn an_undecodable_node_key_in_state_does_not_stop_the_allowlist() {
     let bad = palisade_types::PublicKey([0x02; 32]);
-    assert!(palisade_node::network::peer_id_of(&bad).is_err());
+    assert!(palisade_network::peer_id_of(&bad).is_err());
     let mut validators: Vec<ValidatorInfo> = validators()
         .iter()
         .enumerate()

@@ -8,10 +8,10 @@ use std::time::Duration;
 use palisade_consensus::{Config, Message, TimeoutConfig, Verified};
 use palisade_ledger::signer_store::SignerStore;
 use palisade_ledger::Ledger;
+use palisade_network::wire::CommittedBlock;
 use palisade_node::app::App;
 use palisade_node::driver::{Committed, Driver, DriverConfig, Rejected, SyncLink};
 use palisade_node::mempool::{Mempool, MempoolConfig};
-use palisade_node::network::wire::CommittedBlock;
 use palisade_runtime::{initial_state, ChainParams, InitialState, Runtime, ValidatorInfo};
 use palisade_types::{
     Action, ChainId, CommitCertificate, CommitSig, Hash, Height, Keypair, Role, Round, Transaction,

@@ -1,5 +1,6 @@
 //! Integration tests of the node: storage, signer state, mempool, app,
-//! consensus driver and the p2p layer.
+//! consensus driver and block sync (the p2p layer's tests are the network
+//! crate's).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod app;
@@ -11,7 +12,6 @@ mod health;
 mod home;
 mod ledger;
 mod mempool;
-mod p2p;
 mod signer_store;
 mod sync;
 

@@ -48,7 +48,7 @@ fn one_block_behind_is_fetched_well_before_a_propose_timeout() {
 /// wrong answer only cut short.
 #[test]
 fn sync_answers_hold_only_what_was_asked() {
-    use palisade_node::network::wire::{CommittedBlock, SyncResponse};
+    use palisade_network::wire::{CommittedBlock, SyncResponse};
     use palisade_node::sync::check_blocks_answer;
     use palisade_types::{
         Block, BoundedVec, ChainId, CommitCertificate, CommitSig, Height, Keypair, Round, Signature,

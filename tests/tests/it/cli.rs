@@ -943,7 +943,7 @@ fn init_without_genesis_prints_the_ceremony_line_and_start_says_where_genesis_go
     let out = stdout_of(&a);
     let node = palisade_node::home::read_key(&home.join("config/node_key.json")).unwrap();
     let validator = palisade_node::home::read_key(&home.join("config/validator_key.json")).unwrap();
-    let peer_id = palisade_node::network::peer_id_of(&node.public_key()).unwrap();
+    let peer_id = palisade_network::peer_id_of(&node.public_key()).unwrap();
     for line in [
         format!("node_key:      {}", node.public_key()),
         format!("consensus_key: {}", validator.public_key()),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use palisade_consensus::proposer;
 use palisade_genesis::Genesis;
-use palisade_node::network::peer_id_of;
+use palisade_network::peer_id_of;
 use palisade_tests::{
     acknowledged, audit, double_signs, http_get, metric, metric_in, palisade_bin, rpc_call,
     signed_in_log, signed_in_logs, wait_for_log, Devnet, FaultRng, Load,

@@ -1,6 +1,6 @@
 //! The test vectors printed in `docs/p2p.md`, built from the fixed keys of
 //! `docs/spec.md`. A test checks the document against this module; `cargo
-//! run --release -p palisade-node --example p2p_vectors` prints the blocks
+//! run --release -p palisade-network --example p2p_vectors` prints the blocks
 //! to paste after an intended format change.
 
 use palisade_consensus::Message;

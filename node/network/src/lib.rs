@@ -17,6 +17,7 @@
 //! penalty, is counted by reason in the metrics.
 
 mod codec;
+mod deadline;
 pub mod rate;
 pub mod vectors;
 pub mod wire;
@@ -42,8 +43,16 @@ use palisade_files::wire::{BlobRequest, BlobResponse};
 use palisade_files::FileRoot;
 use rate::{PeerLimits, RateLimiter, Traffic};
 
-use crate::metrics::Metrics;
 use wire::{ConsensusGossip, EthTxBatch, SyncRequest, SyncResponse, TxBatch};
+
+/// Where the network counts what it drops and whom it penalizes, by reason
+/// (the node's Prometheus metrics).
+pub trait NetworkMetrics: Send + Sync + std::fmt::Debug {
+    /// A message or request dropped for `reason`.
+    fn count_drop(&self, reason: &str);
+    /// A peer penalized for `reason`.
+    fn count_penalty(&self, reason: &str);
+}
 
 /// Settings of the network.
 #[derive(Debug, Clone)]
@@ -59,7 +68,7 @@ pub struct NetworkConfig {
     /// Rate limits per peer.
     pub limits: PeerLimits,
     /// Where drops and penalties are counted.
-    pub metrics: Arc<Metrics>,
+    pub metrics: Arc<dyn NetworkMetrics>,
     /// How long a blob request (one piece) may take.
     pub blob_timeout: Duration,
 }
@@ -496,7 +505,7 @@ struct Task {
     /// with no mesh yet must still reach the validators).
     unsent: VecDeque<(Instant, IdentTopic, Vec<u8>)>,
     rates: RateLimiter,
-    metrics: Arc<Metrics>,
+    metrics: Arc<dyn NetworkMetrics>,
 }
 
 impl Task {

@@ -55,14 +55,13 @@ impl Default for PeerLimits {
 impl PeerLimits {
     /// Checks the limits leave room for honest traffic.
     pub fn validate(&self) -> Result<(), String> {
-        let min_burst =
-            (crate::network::wire::MAX_CONSENSUS_MSG_BYTES as f64 / BURST_SECONDS) as u64;
+        let min_burst = (crate::wire::MAX_CONSENSUS_MSG_BYTES as f64 / BURST_SECONDS) as u64;
         if self.consensus_bytes_per_s < min_burst {
             return Err(format!(
                 "p2p.rate_limits.consensus_bytes_per_s must be at least {min_burst} (a full-size proposal in a {BURST_SECONDS} s burst)"
             ));
         }
-        let min_tx = (crate::network::wire::MAX_TX_BATCH_BYTES as f64 / BURST_SECONDS) as u64;
+        let min_tx = (crate::wire::MAX_TX_BATCH_BYTES as f64 / BURST_SECONDS) as u64;
         if self.tx_bytes_per_s < min_tx {
             return Err(format!(
                 "p2p.rate_limits.tx_bytes_per_s must be at least {min_tx} (a full transaction batch in a {BURST_SECONDS} s burst)"

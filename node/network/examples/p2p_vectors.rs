@@ -1,7 +1,7 @@
 //! Prints the vectors of `docs/p2p.md`.
 
 fn main() {
-    for v in palisade_node::network::vectors::all() {
+    for v in palisade_network::vectors::all() {
         print!("{}", palisade_types::test_vectors::render(&v));
         println!();
     }

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use palisade_types::{
@@ -8,10 +8,13 @@ use palisade_types::{
 
 use crate::future::FutureBuffer;
 use crate::message::MessageError;
-use crate::signer::{step_of, LockState, SignCheck};
+use crate::multiplex::View;
+use crate::signer::{step_of, SignCheck};
+use crate::transition::{self, Action, Event, Line, RoundState, StepState};
+use crate::votes::{Counted, Threshold, VoteKeeper, VoteOutcome};
 use crate::{
     proposer, Config, Evidence, Input, Message, Output, SignedMessage, SignerState, Step, Timeout,
-    TimeoutKind, Verified, VoteKeeper, VoteOutcome,
+    TimeoutKind, Verified,
 };
 
 /// Votes and proposals more than this many rounds ahead of ours are not
@@ -20,12 +23,24 @@ use crate::{
 pub const ROUND_WINDOW: u32 = 16;
 /// Evidence items kept in memory (all are also emitted as outputs).
 pub const MAX_EVIDENCE: usize = 1_024;
-/// Bound on rule re-evaluations per input; every rule changes state
-/// monotonically, so the fixpoint is reached long before this.
-const MAX_RULE_PASSES: usize = 64;
 
-/// One node's Tendermint state machine (Algorithm 1 of arXiv:1807.04938).
-/// Feed it with [`Consensus::handle`].
+/// A rule of Algorithm 1 that fired: its line, where, and on what event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fired {
+    pub height: Height,
+    /// The round the node was in when the rule fired.
+    pub round: Round,
+    pub line: Line,
+    pub event: Event,
+}
+
+/// One node's Tendermint consensus (Algorithm 1 of arXiv:1807.04938): the
+/// driver around the pure transition table ([`transition::apply`]). It
+/// checks and stores what arrives, counts votes ([`VoteKeeper`], which
+/// reports each threshold once), asks the multiplexer which events now
+/// hold, applies them, and carries out their actions: signing (durable
+/// before sent), timers, block requests and decisions. Feed it with
+/// [`Consensus::handle`].
 #[derive(Debug)]
 pub struct Consensus {
     config: Config,
@@ -33,54 +48,32 @@ pub struct Consensus {
     me: Option<PublicKey>,
     signer: SignerState,
 
-    /// Whether the height started, runs, or is decided.
-    stage: Stage,
     height: Height,
-    round: Round,
-    step: Step,
+    /// round_p, step_p, the lock and validValue.
+    state: RoundState,
     validators: Option<ValidatorSet>,
-    /// lockedRound / lockedValue (by hash), validRound / validValue and
-    /// the polka behind validValue.
-    lock: LockState,
+    /// The +2/3 prevotes behind validValue, saved with each signature.
+    polka: Vec<SignedVote>,
 
     proposals: BTreeMap<Round, SignedProposal>,
     blocks: BTreeMap<Hash, Arc<Block>>,
     validity: BTreeMap<Hash, bool>,
     validation_requested: BTreeSet<Hash>,
     votes: VoteKeeper,
-    /// Highest round seen from each validator beyond the round window.
-    far_rounds: BTreeMap<PublicKey, Round>,
-    /// Lines 34 and 47 start their timer once per round.
+    /// A verified commit certificate for this height, from block sync.
+    certificate: Option<CommitCertificate>,
+    /// Algorithm 1's timers started in this height: each once per round.
     scheduled: BTreeSet<(Round, TimeoutKind)>,
-    /// Line 36 fires once per round.
-    line36_fired: BTreeSet<Round>,
     block_requested: Option<Round>,
+    /// Events whose conditions hold, waiting for the transition table.
+    pending: VecDeque<Event>,
+    /// The rules the last input fired, in order.
+    trace: Vec<Fired>,
 
     /// The next height's messages (see [`crate::future`]).
     future: FutureBuffer,
     behind_reported: Height,
     evidence: Vec<Evidence>,
-}
-
-/// Whether the current height started, runs, or is decided (the
-/// round's step says where in a running height).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    Unstarted,
-    Running,
-    Decided,
-}
-
-/// Algorithm 1's step within a height, with the two ends explicit: before
-/// the first height starts, and once the height is decided (line 49)
-/// until the next starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum StepState {
-    Unstarted,
-    Propose,
-    Prevote,
-    Precommit,
-    Commit,
 }
 
 impl Consensus {
@@ -94,21 +87,20 @@ impl Consensus {
             key,
             me,
             signer: signer_state,
-            stage: Stage::Unstarted,
             height: Height::GENESIS,
-            round: Round::ZERO,
-            step: Step::Propose,
+            state: RoundState::unstarted(None, None),
             validators: None,
-            lock: LockState::default(),
+            polka: Vec::new(),
             proposals: BTreeMap::new(),
             blocks: BTreeMap::new(),
             validity: BTreeMap::new(),
             validation_requested: BTreeSet::new(),
             votes: VoteKeeper::default(),
-            far_rounds: BTreeMap::new(),
+            certificate: None,
             scheduled: BTreeSet::new(),
-            line36_fired: BTreeSet::new(),
             block_requested: None,
+            pending: VecDeque::new(),
+            trace: Vec::new(),
             future: FutureBuffer::default(),
             behind_reported: Height::GENESIS,
             evidence: Vec::new(),
@@ -116,38 +108,31 @@ impl Consensus {
     }
 
     fn started(&self) -> bool {
-        self.stage != Stage::Unstarted
+        self.state.step != StepState::Unstarted
     }
 
     pub fn height(&self) -> Height {
         self.height
     }
     pub fn round(&self) -> Round {
-        self.round
+        self.state.round
     }
-    pub fn step(&self) -> Step {
-        self.step
+    /// Where the height stands: Algorithm 1's step, with both ends explicit.
+    pub fn state(&self) -> StepState {
+        self.state.step
+    }
+    /// Algorithm 1's state variables of the current height.
+    pub fn round_state(&self) -> RoundState {
+        self.state
     }
     pub fn is_decided(&self) -> bool {
-        self.stage == Stage::Decided
-    }
-    /// Where the height stands, Algorithm 1's step with both ends explicit.
-    pub fn state(&self) -> StepState {
-        match self.stage {
-            Stage::Unstarted => StepState::Unstarted,
-            Stage::Decided => StepState::Commit,
-            Stage::Running => match self.step {
-                Step::Propose => StepState::Propose,
-                Step::Prevote => StepState::Prevote,
-                Step::Precommit => StepState::Precommit,
-            },
-        }
+        self.state.step == StepState::Commit
     }
     pub fn locked(&self) -> Option<(Round, Hash)> {
-        self.lock.locked
+        self.state.locked
     }
     pub fn valid(&self) -> Option<(Round, Hash)> {
-        self.lock.valid
+        self.state.valid
     }
     pub fn signer_state(&self) -> &SignerState {
         &self.signer
@@ -164,6 +149,11 @@ impl Consensus {
     pub fn votes(&self) -> &VoteKeeper {
         &self.votes
     }
+    /// The rules of Algorithm 1 the last [`Consensus::handle`] fired, in
+    /// order (for tests and debug logs).
+    pub fn trace(&self) -> &[Fired] {
+        &self.trace
+    }
     /// Messages kept for the next height: how many, and their bytes.
     pub fn buffered(&self) -> (usize, usize) {
         (self.future.len(), self.future.bytes())
@@ -172,6 +162,7 @@ impl Consensus {
     /// Processes one input and returns what the node must do, in order.
     pub fn handle(&mut self, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
+        self.trace.clear();
         match input {
             Input::StartHeight {
                 height,
@@ -185,19 +176,15 @@ impl Consensus {
                 height,
                 block_hash,
                 valid,
-            } => {
-                if self.started() && height == self.height {
-                    self.validity.insert(block_hash, valid);
-                }
-            }
+            } => self.on_validated(height, block_hash, valid),
             Input::ProposeBlock {
                 height,
                 round,
                 block,
-            } => self.on_own_block(height, round, block, &mut out),
-            Input::Commit { block, commit } => self.on_commit(block, commit, &mut out),
+            } => self.on_own_block(height, round, block),
+            Input::Commit { block, commit } => self.on_commit(block, commit),
         }
-        self.process(&mut out);
+        self.run(&mut out);
         out
     }
 
@@ -254,6 +241,102 @@ impl Consensus {
             .ok_or(MessageError::UnknownValidator(who))
     }
 
+    // ---- the transition table -----------------------------------------
+
+    /// Applies the pending events in order until none is left. Events come
+    /// from facts that arrive once each (a vote, a proposal, a validity
+    /// answer, a timer) and from steps that only move forward, so the
+    /// queue runs dry.
+    fn run(&mut self, out: &mut Vec<Output>) {
+        while let Some(event) = self.pending.pop_front() {
+            let before = self.state;
+            let t = transition::apply(before, event);
+            let Some(line) = t.line else { continue };
+            self.trace.push(Fired {
+                height: self.height,
+                round: before.round,
+                line,
+                event,
+            });
+            self.state = t.state;
+            if line == ROUND_START {
+                self.on_round_start(out);
+            }
+            for action in t.actions {
+                self.carry_out(action, before, out);
+            }
+            if (self.state.round, self.state.step) != (before.round, before.step) {
+                let events = self.view().on_step();
+                self.pending.extend(events);
+            }
+        }
+    }
+
+    fn carry_out(&mut self, action: Action, before: RoundState, out: &mut Vec<Output>) {
+        match action {
+            Action::Propose { value, pol_round } => match self.blocks.get(&value).cloned() {
+                Some(block) => self.propose(block, pol_round, out),
+                // validValue's block is not held (a restart lost it): a new
+                // block serves as well; line 28 keeps locked peers safe.
+                None => self.request_block(out),
+            },
+            Action::RequestValue => self.request_block(out),
+            Action::Prevote(value) => self.vote(VoteType::Prevote, value, out),
+            Action::Precommit(value) => self.vote(VoteType::Precommit, value, out),
+            Action::Schedule(kind) => {
+                if self.scheduled.insert((self.state.round, kind)) {
+                    self.schedule(kind, out);
+                }
+            }
+            Action::SaveValid { value } => self.save_valid(value, out),
+            Action::Decide { round, value } => {
+                let decided = self.decide(round, value, out);
+                debug_assert!(decided, "line 49 fired without a block or certificate");
+                if !decided {
+                    self.state = before;
+                }
+            }
+            Action::StartRound(round) => {
+                let proposer = self.proposes(round);
+                self.pending.push_front(Event::NewRound { round, proposer });
+            }
+        }
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            state: self.state,
+            proposals: &self.proposals,
+            blocks: &self.blocks,
+            validity: &self.validity,
+            votes: &self.votes,
+            certificate: self.certificate.as_ref(),
+        }
+    }
+
+    /// Queues the events that thresholds just crossed make true.
+    fn on_crossed(&mut self, crossed: impl IntoIterator<Item = (Round, Threshold)>) {
+        for (round, threshold) in crossed {
+            let event = self.view().on_threshold(round, threshold);
+            self.pending.extend(event);
+        }
+    }
+
+    /// Queues the events that `value`'s block and validity, both known
+    /// now, make true.
+    fn on_value_known(&mut self, value: Hash) {
+        let events = self.view().on_value(value);
+        self.pending.extend(events);
+    }
+
+    /// Whether this node proposes in `round` of the current height.
+    fn proposes(&self, round: Round) -> bool {
+        match (&self.validators, self.me) {
+            (Some(set), Some(me)) => proposer(set, self.height, round) == me,
+            _ => false,
+        }
+    }
+
     // ---- inputs -------------------------------------------------------
 
     fn start_height(
@@ -272,42 +355,26 @@ impl Consensus {
         // Kept votes were verified against the set they came in under: if
         // the new height has that same set, they need no second check.
         let same_set = self.validators.as_ref() == Some(&validators);
-        self.stage = Stage::Running;
-        self.height = height;
-        self.validators = Some(validators);
-        self.lock = self.signer.lock_at(height);
-        self.proposals.clear();
-        self.blocks.clear();
-        self.validity.clear();
-        for block in restored_blocks {
-            if block.height() == height {
-                // Saved only after this node validated it.
-                let hash = block.hash();
-                self.validity.insert(hash, true);
-                self.blocks.insert(hash, block);
-            }
-        }
-        self.validation_requested.clear();
-        self.votes = VoteKeeper::default();
-        self.far_rounds.clear();
-        self.scheduled.clear();
-        self.line36_fired.clear();
-        self.block_requested = None;
-        // Report again if, after catching up one height, we are still behind.
-        self.behind_reported = height;
+        self.reset(height, validators, restored_blocks);
+        // The round starts before anything is counted, at the round this
+        // node last signed in (after a restart mid-height).
         let resume = self.signer.resume_round(height);
-        self.start_round(resume, out);
+        self.pending.push_back(Event::NewRound {
+            round: resume,
+            proposer: self.proposes(resume),
+        });
+        self.run(out);
         // After a restart mid-height, our earlier votes still count and are
         // re-sent by the rebroadcast timer.
         let mine: Vec<SignedVote> = self
             .signer
             .votes_at(height)
-            .chain(self.lock.polka.iter())
+            .chain(self.polka.iter())
             .cloned()
             .collect();
         for v in mine {
             let power = self.power_of(&v.vote.validator);
-            self.add_vote(v, power, out);
+            self.count_vote(v, power, out);
         }
 
         // Kept messages were checked at the edge before they were kept.
@@ -319,13 +386,42 @@ impl Consensus {
                 if same_set {
                     if !self.votes.contains(&v) {
                         let power = self.power_of(&v.vote.validator);
-                        self.add_vote(v, power, out);
+                        self.count_vote(v, power, out);
                     }
                 } else {
                     self.on_vote(Verified::trusted(v), out);
                 }
             }
         }
+    }
+
+    /// Forgets the last height and sets up `height`, with the lock this
+    /// node saved for it before a restart, if any.
+    fn reset(&mut self, height: Height, validators: ValidatorSet, restored: Vec<Arc<Block>>) {
+        let lock = self.signer.lock_at(height);
+        self.height = height;
+        self.state = RoundState::unstarted(lock.locked, lock.valid);
+        self.polka = lock.polka;
+        self.votes = VoteKeeper::new(validators.total_power());
+        self.validators = Some(validators);
+        self.proposals.clear();
+        self.blocks.clear();
+        self.validity.clear();
+        for block in restored {
+            if block.height() == height {
+                // Saved only after this node validated it.
+                let hash = block.hash();
+                self.validity.insert(hash, true);
+                self.blocks.insert(hash, block);
+            }
+        }
+        self.validation_requested.clear();
+        self.certificate = None;
+        self.scheduled.clear();
+        self.block_requested = None;
+        self.pending.clear();
+        // Report again if, after catching up one height, we are still behind.
+        self.behind_reported = height;
     }
 
     /// A message for a later height: reported as a sign that we are behind
@@ -426,7 +522,8 @@ impl Consensus {
             }
             return;
         }
-        self.votes.note_sender(r, who, power);
+        let skip = self.votes.note_sender(r, who, power);
+        self.on_crossed(skip.map(|th| (r, th)));
         let hash = sp.proposal.block_hash;
         self.proposals.insert(r, sp);
         self.blocks.entry(hash).or_insert_with(|| block.clone());
@@ -434,6 +531,9 @@ impl Consensus {
             self.validity.insert(hash, true);
         } else {
             self.request_validation(hash, out);
+        }
+        if self.validity.contains_key(&hash) {
+            self.on_value_known(hash);
         }
     }
 
@@ -446,6 +546,19 @@ impl Consensus {
                 height: self.height,
                 block: block.clone(),
             });
+        }
+    }
+
+    /// The node's answer to [`Output::ValidateBlock`]. Each block is sent
+    /// for validation once a height (`validation_requested`), so there is
+    /// one answer; a second one (a confused node) changes nothing.
+    fn on_validated(&mut self, height: Height, hash: Hash, valid: bool) {
+        if !self.started() || height != self.height || self.validity.contains_key(&hash) {
+            return;
+        }
+        self.validity.insert(hash, valid);
+        if self.blocks.contains_key(&hash) {
+            self.on_value_known(hash);
         }
     }
 
@@ -469,79 +582,67 @@ impl Consensus {
         let Ok(power) = Self::check_vote(validators, &sv) else {
             return;
         };
-        self.add_vote(sv.into_inner(), power, out);
+        self.count_vote(sv.into_inner(), power, out);
     }
 
-    fn add_vote(&mut self, sv: SignedVote, power: u64, out: &mut Vec<Output>) {
+    fn count_vote(&mut self, sv: SignedVote, power: u64, out: &mut Vec<Output>) {
         let r = sv.vote.round;
         if self.is_far(r) {
             self.note_far(sv.vote.validator, r);
             return;
         }
-        if let VoteOutcome::Equivocation(ev) = self.votes.add(sv, power) {
+        let Counted { outcome, crossed } = self.votes.add(sv, power);
+        if let VoteOutcome::Equivocation(ev) = outcome {
             self.record_evidence(ev, out);
         }
+        self.on_crossed(crossed);
     }
 
     fn on_timeout(&mut self, t: Timeout, out: &mut Vec<Output>) {
-        if !self.started() || self.is_decided() || t.height != self.height || t.round != self.round
-        {
+        if t.height != self.height || t.round != self.state.round {
             return;
         }
-        match t.kind {
-            // Line 57.
-            TimeoutKind::Propose => {
-                if self.step == Step::Propose {
-                    self.vote(VoteType::Prevote, None, out);
-                    self.step = Step::Prevote;
-                }
-            }
-            // Line 61.
-            TimeoutKind::Prevote => {
-                if self.step == Step::Prevote {
-                    self.vote(VoteType::Precommit, None, out);
-                    self.step = Step::Precommit;
-                }
-            }
-            // Line 65.
-            TimeoutKind::Precommit => {
-                if let Ok(next) = self.round.next() {
-                    self.start_round(next, out);
-                }
-            }
+        let round = t.round;
+        let event = match t.kind {
+            TimeoutKind::Propose => Event::TimeoutPropose { round },
+            TimeoutKind::Prevote => Event::TimeoutPrevote { round },
+            TimeoutKind::Precommit => Event::TimeoutPrecommit { round },
+            // Not a rule of the paper: re-sending for lossy links.
             TimeoutKind::Rebroadcast => {
-                self.rebroadcast(out);
-                self.schedule(TimeoutKind::Rebroadcast, out);
+                if self.started() && !self.is_decided() {
+                    self.rebroadcast(out);
+                    self.schedule(TimeoutKind::Rebroadcast, out);
+                }
+                return;
             }
-        }
+        };
+        self.pending.push_back(event);
     }
 
-    fn on_own_block(
-        &mut self,
-        height: Height,
-        round: Round,
-        block: Arc<Block>,
-        out: &mut Vec<Output>,
-    ) {
-        if !self.started()
-            || self.is_decided()
+    /// The node's answer to [`Output::RequestBlock`] (line 18's getValue).
+    fn on_own_block(&mut self, height: Height, round: Round, block: Arc<Block>) {
+        if self.state.step != StepState::Propose
             || height != self.height
-            || round != self.round
-            || self.step != Step::Propose
+            || round != self.state.round
             || self.block_requested != Some(round)
             || block.height() != height
         {
             return;
         }
         self.block_requested = None;
-        self.propose(block, None, out);
+        let value = block.hash();
+        self.blocks.entry(value).or_insert(block);
+        self.pending.push_back(Event::ProposeValue { round, value });
     }
 
-    fn on_commit(&mut self, block: Arc<Block>, commit: CommitCertificate, out: &mut Vec<Output>) {
+    /// A commit certificate from block sync: +2/3 precommits gathered by a
+    /// peer, for line 49 like those counted here.
+    fn on_commit(&mut self, block: Arc<Block>, commit: CommitCertificate) {
         if !self.started() || self.is_decided() || commit.height != self.height {
             return;
         }
-        if block.height() != self.height || block.hash() != commit.block_hash {
+        let hash = block.hash();
+        if block.height() != self.height || hash != commit.block_hash {
             return;
         }
         let Some(validators) = &self.validators else {
@@ -550,107 +651,68 @@ impl Consensus {
         if commit.verify(&self.config.chain_id, validators).is_err() {
             return;
         }
-        self.stage = Stage::Decided;
-        out.push(Output::Decided {
+        self.certificate = Some(commit);
+        self.blocks.entry(hash).or_insert(block);
+        // More than two thirds of the power found it valid.
+        self.validity.insert(hash, true);
+        self.on_value_known(hash);
+    }
+
+    // ---- actions --------------------------------------------------------
+
+    /// A round started (line 11): no block is awaited yet, and the
+    /// rebroadcast timer runs for it.
+    fn on_round_start(&mut self, out: &mut Vec<Output>) {
+        self.block_requested = None;
+        self.schedule(TimeoutKind::Rebroadcast, out);
+    }
+
+    fn request_block(&mut self, out: &mut Vec<Output>) {
+        let Some(me) = self.me else { return };
+        let round = self.state.round;
+        self.block_requested = Some(round);
+        out.push(Output::RequestBlock {
             height: self.height,
-            round: commit.round,
-            block,
-            commit,
+            round,
+            proposer: me,
         });
     }
 
-    // ---- the rules of Algorithm 1 --------------------------------------
-
-    fn process(&mut self, out: &mut Vec<Output>) {
-        for _ in 0..MAX_RULE_PASSES {
-            if !self.started() || self.is_decided() {
-                return;
-            }
-            if self.try_decide(out) {
-                return;
-            }
-            if self.try_round_skip(out) {
-                continue;
-            }
-            let a = self.try_propose_step_rules(out);
-            let b = self.try_prevote_step_rules(out);
-            let c = self.try_precommit_timeout(out);
-            if !(a || b || c) {
-                return;
-            }
+    /// Lines 42-43: the block of validValue and its polka must survive a
+    /// restart before the precommit that depends on them leaves.
+    fn save_valid(&mut self, value: Hash, out: &mut Vec<Output>) {
+        if let Some(block) = self.blocks.get(&value) {
+            out.push(Output::PersistBlock {
+                height: self.height,
+                block: block.clone(),
+            });
         }
+        self.polka = self
+            .votes
+            .votes_for(self.state.round, VoteType::Prevote, Some(value))
+            .cloned()
+            .collect();
     }
 
-    /// Line 11: StartRound.
-    fn start_round(&mut self, round: Round, out: &mut Vec<Output>) {
-        self.round = round;
-        self.step = Step::Propose;
-        self.block_requested = None;
-        // Scheduled for the proposer too: if its own block never arrives
-        // the round still moves on.
-        self.schedule(TimeoutKind::Propose, out);
-        self.schedule(TimeoutKind::Rebroadcast, out);
-        let Some(validators) = &self.validators else {
-            return;
-        };
-        let Some(me) = self.me else { return };
-        if proposer(validators, self.height, round) != me {
-            return;
-        }
-        // Line 15-19: re-propose validValue with validRound, else ask for a new block.
-        let valid_block = self
-            .lock
-            .valid
-            .and_then(|(vr, hash)| self.blocks.get(&hash).map(|b| (vr, b.clone())));
-        match valid_block {
-            Some((vr, block)) => self.propose(block, Some(vr), out),
-            None => {
-                self.block_requested = Some(round);
-                out.push(Output::RequestBlock {
-                    height: self.height,
-                    round,
-                    proposer: me,
-                });
-            }
-        }
-    }
-
-    /// Line 49: +2/3 precommits for a valid block we hold decide it.
-    fn try_decide(&mut self, out: &mut Vec<Output>) -> bool {
-        let Some(validators) = &self.validators else {
+    /// Lines 49-54: outputs the decision with its commit certificate (the
+    /// one from block sync, or one built from the precommits counted).
+    /// False if it cannot be built, which the multiplexer's checks rule out.
+    fn decide(&mut self, round: Round, value: Hash, out: &mut Vec<Output>) -> bool {
+        let Some(block) = self.blocks.get(&value).cloned() else {
             return false;
         };
-        let mut candidate = None;
-        let mut to_validate = Vec::new();
-        'rounds: for r in self.votes.rounds() {
-            for (hash, power) in self.votes.values(r, VoteType::Precommit) {
-                if !validators.is_quorum(power) || !self.blocks.contains_key(&hash) {
-                    continue;
-                }
-                match self.validity.get(&hash) {
-                    Some(true) => {
-                        candidate = Some((r, hash));
-                        break 'rounds;
-                    }
-                    Some(false) => {}
-                    None => to_validate.push(hash),
-                }
-            }
-        }
-        for hash in to_validate {
-            self.request_validation(hash, out);
-        }
-        let Some((round, hash)) = candidate else {
+        let commit = match &self.certificate {
+            Some(c) if c.round == round && c.block_hash == value => Ok(c.clone()),
+            _ => CommitCertificate::new(
+                self.height,
+                round,
+                value,
+                self.votes.commit_sigs(round, value),
+            ),
+        };
+        let Ok(commit) = commit else {
             return false;
         };
-        let Some(block) = self.blocks.get(&hash).cloned() else {
-            return false;
-        };
-        let sigs = self.votes.commit_sigs(round, hash);
-        let Ok(commit) = CommitCertificate::new(self.height, round, hash, sigs) else {
-            return false;
-        };
-        self.stage = Stage::Decided;
         out.push(Output::Decided {
             height: self.height,
             round,
@@ -660,180 +722,26 @@ impl Consensus {
         true
     }
 
-    /// Line 55: messages of more than a third of the power from a later
-    /// round move us to that round.
-    fn try_round_skip(&mut self, out: &mut Vec<Output>) -> bool {
-        let Some(validators) = &self.validators else {
-            return false;
-        };
-        let current = self.round;
-        let near = self
-            .votes
-            .rounds()
-            .rev()
-            .find(|r| *r > current && validators.is_one_third(self.votes.sender_power(*r)));
-        let far = {
-            let mut by_round: Vec<(Round, u64)> = self
-                .far_rounds
-                .iter()
-                .filter(|(_, r)| **r > current)
-                .map(|(k, r)| (*r, validators.power_of(k)))
-                .collect();
-            by_round.sort_by_key(|&(r, _)| std::cmp::Reverse(r));
-            let mut acc = 0u64;
-            let mut found = None;
-            for (r, p) in by_round {
-                acc = acc.saturating_add(p);
-                if validators.is_one_third(acc) {
-                    // Validators with more than a third of the power are at
-                    // round r or later, so some honest one is.
-                    found = Some(r);
-                    break;
-                }
-            }
-            found
-        };
-        match near.max(far) {
-            Some(target) => {
-                self.start_round(target, out);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Lines 22 and 28, while in the propose step.
-    fn try_propose_step_rules(&mut self, out: &mut Vec<Output>) -> bool {
-        if self.step != Step::Propose {
-            return false;
-        }
-        let Some(sp) = self.proposals.get(&self.round) else {
-            return false;
-        };
-        let hash = sp.proposal.block_hash;
-        let pol = sp.proposal.pol_round;
-        let Some(&valid) = self.validity.get(&hash) else {
-            return false;
-        };
-        let accept = match pol {
-            // Line 22: lockedRound = -1 or lockedValue = v.
-            None => valid && self.lock.locked.is_none_or(|(_, lh)| lh == hash),
-            // Line 28: a polka for v in round vr < round_p.
-            Some(vr) => {
-                let Some(validators) = &self.validators else {
-                    return false;
-                };
-                let polka = self.votes.power_for(vr, VoteType::Prevote, Some(hash));
-                if vr >= self.round || !validators.is_quorum(polka) {
-                    return false;
-                }
-                valid
-                    && self
-                        .lock
-                        .locked
-                        .is_none_or(|(lr, lh)| lr <= vr || lh == hash)
-            }
-        };
-        self.vote(VoteType::Prevote, accept.then_some(hash), out);
-        self.step = Step::Prevote;
-        true
-    }
-
-    /// Lines 34, 36 and 44.
-    fn try_prevote_step_rules(&mut self, out: &mut Vec<Output>) -> bool {
-        let Some(validators) = self.validators.clone() else {
-            return false;
-        };
-        let r = self.round;
-        let mut changed = false;
-
-        // Line 34: +2/3 prevotes of any kind, first time: start the prevote timer.
-        if self.step == Step::Prevote
-            && validators.is_quorum(self.votes.power_any(r, VoteType::Prevote))
-            && self.scheduled.insert((r, TimeoutKind::Prevote))
-        {
-            self.schedule(TimeoutKind::Prevote, out);
-            changed = true;
-        }
-
-        // Line 36: a valid proposal with a polka in this round, first time.
-        if self.step >= Step::Prevote && !self.line36_fired.contains(&r) {
-            if let Some(hash) = self.proposals.get(&r).map(|p| p.proposal.block_hash) {
-                let polka =
-                    validators.is_quorum(self.votes.power_for(r, VoteType::Prevote, Some(hash)));
-                if polka && self.validity.get(&hash) == Some(&true) {
-                    self.line36_fired.insert(r);
-                    // The block and its polka must survive a restart before
-                    // the precommit that depends on them leaves.
-                    if let Some(block) = self.blocks.get(&hash) {
-                        out.push(Output::PersistBlock {
-                            height: self.height,
-                            block: block.clone(),
-                        });
-                    }
-                    self.lock.valid = Some((r, hash));
-                    self.lock.polka = self
-                        .votes
-                        .votes_for(r, VoteType::Prevote, Some(hash))
-                        .cloned()
-                        .collect();
-                    if self.step == Step::Prevote {
-                        self.lock.locked = Some((r, hash));
-                        self.vote(VoteType::Precommit, Some(hash), out);
-                        self.step = Step::Precommit;
-                    }
-                    changed = true;
-                }
-            }
-        }
-
-        // Line 44: +2/3 prevotes for nil.
-        if self.step == Step::Prevote
-            && validators.is_quorum(self.votes.power_for(r, VoteType::Prevote, None))
-        {
-            self.vote(VoteType::Precommit, None, out);
-            self.step = Step::Precommit;
-            changed = true;
-        }
-        changed
-    }
-
-    /// Line 47: +2/3 precommits of any kind, first time: start the precommit timer.
-    fn try_precommit_timeout(&mut self, out: &mut Vec<Output>) -> bool {
-        let Some(validators) = &self.validators else {
-            return false;
-        };
-        let r = self.round;
-        if validators.is_quorum(self.votes.power_any(r, VoteType::Precommit))
-            && self.scheduled.insert((r, TimeoutKind::Precommit))
-        {
-            self.schedule(TimeoutKind::Precommit, out);
-            return true;
-        }
-        false
-    }
-
-    // ---- signing --------------------------------------------------------
-
     fn propose(&mut self, block: Arc<Block>, pol_round: Option<Round>, out: &mut Vec<Output>) {
         let (Some(key), Some(me)) = (&self.key, self.me) else {
             return;
         };
-        match self.signer.check(self.height, self.round, Step::Propose) {
+        let (height, round) = (self.height, self.state.round);
+        match self.signer.check(height, round, Step::Propose) {
             SignCheck::Sign => {
                 let sp = Proposal {
-                    height: self.height,
-                    round: self.round,
+                    height,
+                    round,
                     block_hash: block.hash(),
                     pol_round,
                     proposer: me,
                 }
                 .sign(&self.config.chain_id, key);
                 self.signer.record(
-                    self.height,
-                    self.round,
+                    height,
                     SignedMessage::Proposal(sp.clone()),
-                    &self.lock,
+                    &self.state,
+                    &self.polka,
                 );
                 out.push(Output::PersistAndBroadcast {
                     signer_state: self.signer.clone(),
@@ -868,31 +776,32 @@ impl Consensus {
         if power == 0 {
             return;
         }
-        match self.signer.check(self.height, self.round, step_of(t)) {
+        let (height, round) = (self.height, self.state.round);
+        match self.signer.check(height, round, step_of(t)) {
             SignCheck::Sign => {
                 let sv = Vote {
                     vote_type: t,
-                    height: self.height,
-                    round: self.round,
+                    height,
+                    round,
                     block_hash: value,
                     validator: me,
                 }
                 .sign(&self.config.chain_id, key);
                 self.signer.record(
-                    self.height,
-                    self.round,
+                    height,
                     SignedMessage::Vote(sv.clone()),
-                    &self.lock,
+                    &self.state,
+                    &self.polka,
                 );
                 out.push(Output::PersistAndBroadcast {
                     signer_state: self.signer.clone(),
                     message: Message::Vote(sv.clone()),
                 });
-                self.add_vote(sv, power, out);
+                self.count_vote(sv, power, out);
             }
             SignCheck::Resend(SignedMessage::Vote(sv)) if sv.vote.vote_type == t => {
                 out.push(Output::Broadcast(Message::Vote(sv.clone())));
-                self.add_vote(sv, power, out);
+                self.count_vote(sv, power, out);
             }
             _ => {}
         }
@@ -900,7 +809,7 @@ impl Consensus {
 
     fn rebroadcast(&mut self, out: &mut Vec<Output>) {
         let Some(me) = self.me else { return };
-        if let Some(sp) = self.proposals.get(&self.round) {
+        if let Some(sp) = self.proposals.get(&self.state.round) {
             if sp.proposal.proposer == me {
                 if let Some(block) = self.blocks.get(&sp.proposal.block_hash) {
                     out.push(Output::Broadcast(Message::Proposal {
@@ -921,11 +830,12 @@ impl Consensus {
                 }
             }
         }
-        // Our votes of the previous round too: a node moves on from round r
-        // only after +2/3 precommits of r, so honest nodes still in r need at
-        // most what we signed there to time out and follow us.
-        let prev = self.round.get().checked_sub(1).map(Round);
-        for r in prev.into_iter().chain([self.round]) {
+        // Our votes of the last earlier round we voted in too: a node moves
+        // on from round r after +2/3 precommits of r, so honest nodes still
+        // in r may need what we signed there to time out and follow us. The
+        // signer state keeps them across a restart for this.
+        let earlier = self.votes.last_round_of(&me, self.state.round);
+        for r in earlier.into_iter().chain([self.state.round]) {
             for t in [VoteType::Prevote, VoteType::Precommit] {
                 if let Some(v) = self.votes.vote_of(r, t, &me) {
                     out.push(Output::Broadcast(Message::Vote(v.clone())));
@@ -941,9 +851,9 @@ impl Consensus {
             timeout: Timeout {
                 kind,
                 height: self.height,
-                round: self.round,
+                round: self.state.round,
             },
-            duration_ms: self.config.timeouts.duration_ms(kind, self.round),
+            duration_ms: self.config.timeouts.duration_ms(kind, self.state.round),
         });
     }
 
@@ -952,14 +862,16 @@ impl Consensus {
     }
 
     fn is_far(&self, r: Round) -> bool {
-        u64::from(r.get()) > u64::from(self.round.get()) + u64::from(ROUND_WINDOW)
+        u64::from(r.get()) > u64::from(self.state.round.get()) + u64::from(ROUND_WINDOW)
     }
 
+    /// A message from `who` for round `r`, beyond the window: noted for
+    /// line 55 only.
     fn note_far(&mut self, who: PublicKey, r: Round) {
-        let e = self.far_rounds.entry(who).or_insert(r);
-        if *e < r {
-            *e = r;
-        }
+        let power = self.power_of(&who);
+        self.votes.note_far(who, r, power);
+        let event = self.view().on_far_round();
+        self.pending.extend(event);
     }
 
     fn record_evidence(&mut self, ev: Evidence, out: &mut Vec<Output>) {
@@ -969,3 +881,6 @@ impl Consensus {
         out.push(Output::Evidence(ev));
     }
 }
+
+/// The line at which a round starts (`StartRound`).
+const ROUND_START: Line = Line(11);
