@@ -264,6 +264,34 @@ impl Genesis {
         if complete && self.validators.is_empty() {
             return Err(GenesisError::NoValidators);
         }
+        self.check_validators()?;
+        let (native_supply, admin) = self.check_accounts()?;
+        let evm_supply = self.check_evm_accounts()?;
+        native_supply
+            .checked_add(evm_supply)
+            .ok_or(GenesisError::SupplyOverflow)?;
+        if complete && !admin {
+            return Err(GenesisError::NoAdmin);
+        }
+        self.params
+            .validate()
+            .map_err(|e| GenesisError::Params(e.to_string()))?;
+        let c = &self.consensus;
+        if c.propose_ms == 0 || c.prevote_ms == 0 || c.precommit_ms == 0 {
+            return Err(GenesisError::Consensus(
+                "base timeouts must be greater than zero",
+            ));
+        }
+        if c.max_timeout_ms < c.propose_ms.max(c.prevote_ms).max(c.precommit_ms) {
+            return Err(GenesisError::Consensus(
+                "max_timeout_ms must be at least every base timeout",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The validators: how many, their powers and keys, none twice.
+    fn check_validators(&self) -> Result<(), GenesisError> {
         if self.validators.len() > palisade_types::limits::MAX_VALIDATORS {
             return Err(GenesisError::TooManyValidators(self.validators.len()));
         }
@@ -304,6 +332,12 @@ impl Genesis {
                 .filter(|t| *t <= MAX_TOTAL_POWER)
                 .ok_or(GenesisError::TotalPowerTooLarge)?;
         }
+        Ok(())
+    }
+
+    /// The native accounts, none twice nor with a role twice; their
+    /// supply, and whether one is an admin.
+    fn check_accounts(&self) -> Result<(Amount, bool), GenesisError> {
         let mut addrs = BTreeSet::new();
         let mut supply: Amount = 0;
         let mut admin = false;
@@ -320,12 +354,19 @@ impl Genesis {
                 .checked_add(a.balance)
                 .ok_or(GenesisError::SupplyOverflow)?;
         }
+        Ok((supply, admin))
+    }
+
+    /// The EVM accounts: none twice, none at a native account's address,
+    /// only roles an EVM account can hold; their supply.
+    fn check_evm_accounts(&self) -> Result<Amount, GenesisError> {
         let natives: std::collections::BTreeMap<EvmAddress, Address> = self
             .accounts
             .iter()
             .map(|a| (palisade_runtime::evm::evm_address(&a.address), a.address))
             .collect();
         let mut evm_addrs = BTreeSet::new();
+        let mut supply: Amount = 0;
         for a in &self.evm_accounts {
             if !evm_addrs.insert(a.address) {
                 return Err(GenesisError::DuplicateEvmAccount(a.address));
@@ -350,24 +391,7 @@ impl Genesis {
                 .checked_add(a.balance)
                 .ok_or(GenesisError::SupplyOverflow)?;
         }
-        if complete && !admin {
-            return Err(GenesisError::NoAdmin);
-        }
-        self.params
-            .validate()
-            .map_err(|e| GenesisError::Params(e.to_string()))?;
-        let c = &self.consensus;
-        if c.propose_ms == 0 || c.prevote_ms == 0 || c.precommit_ms == 0 {
-            return Err(GenesisError::Consensus(
-                "base timeouts must be greater than zero",
-            ));
-        }
-        if c.max_timeout_ms < c.propose_ms.max(c.prevote_ms).max(c.precommit_ms) {
-            return Err(GenesisError::Consensus(
-                "max_timeout_ms must be at least every base timeout",
-            ));
-        }
-        Ok(())
+        Ok(supply)
     }
 
     /// Sorts validators, accounts and roles into the one canonical order.

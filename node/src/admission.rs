@@ -51,7 +51,28 @@ pub fn admit_gossiped(
         return vec![Verdict::Unchecked; n];
     };
     let received: usize = batches.iter().map(Vec::len).sum();
-    let mut batches: Vec<Vec<Incoming>> = batches
+    let mut batches = incoming(batches);
+    // Pooled ones are done with (a normal race); recently verified ones
+    // (a proposal often carries a client's transactions to the other
+    // validators before the gossip does) skip the signature check.
+    if !drop_pooled(mempool, &mut batches) {
+        return vec![Verdict::Unchecked; n];
+    }
+    mark_known(app, &mut batches);
+    count_known(metrics, received, &batches);
+    let verdicts = verdicts_of(app, &batches);
+    if admit_valid(app, mempool, batches, &verdicts, next) {
+        if let Ok(pool) = mempool.lock() {
+            metrics.mempool_txs.set(gauge_value(pool.len() as u64));
+            metrics.mempool_bytes.set(gauge_value(pool.bytes() as u64));
+        }
+    }
+    verdicts
+}
+
+/// Gossip batches with each transaction's hash, none known yet.
+fn incoming(batches: Vec<Vec<SignedTransaction>>) -> Vec<Vec<Incoming>> {
+    batches
         .into_iter()
         .map(|b| {
             b.into_iter()
@@ -62,24 +83,34 @@ pub fn admit_gossiped(
                 })
                 .collect()
         })
-        .collect();
-    // Pooled ones are done with (a normal race); recently verified ones
-    // (a proposal often carries a client's transactions to the other
-    // validators before the gossip does) skip the signature check.
-    {
-        let Ok(pool) = mempool.lock() else {
-            return vec![Verdict::Unchecked; n];
-        };
-        for b in &mut batches {
-            b.retain(|t| !pool.contains(&t.hash));
-        }
+        .collect()
+}
+
+/// Drops the transactions already pooled; false when the pool's lock is
+/// poisoned.
+fn drop_pooled(mempool: &Mutex<Mempool>, batches: &mut [Vec<Incoming>]) -> bool {
+    let Ok(pool) = mempool.lock() else {
+        return false;
+    };
+    for b in batches {
+        b.retain(|t| !pool.contains(&t.hash));
     }
+    true
+}
+
+/// Marks the transactions verified here recently as known.
+fn mark_known(app: &App, batches: &mut [Vec<Incoming>]) {
     let seen = app
         .recently_verified()
         .contains_each(batches.iter().flatten().map(|t| t.hash));
     for (t, seen) in batches.iter_mut().flatten().zip(seen) {
         t.known = seen;
     }
+}
+
+/// Counts, of `received` transactions, those already pooled and those
+/// whose signature check is skipped.
+fn count_known(metrics: &Metrics, received: usize, batches: &[Vec<Incoming>]) {
     let pooled = received.saturating_sub(batches.iter().map(Vec::len).sum::<usize>());
     metrics
         .gossip_txs_known
@@ -88,6 +119,10 @@ pub fn admit_gossiped(
     metrics
         .gossip_sigs_skipped
         .inc_by(u64::try_from(skipped).unwrap_or(0));
+}
+
+/// Each gossip batch's verdict.
+fn verdicts_of(app: &App, batches: &[Vec<Incoming>]) -> Vec<Verdict> {
     // The verdict: chain id, then one batch signature check for all that
     // are left (a batch of hundreds costs about a third of checking one by
     // one), before the pool is locked so the consensus driver never waits
@@ -96,7 +131,7 @@ pub fn admit_gossiped(
     let all: Vec<&SignedTransaction> = batches.iter().flat_map(|b| unverified(b)).collect();
     let all_ok = palisade_types::batch::verify_transaction_refs(&all).is_ok();
     drop(all);
-    let verdicts: Vec<Verdict> = batches
+    batches
         .iter()
         .map(|b| {
             let foreign = b.iter().any(|t| !t.known && t.tx.tx.chain_id != *chain_id);
@@ -108,10 +143,22 @@ pub fn admit_gossiped(
                 Verdict::Invalid
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Pools what it can of the valid batches' transactions, for block
+/// `next`; false when the pool's lock is poisoned.
+fn admit_valid(
+    app: &App,
+    mempool: &Mutex<Mempool>,
+    batches: Vec<Vec<Incoming>>,
+    verdicts: &[Verdict],
+    next: Height,
+) -> bool {
+    let ledger = app.ledger();
     // Admission: only a valid batch's transactions (an invalid one's
     // sender is penalized and the batch dropped whole).
-    for (txs, verdict) in batches.into_iter().zip(&verdicts) {
+    for (txs, verdict) in batches.into_iter().zip(verdicts) {
         if *verdict != Verdict::Valid {
             continue;
         }
@@ -132,15 +179,11 @@ pub fn admit_gossiped(
             );
             if let Ok(c) = checked {
                 let Ok(mut pool) = mempool.lock() else {
-                    return verdicts;
+                    return false;
                 };
                 let _ = pool.insert_checked(c, ledger.as_ref());
             }
         }
     }
-    if let Ok(pool) = mempool.lock() {
-        metrics.mempool_txs.set(gauge_value(pool.len() as u64));
-        metrics.mempool_bytes.set(gauge_value(pool.bytes() as u64));
-    }
-    verdicts
+    true
 }

@@ -390,6 +390,53 @@ impl App {
             &computed
         };
         let h = self.next_height()?;
+        self.check_header(&block, h, now_ms, tx_hashes)?;
+        let hd = &block.header;
+        let root = self
+            .ledger
+            .state_root(h.prev().unwrap_or(Height::GENESIS))?
+            .ok_or_else(|| AppError::Missing("state root".into()))?;
+        self.verify_unverified(&block, tx_hashes, verified)?;
+        let eth_inputs = self.eth_inputs(&block, tx_hashes)?;
+        let outcome = self.rt.execute_block_full(
+            self.ledger.as_ref(),
+            root,
+            BlockContext {
+                height: h,
+                time_ms: hd.time.as_millis(),
+                parent_hash: hd.last_block_hash,
+            },
+            &block.txs,
+            tx_hashes.get(..block.txs.len()).unwrap_or_default(),
+            Signatures::Verified,
+            &eth_inputs,
+        )?;
+        eq("state_root", outcome.changes.root, hd.state_root)?;
+        eq("receipts_root", outcome.receipts_root, hd.receipts_root)?;
+        eq(
+            "next_validators_hash",
+            outcome.next_validator_set.hash(),
+            hd.next_validators_hash,
+        )?;
+        let parties = self.parties(&block, &eth_inputs, &outcome.receipts);
+        Ok(Executed {
+            block,
+            outcome,
+            parties,
+        })
+    }
+
+    /// What a block for height `h` must be before it is executed: of this
+    /// chain and height, well formed, after its parent in hash and time,
+    /// not from the future (when `now_ms` is given), with a valid last
+    /// commit, decided by this height's validators.
+    fn check_header(
+        &self,
+        block: &Block,
+        h: Height,
+        now_ms: Option<u64>,
+        tx_hashes: &[Hash],
+    ) -> Result<(), AppError> {
         let hd = &block.header;
         if hd.height != h {
             return Err(AppError::WrongHeight {
@@ -423,11 +470,17 @@ impl App {
                 .map_err(|e| AppError::BadLastCommit(e.to_string()))?;
         }
         let validators = self.validators(h)?;
-        eq("validators_hash", validators.hash(), hd.validators_hash)?;
-        let root = self
-            .ledger
-            .state_root(h.prev().unwrap_or(Height::GENESIS))?
-            .ok_or_else(|| AppError::Missing("state root".into()))?;
+        eq("validators_hash", validators.hash(), hd.validators_hash)
+    }
+
+    /// Verifies, as one batch, the signatures of the native transactions
+    /// not marked in `verified`, and remembers them as verified.
+    fn verify_unverified(
+        &self,
+        block: &Block,
+        tx_hashes: &[Hash],
+        verified: &[bool],
+    ) -> Result<(), AppError> {
         let unverified: Vec<(usize, &SignedTransaction)> = block
             .txs
             .iter()
@@ -445,47 +498,26 @@ impl App {
         }
         self.verified
             .extend(unverified.iter().filter_map(|(i, _)| tx_hashes.get(*i)));
-        let eth_inputs = if block.eth_txs.is_empty() {
-            Vec::new()
-        } else {
-            let chain_id = self.params()?.evm_chain_id;
-            self.eth_senders
-                .prepare(&block.eth_txs, chain_id)
-                .map_err(|(k, error)| {
-                    let index = block.txs.len() + k;
-                    AppError::Execution(RuntimeBlockError::InadmissibleTx {
-                        index,
-                        hash: tx_hashes.get(index).copied().unwrap_or_default(),
-                        error,
-                    })
-                })?
-        };
-        let outcome = self.rt.execute_block_full(
-            self.ledger.as_ref(),
-            root,
-            BlockContext {
-                height: h,
-                time_ms: hd.time.as_millis(),
-                parent_hash: hd.last_block_hash,
-            },
-            &block.txs,
-            tx_hashes.get(..block.txs.len()).unwrap_or_default(),
-            Signatures::Verified,
-            &eth_inputs,
-        )?;
-        eq("state_root", outcome.changes.root, hd.state_root)?;
-        eq("receipts_root", outcome.receipts_root, hd.receipts_root)?;
-        eq(
-            "next_validators_hash",
-            outcome.next_validator_set.hash(),
-            hd.next_validators_hash,
-        )?;
-        let parties = self.parties(&block, &eth_inputs, &outcome.receipts);
-        Ok(Executed {
-            block,
-            outcome,
-            parties,
-        })
+        Ok(())
+    }
+
+    /// The block's Ethereum transactions with their senders recovered (from
+    /// the cache where this node recovered them before).
+    fn eth_inputs(&self, block: &Block, tx_hashes: &[Hash]) -> Result<Vec<EthTxInput>, AppError> {
+        if block.eth_txs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let chain_id = self.params()?.evm_chain_id;
+        self.eth_senders
+            .prepare(&block.eth_txs, chain_id)
+            .map_err(|(k, error)| {
+                let index = block.txs.len() + k;
+                AppError::Execution(RuntimeBlockError::InadmissibleTx {
+                    index,
+                    hash: tx_hashes.get(index).copied().unwrap_or_default(),
+                    error,
+                })
+            })
     }
 
     /// Writes a decided block with its certificate and execution result,

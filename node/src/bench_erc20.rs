@@ -177,7 +177,25 @@ pub async fn prepare(client: &HttpClient, accounts: usize) -> Result<Erc20Setup>
     eprintln!("bench: deriving {accounts} secp256k1 accounts");
     let signers: Vec<EthSigner> = (0..accounts as u32).map(bench_eth_signer).collect();
     let mut nonces_now = nonces(client, &signers).await?;
+    let token = deploy_token(client, &signers, &mut nonces_now, chain_id).await?;
+    let mut setup = Erc20Setup {
+        signers,
+        nonces: nonces_now,
+        chain_id,
+        token,
+    };
+    hand_out_tokens(client, &mut setup).await?;
+    Ok(setup)
+}
 
+/// Deploys the token from `signers[0]` (at its nonce in `nonces_now`,
+/// advanced) and waits for it to commit; returns its address.
+async fn deploy_token(
+    client: &HttpClient,
+    signers: &[EthSigner],
+    nonces_now: &mut [u64],
+    chain_id: u64,
+) -> Result<Address> {
     let token: serde_json::Value = serde_json::from_str(TOKEN_JSON).context("token JSON")?;
     let mut code = hex::decode(
         token["bytecode"]
@@ -203,8 +221,16 @@ pub async fn prepare(client: &HttpClient, accounts: usize) -> Result<Erc20Setup>
     let token_address = deployer.address().create(nonces_now[0]);
     nonces_now[0] += 1;
     eprintln!("bench: deploying the token at {token_address}");
-    send_and_wait(client, &[deploy], &[(0, nonces_now[0])], &signers).await?;
+    send_and_wait(client, &[deploy], &[(0, nonces_now[0])], signers).await?;
+    Ok(token_address)
+}
 
+/// Gives every account tokens from account 0, which holds them all.
+async fn hand_out_tokens(client: &HttpClient, setup: &mut Erc20Setup) -> Result<()> {
+    let accounts = setup.signers.len();
+    let signers = &setup.signers;
+    let nonces_now = &mut setup.nonces;
+    let (chain_id, token_address) = (setup.chain_id, setup.token);
     // Hand tokens out along a tree: each holder gives the next FANOUT
     // accounts enough for their own subtrees and the run.
     let mut holders = vec![0usize];
@@ -244,16 +270,11 @@ pub async fn prepare(client: &HttpClient, accounts: usize) -> Result<Erc20Setup>
             holders.len(),
             new_holders.len()
         );
-        send_and_wait(client, &txs, &expect, &signers).await?;
+        send_and_wait(client, &txs, &expect, signers).await?;
         holders.extend(new_holders);
         share /= (FANOUT as u128) * 2;
     }
-    Ok(Erc20Setup {
-        signers,
-        nonces: nonces_now,
-        chain_id,
-        token: token_address,
-    })
+    Ok(())
 }
 
 /// The measured load: `total` transfers of 1 token, account `s` paying

@@ -244,15 +244,8 @@ impl Driver {
         let mut sync = self.sync_blocks.take();
         loop {
             // Feed everything queued (inputs produced by our own outputs), in order.
-            while let Some(input) = queue.pop_front() {
-                let outputs = consensus.handle(input);
-                log_fired(&consensus);
-                for o in outputs {
-                    if let Some(next) = self.carry_out(o, &timer_tx).await? {
-                        queue.push_back(next);
-                    }
-                }
-            }
+            self.feed_queued(&mut consensus, &mut queue, &timer_tx)
+                .await?;
             // A peer has started the next height (consensus keeps its
             // verified messages for it): it had a transaction, or its
             // empty-block interval is up; follow it.
@@ -274,23 +267,11 @@ impl Driver {
                 },
                 Some(b) = recv_synced(&mut sync) => Event::Synced(Box::new(b)),
                 _ = sleep_until(self.next_start) => {
-                    self.next_start = None;
-                    self.idle_until = match consensus.buffered().0 {
-                        0 => self.hold_for_transactions(),
-                        _ => None,
-                    };
-                    if self.idle_until.is_none() {
-                        queue.push_back(self.start_input()?);
-                    }
+                    self.block_interval_over(&consensus, &mut queue)?;
                     continue;
                 }
                 _ = arrivals.notified(), if self.idle_until.is_some() => {
-                    // A permit left from busier times wakes this too: only
-                    // a transaction a block could take ends the wait.
-                    if self.has_proposable() {
-                        self.idle_until = None;
-                        queue.push_back(self.start_input()?);
-                    }
+                    self.transactions_arrived(&mut queue)?;
                     continue;
                 }
                 _ = sleep_until(self.idle_until) => {
@@ -300,52 +281,119 @@ impl Driver {
                 }
             };
             let input = match event {
-                Event::Net(m) => {
-                    let input = m.into_input();
-                    if let Input::Vote(v) = &input {
-                        self.late.offer(v);
-                    }
-                    input
-                }
+                Event::Net(m) => self.net_input(m),
                 Event::Timer(t) => Input::Timeout(t),
-                Event::Synced(b) => {
-                    let h = b.block.header.height;
-                    let waiting = self.next_start.is_some() || self.idle_until.is_some();
-                    let next_up = waiting && consensus.height().next().ok() == Some(h);
-                    if !next_up && h != consensus.height() {
-                        continue;
-                    }
-                    // Nothing changes until the certificate verifies: a
-                    // peer's bad one must not stop this node from
-                    // proposing (`from_sync`) or skip its block interval.
-                    if let Err(why) = self.check_synced(&consensus, &b, next_up) {
-                        tracing::warn!(height = %h, %why, "synced block refused");
-                        if let Some(r) = &self.sync_rejected {
-                            let _ = r.try_send(Rejected { height: h, why });
-                        }
-                        continue;
-                    }
-                    if next_up {
-                        // Waiting out the block interval (or for
-                        // transactions): the network has moved on, so skip
-                        // the wait.
-                        self.next_start = None;
-                        self.idle_until = None;
-                        queue.push_back(self.start_input()?);
-                    }
-                    self.from_sync = true;
-                    self.sync_more = sync.as_ref().is_some_and(|r| !r.is_empty());
-                    Input::Commit {
-                        block: Arc::new(b.block),
-                        commit: b.commit,
-                    }
-                }
+                Event::Synced(b) => match self.synced_input(&consensus, b, &sync, &mut queue)? {
+                    Some(input) => input,
+                    None => continue,
+                },
             };
             queue.push_back(input);
             if let Some(m) = &self.metrics {
                 m.round.set(i64::from(consensus.round().get()));
             }
         }
+    }
+
+    /// Hands consensus every queued input, in order, carrying out what it
+    /// asks; inputs that produces are queued behind.
+    async fn feed_queued(
+        &mut self,
+        consensus: &mut Consensus,
+        queue: &mut VecDeque<Input>,
+        timer_tx: &mpsc::Sender<Timeout>,
+    ) -> Result<(), DriverError> {
+        while let Some(input) = queue.pop_front() {
+            let outputs = consensus.handle(input);
+            log_fired(consensus);
+            for o in outputs {
+                if let Some(next) = self.carry_out(o, timer_tx).await? {
+                    queue.push_back(next);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The block interval is up: starts the next height, unless it is to
+    /// wait for transactions first.
+    fn block_interval_over(
+        &mut self,
+        consensus: &Consensus,
+        queue: &mut VecDeque<Input>,
+    ) -> Result<(), DriverError> {
+        self.next_start = None;
+        self.idle_until = match consensus.buffered().0 {
+            0 => self.hold_for_transactions(),
+            _ => None,
+        };
+        if self.idle_until.is_none() {
+            queue.push_back(self.start_input()?);
+        }
+        Ok(())
+    }
+
+    /// Transactions arrived while the next height waits for some.
+    fn transactions_arrived(&mut self, queue: &mut VecDeque<Input>) -> Result<(), DriverError> {
+        // A permit left from busier times wakes this too: only
+        // a transaction a block could take ends the wait.
+        if self.has_proposable() {
+            self.idle_until = None;
+            queue.push_back(self.start_input()?);
+        }
+        Ok(())
+    }
+
+    /// A peer's message as consensus takes it; a vote is also kept for
+    /// the precommits that come after the decision.
+    fn net_input(&mut self, m: Verified<Message>) -> Input {
+        let input = m.into_input();
+        if let Input::Vote(v) = &input {
+            self.late.offer(v);
+        }
+        input
+    }
+
+    /// A synced block as consensus takes it: `None` when it is not for
+    /// this height or the next one waited for, or its certificate does not
+    /// verify (the syncer hears of that).
+    fn synced_input(
+        &mut self,
+        consensus: &Consensus,
+        b: Box<CommittedBlock>,
+        sync: &Option<mpsc::Receiver<CommittedBlock>>,
+        queue: &mut VecDeque<Input>,
+    ) -> Result<Option<Input>, DriverError> {
+        let h = b.block.header.height;
+        let waiting = self.next_start.is_some() || self.idle_until.is_some();
+        let next_up = waiting && consensus.height().next().ok() == Some(h);
+        if !next_up && h != consensus.height() {
+            return Ok(None);
+        }
+        // Nothing changes until the certificate verifies: a
+        // peer's bad one must not stop this node from
+        // proposing (`from_sync`) or skip its block interval.
+        if let Err(why) = self.check_synced(consensus, &b, next_up) {
+            tracing::warn!(height = %h, %why, "synced block refused");
+            if let Some(r) = &self.sync_rejected {
+                let _ = r.try_send(Rejected { height: h, why });
+            }
+            return Ok(None);
+        }
+        if next_up {
+            // Waiting out the block interval (or for
+            // transactions): the network has moved on, so skip
+            // the wait.
+            self.next_start = None;
+            self.idle_until = None;
+            queue.push_back(self.start_input()?);
+        }
+        self.from_sync = true;
+        self.sync_more = sync.as_ref().is_some_and(|r| !r.is_empty());
+        Ok(Some(Input::Commit {
+            block: Arc::new(b.block),
+            commit: b.commit,
+        }))
     }
 
     /// Checks a synced block against the validator set of its height (the

@@ -158,131 +158,167 @@ impl Metrics {
             disk: DiskWatch::default(),
             registry: Registry::default(),
         };
+        m.count_reasons_at_zero();
+        m.register_chain(&mut registry);
+        m.register_status(&mut registry);
+        m.register_safety(&mut registry);
+        m.register_p2p(&mut registry);
+        m.register_timing(&mut registry);
+        m.register_files(&mut registry);
+        Metrics { registry, ..m }
+    }
+
+    /// Every reason label of the drop, refusal and penalty counters, at
+    /// 0, so a rate over them works before the first count.
+    fn count_reasons_at_zero(&self) {
         for reason in DROP_REASONS {
-            m.count_drop_by(reason, 0);
+            self.count_drop_by(reason, 0);
         }
         for reason in FILE_REFUSALS {
-            m.count_file_refusal_by(reason, 0);
+            self.count_file_refusal_by(reason, 0);
         }
         for reason in PENALTY_REASONS {
-            m.p2p_penalties
+            self.p2p_penalties
                 .get_or_create(&vec![("reason".to_string(), reason.to_string())])
                 .inc_by(0);
         }
-        registry.register("height", "Last committed block height", m.height.clone());
+    }
+
+    /// The chain as this node commits it.
+    fn register_chain(&self, registry: &mut Registry) {
+        registry.register("height", "Last committed block height", self.height.clone());
         registry.register(
             "round",
             "Consensus round of the current height",
-            m.round.clone(),
+            self.round.clone(),
         );
         registry.register(
             "block_interval_seconds",
             "Time between consecutive committed blocks",
-            m.block_interval.clone(),
+            self.block_interval.clone(),
         );
         registry.register(
             "txs_committed",
             "Transactions committed",
-            m.txs_committed.clone(),
+            self.txs_committed.clone(),
         );
         registry.register(
             "blocks_committed",
             "Blocks committed",
-            m.blocks_committed.clone(),
+            self.blocks_committed.clone(),
         );
         registry.register(
-            "blocks_synced",
-            "Blocks committed from block sync (fetched with their certificate) rather than decided in consensus here",
-            m.blocks_synced.clone(),
-        );
+        "blocks_synced",
+        "Blocks committed from block sync (fetched with their certificate) rather than decided in consensus here",
+        self.blocks_synced.clone(),
+    );
+    }
+
+    /// What the node holds and serves now: its pool, peers, sync and RPC load.
+    fn register_status(&self, registry: &mut Registry) {
         registry.register(
             "mempool_txs",
             "Transactions in the mempool",
-            m.mempool_txs.clone(),
+            self.mempool_txs.clone(),
         );
         registry.register(
             "mempool_bytes",
             "Bytes in the mempool",
-            m.mempool_bytes.clone(),
+            self.mempool_bytes.clone(),
         );
-        registry.register("peers", "Connected peers", m.peers.clone());
+        registry.register("peers", "Connected peers", self.peers.clone());
         registry.register(
             "sync_target_height",
             "Highest height reported by a peer",
-            m.sync_target.clone(),
+            self.sync_target.clone(),
         );
         registry.register(
             "syncing",
             "1 while block sync is fetching blocks",
-            m.syncing.clone(),
+            self.syncing.clone(),
         );
         registry.register(
             "rpc_requests",
             "JSON-RPC requests by method",
-            m.rpc_requests.clone(),
+            self.rpc_requests.clone(),
         );
+    }
+
+    /// Consensus safety and the checks gossip skips.
+    fn register_safety(&self, registry: &mut Registry) {
         registry.register(
             "signer_state_saves",
             "Signer-state fsyncs before a vote or proposal was sent",
-            m.signer_saves.clone(),
+            self.signer_saves.clone(),
         );
-        registry.register("evidence", "Equivocations detected", m.evidence.clone());
+        registry.register("evidence", "Equivocations detected", self.evidence.clone());
         registry.register(
             "rejected_blocks",
             "Proposed blocks that failed validation",
-            m.rejected_blocks.clone(),
+            self.rejected_blocks.clone(),
         );
         registry.register(
             "gossip_txs_known",
             "Gossiped transactions dropped before their signature check: already pooled",
-            m.gossip_txs_known.clone(),
+            self.gossip_txs_known.clone(),
         );
         registry.register(
-            "gossip_sigs_skipped",
-            "Gossiped transactions whose signature was not checked again: verified already while validating a block, or committed",
-            m.gossip_sigs_skipped.clone(),
-        );
+        "gossip_sigs_skipped",
+        "Gossiped transactions whose signature was not checked again: verified already while validating a block, or committed",
+        self.gossip_sigs_skipped.clone(),
+    );
+    }
+
+    /// What peers cost: traffic dropped and peers banned.
+    fn register_p2p(&self, registry: &mut Registry) {
         registry.register(
-            "p2p_dropped",
-            "Peer messages dropped unprocessed, by reason: consensus_rate, consensus_bytes, txs_rate, txs_bytes, sync_rate, blob_rate (over the peer's rate limit), queue_full (the node is behind)",
-            m.p2p_dropped.clone(),
-        );
+        "p2p_dropped",
+        "Peer messages dropped unprocessed, by reason: consensus_rate, consensus_bytes, txs_rate, txs_bytes, sync_rate, blob_rate (over the peer's rate limit), queue_full (the node is behind)",
+        self.p2p_dropped.clone(),
+    );
         registry.register(
-            "p2p_penalties",
-            "Peers disconnected and banned for a while, by reason: undecodable, bad_signature, invalid_tx_batch, sync_bad_response, sync_bad_certificate, bad_file_piece",
-            m.p2p_penalties.clone(),
-        );
+        "p2p_penalties",
+        "Peers disconnected and banned for a while, by reason: undecodable, bad_signature, invalid_tx_batch, sync_bad_response, sync_bad_certificate, bad_file_piece",
+        self.p2p_penalties.clone(),
+    );
+    }
+
+    /// Where a height's time goes, and a transaction's.
+    fn register_timing(&self, registry: &mut Registry) {
         registry.register(
-            "block_step_seconds",
-            "Time the consensus driver spent per height in a step: propose (build and execute our proposal), validate (execute a peer's), commit (write the block and state), mempool_update (drop included, re-check affected), decide (height start to decision)",
-            m.block_steps.clone(),
-        );
+        "block_step_seconds",
+        "Time the consensus driver spent per height in a step: propose (build and execute our proposal), validate (execute a peer's), commit (write the block and state), mempool_update (drop included, re-check affected), decide (height start to decision)",
+        self.block_steps.clone(),
+    );
         registry.register(
             "late_rounds",
             "Heights decided in a round above 0 (the round-0 proposer was down, slow or refused)",
-            m.late_rounds.clone(),
+            self.late_rounds.clone(),
         );
         registry.register(
-            "tx_commit_latency_seconds",
-            "Time from a transaction's admission into this node's mempool (by RPC or gossip) to the commit of its block",
-            m.tx_latency.clone(),
-        );
+        "tx_commit_latency_seconds",
+        "Time from a transaction's admission into this node's mempool (by RPC or gossip) to the commit of its block",
+        self.tx_latency.clone(),
+    );
+    }
+
+    /// File sharing with peers.
+    fn register_files(&self, registry: &mut Registry) {
         registry.register(
             "file_upload_bytes",
             "File piece bytes sent to peers (their proofs included)",
-            m.file_upload_bytes.clone(),
+            self.file_upload_bytes.clone(),
         );
         registry.register(
             "file_download_bytes",
             "File piece bytes received from peers that verified",
-            m.file_download_bytes.clone(),
+            self.file_download_bytes.clone(),
         );
         registry.register(
-            "file_refusals",
-            "File piece requests refused, by reason: unknown, withdrawn, not_a_reader, bad_permit, not_held, busy",
-            m.file_refusals.clone(),
-        );
-        Metrics { registry, ..m }
+        "file_refusals",
+        "File piece requests refused, by reason: unknown, withdrawn, not_a_reader, bad_permit, not_held, busy",
+        self.file_refusals.clone(),
+    );
     }
 
     pub fn count_file_upload(&self, bytes: u64) {

@@ -101,140 +101,152 @@ pub fn run(c: SnapshotCommand) -> Result<()> {
             home,
             height,
             output,
-        } => {
-            let home = home.home();
-            let genesis = genesis_of(&home)?;
-            let ledger = open_ledger(&home)?;
-            let height = match height {
-                Some(h) => Height(h),
-                None => ledger.latest_height()?,
-            };
-            let dir = statesync::snapshot_dir(&home.data_dir());
-            let path = statesync::snapshot_path(&dir, height);
-            let started = std::time::Instant::now();
-            let (info, counts) =
-                statesync::create(&ledger, &genesis.chain_id, genesis.hash(), height, &path)?;
-            print(output, &info, || {
-                format!(
-                    "snapshot of height {} ({} pages, {} values, {} chunks, {} bytes) in {:.1} s: {}",
-                    info.height,
-                    counts.pages,
-                    counts.values,
-                    info.chunks,
-                    info.bytes,
-                    started.elapsed().as_secs_f64(),
-                    info.path.display()
-                )
-            })?;
-            Ok(())
-        }
-        SnapshotCommand::List { home, output } => {
-            let dir = statesync::snapshot_dir(&home.home().data_dir());
-            let all = statesync::list(&dir)?;
-            print(output, &all, || {
-                if all.is_empty() {
-                    return format!("no snapshots in {}", dir.display());
-                }
-                all.iter()
-                    .map(|s| {
-                        format!(
-                            "height {:>10}  block {}  {:>6} chunks  {:>12} bytes  {}",
-                            s.height,
-                            s.block_hash,
-                            s.chunks,
-                            s.bytes,
-                            s.path.display()
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })?;
-            Ok(())
-        }
-        SnapshotCommand::Export { file, home, height } => {
-            let dir = statesync::snapshot_dir(&home.home().data_dir());
-            let all = statesync::list(&dir)?;
-            let chosen = pick(&all, height).ok_or_else(|| match height {
-                Some(h) => anyhow!(
-                    "no snapshot of height {h} in {} (there are: {}); make one with `palisade snapshot create --height {h}` on the stopped node",
-                    dir.display(),
-                    heights(&all)
-                ),
-                None => anyhow!(
-                    "no snapshots in {}: make one with `palisade snapshot create`",
-                    dir.display()
-                ),
-            })?;
-            copy_whole(&chosen.path, &file)?;
-            println!(
-                "snapshot of height {} ({} bytes of state) exported to {}",
-                chosen.height,
-                chosen.bytes,
-                file.display()
-            );
-            Ok(())
-        }
+        } => create(&home.home(), height, output),
+        SnapshotCommand::List { home, output } => list(&home.home(), output),
+        SnapshotCommand::Export { file, home, height } => export(&home.home(), height, &file),
         SnapshotCommand::Import {
             file,
             home,
             trust,
             output,
-        } => {
-            let home = home.home();
-            let genesis = genesis_of(&home)?;
-            let ledger = open_ledger(&home)?;
-            let started = std::time::Instant::now();
-            let checked = statesync::check_file(
-                &file,
-                &genesis.chain_id,
-                genesis.hash(),
-                &trust_of(&genesis, &trust)?,
-                Some(&ledger),
-                progress(output),
-            )?;
-            print(output, &checked, || {
-                format!(
-                    "imported the state of height {} (block {}, state root {}: {} pages, {} values) in {:.1} s; start the node to sync from there",
-                    checked.height,
-                    checked.block_hash,
-                    checked.state_root,
-                    checked.pages,
-                    checked.values,
-                    started.elapsed().as_secs_f64()
-                )
-            })?;
-            Ok(())
-        }
+        } => import(&home.home(), &file, &trust, output),
         SnapshotCommand::Verify {
             file,
             home,
             trust,
             output,
-        } => {
-            let home = home.home();
-            let genesis = genesis_of(&home)?;
-            let checked = statesync::check_file(
-                &file,
-                &genesis.chain_id,
-                genesis.hash(),
-                &trust_of(&genesis, &trust)?,
-                None,
-                progress(output),
-            )?;
-            print(output, &checked, || {
-                format!(
-                    "ok: height {}, block {}, state root {} ({} chunks, {} pages, {} values)",
-                    checked.height,
-                    checked.block_hash,
-                    checked.state_root,
-                    checked.chunks,
-                    checked.pages,
-                    checked.values
-                )
-            })?;
-            Ok(())
-        }
+        } => verify(&home.home(), &file, &trust, output),
     }
+}
+
+/// `palisade snapshot create`
+fn create(home: &Home, height: Option<u64>, output: Output) -> Result<()> {
+    let genesis = genesis_of(home)?;
+    let ledger = open_ledger(home)?;
+    let height = match height {
+        Some(h) => Height(h),
+        None => ledger.latest_height()?,
+    };
+    let dir = statesync::snapshot_dir(&home.data_dir());
+    let path = statesync::snapshot_path(&dir, height);
+    let started = std::time::Instant::now();
+    let (info, counts) =
+        statesync::create(&ledger, &genesis.chain_id, genesis.hash(), height, &path)?;
+    print(output, &info, || {
+        format!(
+            "snapshot of height {} ({} pages, {} values, {} chunks, {} bytes) in {:.1} s: {}",
+            info.height,
+            counts.pages,
+            counts.values,
+            info.chunks,
+            info.bytes,
+            started.elapsed().as_secs_f64(),
+            info.path.display()
+        )
+    })?;
+    Ok(())
+}
+
+/// `palisade snapshot list`
+fn list(home: &Home, output: Output) -> Result<()> {
+    let dir = statesync::snapshot_dir(&home.data_dir());
+    let all = statesync::list(&dir)?;
+    print(output, &all, || {
+        if all.is_empty() {
+            return format!("no snapshots in {}", dir.display());
+        }
+        all.iter()
+            .map(|s| {
+                format!(
+                    "height {:>10}  block {}  {:>6} chunks  {:>12} bytes  {}",
+                    s.height,
+                    s.block_hash,
+                    s.chunks,
+                    s.bytes,
+                    s.path.display()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    Ok(())
+}
+
+/// `palisade snapshot export`
+fn export(home: &Home, height: Option<u64>, file: &Path) -> Result<()> {
+    let dir = statesync::snapshot_dir(&home.data_dir());
+    let all = statesync::list(&dir)?;
+    let chosen = pick(&all, height).ok_or_else(|| match height {
+        Some(h) => anyhow!(
+            "no snapshot of height {h} in {} (there are: {}); make one with `palisade snapshot create --height {h}` on the stopped node",
+            dir.display(),
+            heights(&all)
+        ),
+        None => anyhow!(
+            "no snapshots in {}: make one with `palisade snapshot create`",
+            dir.display()
+        ),
+    })?;
+    copy_whole(&chosen.path, file)?;
+    println!(
+        "snapshot of height {} ({} bytes of state) exported to {}",
+        chosen.height,
+        chosen.bytes,
+        file.display()
+    );
+    Ok(())
+}
+
+/// `palisade snapshot import`
+fn import(home: &Home, file: &Path, trust: &TrustArgs, output: Output) -> Result<()> {
+    let genesis = genesis_of(home)?;
+    let ledger = open_ledger(home)?;
+    let started = std::time::Instant::now();
+    let checked = statesync::check_file(
+        file,
+        &genesis.chain_id,
+        genesis.hash(),
+        &trust_of(&genesis, trust)?,
+        Some(&ledger),
+        progress(output),
+    )?;
+    print(output, &checked, || {
+        format!(
+            "imported the state of height {} (block {}, state root {}: {} pages, {} values) in {:.1} s; start the node to sync from there",
+            checked.height,
+            checked.block_hash,
+            checked.state_root,
+            checked.pages,
+            checked.values,
+            started.elapsed().as_secs_f64()
+        )
+    })?;
+    Ok(())
+}
+
+/// `palisade snapshot verify`
+fn verify(home: &Home, file: &Path, trust: &TrustArgs, output: Output) -> Result<()> {
+    let genesis = genesis_of(home)?;
+    let checked = statesync::check_file(
+        file,
+        &genesis.chain_id,
+        genesis.hash(),
+        &trust_of(&genesis, trust)?,
+        None,
+        progress(output),
+    )?;
+    print(output, &checked, || {
+        format!(
+            "ok: height {}, block {}, state root {} ({} chunks, {} pages, {} values)",
+            checked.height,
+            checked.block_hash,
+            checked.state_root,
+            checked.chunks,
+            checked.pages,
+            checked.values
+        )
+    })?;
+    Ok(())
 }
 
 fn genesis_of(home: &Home) -> Result<Genesis> {

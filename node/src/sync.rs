@@ -196,7 +196,47 @@ struct Fetching {
     warned_pruned: bool,
 }
 
+/// How long this node has been behind its peers, and when being one
+/// block behind has had its grace.
+#[derive(Default)]
+struct Behind {
+    since: Option<Instant>,
+    grace_ends: Option<tokio::time::Instant>,
+}
+
+impl Behind {
+    /// Notes `committed` against the peers' `target`; whether to fetch
+    /// blocks now.
+    fn update(&mut self, committed: u64, target: u64, grace: Duration) -> bool {
+        if target <= committed {
+            self.since = None;
+        } else if self.since.is_none() {
+            self.since = Some(Instant::now());
+        }
+        let behind_for = self.since.map(|t| t.elapsed());
+        let syncing = should_fetch(committed, target, behind_for, grace);
+        self.grace_ends = match self.since {
+            Some(t) if !syncing => Some((t + grace).into()),
+            _ => None,
+        };
+        syncing
+    }
+}
+
 impl Fetching {
+    /// Notes a peer's answer to "what is your height" (`None`: it gave
+    /// none).
+    fn heard_height(&mut self, peer: PeerId, height: Option<u64>) {
+        match height {
+            Some(h) => {
+                self.peer_heights.insert(peer, h);
+            }
+            None => {
+                self.peer_heights.remove(&peer);
+            }
+        }
+    }
+
     /// Takes a peer's answer to "blocks `start`.. (at most `count`)"; `Err`
     /// says how the answer is not one an honest peer sends.
     fn answered(
@@ -367,8 +407,7 @@ impl Syncer {
         let mut f = Fetching::default();
         let mut fetches: JoinSet<Fetch> = JoinSet::new();
         let mut statuses: JoinSet<(PeerId, Option<u64>)> = JoinSet::new();
-        let mut behind_since: Option<Instant> = None;
-        let mut grace_ends: Option<tokio::time::Instant> = None;
+        let mut behind = Behind::default();
         let mut progress = Progress::new(self.committed.load(Ordering::Relaxed));
         loop {
             tokio::select! {
@@ -383,13 +422,10 @@ impl Syncer {
                 _ = self.wake.notified() => self.ask_status(&mut statuses).await,
                 // One block behind for the grace: the check below now
                 // fetches (the peer's height is known; no need to ask again).
-                _ = crate::deadline::sleep_until(grace_ends) => {}
+                _ = crate::deadline::sleep_until(behind.grace_ends) => {}
                 Some(r) = statuses.join_next() => {
                     if let Ok((peer, h)) = r {
-                        match h {
-                            Some(h) => { f.peer_heights.insert(peer, h); }
-                            None => { f.peer_heights.remove(&peer); }
-                        }
+                        f.heard_height(peer, h);
                     }
                 }
                 Some(r) = fetches.join_next() => {
@@ -421,38 +457,40 @@ impl Syncer {
                 return;
             };
 
-            if target <= committed {
-                behind_since = None;
-            } else if behind_since.is_none() {
-                behind_since = Some(Instant::now());
-            }
-            let behind_for = behind_since.map(|t| t.elapsed());
-            let syncing = should_fetch(committed, target, behind_for, self.cfg.behind_grace);
-            grace_ends = match behind_since {
-                Some(t) if !syncing => Some((t + self.cfg.behind_grace).into()),
-                _ => None,
-            };
-            if syncing != self.status.syncing.swap(syncing, Ordering::Relaxed) {
-                if syncing {
-                    tracing::info!(
-                        height = committed,
-                        target,
-                        "behind peers; block sync started"
-                    );
-                } else {
-                    tracing::info!(height = committed, "block sync caught up");
-                    // The peers went on while we fetched: if they are a
-                    // block or more ahead again, waiting for the next poll
-                    // would leave us out of their heights meanwhile.
-                    self.ask_status(&mut statuses).await;
-                }
-            }
+            let syncing = behind.update(committed, target, self.cfg.behind_grace);
+            self.set_syncing(syncing, committed, target, &mut statuses)
+                .await;
             if !syncing {
                 continue;
             }
             progress.report(committed, target);
             let limit = target.min(committed + self.cfg.window);
             self.ask_ranges(&mut f, &mut fetches, next.max(committed + 1), limit);
+        }
+    }
+
+    /// Publishes whether block sync runs, and logs when that changes.
+    async fn set_syncing(
+        &self,
+        syncing: bool,
+        committed: u64,
+        target: u64,
+        statuses: &mut JoinSet<(PeerId, Option<u64>)>,
+    ) {
+        if syncing != self.status.syncing.swap(syncing, Ordering::Relaxed) {
+            if syncing {
+                tracing::info!(
+                    height = committed,
+                    target,
+                    "behind peers; block sync started"
+                );
+            } else {
+                tracing::info!(height = committed, "block sync caught up");
+                // The peers went on while we fetched: if they are a
+                // block or more ahead again, waiting for the next poll
+                // would leave us out of their heights meanwhile.
+                self.ask_status(statuses).await;
+            }
         }
     }
 

@@ -21,6 +21,8 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Every vector, in the order the document prints them. Long on purpose:
+/// one block per vector, read side by side with the document.
 #[allow(clippy::expect_used)] // Fixed inputs, valid by inspection.
 pub fn all() -> Vec<Vector> {
     let alice = Keypair::from_seed([0x11; 32]);

@@ -26,6 +26,8 @@ pub const BOB_SEED: [u8; 32] = [0x22; 32];
 pub const VALIDATOR_SEED: [u8; 32] = [0x33; 32];
 pub const CHAIN_ID: &str = "palisade-spec";
 
+/// Every vector, in the order the document prints them. Long on purpose:
+/// one block per vector, read side by side with the document.
 #[allow(clippy::expect_used)] // Fixed inputs that are valid by inspection.
 pub fn all() -> Vec<Vector> {
     let chain = ChainId::new(CHAIN_ID).expect("valid chain id");

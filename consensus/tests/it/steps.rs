@@ -1239,6 +1239,64 @@ fn restart_resends_the_saved_vote_and_never_signs_another() {
         .any(|o| matches!(o, Output::PersistAndBroadcast { .. })));
 }
 
+/// A proposer that locked on its own block in the round it restarts in
+/// (validRound = the resume round) re-sends the proposal it signed, with
+/// the validRound it had (-1), never a new one naming validRound as its
+/// own round; and it signs nothing new.
+#[test]
+fn restarted_proposer_resends_its_proposal_in_the_round_of_its_lock() {
+    let mut h = Harness::new(Me::Proposer);
+    h.apply(&Act::OwnBlock { round: 0, block: 1 });
+    let proposed = h
+        .last
+        .iter()
+        .find_map(|o| match o {
+            Output::PersistAndBroadcast {
+                message: Message::Proposal { proposal, .. },
+                ..
+            } => Some(proposal.clone()),
+            _ => None,
+        })
+        .expect("proposal sent");
+    h.apply(&Act::Votes {
+        t: Prevote,
+        round: 0,
+        value: Some(1),
+        from: &[0, 1],
+    });
+    assert_eq!(h.fired, vec![36], "locked and precommitted");
+    let state = h.c.signer_state().clone();
+    assert_eq!(state.valid, Some((Round(0), h.hash(1))));
+    assert_eq!(state.round, Round(0));
+
+    let config = Config {
+        chain_id: h.chain.clone(),
+        timeouts: TimeoutConfig::default(),
+    };
+    let mut c = Consensus::new(config, Some(h.keys[h.me].clone()), state);
+    let out = c.handle(Input::StartHeight {
+        height: Height(1),
+        validators: h.set.clone(),
+        restored_blocks: vec![h.block(1)],
+    });
+    let mut resent = false;
+    for o in &out {
+        match o {
+            Output::Broadcast(Message::Proposal { proposal, .. }) => {
+                assert_eq!(proposal, &proposed, "the saved proposal, as it was");
+                resent = true;
+            }
+            Output::PersistAndBroadcast { message, .. } => {
+                panic!("signed something new after restart: {message:?}")
+            }
+            _ => {}
+        }
+    }
+    assert!(resent, "saved proposal not re-sent: {out:?}");
+    assert_eq!(c.locked(), Some((Round(0), h.hash(1))));
+    assert_eq!(c.round(), Round(0));
+}
+
 /// Catch-up: a valid commit certificate decides the height; one short of a
 /// quorum does not.
 #[test]

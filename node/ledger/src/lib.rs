@@ -338,50 +338,14 @@ impl Ledger {
     /// Opens (creating if needed) the ledger in `data_dir` (the database
     /// lives in `data_dir/db`), locking the directory.
     pub fn open(data_dir: &Path) -> Result<Ledger, LedgerError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| LedgerError::Io { path, source }
-        };
-        std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
-        let lock_path = data_dir.join("LOCK");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(LedgerError::Locked(data_dir.to_path_buf()))
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
-        }
-
+        let lock = lock_dir(data_dir)?;
         // A ledger a catch-up staged (and finished) replaces this one.
         if import::adopt_staged(data_dir)? {
             tracing::info!(dir = %data_dir.display(), "the ledger staged by state sync replaces the old one");
         }
-
-        let mut opts = db_options()?;
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        // Column families a database of another schema has are opened too,
-        // so that such a database gets the schema error below rather than
-        // RocksDB's refusal to open.
-        let db_path = data_dir.join("db");
         // Until the stored bound is read below: nothing is dropped.
         let earliest = Arc::new(AtomicU64::new(0));
-        let mut names: Vec<String> = ALL_CFS.iter().map(|n| n.to_string()).collect();
-        for name in DB::list_cf(&opts, &db_path).unwrap_or_default() {
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-        let cfs = names
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(name, cf_options(name, &earliest)));
-        let db = DB::open_cf_descriptors(&opts, db_path, cfs)?;
+        let db = open_db(&data_dir.join("db"), &earliest)?;
         let ledger = Ledger {
             db,
             dir: data_dir.to_path_buf(),
@@ -415,30 +379,7 @@ impl Ledger {
             ledger.height.store(h.get(), Ordering::Release);
             ledger.lock_latest().root = ledger.root_of_latest(h)?;
         }
-        match ledger.meta(META_SCHEMA)? {
-            None => {
-                let mut wo = WriteOptions::default();
-                wo.set_sync(true);
-                let mut b = WriteBatch::default();
-                b.put_cf(
-                    ledger.cf(CF_META)?,
-                    META_SCHEMA,
-                    SCHEMA_VERSION.to_le_bytes(),
-                );
-                ledger.db.write_opt(b, &wo)?;
-            }
-            Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_slice())
-                    .map(u32::from_le_bytes)
-                    .map_err(|_| corrupt("schema version", "not 4 bytes"))?;
-                if found != SCHEMA_VERSION {
-                    return Err(LedgerError::Schema {
-                        found,
-                        expected: SCHEMA_VERSION,
-                    });
-                }
-            }
-        }
+        ledger.check_schema()?;
         // A ledger written before blooms were kept has them only from now
         // on. (The account index is kept or not as the node's settings say:
         // `keep_account_index`.)
@@ -453,6 +394,33 @@ impl Ledger {
         }
         ledger.backfill_set_changes()?;
         Ok(ledger)
+    }
+
+    /// Records the schema version in a new database; refuses one of
+    /// another version.
+    fn check_schema(&self) -> Result<(), LedgerError> {
+        match self.meta(META_SCHEMA)? {
+            None => {
+                let mut wo = WriteOptions::default();
+                wo.set_sync(true);
+                let mut b = WriteBatch::default();
+                b.put_cf(self.cf(CF_META)?, META_SCHEMA, SCHEMA_VERSION.to_le_bytes());
+                self.db.write_opt(b, &wo)?;
+                Ok(())
+            }
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_slice())
+                    .map(u32::from_le_bytes)
+                    .map_err(|_| corrupt("schema version", "not 4 bytes"))?;
+                if found != SCHEMA_VERSION {
+                    return Err(LedgerError::Schema {
+                        found,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Each column family's live SST bytes and memtable bytes, as RocksDB
@@ -617,6 +585,43 @@ impl Ledger {
             next_validators,
             accounts,
         } = write;
+        let h = self.check_next(block, commit, receipts)?;
+        let block_bytes = encode(block);
+        let mut b = batch_for(block, &block_bytes, state);
+        self.put_block(&mut b, block, block_bytes, commit)?;
+        self.put_tx_index(&mut b, block, receipts)?;
+        self.put_account_index(&mut b, block, receipts, accounts)?;
+        self.put_state(&mut b, state, h)?;
+        if self.record_stale.load(Ordering::Acquire) && !state.replaced.is_empty() {
+            let hashes: Vec<u8> = state.replaced.iter().flat_map(|h| h.0).collect();
+            b.put_cf(self.cf(CF_STATE)?, prune::stale_key(h), hashes);
+        }
+        if block.header.next_validators_hash != block.header.validators_hash {
+            let change = palisade_types::SetChange {
+                header: block.header.clone(),
+                commit: commit.clone(),
+                next_validators: next_validators.clone(),
+            };
+            set_changes::put_if_change(self, &mut b, &change)?;
+        }
+        self.put_height_meta(&mut b, block, receipts, state, next_validators)?;
+        self.write_state(b, state, h, durability)?;
+        // The next block's tree update starts from these.
+        let mut pages = self.lock_pages();
+        for (hash, p) in &state.pages {
+            pages.insert(*hash, p.clone(), p.weight());
+        }
+        Ok(())
+    }
+
+    /// Checks that `block` is the next height, that `commit` decided it and
+    /// that there is one receipt per transaction; the block's height.
+    fn check_next(
+        &self,
+        block: &Block,
+        commit: &CommitCertificate,
+        receipts: &[Receipt],
+    ) -> Result<Height, LedgerError> {
         let h = block.height();
         let expected = self
             .latest_height()?
@@ -638,25 +643,25 @@ impl Ledger {
                 "one receipt per transaction is required",
             ));
         }
-        // Sized up front: a busy block's batch is megabytes, and growing it
-        // by doubling copied all of it several times.
-        let block_bytes = encode(block);
-        let entries = block.tx_count() + state.blobs.len();
-        let mut b = WriteBatch::with_capacity_bytes(
-            block_bytes.len()
-                + 160 * entries
-                + 64 * state.pages.len()
-                + state.pages.values().map(|p| p.weight()).sum::<usize>()
-                + state.blobs.values().map(Vec::len).sum::<usize>()
-                + 4096,
-        );
+        Ok(h)
+    }
+
+    /// The block, its header, its hash's index entry and its certificate.
+    fn put_block(
+        &self,
+        b: &mut WriteBatch,
+        block: &Block,
+        block_bytes: Vec<u8>,
+        commit: &CommitCertificate,
+    ) -> Result<(), LedgerError> {
+        let h = block.height();
         b.put_cf(
             self.cf(CF_META)?,
             [META_HEADER, &height_key(h)].concat(),
             encode(&block.header),
         );
         b.put_cf(self.cf(CF_BLOCKS)?, height_key(h), block_bytes);
-        b.put_cf(self.cf(CF_BLOCK_INDEX)?, hash.0, height_key(h));
+        b.put_cf(self.cf(CF_BLOCK_INDEX)?, block.hash().0, height_key(h));
         b.put_cf(self.cf(CF_COMMITS)?, height_key(h), encode(commit));
         // The previous block's certificate as this block carries it (which
         // every validator checked): it may hold precommits that reached its
@@ -667,6 +672,17 @@ impl Ledger {
                 b.put_cf(self.cf(CF_COMMITS)?, height_key(last.height), encode(last));
             }
         }
+        Ok(())
+    }
+
+    /// Each transaction's hash to (height, index, receipt).
+    fn put_tx_index(
+        &self,
+        b: &mut WriteBatch,
+        block: &Block,
+        receipts: &[Receipt],
+    ) -> Result<(), LedgerError> {
+        let h = block.height();
         let txs_cf = self.cf(CF_TXS)?;
         // In key order: RocksDB's memtable inserts neighbouring keys much
         // faster than scattered ones (it reuses the skip-list position).
@@ -689,6 +705,18 @@ impl Ledger {
         for (tx_hash, index, r) in &by_hash {
             b.put_cf(txs_cf, tx_hash.0, encode(&(h, *index, *r)));
         }
+        Ok(())
+    }
+
+    /// The account index: each account a transaction touched, to it.
+    fn put_account_index(
+        &self,
+        b: &mut WriteBatch,
+        block: &Block,
+        receipts: &[Receipt],
+        accounts: &[(EvmAddress, u32)],
+    ) -> Result<(), LedgerError> {
+        let h = block.height();
         let mut account_keys: Vec<_> = accounts
             .iter()
             .map(|(a, i)| (account_index::key(a, (h, *i)), *i))
@@ -704,19 +732,21 @@ impl Ledger {
             let eth = *i as usize >= block.txs.len();
             b.put_cf(account_cf, k, account_index::value(&r.tx_hash, eth));
         }
-        self.put_state(&mut b, state, h)?;
-        if self.record_stale.load(Ordering::Acquire) && !state.replaced.is_empty() {
-            let hashes: Vec<u8> = state.replaced.iter().flat_map(|h| h.0).collect();
-            b.put_cf(self.cf(CF_STATE)?, prune::stale_key(h), hashes);
-        }
-        if block.header.next_validators_hash != block.header.validators_hash {
-            let change = palisade_types::SetChange {
-                header: block.header.clone(),
-                commit: commit.clone(),
-                next_validators: next_validators.clone(),
-            };
-            set_changes::put_if_change(self, &mut b, &change)?;
-        }
+        Ok(())
+    }
+
+    /// The height's entries in the meta family: state root, next validator
+    /// set, latest height, logs bloom, published files; and the blocks kept
+    /// for its consensus, deleted.
+    fn put_height_meta(
+        &self,
+        b: &mut WriteBatch,
+        block: &Block,
+        receipts: &[Receipt],
+        state: &StateChanges,
+        next_validators: &ValidatorSet,
+    ) -> Result<(), LedgerError> {
+        let h = block.height();
         let meta = self.cf(CF_META)?;
         b.put_cf(meta, root_key(h), state.root.0);
         b.put_cf(
@@ -739,12 +769,6 @@ impl Ledger {
         // on reads, so an idle node's CPU grew with every block.
         for key in self.pending_keys(h)? {
             b.delete_cf(meta, key);
-        }
-        self.write_state(b, state, h, durability)?;
-        // The next block's tree update starts from these.
-        let mut pages = self.lock_pages();
-        for (hash, p) in &state.pages {
-            pages.insert(*hash, p.clone(), p.weight());
         }
         Ok(())
     }
@@ -1136,4 +1160,59 @@ impl StateStore for Ledger {
             .get_cf(cf, prefixed(STATE_BLOB, &hash.0))
             .map_err(|e| StoreError::Backend(e.to_string()))
     }
+}
+
+/// Creates `data_dir` if needed and takes its lock: one process at a time.
+fn lock_dir(data_dir: &Path) -> Result<File, LedgerError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LedgerError::Io { path, source }
+    };
+    std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
+    let lock_path = data_dir.join("LOCK");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LedgerError::Locked(data_dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(&lock_path)(e)),
+    }
+}
+
+/// Opens (creating if needed) the database at `db_path` with every column
+/// family. Those a database of another schema has are opened too, so that
+/// such a database gets the schema error rather than RocksDB's refusal to
+/// open.
+fn open_db(db_path: &Path, earliest: &Arc<AtomicU64>) -> Result<DB, LedgerError> {
+    let mut opts = db_options()?;
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    let mut names: Vec<String> = ALL_CFS.iter().map(|n| n.to_string()).collect();
+    for name in DB::list_cf(&opts, db_path).unwrap_or_default() {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let cfs = names
+        .iter()
+        .map(|name| ColumnFamilyDescriptor::new(name, cf_options(name, earliest)));
+    Ok(DB::open_cf_descriptors(&opts, db_path, cfs)?)
+}
+
+/// A write batch sized up front for `block`: a busy block's batch is
+/// megabytes, and growing it by doubling copied all of it several times.
+fn batch_for(block: &Block, block_bytes: &[u8], state: &StateChanges) -> WriteBatch {
+    let entries = block.tx_count() + state.blobs.len();
+    WriteBatch::with_capacity_bytes(
+        block_bytes.len()
+            + 160 * entries
+            + 64 * state.pages.len()
+            + state.pages.values().map(|p| p.weight()).sum::<usize>()
+            + state.blobs.values().map(Vec::len).sum::<usize>()
+            + 4096,
+    )
 }

@@ -3,7 +3,7 @@
 //! a chain to test against.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -73,10 +73,28 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
     let dir = a.dir.clone().unwrap_or_else(|| temp_dir("palisade-devnet"));
     let net = dir.join("net");
     let n = usize::from(a.validators);
+    prepare_devnet(&a, &dir, &net, n)?;
+    let exe = std::env::current_exe().context("locate the palisade binary")?;
+    let children = spawn_nodes(&exe, &dir, &net, n)?;
+    print_devnet(&a, &dir, &net, n)?;
+    println!("Ctrl-C stops every node.");
+    let exited = wait_for_exit(children)?;
+    if let Some((i, status)) = exited {
+        bail!(
+            "node{i} exited ({status}); see {}",
+            dir.join(format!("node{i}.log")).display()
+        );
+    }
+    Ok(())
+}
+
+/// Makes the devnet's homes under `net`, or checks that the ones there
+/// (from an earlier run) are `n` nodes.
+fn prepare_devnet(a: &DevnetArgs, dir: &Path, net: &Path, n: usize) -> Result<()> {
     if !net.join("node0").exists() {
         super::testnet(TestnetArgs {
             validators: a.validators,
-            output: net.clone(),
+            output: net.to_path_buf(),
             chain_id: "palisade-devnet".into(),
             ports: a.ports,
             block_interval_ms: a.block_interval_ms,
@@ -97,23 +115,15 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
         }
         println!("restarting the devnet in {}", dir.display());
     }
-    let exe = std::env::current_exe().context("locate the palisade binary")?;
+    Ok(())
+}
+
+/// Starts `palisade start` for each of the `n` homes under `net`, each
+/// logging to `dir/node{i}.log`.
+fn spawn_nodes(exe: &Path, dir: &Path, net: &Path, n: usize) -> Result<Children> {
     let mut children = Children(Vec::new());
     let setting_vars = crate::config::layers::setting_env_vars();
-    let ignored: Vec<&String> = setting_vars
-        .iter()
-        .filter(|v| std::env::var_os(v).is_some())
-        .collect();
-    if !ignored.is_empty() {
-        eprintln!(
-            "warning: ignoring {} for the devnet's nodes (each has its own config.toml)",
-            ignored
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    warn_ignored_settings(&setting_vars);
     for i in 0..n {
         let log = dir.join(format!("node{i}.log"));
         let file = std::fs::OpenOptions::new()
@@ -121,7 +131,7 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
             .append(true)
             .open(&log)
             .with_context(|| format!("open {}", log.display()))?;
-        let mut cmd = Command::new(&exe);
+        let mut cmd = Command::new(exe);
         // Each node's settings are in its own config.toml: one
         // PALISADE_RPC_LISTEN for all four would make them collide.
         for var in &setting_vars {
@@ -138,6 +148,29 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
             .context("start a node process")?;
         children.0.push((i, child));
     }
+    Ok(children)
+}
+
+fn warn_ignored_settings(setting_vars: &[String]) {
+    let ignored: Vec<&String> = setting_vars
+        .iter()
+        .filter(|v| std::env::var_os(v).is_some())
+        .collect();
+    if !ignored.is_empty() {
+        eprintln!(
+            "warning: ignoring {} for the devnet's nodes (each has its own config.toml)",
+            ignored
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+}
+
+/// Prints where the running devnet's nodes, monitoring, homes and keys are
+/// (writing the monitoring files if asked for).
+fn print_devnet(a: &DevnetArgs, dir: &Path, net: &Path, n: usize) -> Result<()> {
     println!();
     println!("devnet of {n} validators is running (chain palisade-devnet)");
     for i in 0..n {
@@ -182,8 +215,12 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
             crate::dev_eth::DEV_EVM_ACCOUNTS[0].1
         );
     }
-    println!("Ctrl-C stops every node.");
+    Ok(())
+}
 
+/// Waits for Ctrl-C (`None`) or for a node to exit (which, and how), then
+/// stops every node.
+fn wait_for_exit(mut children: Children) -> Result<Option<(usize, ExitStatus)>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -207,13 +244,7 @@ pub fn devnet(a: DevnetArgs) -> Result<()> {
     });
     println!("stopping the devnet");
     drop(children);
-    if let Some((i, status)) = exited {
-        bail!(
-            "node{i} exited ({status}); see {}",
-            dir.join(format!("node{i}.log")).display()
-        );
-    }
-    Ok(())
+    Ok(exited)
 }
 
 /// `palisade dev`

@@ -400,6 +400,17 @@ fn init(a: InitArgs) -> Result<()> {
     }
     // Everything the flags could get wrong is checked before the first
     // file is written, so a refused init leaves no half-made home.
+    let cfg = init_config(&a)?;
+    let joined = match &a.genesis {
+        Some(path) => Some(Genesis::from_file(path)?),
+        None => None,
+    };
+    let made = write_init_home(&a, &home, &cfg, joined)?;
+    print_init(&a, &home, &cfg, &made)
+}
+
+/// The config `init` writes: the defaults with the flags' addresses.
+fn init_config(a: &InitArgs) -> Result<NodeConfig> {
     let mut cfg = NodeConfig {
         moniker: a.moniker.clone(),
         ..NodeConfig::default()
@@ -418,10 +429,26 @@ fn init(a: InitArgs) -> Result<()> {
         cfg.metrics.listen = m;
     }
     cfg.validate()?;
-    let joined = match &a.genesis {
-        Some(path) => Some(Genesis::from_file(path)?),
-        None => None,
-    };
+    Ok(cfg)
+}
+
+/// The keys and genesis `init` made for a home.
+struct InitHome {
+    node_key: Keypair,
+    validator_key: Option<Keypair>,
+    genesis: Option<Genesis>,
+    /// The new chain's funded admin key, when `init` made the chain.
+    admin: Option<Keypair>,
+}
+
+/// Writes the home's keys, its genesis (`joined`, a new one-validator
+/// chain's, or none) and `cfg`.
+fn write_init_home(
+    a: &InitArgs,
+    home: &Home,
+    cfg: &NodeConfig,
+    joined: Option<Genesis>,
+) -> Result<InitHome> {
     let node_key = new_key();
     write_key(&home.node_key_file(), &node_key)?;
     let validator_key = if a.observer {
@@ -437,7 +464,7 @@ fn init(a: InitArgs) -> Result<()> {
         (None, None) => bail!("an observer joins an existing chain: pass --genesis"),
         (None, Some(vk)) => {
             let admin = new_key();
-            let g = one_validator_genesis(&a, vk, &node_key, &admin)?;
+            let g = one_validator_genesis(a, vk, &node_key, &admin)?;
             write_key(&home.admin_key_file(), &admin)?;
             (Some(g), Some(admin))
         }
@@ -446,17 +473,26 @@ fn init(a: InitArgs) -> Result<()> {
         write_new(&home.genesis_file(), &g.to_json())?;
     }
     write_new(&home.config_file(), &cfg.to_toml())?;
+    Ok(InitHome {
+        node_key,
+        validator_key,
+        genesis,
+        admin,
+    })
+}
 
-    let peer_id = peer_id_of(&node_key.public_key())?.to_string();
+/// What `init` made, and what the operator does next.
+fn print_init(a: &InitArgs, home: &Home, cfg: &NodeConfig, made: &InitHome) -> Result<()> {
+    let peer_id = peer_id_of(&made.node_key.public_key())?.to_string();
     println!("initialized {}", a.home.display());
     println!("moniker:       {}", a.moniker);
-    if let Some(g) = &genesis {
+    if let Some(g) = &made.genesis {
         println!("chain_id:      {}", g.chain_id);
         println!("genesis_hash:  {}", g.hash());
     }
     println!("peer_id:       {peer_id}");
-    println!("node_key:      {}", node_key.public_key());
-    if let Some(k) = &validator_key {
+    println!("node_key:      {}", made.node_key.public_key());
+    if let Some(k) = &made.validator_key {
         println!("consensus_key: {}", k.public_key());
     }
     if let Some(listen) = cfg.p2p.listen.first() {
@@ -469,7 +505,7 @@ fn init(a: InitArgs) -> Result<()> {
     if networked && !crate::genesis_cmd::listens_beyond_loopback(&cfg.p2p.listen) {
         println!("note: p2p listens on loopback only, so other machines cannot connect: rerun init with --p2p-listen /ip4/0.0.0.0/tcp/26656 (or edit p2p.listen in config.toml)");
     }
-    if let Some(admin) = admin {
+    if let Some(admin) = &made.admin {
         println!(
             "admin:         {} (key {})",
             admin.address(),
@@ -478,28 +514,34 @@ fn init(a: InitArgs) -> Result<()> {
         println!("  the chain's funded admin account; the node never reads this key:");
         println!("  move it off this machine and sign admin transactions elsewhere");
     }
-    if genesis.is_none() {
-        match &validator_key {
-            Some(k) => {
-                println!("for the genesis coordinator (public keys only, nothing secret):");
-                println!(
-                    "  palisade genesis add-validator genesis.json --name {} --consensus-key {} --node-key {} --power 10",
-                    a.moniker,
-                    k.public_key(),
-                    node_key.public_key()
-                );
-                println!("  and the p2p_address above, for the other validators' peer lists");
-            }
-            None => println!(
-                "add this observer's peer_id to the validators' p2p.observers, or they refuse it"
-            ),
-        }
-        println!(
-            "no genesis yet: put the chain's genesis.json at {} before `palisade start`",
-            home.genesis_file().display()
-        );
+    if made.genesis.is_none() {
+        print_awaiting_genesis(a, home, made);
     }
     Ok(())
+}
+
+/// For a home without a genesis: what the genesis coordinator (or the
+/// validators, for an observer) needs, and where the genesis goes.
+fn print_awaiting_genesis(a: &InitArgs, home: &Home, made: &InitHome) {
+    match &made.validator_key {
+        Some(k) => {
+            println!("for the genesis coordinator (public keys only, nothing secret):");
+            println!(
+                "  palisade genesis add-validator genesis.json --name {} --consensus-key {} --node-key {} --power 10",
+                a.moniker,
+                k.public_key(),
+                made.node_key.public_key()
+            );
+            println!("  and the p2p_address above, for the other validators' peer lists");
+        }
+        None => println!(
+            "add this observer's peer_id to the validators' p2p.observers, or they refuse it"
+        ),
+    }
+    println!(
+        "no genesis yet: put the chain's genesis.json at {} before `palisade start`",
+        home.genesis_file().display()
+    );
 }
 
 /// A new chain of one validator (this node, `vk`) whose only funded
@@ -542,6 +584,30 @@ fn one_validator_genesis(
 pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
     let n = usize::from(a.validators);
     let chain_id = ChainId::new(&a.chain_id).map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?;
+    check_testnet_room(&a, n)?;
+    let homes: Vec<Home> = (0..n)
+        .map(|i| Home::new(a.output.join(format!("node{i}"))))
+        .collect();
+    let (node_keys, validators) = write_validator_keys(&homes)?;
+    let admin = new_key();
+    write_key(&a.output.join("admin_key.json"), &admin)?;
+    let genesis = testnet_genesis(&a, chain_id, validators, &admin);
+    genesis.validate()?;
+    let text = genesis.to_json();
+    for (i, home) in homes.iter().enumerate() {
+        write_new(&home.genesis_file(), &text)?;
+        write_new(
+            &home.config_file(),
+            &testnet_config(&a, &node_keys, i)?.to_toml(),
+        )?;
+    }
+    print_testnet(&a, &homes, &genesis, &admin);
+    Ok(())
+}
+
+/// Refuses ports that would run past 65535 for `n` nodes, and an output
+/// directory with something in it.
+fn check_testnet_room(a: &TestnetArgs, n: usize) -> Result<()> {
     for (flag, base) in [
         ("--p2p-port", a.ports.p2p_port),
         ("--rpc-port", a.ports.rpc_port),
@@ -559,9 +625,12 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
     {
         bail!("{} exists and is not empty", a.output.display());
     }
-    let homes: Vec<Home> = (0..n)
-        .map(|i| Home::new(a.output.join(format!("node{i}"))))
-        .collect();
+    Ok(())
+}
+
+/// New node and validator keys in each home: the node keys, and the
+/// validators they make for the genesis.
+fn write_validator_keys(homes: &[Home]) -> Result<(Vec<Keypair>, Vec<GenesisValidator>)> {
     let mut node_keys = Vec::new();
     let mut validators = Vec::new();
     for (i, home) in homes.iter().enumerate() {
@@ -577,9 +646,18 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
         });
         node_keys.push(nk);
     }
-    let admin = new_key();
-    write_key(&a.output.join("admin_key.json"), &admin)?;
-    let genesis = Genesis {
+    Ok((node_keys, validators))
+}
+
+/// The testnet's genesis: `admin` with every role, and the bench and
+/// development accounts asked for.
+fn testnet_genesis(
+    a: &TestnetArgs,
+    chain_id: ChainId,
+    validators: Vec<GenesisValidator>,
+    admin: &Keypair,
+) -> Genesis {
+    Genesis {
         evm_accounts: if a.dev_evm_accounts {
             crate::dev_eth::genesis_accounts()
         } else {
@@ -610,36 +688,40 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
             roles: vec![Role::Member],
         }))
         .collect(),
-    };
-    genesis.validate()?;
-    let text = genesis.to_json();
-    let peer_addr = |i: usize| -> Result<String> {
+    }
+}
+
+/// Node `i`'s config: its ports (the bases plus `i`) on loopback, and
+/// every other node as a peer.
+fn testnet_config(a: &TestnetArgs, node_keys: &[Keypair], i: usize) -> Result<NodeConfig> {
+    let n = node_keys.len();
+    let peer_addr = |j: usize| -> Result<String> {
         Ok(format!(
             "/ip4/127.0.0.1/tcp/{}/p2p/{}",
-            usize::from(a.ports.p2p_port) + i,
-            peer_id_of(&node_keys[i].public_key())?
+            usize::from(a.ports.p2p_port) + j,
+            peer_id_of(&node_keys[j].public_key())?
         ))
     };
-    for (i, home) in homes.iter().enumerate() {
-        write_new(&home.genesis_file(), &text)?;
-        let mut cfg = NodeConfig {
-            moniker: format!("node{i}"),
-            ..NodeConfig::default()
-        };
-        let port = |base: u16| u16::try_from(usize::from(base) + i).unwrap_or(base);
-        cfg.p2p.listen = vec![format!("/ip4/127.0.0.1/tcp/{}", port(a.ports.p2p_port))];
-        cfg.p2p.peers = (0..n)
-            .filter(|j| *j != i)
-            .map(peer_addr)
-            .collect::<Result<_>>()?;
-        cfg.rpc.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port(a.ports.rpc_port)));
-        cfg.metrics.listen =
-            std::net::SocketAddr::from(([127, 0, 0, 1], port(a.ports.metrics_port)));
-        // A local test network is for looking at.
-        cfg.rpc.explorer = true;
-        cfg.consensus = a.empty_blocks.settings(true);
-        write_new(&home.config_file(), &cfg.to_toml())?;
-    }
+    let mut cfg = NodeConfig {
+        moniker: format!("node{i}"),
+        ..NodeConfig::default()
+    };
+    let port = |base: u16| u16::try_from(usize::from(base) + i).unwrap_or(base);
+    cfg.p2p.listen = vec![format!("/ip4/127.0.0.1/tcp/{}", port(a.ports.p2p_port))];
+    cfg.p2p.peers = (0..n)
+        .filter(|j| *j != i)
+        .map(peer_addr)
+        .collect::<Result<_>>()?;
+    cfg.rpc.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port(a.ports.rpc_port)));
+    cfg.metrics.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port(a.ports.metrics_port)));
+    // A local test network is for looking at.
+    cfg.rpc.explorer = true;
+    cfg.consensus = a.empty_blocks.settings(true);
+    Ok(cfg)
+}
+
+fn print_testnet(a: &TestnetArgs, homes: &[Home], genesis: &Genesis, admin: &Keypair) {
+    let n = homes.len();
     println!("testnet of {n} validators in {}", a.output.display());
     println!("chain_id:     {}", genesis.chain_id);
     println!("genesis_hash: {}", genesis.hash());
@@ -658,7 +740,6 @@ pub(crate) fn testnet(a: TestnetArgs) -> Result<()> {
             usize::from(a.ports.rpc_port) + i
         );
     }
-    Ok(())
 }
 
 fn start(a: StartArgs, hooks: TestHooks) -> Result<()> {

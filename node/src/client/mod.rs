@@ -347,48 +347,19 @@ fn action(a: &TxAction) -> Result<Action> {
             namespace: bounded("namespace", namespace)?,
             key: bounded("key", key)?,
         },
-        TxAction::Grant { account, role } => match account {
-            AccountArg::Native(account) => Action::GrantRole {
-                account: *account,
-                role: *role,
-            },
-            AccountArg::Evm(address) => Action::GrantEvmRole {
-                address: *address,
-                role: *role,
-            },
-        },
-        TxAction::Revoke { account, role } => match account {
-            AccountArg::Native(account) => Action::RevokeRole {
-                account: *account,
-                role: *role,
-            },
-            AccountArg::Evm(address) => Action::RevokeEvmRole {
-                address: *address,
-                role: *role,
-            },
-        },
+        TxAction::Grant { account, role } => grant_role(*account, *role),
+        TxAction::Revoke { account, role } => revoke_role(*account, *role),
         TxAction::EvmCall {
             to,
             value,
             data,
             gas_limit,
-        } => Action::EvmCall {
-            to: *to,
-            value: *value,
-            data: BoundedBytes::new(hex_arg("--data", data)?)
-                .map_err(|len| anyhow!("--data is {len} bytes; too large for a transaction"))?,
-            gas_limit: *gas_limit,
-        },
+        } => evm_call(*to, *value, data, *gas_limit)?,
         TxAction::EvmCreate {
             code,
             value,
             gas_limit,
-        } => Action::EvmCreate {
-            value: *value,
-            code: BoundedBytes::new(code_arg(code)?)
-                .map_err(|len| anyhow!("--code is {len} bytes; too large for a transaction"))?,
-            gas_limit: *gas_limit,
-        },
+        } => evm_create(code, *value, *gas_limit)?,
         TxAction::ValidatorAdd {
             consensus_key,
             node_key,
@@ -408,24 +379,57 @@ fn action(a: &TxAction) -> Result<Action> {
             consensus_key: *consensus_key,
             power: *power,
         },
-        TxAction::SetParam { name, value } => {
-            let small = || {
-                u32::try_from(*value)
-                    .map_err(|_| anyhow!("--value {value} does not fit this parameter"))
-            };
-            Action::SetParam {
-                param: match name {
-                    ParamName::MaxBlockTxs => Param::MaxBlockTxs(small()?),
-                    ParamName::MaxBlockBytes => Param::MaxBlockBytes(small()?),
-                    ParamName::MaxTxBytes => Param::MaxTxBytes(small()?),
-                    ParamName::MaxValueBytes => Param::MaxValueBytes(small()?),
-                    ParamName::ValidatorUpdateDelay => Param::ValidatorUpdateDelay(*value),
-                    ParamName::MaxBlockGas => Param::MaxBlockGas(*value),
-                    ParamName::MinGasPrice => Param::MinGasPrice(u128::from(*value)),
-                    ParamName::FileQuotaBytes => Param::FileQuotaBytes(*value),
-                },
-            }
-        }
+        TxAction::SetParam { name, value } => set_param(*name, *value)?,
+    })
+}
+
+fn grant_role(account: AccountArg, role: Role) -> Action {
+    match account {
+        AccountArg::Native(account) => Action::GrantRole { account, role },
+        AccountArg::Evm(address) => Action::GrantEvmRole { address, role },
+    }
+}
+
+fn revoke_role(account: AccountArg, role: Role) -> Action {
+    match account {
+        AccountArg::Native(account) => Action::RevokeRole { account, role },
+        AccountArg::Evm(address) => Action::RevokeEvmRole { address, role },
+    }
+}
+
+fn evm_call(to: EvmAddress, value: u128, data: &str, gas_limit: u64) -> Result<Action> {
+    Ok(Action::EvmCall {
+        to,
+        value,
+        data: BoundedBytes::new(hex_arg("--data", data)?)
+            .map_err(|len| anyhow!("--data is {len} bytes; too large for a transaction"))?,
+        gas_limit,
+    })
+}
+
+fn evm_create(code: &str, value: u128, gas_limit: u64) -> Result<Action> {
+    Ok(Action::EvmCreate {
+        value,
+        code: BoundedBytes::new(code_arg(code)?)
+            .map_err(|len| anyhow!("--code is {len} bytes; too large for a transaction"))?,
+        gas_limit,
+    })
+}
+
+fn set_param(name: ParamName, value: u64) -> Result<Action> {
+    let small =
+        || u32::try_from(value).map_err(|_| anyhow!("--value {value} does not fit this parameter"));
+    Ok(Action::SetParam {
+        param: match name {
+            ParamName::MaxBlockTxs => Param::MaxBlockTxs(small()?),
+            ParamName::MaxBlockBytes => Param::MaxBlockBytes(small()?),
+            ParamName::MaxTxBytes => Param::MaxTxBytes(small()?),
+            ParamName::MaxValueBytes => Param::MaxValueBytes(small()?),
+            ParamName::ValidatorUpdateDelay => Param::ValidatorUpdateDelay(value),
+            ParamName::MaxBlockGas => Param::MaxBlockGas(value),
+            ParamName::MinGasPrice => Param::MinGasPrice(u128::from(value)),
+            ParamName::FileQuotaBytes => Param::FileQuotaBytes(value),
+        },
     })
 }
 
@@ -568,110 +572,125 @@ pub fn tx(a: TxArgs) -> Result<()> {
 pub fn query(q: QueryCommand) -> Result<()> {
     runtime()?.block_on(async move {
         match q {
-            QueryCommand::Block { id, client: ca } => {
-                let c = client(&ca.rpc)?;
-                let id = if id.starts_with("0x") {
-                    BlockId::Hash(id.parse().map_err(|e| anyhow!("block hash {id:?}: {e}"))?)
-                } else {
-                    BlockId::Height(
-                        id.parse()
-                            .map_err(|_| anyhow!("{id:?} is neither a height nor a 0x-hash"))?,
-                    )
-                };
-                let b = c.chain_get_block(id).await.map_err(rpc_err(&ca.rpc))?;
-                let b = b.ok_or_else(|| anyhow!("no such block"))?;
-                print(ca.output, &b, || {
-                    format!(
-                        "block {} hash {}\n  time {} ms, {} txs, proposer {}\n  state root {}",
-                        b.block.header.height,
-                        b.hash,
-                        b.block.header.time.as_millis(),
-                        b.block.txs.len(),
-                        b.block.header.proposer,
-                        b.block.header.state_root
-                    )
-                })
-            }
-            QueryCommand::Tx { hash, client: ca } => {
-                let c = client(&ca.rpc)?;
-                let e = rpc_err(&ca.rpc);
-                let tx = c
-                    .tx_get(hash)
-                    .await
-                    .map_err(&e)?
-                    .ok_or_else(|| anyhow!("no such transaction"))?;
-                let receipt = c.tx_get_receipt(hash).await.map_err(&e)?;
-                let v = serde_json::json!({ "tx": tx, "receipt": receipt });
-                print(ca.output, &v, || match &receipt {
-                    Some(r) => receipt_text(r),
-                    None => format!("{hash}: pending in the mempool"),
-                })
-            }
+            QueryCommand::Block { id, client: ca } => query_block(&id, &ca).await,
+            QueryCommand::Tx { hash, client: ca } => query_tx(hash, &ca).await,
             QueryCommand::Account {
                 address,
                 client: ca,
-            } => {
-                let c = client(&ca.rpc)?;
-                let a = c
-                    .state_get_account(address)
-                    .await
-                    .map_err(rpc_err(&ca.rpc))?;
-                print(ca.output, &a, || {
-                    let roles: Vec<&str> = a.roles.iter().map(|r| r.as_str()).collect();
-                    format!(
-                        "account {}\n  balance {}\n  nonce   {}\n  roles   {}\n  evm     {}",
-                        a.address,
-                        a.balance,
-                        a.nonce,
-                        if roles.is_empty() {
-                            "-".to_string()
-                        } else {
-                            roles.join(", ")
-                        },
-                        a.evm_address
-                    )
-                })
-            }
-            QueryCommand::Validators { height, client: ca } => {
-                let c = client(&ca.rpc)?;
-                let v = c
-                    .validator_get_set(height)
-                    .await
-                    .map_err(rpc_err(&ca.rpc))?;
-                print(ca.output, &v, || {
-                    let mut s = format!(
-                        "validators at height {} (total power {})",
-                        v.height, v.total_power
-                    );
-                    for x in &v.validators {
-                        s.push_str(&format!("\n  {} power {}", x.public_key, x.power));
-                    }
-                    s
-                })
-            }
+            } => query_account(address, &ca).await,
+            QueryCommand::Validators { height, client: ca } => query_validators(height, &ca).await,
             QueryCommand::State {
                 key,
                 prove,
                 client: ca,
-            } => {
-                let c = client(&ca.rpc)?;
-                let k = HexBytes(bytes_arg(&key)?);
-                let q = StateQuery {
-                    height: None,
-                    prove,
-                };
-                let r = c.state_get(k, Some(q)).await.map_err(rpc_err(&ca.rpc))?;
-                print(ca.output, &r, || match &r.value {
-                    Some(v) => format!(
-                        "0x{} (height {}, root {})",
-                        hex::encode(&v.0),
-                        r.height,
-                        r.state_root
-                    ),
-                    None => format!("absent (height {}, root {})", r.height, r.state_root),
-                })
-            }
+            } => query_state(&key, prove, &ca).await,
         }
+    })
+}
+
+/// `palisade query block`
+async fn query_block(id: &str, ca: &ClientArgs) -> Result<()> {
+    let c = client(&ca.rpc)?;
+    let id = if id.starts_with("0x") {
+        BlockId::Hash(id.parse().map_err(|e| anyhow!("block hash {id:?}: {e}"))?)
+    } else {
+        BlockId::Height(
+            id.parse()
+                .map_err(|_| anyhow!("{id:?} is neither a height nor a 0x-hash"))?,
+        )
+    };
+    let b = c.chain_get_block(id).await.map_err(rpc_err(&ca.rpc))?;
+    let b = b.ok_or_else(|| anyhow!("no such block"))?;
+    print(ca.output, &b, || {
+        format!(
+            "block {} hash {}\n  time {} ms, {} txs, proposer {}\n  state root {}",
+            b.block.header.height,
+            b.hash,
+            b.block.header.time.as_millis(),
+            b.block.txs.len(),
+            b.block.header.proposer,
+            b.block.header.state_root
+        )
+    })
+}
+
+/// `palisade query tx`
+async fn query_tx(hash: Hash, ca: &ClientArgs) -> Result<()> {
+    let c = client(&ca.rpc)?;
+    let e = rpc_err(&ca.rpc);
+    let tx = c
+        .tx_get(hash)
+        .await
+        .map_err(&e)?
+        .ok_or_else(|| anyhow!("no such transaction"))?;
+    let receipt = c.tx_get_receipt(hash).await.map_err(&e)?;
+    let v = serde_json::json!({ "tx": tx, "receipt": receipt });
+    print(ca.output, &v, || match &receipt {
+        Some(r) => receipt_text(r),
+        None => format!("{hash}: pending in the mempool"),
+    })
+}
+
+/// `palisade query account`
+async fn query_account(address: Address, ca: &ClientArgs) -> Result<()> {
+    let c = client(&ca.rpc)?;
+    let a = c
+        .state_get_account(address)
+        .await
+        .map_err(rpc_err(&ca.rpc))?;
+    print(ca.output, &a, || {
+        let roles: Vec<&str> = a.roles.iter().map(|r| r.as_str()).collect();
+        format!(
+            "account {}\n  balance {}\n  nonce   {}\n  roles   {}\n  evm     {}",
+            a.address,
+            a.balance,
+            a.nonce,
+            if roles.is_empty() {
+                "-".to_string()
+            } else {
+                roles.join(", ")
+            },
+            a.evm_address
+        )
+    })
+}
+
+/// `palisade query validators`
+async fn query_validators(height: Option<u64>, ca: &ClientArgs) -> Result<()> {
+    let c = client(&ca.rpc)?;
+    let v = c
+        .validator_get_set(height)
+        .await
+        .map_err(rpc_err(&ca.rpc))?;
+    print(ca.output, &v, || {
+        let mut s = format!(
+            "validators at height {} (total power {})",
+            v.height, v.total_power
+        );
+        for x in &v.validators {
+            s.push_str(&format!("\n  {} power {}", x.public_key, x.power));
+        }
+        s
+    })
+}
+
+/// `palisade query state`
+async fn query_state(key: &str, prove: bool, ca: &ClientArgs) -> Result<()> {
+    let c = client(&ca.rpc)?;
+    let k = HexBytes(bytes_arg(key)?);
+    let q = StateQuery {
+        height: None,
+        prove,
+    };
+    let r = c.state_get(k, Some(q)).await.map_err(rpc_err(&ca.rpc))?;
+    print(ca.output, &r, || match &r.value {
+        Some(v) => format!(
+            "0x{} (height {}, root {})",
+            hex::encode(&v.0),
+            r.height,
+            r.state_root
+        ),
+        None => format!("absent (height {}, root {})", r.height, r.state_root),
     })
 }
 

@@ -273,6 +273,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The settings the flags name, one layer per flag.
 fn flag_layers(flags: &SettingFlags, all: &[Setting]) -> Result<Vec<Layer>, ConfigError> {
+    let mut out: Vec<Layer> = named_flags(flags)
+        .into_iter()
+        .filter_map(|(flag, key, v)| v.map(|v| Layer::one(flag.to_string(), key, v)))
+        .collect();
+    out.extend(set_layers(&flags.set, all)?);
+    Ok(out)
+}
+
+/// Each flag of its own: its name, the setting it sets, and the value when
+/// given.
+fn named_flags(flags: &SettingFlags) -> [(&'static str, &'static str, Option<Value>); 11] {
     let list = |v: &[String]| {
         Value::from(
             v.iter()
@@ -282,7 +293,7 @@ fn flag_layers(flags: &SettingFlags, all: &[Setting]) -> Result<Vec<Layer>, Conf
         )
     };
     let text = |s: String| Value::from(s);
-    let named: [(&str, &str, Option<Value>); 11] = [
+    [
         (
             "--state-sync",
             "statesync.enable",
@@ -339,12 +350,13 @@ fn flag_layers(flags: &SettingFlags, all: &[Setting]) -> Result<Vec<Layer>, Conf
                 })
             }),
         ),
-    ];
-    let mut out: Vec<Layer> = named
-        .into_iter()
-        .filter_map(|(flag, key, v)| v.map(|v| Layer::one(flag.to_string(), key, v)))
-        .collect();
-    for item in &flags.set {
+    ]
+}
+
+/// The `--set KEY=VALUE` flags, one layer each, in the order given.
+fn set_layers(set: &[String], all: &[Setting]) -> Result<Vec<Layer>, ConfigError> {
+    let mut out = Vec::new();
+    for item in set {
         let Some((key, value)) = item.split_once('=') else {
             return Err(ConfigError::Invalid(format!(
                 "--set {item}: expected KEY=VALUE"

@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, Notify};
 use super::pins::PinReason;
 use super::writer::{Writer, Written};
 use super::FileService;
-use palisade_network::NetError;
+use palisade_network::{NetError, NetworkHandle};
 
 /// How often a download asks its peers again what they hold.
 const ASK_AGAIN: Duration = Duration::from_secs(3);
@@ -197,54 +197,115 @@ async fn fetch(
     rec: &FileRecord,
     permit: SignedReadPermit,
 ) -> Result<(), String> {
-    let root = FileRoot(rec.root.0);
-    let size = rec.size;
-    let net = svc.net().map_err(|e| e.to_string())?.clone();
-    let partial = {
-        let svc = svc.clone();
-        tokio::task::spawn_blocking(move || svc.store.partial(root, size))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?
-    };
-    let mut dl: Download<PeerId> = Download::new(size, |i| partial.has(i));
-    let mut writer = Writer::start(partial);
-    let total = piece_count(size);
-    state.update(|p| {
-        p.pieces_held = total - dl.remaining();
-        p.bytes_held = bytes_of(size, p.pieces_held);
-    });
-
-    let mut inflight: FuturesUnordered<Pending> = FuturesUnordered::new();
-    let mut haves: FuturesUnordered<HaveAnswer> = FuturesUnordered::new();
-    let mut asked_at: HashMap<PeerId, Instant> = HashMap::new();
-    let mut refusals: HashMap<PeerId, String> = HashMap::new();
-    let mut recent: VecDeque<(Instant, u64)> = VecDeque::new();
-    let mut announced_partial = false;
+    let mut fetch = Fetch::start(svc, state, rec, permit).await?;
     let mut tick = tokio::time::interval(ASK_AGAIN);
-    let ask_have = |peer: PeerId| -> HaveAnswer {
-        let net = net.clone();
+    while !fetch.dl.is_complete() {
+        if let Some(why) = state.cancelled.lock().ok().and_then(|c| c.clone()) {
+            return Err(why);
+        }
+        fetch.ask_pieces();
+        tokio::select! {
+            Some((peer, answer)) = fetch.haves.next() => fetch.on_have(peer, answer),
+            Some((peer, piece, answer)) = fetch.inflight.next() => {
+                fetch.on_piece(peer, piece, answer).await?;
+            }
+            Some(w) = fetch.writer.done.recv() => fetch.on_written(w?).await?,
+            _ = tick.tick() => fetch.on_tick().await?,
+            _ = state.wake.notified() => fetch.on_wake(),
+        }
+    }
+    let partial = fetch.writer.close().await?;
+    tokio::task::spawn_blocking(move || finish(partial))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// A running download: the scheduler, the writer, the requests in flight
+/// and what the peers have said so far.
+struct Fetch<'a> {
+    svc: &'a Arc<FileService>,
+    state: &'a Arc<DownloadState>,
+    net: NetworkHandle,
+    root: FileRoot,
+    size: u64,
+    total: u64,
+    permit: SignedReadPermit,
+    dl: Download<PeerId>,
+    writer: Writer,
+    inflight: FuturesUnordered<Pending>,
+    haves: FuturesUnordered<HaveAnswer>,
+    asked_at: HashMap<PeerId, Instant>,
+    refusals: HashMap<PeerId, String>,
+    recent: VecDeque<(Instant, u64)>,
+    announced_partial: bool,
+}
+
+impl<'a> Fetch<'a> {
+    /// Opens the partial copy of `rec` and reports what it already holds.
+    async fn start(
+        svc: &'a Arc<FileService>,
+        state: &'a Arc<DownloadState>,
+        rec: &FileRecord,
+        permit: SignedReadPermit,
+    ) -> Result<Fetch<'a>, String> {
+        let root = FileRoot(rec.root.0);
+        let size = rec.size;
+        let net = svc.net().map_err(|e| e.to_string())?.clone();
+        let partial = {
+            let svc = svc.clone();
+            tokio::task::spawn_blocking(move || svc.store.partial(root, size))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?
+        };
+        let dl: Download<PeerId> = Download::new(size, |i| partial.has(i));
+        let writer = Writer::start(partial);
+        let total = piece_count(size);
+        state.update(|p| {
+            p.pieces_held = total - dl.remaining();
+            p.bytes_held = bytes_of(size, p.pieces_held);
+        });
+        Ok(Fetch {
+            svc,
+            state,
+            net,
+            root,
+            size,
+            total,
+            permit,
+            dl,
+            writer,
+            inflight: FuturesUnordered::new(),
+            haves: FuturesUnordered::new(),
+            asked_at: HashMap::new(),
+            refusals: HashMap::new(),
+            recent: VecDeque::new(),
+            announced_partial: false,
+        })
+    }
+
+    fn ask_have(&self, peer: PeerId) -> HaveAnswer {
+        let net = self.net.clone();
+        let root = self.root;
         Box::pin(async move {
             (
                 peer,
                 net.blob_request(peer, BlobRequest::Have { root }).await,
             )
         })
-    };
+    }
 
-    while !dl.is_complete() {
-        if let Some(why) = state.cancelled.lock().ok().and_then(|c| c.clone()) {
-            return Err(why);
-        }
+    /// Sends the piece requests the scheduler wants sent now.
+    fn ask_pieces(&mut self) {
         let now = Instant::now();
-        for ask in dl.next_asks(now) {
-            let net = net.clone();
+        for ask in self.dl.next_asks(now) {
+            let net = self.net.clone();
             let request = BlobRequest::Piece {
-                root,
+                root: self.root,
                 piece: ask.piece,
-                permit: permit.clone(),
+                permit: self.permit.clone(),
             };
-            inflight.push(Box::pin(async move {
+            self.inflight.push(Box::pin(async move {
                 let answer =
                     tokio::time::timeout(PIECE_TIMEOUT, net.blob_request(ask.peer, request))
                         .await
@@ -252,120 +313,172 @@ async fn fetch(
                 (ask.peer, ask.piece, answer)
             }));
         }
-        tokio::select! {
-            Some((peer, answer)) = haves.next() => {
-                match answer {
-                    Ok(BlobResponse::Have { holding: Holding::Complete }) => dl.peer_holds(peer, PeerHolds::All),
-                    Ok(BlobResponse::Have { holding: Holding::Partial { bits } }) => {
-                        dl.peer_holds(peer, PeerHolds::Some(bits.into_inner()));
-                    }
-                    // It holds nothing (any more): drop what it said before.
-                    Ok(BlobResponse::Have { holding: Holding::Nothing }) => dl.peer_gone(&peer),
-                    _ => {}
-                }
+    }
+
+    fn on_have(&mut self, peer: PeerId, answer: Result<BlobResponse, NetError>) {
+        let dl = &mut self.dl;
+        match answer {
+            Ok(BlobResponse::Have {
+                holding: Holding::Complete,
+            }) => dl.peer_holds(peer, PeerHolds::All),
+            Ok(BlobResponse::Have {
+                holding: Holding::Partial { bits },
+            }) => {
+                dl.peer_holds(peer, PeerHolds::Some(bits.into_inner()));
             }
-            Some((peer, piece, answer)) = inflight.next() => {
-                if !dl.wanted(&peer, piece) {
-                    // Cancelled (another peer's copy won): dropped unread.
-                    continue;
-                }
-                let outcome = match answer {
-                    Ok(Ok(BlobResponse::Piece { encoded })) => {
-                        // Stays in flight until the writer has verified it.
-                        writer.submit(peer, piece, encoded).await?;
-                        continue;
-                    }
-                    Ok(Ok(BlobResponse::Refused { reason, message })) => {
-                        if matches!(reason, Refusal::BadPermit | Refusal::NotAReader | Refusal::Withdrawn | Refusal::Unknown) {
-                            refusals.insert(peer, format!("{peer} refused: {message}"));
-                        }
-                        if reason != Refusal::Busy {
-                            // What it said it held is stale, or it will not
-                            // serve this reader: forget it until it says
-                            // again (it is asked every few seconds).
-                            dl.done(peer, piece, Outcome::Failed, Instant::now());
-                            dl.peer_gone(&peer);
-                            continue;
-                        }
-                        Outcome::Failed
-                    }
-                    Ok(Ok(BlobResponse::Have { .. })) | Ok(Err(_)) => Outcome::Failed,
-                    Err(()) => Outcome::TimedOut,
-                };
-                dl.done(peer, piece, outcome, Instant::now());
-            }
-            Some(w) = writer.done.recv() => {
-                let Written { peer, piece, bytes, result } = w?;
-                let outcome = match result {
-                    Ok(()) => {
-                        svc.metrics.count_file_download(bytes);
-                        recent.push_back((Instant::now(), bytes));
-                        Outcome::Verified
-                    }
-                    Err(FileError::Io(e)) => return Err(format!("writing piece {piece}: {e}")),
-                    Err(e) => {
-                        let _ = net
-                            .penalize(peer, "bad_file_piece", format!("sent piece {piece} of {root} that does not verify: {e}"))
-                            .await;
-                        Outcome::Corrupt
-                    }
-                };
-                dl.done(peer, piece, outcome, Instant::now());
-                if outcome == Outcome::Verified && !announced_partial {
-                    announced_partial = true;
-                    let _ = net.announce_file(root, false).await;
-                }
-                let held = total - dl.remaining();
-                let now = Instant::now();
-                while recent.front().is_some_and(|(t, _)| now.duration_since(*t) > RATE_WINDOW) {
-                    recent.pop_front();
-                }
-                let window: u64 = recent.iter().map(|(_, n)| n).sum();
-                state.update(|p| {
-                    p.pieces_held = held;
-                    p.bytes_held = bytes_of(size, held);
-                    p.rate = window / RATE_WINDOW.as_secs().max(1);
-                });
-            }
-            _ = tick.tick() => {
-                let peers = net.peers().await.map_err(|e| e.to_string())?;
-                let now = Instant::now();
-                let connected: HashSet<PeerId> = peers.iter().copied().collect();
-                for p in peers {
-                    if asked_at.get(&p).is_none_or(|t| now.duration_since(*t) >= ASK_AGAIN) {
-                        asked_at.insert(p, now);
-                        haves.push(ask_have(p));
-                    }
-                }
-                asked_at.retain(|p, _| connected.contains(p));
-                // Peers gone from the network take their holdings along.
-                for p in dl.peer_ids() {
-                    if !connected.contains(&p) {
-                        dl.peer_gone(&p);
-                    }
-                }
-                // Counted here, not per piece: it looks at every missing piece.
-                let useful = dl.useful_peers();
-                if useful == 0 && dl.in_flight() == 0 && !refusals.is_empty() {
-                    let mut why: Vec<String> = refusals.values().cloned().collect();
-                    why.sort();
-                    return Err(why.join("; "));
-                }
-                state.update(|p| p.peers = useful);
-            }
-            _ = state.wake.notified() => {
-                let hinted: Vec<PeerId> = state.hints.lock().map(|mut h| std::mem::take(&mut *h)).unwrap_or_default();
-                for p in hinted {
-                    asked_at.insert(p, Instant::now());
-                    haves.push(ask_have(p));
-                }
-            }
+            // It holds nothing (any more): drop what it said before.
+            Ok(BlobResponse::Have {
+                holding: Holding::Nothing,
+            }) => dl.peer_gone(&peer),
+            _ => {}
         }
     }
-    let partial = writer.close().await?;
-    tokio::task::spawn_blocking(move || finish(partial))
-        .await
-        .map_err(|e| e.to_string())?
+
+    async fn on_piece(
+        &mut self,
+        peer: PeerId,
+        piece: u64,
+        answer: Result<Result<BlobResponse, NetError>, ()>,
+    ) -> Result<(), String> {
+        let dl = &mut self.dl;
+        if !dl.wanted(&peer, piece) {
+            // Cancelled (another peer's copy won): dropped unread.
+            return Ok(());
+        }
+        let outcome = match answer {
+            Ok(Ok(BlobResponse::Piece { encoded })) => {
+                // Stays in flight until the writer has verified it.
+                self.writer.submit(peer, piece, encoded).await?;
+                return Ok(());
+            }
+            Ok(Ok(BlobResponse::Refused { reason, message })) => {
+                if matches!(
+                    reason,
+                    Refusal::BadPermit
+                        | Refusal::NotAReader
+                        | Refusal::Withdrawn
+                        | Refusal::Unknown
+                ) {
+                    self.refusals
+                        .insert(peer, format!("{peer} refused: {message}"));
+                }
+                if reason != Refusal::Busy {
+                    // What it said it held is stale, or it will not
+                    // serve this reader: forget it until it says
+                    // again (it is asked every few seconds).
+                    dl.done(peer, piece, Outcome::Failed, Instant::now());
+                    dl.peer_gone(&peer);
+                    return Ok(());
+                }
+                Outcome::Failed
+            }
+            Ok(Ok(BlobResponse::Have { .. })) | Ok(Err(_)) => Outcome::Failed,
+            Err(()) => Outcome::TimedOut,
+        };
+        dl.done(peer, piece, outcome, Instant::now());
+        Ok(())
+    }
+
+    async fn on_written(&mut self, w: Written) -> Result<(), String> {
+        let Written {
+            peer,
+            piece,
+            bytes,
+            result,
+        } = w;
+        let outcome = match result {
+            Ok(()) => {
+                self.svc.metrics.count_file_download(bytes);
+                self.recent.push_back((Instant::now(), bytes));
+                Outcome::Verified
+            }
+            Err(FileError::Io(e)) => return Err(format!("writing piece {piece}: {e}")),
+            Err(e) => {
+                let root = self.root;
+                let _ = self
+                    .net
+                    .penalize(
+                        peer,
+                        "bad_file_piece",
+                        format!("sent piece {piece} of {root} that does not verify: {e}"),
+                    )
+                    .await;
+                Outcome::Corrupt
+            }
+        };
+        self.dl.done(peer, piece, outcome, Instant::now());
+        if outcome == Outcome::Verified && !self.announced_partial {
+            self.announced_partial = true;
+            let _ = self.net.announce_file(self.root, false).await;
+        }
+        self.report_held();
+        Ok(())
+    }
+
+    /// Reports the pieces held and the rate over the last [`RATE_WINDOW`].
+    fn report_held(&mut self) {
+        let held = self.total - self.dl.remaining();
+        let now = Instant::now();
+        let recent = &mut self.recent;
+        while recent
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > RATE_WINDOW)
+        {
+            recent.pop_front();
+        }
+        let window: u64 = recent.iter().map(|(_, n)| n).sum();
+        let size = self.size;
+        self.state.update(|p| {
+            p.pieces_held = held;
+            p.bytes_held = bytes_of(size, held);
+            p.rate = window / RATE_WINDOW.as_secs().max(1);
+        });
+    }
+
+    async fn on_tick(&mut self) -> Result<(), String> {
+        let peers = self.net.peers().await.map_err(|e| e.to_string())?;
+        let now = Instant::now();
+        let connected: HashSet<PeerId> = peers.iter().copied().collect();
+        for p in peers {
+            if self
+                .asked_at
+                .get(&p)
+                .is_none_or(|t| now.duration_since(*t) >= ASK_AGAIN)
+            {
+                self.asked_at.insert(p, now);
+                self.haves.push(self.ask_have(p));
+            }
+        }
+        self.asked_at.retain(|p, _| connected.contains(p));
+        // Peers gone from the network take their holdings along.
+        for p in self.dl.peer_ids() {
+            if !connected.contains(&p) {
+                self.dl.peer_gone(&p);
+            }
+        }
+        // Counted here, not per piece: it looks at every missing piece.
+        let useful = self.dl.useful_peers();
+        if useful == 0 && self.dl.in_flight() == 0 && !self.refusals.is_empty() {
+            let mut why: Vec<String> = self.refusals.values().cloned().collect();
+            why.sort();
+            return Err(why.join("; "));
+        }
+        self.state.update(|p| p.peers = useful);
+        Ok(())
+    }
+
+    fn on_wake(&mut self) {
+        let hinted: Vec<PeerId> = self
+            .state
+            .hints
+            .lock()
+            .map(|mut h| std::mem::take(&mut *h))
+            .unwrap_or_default();
+        for p in hinted {
+            self.asked_at.insert(p, Instant::now());
+            self.haves.push(self.ask_have(p));
+        }
+    }
 }
 
 fn finish(p: PartialFile) -> Result<(), String> {

@@ -449,6 +449,19 @@ impl Mempool {
                 self.waits.push(e.since.elapsed());
             }
         }
+        let everything = self.note_written(written);
+        let (invalid, rechecked_senders) = self.recheck(rt, store, next_height, everything)?;
+        self.rescan_gaps(store, everything, &rechecked_senders)?;
+        let expired = self.expire_gapped(next_height);
+        self.touched.clear();
+        self.written.clear();
+        Ok(invalid + expired)
+    }
+
+    /// Marks the accounts whose records the block `written`; true when it
+    /// wrote something that may bear on any transaction (every one is
+    /// checked again then).
+    fn note_written<'k>(&mut self, written: impl IntoIterator<Item = &'k [u8]>) -> bool {
         let mut everything = false;
         for key in written {
             match key
@@ -464,6 +477,19 @@ impl Mempool {
                 None => everything = true,
             }
         }
+        everything
+    }
+
+    /// Checks again, against the new state, the transactions the block may
+    /// have made invalid, and removes those it did; how many went, and the
+    /// senders checked.
+    fn recheck(
+        &mut self,
+        rt: &Runtime,
+        store: &dyn StateStore,
+        next_height: Height,
+        everything: bool,
+    ) -> Result<(usize, Set<Address>), StoreError> {
         let dirty = &self.written;
         let affected = |e: &Entry| {
             let tx = &e.tx;
@@ -513,14 +539,23 @@ impl Mempool {
         for h in &invalid {
             self.remove(h);
         }
-        // Which transactions wait behind a nonce gap changes only for
-        // senders whose account or pending set changed; find theirs anew.
+        Ok((invalid.len(), rechecked_senders))
+    }
+
+    /// Which transactions wait behind a nonce gap changes only for senders
+    /// whose account or pending set changed; finds theirs anew.
+    fn rescan_gaps(
+        &mut self,
+        store: &dyn StateStore,
+        everything: bool,
+        rechecked_senders: &Set<Address>,
+    ) -> Result<(), StoreError> {
         let rescan: Set<Address> = if everything {
             self.by_sender.keys().copied().collect()
         } else {
             self.touched
                 .union(&self.written)
-                .chain(&rechecked_senders)
+                .chain(rechecked_senders)
                 .filter(|a| self.by_sender.contains_key(a))
                 .copied()
                 .collect()
@@ -547,7 +582,11 @@ impl Mempool {
                 }
             }
         }
-        // What waited behind a gap for too long goes.
+        Ok(())
+    }
+
+    /// Removes what waited behind a gap for too long; how many.
+    fn expire_gapped(&mut self, next_height: Height) -> usize {
         let expired: Vec<Hash> = self
             .gapped
             .values()
@@ -561,9 +600,7 @@ impl Mempool {
         for h in &expired {
             self.remove(h);
         }
-        self.touched.clear();
-        self.written.clear();
-        Ok(invalid.len() + expired.len())
+        expired.len()
     }
 }
 

@@ -96,6 +96,107 @@ fn open_ledger(
     Ok(ledger)
 }
 
+/// The home's genesis, checked.
+fn read_genesis(home: &Home) -> Result<Genesis, NodeError> {
+    if !home.genesis_file().exists() {
+        return Err(NodeError::NoGenesis(home.genesis_file()));
+    }
+    let genesis = Genesis::from_file(&home.genesis_file())?;
+    genesis.validate()?;
+    Ok(genesis)
+}
+
+/// The node's metrics, watching the disk `ledger` takes up.
+fn node_metrics(ledger: &Arc<Ledger>) -> Arc<Metrics> {
+    let metrics = Arc::new(Metrics::new());
+    {
+        let ledger = ledger.clone();
+        metrics.watch_disk(Arc::new(move || ledger.disk_usage()));
+    }
+    metrics
+}
+
+/// The shared files this home holds.
+fn open_files(
+    home: &Home,
+    cfg: &NodeConfig,
+    genesis: &Genesis,
+    app: &Arc<App>,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<FileService>, NodeError> {
+    FileService::open(
+        &home.blobs_dir(),
+        &cfg.files,
+        genesis.chain_id.clone(),
+        app.clone(),
+        metrics.clone(),
+    )
+    .map(Arc::new)
+    .map_err(|e| {
+        NodeError::State(format!(
+            "shared files ({}): {e}",
+            home.blobs_dir().display()
+        ))
+    })
+}
+
+/// The snapshots this home offers its peers.
+fn snapshot_shelf(home: &Home) -> Arc<crate::statesync::shelf::Shelf> {
+    Arc::new(crate::statesync::shelf::Shelf::new(
+        crate::statesync::snapshot_dir(&home.data_dir()),
+        palisade_network::wire::MAX_OFFERED_SNAPSHOTS,
+    ))
+}
+
+/// Starts the network, serving blocks and snapshots from `ledger` and
+/// `snapshots` and file pieces from `files` (which then use it).
+fn start_network(
+    net_cfg: NetworkConfig,
+    identity: libp2p::identity::Keypair,
+    ledger: &Arc<Ledger>,
+    snapshots: &Arc<crate::statesync::shelf::Shelf>,
+    files: &Arc<FileService>,
+) -> Result<
+    (
+        network::NetworkHandle,
+        mpsc::Receiver<NetEvent>,
+        tokio::task::JoinHandle<()>,
+    ),
+    NodeError,
+> {
+    let (net, net_events, net_task) = network::start(
+        net_cfg,
+        identity,
+        Arc::new(LedgerSource {
+            ledger: ledger.clone(),
+            snapshots: snapshots.clone(),
+        }),
+        Arc::new(Blobs(files.clone())),
+    )?;
+    files.attach(net.clone());
+    Ok((net, net_events, net_task))
+}
+
+/// The node's health as `cfg` judges it.
+fn node_health(cfg: &NodeConfig) -> Arc<NodeHealth> {
+    // A quiet network's blocks come an empty-block interval apart:
+    // that long is no sign of trouble.
+    Arc::new(NodeHealth::new(
+        Duration::from_millis(cfg.rpc.health_max_block_age_ms)
+            + cfg.consensus.idle_gap().unwrap_or_default(),
+    ))
+}
+
+/// The threads that admit clients' transactions, one a core.
+fn admission_threads() -> Result<Background, NodeError> {
+    Background::spawn(
+        "palisade-submit",
+        std::thread::available_parallelism().map_or(1, usize::from),
+        ADMISSION_NICE,
+    )
+    .map_err(|e| NodeError::State(format!("cannot start the admission threads: {e}")))
+}
+
 /// Each of a config list's entries parsed, or the first that does not
 /// parse, named by its `field`.
 fn parse_all<T, E: std::fmt::Display>(
@@ -206,11 +307,7 @@ impl Node {
     pub fn open(home: Home, cfg: NodeConfig) -> Result<Node, NodeError> {
         cfg.validate()
             .map_err(|e| NodeError::Config(e.to_string()))?;
-        if !home.genesis_file().exists() {
-            return Err(NodeError::NoGenesis(home.genesis_file()));
-        }
-        let genesis = Genesis::from_file(&home.genesis_file())?;
-        genesis.validate()?;
+        let genesis = read_genesis(&home)?;
         let genesis_hash = genesis.hash();
         let node_key = home.node_key()?;
         let validator_key = home.validator_key()?;
@@ -226,25 +323,8 @@ impl Node {
         let observers = parse_all(&cfg.p2p.observers, "p2p.observers", PeerId::from_str)?;
         let listen = parse_all(&cfg.p2p.listen, "p2p.listen", Multiaddr::from_str)?;
         let peers = parse_all(&cfg.p2p.peers, "p2p.peers", Multiaddr::from_str)?;
-        let metrics = Arc::new(Metrics::new());
-        {
-            let ledger = ledger.clone();
-            metrics.watch_disk(Arc::new(move || ledger.disk_usage()));
-        }
-        let files = FileService::open(
-            &home.blobs_dir(),
-            &cfg.files,
-            genesis.chain_id.clone(),
-            app.clone(),
-            metrics.clone(),
-        )
-        .map(Arc::new)
-        .map_err(|e| {
-            NodeError::State(format!(
-                "shared files ({}): {e}",
-                home.blobs_dir().display()
-            ))
-        })?;
+        let metrics = node_metrics(&ledger);
+        let files = open_files(&home, &cfg, &genesis, &app, &metrics)?;
         let net_cfg = NetworkConfig {
             chain_id: genesis.chain_id.clone(),
             listen,
@@ -257,20 +337,9 @@ impl Node {
             blob_timeout: Duration::from_secs(60),
         };
         let identity = network::identity_from_seed(node_key.seed())?;
-        let snapshots = Arc::new(crate::statesync::shelf::Shelf::new(
-            crate::statesync::snapshot_dir(&home.data_dir()),
-            palisade_network::wire::MAX_OFFERED_SNAPSHOTS,
-        ));
-        let (net, net_events, net_task) = network::start(
-            net_cfg,
-            identity,
-            Arc::new(LedgerSource {
-                ledger: ledger.clone(),
-                snapshots: snapshots.clone(),
-            }),
-            Arc::new(Blobs(files.clone())),
-        )?;
-        files.attach(net.clone());
+        let snapshots = snapshot_shelf(&home);
+        let (net, net_events, net_task) =
+            start_network(net_cfg, identity, &ledger, &snapshots, &files)?;
 
         metrics.height.set(gauge_value(latest.get()));
         let (committed, _) = broadcast::channel(1024);
@@ -288,21 +357,11 @@ impl Node {
             height: Arc::new(AtomicU64::new(latest.get())),
             sync: Arc::new(SyncStatus::default()),
             validator: validator_key.as_ref().map(Keypair::public_key),
-            // A quiet network's blocks come an empty-block interval apart:
-            // that long is no sign of trouble.
-            health: Arc::new(NodeHealth::new(
-                Duration::from_millis(cfg.rpc.health_max_block_age_ms)
-                    + cfg.consensus.idle_gap().unwrap_or_default(),
-            )),
+            health: node_health(&cfg),
             snapshots,
             tx_gossip,
             eth_gossip,
-            client_admission: Background::spawn(
-                "palisade-submit",
-                std::thread::available_parallelism().map_or(1, usize::from),
-                ADMISSION_NICE,
-            )
-            .map_err(|e| NodeError::State(format!("cannot start the admission threads: {e}")))?,
+            client_admission: admission_threads()?,
         };
         Ok(Node {
             ctx,
@@ -435,27 +494,9 @@ impl Node {
         let mut tasks = Supervisor::new(ctx.health.clone()).with_fault(task_fault);
         tasks.watch("network", net_task);
         tasks.spawn("submit-threads", ctx.client_admission.stopped());
-        tracing::info!(
-            moniker = %cfg.moniker,
-            chain = %ctx.genesis.chain_id,
-            genesis = %ctx.genesis_hash,
-            height = ctx.height.load(Ordering::Relaxed),
-            peer_id = %ctx.net.local_peer_id(),
-            validator = ?ctx.validator.map(|k| k.to_string()),
-            "node starting"
-        );
+        log_starting(&ctx, &cfg);
 
-        let metrics_addr = tasks::serve_metrics(&mut tasks, &ctx, &cfg).await?;
-        let rpc = tasks::serve_rpc(&mut tasks, &ctx, &cfg).await?;
-        if let Some(tx) = bound {
-            // Nobody waiting any more is no reason to stop the node.
-            let _ = tx.send(Bound {
-                rpc: rpc.addr,
-                metrics: metrics_addr,
-            });
-        }
-        let rpc_handle = rpc.handle;
-        tasks.watch("rpc", rpc.task);
+        let rpc_handle = serve(&mut tasks, &ctx, &cfg, bound).await?;
         let (inbound_tx, inbound_rx) = mpsc::channel::<Verified<Message>>(8_192);
         let (outbound_tx, outbound_rx) = mpsc::channel::<Message>(8_192);
         tasks::route_network_events(&mut tasks, &ctx, net_events, inbound_tx)?;
@@ -471,43 +512,19 @@ impl Node {
         // State sync first, before block sync and consensus touch the
         // ledger: a node with no blocks starts from a peer's snapshot.
         if cfg.statesync.enable && ctx.app.ledger().latest_height()? == Height::GENESIS {
-            let joined = tokio::select! {
-                r = join::join(&ctx, &cfg, &observers) => r,
-                _ = &mut shutdown => {
-                    tracing::info!("shutting down during state sync");
-                    let _ = rpc_handle.stop();
-                    tasks.abort_all();
-                    return Ok(Ran::Stopped);
-                }
-            };
-            if let Err(e) = joined {
+            let joined = join_unless_shut_down(&ctx, &cfg, &observers, shutdown.as_mut()).await;
+            // Shut down or failed: the node ends here.
+            if let Some(ended) = joined.transpose() {
                 let _ = rpc_handle.stop();
                 tasks.abort_all();
-                return Err(e);
+                return ended;
             }
         }
         let (pruned_past, caught_up) = join::catch_up(&mut tasks, &ctx, &cfg, &home)?;
 
         let (stop_tx, stop_rx) = watch::channel(false);
-        let (synced_tx, synced_rx) = mpsc::channel(256);
-        let (rejected_tx, rejected_rx) = mpsc::channel(64);
-        let wake = Arc::new(Notify::new());
-        let syncer = Syncer {
-            cfg: SyncConfig::default(),
-            net: ctx.net.clone(),
-            committed: ctx.height.clone(),
-            status: ctx.sync.clone(),
-            wake: wake.clone(),
-            out: synced_tx,
-            pruned_past,
-        };
-        tasks.spawn("sync", syncer.run(rejected_rx, stop_rx.clone()));
-        let driver =
-            consensus_driver(&ctx, &cfg, &home, key, outbound_tx, tap).with_sync(SyncLink {
-                blocks: synced_rx,
-                wake,
-                rejected: rejected_tx,
-            });
+        let sync = start_sync(&mut tasks, &ctx, pruned_past, stop_rx.clone());
+        let driver = consensus_driver(&ctx, &cfg, &home, key, outbound_tx, tap).with_sync(sync);
         let mut driver_task = tokio::spawn(driver.run(inbound_rx, stop_rx));
         ctx.health.task_started(DRIVER);
 
@@ -528,16 +545,101 @@ impl Node {
         };
         let result = ending::conclude(ending, stop_tx, &mut driver_task, &mut tasks, &ctx).await;
         let _ = rpc_handle.stop();
-        if matches!(result, Ok(Ran::CaughtUp)) {
-            // The ports and the ledger are opened again right away.
-            tasks.stop_all(REOPEN_WAIT).await;
-        } else {
-            tasks.abort_all();
-        }
-        if let Err(e) = ctx.app.ledger().flush() {
-            tracing::warn!(error = %e, "could not flush the ledger on the way out");
-        }
+        wind_down(&result, &mut tasks, &ctx).await;
         result
+    }
+}
+
+/// Says which node is starting, on which chain, from which height.
+fn log_starting(ctx: &NodeContext, cfg: &NodeConfig) {
+    tracing::info!(
+        moniker = %cfg.moniker,
+        chain = %ctx.genesis.chain_id,
+        genesis = %ctx.genesis_hash,
+        height = ctx.height.load(Ordering::Relaxed),
+        peer_id = %ctx.net.local_peer_id(),
+        validator = ?ctx.validator.map(|k| k.to_string()),
+        "node starting"
+    );
+}
+
+/// Starts the metrics and RPC servers, tells `bound` where they listen,
+/// and hands back what stops the RPC server.
+async fn serve(
+    tasks: &mut Supervisor,
+    ctx: &NodeContext,
+    cfg: &NodeConfig,
+    bound: Option<oneshot::Sender<Bound>>,
+) -> Result<jsonrpsee::server::ServerHandle, NodeError> {
+    let metrics_addr = tasks::serve_metrics(tasks, ctx, cfg).await?;
+    let rpc = tasks::serve_rpc(tasks, ctx, cfg).await?;
+    if let Some(tx) = bound {
+        // Nobody waiting any more is no reason to stop the node.
+        let _ = tx.send(Bound {
+            rpc: rpc.addr,
+            metrics: metrics_addr,
+        });
+    }
+    let rpc_handle = rpc.handle;
+    tasks.watch("rpc", rpc.task);
+    Ok(rpc_handle)
+}
+
+/// State sync, unless `shutdown` comes first: `Some(Ran::Stopped)` then.
+async fn join_unless_shut_down(
+    ctx: &NodeContext,
+    cfg: &NodeConfig,
+    observers: &[PeerId],
+    shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<Option<Ran>, NodeError> {
+    tokio::select! {
+        r = join::join(ctx, cfg, observers) => r.map(|()| None),
+        _ = shutdown => {
+            tracing::info!("shutting down during state sync");
+            Ok(Some(Ran::Stopped))
+        }
+    }
+}
+
+/// Starts block sync, which stops when `stop` says so; the consensus
+/// driver's end of it.
+fn start_sync(
+    tasks: &mut Supervisor,
+    ctx: &NodeContext,
+    pruned_past: Option<mpsc::Sender<Height>>,
+    stop: watch::Receiver<bool>,
+) -> SyncLink {
+    let (synced_tx, synced_rx) = mpsc::channel(256);
+    let (rejected_tx, rejected_rx) = mpsc::channel(64);
+    let wake = Arc::new(Notify::new());
+    let syncer = Syncer {
+        cfg: SyncConfig::default(),
+        net: ctx.net.clone(),
+        committed: ctx.height.clone(),
+        status: ctx.sync.clone(),
+        wake: wake.clone(),
+        out: synced_tx,
+        pruned_past,
+    };
+    tasks.spawn("sync", syncer.run(rejected_rx, stop));
+    SyncLink {
+        blocks: synced_rx,
+        wake,
+        rejected: rejected_tx,
+    }
+}
+
+/// Stops the node's tasks (letting them end when the node reopens on a
+/// caught-up ledger) and flushes the ledger.
+async fn wind_down(result: &Result<Ran, NodeError>, tasks: &mut Supervisor, ctx: &NodeContext) {
+    if matches!(result, Ok(Ran::CaughtUp)) {
+        // The ports and the ledger are opened again right away.
+        tasks.stop_all(REOPEN_WAIT).await;
+    } else {
+        tasks.abort_all();
+    }
+    if let Err(e) = ctx.app.ledger().flush() {
+        tracing::warn!(error = %e, "could not flush the ledger on the way out");
     }
 }
 

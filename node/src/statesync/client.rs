@@ -12,7 +12,7 @@
 //! in between: each change's certificate is checked against the set known
 //! before it ([`Trust::walk`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -292,118 +292,37 @@ impl Joiner {
     /// block the ledger's latest (with the validator-set changes walked
     /// below it, so that this node can pass them on).
     async fn fetch(&self, offer: Offer, walked: Vec<SetChange>) -> Result<Attempt, SnapshotError> {
-        let Offer {
-            manifest,
-            mut peers,
-        } = offer;
-        let height = manifest.height();
-        let total = manifest.chunks.len();
-        let mut verifier = Verifier::new(manifest.state_root());
-        let mut counts = Counts::default();
-        let mut todo: std::collections::VecDeque<usize> = (0..total).collect();
-        let mut ready: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
-        let mut next_to_check = 0usize;
-        let mut turn = 0usize;
-        let mut inflight: JoinSet<(usize, PeerId, Result<SyncResponse, String>)> = JoinSet::new();
-        let mut shown = 0usize;
-        // Chunks are held until their turn to be checked: at most this far
-        // ahead of it, whatever a slow peer holds up.
-        let window = 2 * self.cfg.parallel;
-        // Requests that failed, per peer: a second one drops the peer.
-        let mut failures: HashMap<PeerId, u32> = HashMap::new();
-        while next_to_check < total {
-            while inflight.len() < self.cfg.parallel && !peers.is_empty() {
-                if todo.front().is_none_or(|i| *i >= next_to_check + window) {
-                    break;
-                }
-                let Some(index) = todo.pop_front() else { break };
-                let peer = peers[turn % peers.len()];
-                turn = turn.wrapping_add(1);
-                let net = self.net.clone();
-                let request = SyncRequest::Chunk {
-                    height,
-                    index: index as u32,
-                };
-                inflight.spawn(async move {
-                    let r = net.request(peer, request).await.map_err(|e| e.to_string());
-                    (index, peer, r)
-                });
-            }
-            let Some(joined) = inflight.join_next().await else {
+        let mut chunks = ChunkFetch::new(self, offer);
+        while chunks.next_to_check < chunks.total {
+            chunks.request_more();
+            let Some(joined) = chunks.inflight.join_next().await else {
                 return Ok(Attempt::Drop("no peer offering it is left".into()));
             };
             let Ok((index, peer, answer)) = joined else {
                 continue;
             };
-            let info = manifest.chunks[index];
-            match answer {
-                Ok(SyncResponse::Chunk { chunk: Some(bytes) })
-                    if bytes.len() == info.bytes as usize && sha256(&bytes) == info.hash =>
-                {
-                    ready.insert(index, bytes);
-                }
-                Ok(SyncResponse::Chunk { chunk: Some(_) }) => {
-                    let why = format!(
-                        "chunk {index} of the snapshot of {height} does not match its hash"
-                    );
-                    tracing::warn!(%peer, %why, "state sync: bad chunk");
-                    let _ = self.net.penalize(peer, "bad_snapshot_chunk", why).await;
-                    peers.retain(|p| *p != peer);
-                    todo.push_front(index);
-                }
-                // No longer offered there: ask the others.
-                Ok(SyncResponse::Chunk { chunk: None }) | Ok(_) => {
-                    peers.retain(|p| *p != peer);
-                    todo.push_front(index);
-                }
-                // The request failed (timed out, disconnected): once may
-                // be bad luck.
-                Err(_) => {
-                    let n = failures.entry(peer).or_default();
-                    *n += 1;
-                    if *n >= 2 {
-                        peers.retain(|p| *p != peer);
-                    }
-                    todo.push_front(index);
-                }
-            }
-            while let Some(bytes) = ready.remove(&next_to_check) {
-                let proven = match verifier.feed(&bytes) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        // It matched the hash its manifest gave: the
-                        // manifest itself is false, and so is everyone who
-                        // offered it.
-                        for p in &peers {
-                            let why = format!("offered a snapshot of {height} whose chunk {next_to_check} does not verify: {e}");
-                            let _ = self.net.penalize(*p, "bad_snapshot", why).await;
-                        }
-                        return Ok(Attempt::Drop(format!("chunk {next_to_check}: {e}")));
-                    }
-                };
-                counts.pages += proven.pages.len() as u64;
-                counts.values += proven.values.len() as u64;
-                let ledger = self.ledger.clone();
-                tokio::task::spawn_blocking(move || {
-                    ledger.put_proven_state(height, &proven.pages, &proven.values)
-                })
-                .await
-                .map_err(|e| SnapshotError::Unavailable {
-                    height,
-                    why: format!("writing the state stopped: {e}"),
-                })??;
-                next_to_check += 1;
-                if next_to_check * 10 / total.max(1) > shown {
-                    shown = next_to_check * 10 / total.max(1);
-                    tracing::info!(%height, chunks = next_to_check, of = total, "state sync: chunks checked");
-                }
+            chunks.take_answer(index, peer, answer).await;
+            if let Some(dropped) = chunks.check_ready().await? {
+                return Ok(dropped);
             }
         }
-        if !verifier.is_complete() {
+        if !chunks.verifier.is_complete() {
             return Ok(Attempt::Drop(
                 "its chunks end before its state tree does".into(),
             ));
         }
+        self.finish_import(chunks.manifest, walked).await?;
+        Ok(Attempt::Done(chunks.counts))
+    }
+
+    /// Stores the validator-set changes walked below the snapshot and
+    /// makes its block the ledger's latest.
+    async fn finish_import(
+        &self,
+        manifest: Manifest,
+        walked: Vec<SetChange>,
+    ) -> Result<(), SnapshotError> {
+        let height = manifest.height();
         let ledger = self.ledger.clone();
         let chain_id = self.chain_id.clone();
         let genesis_hash = self.genesis_hash;
@@ -423,6 +342,175 @@ impl Joiner {
             height,
             why: format!("finishing the import stopped: {e}"),
         })??;
-        Ok(Attempt::Done(counts))
+        Ok(())
+    }
+}
+
+/// A chunk request's answer: the chunk's index, who was asked, and what
+/// it said.
+type ChunkAnswer = (usize, PeerId, Result<SyncResponse, String>);
+
+/// One snapshot's chunks being fetched: what is still to ask for, what
+/// is in flight, and what came in ahead of its turn to be checked.
+struct ChunkFetch<'a> {
+    joiner: &'a Joiner,
+    manifest: Manifest,
+    peers: Vec<PeerId>,
+    height: Height,
+    total: usize,
+    verifier: Verifier,
+    counts: Counts,
+    todo: VecDeque<usize>,
+    ready: BTreeMap<usize, Vec<u8>>,
+    next_to_check: usize,
+    turn: usize,
+    inflight: JoinSet<ChunkAnswer>,
+    shown: usize,
+    /// Chunks are held until their turn to be checked: at most this far
+    /// ahead of it, whatever a slow peer holds up.
+    window: usize,
+    /// Requests that failed, per peer: a second one drops the peer.
+    failures: HashMap<PeerId, u32>,
+}
+
+impl<'a> ChunkFetch<'a> {
+    fn new(joiner: &'a Joiner, offer: Offer) -> ChunkFetch<'a> {
+        let Offer { manifest, peers } = offer;
+        let height = manifest.height();
+        let total = manifest.chunks.len();
+        ChunkFetch {
+            joiner,
+            verifier: Verifier::new(manifest.state_root()),
+            manifest,
+            peers,
+            height,
+            total,
+            counts: Counts::default(),
+            todo: (0..total).collect(),
+            ready: BTreeMap::new(),
+            next_to_check: 0,
+            turn: 0,
+            inflight: JoinSet::new(),
+            shown: 0,
+            window: 2 * joiner.cfg.parallel,
+            failures: HashMap::new(),
+        }
+    }
+
+    /// Asks the peers, in turn, for chunks up to the window's end, as
+    /// many at once as the config allows.
+    fn request_more(&mut self) {
+        while self.inflight.len() < self.joiner.cfg.parallel && !self.peers.is_empty() {
+            if self
+                .todo
+                .front()
+                .is_none_or(|i| *i >= self.next_to_check + self.window)
+            {
+                break;
+            }
+            let Some(index) = self.todo.pop_front() else {
+                break;
+            };
+            let peer = self.peers[self.turn % self.peers.len()];
+            self.turn = self.turn.wrapping_add(1);
+            let net = self.joiner.net.clone();
+            let request = SyncRequest::Chunk {
+                height: self.height,
+                index: index as u32,
+            };
+            self.inflight.spawn(async move {
+                let r = net.request(peer, request).await.map_err(|e| e.to_string());
+                (index, peer, r)
+            });
+        }
+    }
+
+    /// Keeps a chunk that matches its hash for its turn; otherwise asks
+    /// for it again, from others where `peer` is at fault.
+    async fn take_answer(
+        &mut self,
+        index: usize,
+        peer: PeerId,
+        answer: Result<SyncResponse, String>,
+    ) {
+        let height = self.height;
+        let peers = &mut self.peers;
+        let todo = &mut self.todo;
+        let info = self.manifest.chunks[index];
+        match answer {
+            Ok(SyncResponse::Chunk { chunk: Some(bytes) })
+                if bytes.len() == info.bytes as usize && sha256(&bytes) == info.hash =>
+            {
+                self.ready.insert(index, bytes);
+            }
+            Ok(SyncResponse::Chunk { chunk: Some(_) }) => {
+                let why =
+                    format!("chunk {index} of the snapshot of {height} does not match its hash");
+                tracing::warn!(%peer, %why, "state sync: bad chunk");
+                let _ = self
+                    .joiner
+                    .net
+                    .penalize(peer, "bad_snapshot_chunk", why)
+                    .await;
+                peers.retain(|p| *p != peer);
+                todo.push_front(index);
+            }
+            // No longer offered there: ask the others.
+            Ok(SyncResponse::Chunk { chunk: None }) | Ok(_) => {
+                peers.retain(|p| *p != peer);
+                todo.push_front(index);
+            }
+            // The request failed (timed out, disconnected): once may
+            // be bad luck.
+            Err(_) => {
+                let n = self.failures.entry(peer).or_default();
+                *n += 1;
+                if *n >= 2 {
+                    peers.retain(|p| *p != peer);
+                }
+                todo.push_front(index);
+            }
+        }
+    }
+
+    /// Checks and stores the chunks whose turn has come, in order;
+    /// `Some` when one shows the snapshot false.
+    async fn check_ready(&mut self) -> Result<Option<Attempt>, SnapshotError> {
+        let height = self.height;
+        let total = self.total;
+        while let Some(bytes) = self.ready.remove(&self.next_to_check) {
+            let next_to_check = self.next_to_check;
+            let proven = match self.verifier.feed(&bytes) {
+                Ok(p) => p,
+                Err(e) => {
+                    // It matched the hash its manifest gave: the
+                    // manifest itself is false, and so is everyone who
+                    // offered it.
+                    for p in &self.peers {
+                        let why = format!("offered a snapshot of {height} whose chunk {next_to_check} does not verify: {e}");
+                        let _ = self.joiner.net.penalize(*p, "bad_snapshot", why).await;
+                    }
+                    return Ok(Some(Attempt::Drop(format!("chunk {next_to_check}: {e}"))));
+                }
+            };
+            self.counts.pages += proven.pages.len() as u64;
+            self.counts.values += proven.values.len() as u64;
+            let ledger = self.joiner.ledger.clone();
+            tokio::task::spawn_blocking(move || {
+                ledger.put_proven_state(height, &proven.pages, &proven.values)
+            })
+            .await
+            .map_err(|e| SnapshotError::Unavailable {
+                height,
+                why: format!("writing the state stopped: {e}"),
+            })??;
+            self.next_to_check += 1;
+            let next_to_check = self.next_to_check;
+            if next_to_check * 10 / total.max(1) > self.shown {
+                self.shown = next_to_check * 10 / total.max(1);
+                tracing::info!(%height, chunks = next_to_check, of = total, "state sync: chunks checked");
+            }
+        }
+        Ok(None)
     }
 }

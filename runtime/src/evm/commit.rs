@@ -47,7 +47,6 @@ pub(crate) fn write_diff(
     let mut touched: Vec<_> = state.into_iter().filter(|(_, a)| a.is_touched()).collect();
     touched.sort_by_key(|(addr, _)| *addr);
     let (mut before, mut after) = (0u128, 0u128);
-    let overflow = || StoreError::Corrupt("EVM balances overflow u128".into());
     let mut changes = Vec::with_capacity(touched.len());
     for (addr, acct) in touched {
         let address = EvmAddress(addr.0 .0);
@@ -55,91 +54,112 @@ pub(crate) fn write_diff(
             Some(l) => *l,
             None => load_account(&*st, &address)?,
         };
-        let old = loaded_acct.record;
         before = before
             .checked_add(loaded_acct.balance())
             .ok_or_else(overflow)?;
-        if let Some((native, _)) = loaded_acct.native {
-            // No code can live at a native account's address (its creation
-            // would collide with a keccak preimage), so it is never
-            // created or destroyed: only its balance and nonce move.
-            if acct.info.code_hash != KECCAK_EMPTY && acct.info.code_hash.0 != [0; 32] {
-                return Err(StoreError::Corrupt(format!(
-                    "EVM code at native account address {address}"
-                )));
-            }
-            let balance = u128::try_from(acct.info.balance).map_err(|_| overflow())?;
-            after = after.checked_add(balance).ok_or_else(overflow)?;
-            let mut record = read_native_account(&*st, &native)?;
-            record.balance = balance;
-            let nonce = acct.info.nonce;
-            changes.push(Change {
-                address,
-                account: (nonce != 0).then_some(EvmAccount {
-                    balance: 0,
-                    nonce,
-                    code_hash: EMPTY_CODE_HASH,
-                }),
-                native: Some((native, record)),
-                code: None,
-                slots: Vec::new(),
-            });
-            continue;
-        }
-        // EIP-6780: only an account created in this transaction can be
-        // destroyed, so it has no stored slots to remove. EIP-161: a
-        // touched account left empty is removed.
-        if acct.is_selfdestructed() || acct.is_empty() {
-            changes.push(Change {
-                address,
-                account: None,
-                native: None,
-                code: None,
-                slots: Vec::new(),
-            });
-            continue;
-        }
-        let balance = u128::try_from(acct.info.balance).map_err(|_| overflow())?;
-        after = after.checked_add(balance).ok_or_else(overflow)?;
-        let code_hash = acct.info.code_hash;
-        // Code is stored whenever an account's code hash is new to it
-        // (today only by creation), so no record names code that is not
-        // there.
-        let new_code = code_hash != KECCAK_EMPTY
-            && (acct.is_created() || old.is_none_or(|o| o.code_hash != code_hash.0));
-        let code = match (&acct.info.code, new_code) {
-            (Some(code), true) => Some((code_hash.0, code.original_bytes().to_vec())),
-            (None, true) => {
-                return Err(StoreError::Corrupt(format!(
-                    "EVM account {address} has new code {code_hash} but revm gave none"
-                )))
-            }
-            (_, false) => None,
+        let change = match loaded_acct.native {
+            Some((native, _)) => native_change(st, address, native, &acct)?,
+            // EIP-6780: only an account created in this transaction can be
+            // destroyed, so it has no stored slots to remove. EIP-161: a
+            // touched account left empty is removed.
+            None if acct.is_selfdestructed() || acct.is_empty() => Change::removed(address),
+            None => contract_change(address, &acct, loaded_acct.record)?,
         };
-        let mut slots: Vec<_> = acct
-            .changed_storage_slots()
-            .map(|(k, s)| {
-                let value =
-                    (!s.present_value.is_zero()).then(|| s.present_value.to_be_bytes::<32>());
-                (k.to_be_bytes::<32>(), value)
-            })
-            .collect();
-        slots.sort_by_key(|(k, _)| *k);
-        changes.push(Change {
-            address,
-            account: Some(EvmAccount {
-                balance,
-                nonce: acct.info.nonce,
-                code_hash: code_hash.0,
-            }),
-            native: None,
-            code,
-            slots,
-        });
+        after = after.checked_add(change.balance()).ok_or_else(overflow)?;
+        changes.push(change);
     }
-    // The EVM moves value and may burn it, never creates it: `after` is at
-    // most `before`, and the supply covers `before`.
-    let supply = match after.cmp(&before) {
+    let supply = supply_after(st, before, after)?;
+    for c in changes {
+        c.write(st);
+    }
+    if let Some(s) = supply {
+        st.set_supply(s);
+    }
+    Ok(())
+}
+
+fn overflow() -> StoreError {
+    StoreError::Corrupt("EVM balances overflow u128".into())
+}
+
+/// The change at a native account's address. No code can live there (its
+/// creation would collide with a keccak preimage), so it is never created
+/// or destroyed: only its balance and nonce move.
+fn native_change(
+    st: &Overlay<'_>,
+    address: EvmAddress,
+    native: Address,
+    acct: &revm::state::Account,
+) -> Result<Change, StoreError> {
+    if acct.info.code_hash != KECCAK_EMPTY && acct.info.code_hash.0 != [0; 32] {
+        return Err(StoreError::Corrupt(format!(
+            "EVM code at native account address {address}"
+        )));
+    }
+    let balance = u128::try_from(acct.info.balance).map_err(|_| overflow())?;
+    let mut record = read_native_account(st, &native)?;
+    record.balance = balance;
+    let nonce = acct.info.nonce;
+    Ok(Change {
+        address,
+        account: (nonce != 0).then_some(EvmAccount {
+            balance: 0,
+            nonce,
+            code_hash: EMPTY_CODE_HASH,
+        }),
+        native: Some((native, record)),
+        code: None,
+        slots: Vec::new(),
+    })
+}
+
+/// The change of a contract or externally owned EVM account that stays.
+fn contract_change(
+    address: EvmAddress,
+    acct: &revm::state::Account,
+    old: Option<EvmAccount>,
+) -> Result<Change, StoreError> {
+    let balance = u128::try_from(acct.info.balance).map_err(|_| overflow())?;
+    let code_hash = acct.info.code_hash;
+    // Code is stored whenever an account's code hash is new to it (today
+    // only by creation), so no record names code that is not there.
+    let new_code = code_hash != KECCAK_EMPTY
+        && (acct.is_created() || old.is_none_or(|o| o.code_hash != code_hash.0));
+    let code = match (&acct.info.code, new_code) {
+        (Some(code), true) => Some((code_hash.0, code.original_bytes().to_vec())),
+        (None, true) => {
+            return Err(StoreError::Corrupt(format!(
+                "EVM account {address} has new code {code_hash} but revm gave none"
+            )))
+        }
+        (_, false) => None,
+    };
+    let mut slots: Vec<_> = acct
+        .changed_storage_slots()
+        .map(|(k, s)| {
+            let value = (!s.present_value.is_zero()).then(|| s.present_value.to_be_bytes::<32>());
+            (k.to_be_bytes::<32>(), value)
+        })
+        .collect();
+    slots.sort_by_key(|(k, _)| *k);
+    Ok(Change {
+        address,
+        account: Some(EvmAccount {
+            balance,
+            nonce: acct.info.nonce,
+            code_hash: code_hash.0,
+        }),
+        native: None,
+        code,
+        slots,
+    })
+}
+
+/// The supply after EVM balances moved from `before` to `after` in all
+/// (`None`: unchanged). The EVM moves value and may burn it, never creates
+/// it: `after` is at most `before`, and the supply covers `before`.
+fn supply_after(st: &Overlay<'_>, before: u128, after: u128) -> Result<Option<u128>, StoreError> {
+    Ok(match after.cmp(&before) {
         std::cmp::Ordering::Equal => None,
         std::cmp::Ordering::Less => Some(
             st.supply()?
@@ -151,29 +171,47 @@ pub(crate) fn write_diff(
                 .checked_add(after - before)
                 .ok_or_else(overflow)?,
         ),
-    };
-    for c in changes {
-        if let Some((native, record)) = &c.native {
+    })
+}
+
+impl Change {
+    fn removed(address: EvmAddress) -> Change {
+        Change {
+            address,
+            account: None,
+            native: None,
+            code: None,
+            slots: Vec::new(),
+        }
+    }
+
+    /// The account's balance after the change, wherever it is kept.
+    fn balance(&self) -> u128 {
+        match (&self.native, &self.account) {
+            (Some((_, record)), _) => record.balance,
+            (None, Some(a)) => a.balance,
+            (None, None) => 0,
+        }
+    }
+
+    fn write(self, st: &mut Overlay<'_>) {
+        if let Some((native, record)) = &self.native {
             st.set_account(native, record);
         }
         // A native address without an EVM nonce has no record to remove
         // unless it had one (a nonce is never lowered, so it had none).
-        if c.native.is_none() || c.account.is_some() {
-            write_account(st, &c.address, c.account.as_ref());
+        if self.native.is_none() || self.account.is_some() {
+            write_account(st, &self.address, self.account.as_ref());
         }
-        if let Some((hash, code)) = c.code {
+        if let Some((hash, code)) = self.code {
             st.put(keys::code(&hash), code);
         }
-        for (slot, value) in c.slots {
-            let key = keys::slot(&c.address, &slot);
+        for (slot, value) in self.slots {
+            let key = keys::slot(&self.address, &slot);
             match value {
                 Some(v) => st.put(key, v.to_vec()),
                 None => st.delete(key),
             }
         }
     }
-    if let Some(s) = supply {
-        st.set_supply(s);
-    }
-    Ok(())
 }

@@ -234,10 +234,9 @@ impl Runtime {
         eth: &[EthTxInput],
     ) -> Result<BlockOutcome, BlockError> {
         let ctx = block.into();
-        let height = ctx.height;
         let mut st = Overlay::new(store);
         let params = st.params()?;
-        if let Some(parent) = height.get().checked_sub(1) {
+        if let Some(parent) = ctx.height.get().checked_sub(1) {
             st.put(
                 evm::keys::block_hash(parent),
                 evm::block_hash_record(&ctx.parent_hash.0, parent),
@@ -251,92 +250,21 @@ impl Runtime {
                 max: params.max_block_txs as usize,
             });
         }
-        let mut sigs = sigs;
-        if sigs == Signatures::Verify {
-            if let Err(index) = batch::verify_transactions(txs) {
-                let hash = txs
-                    .get(index)
-                    .map(SignedTransaction::hash)
-                    .unwrap_or_default();
-                return Err(BlockError::InadmissibleTx {
-                    index,
-                    hash,
-                    error: TxError::BadSignature,
-                });
-            }
-            sigs = Signatures::Verified;
-        }
-        let mut seen = BTreeSet::new();
-        let mut bytes = 0usize;
-        let mut receipts = Vec::with_capacity(txs.len());
-        // Parameters may change within the block, but only by SetParam:
-        // read them again only after one.
-        let mut params_now = params;
-        let mut gas_used: u64 = 0;
-        for (index, tx) in txs.iter().enumerate() {
-            let hash = hashes.get(index).copied().unwrap_or_else(|| tx.hash());
-            if !seen.insert(hash) {
-                return Err(BlockError::DuplicateTx(hash));
-            }
-            bytes = bytes.saturating_add(tx.encoded_len());
-            if bytes > params.max_block_bytes as usize {
-                return Err(BlockError::TooManyBytes {
-                    bytes,
-                    max: params.max_block_bytes as usize,
-                });
-            }
-            let receipt = self.run_native(
-                &mut st,
-                &ctx,
-                tx,
-                (index, hash),
-                &params_now,
-                sigs,
-                &mut gas_used,
-            )?;
-            if matches!(tx.tx.action, Action::SetParam { .. }) {
-                params_now = st.params()?;
-            }
-            receipts.push(receipt);
-        }
-        for (i, tx) in eth.iter().enumerate() {
-            let index = txs.len() + i;
-            let hash = tx.hash;
-            let inadmissible = |e| match e {
-                EthAdmit::Tx(error) => BlockError::InadmissibleTx { index, hash, error },
-                EthAdmit::Store(s) => BlockError::Store(s),
-            };
-            if !seen.insert(hash) {
-                return Err(BlockError::DuplicateTx(hash));
-            }
-            bytes = bytes.saturating_add(tx.encoded_len);
-            if bytes > params.max_block_bytes as usize {
-                return Err(BlockError::TooManyBytes {
-                    bytes,
-                    max: params.max_block_bytes as usize,
-                });
-            }
-            admit_eth(&st, tx, &params_now, NonceRule::Exact).map_err(inadmissible)?;
-            let left = params_now.max_block_gas.saturating_sub(gas_used);
-            if tx.gas_limit > left {
-                return Err(inadmissible(EthAdmit::Tx(TxError::BlockGasExhausted {
-                    left,
-                    limit: tx.gas_limit,
-                })));
-            }
-            let applied = apply_eth(&mut st, &ctx, &params_now, tx).map_err(inadmissible)?;
-            st.commit_tx();
-            receipts.push(applied.receipt(hash, &mut gas_used));
-        }
+        let sigs = verify_all(txs, sigs)?;
+        let mut tally = BlockTally::new(params, count);
+        self.run_natives(&mut st, &ctx, txs, hashes, sigs, &mut tally)?;
+        run_eths(&mut st, &ctx, eth, txs.len(), &mut tally)?;
 
         // Validator-set changes due at the next height.
-        let next = height
+        let next = ctx
+            .height
             .next()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let validators = validators::apply_due(&mut st, next)?;
         let next_validator_set = to_set(&validators)?;
 
         let changes = commit_writes(store, root, st.into_writes())?;
+        let receipts = tally.receipts;
         Ok(BlockOutcome {
             receipts_root: receipts_root(&receipts),
             receipts,
@@ -344,6 +272,38 @@ impl Runtime {
             next_validators: validators,
             next_validator_set,
         })
+    }
+
+    /// Runs the block's native transactions, in order.
+    fn run_natives(
+        &self,
+        st: &mut Overlay<'_>,
+        ctx: &BlockContext,
+        txs: &[SignedTransaction],
+        hashes: &[Hash],
+        sigs: Signatures,
+        tally: &mut BlockTally,
+    ) -> Result<(), BlockError> {
+        for (index, tx) in txs.iter().enumerate() {
+            let hash = hashes.get(index).copied().unwrap_or_else(|| tx.hash());
+            tally.count(hash, tx.encoded_len())?;
+            let receipt = self.run_native(
+                st,
+                ctx,
+                tx,
+                (index, hash),
+                &tally.params_now,
+                sigs,
+                &mut tally.gas_used,
+            )?;
+            // Parameters may change within the block, but only by
+            // SetParam: read them again only after one.
+            if matches!(tx.tx.action, Action::SetParam { .. }) {
+                tally.params_now = st.params()?;
+            }
+            tally.receipts.push(receipt);
+        }
+        Ok(())
     }
 
     /// Admits and applies native transaction `tx` (at `index` in the
@@ -660,4 +620,101 @@ fn debit(a: &mut Account, amount: u128) -> Result<(), TxError> {
             needed: amount,
         })?;
     Ok(())
+}
+
+/// Checks every native signature of the block as one batch, unless they
+/// were checked before; what the transactions may then be run as.
+fn verify_all(txs: &[SignedTransaction], sigs: Signatures) -> Result<Signatures, BlockError> {
+    if sigs != Signatures::Verify {
+        return Ok(sigs);
+    }
+    if let Err(index) = batch::verify_transactions(txs) {
+        let hash = txs
+            .get(index)
+            .map(SignedTransaction::hash)
+            .unwrap_or_default();
+        return Err(BlockError::InadmissibleTx {
+            index,
+            hash,
+            error: TxError::BadSignature,
+        });
+    }
+    Ok(Signatures::Verified)
+}
+
+/// Runs the block's Ethereum transactions, after its `natives` native ones.
+fn run_eths(
+    st: &mut Overlay<'_>,
+    ctx: &BlockContext,
+    eth: &[EthTxInput],
+    natives: usize,
+    tally: &mut BlockTally,
+) -> Result<(), BlockError> {
+    for (i, tx) in eth.iter().enumerate() {
+        let index = natives + i;
+        let hash = tx.hash;
+        let inadmissible = |e| match e {
+            EthAdmit::Tx(error) => BlockError::InadmissibleTx { index, hash, error },
+            EthAdmit::Store(s) => BlockError::Store(s),
+        };
+        tally.count(hash, tx.encoded_len)?;
+        admit_eth(st, tx, &tally.params_now, NonceRule::Exact).map_err(inadmissible)?;
+        let left = tally
+            .params_now
+            .max_block_gas
+            .saturating_sub(tally.gas_used);
+        if tx.gas_limit > left {
+            return Err(inadmissible(EthAdmit::Tx(TxError::BlockGasExhausted {
+                left,
+                limit: tx.gas_limit,
+            })));
+        }
+        let applied = apply_eth(st, ctx, &tally.params_now, tx).map_err(inadmissible)?;
+        st.commit_tx();
+        tally
+            .receipts
+            .push(applied.receipt(hash, &mut tally.gas_used));
+    }
+    Ok(())
+}
+
+/// What a block's execution accumulates over its transactions.
+struct BlockTally {
+    /// The parameters at the block's start bound its size.
+    max_bytes: usize,
+    /// The parameters now (a SetParam changes them for what follows).
+    params_now: ChainParams,
+    seen: BTreeSet<Hash>,
+    bytes: usize,
+    gas_used: u64,
+    receipts: Vec<Receipt>,
+}
+
+impl BlockTally {
+    fn new(params: ChainParams, txs: usize) -> BlockTally {
+        BlockTally {
+            max_bytes: params.max_block_bytes as usize,
+            params_now: params,
+            seen: BTreeSet::new(),
+            bytes: 0,
+            gas_used: 0,
+            receipts: Vec::with_capacity(txs),
+        }
+    }
+
+    /// Counts a transaction of `len` bytes: refused if it is in the block
+    /// already, or takes the block past its size bound.
+    fn count(&mut self, hash: Hash, len: usize) -> Result<(), BlockError> {
+        if !self.seen.insert(hash) {
+            return Err(BlockError::DuplicateTx(hash));
+        }
+        self.bytes = self.bytes.saturating_add(len);
+        if self.bytes > self.max_bytes {
+            return Err(BlockError::TooManyBytes {
+                bytes: self.bytes,
+                max: self.max_bytes,
+            });
+        }
+        Ok(())
+    }
 }
