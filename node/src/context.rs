@@ -36,7 +36,7 @@ pub struct NodeContext {
     /// Liveness of the node's parts, for [`NodeContext::health`].
     pub health: Arc<NodeHealth>,
     /// The snapshots this node offers peers that state-sync.
-    pub snapshots: Arc<crate::statesync::shelf::Shelf>,
+    pub snapshots: Arc<palisade_statesync::shelf::Shelf>,
     pub(crate) tx_gossip: mpsc::Sender<Arc<SignedTransaction>>,
     pub(crate) eth_gossip: mpsc::Sender<palisade_types::EthTransaction>,
     /// Where clients' transactions are checked and admitted: below the

@@ -1,7 +1,7 @@
 //! The Palisade node: everything with IO around the pure crates — the
-//! mempool, the consensus driver, block and state sync, shared files,
-//! metrics, config and the command line — wired to the ledger
-//! (`palisade-ledger`) and the network (`palisade-network`).
+//! mempool, the consensus driver, block sync, shared files, metrics,
+//! config and the command line — wired to the ledger (`palisade-ledger`),
+//! the network (`palisade-network`) and state sync (`palisade-statesync`).
 //!
 //! Not here: consensus rules (`palisade-consensus`), transaction rules
 //! (`palisade-runtime`), wire formats (`palisade-types`).
@@ -34,7 +34,7 @@ pub mod node;
 pub mod proposal;
 pub mod rpc_backend;
 pub mod snapshot_cmd;
-pub mod statesync;
+pub mod snapshot_maker;
 pub mod supervisor;
 pub mod sync;
 pub mod verified;

@@ -11,8 +11,8 @@ use palisade_types::{Hash, Height};
 
 use crate::client::{print, Output};
 use crate::home::Home;
-use crate::statesync::{self, SnapshotInfo, Trust};
 use palisade_ledger::{Ledger, LedgerError};
+use palisade_statesync::{self as statesync, SnapshotInfo, Trust};
 
 #[derive(Debug, Subcommand)]
 pub enum SnapshotCommand {

@@ -46,7 +46,7 @@ use palisade_network::{NetworkHandle, SyncSource};
 #[derive(Debug)]
 pub struct LedgerSource {
     pub ledger: Arc<Ledger>,
-    pub snapshots: Arc<crate::statesync::shelf::Shelf>,
+    pub snapshots: Arc<palisade_statesync::shelf::Shelf>,
 }
 
 impl SyncSource for LedgerSource {

@@ -15,8 +15,8 @@ use crate::context::NodeContext;
 use crate::home::Home;
 use crate::mempool::Mempool;
 use crate::metrics::gauge_value;
-use crate::statesync::client::{JoinConfig, Joiner};
 use crate::supervisor::Supervisor;
+use palisade_statesync::client::{JoinConfig, Joiner};
 
 /// How long a catch-up that found no snapshot waits before trying again.
 const CATCH_UP_RETRY: Duration = Duration::from_secs(30);
@@ -33,7 +33,7 @@ pub(super) async fn join(
         ledger: ctx.app.ledger().clone(),
         chain_id: ctx.genesis.chain_id.clone(),
         genesis_hash: ctx.genesis_hash,
-        trust: crate::statesync::Trust::genesis(
+        trust: palisade_statesync::Trust::genesis(
             ctx.genesis.validator_set()?,
             cfg.statesync
                 .trusted_block()
@@ -90,7 +90,7 @@ pub(super) fn catch_up(
     }
     let (tx, rx) = mpsc::channel(1);
     let (done_tx, done_rx) = oneshot::channel();
-    let catch_up = crate::statesync::catch_up::CatchUp {
+    let catch_up = palisade_statesync::catch_up::CatchUp {
         net: ctx.net.clone(),
         ledger: ctx.app.ledger().clone(),
         data_dir: home.data_dir(),

@@ -141,9 +141,9 @@ fn open_files(
 }
 
 /// The snapshots this home offers its peers.
-fn snapshot_shelf(home: &Home) -> Arc<crate::statesync::shelf::Shelf> {
-    Arc::new(crate::statesync::shelf::Shelf::new(
-        crate::statesync::snapshot_dir(&home.data_dir()),
+fn snapshot_shelf(home: &Home) -> Arc<palisade_statesync::shelf::Shelf> {
+    Arc::new(palisade_statesync::shelf::Shelf::new(
+        palisade_statesync::snapshot_dir(&home.data_dir()),
         palisade_network::wire::MAX_OFFERED_SNAPSHOTS,
     ))
 }
@@ -154,7 +154,7 @@ fn start_network(
     net_cfg: NetworkConfig,
     identity: libp2p::identity::Keypair,
     ledger: &Arc<Ledger>,
-    snapshots: &Arc<crate::statesync::shelf::Shelf>,
+    snapshots: &Arc<palisade_statesync::shelf::Shelf>,
     files: &Arc<FileService>,
 ) -> Result<
     (

@@ -302,11 +302,11 @@ pub(super) fn keep_up(
     }
     tasks.spawn(
         "snapshots",
-        crate::statesync::maker::Maker {
+        crate::snapshot_maker::Maker {
             ledger: ctx.app.ledger().clone(),
             chain_id: ctx.genesis.chain_id.clone(),
             genesis_hash: ctx.genesis_hash,
-            dir: crate::statesync::snapshot_dir(&home.data_dir()),
+            dir: palisade_statesync::snapshot_dir(&home.data_dir()),
             interval: cfg.statesync.snapshot_interval,
             keep: cfg.statesync.snapshot_keep as usize,
         }

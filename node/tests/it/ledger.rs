@@ -903,7 +903,7 @@ fn a_marked_staged_ledger_replaces_the_nodes_own_at_open_and_an_unmarked_one_is_
 
 #[test]
 fn validator_set_changes_are_recorded_walked_and_found_again_in_an_older_ledger() {
-    use palisade_node::statesync::Trust;
+    use palisade_statesync::Trust;
     use palisade_types::{SetChangeError, Validator, ValidatorSet};
     let dir = tempfile::tempdir().unwrap();
     let f = fixture();

@@ -60,12 +60,12 @@ impl Maker {
     }
 
     fn make(&self, height: Height) {
-        let path = super::snapshot_path(&self.dir, height);
+        let path = palisade_statesync::snapshot_path(&self.dir, height);
         if path.exists() {
             return;
         }
         let started = std::time::Instant::now();
-        match super::create(
+        match palisade_statesync::create(
             &self.ledger,
             &self.chain_id,
             self.genesis_hash,
@@ -85,7 +85,7 @@ impl Maker {
                 return;
             }
         }
-        match super::list(&self.dir) {
+        match palisade_statesync::list(&self.dir) {
             Ok(all) if all.len() > self.keep => {
                 for old in &all[..all.len() - self.keep] {
                     if let Err(e) = std::fs::remove_file(&old.path) {

@@ -416,9 +416,11 @@ mod vectors {
     }
 
     fn doc_field(name: &str) -> String {
-        let doc =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/snapshots.md"))
-                .unwrap();
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/snapshots.md"
+        ))
+        .unwrap();
         let block = doc.split("vector: three-key-chunk").nth(1).unwrap();
         block
             .lines()

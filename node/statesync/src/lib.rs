@@ -12,13 +12,15 @@
 //!   [`catch_up`]: into one that has fallen behind what peers keep.
 //!
 //! Below: making a node's snapshots (`data/snapshots/<height>.snap`),
-//! listing them, and importing or verifying one.
+//! listing them, and importing or verifying one. (The node's task that
+//! makes one every so many blocks is the node's `snapshot_maker`.)
+
+#![forbid(unsafe_code)]
 
 pub mod catch_up;
 pub mod chunks;
 pub mod client;
 pub mod file;
-pub mod maker;
 pub mod manifest;
 pub mod shelf;
 
