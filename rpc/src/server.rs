@@ -124,6 +124,10 @@ pub fn methods(backend: Arc<dyn NodeBackend>) -> Result<Methods, RegisterMethodE
 /// descriptor the node's database and peers also need) until its 30 s
 /// first-request timeout. Here at most `max_connections` sockets are open
 /// at once; one more is answered 503 and closed straight away.
+///
+/// One function, past a screen: the accept loop needs the layered service
+/// builder, whose type (jsonrpsee's, generic over every middleware layer)
+/// cannot be written out to hand it to a helper.
 pub async fn serve(
     addr: SocketAddr,
     limits: RpcLimits,

@@ -513,15 +513,7 @@ impl Simulation {
                     block,
                     commit,
                     ..
-                } => {
-                    let n = &mut self.nodes[i];
-                    n.disk_blocks.retain(|h, _| *h > height);
-                    n.ledger.insert(height, (block, commit));
-                    n.decided_at.insert(height, self.now);
-                    if let Ok(next) = height.next() {
-                        self.push(COMMIT_DELAY_MS, i, true, Kind::StartHeight(next));
-                    }
-                }
+                } => self.commit(i, height, block, commit),
                 Output::Evidence(_) => self.evidence += 1,
                 Output::Behind { current, .. } => {
                     if !self.nodes[i].sync_pending {
@@ -531,6 +523,18 @@ impl Simulation {
                     }
                 }
             }
+        }
+    }
+
+    /// Node `i` decided `block` at `height`: it keeps it, forgets the
+    /// blocks it kept for consensus, and starts the next height.
+    fn commit(&mut self, i: usize, height: Height, block: Arc<Block>, commit: CommitCertificate) {
+        let n = &mut self.nodes[i];
+        n.disk_blocks.retain(|h, _| *h > height);
+        n.ledger.insert(height, (block, commit));
+        n.decided_at.insert(height, self.now);
+        if let Ok(next) = height.next() {
+            self.push(COMMIT_DELAY_MS, i, true, Kind::StartHeight(next));
         }
     }
 

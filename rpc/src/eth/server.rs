@@ -206,25 +206,15 @@ impl EthImpl {
             },
             &params,
         );
-        let address = |s: &str, what: &str| -> RpcResult<EvmAddress> {
-            s.parse()
-                .map_err(|e| invalid_params(format!("{what}: {e}")))
-        };
         let caller = match &call.from {
-            Some(f) => address(f, "from")?,
+            Some(f) => call_address(f, "from")?,
             None => EvmAddress::default(),
         };
         let target = match &call.to {
-            Some(t) => EvmTarget::Call(address(t, "to")?),
+            Some(t) => EvmTarget::Call(call_address(t, "to")?),
             None => EvmTarget::Create,
         };
-        let input = match (&call.input, &call.data) {
-            (Some(i), Some(d)) if i != d => {
-                return Err(invalid_params("data and input differ; give one"))
-            }
-            (Some(x), _) | (None, Some(x)) => parse_data(x, "input")?,
-            (None, None) => Vec::new(),
-        };
+        let input = call_input(call)?;
         let opt = |v: &Option<String>, what| v.as_deref().map(|s| parse_q(s, what)).transpose();
         let max = max_tx_gas(&params);
         let gas_limit = match &call.gas {
@@ -238,20 +228,7 @@ impl EthImpl {
         if gas_price == 0 {
             env.base_fee = 0;
         }
-        let access_list = call
-            .access_list
-            .iter()
-            .flatten()
-            .map(|e| {
-                Ok((
-                    address(&e.address, "accessList address")?,
-                    e.storage_keys
-                        .iter()
-                        .map(|k| parse_word(k, "storage key"))
-                        .collect::<RpcResult<Vec<_>>>()?,
-                ))
-            })
-            .collect::<RpcResult<Vec<_>>>()?;
+        let access_list = call_access_list(call)?;
         let may_deploy =
             evm::read_roles(&at, &caller).map_err(store_err)? & (1 << Role::Deployer as u8) != 0;
         let nonce = match &call.nonce {
@@ -275,6 +252,48 @@ impl EthImpl {
                 nonce,
             },
             may_deploy,
+        ))
+    }
+
+    /// The sender, recipient, type and effective gas price of the
+    /// transaction at `index` in `block` (hash `hash`): a native EVM action
+    /// or an Ethereum transaction.
+    fn sender_of(
+        &self,
+        block: &Block,
+        index: usize,
+        hash: &Hash,
+        params: &ChainParams,
+    ) -> RpcResult<(EvmAddress, Option<String>, u8, u128)> {
+        if let Some(tx) = block.txs.get(index) {
+            let to = match &tx.tx.action {
+                Action::EvmCall { to, .. } => Some(to.to_string()),
+                _ => None,
+            };
+            return Ok((
+                evm::evm_address(&tx.tx.signer),
+                to,
+                0u8,
+                params.min_gas_price,
+            ));
+        }
+        let found = self
+            .backend
+            .eth_tx(hash)
+            .map_err(backend_err)?
+            .ok_or_else(|| internal("transaction of a receipt missing"))?;
+        let i = &found.input;
+        let price = match i.max_priority_fee_per_gas {
+            Some(tip) => i
+                .max_fee_per_gas
+                .min(params.min_gas_price.saturating_add(tip)),
+            None => i.max_fee_per_gas,
+        };
+        Ok((
+            i.sender,
+            i.to.map(|t| t.to_string()),
+            tx_type_of(&found),
+            price,
         ))
     }
 
@@ -658,40 +677,7 @@ impl EthImpl {
             .map(|x| x.gas_used)
             .sum();
         let block_hash = block.hash();
-        let (from, to, tx_type, price) = match block.txs.get(index) {
-            Some(tx) => {
-                let to = match &tx.tx.action {
-                    Action::EvmCall { to, .. } => Some(to.to_string()),
-                    _ => None,
-                };
-                (
-                    evm::evm_address(&tx.tx.signer),
-                    to,
-                    0u8,
-                    params.min_gas_price,
-                )
-            }
-            None => {
-                let found = self
-                    .backend
-                    .eth_tx(&hash)
-                    .map_err(backend_err)?
-                    .ok_or_else(|| internal("transaction of a receipt missing"))?;
-                let i = &found.input;
-                let price = match i.max_priority_fee_per_gas {
-                    Some(tip) => i
-                        .max_fee_per_gas
-                        .min(params.min_gas_price.saturating_add(tip)),
-                    None => i.max_fee_per_gas,
-                };
-                (
-                    i.sender,
-                    i.to.map(|t| t.to_string()),
-                    tx_type_of(&found),
-                    price,
-                )
-            }
-        };
+        let (from, to, tx_type, price) = self.sender_of(&block, index, &hash, &params)?;
         let logs: Vec<EthLog> = logs::block_logs(&block_hash, height, &receipts)
             .filter(|(i, _, _)| *i == index)
             .map(|(_, _, view)| view)
@@ -1202,4 +1188,35 @@ impl EthApiServer for EthImpl {
             .await
             .map_err(|e| internal(e.to_string()))?
     }
+}
+
+fn call_address(s: &str, what: &str) -> RpcResult<EvmAddress> {
+    s.parse()
+        .map_err(|e| invalid_params(format!("{what}: {e}")))
+}
+
+/// A call's input, under either of its two names.
+fn call_input(call: &CallRequest) -> RpcResult<Vec<u8>> {
+    match (&call.input, &call.data) {
+        (Some(i), Some(d)) if i != d => Err(invalid_params("data and input differ; give one")),
+        (Some(x), _) | (None, Some(x)) => parse_data(x, "input"),
+        (None, None) => Ok(Vec::new()),
+    }
+}
+
+/// A call's EIP-2930 access list: addresses and their storage keys.
+fn call_access_list(call: &CallRequest) -> RpcResult<Vec<(EvmAddress, Vec<[u8; 32]>)>> {
+    call.access_list
+        .iter()
+        .flatten()
+        .map(|e| {
+            Ok((
+                call_address(&e.address, "accessList address")?,
+                e.storage_keys
+                    .iter()
+                    .map(|k| parse_word(k, "storage key"))
+                    .collect::<RpcResult<Vec<_>>>()?,
+            ))
+        })
+        .collect()
 }
