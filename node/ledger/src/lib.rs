@@ -661,7 +661,8 @@ impl Ledger {
             encode(&block.header),
         );
         b.put_cf(self.cf(CF_BLOCKS)?, height_key(h), block_bytes);
-        b.put_cf(self.cf(CF_BLOCK_INDEX)?, block.hash().0, height_key(h));
+        // `check_next` found the certificate naming this block's hash.
+        b.put_cf(self.cf(CF_BLOCK_INDEX)?, commit.block_hash.0, height_key(h));
         b.put_cf(self.cf(CF_COMMITS)?, height_key(h), encode(commit));
         // The previous block's certificate as this block carries it (which
         // every validator checked): it may hold precommits that reached its

@@ -336,13 +336,7 @@ fn init_dev_home(a: &DevArgs, home: &Home, root: &Path, accounts: &[Keypair]) ->
                 balance: 1_000_000_000_000,
                 // A development chain: every account may deploy.
                 roles: if i == 0 {
-                    vec![
-                        Role::Admin,
-                        Role::Member,
-                        Role::Minter,
-                        Role::ValidatorOperator,
-                        Role::Deployer,
-                    ]
+                    Role::ALL.to_vec()
                 } else {
                     vec![Role::Member, Role::Deployer]
                 },

@@ -568,13 +568,7 @@ fn one_validator_genesis(
         accounts: vec![GenesisAccount {
             address: admin.address(),
             balance: 1_000_000_000_000,
-            roles: vec![
-                Role::Admin,
-                Role::Member,
-                Role::Minter,
-                Role::ValidatorOperator,
-                Role::Deployer,
-            ],
+            roles: Role::ALL.to_vec(),
         }],
     };
     g.validate()?;
@@ -674,13 +668,7 @@ fn testnet_genesis(
         accounts: std::iter::once(GenesisAccount {
             address: admin.address(),
             balance: 1_000_000_000_000_000,
-            roles: vec![
-                Role::Admin,
-                Role::Member,
-                Role::Minter,
-                Role::ValidatorOperator,
-                Role::Deployer,
-            ],
+            roles: Role::ALL.to_vec(),
         })
         .chain((0..a.bench_accounts).map(|i| GenesisAccount {
             address: crate::bench::bench_account(i).address(),
