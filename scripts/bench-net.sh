@@ -7,11 +7,17 @@
 # defines check_nodes (stop unless every validator still runs) and height
 # PORT. Every node is stopped on exit and DIR removed (KEEP_DIR=1 keeps it,
 # logs included). START_ARGS (an array, optional) goes to every `palisade
-# start`.
+# start`. PALISADE_BIN runs that binary instead of building this checkout
+# (to compare two builds in the same hour).
 N=${VALIDATORS:-4}
 if [ -z "${START_ARGS+x}" ]; then START_ARGS=(); fi
-cargo build --release --locked --workspace --bins >&2
-BIN="$CARGO_TARGET_DIR/release/palisade"
+if [ -n "${PALISADE_BIN:-}" ]; then
+    BIN="$PALISADE_BIN"
+    [ -x "$BIN" ] || { echo "PALISADE_BIN=$BIN is not an executable" >&2; exit 1; }
+else
+    cargo build --release --locked --workspace --bins >&2
+    BIN="$CARGO_TARGET_DIR/release/palisade"
+fi
 DIR="$(mktemp -d -t "${BENCH_NAME:-palisade-bench}.XXXXXX")"
 pids=()
 cleanup() {

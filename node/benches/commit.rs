@@ -144,6 +144,7 @@ fn bench(c: &mut Criterion) {
                             block: &block,
                             commit: &commit,
                             receipts: &outcome.receipts,
+                            receipts_root: outcome.receipts_root,
                             state: &outcome.changes,
                             next_validators: &outcome.next_validator_set,
                             accounts: &palisade_node::app::tx_parties(

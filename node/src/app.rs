@@ -71,7 +71,25 @@ pub enum AppError {
     TooManyTxs { kind: &'static str, count: usize },
 }
 
-/// A block with the result of executing it, ready to commit once decided.
+/// A block checked for the next height, ready to execute once decided:
+/// its transactions' hashes (native, then Ethereum) and its Ethereum
+/// transactions with their senders.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub block: Arc<Block>,
+    pub tx_hashes: Vec<Hash>,
+    pub eth_inputs: Vec<EthTxInput>,
+}
+
+/// What a block's header names of the block before it.
+#[derive(Debug, Clone, Copy)]
+struct ParentResults {
+    state_root: Hash,
+    receipts_root: Hash,
+    next_validators_hash: Hash,
+}
+
+/// A decided block with the result of executing it, ready to commit.
 #[derive(Debug, Clone)]
 pub struct Executed {
     pub block: Arc<Block>,
@@ -243,61 +261,40 @@ impl App {
         mempool: &Mempool,
         proposer: PublicKey,
         now_ms: u64,
-    ) -> Result<Executed, AppError> {
+    ) -> Result<Validated, AppError> {
         self.propose_with(mempool, proposer, now_ms, None)
     }
 
     /// [`App::propose`], carrying `last_commit` as the previous block's
-    /// certificate when it is one (see [`crate::late_precommits`]).
+    /// certificate when it is one (see [`crate::late_precommits`]). The
+    /// block is not executed: its header names the results of the block
+    /// before it (docs/spec.md, "Deferred execution"), and a transaction
+    /// the state refuses when the block runs gets a failed receipt.
     pub fn propose_with(
         &self,
         mempool: &Mempool,
         proposer: PublicKey,
         now_ms: u64,
         last_commit: Option<CommitCertificate>,
-    ) -> Result<Executed, AppError> {
+    ) -> Result<Validated, AppError> {
         let h = self.next_height()?;
-        let root = self
-            .ledger
-            .state_root(h.prev().unwrap_or(Height::GENESIS))?
-            .ok_or_else(|| AppError::Missing("state root".into()))?;
         let params = self.params()?;
         let (mut header, last_commit) = self.header_for(h, proposer, now_ms, last_commit)?;
-        let mut c = Candidate::reap(
+        let c = Candidate::reap(
             mempool,
             self.ledger.as_ref(),
             &params,
             &header,
             last_commit.as_ref(),
         )?;
-        let outcome = loop {
-            let ctx = BlockContext {
-                height: h,
-                time_ms: header.time.as_millis(),
-                parent_hash: header.last_block_hash,
-            };
-            let sigs = Signatures::Verified;
-            let ledger = self.ledger.as_ref();
-            match self.rt.execute_block_full(
-                ledger,
-                root,
-                ctx,
-                &c.txs,
-                &c.hashes,
-                sigs,
-                &c.eth_inputs,
-            ) {
-                Ok(o) => break o,
-                Err(RuntimeBlockError::InadmissibleTx { index, hash, error })
-                    if c.leave_out(index, hash, &error) => {}
-                Err(e) => return Err(e.into()),
-            }
-        };
+        let parent = self.parent_results(h)?;
         header.tx_root = c.tx_root();
-        header.state_root = outcome.changes.root;
-        header.receipts_root = outcome.receipts_root;
+        header.state_root = parent.state_root;
+        header.receipts_root = parent.receipts_root;
         header.validators_hash = self.validators(h)?.hash();
-        header.next_validators_hash = outcome.next_validator_set.hash();
+        header.next_validators_hash = parent.next_validators_hash;
+        let mut tx_hashes = c.hashes;
+        tx_hashes.extend(c.eth_inputs.iter().map(|t| t.hash));
         let block = Block {
             eth_txs: BoundedVec::new(c.eth).map_err(|count| AppError::TooManyTxs {
                 kind: "Ethereum transactions",
@@ -310,11 +307,30 @@ impl App {
             })?,
             last_commit,
         };
-        let parties = self.parties(&block, &c.eth_inputs, &outcome.receipts);
-        Ok(Executed {
+        Ok(Validated {
             block: Arc::new(block),
-            outcome,
-            parties,
+            tx_hashes,
+            eth_inputs: c.eth_inputs,
+        })
+    }
+
+    /// What the header of block `h` must name: the results of executing
+    /// block `h - 1` (the genesis state for `h` = 1), and the validator set
+    /// of `h + 1`, which that state fixes.
+    fn parent_results(&self, h: Height) -> Result<ParentResults, AppError> {
+        let parent = h.prev().unwrap_or(Height::GENESIS);
+        let (state_root, receipts_root) = self
+            .ledger
+            .results(parent)?
+            .ok_or_else(|| AppError::Missing(format!("results of height {parent}")))?;
+        let next_validators_hash = self
+            .rt
+            .validators_due(self.ledger.as_ref(), h.next()?)?
+            .hash();
+        Ok(ParentResults {
+            state_root,
+            receipts_root,
+            next_validators_hash,
         })
     }
 
@@ -347,25 +363,28 @@ impl App {
         Ok((header, last_commit))
     }
 
-    /// Checks a proposed block for the next height completely: its shape,
-    /// its link to the previous block and that block's commit, its time
-    /// (against `now_ms`, this node's clock; `None` for a block already
-    /// committed by a quorum, which is executed whatever our clock says),
-    /// and that executing it gives exactly the roots its header claims.
-    pub fn validate(&self, block: Arc<Block>, now_ms: Option<u64>) -> Result<Executed, AppError> {
+    /// Checks a proposed block for the next height: its shape, its link
+    /// to the previous block and that block's commit, its time (against
+    /// `now_ms`, this node's clock; `None` for a block already committed by
+    /// a quorum, which is executed whatever our clock says), that its
+    /// header names the results of the previous block as this node got
+    /// them, and its transactions' signatures. It is not executed: that
+    /// happens once it is decided ([`App::execute`]).
+    pub fn validate(&self, block: Arc<Block>, now_ms: Option<u64>) -> Result<Validated, AppError> {
         self.validate_cached(block, now_ms, &[], &[])
     }
 
-    /// Executes a block that consensus decided on a commit certificate
+    /// Checks a block that consensus decided on a commit certificate
     /// carrying more than two thirds of the voting power (block sync, or a
-    /// commit seen before this node validated the proposal). Everything is
-    /// checked as in [`App::validate`] except the transactions' signatures
-    /// and the clock: a quorum validated them before signing the
-    /// certificate, and under the protocol's assumption (less than a third
-    /// Byzantine) no committed block holds a bad signature; re-executing
-    /// still has to reproduce the roots the quorum signed. Skipping the
-    /// check is what lets a node replay the chain faster than it was made.
-    pub fn execute_decided(&self, block: Arc<Block>) -> Result<Executed, AppError> {
+    /// commit seen before this node validated the proposal), ready to
+    /// execute. Everything is checked as in [`App::validate`] except the
+    /// transactions' signatures and the clock: a quorum validated them
+    /// before signing the certificate, and under the protocol's assumption
+    /// (less than a third Byzantine) no committed block holds a bad
+    /// signature; the header must still name the results this node got
+    /// for the block before. Skipping the check is what lets a node replay
+    /// the chain faster than it was made.
+    pub fn check_decided(&self, block: Arc<Block>) -> Result<Validated, AppError> {
         let all = vec![true; block.txs.len()];
         self.validate_cached(block, None, &[], &all)
     }
@@ -381,23 +400,54 @@ impl App {
         now_ms: Option<u64>,
         tx_hashes: &[Hash],
         verified: &[bool],
-    ) -> Result<Executed, AppError> {
-        let computed;
+    ) -> Result<Validated, AppError> {
         let tx_hashes = if tx_hashes.len() == block.tx_count() {
-            tx_hashes
+            tx_hashes.to_vec()
         } else {
-            computed = block.tx_hashes();
-            &computed
+            block.tx_hashes()
         };
         let h = self.next_height()?;
-        self.check_header(&block, h, now_ms, tx_hashes)?;
+        self.check_header(&block, h, now_ms, &tx_hashes)?;
+        let parent = self.parent_results(h)?;
         let hd = &block.header;
+        eq("state_root", parent.state_root, hd.state_root)?;
+        eq("receipts_root", parent.receipts_root, hd.receipts_root)?;
+        eq(
+            "next_validators_hash",
+            parent.next_validators_hash,
+            hd.next_validators_hash,
+        )?;
+        let lens = block
+            .txs
+            .iter()
+            .map(|t| t.encoded_len())
+            .chain(block.eth_txs.iter().map(|t| t.encoded_len()));
+        palisade_runtime::check_block_bounds(
+            &self.params()?,
+            block.tx_count(),
+            tx_hashes.iter().copied().zip(lens),
+        )?;
+        self.verify_unverified(&block, &tx_hashes, verified)?;
+        let eth_inputs = self.eth_inputs(&block, &tx_hashes)?;
+        Ok(Validated {
+            block,
+            tx_hashes,
+            eth_inputs,
+        })
+    }
+
+    /// Executes a decided block on the state after the block before it.
+    /// Every transaction gets a receipt: one the state does not admit is
+    /// refused without effect (its receipt says why).
+    pub fn execute(&self, v: &Validated) -> Result<Executed, AppError> {
+        let block = &v.block;
+        let h = block.height();
+        let parent = h.prev().unwrap_or(Height::GENESIS);
         let root = self
             .ledger
-            .state_root(h.prev().unwrap_or(Height::GENESIS))?
-            .ok_or_else(|| AppError::Missing("state root".into()))?;
-        self.verify_unverified(&block, tx_hashes, verified)?;
-        let eth_inputs = self.eth_inputs(&block, tx_hashes)?;
+            .state_root(parent)?
+            .ok_or_else(|| AppError::Missing(format!("state root of height {parent}")))?;
+        let hd = &block.header;
         let outcome = self.rt.execute_block_full(
             self.ledger.as_ref(),
             root,
@@ -407,20 +457,13 @@ impl App {
                 parent_hash: hd.last_block_hash,
             },
             &block.txs,
-            tx_hashes.get(..block.txs.len()).unwrap_or_default(),
+            v.tx_hashes.get(..block.txs.len()).unwrap_or_default(),
             Signatures::Verified,
-            &eth_inputs,
+            &v.eth_inputs,
         )?;
-        eq("state_root", outcome.changes.root, hd.state_root)?;
-        eq("receipts_root", outcome.receipts_root, hd.receipts_root)?;
-        eq(
-            "next_validators_hash",
-            outcome.next_validator_set.hash(),
-            hd.next_validators_hash,
-        )?;
-        let parties = self.parties(&block, &eth_inputs, &outcome.receipts);
+        let parties = self.parties(block, &v.eth_inputs, &outcome.receipts);
         Ok(Executed {
-            block,
+            block: block.clone(),
             outcome,
             parties,
         })
@@ -533,6 +576,7 @@ impl App {
                 block: &executed.block,
                 commit,
                 receipts: &executed.outcome.receipts,
+                receipts_root: executed.outcome.receipts_root,
                 state: &executed.outcome.changes,
                 next_validators: &executed.outcome.next_validator_set,
                 accounts: &executed.parties,

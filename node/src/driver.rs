@@ -21,7 +21,7 @@ use palisade_types::{Block, CommitCertificate, Hash, Height, Keypair, PublicKey,
 use tokio::sync::{broadcast, mpsc, Notify};
 use tokio::task::JoinHandle;
 
-use crate::app::{now_ms, App, AppError, Executed};
+use crate::app::{now_ms, App, AppError, Executed, Validated};
 use crate::deadline::sleep_until;
 use crate::late_precommits::LatePrecommits;
 use crate::mempool::Mempool;
@@ -113,8 +113,9 @@ pub struct Driver {
     key: Option<Keypair>,
     outbound: mpsc::Sender<Message>,
     committed: broadcast::Sender<Committed>,
-    /// Executed blocks by hash, for the current height.
-    executed: HashMap<Hash, Executed>,
+    /// Blocks checked for the current height, by hash: the decided one is
+    /// executed.
+    validated: HashMap<Hash, Validated>,
     sync_blocks: Option<mpsc::Receiver<CommittedBlock>>,
     sync_wake: Option<Arc<Notify>>,
     sync_rejected: Option<mpsc::Sender<Rejected>>,
@@ -184,7 +185,7 @@ impl Driver {
             key,
             outbound,
             committed,
-            executed: HashMap::new(),
+            validated: HashMap::new(),
             sync_blocks: None,
             sync_wake: None,
             sync_rejected: None,
@@ -460,7 +461,7 @@ impl Driver {
             .into_iter()
             .map(Arc::new)
             .collect();
-        self.executed.clear();
+        self.validated.clear();
         self.height_started = Some(tokio::time::Instant::now());
         Ok(Input::StartHeight {
             height: next,
@@ -608,7 +609,7 @@ impl Driver {
             return Ok(None);
         }
         let t = Instant::now();
-        let executed = {
+        let proposed = {
             let pool = self
                 .mempool
                 .lock()
@@ -618,15 +619,15 @@ impl Driver {
             self.app.propose_with(&pool, proposer, now_ms(), last)?
         };
         self.observe("propose", t);
-        let mut block = executed.block.clone();
-        // A tampered block's execution is not the one above: it is
-        // executed again if it is ever decided.
+        let mut block = proposed.block.clone();
+        // A tampered block is not the one above: it is checked again if
+        // it is ever decided.
         if !self
             .tap
             .as_ref()
             .is_some_and(|tap| tap.tamper_proposal(Arc::make_mut(&mut block)))
         {
-            self.executed.insert(block.hash(), executed);
+            self.validated.insert(block.hash(), proposed);
         }
         self.persist_in_background(block.clone());
         Ok(Some(Input::ProposeBlock {
@@ -636,7 +637,7 @@ impl Driver {
         }))
     }
 
-    /// Checks a proposed block by executing it (kept for its commit).
+    /// Checks a proposed block (kept to execute if it is decided).
     fn validate(&mut self, height: Height, block: Arc<Block>) -> Result<Input, DriverError> {
         let t = Instant::now();
         let hash = block.hash();
@@ -651,9 +652,9 @@ impl Driver {
             .app
             .validate_cached(block, Some(now_ms()), &hashes, &known)
         {
-            Ok(executed) => {
-                self.persist_in_background(executed.block.clone());
-                self.executed.insert(hash, executed);
+            Ok(validated) => {
+                self.persist_in_background(validated.block.clone());
+                self.validated.insert(hash, validated);
                 true
             }
             Err(AppError::Ledger(e)) => return Err(AppError::Ledger(e).into()),
@@ -689,16 +690,22 @@ impl Driver {
         // Committing deletes this height's pending blocks: no
         // write of one may still be on its way.
         self.finish_persisting().await?;
-        let executed = match self.executed.remove(&hash) {
-            Some(e) => e,
+        let validated = match self.validated.remove(&hash) {
+            Some(v) => v,
             // Decided by a commit certificate (catch-up) without our
-            // having validated it: execute it now. +2/3 committed it,
-            // so failing here means our state is broken.
+            // having validated it: check it now. +2/3 committed it, so
+            // failing here means our state is broken.
             None => self
                 .app
-                .execute_decided(block.clone())
+                .check_decided(block.clone())
                 .map_err(|e| DriverError::DecidedInvalid(hash, height, e.to_string()))?,
         };
+        let t = Instant::now();
+        let executed = self
+            .app
+            .execute(&validated)
+            .map_err(|e| DriverError::DecidedInvalid(hash, height, e.to_string()))?;
+        self.observe("execute", t);
         let durability = if self.from_sync && self.sync_more {
             Durability::Deferred
         } else {

@@ -1,8 +1,10 @@
-//! The transactions of a block this node proposes: reaped from the pools
-//! within the block's bounds, then cut back until every one is admissible
-//! in order ([`Candidate::leave_out`]).
+//! The transactions of a block this node proposes, reaped from the pools
+//! within the block's bounds. Each was admissible on its own; one that an
+//! earlier transaction of the block makes inadmissible (a role revoked, a
+//! parameter lowered, the block's gas used up) is refused when the block
+//! executes.
 
-use palisade_runtime::{ChainParams, EthTxInput, StateStore, StoreError, TxError};
+use palisade_runtime::{ChainParams, EthTxInput, StateStore, StoreError};
 use palisade_types::{
     Action, Block, BlockHeader, CommitCertificate, EthTransaction, Hash, SignedTransaction,
 };
@@ -70,56 +72,6 @@ impl Candidate {
             eth,
             eth_inputs,
         })
-    }
-
-    /// Each transaction was admissible on its own, but one earlier in the
-    /// block can make a later one inadmissible (a role revoked, a parameter
-    /// lowered, the block's gas used up). Leaves out the one at `index`
-    /// that execution refused with `error`, with the same sender's later
-    /// ones (their nonces now have a gap); when the block's gas is used up,
-    /// everything from `index` on waits for the next block (one pass, not
-    /// one per transaction that no longer fits). Returns whether it left
-    /// anything out: each call that does removes at least one, so retrying
-    /// ends.
-    pub fn leave_out(&mut self, index: usize, hash: Hash, error: &TxError) -> bool {
-        let n = self.txs.len();
-        if index >= n + self.eth.len() {
-            return false;
-        }
-        if matches!(error, TxError::BlockGasExhausted { .. }) {
-            if index < n {
-                self.txs.truncate(index);
-                self.hashes.truncate(index);
-                self.eth.clear();
-                self.eth_inputs.clear();
-            } else {
-                self.eth.truncate(index - n);
-                self.eth_inputs.truncate(index - n);
-            }
-            return true;
-        }
-        tracing::debug!(tx = %hash, %error, "left out of the proposal");
-        if index < n {
-            let signer = self.txs[index].tx.signer;
-            (self.txs, self.hashes) = std::mem::take(&mut self.txs)
-                .into_iter()
-                .zip(std::mem::take(&mut self.hashes))
-                .enumerate()
-                .filter(|(i, (t, _))| *i < index || t.tx.signer != signer)
-                .map(|(_, kept)| kept)
-                .unzip();
-        } else {
-            let k = index - n;
-            let sender = self.eth_inputs[k].sender;
-            (self.eth, self.eth_inputs) = std::mem::take(&mut self.eth)
-                .into_iter()
-                .zip(std::mem::take(&mut self.eth_inputs))
-                .enumerate()
-                .filter(|(i, (_, inp))| *i < k || inp.sender != sender)
-                .map(|(_, kept)| kept)
-                .unzip();
-        }
-        true
     }
 
     /// The block's transaction root: native hashes, then Ethereum ones.

@@ -1,5 +1,6 @@
-//! The node's own snapshots: one after every block whose height is a
-//! multiple of `statesync.snapshot_interval`, written in the background
+//! The node's own snapshots: one of every block whose height is a
+//! multiple of `statesync.snapshot_interval`, once the block after it is
+//! committed (its header names the snapshot's state root), written in the background
 //! (state pages never change once written, so the walk reads a fixed tree
 //! while blocks keep committing), the oldest deleted past
 //! `statesync.snapshot_keep`.
@@ -35,13 +36,20 @@ impl Maker {
         let mut due: Option<Height> = None;
         loop {
             match committed.recv().await {
-                Ok(c) if c.height.get().is_multiple_of(self.interval) => due = Some(c.height),
-                Ok(_) => {}
+                // The snapshot of a height is made once the block after
+                // it is committed: that block's header names its state root.
+                Ok(c) => {
+                    let base = c.height.get().saturating_sub(1);
+                    if base > 0 && base.is_multiple_of(self.interval) {
+                        due = Some(Height(base));
+                    }
+                }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     // Blocks went by unseen: the latest multiple of the
                     // interval among them is still owed.
                     if let Ok(h) = self.ledger.latest_height() {
-                        let last = h.get() - h.get() % self.interval;
+                        let h = h.get().saturating_sub(1);
+                        let last = h - h % self.interval;
                         if last > 0 && due.is_none_or(|d| d.get() < last) {
                             due = Some(Height(last));
                         }

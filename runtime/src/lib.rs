@@ -44,7 +44,9 @@ pub use applied::{
 };
 pub use error::{BlockError, StoreError, TxError};
 pub use eth_tx::EthTxInput;
-pub use execute::{to_set, BlockOutcome, Runtime, Signatures, MAX_VALIDATOR_POWER};
+pub use execute::{
+    check_block_bounds, to_set, BlockOutcome, Runtime, Signatures, MAX_VALIDATOR_POWER,
+};
 pub use genesis_state::{initial_root, initial_state, InitialState};
 pub use params::{
     ChainParams, DEFAULT_EVM_CHAIN_ID, MAX_MAX_BLOCK_GAS, MAX_TX_GAS, MAX_VALIDATOR_UPDATE_DELAY,

@@ -14,6 +14,10 @@ pub const MIN_MAX_TX_BYTES: u32 = 256;
 /// last commit come on top, see the proposer). At least
 /// [`MIN_MAX_TX_BYTES`], so the largest admissible transaction always fits.
 pub const MIN_MAX_BLOCK_BYTES: u32 = 1024;
+/// Smallest `validator_update_delay`: a header names the set of the
+/// height after it before its own block is executed, so no block may
+/// change the set of the very next height.
+pub const MIN_VALIDATOR_UPDATE_DELAY: u64 = 2;
 /// Largest `validator_update_delay`.
 pub const MAX_VALIDATOR_UPDATE_DELAY: u64 = 1_000;
 
@@ -134,9 +138,9 @@ impl ChainParams {
         )?;
         within(
             self.validator_update_delay,
-            1,
+            MIN_VALIDATOR_UPDATE_DELAY,
             MAX_VALIDATOR_UPDATE_DELAY,
-            "validator_update_delay must be 1..=1000",
+            "validator_update_delay must be 2..=1000",
         )?;
         within(
             self.max_block_gas,

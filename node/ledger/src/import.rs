@@ -32,6 +32,10 @@ pub struct SnapshotBase<'a> {
     pub commit: &'a CommitCertificate,
     pub validators: &'a ValidatorSet,
     pub next_validators: &'a ValidatorSet,
+    /// The state after the block, whose root the next header names.
+    pub state_root: Hash,
+    /// The root of the block's receipts, as the next header names it.
+    pub receipts_root: Hash,
 }
 
 impl Ledger {
@@ -88,7 +92,7 @@ impl Ledger {
             self.check_genesis(base.chain_id, base.genesis_hash)?;
         }
         let h = base.header.height;
-        let root = base.header.state_root;
+        let root = base.state_root;
         if root != palisade_runtime::smt::EMPTY && self.page_record(&root)?.is_none() {
             return Err(corrupt(
                 "snapshot import",
@@ -101,7 +105,11 @@ impl Ledger {
         b.put_cf(meta, META_CHAIN_ID, base.chain_id.as_str().as_bytes());
         b.put_cf(meta, META_GENESIS, base.genesis_hash.0);
         b.put_cf(meta, META_LATEST, height_key(h));
-        b.put_cf(meta, root_key(h), root.0);
+        b.put_cf(
+            meta,
+            root_key(h),
+            super::results_value(root, base.receipts_root),
+        );
         b.put_cf(meta, vals_key(h), encode(base.validators));
         b.put_cf(meta, vals_key(next), encode(base.next_validators));
         b.put_cf(

@@ -92,7 +92,9 @@ pub enum Durability {
 /// (a chain of schema 5 decodes its parameters differently).
 /// 7: a state page's record starts with the height that wrote it
 /// ([`prune`]).
-pub const SCHEMA_VERSION: u32 = 7;
+/// 8: a header names its parent's results (deferred execution, docs/spec.md)
+/// and `root/` keeps each height's receipts root beside its state root.
+pub const SCHEMA_VERSION: u32 = 8;
 
 const CF_BLOCKS: &str = "blocks";
 const CF_BLOCK_INDEX: &str = "block_index";
@@ -118,6 +120,8 @@ pub struct BlockWrite<'a> {
     pub commit: &'a CommitCertificate,
     /// One per transaction, in block order.
     pub receipts: &'a [Receipt],
+    /// The Merkle root of `receipts` (the next block's header names it).
+    pub receipts_root: Hash,
     pub state: &'a StateChanges,
     /// The set that decides the next height.
     pub next_validators: &'a ValidatorSet,
@@ -559,9 +563,29 @@ impl Ledger {
 
     /// State root after `height` (0: genesis).
     pub fn state_root(&self, height: Height) -> Result<Option<Hash>, LedgerError> {
-        Ok(self
-            .meta(&root_key(height))?
-            .and_then(|v| Hash::from_slice(&v)))
+        Ok(self.results(height)?.map(|(state, _)| state))
+    }
+
+    /// What executing block `height` gave, as the header of the block
+    /// after it names them: the state root after it and the root of its
+    /// receipts (0: the genesis state and no receipts).
+    pub fn results(&self, height: Height) -> Result<Option<(Hash, Hash)>, LedgerError> {
+        let Some(v) = self.meta(&root_key(height))? else {
+            return Ok(None);
+        };
+        let state = v.get(..32).and_then(Hash::from_slice);
+        let receipts = match v.get(32..) {
+            Some([]) => Some(palisade_runtime::receipts_root(&[])),
+            Some(r) => Hash::from_slice(r),
+            None => None,
+        };
+        match (state, receipts) {
+            (Some(s), Some(r)) => Ok(Some((s, r))),
+            _ => Err(corrupt(
+                "results",
+                format!("height {height}: {} bytes", v.len()),
+            )),
+        }
     }
 
     /// Commits block `block` (the next height) with the certificate that
@@ -581,6 +605,7 @@ impl Ledger {
             block,
             commit,
             receipts,
+            receipts_root,
             state,
             next_validators,
             accounts,
@@ -604,7 +629,13 @@ impl Ledger {
             };
             set_changes::put_if_change(self, &mut b, &change)?;
         }
-        self.put_height_meta(&mut b, block, receipts, state, next_validators)?;
+        let results = Results {
+            receipts,
+            receipts_root,
+            state,
+            next_validators,
+        };
+        self.put_height_meta(&mut b, block, results)?;
         self.write_state(b, state, h, durability)?;
         // The next block's tree update starts from these.
         let mut pages = self.lock_pages();
@@ -704,6 +735,12 @@ impl Ledger {
         }
         by_hash.sort_unstable_by_key(|(hash, _, _)| *hash);
         for (tx_hash, index, r) in &by_hash {
+            // A transaction that failed (a replay of one already committed
+            // is refused by its nonce) never hides where it was committed
+            // before; a later success does replace a failure.
+            if !r.is_success() && self.db.get_pinned_cf(txs_cf, tx_hash.0)?.is_some() {
+                continue;
+            }
             b.put_cf(txs_cf, tx_hash.0, encode(&(h, *index, *r)));
         }
         Ok(())
@@ -743,13 +780,17 @@ impl Ledger {
         &self,
         b: &mut WriteBatch,
         block: &Block,
-        receipts: &[Receipt],
-        state: &StateChanges,
-        next_validators: &ValidatorSet,
+        results: Results<'_>,
     ) -> Result<(), LedgerError> {
+        let Results {
+            receipts,
+            receipts_root,
+            state,
+            next_validators,
+        } = results;
         let h = block.height();
         let meta = self.cf(CF_META)?;
-        b.put_cf(meta, root_key(h), state.root.0);
+        b.put_cf(meta, root_key(h), results_value(state.root, receipts_root));
         b.put_cf(
             meta,
             vals_key(h.next().map_err(|e| corrupt("height", e))?),
@@ -1082,6 +1123,22 @@ fn vals_key(h: Height) -> Vec<u8> {
 
 fn bloom_key(h: Height) -> Vec<u8> {
     [META_BLOOM, &height_key(h)].concat()
+}
+
+/// A height's `root/` entry: its state root, then its receipts root.
+pub(crate) fn results_value(state_root: Hash, receipts_root: Hash) -> [u8; 64] {
+    let mut v = [0u8; 64];
+    v[..32].copy_from_slice(&state_root.0);
+    v[32..].copy_from_slice(&receipts_root.0);
+    v
+}
+
+/// What executing a block gave, for its `meta` entries.
+struct Results<'a> {
+    receipts: &'a [Receipt],
+    receipts_root: Hash,
+    state: &'a StateChanges,
+    next_validators: &'a ValidatorSet,
 }
 
 fn root_key(h: Height) -> Vec<u8> {

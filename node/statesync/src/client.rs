@@ -335,6 +335,8 @@ impl Joiner {
                 commit: &manifest.commit,
                 validators: &manifest.validators,
                 next_validators: &manifest.next_validators,
+                state_root: manifest.state_root(),
+                receipts_root: manifest.receipts_root(),
             })
         })
         .await

@@ -140,7 +140,7 @@ impl SnapshotFile {
     }
 }
 
-/// Writes the snapshot of the tree under `base.header.state_root` to
+/// Writes the snapshot of the tree under `base.state_root()` to
 /// `path`: `base` is the manifest without its chunks. Returns the full
 /// manifest and what the tree held.
 pub fn write(
@@ -158,7 +158,7 @@ pub fn write(
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(MAGIC).map_err(io(&partial))?;
         let mut chunks = Vec::new();
-        let counts = write_chunks(store, base.header.state_root, |chunk| {
+        let counts = write_chunks(store, base.state_root(), |chunk| {
             chunks.push(ChunkInfo {
                 bytes: chunk.len() as u32,
                 hash: sha256(&chunk),

@@ -122,13 +122,19 @@ pub fn manifest_at(
     let next_validators = ledger
         .validators(next)?
         .ok_or_else(|| missing("next validator set"))?;
+    let next_header = ledger.block_header(next)?.ok_or_else(|| {
+        missing("next block (a snapshot is made once the block after it is committed)")
+    })?;
+    let next_commit = ledger
+        .commit(next)?
+        .ok_or_else(|| missing("next block's commit"))?;
     let root = ledger.state_root(height)?.ok_or_else(|| missing("state"))?;
-    if root != header.state_root {
+    if root != next_header.state_root {
         return Err(SnapshotError::Unavailable {
             height,
             why: format!(
-                "its stored state root {root} is not the header's {}",
-                header.state_root
+                "its stored state root {root} is not the one the next header names, {}",
+                next_header.state_root
             ),
         });
     }
@@ -140,6 +146,8 @@ pub fn manifest_at(
         commit,
         validators,
         next_validators,
+        next_header,
+        next_commit,
         chunks: BoundedVec::default(),
     })
 }
@@ -255,6 +263,8 @@ pub fn check_file(
             commit: &m.commit,
             validators: &m.validators,
             next_validators: &m.next_validators,
+            state_root: m.state_root(),
+            receipts_root: m.receipts_root(),
         })?;
     }
     Ok(Checked {

@@ -1,5 +1,6 @@
-//! What a snapshot says of itself: the certified header whose state root
-//! the chunks rebuild, and the chunks' sizes and hashes.
+//! What a snapshot says of itself: the certified block whose post-state the
+//! chunks rebuild, the certified block after it whose header names that
+//! state's root, and the chunks' sizes and hashes.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use palisade_types::{
@@ -8,7 +9,9 @@ use palisade_types::{
 };
 
 /// Version of the snapshot format ([`super::file`], [`super::chunks`]).
-pub const FORMAT: u32 = 1;
+/// 2: the manifest carries the block after the snapshot's, whose header
+/// names the snapshot's state root (a header names its parent's results).
+pub const FORMAT: u32 = 2;
 /// Most chunks in one snapshot: 64 GiB of state at 1 MiB a chunk.
 pub const MAX_CHUNKS: usize = 65_536;
 
@@ -36,6 +39,11 @@ pub struct Manifest {
     pub validators: ValidatorSet,
     /// The set that decides the next height (`header.next_validators_hash`).
     pub next_validators: ValidatorSet,
+    /// The block after it: its header names the state root (and receipts
+    /// root) after the snapshot's block.
+    pub next_header: BlockHeader,
+    /// The certificate that decided the block after it, by `next_validators`.
+    pub next_commit: CommitCertificate,
     pub chunks: BoundedVec<ChunkInfo, MAX_CHUNKS>,
 }
 
@@ -45,8 +53,8 @@ impl Wire for Manifest {
         + palisade_types::limits::MAX_CHAIN_ID_LEN
         + 4
         + 32
-        + BlockHeader::MAX_ENCODED_LEN
-        + CommitCertificate::MAX_ENCODED_LEN
+        + 2 * BlockHeader::MAX_ENCODED_LEN
+        + 2 * CommitCertificate::MAX_ENCODED_LEN
         + 2 * ValidatorSet::MAX_ENCODED_LEN
         + 4
         + MAX_CHUNKS * 36;
@@ -160,8 +168,15 @@ impl Manifest {
         self.header.height
     }
 
+    /// The root of the snapshot's state: the state after its block, as
+    /// the header of the block after it names it.
     pub fn state_root(&self) -> Hash {
-        self.header.state_root
+        self.next_header.state_root
+    }
+
+    /// The root of the receipts of the snapshot's block.
+    pub fn receipts_root(&self) -> Hash {
+        self.next_header.receipts_root
     }
 
     /// Total bytes of the chunks.
@@ -173,6 +188,32 @@ impl Manifest {
     /// same manifest on every node.
     pub fn id(&self) -> Hash {
         sha256(&palisade_types::encode(self))
+    }
+
+    /// The block after the snapshot's follows it and is decided by the set
+    /// the snapshot's header names for it (so, once the snapshot's own
+    /// certificate is trusted, so is the state root its header names).
+    fn check_next_block(&self) -> Result<(), ManifestError> {
+        let bad = |why: &str| Err(ManifestError::Inconsistent(why.into()));
+        let next = &self.next_header;
+        if Some(next.height) != self.header.height.next().ok()
+            || next.chain_id != self.header.chain_id
+        {
+            return bad("the next header is not of the next height");
+        }
+        if next.last_block_hash != self.header.hash() {
+            return bad("the next header does not follow the snapshot's block");
+        }
+        if next.validators_hash != self.next_validators.hash() {
+            return bad("the next header's validator set is not the next validator set");
+        }
+        if self.next_commit.height != next.height || self.next_commit.block_hash != next.hash() {
+            return bad("the next certificate is for another block");
+        }
+        self.next_commit
+            .verify(&self.chain_id, &self.next_validators)
+            .map_err(|e| ManifestError::Certificate(format!("of the next block: {e}")))?;
+        Ok(())
     }
 
     /// Checks that this manifest is of `chain_id`/`genesis_hash`, is
@@ -213,6 +254,7 @@ impl Manifest {
         if self.next_validators.hash() != self.header.next_validators_hash {
             return bad("the next validator set is not the header's");
         }
+        self.check_next_block()?;
         if self
             .chunks
             .iter()
@@ -220,7 +262,7 @@ impl Manifest {
         {
             return bad("a chunk's size is out of range");
         }
-        if self.chunks.is_empty() != (self.header.state_root == palisade_runtime::smt::EMPTY) {
+        if self.chunks.is_empty() != (self.state_root() == palisade_runtime::smt::EMPTY) {
             return bad("chunks and state root disagree");
         }
         if h < trust.from {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use palisade_ledger::{Durability, Ledger};
-use palisade_node::app::{App, AppError, Executed};
+use palisade_node::app::{App, AppError, Executed, Validated};
 use palisade_node::mempool::{Mempool, MempoolConfig};
 use palisade_runtime::{initial_state, ChainParams, InitialState, Runtime, ValidatorInfo};
 use palisade_types::{
@@ -111,6 +111,13 @@ fn add(n: &mut Node, tx: palisade_types::SignedTransaction) {
         .unwrap();
 }
 
+/// Executes a decided block and writes it.
+fn decide(app: &App, v: &Validated, commit: &CommitCertificate) -> Executed {
+    let e = app.execute(v).unwrap();
+    app.commit(&e, commit, Durability::Synced).unwrap();
+    e
+}
+
 #[test]
 fn proposer_and_validator_agree_over_several_heights() {
     let mut a = node();
@@ -123,25 +130,26 @@ fn proposer_and_validator_agree_over_several_heights() {
             .propose(&a.pool, validators()[0].public_key(), NOW + h)
             .unwrap();
         assert_eq!(proposed.block.txs.len(), 2);
+        // The header names the results of the block before.
+        let (root, receipts) = a.app.ledger().results(Height(h - 1)).unwrap().unwrap();
+        assert_eq!(proposed.block.header.state_root, root);
+        assert_eq!(proposed.block.header.receipts_root, receipts);
         let checked = b
             .app
             .validate(proposed.block.clone(), Some(NOW + h))
             .unwrap();
-        assert_eq!(
-            checked.outcome.changes.root,
-            proposed.block.header.state_root
-        );
         let commit = commit_for(&proposed.block);
-        a.app
-            .commit(&proposed, &commit, Durability::Synced)
-            .unwrap();
-        b.app.commit(&checked, &commit, Durability::Synced).unwrap();
+        let ea = decide(&a.app, &proposed, &commit);
+        let eb = decide(&b.app, &checked, &commit);
+        assert_eq!(ea.outcome.changes.root, eb.outcome.changes.root);
+        assert_eq!(ea.outcome.receipts_root, eb.outcome.receipts_root);
+        assert!(ea.outcome.receipts.iter().all(|r| r.code == 0));
         let included: Vec<_> = proposed.block.txs.to_vec();
         let next = Height(h + 1);
         a.pool
             .update(
                 &included,
-                proposed.outcome.changes.values.keys().map(Vec::as_slice),
+                ea.outcome.changes.values.keys().map(Vec::as_slice),
                 a.app.runtime(),
                 a.app.ledger().as_ref(),
                 next,
@@ -166,14 +174,14 @@ fn proposer_and_validator_agree_over_several_heights() {
         .is_some());
 }
 
-fn proposal(n: &mut Node) -> Executed {
+fn proposal(n: &mut Node) -> Validated {
     add(n, transfer(1, 0, 10));
     n.app
         .propose(&n.pool, validators()[0].public_key(), NOW)
         .unwrap()
 }
 
-fn tampered(e: &Executed, f: impl FnOnce(&mut Block)) -> Arc<Block> {
+fn tampered(e: &Validated, f: impl FnOnce(&mut Block)) -> Arc<Block> {
     let mut b = (*e.block).clone();
     f(&mut b);
     Arc::new(b)
@@ -200,6 +208,15 @@ fn tampered_blocks_are_refused() {
         b.app.validate(bad, Some(NOW)),
         Err(AppError::Mismatch {
             field: "receipts_root",
+            ..
+        })
+    ));
+
+    let bad = tampered(&p, |b| b.header.next_validators_hash = Hash([1; 32]));
+    assert!(matches!(
+        b.app.validate(bad, Some(NOW)),
+        Err(AppError::Mismatch {
+            field: "next_validators_hash",
             ..
         })
     ));
@@ -237,17 +254,36 @@ fn tampered_blocks_are_refused() {
     ));
 
     // A transaction from an account with no role, smuggled in with a
-    // correct tx root: execution refuses the block.
+    // correct tx root: validators vote before executing, so the block is
+    // valid; execution refuses the transaction, which changes nothing.
     let sneaky = transfer(3, 0, 1);
     let bad = tampered(&p, |b| {
         let mut txs = b.txs.to_vec();
-        txs.push(sneaky);
+        txs.push(sneaky.clone());
+        b.header.tx_root = Block::compute_tx_root(&txs, &[]);
+        b.txs = palisade_types::BoundedVec::new(txs).unwrap();
+    });
+    let v = b.app.validate(bad.clone(), Some(NOW)).unwrap();
+    let honest = b
+        .app
+        .execute(&b.app.validate(p.block.clone(), Some(NOW)).unwrap())
+        .unwrap();
+    let e = b.app.execute(&v).unwrap();
+    let r = e.outcome.receipts.last().unwrap();
+    assert_eq!(r.tx_hash, sneaky.hash());
+    assert_eq!(r.code, palisade_runtime::TxError::UnknownSigner.code());
+    assert!(r.error.contains("no account or no role"), "{}", r.error);
+    assert_eq!(e.outcome.changes.root, honest.outcome.changes.root);
+
+    // A block carrying the same transaction twice is refused before any vote.
+    let bad = tampered(&p, |b| {
+        let mut txs = b.txs.to_vec();
+        txs.push(txs[0].clone());
         b.header.tx_root = Block::compute_tx_root(&txs, &[]);
         b.txs = palisade_types::BoundedVec::new(txs).unwrap();
     });
     let e = b.app.validate(bad, Some(NOW)).unwrap_err();
-    assert!(matches!(e, AppError::Execution(_)), "{e}");
-    assert!(e.to_string().contains("no account or no role"), "{e}");
+    assert!(e.to_string().contains("twice"), "{e}");
 
     // A tx root that does not match the transactions.
     let bad = tampered(&p, |b| b.header.tx_root = Hash([2; 32]));
@@ -263,18 +299,16 @@ fn a_forged_last_commit_is_refused() {
     let b = node();
     let p1 = proposal(&mut a);
     let c1 = commit_for(&p1.block);
-    a.app.commit(&p1, &c1, Durability::Synced).unwrap();
-    b.app
-        .commit(
-            &b.app.validate(p1.block.clone(), Some(NOW)).unwrap(),
-            &c1,
-            Durability::Synced,
-        )
-        .unwrap();
+    let e1 = decide(&a.app, &p1, &c1);
+    decide(
+        &b.app,
+        &b.app.validate(p1.block.clone(), Some(NOW)).unwrap(),
+        &c1,
+    );
     a.pool
         .update(
             &p1.block.txs,
-            p1.outcome.changes.values.keys().map(Vec::as_slice),
+            e1.outcome.changes.values.keys().map(Vec::as_slice),
             a.app.runtime(),
             a.app.ledger().as_ref(),
             Height(2),
@@ -376,7 +410,8 @@ fn a_role_revoked_in_the_same_block_does_not_break_the_proposal() {
     let mut a = node();
     // The admin revokes account 2's member role; account 2 has a transfer
     // pending. Both are admissible alone; in one block the transfer no
-    // longer is, and the proposer must leave it out rather than fail.
+    // longer is: the block is still valid, and execution refuses the
+    // transfer without effect (not even its nonce).
     let revoke = Transaction {
         chain_id: chain(),
         nonce: 0,
@@ -395,20 +430,48 @@ fn a_role_revoked_in_the_same_block_does_not_break_the_proposal() {
         .propose(&a.pool, validators()[0].public_key(), NOW)
         .expect("proposal despite the inadmissible transaction");
     let hashes: Vec<_> = p.block.txs.iter().map(|t| t.hash()).collect();
-    assert!(hashes.contains(&revoke.hash()));
-    assert!(!hashes.contains(&victim.hash()));
-    // And the block it built is valid for everyone else.
+    assert_eq!(hashes, vec![revoke.hash(), victim.hash()]);
+    // The block it built is valid for everyone else, and executes alike.
     let b = node();
-    b.app.validate(p.block.clone(), Some(NOW)).unwrap();
+    let v = b.app.validate(p.block.clone(), Some(NOW)).unwrap();
+    let commit = commit_for(&p.block);
+    let ea = decide(&a.app, &p, &commit);
+    let eb = decide(&b.app, &v, &commit);
+    assert_eq!(ea.outcome.changes.root, eb.outcome.changes.root);
+    let codes: Vec<u16> = ea.outcome.receipts.iter().map(|r| r.code).collect();
+    assert_eq!(
+        codes,
+        vec![0, palisade_runtime::TxError::UnknownSigner.code()],
+        "{:?}",
+        ea.outcome.receipts
+    );
+    let raw = palisade_runtime::StateStore::get(
+        a.app.ledger().as_ref(),
+        &palisade_runtime::state::keys::account(&k(2).address()),
+    )
+    .unwrap()
+    .unwrap();
+    let acct: palisade_runtime::Account = borsh::from_slice(&raw).unwrap();
+    assert_eq!(acct.nonce, 0, "a refused transaction uses no nonce");
 }
 
 #[test]
-fn a_decided_block_is_executed_without_its_signatures_but_must_reproduce_its_roots() {
+fn a_decided_block_is_checked_without_its_signatures_but_must_name_the_parent_results() {
     let mut a = node();
     let b = node();
     let p = proposal(&mut a);
-    let e = b.app.execute_decided(p.block.clone()).unwrap();
-    assert_eq!(e.outcome.changes.root, p.block.header.state_root);
+    // A forged signature is not looked at in a block a quorum decided.
+    let unsigned = tampered(&p, |b| {
+        let mut txs = b.txs.to_vec();
+        txs[0].signature = palisade_types::Signature([9; 64]);
+        b.header.tx_root = Block::compute_tx_root(&txs, &[]);
+        b.txs = palisade_types::BoundedVec::new(txs).unwrap();
+    });
+    assert!(b.app.validate(unsigned.clone(), Some(NOW)).is_err());
+    assert!(b.app.check_decided(unsigned).is_ok());
+    let v = b.app.check_decided(p.block.clone()).unwrap();
+    let e = b.app.execute(&v).unwrap();
+    assert_eq!(e.outcome.receipts.len(), 1);
     for (field, bad) in [
         (
             "state_root",
@@ -419,7 +482,7 @@ fn a_decided_block_is_executed_without_its_signatures_but_must_reproduce_its_roo
             tampered(&p, |b| b.header.receipts_root = Hash([2; 32])),
         ),
     ] {
-        match b.app.execute_decided(bad) {
+        match b.app.check_decided(bad) {
             Err(AppError::Mismatch { field: f, .. }) => assert_eq!(f, field),
             other => panic!("{field}: {other:?}"),
         }
@@ -443,10 +506,7 @@ fn a_gossip_verdict_does_not_depend_on_local_state() {
 
     let mut ahead = node();
     let proposed = proposal(&mut ahead);
-    ahead
-        .app
-        .commit(&proposed, &commit_for(&proposed.block), Durability::Synced)
-        .unwrap();
+    decide(&ahead.app, &proposed, &commit_for(&proposed.block));
     let behind = node();
 
     let mut forged = transfer(1, 0, 99);
@@ -494,7 +554,7 @@ fn every_parameter_lowered_to_its_minimum_can_be_raised_again() {
         Param::MaxTxBytes(256),
         Param::MaxBlockBytes(1024),
         Param::MaxValueBytes(0),
-        Param::ValidatorUpdateDelay(1),
+        Param::ValidatorUpdateDelay(2),
         Param::MaxBlockTxs(1),
         Param::MaxBlockGas(palisade_runtime::MIN_MAX_BLOCK_GAS),
     ];
@@ -562,26 +622,25 @@ fn run_block(a: &mut Node, b: &Node, txs: Vec<palisade_types::SignedTransaction>
         .app
         .propose(&a.pool, validators()[0].public_key(), NOW + h)
         .unwrap();
-    assert!(proposed.outcome.receipts.iter().all(|r| r.code == 0));
     let checked = b
         .app
         .validate(proposed.block.clone(), Some(NOW + h))
         .unwrap();
     let commit = commit_for(&proposed.block);
-    a.app
-        .commit(&proposed, &commit, Durability::Synced)
-        .unwrap();
-    b.app.commit(&checked, &commit, Durability::Synced).unwrap();
+    let ea = decide(&a.app, &proposed, &commit);
+    let eb = decide(&b.app, &checked, &commit);
+    assert!(ea.outcome.receipts.iter().all(|r| r.code == 0));
+    assert_eq!(ea.outcome.changes.root, eb.outcome.changes.root);
     a.pool
         .update(
             &proposed.block.txs,
-            proposed.outcome.changes.values.keys().map(Vec::as_slice),
+            ea.outcome.changes.values.keys().map(Vec::as_slice),
             a.app.runtime(),
             a.app.ledger().as_ref(),
             Height(h + 1),
         )
         .unwrap();
-    proposed
+    ea
 }
 
 /// A validator queued to join while the delay was long stays on the
@@ -618,7 +677,7 @@ fn a_validator_queued_under_a_longer_delay_is_allowed_to_connect() {
             },
         )],
     ); // takes effect at 12
-    run_block(&mut a, &b, vec![admin(2, set_delay(1))]);
+    run_block(&mut a, &b, vec![admin(2, set_delay(2))]);
     let allowed = palisade_node::node::allowed_peers(a.app.ledger(), &[]).unwrap();
     assert!(allowed.contains(&palisade_network::peer_id_of(&newcomer).unwrap()));
     assert_eq!(allowed.len(), 5);
@@ -746,9 +805,9 @@ fn eth(raw: &str) -> palisade_types::EthTransaction {
 
 /// An Ethereum transaction goes from the proposer's pool into its block
 /// and the validator, which never saw it, decodes it, recovers its sender
-/// and reaches the same roots; a block smuggling in a creation by a sender
-/// without `deployer` (what a Byzantine proposer would do) is refused by
-/// the validator, whatever roots its header claims.
+/// and reaches the same roots; a creation by a sender without `deployer`
+/// smuggled into a block (what a Byzantine proposer would do) is refused
+/// when the block executes, on every node alike, and changes nothing.
 #[test]
 fn ethereum_transactions_in_proposals_and_a_forbidden_creation_refused() {
     let sender: palisade_types::EvmAddress = "0x19e7e376e7c213b7e7e7e46cc70a5dd086daff2a"
@@ -785,13 +844,15 @@ fn ethereum_transactions_in_proposals_and_a_forbidden_creation_refused() {
         .propose(&a.pool, validators()[0].public_key(), NOW + 1)
         .unwrap();
     assert_eq!(proposed.block.eth_txs.len(), 1);
-    assert_eq!(proposed.outcome.receipts[0].tx_hash, pay.hash());
-    assert_eq!(proposed.outcome.receipts[0].code, 0);
     let checked = b
         .app
         .validate(proposed.block.clone(), Some(NOW + 1))
         .unwrap();
-    assert_eq!(checked.outcome.changes.root, proposed.outcome.changes.root);
+    let mine = a.app.execute(&proposed).unwrap();
+    let theirs = b.app.execute(&checked).unwrap();
+    assert_eq!(mine.outcome.receipts[0].tx_hash, pay.hash());
+    assert_eq!(mine.outcome.receipts[0].code, 0);
+    assert_eq!(theirs.outcome.changes.root, mine.outcome.changes.root);
 
     // The same proposal with the forbidden creation added.
     let create = eth(ETH_CREATE);
@@ -801,18 +862,18 @@ fn ethereum_transactions_in_proposals_and_a_forbidden_creation_refused() {
         blk.header.tx_root = Block::compute_tx_root(&blk.txs, &txs);
         blk.eth_txs = palisade_types::BoundedVec::new(txs).unwrap();
     });
-    let e = b.app.validate(bad, Some(NOW + 1)).unwrap_err();
-    assert!(
-        matches!(
-            &e,
-            AppError::Execution(palisade_runtime::BlockError::InadmissibleTx {
-                index: 1,
-                error: palisade_runtime::TxError::Unauthorized("deployer"),
-                ..
-            })
-        ),
-        "{e}"
+    // Valid to vote on; execution refuses the creation (status 0, no gas,
+    // no contract) and the state is as if it were not there.
+    let v = b.app.validate(bad, Some(NOW + 1)).unwrap();
+    let e = b.app.execute(&v).unwrap();
+    let r = &e.outcome.receipts[1];
+    assert_eq!(
+        r.code,
+        palisade_runtime::TxError::Unauthorized("deployer").code()
     );
+    let evm = r.evm.as_ref().unwrap();
+    assert_eq!((evm.gas_used, evm.contract_address), (0, None));
+    assert_eq!(e.outcome.changes.root, mine.outcome.changes.root);
     // And bytes that are no transaction at all.
     let junk = tampered(&proposed, |blk| {
         let txs = vec![eth("0x02c0")];

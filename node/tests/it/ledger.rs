@@ -145,6 +145,7 @@ fn commit_action_naming(
             block: &block,
             commit: &commit,
             receipts: &out.receipts,
+            receipts_root: out.receipts_root,
             state: &out.changes,
             next_validators: &next,
             accounts: &palisade_node::app::tx_parties(&block, &[], &out.receipts),
@@ -484,6 +485,7 @@ fn only_the_next_height_with_its_own_commit_is_accepted() {
                 block: &block,
                 commit: &commit,
                 receipts: &[],
+                receipts_root: palisade_runtime::receipts_root(&[]),
                 state: &Default::default(),
                 next_validators: &set_of(&f),
                 accounts: &[],
@@ -567,7 +569,7 @@ fn a_schema_1_database_gets_the_schema_error() {
 /// reads values from the tree only, so such a database is refused too.
 #[test]
 fn a_schema_2_database_gets_the_schema_error() {
-    assert_eq!(SCHEMA_VERSION, 7);
+    assert_eq!(SCHEMA_VERSION, 8);
     let names = ["blocks", "block_index", "commits", "txs", "state", "meta"];
     assert_schema_refused(&names, 2);
 }

@@ -13,6 +13,7 @@ mod home;
 mod ledger;
 mod mempool;
 mod signer_store;
+mod spec_deferred;
 mod sync;
 
 /// A header of `chain` at height `h` with every hash zero, time `h` and a

@@ -405,6 +405,18 @@ impl EthImpl {
             });
         }
         let hd = &block.header;
+        // A header names its parent's results (deferred execution): an
+        // Ethereum client reads `stateRoot` and `receiptsRoot` as the
+        // block's own. The node keeps the root after each block whose
+        // state it keeps; the next header names it for older ones.
+        let state_root = match self.backend.state_root(h).map_err(backend_err)? {
+            Some(root) => root,
+            None => h
+                .next()
+                .ok()
+                .and_then(|n| self.backend.block(n).ok().flatten())
+                .map_or(Hash::ZERO, |b| b.header.state_root),
+        };
         Ok(EthBlock {
             number: q(h.get().into()),
             hash: hash.to_string(),
@@ -414,9 +426,9 @@ impl EthImpl {
             gas_used: q(gas_used.into()),
             base_fee_per_gas: q(params.min_gas_price),
             miner: EvmAddress::default().to_string(),
-            state_root: hd.state_root.to_string(),
+            state_root: state_root.to_string(),
             transactions_root: hd.tx_root.to_string(),
-            receipts_root: hd.receipts_root.to_string(),
+            receipts_root: palisade_runtime::receipts_root(&receipts).to_string(),
             logs_bloom: data(&evm::LogsBloom::of_receipts(&receipts).0),
             sha3_uncles: EMPTY_UNCLES.into(),
             uncles: Vec::new(),

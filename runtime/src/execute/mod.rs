@@ -135,8 +135,8 @@ impl Runtime {
     }
 
     /// Checks that make a transaction admissible at all: chain, size,
-    /// signature, a signer that holds some role, and its nonce. A block
-    /// containing a transaction that fails any of these is invalid.
+    /// signature, a signer that holds some role, and its nonce. Execution
+    /// refuses a transaction that fails any of these (it has no effect).
     fn admit(
         &self,
         st: &Overlay<'_>,
@@ -244,16 +244,19 @@ impl Runtime {
             st.commit_tx();
         }
         let count = txs.len().saturating_add(eth.len());
-        if count > params.max_block_txs as usize {
-            return Err(BlockError::TooManyTxs {
-                count,
-                max: params.max_block_txs as usize,
-            });
-        }
+        let entries = txs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let hash = hashes.get(i).copied().unwrap_or_else(|| t.hash());
+                (hash, t.encoded_len())
+            })
+            .chain(eth.iter().map(|t| (t.hash, t.encoded_len)));
+        check_block_bounds(&params, count, entries)?;
         let sigs = verify_all(txs, sigs)?;
         let mut tally = BlockTally::new(params, count);
         self.run_natives(&mut st, &ctx, txs, hashes, sigs, &mut tally)?;
-        run_eths(&mut st, &ctx, eth, txs.len(), &mut tally)?;
+        run_eths(&mut st, &ctx, eth, &mut tally)?;
 
         // Validator-set changes due at the next height.
         let next = ctx
@@ -274,6 +277,21 @@ impl Runtime {
         })
     }
 
+    /// The validator set that decides `height`, as the state `store` holds
+    /// it after the block before `height - 1`: its members with the changes
+    /// due at `height` applied. Changes wait at least two heights
+    /// ([`crate::params::MIN_VALIDATOR_UPDATE_DELAY`]), so executing the
+    /// block between cannot change it; a header names it before its own
+    /// block is executed (`next_validators_hash`).
+    pub fn validators_due(
+        &self,
+        store: &dyn StateStore,
+        height: Height,
+    ) -> Result<ValidatorSet, StoreError> {
+        let mut st = Overlay::new(store);
+        to_set(&validators::apply_due(&mut st, height)?)
+    }
+
     /// Runs the block's native transactions, in order.
     fn run_natives(
         &self,
@@ -286,12 +304,11 @@ impl Runtime {
     ) -> Result<(), BlockError> {
         for (index, tx) in txs.iter().enumerate() {
             let hash = hashes.get(index).copied().unwrap_or_else(|| tx.hash());
-            tally.count(hash, tx.encoded_len())?;
             let receipt = self.run_native(
                 st,
                 ctx,
                 tx,
-                (index, hash),
+                hash,
                 &tally.params_now,
                 sigs,
                 &mut tally.gas_used,
@@ -307,34 +324,35 @@ impl Runtime {
     }
 
     /// Admits and applies native transaction `tx` (at `index` in the
-    /// block, with hash `hash`): its receipt, or why the block is invalid.
+    /// block, with hash `hash`): its receipt. A transaction this state
+    /// does not admit (see [`Runtime::admit`]), or whose gas limit the
+    /// block has no room left for, is refused: a receipt with the error
+    /// and no effect at all, not even its nonce. Validators vote on a
+    /// block before executing it (docs/spec.md, "Deferred execution"), so
+    /// admission is a rule of execution, not of block validity.
     #[allow(clippy::too_many_arguments)]
     fn run_native(
         &self,
         st: &mut Overlay<'_>,
         ctx: &BlockContext,
         tx: &SignedTransaction,
-        (index, hash): (usize, Hash),
+        hash: Hash,
         params_now: &ChainParams,
         sigs: Signatures,
         gas_used: &mut u64,
     ) -> Result<Receipt, BlockError> {
-        let inadmissible = |e| match e {
-            Admit::Tx(error) => BlockError::InadmissibleTx { index, hash, error },
-            Admit::Store(s) => BlockError::Store(s),
+        let acct = match self.admit(st, tx, params_now, sigs, NonceRule::Exact) {
+            Ok(a) => a,
+            Err(Admit::Tx(e)) => return Ok(refused(hash, &e, None)),
+            Err(Admit::Store(s)) => return Err(BlockError::Store(s)),
         };
-        let acct = self
-            .admit(st, tx, params_now, sigs, NonceRule::Exact)
-            .map_err(inadmissible)?;
         // Each EVM transaction's whole gas limit must fit what the
         // block has left, as Ethereum counts it.
         if let Some(limit) = evm_gas_limit(&tx.tx.action) {
             let left = params_now.max_block_gas.saturating_sub(*gas_used);
             if limit > left {
-                return Err(inadmissible(Admit::Tx(TxError::BlockGasExhausted {
-                    left,
-                    limit,
-                })));
+                let e = TxError::BlockGasExhausted { left, limit };
+                return Ok(refused(hash, &e, None));
             }
         }
         let receipt = match self.apply(st, ctx, tx, acct, params_now, true) {
@@ -474,7 +492,7 @@ fn evm_gas_limit(action: &Action) -> Option<u64> {
     }
 }
 
-/// What makes an EVM action inadmissible (a block holding it is invalid):
+/// What makes an EVM action inadmissible (execution refuses it):
 /// a sender without `member`, a creation by one without `deployer`, a gas
 /// limit above the cap. The rest (gas below the intrinsic cost, funds) is
 /// found by running it.
@@ -643,49 +661,105 @@ fn verify_all(txs: &[SignedTransaction], sigs: Signatures) -> Result<Signatures,
 }
 
 /// Runs the block's Ethereum transactions, after its `natives` native ones.
+/// One this state does not admit, or that the block has no gas left for,
+/// is refused as in [`Runtime::run_native`]: a receipt, no effect.
 fn run_eths(
     st: &mut Overlay<'_>,
     ctx: &BlockContext,
     eth: &[EthTxInput],
-    natives: usize,
     tally: &mut BlockTally,
 ) -> Result<(), BlockError> {
-    for (i, tx) in eth.iter().enumerate() {
-        let index = natives + i;
+    for tx in eth {
         let hash = tx.hash;
-        let inadmissible = |e| match e {
-            EthAdmit::Tx(error) => BlockError::InadmissibleTx { index, hash, error },
-            EthAdmit::Store(s) => BlockError::Store(s),
+        let receipt = match run_eth(st, ctx, tx, tally) {
+            Ok(r) => r,
+            Err(EthAdmit::Tx(e)) => {
+                st.discard_tx();
+                refused(hash, &e, Some(tx))
+            }
+            Err(EthAdmit::Store(s)) => return Err(BlockError::Store(s)),
         };
-        tally.count(hash, tx.encoded_len)?;
-        admit_eth(st, tx, &tally.params_now, NonceRule::Exact).map_err(inadmissible)?;
-        let left = tally
-            .params_now
-            .max_block_gas
-            .saturating_sub(tally.gas_used);
-        if tx.gas_limit > left {
-            return Err(inadmissible(EthAdmit::Tx(TxError::BlockGasExhausted {
-                left,
-                limit: tx.gas_limit,
-            })));
+        tally.receipts.push(receipt);
+    }
+    Ok(())
+}
+
+/// Admits and applies one Ethereum transaction.
+fn run_eth(
+    st: &mut Overlay<'_>,
+    ctx: &BlockContext,
+    tx: &EthTxInput,
+    tally: &mut BlockTally,
+) -> Result<Receipt, EthAdmit> {
+    admit_eth(st, tx, &tally.params_now, NonceRule::Exact)?;
+    let left = tally
+        .params_now
+        .max_block_gas
+        .saturating_sub(tally.gas_used);
+    if tx.gas_limit > left {
+        return Err(EthAdmit::Tx(TxError::BlockGasExhausted {
+            left,
+            limit: tx.gas_limit,
+        }));
+    }
+    let applied = apply_eth(st, ctx, &tally.params_now, tx)?;
+    st.commit_tx();
+    Ok(applied.receipt(tx.hash, &mut tally.gas_used))
+}
+
+/// The receipt of a transaction execution refused: its error, no events,
+/// no gas used (an Ethereum transaction's receipt says so, with no
+/// contract created and no logs).
+fn refused(hash: Hash, e: &TxError, eth: Option<&EthTxInput>) -> Receipt {
+    Receipt {
+        tx_hash: hash,
+        code: e.code(),
+        error: e.to_string(),
+        events: Vec::new(),
+        evm: eth.map(|_| crate::receipt::EvmReceipt {
+            gas_used: 0,
+            contract_address: None,
+            logs: Vec::new(),
+            output: Vec::new(),
+        }),
+    }
+}
+
+/// The bounds a block's transactions must keep under `params` (the
+/// state before the block): at most `max_block_txs` of them, at most
+/// `max_block_bytes` of them together, none twice. The block holds `count`
+/// transactions; `txs` gives each one's hash and encoded length, in block
+/// order. A validator checks these before it votes: they need no execution.
+pub fn check_block_bounds(
+    params: &ChainParams,
+    count: usize,
+    txs: impl IntoIterator<Item = (Hash, usize)>,
+) -> Result<(), BlockError> {
+    if count > params.max_block_txs as usize {
+        return Err(BlockError::TooManyTxs {
+            count,
+            max: params.max_block_txs as usize,
+        });
+    }
+    let max = params.max_block_bytes as usize;
+    let mut seen = BTreeSet::new();
+    let mut bytes = 0usize;
+    for (hash, len) in txs {
+        if !seen.insert(hash) {
+            return Err(BlockError::DuplicateTx(hash));
         }
-        let applied = apply_eth(st, ctx, &tally.params_now, tx).map_err(inadmissible)?;
-        st.commit_tx();
-        tally
-            .receipts
-            .push(applied.receipt(hash, &mut tally.gas_used));
+        bytes = bytes.saturating_add(len);
+        if bytes > max {
+            return Err(BlockError::TooManyBytes { bytes, max });
+        }
     }
     Ok(())
 }
 
 /// What a block's execution accumulates over its transactions.
 struct BlockTally {
-    /// The parameters at the block's start bound its size.
-    max_bytes: usize,
     /// The parameters now (a SetParam changes them for what follows).
     params_now: ChainParams,
-    seen: BTreeSet<Hash>,
-    bytes: usize,
     gas_used: u64,
     receipts: Vec<Receipt>,
 }
@@ -693,28 +767,9 @@ struct BlockTally {
 impl BlockTally {
     fn new(params: ChainParams, txs: usize) -> BlockTally {
         BlockTally {
-            max_bytes: params.max_block_bytes as usize,
             params_now: params,
-            seen: BTreeSet::new(),
-            bytes: 0,
             gas_used: 0,
             receipts: Vec::with_capacity(txs),
         }
-    }
-
-    /// Counts a transaction of `len` bytes: refused if it is in the block
-    /// already, or takes the block past its size bound.
-    fn count(&mut self, hash: Hash, len: usize) -> Result<(), BlockError> {
-        if !self.seen.insert(hash) {
-            return Err(BlockError::DuplicateTx(hash));
-        }
-        self.bytes = self.bytes.saturating_add(len);
-        if self.bytes > self.max_bytes {
-            return Err(BlockError::TooManyBytes {
-                bytes: self.bytes,
-                max: self.max_bytes,
-            });
-        }
-        Ok(())
     }
 }

@@ -40,6 +40,37 @@ pub fn four_validators() -> Vec<ValidatorInfo> {
         .collect()
 }
 
+/// What execution refused a transaction with, from its receipt: compares
+/// equal to the [`TxError`] it was refused for.
+#[derive(Debug)]
+pub struct Refusal {
+    pub code: u16,
+    pub error: String,
+}
+
+impl PartialEq<TxError> for Refusal {
+    fn eq(&self, e: &TxError) -> bool {
+        self.code == e.code() && self.error == e.to_string()
+    }
+}
+
+impl Refusal {
+    /// The refusal in `r`, which must be one: an error, no events, and (for
+    /// an Ethereum transaction) no gas, logs or contract.
+    pub fn of(r: &Receipt) -> Refusal {
+        assert_ne!(r.code, 0, "not refused: {r:?}");
+        assert!(r.events.is_empty(), "{r:?}");
+        if let Some(e) = &r.evm {
+            assert_eq!((e.gas_used, e.contract_address), (0, None), "{r:?}");
+            assert!(e.logs.is_empty(), "{r:?}");
+        }
+        Refusal {
+            code: r.code,
+            error: r.error.clone(),
+        }
+    }
+}
+
 impl Chain {
     pub fn new() -> Chain {
         Chain::with_params(ChainParams::default())
@@ -155,6 +186,24 @@ impl Chain {
     ) -> Result<BlockOutcome, palisade_runtime::BlockError> {
         self.rt
             .execute_block(&self.store, self.root, ctx, txs, Signatures::Verify)
+    }
+
+    /// Executes a block of `txs` in which execution must refuse the one at
+    /// `index`: returns why, after checking that the block leaves the state
+    /// exactly as the block without it does (not even a nonce moves).
+    pub fn refused(&self, txs: &[SignedTransaction], index: usize) -> Refusal {
+        let out = self.execute(txs).expect("the block executes");
+        let why = Refusal::of(&out.receipts[index]);
+        let mut without = txs.to_vec();
+        without.remove(index);
+        let base = self
+            .execute(&without)
+            .expect("the block without it executes");
+        assert_eq!(
+            out.changes.root, base.changes.root,
+            "the refused transaction changed the state"
+        );
+        why
     }
 
     /// Executes and commits a block; returns its receipts.

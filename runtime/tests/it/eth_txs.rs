@@ -10,7 +10,7 @@ use palisade_runtime::{
 };
 use palisade_types::{Action, EvmAddress, Hash, Height, Role};
 
-use crate::chain::{four_validators, key, Chain, ALICE};
+use crate::chain::{four_validators, key, Chain, Refusal, ALICE};
 use crate::evm::token;
 
 const DEPLOYER: EvmAddress = EvmAddress([0xd1; 20]);
@@ -74,11 +74,16 @@ fn check(c: &Chain, t: &EthTxInput) -> Result<(), TxError> {
         .unwrap()
 }
 
-fn inadmissible(c: &Chain, t: EthTxInput) -> TxError {
-    match run(c, &[t]) {
-        Err(BlockError::InadmissibleTx { error, .. }) => error,
-        other => panic!("{other:?}"),
-    }
+/// Why execution refused `t` in a block of its own, which must leave the
+/// state as it was.
+fn inadmissible(c: &Chain, t: EthTxInput) -> Refusal {
+    let out = run(c, &[t]).expect("the block executes");
+    let empty = run(c, &[]).expect("an empty block executes");
+    assert_eq!(
+        out.changes.root, empty.changes.root,
+        "a refused transaction changed the state"
+    );
+    Refusal::of(&out.receipts[0])
 }
 
 fn balance(c: &Chain, a: &EvmAddress) -> u128 {
@@ -126,7 +131,7 @@ fn an_erc20_deployed_and_used_by_ethereum_accounts() {
 }
 
 #[test]
-fn senders_need_their_roles_and_a_block_without_them_is_invalid() {
+fn senders_need_their_roles_and_execution_refuses_them_without() {
     let mut c = chain(ChainParams::default());
     let no_role = tx(OUTSIDER, 0, Some(MEMBER), vec![]);
     assert_eq!(check(&c, &no_role), Err(TxError::Unauthorized("member")));
@@ -193,10 +198,13 @@ fn chain_nonce_gas_and_funds_are_checked_before_execution() {
         gas_limit: (1 << 24) + 1,
         ..tx(MEMBER, 0, Some(DEPLOYER), vec![])
     };
-    assert!(matches!(
+    assert_eq!(
         inadmissible(&c, huge),
-        TxError::GasLimitTooHigh { .. }
-    ));
+        TxError::GasLimitTooHigh {
+            limit: (1 << 24) + 1,
+            max: 1 << 24
+        }
+    );
     let rich = EthTxInput {
         value: 1_001,
         ..tx(MEMBER, 0, Some(DEPLOYER), vec![])
@@ -207,10 +215,10 @@ fn chain_nonce_gas_and_funds_are_checked_before_execution() {
             "insufficient funds for gas * price + value"
         ))
     );
-    assert!(matches!(
+    assert_eq!(
         inadmissible(&c, rich),
-        TxError::EvmNotExecutable(_)
-    ));
+        TxError::EvmNotExecutable("insufficient funds for gas * price + value")
+    );
     let low = EthTxInput {
         gas_limit: 20_000,
         ..tx(MEMBER, 0, Some(DEPLOYER), vec![])

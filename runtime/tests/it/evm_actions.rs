@@ -4,9 +4,7 @@
 //! gas limits per transaction and per block, fees, and receipts.
 
 use palisade_runtime::evm::{self, evm_address, keys, AtRoot, EvmCall, EvmStatus, EvmTarget};
-use palisade_runtime::{
-    BlockError, ChainParams, Receipt, StateStore, TxError, MAX_TX_GAS, MIN_MAX_BLOCK_GAS,
-};
+use palisade_runtime::{ChainParams, Receipt, StateStore, TxError, MAX_TX_GAS, MIN_MAX_BLOCK_GAS};
 use palisade_types::{Action, BoundedBytes, EvmAddress, Role};
 
 use crate::chain::{key, Chain, ALICE, BOB, CAROL};
@@ -264,19 +262,15 @@ fn a_revert_fails_the_transaction_with_its_reason_and_uses_both_nonces() {
 }
 
 #[test]
-fn creating_needs_deployer_and_a_block_with_a_refused_creation_is_invalid() {
+fn creating_needs_deployer_and_execution_refuses_a_creation_without_it() {
     let mut c = Chain::new();
     let code = init_code(&[0x00]);
     // Bob is a member but no deployer.
     let tx = c.tx(BOB, create(code.clone()));
     assert_eq!(c.check(&tx), Err(TxError::Unauthorized("deployer")));
-    // A proposer that includes it anyway proposes an invalid block.
-    match c.execute(&[tx]) {
-        Err(BlockError::InadmissibleTx { error, .. }) => {
-            assert_eq!(error, TxError::Unauthorized("deployer"))
-        }
-        other => panic!("{other:?}"),
-    }
+    // A proposer that includes it anyway gains nothing: execution refuses
+    // it on every node alike.
+    assert_eq!(c.refused(&[tx], 0), TxError::Unauthorized("deployer"));
     // A deployer without member may not either.
     let r = c.run(
         ALICE,
@@ -288,7 +282,7 @@ fn creating_needs_deployer_and_a_block_with_a_refused_creation_is_invalid() {
     assert_eq!(r.code, 0);
     let tx = c.tx(CAROL, create(code.clone()));
     assert_eq!(c.check(&tx), Err(TxError::Unauthorized("member")));
-    assert!(c.execute(&[tx]).is_err());
+    assert_eq!(c.refused(&[tx], 0), TxError::Unauthorized("member"));
     // Granted deployer, Bob creates.
     grant(&mut c, BOB, Role::Deployer);
     let r = c.run(BOB, create(code));
@@ -417,18 +411,13 @@ fn gas_limits_hold_per_transaction_and_per_block() {
     let first = c.tx(ALICE, big(evm_of(BOB)));
     let second = c.tx(BOB, big(evm_of(ALICE)));
     assert_eq!(c.check(&second), Ok(()));
-    match c.execute(&[first.clone(), second.clone()]) {
-        Err(BlockError::InadmissibleTx {
-            index: 1, error, ..
-        }) => assert_eq!(
-            error,
-            TxError::BlockGasExhausted {
-                left: MAX_TX_GAS - 21_000,
-                limit: MAX_TX_GAS
-            }
-        ),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        c.refused(&[first.clone(), second.clone()], 1),
+        TxError::BlockGasExhausted {
+            left: MAX_TX_GAS - 21_000,
+            limit: MAX_TX_GAS
+        }
+    );
     // Each fits a block of its own.
     assert_eq!(c.commit(&[first])[0].code, 0);
     assert_eq!(c.commit(&[second])[0].code, 0);

@@ -10,8 +10,8 @@
 //!   signature;
 //! - `--byzantine forbidden-eth-tx`: each block it proposes also carries
 //!   `palisade_tests::forbidden_creation()`, a contract creation by
-//!   an address without `member` or `deployer` (honest validators must
-//!   refuse the block);
+//!   an address without `member` or `deployer` (every node's execution
+//!   must refuse it without effect);
 //! - `--byzantine corrupt-pieces`: every file piece it serves has a byte
 //!   flipped (downloaders must detect it and cut it off);
 //! - `--fail-task TASK:MS`: the named background task panics after MS

@@ -457,47 +457,47 @@ fn a_validator_sending_bad_signatures_is_cut_off_and_the_chain_goes_on() {
 
 /// A proposer that puts a forbidden Ethereum transaction (a contract
 /// creation by an address without `member` or `deployer`) in each block it
-/// proposes: the honest validators refuse every such block, later rounds
-/// decide the heights, and the transaction is in no committed block.
+/// proposes. Validators vote on a block before executing it, so its blocks
+/// are decided; execution refuses the transaction on every node alike: its
+/// receipt has status 0, no gas and no contract, and every node ends with
+/// the same state.
 #[test]
-fn a_proposer_including_a_forbidden_ethereum_transaction_is_refused() {
+fn a_forbidden_ethereum_transaction_a_proposer_includes_is_refused_at_execution() {
     let (mut net, honest) = with_one_byzantine("forbidden-eth-tx");
-    let rejected = |net: &Devnet| -> f64 {
-        honest
-            .iter()
-            .map(|i| {
-                net.metric(*i, "palisade_rejected_blocks_total")
-                    .unwrap_or(0.0)
-            })
-            .sum()
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while rejected(&net) < 2.0 {
-        assert!(
-            Instant::now() < deadline,
-            "the honest validators never refused the Byzantine proposals"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(honest
-        .iter()
-        .any(|i| net.log(*i).contains("lacks the member role")));
-    let h = net.top_height(&honest);
-    net.wait_height(&honest, h + 5, Duration::from_secs(60));
     let hash = format!(
         "0x{}",
         hex::encode(palisade_types::keccak256(
             &palisade_tests::forbidden_creation()
         ))
     );
-    for i in &honest {
-        let r = palisade_tests::rpc_call(
-            &net.rpc_addr(*i),
-            "eth_getTransactionByHash",
+    let receipt = |net: &Devnet, i: usize| {
+        palisade_tests::rpc_call(
+            &net.rpc_addr(i),
+            "eth_getTransactionReceipt",
             serde_json::json!([hash]),
         )
-        .unwrap();
-        assert_eq!(r, serde_json::Value::Null, "node {i}");
+        .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while receipt(&net, honest[0]).is_null() {
+        assert!(
+            Instant::now() < deadline,
+            "no block of the Byzantine proposer was decided"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let h = net.top_height(&honest);
+    net.wait_height(&honest, h + 5, Duration::from_secs(60));
+    for i in &honest {
+        let r = receipt(&net, *i);
+        assert_eq!(r["status"], "0x0", "node {i}: {r}");
+        assert_eq!(r["gasUsed"], "0x0", "node {i}: {r}");
+        assert_eq!(
+            r["contractAddress"],
+            serde_json::Value::Null,
+            "node {i}: {r}"
+        );
+        assert_eq!(r["logs"], serde_json::json!([]), "node {i}: {r}");
     }
     net.stop_all();
     agree(&net);
