@@ -145,6 +145,7 @@ fn bench(c: &mut Criterion) {
                             commit: &commit,
                             receipts: &outcome.receipts,
                             receipts_root: outcome.receipts_root,
+                            refused: &outcome.refused,
                             state: &outcome.changes,
                             next_validators: &outcome.next_validator_set,
                             accounts: &palisade_node::app::tx_parties(

@@ -1,5 +1,6 @@
 //! The application side of consensus: building a proposal from the
-//! mempool, validating a proposed block by executing it, and committing a
+//! mempool, checking a proposed block before a vote (without executing it:
+//! its header names its parent's results), and executing and committing a
 //! decided one. The consensus driver calls these; they hold no consensus
 //! state themselves.
 
@@ -39,7 +40,7 @@ pub enum AppError {
     Ledger(#[from] LedgerError),
     #[error("block is malformed: {0}")]
     Malformed(#[from] palisade_types::BlockError),
-    #[error("block does not execute: {0}")]
+    #[error("block is invalid: {0}")]
     Execution(#[from] RuntimeBlockError),
     #[error("block is for height {got}, the next height is {expected}")]
     WrongHeight { expected: Height, got: Height },
@@ -417,18 +418,20 @@ impl App {
             parent.next_validators_hash,
             hd.next_validators_hash,
         )?;
-        let lens = block
+        let eth_inputs = self.eth_inputs(&block, &tx_hashes)?;
+        // Counted exactly as execution counts them.
+        let natives = block
             .txs
             .iter()
-            .map(|t| t.encoded_len())
-            .chain(block.eth_txs.iter().map(|t| t.encoded_len()));
+            .zip(&tx_hashes)
+            .map(|(t, h)| (*h, t.encoded_len()));
+        let eths = eth_inputs.iter().map(|t| (t.hash, t.encoded_len));
         palisade_runtime::check_block_bounds(
             &self.params()?,
             block.tx_count(),
-            tx_hashes.iter().copied().zip(lens),
+            natives.chain(eths),
         )?;
         self.verify_unverified(&block, &tx_hashes, verified)?;
-        let eth_inputs = self.eth_inputs(&block, &tx_hashes)?;
         Ok(Validated {
             block,
             tx_hashes,
@@ -460,6 +463,15 @@ impl App {
             v.tx_hashes.get(..block.txs.len()).unwrap_or_default(),
             Signatures::Verified,
             &v.eth_inputs,
+        )?;
+        // The header named this set before the block ran; with changes
+        // waiting at least two heights nothing in the block can move it.
+        // If it ever did, the certified header and the ledger would
+        // disagree on who decides the next height: stop instead.
+        eq(
+            "next_validators_hash",
+            outcome.next_validator_set.hash(),
+            hd.next_validators_hash,
         )?;
         let parties = self.parties(block, &v.eth_inputs, &outcome.receipts);
         Ok(Executed {
@@ -577,6 +589,7 @@ impl App {
                 commit,
                 receipts: &executed.outcome.receipts,
                 receipts_root: executed.outcome.receipts_root,
+                refused: &executed.outcome.refused,
                 state: &executed.outcome.changes,
                 next_validators: &executed.outcome.next_validator_set,
                 accounts: &executed.parties,

@@ -9,6 +9,7 @@
 //! and messages out (to broadcast). The libp2p layer, or a test hub,
 //! connects them.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +18,9 @@ use std::time::{Duration, Instant};
 use palisade_consensus::{
     Config, Consensus, Input, Message, Output, SignerState, Timeout, Verified,
 };
-use palisade_types::{Block, CommitCertificate, Hash, Height, Keypair, PublicKey, Round};
+use palisade_types::{
+    Block, CommitCertificate, Hash, Height, Keypair, PublicKey, Round, SignedTransaction,
+};
 use tokio::sync::{broadcast, mpsc, Notify};
 use tokio::task::JoinHandle;
 
@@ -738,13 +741,20 @@ impl Driver {
             tracing::info!(%height, block = %hash, txs = txs.len(), "committed");
         }
         self.height.store(height.get(), Ordering::Relaxed);
-        self.count_commit(height, &commit, txs.len(), from_sync);
+        let refused = executed.outcome.refused.len();
+        self.count_commit(
+            height,
+            &commit,
+            block.tx_count().saturating_sub(refused),
+            refused,
+            from_sync,
+        );
         let _ = self.committed.send(Committed {
             height,
             hash,
             txs: block.tx_count(),
         });
-        self.update_mempool(height, txs, &executed)?;
+        self.update_mempool(height, &executed)?;
         // The next height starts a block interval after this one
         // started, or at once if deciding took longer (a loaded
         // network then makes blocks back to back instead of idling
@@ -765,6 +775,7 @@ impl Driver {
         height: Height,
         commit: &CommitCertificate,
         txs: usize,
+        refused: usize,
         from_sync: bool,
     ) {
         if let Some(m) = &self.metrics {
@@ -777,6 +788,7 @@ impl Driver {
                 m.blocks_synced.inc();
             }
             m.txs_committed.inc_by(txs as u64);
+            m.txs_refused.inc_by(refused as u64);
             let now = Instant::now();
             if let Some(prev) = self.last_commit_at.replace(now) {
                 m.block_interval.observe((now - prev).as_secs_f64());
@@ -785,12 +797,7 @@ impl Driver {
     }
 
     /// Drops what `executed` included or made invalid from the pools.
-    fn update_mempool(
-        &mut self,
-        height: Height,
-        txs: &[palisade_types::SignedTransaction],
-        executed: &Executed,
-    ) -> Result<(), DriverError> {
+    fn update_mempool(&mut self, height: Height, executed: &Executed) -> Result<(), DriverError> {
         let t = Instant::now();
         {
             let mut pool = self
@@ -798,14 +805,9 @@ impl Driver {
                 .lock()
                 .map_err(|_| DriverError::MempoolPoisoned)?;
             let next = height.next().map_err(AppError::from)?;
-            let hashes: Vec<Hash> = executed
-                .outcome
-                .receipts
-                .iter()
-                .map(|r| r.tx_hash)
-                .collect();
+            let (txs, hashes, eth_hashes) = committed_parts(executed);
             if let Err(e) = pool.update_hashed(
-                txs,
+                &txs,
                 &hashes,
                 executed.outcome.changes.values.keys().map(Vec::as_slice),
                 self.app.runtime(),
@@ -817,7 +819,7 @@ impl Driver {
             let (touched, everything) =
                 crate::mempool::eth::touched(executed.outcome.changes.values.keys());
             if let Err(e) = pool.eth.update(
-                hashes.get(txs.len()..).unwrap_or_default(),
+                &eth_hashes,
                 &touched,
                 everything,
                 self.app.runtime(),
@@ -838,6 +840,42 @@ impl Driver {
         self.observe("mempool_update", t);
         Ok(())
     }
+}
+
+/// The transactions of `executed` that were committed, not refused: the
+/// native ones (copied only when some were refused) with their hashes,
+/// and the Ethereum ones' hashes. A refused transaction stays pooled: its
+/// nonce is still to come, or the pool's re-check drops it.
+fn committed_parts(executed: &Executed) -> (Cow<'_, [SignedTransaction]>, Vec<Hash>, Vec<Hash>) {
+    let refused = &executed.outcome.refused;
+    let ran = |i: usize| u32::try_from(i).map_or(true, |i| refused.binary_search(&i).is_err());
+    let natives = executed.block.txs.len();
+    let txs: Cow<'_, [SignedTransaction]> = if refused.is_empty() {
+        Cow::Borrowed(&executed.block.txs)
+    } else {
+        Cow::Owned(
+            executed
+                .block
+                .txs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| ran(*i))
+                .map(|(_, t)| t.clone())
+                .collect(),
+        )
+    };
+    let mut hashes = Vec::with_capacity(txs.len());
+    let mut eth_hashes = Vec::new();
+    for (i, r) in executed.outcome.receipts.iter().enumerate() {
+        if ran(i) {
+            if i < natives {
+                hashes.push(r.tx_hash);
+            } else {
+                eth_hashes.push(r.tx_hash);
+            }
+        }
+    }
+    (txs, hashes, eth_hashes)
 }
 
 /// How long after a height starts the next one starts when nothing is

@@ -64,6 +64,7 @@ pub struct Metrics {
     pub round: Gauge,
     pub block_interval: Histogram,
     pub txs_committed: Counter,
+    pub txs_refused: Counter,
     pub blocks_committed: Counter,
     pub blocks_synced: Counter,
     pub mempool_txs: Gauge,
@@ -132,6 +133,7 @@ impl Metrics {
                 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0,
             ]),
             txs_committed: Counter::default(),
+            txs_refused: Counter::default(),
             blocks_committed: Counter::default(),
             blocks_synced: Counter::default(),
             mempool_txs: Gauge::default(),
@@ -201,6 +203,11 @@ impl Metrics {
             "txs_committed",
             "Transactions committed",
             self.txs_committed.clone(),
+        );
+        registry.register(
+            "txs_refused",
+            "Transactions blocks carried that execution refused (not committed, no effect: a nonce out of turn, a role revoked earlier in the block, or a Byzantine proposer's filler)",
+            self.txs_refused.clone(),
         );
         registry.register(
             "blocks_committed",
@@ -287,7 +294,7 @@ impl Metrics {
     fn register_timing(&self, registry: &mut Registry) {
         registry.register(
         "block_step_seconds",
-        "Time the consensus driver spent per height in a step: propose (build and execute our proposal), validate (execute a peer's), commit (write the block and state), mempool_update (drop included, re-check affected), decide (height start to decision)",
+        "Time the consensus driver spent per height in a step: propose (build our proposal from the pool), validate (check a peer's before voting), decide (height start to decision), execute (run the decided block), commit (write the block and state), mempool_update (drop committed, re-check affected)",
         self.block_steps.clone(),
     );
         registry.register(

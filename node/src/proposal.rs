@@ -39,7 +39,7 @@ impl Candidate {
             (params.max_block_bytes as usize).min(Block::room_for_txs(header, last_commit));
         let max_txs = params.max_block_txs as usize;
         let (hashes, txs): (Vec<Hash>, Vec<SignedTransaction>) = mempool
-            .reap_hashed(store, max_txs, budget)?
+            .reap_hashed(store, max_txs, budget, params.max_block_gas)?
             .into_iter()
             .map(|(h, t)| (h, (*t).clone()))
             .unzip();

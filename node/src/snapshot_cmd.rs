@@ -22,7 +22,9 @@ pub enum SnapshotCommand {
     Create {
         #[command(flatten)]
         home: HomeArg,
-        /// The block to snapshot (default: the latest).
+        /// The block to snapshot: its state is certified by the block after
+        /// it, which must be committed (default: two below the latest, whose
+        /// certificates are the ones every node keeps).
         #[arg(long)]
         height: Option<u64>,
         #[arg(long, value_enum, default_value_t = Output::Text)]
@@ -119,13 +121,19 @@ pub fn run(c: SnapshotCommand) -> Result<()> {
     }
 }
 
+/// How far below the latest height a snapshot is made by default: the
+/// block after it names its state root, and the one after that carries the
+/// certificate every node keeps for it (so the same snapshot has the same
+/// manifest on every node).
+const SETTLED: u64 = 2;
+
 /// `palisade snapshot create`
 fn create(home: &Home, height: Option<u64>, output: Output) -> Result<()> {
     let genesis = genesis_of(home)?;
     let ledger = open_ledger(home)?;
     let height = match height {
         Some(h) => Height(h),
-        None => ledger.latest_height()?,
+        None => Height(ledger.latest_height()?.get().saturating_sub(SETTLED)),
     };
     let dir = statesync::snapshot_dir(&home.data_dir());
     let path = statesync::snapshot_path(&dir, height);

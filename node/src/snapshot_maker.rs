@@ -1,6 +1,7 @@
 //! The node's own snapshots: one of every block whose height is a
-//! multiple of `statesync.snapshot_interval`, once the block after it is
-//! committed (its header names the snapshot's state root), written in the background
+//! multiple of `statesync.snapshot_interval`, two blocks later (the next
+//! header names the snapshot's state root, and the one after carries the
+//! certificate every node keeps for it), written in the background
 //! (state pages never change once written, so the walk reads a fixed tree
 //! while blocks keep committing), the oldest deleted past
 //! `statesync.snapshot_keep`.
@@ -36,10 +37,12 @@ impl Maker {
         let mut due: Option<Height> = None;
         loop {
             match committed.recv().await {
-                // The snapshot of a height is made once the block after
-                // it is committed: that block's header names its state root.
+                // The snapshot of a height is made two blocks later: the
+                // block after it names its state root, and the one after
+                // that carries the certificate every node keeps for it, so
+                // every node's manifest of it is the same.
                 Ok(c) => {
-                    let base = c.height.get().saturating_sub(1);
+                    let base = c.height.get().saturating_sub(2);
                     if base > 0 && base.is_multiple_of(self.interval) {
                         due = Some(Height(base));
                     }
@@ -48,7 +51,7 @@ impl Maker {
                     // Blocks went by unseen: the latest multiple of the
                     // interval among them is still owed.
                     if let Ok(h) = self.ledger.latest_height() {
-                        let h = h.get().saturating_sub(1);
+                        let h = h.get().saturating_sub(2);
                         let last = h - h % self.interval;
                         if last > 0 && due.is_none_or(|d| d.get() < last) {
                             due = Some(Height(last));

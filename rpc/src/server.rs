@@ -668,7 +668,7 @@ impl PalisadeApiServer for RpcImpl {
                     errors::HEIGHT_UNAVAILABLE,
                     format!(
                         "state is kept at the latest height ({latest}) only; \
-                         past state roots are in each block header"
+                         the state root after each block is in the next block's header"
                     ),
                 ));
             }

@@ -57,8 +57,8 @@ impl From<StoreError> for EthAdmit {
     }
 }
 
-/// The checks that make an Ethereum transaction admissible (a block
-/// holding one that fails them is invalid): its chain, size, sender's
+/// The checks that make an Ethereum transaction admissible (execution
+/// refuses one that fails them, without effect): its chain, size, sender's
 /// roles (`member`; `deployer` to create), nonce, gas limit and price.
 /// Returns the sender's EVM nonce.
 pub(crate) fn admit_eth(

@@ -122,6 +122,10 @@ pub struct BlockWrite<'a> {
     pub receipts: &'a [Receipt],
     /// The Merkle root of `receipts` (the next block's header names it).
     pub receipts_root: Hash,
+    /// The positions of the transactions execution refused, ascending:
+    /// the block holds them, but they are not committed (no index names
+    /// them; they may still be included later).
+    pub refused: &'a [u32],
     pub state: &'a StateChanges,
     /// The set that decides the next height.
     pub next_validators: &'a ValidatorSet,
@@ -606,6 +610,7 @@ impl Ledger {
             commit,
             receipts,
             receipts_root,
+            refused,
             state,
             next_validators,
             accounts,
@@ -614,8 +619,8 @@ impl Ledger {
         let block_bytes = encode(block);
         let mut b = batch_for(block, &block_bytes, state);
         self.put_block(&mut b, block, block_bytes, commit)?;
-        self.put_tx_index(&mut b, block, receipts)?;
-        self.put_account_index(&mut b, block, receipts, accounts)?;
+        self.put_tx_index(&mut b, block, receipts, refused)?;
+        self.put_account_index(&mut b, block, receipts, accounts, refused)?;
         self.put_state(&mut b, state, h)?;
         if self.record_stale.load(Ordering::Acquire) && !state.replaced.is_empty() {
             let hashes: Vec<u8> = state.replaced.iter().flat_map(|h| h.0).collect();
@@ -707,12 +712,14 @@ impl Ledger {
         Ok(())
     }
 
-    /// Each transaction's hash to (height, index, receipt).
+    /// Each committed transaction's hash to (height, index, receipt); the
+    /// ones execution refused are not committed and get no entry.
     fn put_tx_index(
         &self,
         b: &mut WriteBatch,
         block: &Block,
         receipts: &[Receipt],
+        refused: &[u32],
     ) -> Result<(), LedgerError> {
         let h = block.height();
         let txs_cf = self.cf(CF_TXS)?;
@@ -731,16 +738,12 @@ impl Ledger {
                     .or_else(|| block.eth_txs.get(i - block.txs.len()).map(|t| t.hash()))
             );
             let index = u32::try_from(i).map_err(|e| corrupt("tx index", e))?;
-            by_hash.push((r.tx_hash, index, r));
+            if refused.binary_search(&index).is_err() {
+                by_hash.push((r.tx_hash, index, r));
+            }
         }
         by_hash.sort_unstable_by_key(|(hash, _, _)| *hash);
         for (tx_hash, index, r) in &by_hash {
-            // A transaction that failed (a replay of one already committed
-            // is refused by its nonce) never hides where it was committed
-            // before; a later success does replace a failure.
-            if !r.is_success() && self.db.get_pinned_cf(txs_cf, tx_hash.0)?.is_some() {
-                continue;
-            }
             b.put_cf(txs_cf, tx_hash.0, encode(&(h, *index, *r)));
         }
         Ok(())
@@ -753,10 +756,12 @@ impl Ledger {
         block: &Block,
         receipts: &[Receipt],
         accounts: &[(EvmAddress, u32)],
+        refused: &[u32],
     ) -> Result<(), LedgerError> {
         let h = block.height();
         let mut account_keys: Vec<_> = accounts
             .iter()
+            .filter(|(_, i)| refused.binary_search(i).is_err())
             .map(|(a, i)| (account_index::key(a, (h, *i)), *i))
             .collect();
         account_keys.sort_unstable();

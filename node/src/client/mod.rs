@@ -603,7 +603,7 @@ async fn query_block(id: &str, ca: &ClientArgs) -> Result<()> {
     let b = b.ok_or_else(|| anyhow!("no such block"))?;
     print(ca.output, &b, || {
         format!(
-            "block {} hash {}\n  time {} ms, {} txs, proposer {}\n  state root {}",
+            "block {} hash {}\n  time {} ms, {} txs, proposer {}\n  state root after the previous block {}",
             b.block.header.height,
             b.hash,
             b.block.header.time.as_millis(),

@@ -353,19 +353,23 @@ impl Mempool {
         max_bytes: usize,
     ) -> Result<Vec<Arc<SignedTransaction>>, StoreError> {
         Ok(self
-            .reap_hashed(store, max_txs, max_bytes)?
+            .reap_hashed(store, max_txs, max_bytes, u64::MAX)?
             .into_iter()
             .map(|(_, t)| t)
             .collect())
     }
 
     /// [`Mempool::reap`] with each transaction's hash, which the pool
-    /// already knows (a proposal needs them; hashing again costs).
+    /// already knows (a proposal needs them; hashing again costs), and with
+    /// the EVM actions' gas limits bounded by `max_gas` together (the block
+    /// executes them in this order: one past what is left would be refused,
+    /// and its sender's later nonces with it).
     pub fn reap_hashed(
         &self,
         store: &dyn StateStore,
         max_txs: usize,
         max_bytes: usize,
+        max_gas: u64,
     ) -> Result<Vec<(Hash, Arc<SignedTransaction>)>, StoreError> {
         let mut runs: Vec<Vec<(&Hash, &Entry)>> = Vec::new();
         for (signer, nonces) in &self.by_sender {
@@ -390,16 +394,19 @@ impl Mempool {
             .collect();
         let mut out = Vec::new();
         let mut bytes = 0usize;
+        let mut gas = 0u64;
         while let Some(std::cmp::Reverse((_, i, pos))) = heap.pop() {
             if out.len() >= max_txs {
                 break;
             }
             let (h, e) = runs[i][pos];
-            if bytes + e.size > max_bytes {
+            let tx_gas = evm_gas_limit(&e.tx.tx.action);
+            if bytes + e.size > max_bytes || gas.saturating_add(tx_gas) > max_gas {
                 // This sender's later nonces cannot come without this one.
                 continue;
             }
             bytes += e.size;
+            gas = gas.saturating_add(tx_gas);
             out.push((*h, e.tx.clone()));
             if let Some((_, next)) = runs[i].get(pos + 1) {
                 heap.push(std::cmp::Reverse((next.seq, i, pos + 1)));
@@ -621,5 +628,14 @@ fn account_nonce(store: &dyn StateStore, a: &Address) -> Result<u64, StoreError>
         Some(raw) => borsh::from_slice::<palisade_runtime::Account>(&raw)
             .map(|acct| acct.nonce)
             .map_err(|e| StoreError::Corrupt(format!("account {a}: {e}"))),
+    }
+}
+
+/// The gas limit of a native EVM action; 0 for every other action.
+fn evm_gas_limit(action: &palisade_types::Action) -> u64 {
+    match action {
+        palisade_types::Action::EvmCall { gas_limit, .. }
+        | palisade_types::Action::EvmCreate { gas_limit, .. } => *gas_limit,
+        _ => 0,
     }
 }

@@ -453,6 +453,13 @@ fn a_role_revoked_in_the_same_block_does_not_break_the_proposal() {
     .unwrap();
     let acct: palisade_runtime::Account = borsh::from_slice(&raw).unwrap();
     assert_eq!(acct.nonce, 0, "a refused transaction uses no nonce");
+    // The block holds it, but it is not committed: no index names it.
+    for node in [&a, &b] {
+        let ledger = node.app.ledger();
+        assert!(ledger.tx_location(&revoke.hash()).unwrap().is_some());
+        assert_eq!(ledger.tx_location(&victim.hash()).unwrap(), None);
+    }
+    assert_eq!(ea.outcome.refused, vec![1]);
 }
 
 #[test]

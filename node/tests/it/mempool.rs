@@ -395,3 +395,48 @@ fn a_commit_between_check_and_insert_means_checking_again() {
     // Control: the same version means no commit ran, and it is kept.
     assert_eq!(run(8), (0, true));
 }
+
+/// A proposal's native EVM actions keep within the block's gas: one that
+/// would not fit what is left waits, with its sender's later nonces (the
+/// block would refuse them all), while others' that fit still come.
+#[test]
+fn reap_bounds_the_gas_of_evm_actions() {
+    let e = env();
+    let mut pool = Mempool::new(MempoolConfig::default());
+    let call = |signer: u8, nonce: u64, gas_limit: u64| {
+        Transaction {
+            chain_id: e.chain.clone(),
+            nonce,
+            signer: k(signer).address(),
+            action: Action::EvmCall {
+                to: palisade_types::EvmAddress([7; 20]),
+                value: 0,
+                data: palisade_types::BoundedBytes::new(Vec::new()).unwrap(),
+                gas_limit,
+            },
+        }
+        .sign(&k(signer))
+    };
+    let a0 = call(1, 0, 600_000);
+    let b0 = call(2, 0, 500_000);
+    let b1 = call(2, 1, 21_000);
+    let a1 = e.tx(1, 1, 1);
+    for t in [a0.clone(), b0.clone(), b1.clone(), a1.clone()] {
+        e.add(&mut pool, t).unwrap();
+    }
+    let reaped = |max_gas: u64| -> Vec<palisade_types::Hash> {
+        pool.reap_hashed(&e.store, 100, usize::MAX, max_gas)
+            .unwrap()
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect()
+    };
+    assert_eq!(
+        reaped(u64::MAX),
+        vec![a0.hash(), b0.hash(), b1.hash(), a1.hash()]
+    );
+    // 1,000,000 gas: a0 fits, b0 does not, so neither does b1; a1 moves
+    // no gas and comes.
+    assert_eq!(reaped(1_000_000), vec![a0.hash(), a1.hash()]);
+    assert_eq!(reaped(0), Vec::<palisade_types::Hash>::new());
+}

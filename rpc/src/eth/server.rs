@@ -77,9 +77,14 @@ fn evm_err(e: EvmError) -> ErrorObjectOwned {
     }
 }
 
-/// Whether a receipt's transaction ran in the EVM.
+/// Whether a receipt's transaction ran in the EVM and is committed.
 fn is_evm(r: &Receipt) -> bool {
-    r.evm.is_some()
+    // One execution refused is in the block but not committed (it used no
+    // nonce and may still be included): Ethereum clients must not see it
+    // as mined. Anything that ran used gas.
+    r.evm
+        .as_ref()
+        .is_some_and(|e| r.is_success() || e.gas_used > 0)
 }
 
 /// The position of the block's transaction `index` among its EVM
@@ -392,6 +397,9 @@ impl EthImpl {
         };
         for (k, raw) in block.eth_txs.iter().enumerate() {
             let index = block.txs.len() + k;
+            if receipts.get(index).is_some_and(|r| !is_evm(r)) {
+                continue;
+            }
             transactions.push(match inputs.get(k) {
                 Some(input) => {
                     let found = EthTxFound {

@@ -43,6 +43,9 @@ pub enum Signatures {
 pub struct BlockOutcome {
     pub receipts: Vec<Receipt>,
     pub receipts_root: Hash,
+    /// The positions of the transactions execution refused (ascending):
+    /// they had no effect, used no nonce, and may still be included later.
+    pub refused: Vec<u32>,
     /// Everything to write, including the post-state root.
     pub changes: StateChanges,
     /// Validators for the next height (consensus keys, node keys, power).
@@ -68,7 +71,7 @@ impl Runtime {
         &self.chain_id
     }
 
-    /// Mempool admission: everything a block would check, against the
+    /// Mempool admission: everything execution would check, against the
     /// latest committed state, for execution at `height` (the next block).
     /// With the account's next nonce the action itself is also tried
     /// (without effect), so a transaction that would fail is refused here
@@ -271,6 +274,7 @@ impl Runtime {
         Ok(BlockOutcome {
             receipts_root: receipts_root(&receipts),
             receipts,
+            refused: tally.refused,
             changes,
             next_validators: validators,
             next_validator_set,
@@ -304,7 +308,7 @@ impl Runtime {
     ) -> Result<(), BlockError> {
         for (index, tx) in txs.iter().enumerate() {
             let hash = hashes.get(index).copied().unwrap_or_else(|| tx.hash());
-            let receipt = self.run_native(
+            let ran = self.run_native(
                 st,
                 ctx,
                 tx,
@@ -318,7 +322,7 @@ impl Runtime {
             if matches!(tx.tx.action, Action::SetParam { .. }) {
                 tally.params_now = st.params()?;
             }
-            tally.receipts.push(receipt);
+            tally.push(ran);
         }
         Ok(())
     }
@@ -340,10 +344,10 @@ impl Runtime {
         params_now: &ChainParams,
         sigs: Signatures,
         gas_used: &mut u64,
-    ) -> Result<Receipt, BlockError> {
+    ) -> Result<Ran, BlockError> {
         let acct = match self.admit(st, tx, params_now, sigs, NonceRule::Exact) {
             Ok(a) => a,
-            Err(Admit::Tx(e)) => return Ok(refused(hash, &e, None)),
+            Err(Admit::Tx(e)) => return Ok(Ran::Refused(refused(hash, &e, None))),
             Err(Admit::Store(s)) => return Err(BlockError::Store(s)),
         };
         // Each EVM transaction's whole gas limit must fit what the
@@ -352,7 +356,7 @@ impl Runtime {
             let left = params_now.max_block_gas.saturating_sub(*gas_used);
             if limit > left {
                 let e = TxError::BlockGasExhausted { left, limit };
-                return Ok(refused(hash, &e, None));
+                return Ok(Ran::Refused(refused(hash, &e, None)));
             }
         }
         let receipt = match self.apply(st, ctx, tx, acct, params_now, true) {
@@ -377,7 +381,7 @@ impl Runtime {
             }
             Err(Admit::Store(s)) => return Err(BlockError::Store(s)),
         };
-        Ok(receipt)
+        Ok(Ran::Done(receipt))
     }
 
     /// Applies the action (and the nonce bump). Errors leave the tx layer
@@ -671,15 +675,15 @@ fn run_eths(
 ) -> Result<(), BlockError> {
     for tx in eth {
         let hash = tx.hash;
-        let receipt = match run_eth(st, ctx, tx, tally) {
-            Ok(r) => r,
+        let ran = match run_eth(st, ctx, tx, tally) {
+            Ok(r) => Ran::Done(r),
             Err(EthAdmit::Tx(e)) => {
                 st.discard_tx();
-                refused(hash, &e, Some(tx))
+                Ran::Refused(refused(hash, &e, Some(tx)))
             }
             Err(EthAdmit::Store(s)) => return Err(BlockError::Store(s)),
         };
-        tally.receipts.push(receipt);
+        tally.push(ran);
     }
     Ok(())
 }
@@ -756,12 +760,19 @@ pub fn check_block_bounds(
     Ok(())
 }
 
+/// A transaction's receipt, and whether it ran or was refused.
+enum Ran {
+    Done(Receipt),
+    Refused(Receipt),
+}
+
 /// What a block's execution accumulates over its transactions.
 struct BlockTally {
     /// The parameters now (a SetParam changes them for what follows).
     params_now: ChainParams,
     gas_used: u64,
     receipts: Vec<Receipt>,
+    refused: Vec<u32>,
 }
 
 impl BlockTally {
@@ -770,6 +781,20 @@ impl BlockTally {
             params_now: params,
             gas_used: 0,
             receipts: Vec::with_capacity(txs),
+            refused: Vec::new(),
         }
+    }
+
+    fn push(&mut self, ran: Ran) {
+        let receipt = match ran {
+            Ran::Done(r) => r,
+            Ran::Refused(r) => {
+                // A block holds at most `max_block_txs` (< 2^32).
+                self.refused
+                    .push(u32::try_from(self.receipts.len()).unwrap_or(u32::MAX));
+                r
+            }
+        };
+        self.receipts.push(receipt);
     }
 }
