@@ -380,7 +380,11 @@ impl CommitWatch {
                 let id = BlockId::Height(head.header.height.get());
                 if let Ok(Some(b)) = client.chain_get_block_tx_hashes(id).await {
                     if let Ok(mut c) = c.lock() {
-                        for hash in b.tx_hashes {
+                        // One execution refused is not committed.
+                        let kept = b.tx_hashes.into_iter().enumerate().filter(|(i, _)| {
+                            u32::try_from(*i).map_or(true, |i| b.refused.binary_search(&i).is_err())
+                        });
+                        for (_, hash) in kept {
                             c.insert(hash, at);
                         }
                     }

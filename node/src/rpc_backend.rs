@@ -223,6 +223,10 @@ impl NodeBackend for Backend {
         self.ctx.app.ledger().commit(height).map_err(err)
     }
 
+    fn refused(&self, height: Height) -> Result<Vec<u32>, BackendError> {
+        self.ctx.app.ledger().refused(height).map_err(err)
+    }
+
     fn block_header(&self, height: Height) -> Result<Option<BlockHeader>, BackendError> {
         self.ctx.app.ledger().block_header(height).map_err(err)
     }

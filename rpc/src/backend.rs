@@ -107,6 +107,9 @@ pub trait NodeBackend: Send + Sync + 'static {
     /// carries once there is one (it may hold precommits that arrived after
     /// this node decided), else this node's own.
     fn commit(&self, height: Height) -> Result<Option<CommitCertificate>, BackendError>;
+    /// The positions in block `height` of the transactions execution
+    /// refused (in the block, not committed), ascending.
+    fn refused(&self, height: Height) -> Result<Vec<u32>, BackendError>;
     /// Transactions that touched `account` (by its EVM address), newest
     /// first, older than `before` when given; `None` when the node keeps
     /// no account index.

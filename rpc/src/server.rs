@@ -428,10 +428,15 @@ impl PalisadeApiServer for RpcImpl {
         id: BlockId,
     ) -> RpcResult<Option<BlockTxHashesResponse>> {
         self.backend.count_request("chain_getBlockTxHashes");
-        Ok(self.block_by_id(id)?.map(|block| BlockTxHashesResponse {
+        let Some(block) = self.block_by_id(id)? else {
+            return Ok(None);
+        };
+        let refused = self.backend.refused(block.height()).map_err(backend_err)?;
+        Ok(Some(BlockTxHashesResponse {
             hash: block.hash(),
             height: block.header.height.get(),
             tx_hashes: block.tx_hashes(),
+            refused,
         }))
     }
 

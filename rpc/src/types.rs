@@ -103,6 +103,10 @@ pub struct BlockTxHashesResponse {
     pub hash: Hash,
     pub height: u64,
     pub tx_hashes: Vec<Hash>,
+    /// Positions in `tx_hashes` of the transactions execution refused: in
+    /// the block but not committed (absent when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<u32>,
 }
 
 /// A header with its hash, as `chain_subscribeNewHeads` sends them.

@@ -108,6 +108,9 @@ impl NodeBackend for Mock {
     fn commit(&self, _: Height) -> Result<Option<CommitCertificate>, BackendError> {
         Ok(None)
     }
+    fn refused(&self, _: Height) -> Result<Vec<u32>, BackendError> {
+        Ok(Vec::new())
+    }
     fn account_txs(
         &self,
         _: &palisade_types::EvmAddress,

@@ -151,6 +151,9 @@ const META_VALS: &[u8] = b"vals/";
 const META_PENDING: &[u8] = b"pending/";
 /// The logs bloom of each block that has EVM logs: `bloom/` ‖ height.
 const META_BLOOM: &[u8] = b"bloom/";
+/// The positions of the transactions execution refused, for each block
+/// that has any: `refused/` ‖ height → u32 big-endian each, ascending.
+const META_REFUSED: &[u8] = b"refused/";
 /// The first height this ledger kept blooms for (a ledger written before
 /// blooms were kept has none for its earlier blocks).
 const META_BLOOMS_FROM: &[u8] = b"blooms_from";
@@ -637,6 +640,7 @@ impl Ledger {
         let results = Results {
             receipts,
             receipts_root,
+            refused,
             state,
             next_validators,
         };
@@ -790,6 +794,7 @@ impl Ledger {
         let Results {
             receipts,
             receipts_root,
+            refused,
             state,
             next_validators,
         } = results;
@@ -805,6 +810,10 @@ impl Ledger {
         let bloom = LogsBloom::of_receipts(receipts);
         if !bloom.is_empty() {
             b.put_cf(meta, bloom_key(h), bloom.0);
+        }
+        if !refused.is_empty() {
+            let positions: Vec<u8> = refused.iter().flat_map(|i| i.to_be_bytes()).collect();
+            b.put_cf(meta, refused_key(h), positions);
         }
         for (k, root) in file_index::published(block, receipts) {
             b.put_cf(meta, k, root.0);
@@ -934,6 +943,20 @@ impl Ledger {
             None => Ok(None),
             Some(bytes) => decode::<T>(&bytes).map(Some).map_err(|e| corrupt(cf, e)),
         }
+    }
+
+    /// The positions in block `h` of the transactions execution refused
+    /// (ascending; none for a block without, or one not kept).
+    pub fn refused(&self, h: Height) -> Result<Vec<u32>, LedgerError> {
+        let Some(v) = self.meta(&refused_key(h))? else {
+            return Ok(Vec::new());
+        };
+        if v.len() % 4 != 0 {
+            return Err(corrupt("refused", format!("height {h}: {} bytes", v.len())));
+        }
+        Ok(v.chunks_exact(4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     }
 
     /// The validator set that decides height `h` (known up to latest + 1).
@@ -1130,6 +1153,10 @@ fn bloom_key(h: Height) -> Vec<u8> {
     [META_BLOOM, &height_key(h)].concat()
 }
 
+fn refused_key(h: Height) -> Vec<u8> {
+    [META_REFUSED, &height_key(h)].concat()
+}
+
 /// A height's `root/` entry: its state root, then its receipts root.
 pub(crate) fn results_value(state_root: Hash, receipts_root: Hash) -> [u8; 64] {
     let mut v = [0u8; 64];
@@ -1142,6 +1169,7 @@ pub(crate) fn results_value(state_root: Hash, receipts_root: Hash) -> [u8; 64] {
 struct Results<'a> {
     receipts: &'a [Receipt],
     receipts_root: Hash,
+    refused: &'a [u32],
     state: &'a StateChanges,
     next_validators: &'a ValidatorSet,
 }

@@ -32,7 +32,7 @@ use rocksdb::{Direction, IteratorMode, WriteBatch};
 
 use super::{
     corrupt, height_key, prefixed, Ledger, LedgerError, CF_BLOCKS, CF_COMMITS, CF_META, CF_STATE,
-    META_BLOOM, META_EARLIEST, META_HEADER, META_ROOT, META_VALS, STATE_PAGE,
+    META_BLOOM, META_EARLIEST, META_HEADER, META_REFUSED, META_ROOT, META_VALS, STATE_PAGE,
 };
 
 /// Where a block's list of replaced pages is kept in `state`.
@@ -171,7 +171,7 @@ impl Ledger {
         for name in [CF_BLOCKS, CF_COMMITS] {
             b.delete_range_cf(self.cf(name)?, height_key(from), height_key(to));
         }
-        let ranges: Vec<(Vec<u8>, Vec<u8>)> = [META_HEADER, META_VALS, META_BLOOM]
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> = [META_HEADER, META_VALS, META_BLOOM, META_REFUSED]
             .iter()
             .map(|p| meta_range(p, from, to))
             .collect();

@@ -460,6 +460,9 @@ fn a_role_revoked_in_the_same_block_does_not_break_the_proposal() {
         assert_eq!(ledger.tx_location(&victim.hash()).unwrap(), None);
     }
     assert_eq!(ea.outcome.refused, vec![1]);
+    for node in [&a, &b] {
+        assert_eq!(node.app.ledger().refused(Height(1)).unwrap(), vec![1]);
+    }
 }
 
 #[test]

@@ -498,6 +498,23 @@ fn a_forbidden_ethereum_transaction_a_proposer_includes_is_refused_at_execution(
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The block says which of its transactions were refused.
+    let hashes = palisade_tests::rpc_call(
+        &net.rpc_addr(honest[0]),
+        "chain_getBlockTxHashes",
+        serde_json::json!([h]),
+    )
+    .unwrap();
+    let at = hashes["txHashes"]
+        .as_array()
+        .and_then(|all| all.iter().position(|t| t.as_str() == Some(hash.as_str())))
+        .expect("the block lists the creation");
+    assert!(
+        hashes["refused"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|i| i.as_u64() == Some(at as u64))),
+        "{hashes}"
+    );
     let top = net.top_height(&honest);
     net.wait_height(&honest, top + 3, Duration::from_secs(60));
     for i in &honest {
