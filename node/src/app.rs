@@ -270,7 +270,8 @@ impl App {
     /// certificate when it is one (see [`crate::late_precommits`]). The
     /// block is not executed: its header names the results of the block
     /// before it (docs/spec.md, "Deferred execution"), and a transaction
-    /// the state refuses when the block runs gets a failed receipt.
+    /// an earlier one of the block makes inadmissible is refused when the
+    /// block runs (no effect, not committed).
     pub fn propose_with(
         &self,
         mempool: &Mempool,
