@@ -292,3 +292,127 @@ impl Manifest {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_types::{CommitSig, Keypair, Round, Timestamp, Validator, Vote, VoteType};
+
+    fn keys() -> Vec<Keypair> {
+        (1..=4).map(|n| Keypair::from_seed([n; 32])).collect()
+    }
+
+    fn set() -> ValidatorSet {
+        let members = keys()
+            .iter()
+            .map(|k| Validator {
+                public_key: k.public_key(),
+                power: 1,
+            })
+            .collect();
+        ValidatorSet::new(members).unwrap()
+    }
+
+    fn chain() -> ChainId {
+        ChainId::new("manifest-test").unwrap()
+    }
+
+    fn header(height: u64, last_block_hash: Hash, state_root: Hash) -> BlockHeader {
+        BlockHeader {
+            chain_id: chain(),
+            height: Height(height),
+            time: Timestamp(height),
+            last_block_hash,
+            tx_root: Hash::ZERO,
+            state_root,
+            receipts_root: Hash::ZERO,
+            validators_hash: set().hash(),
+            next_validators_hash: set().hash(),
+            proposer: keys()[0].public_key(),
+            last_commit_hash: Hash::ZERO,
+        }
+    }
+
+    /// Precommits of the first `signers` validators for `hd`.
+    fn commit(hd: &BlockHeader, signers: usize) -> CommitCertificate {
+        let sigs = keys()
+            .iter()
+            .take(signers)
+            .map(|k| CommitSig {
+                validator: k.public_key(),
+                signature: Vote {
+                    vote_type: VoteType::Precommit,
+                    height: hd.height,
+                    round: Round(0),
+                    block_hash: Some(hd.hash()),
+                    validator: k.public_key(),
+                }
+                .sign(&chain(), k)
+                .signature,
+            })
+            .collect();
+        CommitCertificate::new(hd.height, Round(0), hd.hash(), sigs).unwrap()
+    }
+
+    /// A snapshot of height 5 of an empty state: block 6 names its root.
+    fn manifest() -> Manifest {
+        let h5 = header(5, Hash([1; 32]), Hash([2; 32]));
+        let h6 = header(6, h5.hash(), palisade_runtime::smt::EMPTY);
+        Manifest {
+            format: FORMAT,
+            chain_id: chain(),
+            genesis_hash: Hash([9; 32]),
+            commit: commit(&h5, 4),
+            header: h5,
+            validators: set(),
+            next_validators: set(),
+            next_commit: commit(&h6, 4),
+            next_header: h6,
+            chunks: BoundedVec::default(),
+        }
+    }
+
+    fn check(m: &Manifest) -> Result<(), ManifestError> {
+        m.check(&chain(), Hash([9; 32]), &Trust::genesis(set(), None))
+    }
+
+    #[test]
+    fn the_next_block_certifies_the_state_root() {
+        let m = manifest();
+        assert_eq!(check(&m), Ok(()));
+        assert_eq!(m.state_root(), palisade_runtime::smt::EMPTY);
+
+        // Another state root in the next header: its certificate no longer
+        // names it.
+        let mut other = manifest();
+        other.next_header.state_root = Hash([3; 32]);
+        assert_eq!(
+            check(&other),
+            Err(ManifestError::Inconsistent(
+                "the next certificate is for another block".into()
+            ))
+        );
+
+        // Re-signed by too few validators.
+        let mut weak = manifest();
+        weak.next_commit = commit(&weak.next_header, 2);
+        assert!(matches!(check(&weak), Err(ManifestError::Certificate(_))));
+
+        // A next header that does not follow the snapshot's block, or is
+        // not the next height, even when correctly certified.
+        for tamper in [
+            (|h: &mut BlockHeader| h.last_block_hash = Hash([4; 32])) as fn(&mut BlockHeader),
+            |h: &mut BlockHeader| h.height = Height(7),
+        ] {
+            let mut m = manifest();
+            tamper(&mut m.next_header);
+            m.next_commit = commit(&m.next_header, 4);
+            match check(&m) {
+                Err(ManifestError::Inconsistent(why)) => {
+                    assert!(why.contains("next header"), "{why}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
