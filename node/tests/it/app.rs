@@ -9,8 +9,7 @@ use palisade_node::app::{App, AppError, Executed, Validated};
 use palisade_node::mempool::{Mempool, MempoolConfig};
 use palisade_runtime::{initial_state, ChainParams, InitialState, Runtime, ValidatorInfo};
 use palisade_types::{
-    Action, Block, ChainId, CommitCertificate, CommitSig, Hash, Height, Keypair, Role, Round,
-    Transaction, Vote, VoteType,
+    Action, Block, ChainId, CommitCertificate, Hash, Height, Keypair, Role, Transaction,
 };
 
 const NOW: u64 = 1_700_000_000_000;
@@ -72,23 +71,7 @@ fn node_with_evm(evm_accounts: Vec<(palisade_types::EvmAddress, u128, Vec<Role>)
 }
 
 fn commit_for(block: &Block) -> CommitCertificate {
-    let sigs = validators()
-        .iter()
-        .take(3)
-        .map(|v| CommitSig {
-            validator: v.public_key(),
-            signature: Vote {
-                vote_type: VoteType::Precommit,
-                height: block.height(),
-                round: Round(0),
-                block_hash: Some(block.hash()),
-                validator: v.public_key(),
-            }
-            .sign(&chain(), v)
-            .signature,
-        })
-        .collect();
-    CommitCertificate::new(block.height(), Round(0), block.hash(), sigs).unwrap()
+    crate::precommitted(&chain(), &validators()[..3], block)
 }
 
 fn transfer(from: u8, nonce: u64, amount: u128) -> palisade_types::SignedTransaction {

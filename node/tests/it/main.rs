@@ -34,3 +34,28 @@ fn header_at(chain: palisade_types::ChainId, h: u64) -> palisade_types::BlockHea
         last_commit_hash: Hash::ZERO,
     }
 }
+
+/// The certificate of `keys` precommitting `block` of `chain` in round 0.
+fn precommitted(
+    chain: &palisade_types::ChainId,
+    keys: &[palisade_types::Keypair],
+    block: &palisade_types::Block,
+) -> palisade_types::CommitCertificate {
+    use palisade_types::{CommitCertificate, CommitSig, Round, Vote, VoteType};
+    let sigs = keys
+        .iter()
+        .map(|v| CommitSig {
+            validator: v.public_key(),
+            signature: Vote {
+                vote_type: VoteType::Precommit,
+                height: block.height(),
+                round: Round(0),
+                block_hash: Some(block.hash()),
+                validator: v.public_key(),
+            }
+            .sign(chain, v)
+            .signature,
+        })
+        .collect();
+    CommitCertificate::new(block.height(), Round(0), block.hash(), sigs).unwrap()
+}

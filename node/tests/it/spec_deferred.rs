@@ -13,8 +13,7 @@ use palisade_node::mempool::{Mempool, MempoolConfig};
 use palisade_runtime::Runtime;
 use palisade_types::test_vectors::parse_doc;
 use palisade_types::{
-    Action, Block, BoundedBytes, CommitCertificate, CommitSig, Height, Keypair, Round,
-    SignedTransaction, Transaction, Vote, VoteType,
+    Action, Block, BoundedBytes, CommitCertificate, Height, Keypair, SignedTransaction, Transaction,
 };
 
 const SPEC: &str = include_str!("../../../docs/spec.md");
@@ -32,22 +31,7 @@ fn example_genesis() -> Genesis {
 
 /// Both example validators (seeds 0x33, 0x34) precommit `block`.
 fn commit_for(g: &Genesis, block: &Block) -> CommitCertificate {
-    let sigs = [k(0x33), k(0x34)]
-        .iter()
-        .map(|v| CommitSig {
-            validator: v.public_key(),
-            signature: Vote {
-                vote_type: VoteType::Precommit,
-                height: block.height(),
-                round: Round(0),
-                block_hash: Some(block.hash()),
-                validator: v.public_key(),
-            }
-            .sign(&g.chain_id, v)
-            .signature,
-        })
-        .collect();
-    CommitCertificate::new(block.height(), Round(0), block.hash(), sigs).unwrap()
+    crate::precommitted(&g.chain_id, &[k(0x33), k(0x34)], block)
 }
 
 fn signed(g: &Genesis, key: &Keypair, nonce: u64, action: Action) -> SignedTransaction {
