@@ -419,20 +419,22 @@ impl App {
             parent.next_validators_hash,
             hd.next_validators_hash,
         )?;
-        let eth_inputs = self.eth_inputs(&block, &tx_hashes)?;
-        // Counted exactly as execution counts them.
-        let natives = block
+        // Counted exactly as execution counts them (an Ethereum
+        // transaction by its raw bytes), before any signature or sender is
+        // checked: a block past its bounds costs no more than this.
+        let params = self.params()?;
+        let lens = block
             .txs
             .iter()
-            .zip(&tx_hashes)
-            .map(|(t, h)| (*h, t.encoded_len()));
-        let eths = eth_inputs.iter().map(|t| (t.hash, t.encoded_len));
+            .map(SignedTransaction::encoded_len)
+            .chain(block.eth_txs.iter().map(|t| t.bytes().len()));
         palisade_runtime::check_block_bounds(
-            &self.params()?,
+            &params,
             block.tx_count(),
-            natives.chain(eths),
+            tx_hashes.iter().copied().zip(lens),
         )?;
         self.verify_unverified(&block, &tx_hashes, verified)?;
+        let eth_inputs = self.eth_inputs(&block, &tx_hashes, params.evm_chain_id)?;
         Ok(Validated {
             block,
             tx_hashes,
@@ -559,11 +561,15 @@ impl App {
 
     /// The block's Ethereum transactions with their senders recovered (from
     /// the cache where this node recovered them before).
-    fn eth_inputs(&self, block: &Block, tx_hashes: &[Hash]) -> Result<Vec<EthTxInput>, AppError> {
+    fn eth_inputs(
+        &self,
+        block: &Block,
+        tx_hashes: &[Hash],
+        chain_id: u64,
+    ) -> Result<Vec<EthTxInput>, AppError> {
         if block.eth_txs.is_empty() {
             return Ok(Vec::new());
         }
-        let chain_id = self.params()?.evm_chain_id;
         self.eth_senders
             .prepare(&block.eth_txs, chain_id)
             .map_err(|(k, error)| {

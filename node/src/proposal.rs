@@ -6,7 +6,7 @@
 
 use palisade_runtime::{ChainParams, EthTxInput, StateStore, StoreError};
 use palisade_types::{
-    Action, Block, BlockHeader, CommitCertificate, EthTransaction, Hash, SignedTransaction,
+    Block, BlockHeader, CommitCertificate, EthTransaction, Hash, SignedTransaction,
 };
 
 use crate::mempool::Mempool;
@@ -49,12 +49,7 @@ impl Candidate {
         // be cut back.
         let native_gas: u64 = txs
             .iter()
-            .filter_map(|t| match &t.tx.action {
-                Action::EvmCall { gas_limit, .. } | Action::EvmCreate { gas_limit, .. } => {
-                    Some(*gas_limit)
-                }
-                _ => None,
-            })
+            .filter_map(|t| t.tx.action.evm_gas_limit())
             .fold(0u64, u64::saturating_add);
         let (eth, eth_inputs) = mempool
             .eth

@@ -213,6 +213,19 @@ pub enum Action {
     FileUnpublish { root: Hash },
 }
 
+impl Action {
+    /// The gas limit of an EVM action (`EvmCall`, `EvmCreate`); none for
+    /// the others.
+    pub fn evm_gas_limit(&self) -> Option<u64> {
+        match self {
+            Action::EvmCall { gas_limit, .. } | Action::EvmCreate { gas_limit, .. } => {
+                Some(*gas_limit)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// An unsigned transaction.
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize,

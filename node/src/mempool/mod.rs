@@ -400,7 +400,7 @@ impl Mempool {
                 break;
             }
             let (h, e) = runs[i][pos];
-            let tx_gas = evm_gas_limit(&e.tx.tx.action);
+            let tx_gas = e.tx.tx.action.evm_gas_limit().unwrap_or(0);
             if bytes + e.size > max_bytes || gas.saturating_add(tx_gas) > max_gas {
                 // This sender's later nonces cannot come without this one.
                 continue;
@@ -628,14 +628,5 @@ fn account_nonce(store: &dyn StateStore, a: &Address) -> Result<u64, StoreError>
         Some(raw) => borsh::from_slice::<palisade_runtime::Account>(&raw)
             .map(|acct| acct.nonce)
             .map_err(|e| StoreError::Corrupt(format!("account {a}: {e}"))),
-    }
-}
-
-/// The gas limit of a native EVM action; 0 for every other action.
-fn evm_gas_limit(action: &palisade_types::Action) -> u64 {
-    match action {
-        palisade_types::Action::EvmCall { gas_limit, .. }
-        | palisade_types::Action::EvmCreate { gas_limit, .. } => *gas_limit,
-        _ => 0,
     }
 }

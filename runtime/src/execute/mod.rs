@@ -352,7 +352,7 @@ impl Runtime {
         };
         // Each EVM transaction's whole gas limit must fit what the
         // block has left, as Ethereum counts it.
-        if let Some(limit) = evm_gas_limit(&tx.tx.action) {
+        if let Some(limit) = tx.tx.action.evm_gas_limit() {
             let left = params_now.max_block_gas.saturating_sub(*gas_used);
             if limit > left {
                 let e = TxError::BlockGasExhausted { left, limit };
@@ -488,20 +488,12 @@ fn apply_action(a: &mut actions::Act<'_, '_>, action: &Action) -> Result<Applied
     Ok(events.into())
 }
 
-/// The gas limit of an EVM action.
-fn evm_gas_limit(action: &Action) -> Option<u64> {
-    match action {
-        Action::EvmCall { gas_limit, .. } | Action::EvmCreate { gas_limit, .. } => Some(*gas_limit),
-        _ => None,
-    }
-}
-
 /// What makes an EVM action inadmissible (execution refuses it):
 /// a sender without `member`, a creation by one without `deployer`, a gas
 /// limit above the cap. The rest (gas below the intrinsic cost, funds) is
 /// found by running it.
 fn check_evm_action(action: &Action, acct: &Account, params: &ChainParams) -> Result<(), TxError> {
-    let Some(limit) = evm_gas_limit(action) else {
+    let Some(limit) = action.evm_gas_limit() else {
         return Ok(());
     };
     if !acct.has(Role::Member) {
