@@ -13,10 +13,7 @@ use palisade_node::app::App;
 use palisade_node::driver::{Committed, Driver, DriverConfig, Rejected, SyncLink};
 use palisade_node::mempool::{Mempool, MempoolConfig};
 use palisade_runtime::{initial_state, ChainParams, InitialState, Runtime, ValidatorInfo};
-use palisade_types::{
-    Action, ChainId, CommitCertificate, CommitSig, Hash, Height, Keypair, Role, Round, Transaction,
-    Vote, VoteType,
-};
+use palisade_types::{Action, ChainId, Hash, Height, Keypair, Role, Transaction};
 use tokio::sync::{broadcast, mpsc, watch};
 
 fn k(n: u8) -> Keypair {
@@ -364,24 +361,7 @@ async fn a_synced_block_with_a_bad_certificate_changes_nothing() {
     block.header.height = Height(2);
     let outsider = k(42);
     let hash = block.hash();
-    let vote = Vote {
-        vote_type: VoteType::Precommit,
-        height: Height(2),
-        round: Round(0),
-        block_hash: Some(hash),
-        validator: outsider.public_key(),
-    }
-    .sign(&chain(), &outsider);
-    let commit = CommitCertificate::new(
-        Height(2),
-        Round(0),
-        hash,
-        vec![CommitSig {
-            validator: outsider.public_key(),
-            signature: vote.signature,
-        }],
-    )
-    .unwrap();
+    let commit = crate::precommitted(&chain(), &[outsider], &block);
     blocks_tx
         .send(CommittedBlock { block, commit })
         .await

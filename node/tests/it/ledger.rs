@@ -6,8 +6,8 @@ use palisade_runtime::{
     ValidatorInfo,
 };
 use palisade_types::{
-    Action, Block, BlockHeader, BoundedVec, ChainId, CommitCertificate, CommitSig, Hash, Height,
-    Keypair, Role, Round, Timestamp, Transaction, Vote, VoteType,
+    Action, Block, BlockHeader, BoundedVec, ChainId, Hash, Height, Keypair, Role, Timestamp,
+    Transaction,
 };
 
 struct Fixture {
@@ -121,25 +121,7 @@ fn commit_action_naming(
         last_commit: None,
     };
     let hash = block.hash();
-    let sig = Vote {
-        vote_type: VoteType::Precommit,
-        height: h,
-        round: Round(0),
-        block_hash: Some(hash),
-        validator: f.validator.public_key(),
-    }
-    .sign(&f.chain, &f.validator)
-    .signature;
-    let commit = CommitCertificate::new(
-        h,
-        Round(0),
-        hash,
-        vec![CommitSig {
-            validator: f.validator.public_key(),
-            signature: sig,
-        }],
-    )
-    .unwrap();
+    let commit = crate::precommitted(&f.chain, std::slice::from_ref(&f.validator), &block);
     l.commit_block(
         BlockWrite {
             block: &block,
