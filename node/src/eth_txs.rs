@@ -19,8 +19,17 @@ const GENERATION_KIB: usize = 32 * 1024;
 /// Entries a generation is sized for.
 const GENERATION_ENTRIES: usize = 1 << 15;
 
-/// Threads that recover a batch of senders (a block's, or a gossip batch's).
+/// Most threads that recover a batch of senders (a block's, or a gossip
+/// batch's); no more than the machine has cores, where more threads only
+/// add switches between them.
 const RECOVERY_THREADS: usize = 4;
+
+fn recovery_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(RECOVERY_THREADS))
+    })
+}
 
 /// Why bytes are not an admissible Ethereum transaction before any state
 /// is read: they do not decode, name another chain, or their signature
@@ -98,7 +107,7 @@ impl EthSenders {
             }
         }
         let decoded: Vec<EthTx> = todo.iter().map(|(_, t)| t.clone()).collect();
-        let senders = recover_batch(&decoded, RECOVERY_THREADS);
+        let senders = recover_batch(&decoded, recovery_threads());
         let mut fresh = Vec::with_capacity(todo.len());
         for ((i, tx), sender) in todo.into_iter().zip(senders) {
             let sender = sender.map_err(|e| (i, malformed(e)))?;
