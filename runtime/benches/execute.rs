@@ -4,11 +4,13 @@
 //! executed with the post-state root computed. A second group runs the
 //! pre-verified block against a state of 10,000 accounts, the load
 //! generator's, where the tree is deeper and most pages a block rewrites
-//! hold other accounts' leaves.
+//! hold other accounts' leaves. A third measures the mempool's admission
+//! check of the same transfers (signatures already verified).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use palisade_runtime::{
-    initial_state, ChainParams, InitialState, MemStore, Runtime, Signatures, ValidatorInfo,
+    initial_state, ChainParams, InitialState, MemStore, NonceRule, Runtime, Signatures,
+    ValidatorInfo,
 };
 use palisade_types::{
     Action, Address, ChainId, Hash, Height, Keypair, Role, SignedTransaction, Transaction,
@@ -118,6 +120,29 @@ fn bench(c: &mut Criterion) {
     g.sample_size(30);
     g.bench_function("preverified", |b| {
         b.iter(|| rt.execute_block(&store, root, Height(1), &txs, Signatures::Verified))
+    });
+    g.finish();
+
+    let check = |tx: &SignedTransaction| {
+        rt.check_tx(
+            &store,
+            Height(1),
+            tx,
+            Signatures::Verified,
+            NonceRule::Window,
+        )
+    };
+    assert!(txs.iter().all(|t| matches!(check(t), Ok(Ok(())))));
+    let mut g = c.benchmark_group("check_tx_1000_transfers_10k_accounts");
+    g.throughput(Throughput::Elements(TXS as u64));
+    g.sample_size(30);
+    g.bench_function("preverified", |b| {
+        b.iter(|| {
+            txs.iter()
+                .map(check)
+                .filter(|r| matches!(r, Ok(Ok(()))))
+                .count()
+        })
     });
     g.finish();
 }

@@ -86,6 +86,59 @@ fn transfer_needs_the_member_role() {
     );
 }
 
+/// The mempool checks some actions' roles without trying them out: for
+/// every such action and every signer (each holds other roles), it
+/// refuses exactly those that execution fails as unauthorized, with the
+/// same error. The amounts and keys are such that some of the admitted
+/// ones fail execution for other reasons (which the mempool admits).
+#[test]
+fn the_mempool_refuses_unauthorized_actions_exactly_as_execution_fails_them() {
+    let c = Chain::new();
+    let actions = [
+        transfer(BOB, 1),
+        transfer(BOB, 1 << 100),
+        Action::Burn { amount: 1 },
+        Action::Mint {
+            to: key(BOB).address(),
+            amount: 1,
+        },
+        put(b"shared", b"k", b"v"),
+        delete(b"nobody", b"k"),
+        Action::GrantRole {
+            account: key(CAROL).address(),
+            role: Role::Member,
+        },
+        Action::RevokeRole {
+            account: key(BOB).address(),
+            role: Role::Minter,
+        },
+    ];
+    let mut refused = 0;
+    for signer in [ALICE, BOB, OPERATOR] {
+        for action in &actions {
+            let tx = c.tx(signer, action.clone());
+            let receipt = &c
+                .execute(std::slice::from_ref(&tx))
+                .expect("executes")
+                .receipts[0];
+            let unauthorized = (receipt.code == TxError::Unauthorized("member").code())
+                .then(|| receipt.error.clone());
+            match c.check(&tx) {
+                Ok(()) => assert_eq!(unauthorized, None, "{signer} {action:?}"),
+                Err(e @ TxError::Unauthorized(_)) => {
+                    refused += 1;
+                    assert_eq!(unauthorized, Some(e.to_string()), "{signer} {action:?}");
+                }
+                Err(e) => panic!("{signer} {action:?}: {e}"),
+            }
+        }
+    }
+    assert!(
+        refused >= 8,
+        "only {refused} refused: the signers hold too many roles"
+    );
+}
+
 #[test]
 fn account_without_role_is_refused_at_mempool_and_at_execution() {
     let c = Chain::new();
