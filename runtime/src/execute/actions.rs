@@ -3,7 +3,7 @@
 //! error), and its writes. Every one writes the signer back (its nonce
 //! already bumped) once its checks have passed.
 
-use palisade_types::{Action, Address, Amount, EvmAddress, Param, PublicKey, Role};
+use palisade_types::{Address, Amount, EvmAddress, Param, PublicKey, Role};
 
 use super::validators::{
     check_schedule, load_schedule, may_change, need_operator, schedule, valid_key,
@@ -29,23 +29,6 @@ pub(super) struct Act<'a, 's> {
 }
 
 type Events = Result<Vec<Event>, Admit>;
-
-/// The role `action` needs when checking it is the action's only
-/// authorization (its function's first check, and nothing after it can
-/// refuse the signer): the mempool then checks the role instead of trying
-/// the action out, which cost a transfer's admission a second state read
-/// and a write. `None`: only running the action tells.
-pub(super) fn sole_role(action: &Action) -> Option<Role> {
-    match action {
-        Action::Transfer { .. }
-        | Action::Burn { .. }
-        | Action::Put { .. }
-        | Action::Delete { .. } => Some(Role::Member),
-        Action::Mint { .. } => Some(Role::Minter),
-        Action::GrantRole { .. } | Action::RevokeRole { .. } => Some(Role::Admin),
-        _ => None,
-    }
-}
 
 impl Act<'_, '_> {
     pub(super) fn need(&self, r: Role) -> Result<(), TxError> {

@@ -73,14 +73,12 @@ impl Runtime {
 
     /// Mempool admission: everything execution would check, against the
     /// latest committed state, for execution at `height` (the next block).
-    /// With the account's next nonce the action's authorization is checked
-    /// too, so a transaction its signer may not send is refused here rather
-    /// than wasting block space: by the role it needs where that is all
-    /// there is to it, else by trying the action out (without effect).
-    /// Other failures (funds, a missing key) are admitted, as an EVM action
-    /// that would revert is (as Ethereum nodes do: the sender learns why
-    /// from the receipt); one that would create a contract its sender may
-    /// not is refused. The outer error is a storage failure.
+    /// With the account's next nonce the action itself is also tried
+    /// (without effect), so a transaction that would fail is refused here
+    /// rather than wasting block space. The outer error is a storage failure.
+    /// An EVM action that would revert is admitted (as Ethereum nodes
+    /// do: its sender learns why from the receipt); one that would create
+    /// a contract its sender may not is refused.
     pub fn check_tx(
         &self,
         store: &dyn StateStore,
@@ -95,12 +93,6 @@ impl Runtime {
         let run = |st: &mut Overlay<'_>| -> Result<(), Admit> {
             let acct = self.admit(st, tx, &params, sigs, nonces)?;
             if tx.tx.nonce == acct.nonce {
-                if let Some(role) = actions::sole_role(&tx.tx.action) {
-                    if !acct.has(role) {
-                        return Err(Admit::Tx(TxError::unauthorized(role)));
-                    }
-                    return Ok(());
-                }
                 let applied = self.apply(st, &ctx, tx, acct, &params, false)?;
                 if let Some(e @ TxError::Unauthorized(_)) = applied.failure {
                     return Err(Admit::Tx(e));
