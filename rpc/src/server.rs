@@ -470,9 +470,11 @@ impl PalisadeApiServer for RpcImpl {
                 continue;
             };
             let h = block.header.height.get();
+            let refused = self.backend.refused(height).map_err(|e| e.to_string())?;
             let head = HeadResponse {
                 hash: block.hash(),
                 tx_count: block.tx_count(),
+                refused: refused.len() as u64,
                 header: block.header,
                 missed: sent.map_or(0, |s| h.saturating_sub(s.saturating_add(1))),
             };

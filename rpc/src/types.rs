@@ -114,7 +114,12 @@ pub struct BlockTxHashesResponse {
 #[serde(rename_all = "camelCase")]
 pub struct HeadResponse {
     pub hash: Hash,
+    /// Transactions in the block, the refused ones included.
     pub tx_count: usize,
+    /// How many of them execution refused: in the block but not committed
+    /// (`chain_getBlockTxHashes` says which). Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused: u64,
     pub header: BlockHeader,
     /// Heads this subscriber missed right before this one because it read
     /// too slowly (heights `header.height - missed` to `header.height - 1`;

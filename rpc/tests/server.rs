@@ -108,8 +108,13 @@ impl NodeBackend for Mock {
     fn commit(&self, _: Height) -> Result<Option<CommitCertificate>, BackendError> {
         Ok(None)
     }
-    fn refused(&self, _: Height) -> Result<Vec<u32>, BackendError> {
-        Ok(Vec::new())
+    /// Every tenth height has its first transaction refused.
+    fn refused(&self, h: Height) -> Result<Vec<u32>, BackendError> {
+        Ok(if h.get().is_multiple_of(10) {
+            vec![0]
+        } else {
+            Vec::new()
+        })
     }
     fn account_txs(
         &self,
@@ -678,6 +683,11 @@ async fn a_slow_head_subscriber_is_told_what_it_missed() {
             .expect("heads in time")
             .unwrap()
             .unwrap();
+        assert_eq!(
+            head.refused,
+            u64::from(head.header.height.get().is_multiple_of(10)),
+            "{head:?}"
+        );
         seen.push((head.header.height.get(), head.missed));
     }
     // Every height is either sent or counted as missed, in order.
@@ -700,4 +710,5 @@ async fn a_slow_head_subscriber_is_told_what_it_missed() {
     })
     .unwrap();
     assert!(plain.get("missed").is_none());
+    assert!(plain.get("refused").is_none());
 }
