@@ -88,10 +88,8 @@ pub fn recover_batch(txs: &[EthTx], threads: usize) -> Vec<Result<Address, EthTx
                 })
             })
             .collect();
-        let mut out: Vec<_> = first
-            .iter()
-            .map(|t| recover_one(t, Backend::default()))
-            .collect();
+        let mut out = Vec::with_capacity(txs.len());
+        out.extend(first.iter().map(|t| recover_one(t, Backend::default())));
         for h in others {
             // A panic is a bug, not a verdict on the transactions: it
             // goes on up rather than become "bad signature" on one node.

@@ -89,10 +89,12 @@ fn transfer_needs_the_member_role() {
 /// The mempool tries a native action out before admitting it: for each
 /// of these actions and three signers holding different roles, it refuses
 /// exactly the transactions that execution fails, with the same error
-/// (unauthorized ones, and ones failing for funds or a missing key).
+/// (unauthorized ones, and ones failing for funds, another's namespace or
+/// a missing key).
 #[test]
 fn the_mempool_refuses_exactly_what_execution_fails() {
-    let c = Chain::new();
+    let mut c = Chain::new();
+    assert!(c.run(BOB, put(b"bobs", b"k", b"v")).is_success());
     let actions = [
         transfer(BOB, 1),
         transfer(BOB, 1 << 100),
@@ -103,6 +105,7 @@ fn the_mempool_refuses_exactly_what_execution_fails() {
         },
         put(b"shared", b"k", b"v"),
         delete(b"nobody", b"k"),
+        delete(b"bobs", b"absent"),
         Action::GrantRole {
             account: key(CAROL).address(),
             role: Role::Member,
