@@ -121,6 +121,24 @@ impl Background {
         rx.recv().ok()
     }
 
+    /// Queues `f` for a worker and returns at once; call it from within a
+    /// Tokio runtime. A full queue is waited on from a blocking-pool
+    /// thread, not here. `f` is dropped unrun when the workers are gone
+    /// (so whatever it owns can tell those waiting on it), and a panic in
+    /// it ends only `f`.
+    pub fn queue<F>(&self, f: F)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let job: Job = Box::new(move || {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        });
+        if let Err(mpsc::TrySendError::Full(job)) = self.jobs.try_send(job) {
+            let jobs = self.jobs.clone();
+            tokio::task::spawn_blocking(move || jobs.send(job));
+        }
+    }
+
     /// Runs `f` on the worker and waits for its result without blocking
     /// the async runtime. `None` if the worker is gone or `f` panicked.
     pub async fn run<R, F>(&self, f: F) -> Option<R>

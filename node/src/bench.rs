@@ -381,9 +381,11 @@ impl CommitWatch {
                 if let Ok(Some(b)) = client.chain_get_block_tx_hashes(id).await {
                     if let Ok(mut c) = c.lock() {
                         // One execution refused is not committed.
-                        let kept = b.tx_hashes.into_iter().enumerate().filter(|(i, _)| {
-                            u32::try_from(*i).map_or(true, |i| b.refused.binary_search(&i).is_err())
-                        });
+                        let kept = b
+                            .tx_hashes
+                            .into_iter()
+                            .enumerate()
+                            .filter(|(i, _)| palisade_runtime::ran_at(&b.refused, *i));
                         for (_, hash) in kept {
                             c.insert(hash, at);
                         }

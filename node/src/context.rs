@@ -1,6 +1,7 @@
 //! What the RPC layer and tests reach into a running node through: its
 //! parts, its health, and client transaction admission.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +15,7 @@ use crate::background::Background;
 use crate::driver::Committed;
 use crate::files::FileService;
 use crate::health::{assess, Facts, NodeHealth};
+use crate::intake::{Admitted, Intake};
 use crate::mempool::{AddError, Mempool};
 use crate::metrics::{gauge_value, Metrics};
 use crate::sync::SyncStatus;
@@ -42,6 +44,9 @@ pub struct NodeContext {
     /// Where clients' transactions are checked and admitted: below the
     /// priority of block processing (see [`crate::background`]).
     pub(crate) client_admission: Background,
+    /// Clients' one-per-call submissions waiting to be admitted together.
+    pub(crate) tx_intake: Arc<Intake<SignedTransaction>>,
+    pub(crate) eth_intake: Arc<Intake<Vec<u8>>>,
 }
 
 impl NodeContext {
@@ -123,6 +128,17 @@ impl NodeContext {
             })
     }
 
+    /// Admits one transaction from a client, together with whatever other
+    /// clients submit meanwhile (see [`crate::intake`]): one signature
+    /// batch, one trip to the admission workers.
+    pub fn submit(&self, tx: SignedTransaction) -> impl Future<Output = Admitted> + Send + 'static {
+        let ctx = self.clone();
+        self.tx_intake
+            .submit(tx, &self.client_admission, move |txs| {
+                ctx.admit_submitted(txs)
+            })
+    }
+
     /// [`NodeContext::submit_batch`] on the calling thread. Signatures are
     /// checked as one batch (each alone only if the batch fails, to name
     /// the bad ones) before the pool is locked, so the consensus driver
@@ -192,74 +208,110 @@ impl NodeContext {
 impl NodeContext {
     /// Admits a raw Ethereum transaction from a client into the Ethereum
     /// pool: decoded and its sender recovered (once; cached), then the
-    /// runtime's checks. Runs on the client-admission workers.
-    pub fn submit_eth(&self, raw: Vec<u8>) -> Result<Hash, AddError> {
+    /// runtime's checks. Runs on the client-admission workers, together
+    /// with whatever other clients submit meanwhile (see
+    /// [`crate::intake`]).
+    pub fn submit_eth(&self, raw: Vec<u8>) -> impl Future<Output = Admitted> + Send + 'static {
         let ctx = self.clone();
-        self.client_admission
-            .run_blocking(move || ctx.admit_eth(raw))
-            .unwrap_or_else(|| {
-                Err(AddError::Store(StoreError::Backend(
-                    "the transaction admission workers stopped".into(),
-                )))
-            })
+        self.eth_intake
+            .submit(raw, &self.client_admission, move |raws| ctx.admit_eth(raws))
     }
 
-    fn admit_eth(&self, raw: Vec<u8>) -> Result<Hash, AddError> {
+    fn admit_eth(&self, raws: Vec<Vec<u8>>) -> Vec<Admitted> {
         let store = |e: &dyn std::fmt::Display| AddError::Store(StoreError::Backend(e.to_string()));
-        let tx = palisade_types::EthTransaction(palisade_types::BoundedBytes::new(raw).map_err(
-            |len| {
-                AddError::Rejected(TxError::TooLarge {
-                    size: len,
-                    max: palisade_types::limits::MAX_TX_BYTES,
-                })
-            },
-        )?);
-        let ledger = self.app.ledger();
-        let next = ledger
-            .latest_height()
-            .map_err(|e| store(&e))?
-            .next()
-            .map_err(|e| store(&e))?;
-        let chain_id = self.app.params().map_err(|e| store(&e))?.evm_chain_id;
-        let input = self
+        let n = raws.len();
+        let prepared = (|| {
+            let next = self
+                .app
+                .ledger()
+                .latest_height()
+                .map_err(|e| store(&e))?
+                .next()
+                .map_err(|e| store(&e))?;
+            let chain_id = self.app.params().map_err(|e| store(&e))?.evm_chain_id;
+            Ok((next, chain_id))
+        })();
+        let (next, chain_id) = match prepared {
+            Ok(p) => p,
+            Err(e) => return vec![Err(e); n],
+        };
+        let sized: Vec<Result<palisade_types::EthTransaction, AddError>> = raws
+            .into_iter()
+            .map(|raw| {
+                palisade_types::BoundedBytes::new(raw)
+                    .map(palisade_types::EthTransaction)
+                    .map_err(|len| {
+                        AddError::Rejected(TxError::TooLarge {
+                            size: len,
+                            max: palisade_types::limits::MAX_TX_BYTES,
+                        })
+                    })
+            })
+            .collect();
+        let txs: Vec<palisade_types::EthTransaction> = sized
+            .iter()
+            .filter_map(|t| t.as_ref().ok().cloned())
+            .collect();
+        let mut inputs = self
             .app
             .eth_senders()
-            .prepare(std::slice::from_ref(&tx), chain_id)
-            .map_err(|(_, e)| AddError::Rejected(e))?
-            .pop()
-            .ok_or_else(|| store(&"no sender recovered"))?;
-        let hash = self.admit_eth_checked(tx.clone(), input, next)?;
-        // Best effort: a full queue means peers get it from the block.
-        let _ = self.eth_gossip.try_send(tx);
-        Ok(hash)
+            .prepare_each(&txs, chain_id)
+            .into_iter();
+        sized
+            .into_iter()
+            .map(|tx| {
+                let tx = tx?;
+                let input = inputs
+                    .next()
+                    .ok_or_else(|| store(&"no sender recovered"))?
+                    .map_err(AddError::Rejected)?;
+                let hash = self.admit_eth_checked(tx.clone(), input, next)?;
+                // Best effort: a full queue means peers get it from the block.
+                let _ = self.eth_gossip.try_send(tx);
+                Ok(hash)
+            })
+            .collect()
     }
 
-    /// Admits a batch of Ethereum transactions a peer gossiped. Invalid
-    /// when one does not decode or its signature gives no sender (only a
-    /// faulty or malicious peer sends those); one the state refuses (a used
-    /// nonce, a lost role) is only not admitted, as it may have been valid
-    /// where the peer checked it.
-    pub fn admit_gossiped_eth(&self, txs: Vec<palisade_types::EthTransaction>) -> Verdict {
+    /// Admits gossiped messages of Ethereum transactions, their senders
+    /// recovered as one batch; one verdict per message, in order. A
+    /// message is invalid when one of its transactions does not decode or
+    /// its signature gives no sender (only a faulty or malicious peer
+    /// sends those), and none of it is admitted; one the state refuses (a
+    /// used nonce, a lost role) is only not admitted, as it may have been
+    /// valid where the peer checked it.
+    pub fn admit_gossiped_eth(
+        &self,
+        messages: Vec<Vec<palisade_types::EthTransaction>>,
+    ) -> Vec<Verdict> {
+        let unchecked = vec![Verdict::Unchecked; messages.len()];
         let Ok(params) = self.app.params() else {
-            return Verdict::Unchecked;
+            return unchecked;
         };
-        let inputs = match self.app.eth_senders().prepare(&txs, params.evm_chain_id) {
-            Ok(i) => i,
-            Err(_) => return Verdict::Invalid,
+        let Ok(Ok(next)) = self.app.ledger().latest_height().map(|h| h.next()) else {
+            return unchecked;
         };
-        let ledger = self.app.ledger();
-        let Ok(next) = ledger.latest_height().map(|h| h.next()) else {
-            return Verdict::Unchecked;
-        };
-        let Ok(next) = next else {
-            return Verdict::Unchecked;
-        };
-        for (tx, input) in txs.into_iter().zip(inputs) {
-            // Refusals by the state are expected (already included,
-            // already pooled); they say nothing about the peer.
-            let _ = self.admit_eth_checked(tx, input, next);
-        }
-        Verdict::Valid
+        let all: Vec<palisade_types::EthTransaction> = messages.iter().flatten().cloned().collect();
+        let mut inputs = self
+            .app
+            .eth_senders()
+            .prepare_each(&all, params.evm_chain_id)
+            .into_iter();
+        messages
+            .into_iter()
+            .map(|txs| {
+                let mine: Vec<_> = inputs.by_ref().take(txs.len()).collect();
+                let Ok(mine) = mine.into_iter().collect::<Result<Vec<_>, _>>() else {
+                    return Verdict::Invalid;
+                };
+                for (tx, input) in txs.into_iter().zip(mine) {
+                    // Refusals by the state are expected (already included,
+                    // already pooled); they say nothing about the peer.
+                    let _ = self.admit_eth_checked(tx, input, next);
+                }
+                Verdict::Valid
+            })
+            .collect()
     }
 
     /// Pools an Ethereum transaction whose sender is known: the pool's

@@ -848,7 +848,7 @@ impl Driver {
 /// nonce is still to come, or the pool's re-check drops it.
 fn committed_parts(executed: &Executed) -> (Cow<'_, [SignedTransaction]>, Vec<Hash>, Vec<Hash>) {
     let refused = &executed.outcome.refused;
-    let ran = |i: usize| u32::try_from(i).map_or(true, |i| refused.binary_search(&i).is_err());
+    let ran = |i: usize| palisade_runtime::ran_at(refused, i);
     let natives = executed.block.txs.len();
     let txs: Cow<'_, [SignedTransaction]> = if refused.is_empty() {
         Cow::Borrowed(&executed.block.txs)

@@ -93,27 +93,47 @@ impl EthSenders {
         txs: &[EthTransaction],
         chain_id: u64,
     ) -> Result<Vec<EthTxInput>, (usize, TxError)> {
+        self.prepare_each(txs, chain_id)
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.map_err(|e| (i, e)))
+            .collect()
+    }
+
+    /// [`EthSenders::prepare`] with one result per transaction, in order:
+    /// for batches whose transactions stand alone (clients' submissions,
+    /// several gossip messages), where one bad transaction must not fail
+    /// the others.
+    pub fn prepare_each(
+        &self,
+        txs: &[EthTransaction],
+        chain_id: u64,
+    ) -> Vec<Result<EthTxInput, TxError>> {
         let hashes: Vec<Hash> = txs.iter().map(EthTransaction::hash).collect();
-        let mut known: Vec<Option<EthTxInput>> = match self.cache.lock() {
-            Ok(mut c) => hashes.iter().map(|h| c.get(h)).collect(),
+        let mut known: Vec<Option<Result<EthTxInput, TxError>>> = match self.cache.lock() {
+            Ok(mut c) => hashes.iter().map(|h| c.get(h).map(Ok)).collect(),
             Err(_) => vec![None; txs.len()],
         };
         let mut todo = Vec::new();
         for (i, t) in txs.iter().enumerate() {
             // A cached entry is for this chain: one node serves one chain.
             if known[i].is_none() {
-                let tx = decode(t.bytes(), chain_id).map_err(|e| (i, malformed(e)))?;
-                todo.push((i, tx));
+                match decode(t.bytes(), chain_id) {
+                    Ok(tx) => todo.push((i, tx)),
+                    Err(e) => known[i] = Some(Err(malformed(e))),
+                }
             }
         }
         let decoded: Vec<EthTx> = todo.iter().map(|(_, t)| t.clone()).collect();
         let senders = recover_batch(&decoded, recovery_threads());
         let mut fresh = Vec::with_capacity(todo.len());
         for ((i, tx), sender) in todo.into_iter().zip(senders) {
-            let sender = sender.map_err(|e| (i, malformed(e)))?;
-            let inp =
-                input(&tx, EvmAddress(sender.0 .0), txs[i].bytes().len()).map_err(|e| (i, e))?;
-            fresh.push(inp.clone());
+            let inp = sender
+                .map_err(malformed)
+                .and_then(|s| input(&tx, EvmAddress(s.0 .0), txs[i].bytes().len()));
+            if let Ok(inp) = &inp {
+                fresh.push(inp.clone());
+            }
             known[i] = Some(inp);
         }
         if let Ok(mut c) = self.cache.lock() {
@@ -124,8 +144,7 @@ impl EthSenders {
         }
         known
             .into_iter()
-            .enumerate()
-            .map(|(i, k)| k.ok_or((i, malformed("sender not recovered"))))
+            .map(|k| k.unwrap_or_else(|| Err(malformed("sender not recovered"))))
             .collect()
     }
 }

@@ -26,6 +26,7 @@ pub mod files;
 pub mod genesis_cmd;
 pub mod health;
 pub mod home;
+pub mod intake;
 pub mod late_precommits;
 pub mod logging;
 pub mod mempool;

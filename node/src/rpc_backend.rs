@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use palisade_rpc::backend::{
     AccountTxPage, BackendError, EthTxFound, NodeBackend, PoolOrChainTx, StateRead, SubmitError,
     TxLocation,
@@ -98,8 +99,9 @@ impl NodeBackend for Backend {
         self.ctx.app.ledger().as_ref()
     }
 
-    fn submit_eth(&self, raw: Vec<u8>) -> Result<Hash, SubmitError> {
-        self.ctx.submit_eth(raw).map_err(submit_error)
+    fn submit_eth(&self, raw: Vec<u8>) -> BoxFuture<'static, Result<Hash, SubmitError>> {
+        let admitted = self.ctx.submit_eth(raw);
+        Box::pin(async move { admitted.await.map_err(submit_error) })
     }
 
     fn eth_inputs(
@@ -262,6 +264,11 @@ impl NodeBackend for Backend {
 
     fn genesis(&self) -> serde_json::Value {
         serde_json::to_value(&*self.ctx.genesis).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn submit(&self, tx: SignedTransaction) -> BoxFuture<'static, Result<Hash, SubmitError>> {
+        let admitted = self.ctx.submit(tx);
+        Box::pin(async move { admitted.await.map_err(submit_error) })
     }
 
     fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>> {

@@ -2,6 +2,7 @@
 //! ledger, mempool, network and consensus driver; tests can implement it
 //! over anything.
 
+use futures::future::BoxFuture;
 use palisade_runtime::smt::Proof;
 use palisade_runtime::{Account, Receipt};
 use palisade_types::{
@@ -124,14 +125,10 @@ pub trait NodeBackend: Send + Sync + 'static {
     /// Admits several transactions, checking their signatures as one batch;
     /// one result per transaction, in order.
     fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>>;
-    /// Admits one transaction: [`NodeBackend::submit_batch`] of one.
-    fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError> {
-        self.submit_batch(vec![tx]).pop().unwrap_or_else(|| {
-            Err(SubmitError::Internal(
-                "no result for the transaction".into(),
-            ))
-        })
-    }
+    /// Admits one transaction, as [`NodeBackend::submit_batch`] does. The
+    /// future must not block its (async) thread: a node hands the work to
+    /// its admission workers and waits for the answer.
+    fn submit(&self, tx: SignedTransaction) -> BoxFuture<'static, Result<Hash, SubmitError>>;
     /// A committed transaction, or one pending in the mempool.
     fn tx(
         &self,
@@ -160,8 +157,9 @@ pub trait NodeBackend: Send + Sync + 'static {
     /// methods run the EVM on it).
     fn store(&self) -> &dyn palisade_runtime::StateStore;
     /// Admits a raw Ethereum transaction (EIP-2718 bytes); its hash is
-    /// keccak256 of the bytes.
-    fn submit_eth(&self, raw: Vec<u8>) -> Result<Hash, SubmitError>;
+    /// keccak256 of the bytes. As [`NodeBackend::submit`], the future must
+    /// not block its thread.
+    fn submit_eth(&self, raw: Vec<u8>) -> BoxFuture<'static, Result<Hash, SubmitError>>;
     /// An Ethereum transaction committed or pending here, with what the
     /// runtime knows of it (sender, fields) and, once committed, where.
     fn eth_tx(&self, hash: &Hash) -> Result<Option<EthTxFound>, BackendError>;

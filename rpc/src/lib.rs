@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod backend;
+pub mod batch;
 pub mod errors;
 pub mod eth;
 pub mod explore;

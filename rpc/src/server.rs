@@ -163,7 +163,11 @@ pub async fn serve(
     let services = Server::builder()
         .set_config(config)
         .set_http_middleware(http)
-        .set_rpc_middleware(RpcServiceBuilder::new().layer(StructuredParamsLayer))
+        .set_rpc_middleware(RpcServiceBuilder::new().layer(StructuredParamsLayer).layer(
+            crate::batch::SubmissionsTogetherLayer {
+                max_response_bytes: limits.max_response_bytes,
+            },
+        ))
         .to_service_builder();
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -306,15 +310,12 @@ impl RpcImpl {
         })
     }
 
-    /// Admission checks a signature and may wait for the mempool lock: off
-    /// the async workers, which also serve the node's peers and consensus.
+    /// The backend checks the signature and waits for the mempool lock
+    /// off the async workers, which also serve the node's peers and
+    /// consensus.
     async fn submit(&self, tx: &HexBytes) -> RpcResult<Hash> {
         let tx = decode_tx(tx)?;
-        let backend = self.backend.clone();
-        tokio::task::spawn_blocking(move || backend.submit(tx))
-            .await
-            .map_err(|e| internal(format!("submission task failed: {e}")))?
-            .map_err(submit_error)
+        self.backend.submit(tx).await.map_err(submit_error)
     }
 }
 

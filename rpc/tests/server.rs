@@ -24,6 +24,17 @@ struct Mock {
     health: Mutex<Health>,
     commits: broadcast::Sender<Height>,
     store: palisade_runtime::MemStore,
+    sends: Arc<Sends>,
+}
+
+/// What `eth_sendRawTransaction` does in the mock: with `together` at 0,
+/// refuse; else answer each send only once `together` sends have started
+/// (or refuse after a while), recording the order they started in.
+#[derive(Default)]
+struct Sends {
+    together: std::sync::atomic::AtomicUsize,
+    started: Mutex<Vec<Vec<u8>>>,
+    more: tokio::sync::Notify,
 }
 
 impl Mock {
@@ -32,6 +43,7 @@ impl Mock {
             health: Mutex::new(healthy()),
             commits: broadcast::channel(commit_capacity).0,
             store: palisade_runtime::MemStore::default(),
+            sends: Arc::default(),
         })
     }
 }
@@ -130,6 +142,13 @@ impl NodeBackend for Mock {
     fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>> {
         txs.iter().map(|t| Ok(t.hash())).collect()
     }
+    fn submit(
+        &self,
+        tx: SignedTransaction,
+    ) -> futures::future::BoxFuture<'static, Result<Hash, SubmitError>> {
+        let hash = tx.hash();
+        Box::pin(async move { Ok(hash) })
+    }
     fn tx(&self, _: &Hash) -> Result<Option<PoolOrChainTx>, BackendError> {
         Ok(None)
     }
@@ -169,10 +188,33 @@ impl NodeBackend for Mock {
     fn store(&self) -> &dyn palisade_runtime::StateStore {
         &self.store
     }
-    fn submit_eth(&self, _: Vec<u8>) -> Result<Hash, palisade_rpc::SubmitError> {
-        Err(palisade_rpc::SubmitError::Internal(
-            "no Ethereum pool".into(),
-        ))
+    fn submit_eth(
+        &self,
+        raw: Vec<u8>,
+    ) -> futures::future::BoxFuture<'static, Result<Hash, palisade_rpc::SubmitError>> {
+        use std::sync::atomic::Ordering;
+        let sends = self.sends.clone();
+        let together = sends.together.load(Ordering::SeqCst);
+        let hash = Hash(palisade_types::keccak256(&raw));
+        sends.started.lock().unwrap().push(raw);
+        sends.more.notify_waiters();
+        Box::pin(async move {
+            if together == 0 {
+                return Err(palisade_rpc::SubmitError::Internal(
+                    "no Ethereum pool".into(),
+                ));
+            }
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let more = sends.more.notified();
+                if sends.started.lock().unwrap().len() >= together {
+                    return Ok(hash);
+                }
+                if tokio::time::timeout_at(deadline, more).await.is_err() {
+                    return Err(palisade_rpc::SubmitError::Internal("sent alone".into()));
+                }
+            }
+        })
     }
     fn eth_tx(
         &self,
@@ -711,4 +753,38 @@ async fn a_slow_head_subscriber_is_told_what_it_missed() {
     .unwrap();
     assert!(plain.get("missed").is_none());
     assert!(plain.get("refused").is_none());
+}
+
+/// A batch's consecutive `eth_sendRawTransaction` calls start together
+/// (each only answers here once all four have started), keep the order
+/// they were sent in, and each gets its own answer in place; a call
+/// between sends still runs in its turn.
+#[tokio::test]
+async fn a_batch_s_consecutive_sends_start_together_in_order() {
+    let backend = Mock::new(16);
+    backend
+        .sends
+        .together
+        .store(4, std::sync::atomic::Ordering::SeqCst);
+    let server = serve(backend.clone(), &[]).await;
+    let send = |id: u8| json!({"jsonrpc": "2.0", "id": id, "method": "eth_sendRawTransaction", "params": [format!("0x0{id}")]});
+    let body = json!([
+        send(1),
+        send(2),
+        send(3),
+        send(4),
+        {"jsonrpc": "2.0", "id": 5, "method": "chain_getHeight", "params": []},
+        send(6),
+    ]);
+    let answer: Value = serde_json::from_str(&rpc(server.addr, &body.to_string()).await).unwrap();
+    let answer = answer.as_array().unwrap();
+    let ids: Vec<u64> = answer.iter().map(|a| a["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, vec![1, 2, 3, 4, 5, 6]);
+    for a in answer.iter().filter(|a| a["id"] != 5) {
+        let id = u8::try_from(a["id"].as_u64().unwrap()).unwrap();
+        let hash = Hash(palisade_types::keccak256(&[id]));
+        assert_eq!(a["result"], json!(hash.to_string()), "{a}");
+    }
+    let started: Vec<Vec<u8>> = backend.sends.started.lock().unwrap().clone();
+    assert_eq!(started, vec![vec![1], vec![2], vec![3], vec![4], vec![6]]);
 }

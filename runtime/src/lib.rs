@@ -45,7 +45,7 @@ pub use applied::{
 pub use error::{BlockError, StoreError, TxError};
 pub use eth_tx::EthTxInput;
 pub use execute::{
-    check_block_bounds, to_set, BlockOutcome, Runtime, Signatures, MAX_VALIDATOR_POWER,
+    check_block_bounds, ran_at, to_set, BlockOutcome, Runtime, Signatures, MAX_VALIDATOR_POWER,
 };
 pub use genesis_state::{initial_root, initial_state, InitialState};
 pub use params::{

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::{MAX_COMMIT_BYTES, MAX_VALIDATORS};
 use crate::{
-    sha256, BoundedVec, ChainId, Hash, Height, PublicKey, Round, Signature, ValidatorSet, Vote,
-    VoteType, Wire,
+    sha256, BoundedVec, ChainId, Hash, Height, Keypair, PublicKey, Round, Signature, ValidatorSet,
+    Vote, VoteType, Wire,
 };
 
 /// One validator's precommit signature inside a commit certificate.
@@ -67,6 +67,36 @@ impl CommitCertificate {
     ) -> Result<CommitCertificate, CommitError> {
         signatures.sort_by_key(|s| s.validator);
         Self::from_sorted(height, round, block_hash, signatures)
+    }
+
+    /// The certificate of `keys`' precommits for `block_hash` at `height`
+    /// and `round`, each signed here: for simulations, test networks and
+    /// tools that hold the validators' keys. A node builds its own from
+    /// the votes it received.
+    pub fn signed(
+        chain_id: &ChainId,
+        height: Height,
+        round: Round,
+        block_hash: Hash,
+        keys: &[Keypair],
+    ) -> Result<CommitCertificate, CommitError> {
+        let signatures = keys
+            .iter()
+            .map(|k| {
+                let vote = Vote {
+                    vote_type: VoteType::Precommit,
+                    height,
+                    round,
+                    block_hash: Some(block_hash),
+                    validator: k.public_key(),
+                };
+                CommitSig {
+                    validator: k.public_key(),
+                    signature: vote.sign(chain_id, k).signature,
+                }
+            })
+            .collect();
+        Self::new(height, round, block_hash, signatures)
     }
 
     fn from_sorted(
@@ -179,7 +209,7 @@ impl Wire for CommitCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Keypair, Validator};
+    use crate::Validator;
 
     fn setup(n: u8) -> (ChainId, Vec<Keypair>, ValidatorSet) {
         let keys: Vec<Keypair> = (1..=n).map(|i| Keypair::from_seed([i; 32])).collect();
@@ -196,23 +226,7 @@ mod tests {
     }
 
     fn commit(chain: &ChainId, keys: &[Keypair], hash: Hash) -> CommitCertificate {
-        let sigs = keys
-            .iter()
-            .map(|k| {
-                let v = Vote {
-                    vote_type: VoteType::Precommit,
-                    height: Height(7),
-                    round: Round(1),
-                    block_hash: Some(hash),
-                    validator: k.public_key(),
-                };
-                CommitSig {
-                    validator: k.public_key(),
-                    signature: v.sign(chain, k).signature,
-                }
-            })
-            .collect();
-        CommitCertificate::new(Height(7), Round(1), hash, sigs).unwrap()
+        CommitCertificate::signed(chain, Height(7), Round(1), hash, keys).unwrap()
     }
 
     #[test]

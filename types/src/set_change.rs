@@ -92,7 +92,7 @@ impl SetChange {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CommitSig, Hash, Keypair, Round, Timestamp, Validator, Vote, VoteType};
+    use crate::{Hash, Keypair, Round, Timestamp, Validator};
 
     fn keys(seed: u8, n: u8) -> Vec<Keypair> {
         (0..n).map(|i| Keypair::from_seed([seed + i; 32])).collect()
@@ -135,24 +135,11 @@ mod tests {
             last_commit_hash: Hash::ZERO,
         };
         let hash = header.hash();
-        let sigs = signers
-            .iter()
-            .map(|k| CommitSig {
-                validator: k.public_key(),
-                signature: Vote {
-                    vote_type: VoteType::Precommit,
-                    height: Height(height),
-                    round: Round(0),
-                    block_hash: Some(hash),
-                    validator: k.public_key(),
-                }
-                .sign(&chain(), k)
-                .signature,
-            })
-            .collect();
+        let commit =
+            CommitCertificate::signed(&chain(), Height(height), Round(0), hash, signers).unwrap();
         SetChange {
             header,
-            commit: CommitCertificate::new(Height(height), Round(0), hash, sigs).unwrap(),
+            commit,
             next_validators: next.clone(),
         }
     }

@@ -362,6 +362,8 @@ impl Node {
             tx_gossip,
             eth_gossip,
             client_admission: admission_threads()?,
+            tx_intake: Default::default(),
+            eth_intake: Default::default(),
         };
         Ok(Node {
             ctx,

@@ -130,8 +130,25 @@ pub(super) fn route_network_events(
     mut events: mpsc::Receiver<NetEvent>,
     inbound: mpsc::Sender<Verified<Message>>,
 ) -> Result<(), NodeError> {
-    let txs = admit_gossiped_txs(tasks, ctx)?;
-    let eth_txs = admit_gossiped_eth_txs(tasks, ctx);
+    let admission = Background::spawn("palisade-admit", 1, ADMISSION_NICE)
+        .map_err(|e| NodeError::State(format!("cannot start the admission thread: {e}")))?;
+    tasks.spawn("admission-threads", admission.stopped());
+    let txs = gossip_admission(
+        tasks,
+        "gossip-admission",
+        ctx,
+        admission.clone(),
+        1_024,
+        |c, txs| crate::admission::admit_gossiped(&c.app, &c.mempool, &c.metrics, txs),
+    );
+    let eth_txs = gossip_admission(
+        tasks,
+        "eth-gossip-admission",
+        ctx,
+        admission,
+        256,
+        NodeContext::admit_gossiped_eth,
+    );
     let files = ctx.files.clone();
     tasks.spawn("network-events", async move {
         while let Some(ev) = events.recv().await {
@@ -156,23 +173,24 @@ pub(super) fn route_network_events(
     Ok(())
 }
 
-/// Admits native transactions gossiped by peers on a low-priority thread
-/// and reports each message's verdict to gossipsub; returns where to send
-/// them.
-fn admit_gossiped_txs(
+/// Admits transactions gossiped by peers (`admit` answers one verdict per
+/// message) on the low-priority `admission` thread and reports each
+/// message's verdict to gossipsub; returns where to send them.
+fn gossip_admission<T: Send + 'static>(
     tasks: &mut Supervisor,
+    name: &'static str,
     ctx: &NodeContext,
-) -> Result<mpsc::Sender<(Origin, Vec<SignedTransaction>)>, NodeError> {
-    let (tx, mut rx) = mpsc::channel::<(Origin, Vec<SignedTransaction>)>(1_024);
-    let admission = Background::spawn("palisade-admit", 1, ADMISSION_NICE)
-        .map_err(|e| NodeError::State(format!("cannot start the admission thread: {e}")))?;
-    tasks.spawn("admission-threads", admission.stopped());
+    admission: Background,
+    queue: usize,
+    admit: fn(&NodeContext, Vec<Vec<T>>) -> Vec<Verdict>,
+) -> mpsc::Sender<(Origin, Vec<T>)> {
+    let (tx, mut rx) = mpsc::channel::<(Origin, Vec<T>)>(queue);
     let ctx = ctx.clone();
-    tasks.spawn("gossip-admission", async move {
+    tasks.spawn(name, async move {
         while let Some(first) = rx.recv().await {
-            // Whatever queued up meanwhile goes into the same signature
-            // batch: the busier the node, the bigger (and cheaper per
-            // signature) its batches.
+            // Whatever queued up meanwhile goes into the same batch of
+            // signature checks or sender recoveries: the busier the node,
+            // the bigger (and cheaper per transaction) its batches.
             let mut n = first.1.len();
             let mut batches = vec![first];
             while n < MAX_ADMISSION_BATCH {
@@ -184,37 +202,15 @@ fn admit_gossiped_txs(
                     Err(_) => break,
                 }
             }
-            let (origins, txs): (Vec<Origin>, Vec<Vec<SignedTransaction>>) =
-                batches.into_iter().unzip();
+            let (origins, txs): (Vec<Origin>, Vec<Vec<T>>) = batches.into_iter().unzip();
             let c = ctx.clone();
             let verdicts = admission
-                .run(move || crate::admission::admit_gossiped(&c.app, &c.mempool, &c.metrics, txs))
+                .run(move || admit(&c, txs))
                 .await
                 .unwrap_or_else(|| vec![Verdict::Unchecked; origins.len()]);
             for ((from, id), verdict) in origins.into_iter().zip(verdicts) {
                 let _ = ctx.net.report_txs(id, from, verdict).await;
             }
-        }
-    });
-    Ok(tx)
-}
-
-/// Admits Ethereum transactions gossiped by peers, one message at a time
-/// (sender recovery runs on a blocking thread); returns where to send
-/// them.
-fn admit_gossiped_eth_txs(
-    tasks: &mut Supervisor,
-    ctx: &NodeContext,
-) -> mpsc::Sender<(Origin, Vec<EthTransaction>)> {
-    let (tx, mut rx) = mpsc::channel::<(Origin, Vec<EthTransaction>)>(256);
-    let ctx = ctx.clone();
-    tasks.spawn("eth-gossip-admission", async move {
-        while let Some(((from, id), txs)) = rx.recv().await {
-            let c = ctx.clone();
-            let verdict = tokio::task::spawn_blocking(move || c.admit_gossiped_eth(txs))
-                .await
-                .unwrap_or(Verdict::Unchecked);
-            let _ = ctx.net.report_txs(id, from, verdict).await;
         }
     });
     tx

@@ -296,7 +296,7 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use palisade_types::{CommitSig, Keypair, Round, Timestamp, Validator, Vote, VoteType};
+    use palisade_types::{Keypair, Round, Timestamp, Validator};
 
     fn keys() -> Vec<Keypair> {
         (1..=4).map(|n| Keypair::from_seed([n; 32])).collect()
@@ -335,23 +335,8 @@ mod tests {
 
     /// Precommits of the first `signers` validators for `hd`.
     fn commit(hd: &BlockHeader, signers: usize) -> CommitCertificate {
-        let sigs = keys()
-            .iter()
-            .take(signers)
-            .map(|k| CommitSig {
-                validator: k.public_key(),
-                signature: Vote {
-                    vote_type: VoteType::Precommit,
-                    height: hd.height,
-                    round: Round(0),
-                    block_hash: Some(hd.hash()),
-                    validator: k.public_key(),
-                }
-                .sign(&chain(), k)
-                .signature,
-            })
-            .collect();
-        CommitCertificate::new(hd.height, Round(0), hd.hash(), sigs).unwrap()
+        let keys: Vec<Keypair> = keys().into_iter().take(signers).collect();
+        CommitCertificate::signed(&chain(), hd.height, Round(0), hd.hash(), &keys).unwrap()
     }
 
     /// A snapshot of height 5 of an empty state: block 6 names its root.

@@ -41,21 +41,6 @@ fn precommitted(
     keys: &[palisade_types::Keypair],
     block: &palisade_types::Block,
 ) -> palisade_types::CommitCertificate {
-    use palisade_types::{CommitCertificate, CommitSig, Round, Vote, VoteType};
-    let sigs = keys
-        .iter()
-        .map(|v| CommitSig {
-            validator: v.public_key(),
-            signature: Vote {
-                vote_type: VoteType::Precommit,
-                height: block.height(),
-                round: Round(0),
-                block_hash: Some(block.hash()),
-                validator: v.public_key(),
-            }
-            .sign(chain, v)
-            .signature,
-        })
-        .collect();
-    CommitCertificate::new(block.height(), Round(0), block.hash(), sigs).unwrap()
+    use palisade_types::{CommitCertificate, Round};
+    CommitCertificate::signed(chain, block.height(), Round(0), block.hash(), keys).unwrap()
 }

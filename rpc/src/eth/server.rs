@@ -1086,11 +1086,7 @@ impl EthApiServer for EthImpl {
                 ),
             ));
         }
-        let backend = self.backend.clone();
-        let result = tokio::task::spawn_blocking(move || backend.submit_eth(bytes))
-            .await
-            .map_err(|e| internal(e.to_string()))?;
-        match result {
+        match self.backend.submit_eth(bytes).await {
             Ok(h) => Ok(h.to_string()),
             Err(SubmitError::Duplicate) => Err(error(
                 errors::TX_DUPLICATE,

@@ -53,6 +53,13 @@ pub struct BlockOutcome {
     pub next_validator_set: ValidatorSet,
 }
 
+/// Whether the transaction at `position` ran, given a block's `refused`
+/// positions (ascending, as [`BlockOutcome::refused`] and the RPC's lists
+/// hold them).
+pub fn ran_at(refused: &[u32], position: usize) -> bool {
+    u32::try_from(position).map_or(true, |i| refused.binary_search(&i).is_err())
+}
+
 /// The state machine of one chain.
 #[derive(Debug, Clone)]
 pub struct Runtime {

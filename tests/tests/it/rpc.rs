@@ -484,6 +484,103 @@ pub(crate) fn exchange(addr: &str, request: &str) -> (u16, String, String) {
     (status, head.to_string(), body.to_string())
 }
 
+/// A batch's consecutive `eth_sendRawTransaction` calls are admitted
+/// together (the node's intake), yet each keeps its own answer, in order,
+/// and a read after them in the same batch sees them.
+#[test]
+fn a_batch_of_ethereum_sends_is_answered_call_by_call_in_order() {
+    use palisade_ethtx::{Eip1559, EthSigner};
+    let node = DevNode::start();
+    let (address, secret) = palisade_node::dev_eth::DEV_EVM_ACCOUNTS[2];
+    let secret: [u8; 32] = hex::decode(&secret[2..]).unwrap().try_into().unwrap();
+    let signer = EthSigner::from_secret(secret).unwrap();
+    let chain_id = u64::from_str_radix(
+        call(&node, "eth_chainId", json!([]))
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    let send = |nonce: u64| {
+        format!(
+            "0x{}",
+            hex::encode(signer.sign_eip1559(&Eip1559 {
+                chain_id,
+                nonce,
+                gas_limit: 21_000,
+                max_fee_per_gas: 0,
+                max_priority_fee_per_gas: 0,
+                to: Some(palisade_ethtx::Address::repeat_byte(7)),
+                value: 1,
+                input: Vec::new(),
+            }))
+        )
+    };
+    let raws: Vec<String> = (0..12).map(send).collect();
+    // Sends, then a duplicate, bytes that do not decode, a send of
+    // another chain's transaction, more sends, and a read: one batch.
+    let other_chain = format!(
+        "0x{}",
+        hex::encode(signer.sign_eip1559(&Eip1559 {
+            chain_id: chain_id + 1,
+            nonce: 12,
+            gas_limit: 21_000,
+            max_fee_per_gas: 0,
+            max_priority_fee_per_gas: 0,
+            to: None,
+            value: 0,
+            input: Vec::new(),
+        }))
+    );
+    let mut params: Vec<Value> = raws[..6].iter().map(|r| json!([r])).collect();
+    params.push(json!([raws[1]]));
+    params.push(json!(["0x02c0"]));
+    params.push(json!([other_chain]));
+    params.extend(raws[6..].iter().map(|r| json!([r])));
+    let mut body: Vec<Value> = params
+        .iter()
+        .enumerate()
+        .map(|(id, p)| json!({"jsonrpc": "2.0", "id": id, "method": "eth_sendRawTransaction", "params": p}))
+        .collect();
+    body.push(json!({"jsonrpc": "2.0", "id": "count", "method": "eth_getTransactionCount", "params": [address, "pending"]}));
+    let (status, _, answer) = post_with(&node.rpc, &Value::Array(body).to_string(), "");
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    let answer = answer.as_array().unwrap();
+    assert_eq!(answer.len(), params.len() + 1, "{answer:?}");
+    let mut sent = 0;
+    for (i, a) in answer[..params.len()].iter().enumerate() {
+        assert_eq!(a["id"], json!(i), "answers keep the batch's order: {a}");
+        match i {
+            6 => assert_eq!(a["error"]["code"], -32003, "the duplicate: {a}"),
+            7 | 8 => assert!(a["error"]["code"].is_i64(), "{i}: {a}"),
+            _ => {
+                let raw = &raws[sent];
+                let hash = palisade_types::keccak256(&hex::decode(&raw[2..]).unwrap());
+                assert_eq!(
+                    a["result"],
+                    json!(format!("0x{}", hex::encode(hash))),
+                    "{i}: {a}"
+                );
+                sent += 1;
+            }
+        }
+    }
+    assert_eq!(sent, raws.len());
+    assert_eq!(answer[params.len()]["id"], "count");
+    assert_eq!(answer[params.len()]["result"], "0xc", "{answer:?}");
+    // All of them commit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while call(&node, "eth_getTransactionCount", json!([address, "latest"])) != "0xc" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sends never committed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn post_with(addr: &str, body: &str, headers: &str) -> (u16, String, String) {
     exchange(
         addr,
