@@ -23,8 +23,10 @@ use tokio::sync::{oneshot, watch};
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Jobs queued for the worker beyond the one it runs. Callers await each
-/// job, so the queue stays short; the bound only stops a runaway caller.
+/// Jobs queued for the worker beyond the one it runs. Callers of `run`
+/// await each job, and each client intake queues at most one job at a
+/// time ([`crate::intake`]), so the queue stays short; the bound only
+/// stops a runaway caller.
 const QUEUE: usize = 64;
 
 /// Handle to the worker threads; they end when the last handle is dropped

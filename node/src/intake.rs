@@ -5,14 +5,16 @@
 //! switches and a signature check or sender recovery of one. A JSON-RPC
 //! batch of 50 sends (what ethers and the ERC-20 bench send) paid that 50
 //! times in a row. Here a call queues its transaction and waits for its
-//! own answer; the call that finds the queue empty also queues one job
-//! on the workers, and that job admits everything queued by the time it
-//! runs, in arrival order, with one batch of signature checks or sender
-//! recoveries. Under load the batches grow by themselves; alone, a call
-//! waits for no one.
+//! own answer. One job at a time admits what is queued: it takes
+//! everything waiting, admits it as one batch (one batch of signature
+//! checks or sender recoveries) and answers each caller, and repeats until
+//! nothing waits. The call that finds no job running queues one. Under
+//! load the batches grow by themselves; alone, a call waits for no one.
+//! With one job at a time, transactions are admitted in the order their
+//! calls were made, whatever the number of worker threads.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use palisade_runtime::StoreError;
 use palisade_types::Hash;
@@ -26,11 +28,18 @@ pub type Admitted = Result<Hash, AddError>;
 
 type Waiting<T> = Vec<(T, oneshot::Sender<Admitted>)>;
 
+struct Queue<T> {
+    waiting: Waiting<T>,
+    /// Whether a job is queued or running; it clears this only when it
+    /// finds nothing waiting.
+    job: bool,
+}
+
 /// Items waiting for the next batch. It holds no admission code and no
 /// node parts: the job that drains it carries those, so the node's
 /// context can hold it without a cycle.
 pub struct Intake<T> {
-    waiting: Mutex<Waiting<T>>,
+    queue: Mutex<Queue<T>>,
 }
 
 impl<T> std::fmt::Debug for Intake<T> {
@@ -42,23 +51,28 @@ impl<T> std::fmt::Debug for Intake<T> {
 impl<T> Default for Intake<T> {
     fn default() -> Self {
         Intake {
-            waiting: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue {
+                waiting: Vec::new(),
+                job: false,
+            }),
         }
     }
 }
 
-fn stopped() -> AddError {
-    AddError::Store(StoreError::Backend(
-        "the transaction admission workers stopped".into(),
-    ))
+fn backend(why: &str) -> AddError {
+    AddError::Store(StoreError::Backend(why.into()))
 }
+
+const STOPPED: &str = "the transaction admission workers stopped";
+const FAILED: &str = "transaction admission failed";
 
 impl<T: Send + 'static> Intake<T> {
     /// Queues `item` now (before the future is first polled, so calls
     /// keep the order they were made in) and resolves with its answer.
-    /// When the queue was empty, `admit` (one answer per item, in order)
-    /// goes to `workers` to admit the batch; otherwise it is dropped, as
-    /// a job is on its way. Call it from within a Tokio runtime.
+    /// When no job is running, `admit` (one answer per item, in order)
+    /// goes to `workers` as the job; otherwise it is dropped, as the
+    /// running job will take `item` too. Call it from within a Tokio
+    /// runtime.
     pub fn submit<F>(
         self: &Arc<Self>,
         item: T,
@@ -66,66 +80,83 @@ impl<T: Send + 'static> Intake<T> {
         admit: F,
     ) -> impl Future<Output = Admitted> + Send + 'static
     where
-        F: FnOnce(Vec<T>) -> Vec<Admitted> + Send + 'static,
+        F: Fn(Vec<T>) -> Vec<Admitted> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let first = {
-            let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-            waiting.push((item, tx));
-            waiting.len() == 1
+        let start = {
+            let mut q = self.lock();
+            q.waiting.push((item, tx));
+            !std::mem::replace(&mut q.job, true)
         };
-        if first {
-            let batch = Batch {
+        if start {
+            let job = Job {
                 intake: self.clone(),
-                admit: Some(admit),
+                admit,
+                ran: false,
             };
-            workers.queue(move || batch.run());
+            workers.queue(move || job.run());
         }
-        async move { rx.await.unwrap_or_else(|_| Err(stopped())) }
+        async move { rx.await.unwrap_or_else(|_| Err(backend(STOPPED))) }
     }
 
-    fn take(&self) -> Waiting<T> {
-        std::mem::take(&mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner))
+    fn lock(&self) -> MutexGuard<'_, Queue<T>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 /// The job that admits what is waiting. Dropped unrun (the workers are
-/// gone), it answers everyone waiting: no later call would queue another
-/// job while they wait.
-struct Batch<T: Send + 'static, F: FnOnce(Vec<T>) -> Vec<Admitted>> {
+/// gone), it answers everyone waiting and lets the next call queue a job.
+struct Job<T: Send + 'static, F: Fn(Vec<T>) -> Vec<Admitted>> {
     intake: Arc<Intake<T>>,
-    /// Taken when the job runs.
-    admit: Option<F>,
+    admit: F,
+    ran: bool,
 }
 
-impl<T: Send + 'static, F: FnOnce(Vec<T>) -> Vec<Admitted>> Batch<T, F> {
+impl<T: Send + 'static, F: Fn(Vec<T>) -> Vec<Admitted>> Job<T, F> {
     fn run(mut self) {
-        let Some(admit) = self.admit.take() else {
-            return;
-        };
-        let (items, answers): (Vec<T>, Vec<oneshot::Sender<Admitted>>) =
-            self.intake.take().into_iter().unzip();
-        let n = items.len();
-        // A panic here drops `answers`: each caller hears that admission
-        // stopped.
-        let mut results = admit(items).into_iter();
-        for answer in answers {
-            let r = results.next().unwrap_or_else(|| {
-                Err(AddError::Store(StoreError::Backend(format!(
-                    "admission answered fewer than the {n} transactions it was given"
-                ))))
-            });
-            // The caller may have gone (a closed connection).
-            let _ = answer.send(r);
+        self.ran = true;
+        loop {
+            let waiting = {
+                let mut q = self.intake.lock();
+                if q.waiting.is_empty() {
+                    q.job = false;
+                    return;
+                }
+                std::mem::take(&mut q.waiting)
+            };
+            let (items, answers): (Vec<T>, Vec<oneshot::Sender<Admitted>>) =
+                waiting.into_iter().unzip();
+            let n = items.len();
+            let admitted =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.admit)(items)));
+            let results = admitted.unwrap_or_default();
+            if results.len() != n {
+                tracing::error!(
+                    batch = n,
+                    answered = results.len(),
+                    "transaction admission did not answer every transaction"
+                );
+            }
+            let mut results = results.into_iter();
+            for answer in answers {
+                let r = results.next().unwrap_or_else(|| Err(backend(FAILED)));
+                // The caller may have gone (a closed connection).
+                let _ = answer.send(r);
+            }
         }
     }
 }
 
-impl<T: Send + 'static, F: FnOnce(Vec<T>) -> Vec<Admitted>> Drop for Batch<T, F> {
+impl<T: Send + 'static, F: Fn(Vec<T>) -> Vec<Admitted>> Drop for Job<T, F> {
     fn drop(&mut self) {
-        if self.admit.is_some() {
-            for (_, answer) in self.intake.take() {
-                let _ = answer.send(Err(stopped()));
+        if !self.ran {
+            let waiting = {
+                let mut q = self.intake.lock();
+                q.job = false;
+                std::mem::take(&mut q.waiting)
+            };
+            for (_, answer) in waiting {
+                let _ = answer.send(Err(backend(STOPPED)));
             }
         }
     }
@@ -231,16 +262,60 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_batch_dropped_unrun_answers_everyone_waiting() {
+    async fn with_several_workers_one_batch_runs_at_a_time_in_arrival_order() {
+        let workers = Background::spawn("intake-test", 4, 0).unwrap();
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let running = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen, busy) = (batches.clone(), running.clone());
+        let admit = move |items: Vec<u32>| -> Vec<Admitted> {
+            use std::sync::atomic::Ordering::SeqCst;
+            assert!(!busy.swap(true, SeqCst), "two batches ran at once");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            seen.lock().unwrap().push(items.clone());
+            busy.store(false, SeqCst);
+            items.into_iter().map(|i| Ok(hash_of(i))).collect()
+        };
+        let intake = Arc::new(Intake::default());
+        let mut calls = Vec::new();
+        for i in 0..200u32 {
+            calls.push(intake.submit(i, &workers, admit.clone()));
+            if i % 7 == 0 {
+                // Let the workers take what is queued so far.
+                tokio::time::sleep(std::time::Duration::from_micros(300)).await;
+            }
+        }
+        for (i, a) in futures::future::join_all(calls)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(a.unwrap(), hash_of(u32::try_from(i).unwrap()));
+        }
+        let batches = batches.lock().unwrap();
+        assert!(batches.len() > 1, "the test should span several batches");
+        let order: Vec<u32> = batches.iter().flatten().copied().collect();
+        assert_eq!(order, (0..200).collect::<Vec<_>>());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_dropped_unrun_answers_everyone_waiting_and_the_next_call_starts_one() {
         let intake: Arc<Intake<u32>> = Arc::new(Intake::default());
         let (tx, rx) = oneshot::channel();
-        intake.waiting.lock().unwrap().push((2, tx));
+        {
+            let mut q = intake.queue.lock().unwrap();
+            q.waiting.push((2, tx));
+            q.job = true;
+        }
         // What the workers' queue does with a job once they are gone.
-        drop(Batch {
+        drop(Job {
             intake: intake.clone(),
-            admit: Some(recording(Arc::new(Mutex::new(Vec::new())))),
+            admit: recording(Arc::new(Mutex::new(Vec::new()))),
+            ran: false,
         });
         assert!(matches!(rx.await, Ok(Err(AddError::Store(_)))));
-        assert!(intake.waiting.lock().unwrap().is_empty());
+        assert!(!intake.queue.lock().unwrap().job);
+        let workers = Background::spawn("intake-test", 1, 0).unwrap();
+        let admit = recording(Arc::new(Mutex::new(Vec::new())));
+        assert_eq!(intake.submit(4, &workers, admit).await.unwrap(), hash_of(4));
     }
 }

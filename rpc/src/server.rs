@@ -310,9 +310,9 @@ impl RpcImpl {
         })
     }
 
-    /// The backend checks the signature and waits for the mempool lock
+    /// The backend must check the signature and wait for the mempool lock
     /// off the async workers, which also serve the node's peers and
-    /// consensus.
+    /// consensus ([`NodeBackend::submit`]).
     async fn submit(&self, tx: &HexBytes) -> RpcResult<Hash> {
         let tx = decode_tx(tx)?;
         self.backend.submit(tx).await.map_err(submit_error)

@@ -30,10 +30,24 @@ struct Mock {
 /// What `eth_sendRawTransaction` does in the mock: with `together` at 0,
 /// refuse; else answer each send only once `together` sends have started
 /// (or refuse after a while), recording the order they started in.
+/// Counts a send answered when its future ends.
+struct Finished(Arc<Sends>);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        self.0
+            .finished
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 #[derive(Default)]
 struct Sends {
     together: std::sync::atomic::AtomicUsize,
     started: Mutex<Vec<Vec<u8>>>,
+    finished: std::sync::atomic::AtomicUsize,
+    /// The most sends started and not yet answered at one time.
+    peak: std::sync::atomic::AtomicUsize,
     more: tokio::sync::Notify,
 }
 
@@ -196,9 +210,19 @@ impl NodeBackend for Mock {
         let sends = self.sends.clone();
         let together = sends.together.load(Ordering::SeqCst);
         let hash = Hash(palisade_types::keccak256(&raw));
-        sends.started.lock().unwrap().push(raw);
+        let started = {
+            let mut started = sends.started.lock().unwrap();
+            started.push(raw);
+            started.len()
+        };
+        let open = started - sends.finished.load(Ordering::SeqCst);
+        sends.peak.fetch_max(open, Ordering::SeqCst);
         sends.more.notify_waiters();
         Box::pin(async move {
+            let _done = Finished(sends.clone());
+            // As a node's answer, never ready at once: a call started
+            // with others would overlap them.
+            tokio::task::yield_now().await;
             if together == 0 {
                 return Err(palisade_rpc::SubmitError::Internal(
                     "no Ethereum pool".into(),
@@ -787,4 +811,46 @@ async fn a_batch_s_consecutive_sends_start_together_in_order() {
     }
     let started: Vec<Vec<u8>> = backend.sends.started.lock().unwrap().clone();
     assert_eq!(started, vec![vec![1], vec![2], vec![3], vec![4], vec![6]]);
+    assert_eq!(
+        backend.sends.peak.load(std::sync::atomic::Ordering::SeqCst),
+        4
+    );
+}
+
+/// When a run of sends might not fit in the response limit, its calls run
+/// one at a time, as jsonrpsee runs any batch, and the batch is still
+/// answered whole when it fits.
+#[tokio::test]
+async fn sends_whose_answers_might_not_fit_run_one_at_a_time() {
+    let backend = Mock::new(16);
+    let methods = spec_methods(backend.clone());
+    let server = palisade_rpc::server::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        RpcLimits {
+            max_response_bytes: 3_000,
+            ..RpcLimits::default()
+        },
+        AllowedOrigins::parse::<&str>(&[]).unwrap(),
+        backend.clone(),
+        methods,
+    )
+    .await
+    .unwrap();
+    let body: Vec<Value> = (1..=5u8)
+        .map(|id| json!({"jsonrpc": "2.0", "id": id, "method": "eth_sendRawTransaction", "params": [format!("0x0{id}")]}))
+        .collect();
+    let answer: Value =
+        serde_json::from_str(&rpc(server.addr, &Value::Array(body).to_string()).await).unwrap();
+    let ids: Vec<u64> = answer
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![1, 2, 3, 4, 5]);
+    assert_eq!(backend.sends.started.lock().unwrap().len(), 5);
+    assert_eq!(
+        backend.sends.peak.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
 }

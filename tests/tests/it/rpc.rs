@@ -554,7 +554,10 @@ fn a_batch_of_ethereum_sends_is_answered_call_by_call_in_order() {
         assert_eq!(a["id"], json!(i), "answers keep the batch's order: {a}");
         match i {
             6 => assert_eq!(a["error"]["code"], -32003, "the duplicate: {a}"),
-            7 | 8 => assert!(a["error"]["code"].is_i64(), "{i}: {a}"),
+            7 | 8 => {
+                assert_eq!(a["error"]["code"], -32002, "{i}: {a}");
+                assert_eq!(a["error"]["data"], "eth_tx_malformed", "{i}: {a}");
+            }
             _ => {
                 let raw = &raws[sent];
                 let hash = palisade_types::keccak256(&hex::decode(&raw[2..]).unwrap());
