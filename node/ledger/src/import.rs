@@ -86,6 +86,9 @@ impl Ledger {
     /// write. Blocks before the next height are not kept
     /// ([`Ledger::earliest_block`]).
     pub fn finish_import(&self, base: SnapshotBase<'_>) -> Result<(), LedgerError> {
+        // As every write that moves the latest state: readers rely on one
+        // writer at a time for the cache's version protocol.
+        let _writing = self.lock_writes();
         self.must_be_blank()?;
         // Over the genesis state of the same chain only.
         if self.meta(META_GENESIS)?.is_some() {
