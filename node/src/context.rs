@@ -235,37 +235,32 @@ impl NodeContext {
             Ok(p) => p,
             Err(e) => return vec![Err(e); n],
         };
-        let sized: Vec<Result<palisade_types::EthTransaction, AddError>> = raws
+        // Each raw one's place: its size error, or its slot among `txs`.
+        let mut txs = Vec::with_capacity(n);
+        let places: Vec<Result<(), AddError>> = raws
             .into_iter()
             .map(|raw| {
-                palisade_types::BoundedBytes::new(raw)
-                    .map(palisade_types::EthTransaction)
-                    .map_err(|len| {
-                        AddError::Rejected(TxError::TooLarge {
-                            size: len,
-                            max: palisade_types::limits::MAX_TX_BYTES,
-                        })
+                let bytes = palisade_types::BoundedBytes::new(raw).map_err(|len| {
+                    AddError::Rejected(TxError::TooLarge {
+                        size: len,
+                        max: palisade_types::limits::MAX_TX_BYTES,
                     })
+                })?;
+                txs.push(palisade_types::EthTransaction(bytes));
+                Ok(())
             })
             .collect();
-        let txs: Vec<palisade_types::EthTransaction> = sized
-            .iter()
-            .filter_map(|t| t.as_ref().ok().cloned())
-            .collect();
-        let mut inputs = self
-            .app
-            .eth_senders()
-            .prepare_each(&txs, chain_id)
-            .into_iter();
-        sized
+        let inputs = self.app.eth_senders().prepare_each(&txs, chain_id);
+        let mut prepared = txs.into_iter().zip(inputs);
+        places
             .into_iter()
-            .map(|tx| {
-                let tx = tx?;
-                let input = inputs
+            .map(|place| {
+                place?;
+                let (tx, input) = prepared
                     .next()
-                    .ok_or_else(|| store(&"no sender recovered"))?
-                    .map_err(AddError::Rejected)?;
-                let hash = self.admit_eth_checked(tx.clone(), input, next)?;
+                    .ok_or_else(|| store(&"no sender recovered"))?;
+                let hash =
+                    self.admit_eth_checked(tx.clone(), input.map_err(AddError::Rejected)?, next)?;
                 // Best effort: a full queue means peers get it from the block.
                 let _ = self.eth_gossip.try_send(tx);
                 Ok(hash)
@@ -291,20 +286,27 @@ impl NodeContext {
         let Ok(Ok(next)) = self.app.ledger().latest_height().map(|h| h.next()) else {
             return unchecked;
         };
-        let all: Vec<palisade_types::EthTransaction> = messages.iter().flatten().cloned().collect();
-        let mut inputs = self
+        let sizes: Vec<usize> = messages.iter().map(Vec::len).collect();
+        let all: Vec<palisade_types::EthTransaction> = messages.into_iter().flatten().collect();
+        let inputs = self
             .app
             .eth_senders()
-            .prepare_each(&all, params.evm_chain_id)
-            .into_iter();
-        messages
+            .prepare_each(&all, params.evm_chain_id);
+        let mut txs = all.into_iter().zip(inputs);
+        sizes
             .into_iter()
-            .map(|txs| {
-                let mine: Vec<_> = inputs.by_ref().take(txs.len()).collect();
-                let Ok(mine) = mine.into_iter().collect::<Result<Vec<_>, _>>() else {
+            .map(|n| {
+                // Taken whole first, so that a bad one leaves no part of
+                // its message for the next.
+                let message: Vec<_> = txs.by_ref().take(n).collect();
+                let Ok(message) = message
+                    .into_iter()
+                    .map(|(tx, input)| input.map(|i| (tx, i)))
+                    .collect::<Result<Vec<_>, _>>()
+                else {
                     return Verdict::Invalid;
                 };
-                for (tx, input) in txs.into_iter().zip(mine) {
+                for (tx, input) in message {
                     // Refusals by the state are expected (already included,
                     // already pooled); they say nothing about the peer.
                     let _ = self.admit_eth_checked(tx, input, next);

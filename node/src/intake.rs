@@ -172,6 +172,15 @@ mod tests {
         Hash(h)
     }
 
+    /// Keeps a worker busy until the returned sender sends.
+    fn held(workers: &Background) -> std::sync::mpsc::Sender<()> {
+        let (hold, release) = std::sync::mpsc::channel::<()>();
+        workers.queue(move || {
+            let _ = release.recv();
+        });
+        hold
+    }
+
     /// Records each batch it is given; refuses odd items.
     fn recording(batches: Arc<Mutex<Vec<Vec<u32>>>>) -> impl Fn(Vec<u32>) -> Vec<Admitted> + Clone {
         move |items: Vec<u32>| {
@@ -193,10 +202,7 @@ mod tests {
     async fn calls_made_together_are_admitted_together_in_order_each_with_its_answer() {
         let workers = Background::spawn("intake-test", 1, 0).unwrap();
         // Hold the only worker so that every call below queues up.
-        let (hold, release) = std::sync::mpsc::channel::<()>();
-        workers.queue(move || {
-            let _ = release.recv();
-        });
+        let hold = held(&workers);
         let batches = Arc::new(Mutex::new(Vec::new()));
         let admit = recording(batches.clone());
         let intake = Arc::new(Intake::default());
@@ -246,10 +252,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn admission_that_answers_too_few_fails_the_rest_not_hangs_them() {
         let workers = Background::spawn("intake-test", 1, 0).unwrap();
-        let (hold, release) = std::sync::mpsc::channel::<()>();
-        workers.queue(move || {
-            let _ = release.recv();
-        });
+        let hold = held(&workers);
         let intake = Arc::new(Intake::default());
         let first = |items: Vec<u32>| -> Vec<Admitted> {
             items.into_iter().take(1).map(|i| Ok(hash_of(i))).collect()

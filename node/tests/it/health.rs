@@ -13,13 +13,21 @@ use palisade_types::{ChainId, Keypair, Role};
 
 /// A one-validator home like `palisade dev`'s, on free ports.
 fn dev_home(dir: &std::path::Path) -> (Home, NodeConfig) {
+    dev_home_with(dir, Vec::new())
+}
+
+/// [`dev_home`] with these EVM accounts in its genesis.
+pub(crate) fn dev_home_with(
+    dir: &std::path::Path,
+    evm_accounts: Vec<palisade_genesis::GenesisEvmAccount>,
+) -> (Home, NodeConfig) {
     let home = Home::new(dir);
     let node_key = Keypair::from_seed([1; 32]);
     let validator = Keypair::from_seed([2; 32]);
     write_key(&home.node_key_file(), &node_key).unwrap();
     write_key(&home.validator_key_file(), &validator).unwrap();
     let genesis = Genesis {
-        evm_accounts: Vec::new(),
+        evm_accounts,
         chain_id: ChainId::new("health-test").unwrap(),
         genesis_time_ms: palisade_node::app::now_ms(),
         consensus: ConsensusParams {
@@ -92,4 +100,59 @@ async fn a_dying_task_makes_the_node_unhealthy_and_stops_it() {
             .any(|r| r.starts_with("sync stopped: panicked")),
         "{h:?}"
     );
+}
+
+/// Gossiped Ethereum transactions, several messages admitted at once: a
+/// message with a transaction that does not decode is invalid and none of
+/// it is pooled, not even what follows the bad one; the messages beside it
+/// are valid and pooled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_gossip_message_among_several_is_the_only_one_refused() {
+    use palisade_ethtx::{Eip1559, EthSigner};
+    use palisade_types::{EthTransaction, EvmAddress};
+    let signer = EthSigner::from_secret([9; 32]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (home, cfg) = dev_home_with(
+        dir.path(),
+        vec![palisade_genesis::GenesisEvmAccount {
+            address: EvmAddress(signer.address().0 .0),
+            balance: 0,
+            roles: vec![Role::Member],
+        }],
+    );
+    let node = Node::open(home, cfg).unwrap();
+    let ctx = node.ctx.clone();
+    let chain_id = ctx.app.params().unwrap().evm_chain_id;
+    let tx = |nonce: u64| {
+        let raw = signer.sign_eip1559(&Eip1559 {
+            chain_id,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 0,
+            max_priority_fee_per_gas: 0,
+            to: Some(palisade_ethtx::Address::repeat_byte(7)),
+            value: 0,
+            input: Vec::new(),
+        });
+        EthTransaction(palisade_types::BoundedBytes::new(raw).unwrap())
+    };
+    let garbage = EthTransaction(palisade_types::BoundedBytes::new(vec![0x02, 0xc0]).unwrap());
+    let (a, b, c) = (tx(0), tx(1), tx(2));
+    let verdicts = ctx.admit_gossiped_eth(vec![
+        vec![a.clone()],
+        vec![garbage, b.clone()],
+        vec![c.clone()],
+    ]);
+    use palisade_network::Verdict;
+    assert!(
+        matches!(
+            verdicts[..],
+            [Verdict::Valid, Verdict::Invalid, Verdict::Valid]
+        ),
+        "{verdicts:?}"
+    );
+    let pool = ctx.mempool.lock().unwrap();
+    assert!(pool.eth.contains(&a.hash()));
+    assert!(!pool.eth.contains(&b.hash()));
+    assert!(pool.eth.contains(&c.hash()));
 }
