@@ -52,7 +52,7 @@ pub trait PalisadeApi {
     /// Each committed block's header, as it is committed. A subscriber that
     /// reads too slowly skips heads; the next head it gets says how many
     /// (`missed`).
-    #[subscription(name = "chain_subscribeNewHeads" => "chain_newHead", unsubscribe = "chain_unsubscribeNewHeads", item = HeadResponse)]
+    #[subscription(name = "chain_subscribeNewHeads" => "chain_newHead", unsubscribe = "chain_unsubscribeNewHeads", item = HeadResponse, with_extensions)]
     async fn chain_subscribe_new_heads(&self) -> SubscriptionResult;
 
     /// Admits a signed transaction (borsh, `0x`-hex) into the mempool.
@@ -87,7 +87,7 @@ pub trait PalisadeApi {
     /// committed or `timeout_ms` (default and most 60 s) has passed; the
     /// last notification is `committed` or `timedOut`, then the
     /// subscription ends.
-    #[subscription(name = "tx_subscribeStatus" => "tx_status", unsubscribe = "tx_unsubscribeStatus", item = TxStatus)]
+    #[subscription(name = "tx_subscribeStatus" => "tx_status", unsubscribe = "tx_unsubscribeStatus", item = TxStatus, with_extensions)]
     async fn tx_subscribe_status(&self, hash: Hash, timeout_ms: Option<u64>) -> SubscriptionResult;
 
     #[method(name = "state_getAccount")]

@@ -24,6 +24,7 @@ pub mod front;
 pub mod origin;
 pub mod server;
 mod subscription_id;
+pub mod subscriptions;
 pub mod types;
 
 pub use api::{PalisadeApiClient, PalisadeApiServer};

@@ -14,6 +14,7 @@ use jsonrpsee::server::{
     serve_with_graceful_shutdown, stop_channel, BatchRequestConfig, Methods,
     PendingSubscriptionSink, Server, ServerConfig, ServerHandle, SubscriptionMessage,
 };
+use jsonrpsee::Extensions;
 use palisade_types::{decode, Address, Hash, Height, SignedTransaction};
 use tokio::sync::{broadcast, Semaphore};
 
@@ -146,7 +147,8 @@ pub async fn serve(
     // Outermost first: serve the explorer's pages (when the node serves its
     // own pages), refuse other sites' pages, answer GET /health, then
     // bodies jsonrpsee would misclassify; RPC middleware: every call's
-    // params, batched or not, HTTP or WebSocket.
+    // params, batched or not, HTTP or WebSocket; unsubscribes that come
+    // while their subscription is still being opened.
     let explorer = origins.own_pages();
     let http = tower::ServiceBuilder::new()
         // The explorer's files are public and need no origin check (a
@@ -163,11 +165,14 @@ pub async fn serve(
     let services = Server::builder()
         .set_config(config)
         .set_http_middleware(http)
-        .set_rpc_middleware(RpcServiceBuilder::new().layer(StructuredParamsLayer).layer(
-            crate::batch::SubmissionsTogetherLayer {
-                max_response_bytes: limits.max_response_bytes,
-            },
-        ))
+        .set_rpc_middleware(
+            RpcServiceBuilder::new()
+                .layer(StructuredParamsLayer)
+                .layer(crate::subscriptions::UnsubscribeAfterAcceptLayer)
+                .layer(crate::batch::SubmissionsTogetherLayer {
+                    max_response_bytes: limits.max_response_bytes,
+                }),
+        )
         .to_service_builder();
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -459,10 +464,11 @@ impl PalisadeApiServer for RpcImpl {
     async fn chain_subscribe_new_heads(
         &self,
         pending: PendingSubscriptionSink,
+        ext: &Extensions,
     ) -> SubscriptionResult {
         self.backend.count_request("chain_subscribeNewHeads");
         let mut commits = self.backend.subscribe_commits();
-        let sink = pending.accept().await?;
+        let sink = crate::subscriptions::accept(pending, ext).await?;
         // The last height sent: any gap before the next is reported with it.
         let mut sent: Option<u64> = None;
         // The next head says how many were skipped.
@@ -585,6 +591,7 @@ impl PalisadeApiServer for RpcImpl {
     async fn tx_subscribe_status(
         &self,
         pending: PendingSubscriptionSink,
+        ext: &Extensions,
         hash: Hash,
         timeout_ms: Option<u64>,
     ) -> SubscriptionResult {
@@ -600,7 +607,7 @@ impl PalisadeApiServer for RpcImpl {
         }
         let deadline = tokio::time::Instant::now() + Duration::from_millis(wait);
         let mut commits = self.backend.subscribe_commits();
-        let sink = pending.accept().await?;
+        let sink = crate::subscriptions::accept(pending, ext).await?;
         let mut last = None;
         loop {
             let status = self.tx_status(&hash).map_err(|e| e.message().to_string())?;

@@ -854,3 +854,128 @@ async fn sends_whose_answers_might_not_fit_run_one_at_a_time() {
         1
     );
 }
+
+/// A WebSocket client of text frames, enough to see each answer as sent.
+struct Ws(tokio::net::TcpStream);
+
+impl Ws {
+    async fn connect(addr: SocketAddr) -> Ws {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(ws_upgrade(addr, None).as_bytes())
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(s.read_u8().await.unwrap());
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+        Ws(s)
+    }
+
+    async fn send(&mut self, text: &str) {
+        // A client's frames are masked; a zero mask leaves them as they are.
+        let mut frame = vec![0x81u8];
+        match text.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&u16::try_from(n).unwrap().to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&[0; 4]);
+        frame.extend_from_slice(text.as_bytes());
+        self.0.write_all(&frame).await.unwrap();
+    }
+
+    async fn recv(&mut self) -> Value {
+        let read = async {
+            let [op, len] = [self.0.read_u8().await?, self.0.read_u8().await?];
+            assert_eq!(op, 0x81, "one text frame");
+            let len = match len {
+                126 => usize::from(self.0.read_u16().await?),
+                127 => usize::try_from(self.0.read_u64().await?).unwrap(),
+                n => usize::from(n),
+            };
+            let mut body = vec![0; len];
+            self.0.read_exact(&mut body).await?;
+            std::io::Result::Ok(body)
+        };
+        let body = tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// The answer to call `id`, past any notifications.
+    async fn answer(&mut self, id: u64) -> Value {
+        loop {
+            let v = self.recv().await;
+            if v["id"] == json!(id) {
+                return v;
+            }
+            assert_eq!(v.get("id"), None, "answers come in order: {v}");
+        }
+    }
+}
+
+/// jsonrpsee sends a subscription's id before it records the subscription
+/// as open; an unsubscribe sent the moment the id arrives must still find
+/// it (alone, and in a batch), or it answers `false` and the subscription
+/// keeps sending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsubscribe_sent_as_soon_as_the_id_arrives_ends_the_subscription() {
+    let mock = Mock::new(16);
+    let server = serve(mock.clone(), &[]).await;
+    let mut ws = Ws::connect(server.addr).await;
+    let mut id = 0u64;
+    let mut refused = Vec::new();
+    for round in 0..2000u64 {
+        let (method, unsub, params) = match round % 3 {
+            0 => (
+                "chain_subscribeNewHeads",
+                "chain_unsubscribeNewHeads",
+                json!([]),
+            ),
+            1 => (
+                "tx_subscribeStatus",
+                "tx_unsubscribeStatus",
+                json!([Hash([1; 32])]),
+            ),
+            _ => ("eth_subscribe", "eth_unsubscribe", json!(["newHeads"])),
+        };
+        id += 1;
+        ws.send(
+            &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string(),
+        )
+        .await;
+        let sub = ws.answer(id).await["result"].clone();
+        assert!(sub.is_string(), "{method}: {sub}");
+        id += 1;
+        let unsubscribe = json!({"jsonrpc": "2.0", "id": id, "method": unsub, "params": [sub]});
+        let answer = if round % 2 == 0 {
+            ws.send(&unsubscribe.to_string()).await;
+            ws.answer(id).await
+        } else {
+            ws.send(&json!([unsubscribe]).to_string()).await;
+            loop {
+                let v = ws.recv().await;
+                if v.is_array() {
+                    break v[0].clone();
+                }
+            }
+        };
+        if answer["result"] != json!(true) {
+            refused.push((round, method, answer));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "unsubscribes answered otherwise: {refused:?}"
+    );
+
+    // An unsubscribe for no subscription is still `false`.
+    ws.send(r#"{"jsonrpc":"2.0","id":1,"method":"eth_unsubscribe","params":["0x00"]}"#)
+        .await;
+    assert_eq!(ws.answer(1).await["result"], json!(false));
+}

@@ -133,6 +133,6 @@ pub trait EthApi {
     /// `newHeads`: each committed block's header; `logs` (with a filter's
     /// `address` and `topics`): each log of each committed block that it
     /// selects, one notification per log.
-    #[subscription(name = "eth_subscribe" => "eth_subscription", unsubscribe = "eth_unsubscribe", item = serde_json::Value)]
+    #[subscription(name = "eth_subscribe" => "eth_subscription", unsubscribe = "eth_unsubscribe", item = serde_json::Value, with_extensions)]
     async fn eth_subscribe(&self, kind: String, filter: Option<LogFilter>) -> SubscriptionResult;
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use jsonrpsee::core::{async_trait, SubscriptionResult};
 use jsonrpsee::types::ErrorObjectOwned;
-use jsonrpsee::PendingSubscriptionSink;
+use jsonrpsee::{Extensions, PendingSubscriptionSink};
 use palisade_runtime::evm::{
     self, AtRoot, EstimateError, EvmCall, EvmError, EvmOutcome, EvmStatus, EvmTarget,
 };
@@ -1136,6 +1136,7 @@ impl EthApiServer for EthImpl {
     async fn eth_subscribe(
         &self,
         pending: PendingSubscriptionSink,
+        ext: &Extensions,
         kind: String,
         filter: Option<LogFilter>,
     ) -> SubscriptionResult {
@@ -1166,7 +1167,7 @@ impl EthApiServer for EthImpl {
             }
         };
         let mut commits = self.backend.subscribe_commits();
-        let sink = pending.accept().await?;
+        let sink = crate::subscriptions::accept(pending, ext).await?;
         while let Some(height) =
             crate::server::next_commit(&mut commits, &sink, "eth_subscribe").await
         {

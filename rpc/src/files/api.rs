@@ -32,7 +32,7 @@ pub trait FilesApi {
 
     /// A file's progress on this node, now and as it changes, until it is
     /// complete or failed.
-    #[subscription(name = "file_subscribeStatus" => "file_progress", unsubscribe = "file_unsubscribeStatus", item = FileProgress)]
+    #[subscription(name = "file_subscribeStatus" => "file_progress", unsubscribe = "file_unsubscribeStatus", item = FileProgress, with_extensions)]
     async fn file_subscribe_status(&self, root: FileRoot) -> SubscriptionResult;
 
     /// The files this node holds, with why it keeps each (its own

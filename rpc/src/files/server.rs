@@ -128,6 +128,7 @@ impl FilesApiServer for FilesImpl {
     async fn file_subscribe_status(
         &self,
         pending: PendingSubscriptionSink,
+        ext: &Extensions,
         root: FileRoot,
     ) -> SubscriptionResult {
         let backend = match self.backend() {
@@ -157,7 +158,7 @@ impl FilesApiServer for FilesImpl {
                 return Ok(());
             }
         };
-        let sink = pending.accept().await?;
+        let sink = crate::subscriptions::accept(pending, ext).await?;
         let done = |p: &FileProgress| p.phase != FilePhase::Downloading;
         if let Some(p) = &first {
             if sink.send(json_message(p)?).await.is_err() || done(p) {
