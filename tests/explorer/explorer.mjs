@@ -10,6 +10,9 @@
 //   address           a 0x+64 hex account with transactions
 //   xssTx             a committed kv put whose key/value hold HTML/script
 //   xssText           text of it that must show literally
+//   refusedTx         a transaction execution refused (in a block, not committed)
+//   refusedHeight     the height of its block
+//   revokeTx          a committed transaction of that block (it made refusedTx inadmissible)
 //   stoppedValidator  consensus key of a validator stopped some blocks ago
 //   allowNoValidatorCheck  true: a missing stoppedValidator is not a failure
 //   artifacts         directory for the screenshots
@@ -47,11 +50,15 @@ try {
   check('input', false, `EXPLORER_TEST is not JSON: ${e.message}`);
   finish(1);
 }
-for (const k of ['url', 'okTx', 'failedTx', 'failedReason', 'address', 'xssTx', 'xssText', 'artifacts']) {
+for (const k of ['url', 'okTx', 'failedTx', 'failedReason', 'address', 'xssTx', 'xssText', 'refusedTx', 'revokeTx', 'artifacts']) {
   if (typeof cfg[k] !== 'string' || !cfg[k]) {
     check('input', false, `EXPLORER_TEST lacks "${k}"`);
     finish(1);
   }
+}
+if (!Number.isSafeInteger(cfg.refusedHeight) || cfg.refusedHeight < 1) {
+  check('input', false, 'EXPLORER_TEST lacks "refusedHeight" (a height)');
+  finish(1);
 }
 const artifacts = resolve(cfg.artifacts);
 mkdirSync(artifacts, { recursive: true });
@@ -194,6 +201,20 @@ async function main() {
     const power = (await page.getByTestId('signed-power').textContent())?.trim();
     check('block page', txOnPage === 1, `okTx listed: ${txOnPage === 1}; signed power ${power}`);
     await shot(page, 'block');
+  });
+
+  // 3b. refusedTx's block marks it refused (and only it), beside the
+  // committed revocation that made it inadmissible.
+  await step('block page marks the refused transaction', async () => {
+    await go(page, `#/block/${cfg.refusedHeight}`);
+    const row = (h) => page.locator('[data-testid=block-txs] tr', { has: page.locator(`[data-testid=tx-link][title="${h.toLowerCase()}"]`) });
+    await row(cfg.refusedTx).waitFor({ state: 'visible', timeout: WAIT });
+    await row(cfg.revokeTx).locator('.badge.ok').waitFor({ state: 'visible', timeout: WAIT });
+    const onRow = await row(cfg.refusedTx).locator('[data-testid=tx-refused]').count();
+    const marked = await page.locator('[data-testid=block-txs] [data-testid=tx-refused]').count();
+    const title = ((await page.locator('h2', { hasText: 'Transactions' }).first().textContent()) ?? '').trim();
+    check('block page marks the refused transaction', onRow === 1 && marked === 1 && /, 1 refused\)$/.test(title), `its row marked: ${onRow}; rows marked: ${marked}; title "${title}"`);
+    await shot(page, 'block-refused');
   });
 
   // 4. okTx through the search box

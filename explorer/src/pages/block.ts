@@ -13,6 +13,7 @@ type ValSet = { height: number; hash: string; totalPower: number; validators: { 
 type Receipt = { success: boolean; code: number; error: string } | null;
 
 const PAGE = 100;
+const REFUSED = 'Execution refused it: it is in the block but not committed (it used no nonce, changed nothing and has no receipt).';
 
 export async function renderBlock(ctx: Ctx, page: HTMLElement, id: string): Promise<void> {
   let param: number | string;
@@ -77,14 +78,17 @@ export async function renderBlock(ctx: Ctx, page: HTMLElement, id: string): Prom
 
 async function renderTxs(ctx: Ctx, box: HTMLElement, height: number, block: Block): Promise<void> {
   const total = block.txs.length + block.eth_txs.length;
-  const title = el('h2', null, `Transactions (${total})`);
+  let title = el('h2', null, `Transactions (${total})`);
   if (total === 0) {
     replace(box, title, el('p', { class: 'muted' }, 'No transactions.'));
     return;
   }
-  const hashes = await ctx.rpc.call<{ txHashes: string[] } | null>('chain_getBlockTxHashes', [height]);
+  const hashes = await ctx.rpc.call<{ txHashes: string[]; refused?: number[] } | null>('chain_getBlockTxHashes', [height]);
   if (!ctx.alive()) return;
   const list = hashes?.txHashes ?? [];
+  // Execution refused these: in the block, but not committed (no receipt).
+  const refused = new Set(hashes?.refused ?? []);
+  if (refused.size) title = el('h2', null, `Transactions (${total}, ${refused.size} refused)`);
   const body = el('tbody');
   const more = el('div');
   replace(
@@ -103,10 +107,10 @@ async function renderTxs(ctx: Ctx, box: HTMLElement, height: number, block: Bloc
     const from = shown;
     const to = Math.min(total, shown + PAGE);
     shown = to;
-    const rows: { tr: HTMLElement; result: HTMLElement; hash: string | undefined }[] = [];
+    const rows: { tr: HTMLElement; result: HTMLElement; hash: string | undefined; refused: boolean }[] = [];
     for (let i = from; i < to; i++) {
       const hash = list[i];
-      const result = el('td', null, '');
+      const result = el('td', null, refused.has(i) ? el('span', { title: REFUSED, 'data-testid': 'tx-refused' }, badge('refused', 'fail')) : '');
       let tr: HTMLElement;
       if (i < block.txs.length) {
         const t = block.txs[i]!;
@@ -116,10 +120,10 @@ async function renderTxs(ctx: Ctx, box: HTMLElement, height: number, block: Bloc
         tr = el('tr', null, el('td', { class: 'num' }, i), el('td', null, hash ? txLink(hash) : '?'), el('td', null, badge('ethereum', 'info')), el('td', { class: 'muted' }, '—'), el('td', { class: 'muted' }, `${hexByteLength(raw)} bytes`), result);
       }
       body.appendChild(tr);
-      rows.push({ tr, result, hash });
+      rows.push({ tr, result, hash, refused: refused.has(i) });
     }
     replace(more, shown < total ? el('button', { type: 'button', onclick: () => void showMore() }, `Show ${Math.min(PAGE, total - shown)} more`) : null);
-    const withHash = rows.filter((r) => r.hash);
+    const withHash = rows.filter((r) => r.hash && !r.refused);
     const receipts = await ctx.rpc.batch(withHash.map((r) => ({ method: 'tx_getReceipt', params: [r.hash] })));
     if (!ctx.alive()) return;
     receipts.forEach((rr, k) => {

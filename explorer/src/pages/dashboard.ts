@@ -13,7 +13,7 @@ const TX_SCAN_BLOCKS = 200;
 
 type Header = { height: number; time: number; proposer: string };
 type BlockRes = { hash: string; block: { header: Header; txs: unknown[]; eth_txs: unknown[] } } | null;
-type TxHashes = { hash: string; height: number; txHashes: string[] } | null;
+type TxHashes = { hash: string; height: number; txHashes: string[]; refused?: number[] } | null;
 type Status = Record<string, unknown> & { latestHeight?: number; peers?: number; syncing?: boolean; moniker?: string; version?: string; chainId?: string; validator?: string | null; mempoolTxs?: number };
 type Mempool = { txs: number; bytes: number; maxTxs: number; maxBytes: number };
 type ValSet = { height: number; totalPower: number; validators: { publicKey: string; power: number }[] };
@@ -83,9 +83,11 @@ export async function renderDashboard(ctx: Ctx, page: HTMLElement): Promise<void
     blocks.length = Math.min(blocks.length, MAX_BLOCKS);
   }
 
-  function addTxs(height: number, hashes: string[]): void {
+  // Committed transactions only: those execution refused are in the block
+  // but not committed (the block page marks them).
+  function addTxs(height: number, hashes: string[], refused: number[]): void {
     hashes.forEach((hash, index) => {
-      if (!txs.some((t) => t.hash === hash)) txs.push({ hash, height, index });
+      if (!refused.includes(index) && !txs.some((t) => t.hash === hash)) txs.push({ hash, height, index });
     });
     txs.sort((a, b) => b.height - a.height || b.index - a.index);
     txs.length = Math.min(txs.length, MAX_TXS);
@@ -98,7 +100,7 @@ export async function renderDashboard(ctx: Ctx, page: HTMLElement): Promise<void
     res.forEach((r) => {
       if (r.ok && r.value) {
         const v = r.value as NonNullable<TxHashes>;
-        addTxs(v.height, v.txHashes);
+        addTxs(v.height, v.txHashes, v.refused ?? []);
       }
     });
   }

@@ -274,6 +274,84 @@ fn reverting_init_code(message: &str) -> Vec<u8> {
     code
 }
 
+/// A transaction that execution refused: `admin` revokes a fresh member's
+/// role and, right after it in one `tx_submitBatch`, the member writes a
+/// value. Both are admitted against the state before the revocation, so
+/// when they share a block the write comes after it and is refused. They
+/// may fall into different blocks (then the pool drops the write), so it
+/// is tried again with another account. The write's hash and height, and
+/// the revocation's hash.
+fn a_refused_transaction(
+    rpc: &str,
+    sign: &dyn Fn(&palisade_types::Keypair, u64, Action) -> String,
+    admin: &palisade_types::Keypair,
+    admin_nonce: &mut u64,
+) -> (String, u64, String) {
+    use palisade_types::{BoundedBytes, Keypair, Role};
+    let mut next_admin = || {
+        *admin_nonce += 1;
+        *admin_nonce - 1
+    };
+    for attempt in 0..8u8 {
+        let member = Keypair::from_seed([0x60 + attempt; 32]);
+        let role = |revoke: bool| {
+            let (account, role) = (member.address(), Role::Member);
+            if revoke {
+                Action::RevokeRole { account, role }
+            } else {
+                Action::GrantRole { account, role }
+            }
+        };
+        let granted = call(
+            rpc,
+            "tx_submitAndWait",
+            json!([sign(admin, next_admin(), role(false)), 20_000]),
+        );
+        assert_eq!(granted["success"], true, "{granted}");
+        let write = Action::Put {
+            // A namespace belongs to its first writer: one per account.
+            namespace: BoundedBytes::new(format!("refused-{attempt}").into_bytes()).unwrap(),
+            key: BoundedBytes::new(b"refused".to_vec()).unwrap(),
+            value: BoundedBytes::new(vec![attempt]).unwrap(),
+        };
+        let sent = call(
+            rpc,
+            "tx_submitBatch",
+            json!([[
+                sign(admin, next_admin(), role(true)),
+                sign(&member, 0, write)
+            ]]),
+        );
+        let hash = |i: usize| {
+            sent[i]["hash"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{sent}"))
+                .to_string()
+        };
+        let (revoke, write) = (hash(0), hash(1));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let height = loop {
+            if let Some(h) = call(rpc, "tx_get", json!([revoke]))["height"].as_u64() {
+                break h;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "revocation not committed"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        let block = call(rpc, "chain_getBlockTxHashes", json!([height]));
+        let at = block["txHashes"]
+            .as_array()
+            .and_then(|all| all.iter().position(|h| h.as_str() == Some(write.as_str())));
+        let refused = block["refused"].as_array().cloned().unwrap_or_default();
+        if at.is_some_and(|at| refused.contains(&json!(at))) {
+            return (write, height, revoke);
+        }
+    }
+    panic!("no block had the revocation and the refused write together in 8 tries");
+}
+
 #[test]
 fn explorer_in_a_real_browser() {
     use palisade_tests::{clients_ready, run_summary, runs, Devnet, Load};
@@ -311,7 +389,7 @@ fn explorer_in_a_real_browser() {
         format!("0x{}", hex::encode(encode(&tx)))
     };
     let wait = |tx: String| call(&rpc0, "tx_submitAndWait", json!([tx, 20_000]));
-    for (nonce, action) in [
+    let setup = [
         Action::Transfer {
             to: user.address(),
             amount: 1_000_000,
@@ -332,10 +410,9 @@ fn explorer_in_a_real_browser() {
             account: loader.address(),
             role: Role::Member,
         },
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    ];
+    let mut admin_nonce = setup.len() as u64;
+    for (nonce, action) in setup.into_iter().enumerate() {
         let r = wait(sign(&admin, nonce as u64, action));
         assert_eq!(r["success"], true, "setup: {r}");
     }
@@ -379,6 +456,9 @@ fn explorer_in_a_real_browser() {
         "{failed}"
     );
 
+    let (refused_tx, refused_height, revoke_tx) =
+        a_refused_transaction(&rpc0, &sign, &admin, &mut admin_nonce);
+
     // A validator goes down; the others carry on without its precommits.
     let stopped = call(&net.rpc_addr(3), "system_status", json!([]))["validator"].clone();
     let before = net.top_height(&[0]);
@@ -395,6 +475,9 @@ fn explorer_in_a_real_browser() {
         "xssTx": xss["txHash"],
         "xssText": xss_key,
         "stoppedValidator": stopped,
+        "refusedTx": refused_tx,
+        "refusedHeight": refused_height,
+        "revokeTx": revoke_tx,
         "artifacts": artifacts,
         "chromium": chromium,
     });
@@ -408,7 +491,9 @@ fn explorer_in_a_real_browser() {
     load.stop();
     assert_eq!(summary["ok"], true, "{summary}");
     let checks = summary["checks"].as_array().unwrap();
-    for name in ["xss", "stopped", "receipt", "search", "reason", "live"] {
+    for name in [
+        "xss", "stopped", "receipt", "search", "reason", "live", "refused",
+    ] {
         assert!(
             checks
                 .iter()
