@@ -114,7 +114,8 @@ pub struct UnsubscribeAfterAcceptLayer;
 impl<S> tower::Layer<S> for UnsubscribeAfterAcceptLayer {
     type Service = UnsubscribeAfterAccept<S>;
 
-    /// jsonrpsee builds the RPC middleware once per connection.
+    /// jsonrpsee builds the RPC middleware once per WebSocket connection
+    /// (and once per request over HTTP, which has no subscriptions).
     fn layer(&self, inner: S) -> UnsubscribeAfterAccept<S> {
         UnsubscribeAfterAccept {
             inner,
@@ -129,9 +130,18 @@ pub struct UnsubscribeAfterAccept<S> {
     gate: Arc<AcceptGate>,
 }
 
+/// Every unsubscribe method the server has (a test checks the server's
+/// method list against it).
+pub const UNSUBSCRIBES: [&str; 4] = [
+    "chain_unsubscribeNewHeads",
+    "tx_unsubscribeStatus",
+    "eth_unsubscribe",
+    "file_unsubscribeStatus",
+];
+
 /// The id an unsubscribe call names, when it is one.
 fn unsubscribing(req: &Request<'_>) -> Option<SubscriptionId<'static>> {
-    if !req.method_name().contains("_unsubscribe") {
+    if !UNSUBSCRIBES.contains(&req.method_name()) {
         return None;
     }
     req.params()
@@ -194,5 +204,85 @@ where
         n: Notification<'a>,
     ) -> impl Future<Output = MethodResponse> + Send + 'a {
         self.inner.notification(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonrpsee::types::Id;
+    use jsonrpsee::ResponsePayload;
+    use serde_json::value::RawValue;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts the calls that get through, and answers `true`.
+    #[derive(Debug, Clone, Default)]
+    struct Inner(Arc<AtomicUsize>);
+
+    impl RpcServiceT for Inner {
+        type MethodResponse = MethodResponse;
+        type NotificationResponse = MethodResponse;
+        type BatchResponse = MethodResponse;
+
+        fn call<'a>(&self, req: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            let id = req.id().into_owned();
+            async move { MethodResponse::response(id, ResponsePayload::success(true), usize::MAX) }
+        }
+
+        fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+            self.0.fetch_add(batch.len(), Ordering::SeqCst);
+            async { MethodResponse::notification() }
+        }
+
+        fn notification<'a>(
+            &self,
+            _: Notification<'a>,
+        ) -> impl Future<Output = MethodResponse> + Send + 'a {
+            std::future::ready(MethodResponse::notification())
+        }
+    }
+
+    fn unsubscribe(method: &str, id: &str) -> Request<'static> {
+        let params = RawValue::from_string(format!("[\"{id}\"]")).expect("json");
+        Request::owned(method.to_string(), Some(params), Id::Number(1))
+    }
+
+    /// An unsubscribe (alone or in a batch) naming an id being accepted
+    /// waits until `accept` is over; other calls, and unsubscribes of ids
+    /// not being accepted, go straight through.
+    #[tokio::test]
+    async fn an_unsubscribe_waits_for_its_subscription_to_open() {
+        let inner = Inner::default();
+        let service = tower::Layer::layer(&UnsubscribeAfterAcceptLayer, inner.clone());
+        let id = SubscriptionId::Str("0xab".into());
+        let opening = Accepting {
+            gate: service.gate.clone(),
+            id: id.clone(),
+        };
+        service.gate.ids().insert(id);
+
+        let alone = tokio::spawn(service.call(unsubscribe("eth_unsubscribe", "0xab")));
+        let mut batch = Batch::new();
+        batch.push(unsubscribe("file_unsubscribeStatus", "0xab"));
+        let batched = tokio::spawn(service.batch(batch));
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            inner.0.load(Ordering::SeqCst),
+            0,
+            "went ahead of the accept"
+        );
+
+        // Other ids and other methods are not held.
+        service.call(unsubscribe("eth_unsubscribe", "0xcd")).await;
+        service.call(unsubscribe("eth_getBalance", "0xab")).await;
+        assert_eq!(inner.0.load(Ordering::SeqCst), 2);
+
+        drop(opening);
+        alone.await.expect("unsubscribe");
+        batched.await.expect("batch");
+        assert_eq!(inner.0.load(Ordering::SeqCst), 4);
     }
 }

@@ -13,7 +13,7 @@ type ValSet = { height: number; hash: string; totalPower: number; validators: { 
 type Receipt = { success: boolean; code: number; error: string } | null;
 
 const PAGE = 100;
-const REFUSED = 'Execution refused it: it is in the block but not committed (it used no nonce, changed nothing and has no receipt).';
+const REFUSED = 'Execution refused it: it is in the block but not committed (it used no nonce and changed nothing; tx_getReceipt has no receipt for it).';
 
 export async function renderBlock(ctx: Ctx, page: HTMLElement, id: string): Promise<void> {
   let param: number | string;
@@ -86,7 +86,7 @@ async function renderTxs(ctx: Ctx, box: HTMLElement, height: number, block: Bloc
   const hashes = await ctx.rpc.call<{ txHashes: string[]; refused?: number[] } | null>('chain_getBlockTxHashes', [height]);
   if (!ctx.alive()) return;
   const list = hashes?.txHashes ?? [];
-  // Execution refused these: in the block, but not committed (no receipt).
+  // Positions in `list` of the transactions execution refused.
   const refused = new Set(hashes?.refused ?? []);
   if (refused.size) title = el('h2', null, `Transactions (${total}, ${refused.size} refused)`);
   const body = el('tbody');
@@ -123,6 +123,8 @@ async function renderTxs(ctx: Ctx, box: HTMLElement, height: number, block: Bloc
       rows.push({ tr, result, hash, refused: refused.has(i) });
     }
     replace(more, shown < total ? el('button', { type: 'button', onclick: () => void showMore() }, `Show ${Math.min(PAGE, total - shown)} more`) : null);
+    // A refused transaction may be committed later, in another block:
+    // its receipt would describe that block, not this one.
     const withHash = rows.filter((r) => r.hash && !r.refused);
     const receipts = await ctx.rpc.batch(withHash.map((r) => ({ method: 'tx_getReceipt', params: [r.hash] })));
     if (!ctx.alive()) return;

@@ -83,8 +83,9 @@ export async function renderDashboard(ctx: Ctx, page: HTMLElement): Promise<void
     blocks.length = Math.min(blocks.length, MAX_BLOCKS);
   }
 
-  // Committed transactions only: those execution refused are in the block
-  // but not committed (the block page marks them).
+  // Committed transactions only: one execution refused is in its block but
+  // not committed, so its link would open a transaction the node calls
+  // unknown (the block page marks it instead).
   function addTxs(height: number, hashes: string[], refused: number[]): void {
     hashes.forEach((hash, index) => {
       if (!refused.includes(index) && !txs.some((t) => t.hash === hash)) txs.push({ hash, height, index });

@@ -344,8 +344,10 @@ fn a_refused_transaction(
         let at = block["txHashes"]
             .as_array()
             .and_then(|all| all.iter().position(|h| h.as_str() == Some(write.as_str())));
+        // The browser checks that only the write is marked: a block with
+        // another refusal (an earlier attempt's write) is tried again.
         let refused = block["refused"].as_array().cloned().unwrap_or_default();
-        if at.is_some_and(|at| refused.contains(&json!(at))) {
+        if at.is_some_and(|at| refused == [json!(at)]) {
             return (write, height, revoke);
         }
     }
