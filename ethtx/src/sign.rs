@@ -23,6 +23,24 @@ pub struct Eip1559 {
     pub input: Vec<u8>,
 }
 
+impl Eip1559 {
+    /// A plain value transfer at no fee: the 21,000 gas a transfer to an
+    /// account without code takes, and zero fees, as on the default
+    /// gas-free network.
+    pub fn transfer(chain_id: u64, nonce: u64, to: Address, value: u128) -> Eip1559 {
+        Eip1559 {
+            chain_id,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 0,
+            max_priority_fee_per_gas: 0,
+            to: Some(to),
+            value,
+            input: Vec::new(),
+        }
+    }
+}
+
 /// A secp256k1 key that signs transactions.
 #[derive(Clone)]
 pub struct EthSigner {

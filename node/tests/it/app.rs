@@ -891,16 +891,12 @@ fn ethereum_transactions_behind_a_gap_expire() {
     let signed = |nonce: u64| {
         eth(&format!(
             "0x{}",
-            hex::encode(signer.sign_eip1559(&palisade_ethtx::Eip1559 {
-                chain_id: palisade_runtime::DEFAULT_EVM_CHAIN_ID,
+            hex::encode(signer.sign_eip1559(&palisade_ethtx::Eip1559::transfer(
+                palisade_runtime::DEFAULT_EVM_CHAIN_ID,
                 nonce,
-                gas_limit: 21_000,
-                max_fee_per_gas: 0,
-                max_priority_fee_per_gas: 0,
-                to: Some(palisade_ethtx::Address::repeat_byte(7)),
-                value: 0,
-                input: Vec::new(),
-            }))
+                palisade_ethtx::Address::repeat_byte(7),
+                0,
+            )))
         ))
     };
     let added = Height(1);

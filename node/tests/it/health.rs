@@ -124,16 +124,12 @@ async fn one_bad_gossip_message_among_several_is_the_only_one_refused() {
     let ctx = node.ctx.clone();
     let chain_id = ctx.app.params().unwrap().evm_chain_id;
     let tx = |nonce: u64| {
-        let raw = signer.sign_eip1559(&Eip1559 {
+        let raw = signer.sign_eip1559(&Eip1559::transfer(
             chain_id,
             nonce,
-            gas_limit: 21_000,
-            max_fee_per_gas: 0,
-            max_priority_fee_per_gas: 0,
-            to: Some(palisade_ethtx::Address::repeat_byte(7)),
-            value: 0,
-            input: Vec::new(),
-        });
+            palisade_ethtx::Address::repeat_byte(7),
+            0,
+        ));
         EthTransaction(palisade_types::BoundedBytes::new(raw).unwrap())
     };
     let garbage = EthTransaction(palisade_types::BoundedBytes::new(vec![0x02, 0xc0]).unwrap());

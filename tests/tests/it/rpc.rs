@@ -505,16 +505,12 @@ fn a_batch_of_ethereum_sends_is_answered_call_by_call_in_order() {
     let send = |nonce: u64| {
         format!(
             "0x{}",
-            hex::encode(signer.sign_eip1559(&Eip1559 {
+            hex::encode(signer.sign_eip1559(&Eip1559::transfer(
                 chain_id,
                 nonce,
-                gas_limit: 21_000,
-                max_fee_per_gas: 0,
-                max_priority_fee_per_gas: 0,
-                to: Some(palisade_ethtx::Address::repeat_byte(7)),
-                value: 1,
-                input: Vec::new(),
-            }))
+                palisade_ethtx::Address::repeat_byte(7),
+                1,
+            )))
         )
     };
     let raws: Vec<String> = (0..12).map(send).collect();
