@@ -904,15 +904,19 @@ pub fn wait_for_log(path: &Path, needle: &str, timeout: Duration) -> bool {
 #[derive(Debug)]
 pub struct Load {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The sender's committed nonce, as last read from a node.
+    committed: std::sync::Arc<std::sync::atomic::AtomicU64>,
     thread: Option<std::thread::JoinHandle<Vec<Hash>>>,
 }
 
 impl Load {
     /// Starts sending about `per_sec` transfers a second to nodes `rpc`.
     pub fn start(rpc: Vec<String>, chain_id: ChainId, key: Keypair, per_sec: u64) -> Load {
-        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let committed_seen = std::sync::Arc::new(AtomicU64::new(0));
+        let seen = committed_seen.clone();
         let thread = std::thread::spawn(move || {
             let mut sent = Vec::new();
             let to = Address([7; 32]);
@@ -958,6 +962,7 @@ impl Load {
                         let n = a["nonce"].as_u64().unwrap_or(0);
                         if n != committed {
                             committed = n;
+                            seen.store(n, Ordering::Relaxed);
                             last_progress = Instant::now();
                         } else if nonce > n && last_progress.elapsed() > Duration::from_millis(1500)
                         {
@@ -972,7 +977,27 @@ impl Load {
         });
         Load {
             stop,
+            committed: committed_seen,
             thread: Some(thread),
+        }
+    }
+
+    /// Waits until the chain has committed at least `n` of the sender's
+    /// transactions (as the sender last saw, every half second), for at
+    /// most `timeout`. A test that needs a number of transactions to have
+    /// gone through asks for them instead of hoping its load ran long
+    /// enough: a node killed holding the next nonce stalls the sender for
+    /// a couple of seconds.
+    pub fn wait_committed(&self, n: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.committed.load(std::sync::atomic::Ordering::Relaxed) >= n {
+                return true;
+            }
+            if Instant::now() >= deadline || self.thread.as_ref().is_none_or(|t| t.is_finished()) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 

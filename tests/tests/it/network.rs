@@ -336,6 +336,10 @@ fn validators_restarted_mid_load_never_double_sign() {
         let h = net.top_height(&[0, 1, 2, 3]);
         net.wait_height(&[0, 1, 2, 3], h + 2, Duration::from_secs(60));
     }
+    // Restarts can strand the sender's next nonce on a killed node; keep
+    // the load on until enough has gone through to make the checks below
+    // mean something.
+    let enough = load.wait_committed(60, Duration::from_secs(60));
     let sent = load.stop();
     let h = net.top_height(&[0, 1, 2, 3]);
     net.wait_height(&[0, 1, 2, 3], h + 3, Duration::from_secs(60));
@@ -354,6 +358,11 @@ fn validators_restarted_mid_load_never_double_sign() {
     let audit = audit(&net);
     assert!(audit.common_height >= reached as usize);
     audit.assert_exactly_once(&acked);
+    eprintln!("{} admitted, {} acknowledged", sent.len(), acked.len());
+    assert!(
+        enough,
+        "the chain committed fewer than 60 of the load's transactions in a minute"
+    );
     assert!(
         acked.len() >= 50,
         "only {} txs acknowledged of {} sent",
