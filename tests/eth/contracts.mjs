@@ -632,6 +632,11 @@ await part("subscriptions", async () => {
   await arrives("the two-address subscription's logs arrive", () => got.both.length >= expectedBoth.length);
   await arrives("newHeads up to the last block arrive", () => got.blocks.includes(lastBlock));
   await arrives("3 raw Transfer notifications arrive", () => raw.received(subIds.logs).length >= 3);
+  // The other subscriptions are other sockets' or ethers' own: wait for
+  // what each expects, then a little for anything extra they should not get.
+  await arrives("contract.on(Transfer(from account 0)) gets 2", () => got.fromW0.length >= 2);
+  await arrives("provider.on(Stored, key 7) gets 1", () => got.storedA.length >= 1);
+  await arrives("contract.on(Tagged(\"beta\")) gets 1", () => got.taggedBeta.length >= 1);
   await sleep(300);
   checkEq(
     "logs subscription, two addresses: every log of the later transactions",

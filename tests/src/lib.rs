@@ -924,6 +924,7 @@ impl Load {
             let mut node = 0usize;
             let mut last_progress = Instant::now();
             let mut last_check = Instant::now();
+            let mut check_now = false;
             let mut committed = 0u64;
             let gap = Duration::from_micros(1_000_000 / per_sec.max(1));
             // Bounded: at most ten minutes of load.
@@ -946,12 +947,18 @@ impl Load {
                     }
                     // Already pending here: the same bytes, so the same hash.
                     Err(e) if e["code"] == -32003 => nonce += 1,
+                    // Already committed (the chain overtook a resend after
+                    // a resync): catch up with it now.
+                    Err(e) if e["code"] == -32002 && e["data"] == "bad_nonce" => {
+                        check_now = true;
+                    }
                     Err(_) => {}
                 }
                 // Resynchronize with the chain when it stops taking our
                 // transactions (a node died holding our next nonce before
-                // gossiping it).
-                if last_check.elapsed() > Duration::from_millis(500) {
+                // gossiping it), or when it is ahead of us.
+                if check_now || last_check.elapsed() > Duration::from_millis(500) {
+                    check_now = false;
                     last_check = Instant::now();
                     let acct = rpc_call(
                         addr,
@@ -960,6 +967,7 @@ impl Load {
                     );
                     if let Ok(a) = acct {
                         let n = a["nonce"].as_u64().unwrap_or(0);
+                        nonce = nonce.max(n);
                         if n != committed {
                             committed = n;
                             seen.store(n, Ordering::Relaxed);

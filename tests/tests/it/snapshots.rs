@@ -149,27 +149,45 @@ fn a_pruning_node_keeps_committing_and_says_clearly_what_it_pruned() {
             }
         }
     };
-    let earliest = pruned("chain_getBlock", json!([5]));
-    let latest = rpc_call(&rpc, "chain_getHeight", json!([]))
-        .unwrap()
-        .as_u64()
-        .unwrap();
-    // Kept: the last 100, behind by at most a batch (a quarter of it).
-    assert!(
-        earliest + 100 <= latest + 1 && earliest + 125 >= latest,
-        "earliest {earliest}, latest {latest}"
-    );
-    assert_eq!(pruned("chain_getCommit", json!([earliest - 1])), earliest);
-    assert!(rpc_call(&rpc, "chain_getBlock", json!([earliest])).unwrap()["block"].is_object());
+    // Kept: the last 100, behind by at most a batch (a quarter of it)
+    // once the pruning pass running in the background catches up, which a
+    // busy machine can delay by a batch or two.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (earliest, latest) = loop {
+        let earliest = pruned("chain_getBlock", json!([5]));
+        let latest = rpc_call(&rpc, "chain_getHeight", json!([]))
+            .unwrap()
+            .as_u64()
+            .unwrap();
+        assert!(
+            earliest + 100 <= latest + 1,
+            "earliest {earliest}, latest {latest}: pruned too much"
+        );
+        let state_from = pruned(
+            "eth_getBalance",
+            json!(["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "0x5"]),
+        );
+        // State: the last 10 versions.
+        if earliest + 125 >= latest && state_from + 10 >= latest {
+            break (earliest, latest);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "earliest {earliest}, state from {state_from}, latest {latest}: pruning fell behind"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // The same boundary for commits, and the first kept block is served
+    // (unless a later pass has moved the boundary on meanwhile).
+    assert!(pruned("chain_getCommit", json!([earliest - 1])) >= earliest);
+    match rpc_call(&rpc, "chain_getBlock", json!([earliest])) {
+        Ok(b) => assert!(b["block"].is_object(), "{b}"),
+        Err(e) => assert!(
+            e["code"] == -32045 && e["data"].as_u64() > Some(earliest),
+            "{e}"
+        ),
+    }
     pruned("eth_getBlockByNumber", json!(["0x5", false]));
-    let state_from = pruned(
-        "eth_getBalance",
-        json!(["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "0x5"]),
-    );
-    assert!(
-        state_from + 10 >= latest,
-        "state from {state_from}, latest {latest}"
-    );
     rpc_call(
         &rpc,
         "eth_getBalance",

@@ -347,15 +347,24 @@ async fn a_peer_gossiping_a_forged_vote_is_disconnected() {
         a.net.peer_count() == 1 && b.net.peer_count() == 1
     })
     .await;
-    // Let gossipsub exchange subscriptions first.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut forged = vote(&Keypair::from_seed([9; 32]), 5);
-    forged.signature = Signature([7; 64]);
-    b.net.broadcast(Message::Vote(forged)).await.unwrap();
-    wait_until("a drops b", Duration::from_secs(10), || {
-        a.net.peer_count() == 0
-    })
-    .await;
+    // Sent again until A acts on it: a publish before gossipsub has
+    // exchanged subscriptions reaches nobody. Each try is a new forgery,
+    // since gossipsub will not publish the same message twice.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for attempt in 0u8.. {
+        let mut forged = vote(&Keypair::from_seed([9; 32]), 5);
+        forged.signature = Signature([attempt; 64]);
+        // Refused when nobody is subscribed yet (or A already left).
+        let _ = b.net.broadcast(Message::Vote(forged)).await;
+        let tried = Instant::now() + Duration::from_millis(500);
+        while a.net.peer_count() != 0 && Instant::now() < tried {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if a.net.peer_count() == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a never dropped b");
+    }
     // Kept out for a while (B keeps redialing every 2 s).
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(a.net.peer_count(), 0, "banned peer came back at once");
@@ -474,6 +483,7 @@ async fn sync_requests_over_a_peers_rate_are_refused_and_counted() {
     .await;
     let mut answered = 0;
     let mut refused = 0;
+    let started = Instant::now();
     for _ in 0..12 {
         match b
             .net
@@ -484,10 +494,20 @@ async fn sync_requests_over_a_peers_rate_are_refused_and_counted() {
             Err(_) => refused += 1,
         }
     }
-    // The burst is two seconds' worth (4), plus what refills meanwhile.
-    assert!((4..=6).contains(&answered), "{answered} answered");
-    assert!(refused >= 6, "{refused} refused");
-    assert!(a.metrics.drops("sync_rate") >= 6, "{:?}", a.metrics);
+    // The burst is two seconds' worth (4), plus what refilled meanwhile
+    // (a busy machine can take a while over the twelve).
+    let secs = started.elapsed().as_secs_f64();
+    let most = 4 + (2.0 * secs).ceil() as usize;
+    assert!(
+        answered >= 4 && answered <= most,
+        "{answered} answered in {secs:.2} s"
+    );
+    assert!(refused >= 1, "none refused in {secs:.2} s");
+    assert!(
+        a.metrics.drops("sync_rate") >= refused as u64,
+        "{refused} refused: {:?}",
+        a.metrics
+    );
     assert_eq!(a.net.peer_count(), 1);
 }
 
