@@ -146,14 +146,14 @@ async function main() {
   });
   await step('live height', async () => {
     const h0 = await heightNow(page);
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 20_000;
     let h1 = h0;
     while (Date.now() < deadline) {
       await page.waitForTimeout(250);
       h1 = await heightNow(page);
       if (h0 !== null && h1 !== null && h1 > h0) break;
     }
-    check('live height', h0 !== null && h1 !== null && h1 > h0, `header height ${h0} -> ${h1} within 10 s`);
+    check('live height', h0 !== null && h1 !== null && h1 > h0, `header height ${h0} -> ${h1} within 20 s`);
     // The dashboard's newest row follows too.
     const top = await page.locator('[data-testid=block-row]').first().getAttribute('data-height');
     check('dashboard follows heads', Number(top) >= (h0 ?? Infinity), `newest row ${top}, first height seen ${h0}`);

@@ -970,7 +970,8 @@ impl Load {
                         nonce = nonce.max(n);
                         if n != committed {
                             committed = n;
-                            seen.store(n, Ordering::Relaxed);
+                            // A lagging node may answer less.
+                            seen.fetch_max(n, Ordering::Relaxed);
                             last_progress = Instant::now();
                         } else if nonce > n && last_progress.elapsed() > Duration::from_millis(1500)
                         {

@@ -25,7 +25,12 @@ fn check_chains(net: &Devnet, min_height: usize) {
 /// can keep one request waiting past its timeout).
 fn scrape(net: &Devnet, i: usize) -> String {
     (0..10)
-        .find_map(|_| http_get(&net.metrics_addr(i), "/metrics"))
+        .find_map(|try_| {
+            if try_ > 0 {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            http_get(&net.metrics_addr(i), "/metrics")
+        })
         .unwrap_or_else(|| panic!("node {i} never served its metrics"))
 }
 
@@ -34,12 +39,15 @@ fn four_validators_reach_height_20_with_identical_blocks() {
     let mut net = Devnet::generate(4);
     net.start_all();
     net.wait_height(&[0, 1, 2, 3], 20, Duration::from_secs(120));
-    // What each node had synced by now: one that started late under load
-    // fetched what it missed, however many blocks that was. From here on
-    // all four are running, and each should decide most heights itself.
-    let by_20: Vec<(f64, f64)> = (0..4)
+    // What each node had decided and synced by now: one that started late
+    // under load fetched what it missed, however many blocks that was.
+    // From here on all four are running, and each should decide at least
+    // half of the heights itself.
+    let mut top = 20;
+    let before: Vec<(f64, f64)> = (0..4)
         .map(|i| {
             let body = scrape(&net, i);
+            top = top.max(metric_in(&body, "palisade_height").unwrap_or(0.0) as u64);
             (
                 metric_in(&body, "palisade_blocks_synced_total").unwrap_or(0.0),
                 metric_in(&body, "palisade_block_step_seconds_count{step=\"decide\"}")
@@ -47,9 +55,10 @@ fn four_validators_reach_height_20_with_identical_blocks() {
             )
         })
         .collect();
-    net.wait_height(&[0, 1, 2, 3], 30, Duration::from_secs(120));
+    // Ten more heights for every node after its scrape.
+    net.wait_height(&[0, 1, 2, 3], top + 10, Duration::from_secs(120));
     let mut proposed = 0.0;
-    for (i, (synced_by_20, decided_by_20)) in by_20.into_iter().enumerate() {
+    for (i, (synced_before, decided_before)) in before.into_iter().enumerate() {
         // Every committed height timed its commit and mempool update, and
         // its decision unless the block came by sync (a validator that
         // started late or fell one block behind fetches it); the proposals
@@ -76,10 +85,11 @@ fn four_validators_reach_height_20_with_identical_blocks() {
             "node {i}: {committed} committed, {} decided here, {synced} synced",
             step("decide")
         );
-        let (synced_since, decided_since) = (synced - synced_by_20, step("decide") - decided_by_20);
+        let (synced_since, decided_since) =
+            (synced - synced_before, step("decide") - decided_before);
         assert!(
-            decided_since >= synced_since,
-            "node {i}: of the heights since 20, {decided_since} decided here and {synced_since} synced"
+            decided_since >= synced_since && decided_since + synced_since >= 10.0,
+            "node {i}: of the heights since the first scrape, {decided_since} decided here and {synced_since} synced"
         );
         proposed += step("propose");
     }
@@ -449,7 +459,8 @@ fn bench_measures_a_running_network() {
             "300",
             "--duration-s",
             "3",
-            // All 900 must be seen committed, however busy the machine.
+            // All 900 must be seen committed: allow a slow drain (it still
+            // ends after 5 s without a commit).
             "--drain-s",
             "120",
             "--json",
