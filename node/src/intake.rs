@@ -282,7 +282,15 @@ mod tests {
         let mut calls = Vec::new();
         for i in 0..200u32 {
             calls.push(intake.submit(i, &workers, admit.clone()));
-            if i % 7 == 0 {
+            if i == 0 {
+                // The first batch runs before the rest are queued, so there
+                // are several however slowly the workers get going.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while batches.lock().unwrap().is_empty() {
+                    assert!(std::time::Instant::now() < deadline, "no batch ran");
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            } else if i % 7 == 0 {
                 // Let the workers take what is queued so far.
                 tokio::time::sleep(std::time::Duration::from_micros(300)).await;
             }

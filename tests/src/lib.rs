@@ -146,7 +146,7 @@ pub fn test_node_bin() -> PathBuf {
 }
 
 /// Three runs of `n` consecutive free loopback ports (p2p, rpc, metrics).
-fn free_port_ranges(n: u16) -> (u16, u16, u16) {
+pub fn free_port_ranges(n: u16) -> (u16, u16, u16) {
     let seed = u64::from(std::process::id())
         ^ std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

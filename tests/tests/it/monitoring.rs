@@ -101,18 +101,18 @@ fn every_dashboard_query_names_an_exported_metric() {
 fn devnet_writes_a_prometheus_config_for_its_nodes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mon = dir.path().join("monitoring");
-    // Ports well away from other tests' (they pick per process).
-    let base = 20_000 + (std::process::id() % 5_000) as u16;
+    // Free ones, from the range other tests draw theirs from.
+    let (p2p, rpc, metrics) = palisade_tests::free_port_ranges(2);
     let mut child = Command::new(palisade_bin())
         .args(["devnet", "--validators", "2", "--dir"])
         .arg(dir.path().join("devnet"))
         .args([
             "--p2p-port",
-            &base.to_string(),
+            &p2p.to_string(),
             "--rpc-port",
-            &(base + 10).to_string(),
+            &rpc.to_string(),
             "--metrics-port",
-            &(base + 20).to_string(),
+            &metrics.to_string(),
             "--monitoring",
         ])
         .arg(&mon)
@@ -134,7 +134,7 @@ fn devnet_writes_a_prometheus_config_for_its_nodes() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let targets: Vec<String> = (0..2)
-        .map(|i| format!("127.0.0.1:{}", base + 20 + i))
+        .map(|i| format!("127.0.0.1:{}", metrics + i))
         .collect();
     let mut scraped = 0;
     for t in &targets {
